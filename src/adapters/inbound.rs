@@ -1,0 +1,113 @@
+//! What every platform's inbound route shares: the refusals (with their status codes), the durable
+//! enqueue that must happen before the acknowledgement, and the inbound metrics.
+//!
+//! Order in every handler: verify the signature on the raw bytes (401) → check the tenant (403) → parse
+//! (400 naming the field) → [`accept`] (the delivery key and the job in one transaction) → acknowledge.
+//! Nothing is enqueued for a refused request, and no upstream is called before the acknowledgement.
+//! A store that cannot record the delivery answers 503, so the platform retries later: a 2xx always
+//! means "stored".
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::signing::SignatureError;
+use crate::{app::AppState, metrics::InboundLabels, store::NewJob};
+
+/// Why an inbound request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("invalid signature: {0}")]
+    Signature(#[from] SignatureError),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+impl Rejection {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `outcome` label of the inbound metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Signature(_) => "bad_signature",
+            Self::Forbidden(_) => "forbidden",
+            Self::Malformed(_) => "malformed",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        // The reason is ours (never the request's content), so it is safe to echo.
+        (self.status(), Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// Counts one inbound request of `platform` with `outcome` (`accepted`, `duplicate`, `immediate`, or a
+/// [`Rejection::outcome`]).
+pub fn count(state: &AppState, platform: &'static str, outcome: &'static str) {
+    state
+        .metrics
+        .inbound
+        .requests
+        .get_or_create(&InboundLabels { platform, outcome })
+        .inc();
+}
+
+/// Refuses a request, counting it and logging why (without its content).
+pub fn refuse(state: &AppState, platform: &'static str, rejection: Rejection) -> Response {
+    count(state, platform, rejection.outcome());
+    tracing::info!(platform, reason = %rejection, "refused");
+    rejection.into_response()
+}
+
+/// Whether a delivery was new or seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    New(i64),
+    Duplicate(i64),
+}
+
+/// Records the delivery key and its job durably (one transaction), then wakes a worker. Only after this
+/// returns `Ok` may the handler answer 2xx. A duplicate key is `Ok(Accepted::Duplicate)`: answer 2xx
+/// again, do nothing else.
+pub async fn accept(
+    state: &AppState,
+    platform: &'static str,
+    delivery_key: &str,
+    job: NewJob,
+) -> Result<Accepted, Rejection> {
+    let key = format!("{platform}:{delivery_key}");
+    match state.queue.enqueue(&key, job).await {
+        Ok(enqueued) if enqueued.duplicate => {
+            count(state, platform, "duplicate");
+            tracing::info!(platform, job_id = enqueued.job_id, "duplicate delivery");
+            Ok(Accepted::Duplicate(enqueued.job_id))
+        }
+        Ok(enqueued) => {
+            count(state, platform, "accepted");
+            tracing::info!(platform, job_id = enqueued.job_id, "accepted");
+            Ok(Accepted::New(enqueued.job_id))
+        }
+        Err(error) => {
+            count(state, platform, "unavailable");
+            tracing::error!(platform, error = %format!("{error:#}"), "could not store the delivery");
+            Err(Rejection::Unavailable)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The assembled service.
+//!
+//! [`App`] is the core, built once from the configuration: clock, metrics, store, FullStory client,
+//! cache and lookup. [`AppState`] adds what is built on top of it: the enabled adapters and the job
+//! queue whose handlers (the shared lookup and summary jobs, and the adapters' own) hold the `App`.
+//! Building in that order keeps the dependency one-way: handlers need the core, the core needs nothing
+//! of them. The server's handlers, the workers and the commands all share one `AppState`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::{
+    adapters::{self, Adapter},
+    clock::Clock,
+    config::Config,
+    fullstory::{CachedSessions, Client, SessionsApi},
+    jobs::{LookupHandler, Repliers, SummaryHandler},
+    lookup::{Lookup, LookupRequest},
+    metrics::Metrics,
+    outbound::LocalBudget,
+    queue::{JobHandler, Queue, QueueMetrics, Settings},
+    store::{self, Store},
+};
+
+pub struct App {
+    pub config: Config,
+    pub clock: Clock,
+    pub metrics: Metrics,
+    pub queue_metrics: QueueMetrics,
+    pub store: Arc<dyn Store>,
+    pub fullstory: Arc<Client>,
+    pub sessions: Arc<CachedSessions>,
+    pub lookup: Arc<Lookup>,
+}
+
+impl App {
+    /// Builds the core the configuration describes; opens the store and runs its migrations.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let mut queue_metrics = QueueMetrics::default();
+        let metrics = Metrics::build(|registry| {
+            queue_metrics = QueueMetrics::register(registry);
+        });
+        let store = store::open(&config.store.url).await.with_context(|| {
+            format!(
+                "could not open the store at store.url = {}",
+                store::redact_url(&config.store.url)
+            )
+        })?;
+        let fs = &config.fullstory;
+        let budget = Arc::new(LocalBudget::new(fs.requests_per_second, fs.burst));
+        let fullstory = Arc::new(
+            Client::new(fs, budget, metrics.upstream.clone())
+                .context("could not build the FullStory client")?,
+        );
+        let sessions = Arc::new(CachedSessions::new(
+            fullstory.clone() as Arc<dyn SessionsApi>,
+            fs,
+            metrics.upstream.clone(),
+        ));
+        let lookup = Arc::new(Lookup::new(
+            sessions.clone() as Arc<dyn SessionsApi>,
+            fs.summary_profile.clone(),
+            clock.clone(),
+        ));
+        Ok(Self {
+            config,
+            clock,
+            metrics,
+            queue_metrics,
+            store,
+            fullstory,
+            sessions,
+            lookup,
+        })
+    }
+
+    /// A lookup request with the configured defaults.
+    pub fn lookup_request(&self, identities: Vec<crate::identity::Identity>) -> LookupRequest {
+        LookupRequest {
+            identities,
+            around: None,
+            limit: self.config.fullstory.limit,
+            lookback: self.config.lookback(),
+            digest: self.config.fullstory.digest,
+            summary: false,
+        }
+    }
+}
+
+/// What handlers, workers and commands share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub queue: Queue,
+    pub adapters: Arc<Vec<Arc<dyn Adapter>>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl AppState {
+    /// Builds the core, the enabled adapters and the queue with every job handler.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let app = Arc::new(App::build(config, clock).await?);
+        Self::around(app)
+    }
+
+    /// Adds adapters and the queue to an already built core.
+    pub fn around(app: Arc<App>) -> anyhow::Result<Self> {
+        let adapters = adapters::enabled(&app.config);
+        let repliers = Repliers::new(
+            adapters
+                .iter()
+                .map(|a| a.replier(&app))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        );
+        let mut handlers: Vec<Arc<dyn JobHandler>> = vec![
+            Arc::new(LookupHandler {
+                app: app.clone(),
+                repliers: repliers.clone(),
+            }),
+            Arc::new(SummaryHandler {
+                app: app.clone(),
+                repliers,
+            }),
+        ];
+        for adapter in &adapters {
+            handlers.extend(adapter.job_handlers(&app)?);
+        }
+        let queue = Queue::new(
+            app.store.clone(),
+            handlers,
+            Settings::from_config(&app.config),
+            app.clock.clone(),
+            app.queue_metrics.clone(),
+        )?;
+        Ok(Self {
+            app,
+            queue,
+            adapters: Arc::new(adapters),
+        })
+    }
+}

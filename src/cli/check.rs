@@ -1,0 +1,76 @@
+//! `replaydesk check`: the configuration is valid (it was loaded to get here), the store opens, and each
+//! configured integration answers. One line per integration: ok, off (not configured), or why not.
+//! Exit 1 when anything configured fails, or when FullStory, which everything needs, is not configured.
+
+use super::Failure;
+use crate::{app::App, config::Config, store::redact_url};
+
+pub async fn run(config: Config) -> Result<(), Failure> {
+    let mut failed = false;
+    println!("config     ok");
+    let store_url = redact_url(&config.store.url);
+    let app = match App::build(config, crate::clock::Clock::system()).await {
+        Ok(app) => app,
+        Err(error) => {
+            println!("store      failed: {error:#}");
+            return Err(Failure::failed("the store could not be opened"));
+        }
+    };
+    match app.store.ping().await {
+        Ok(()) => println!("store      ok ({store_url})"),
+        Err(error) => {
+            failed = true;
+            println!("store      failed: {error:#}");
+        }
+    }
+    if app.config.fullstory.api_key.is_set() {
+        match app.fullstory.me().await {
+            Ok(_) => println!("fullstory  ok ({})", app.fullstory.base_url()),
+            Err(error) => {
+                failed = true;
+                println!("fullstory  failed: {error}");
+            }
+        }
+    } else {
+        failed = true;
+        println!("fullstory  missing: set fullstory.api_key (an Admin or Architect key)");
+    }
+    for (name, on) in integrations(&app.config) {
+        println!(
+            "{name:<10} {}",
+            if on {
+                "configured"
+            } else {
+                "off (its secrets are not set)"
+            }
+        );
+    }
+    if failed {
+        Err(Failure::failed("some checks failed (see above)"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Which adapters are switched on by their secrets.
+pub fn integrations(config: &Config) -> [(&'static str, bool); 4] {
+    [
+        (
+            "slack",
+            config.slack.signing_secret.is_set() && config.slack.bot_token.is_set(),
+        ),
+        (
+            "zendesk",
+            config.zendesk.webhook_secret.is_set()
+                && (config.zendesk.api_token.is_set() || config.zendesk.oauth_token.is_set()),
+        ),
+        (
+            "discord",
+            config.discord.public_key.is_some() && config.discord.application_id.is_some(),
+        ),
+        (
+            "heap",
+            config.heap.app_id.is_some() && config.heap.api_key.is_set(),
+        ),
+    ]
+}

@@ -1,0 +1,121 @@
+//! The `replaydesk` command line: `serve`, `lookup`, `check`, `jobs …`.
+//!
+//! Exit codes: 0 ok, 1 failure (one actionable line on stderr), 2 usage or configuration error.
+//! Command output goes to stdout; logs go to stderr.
+
+mod check;
+mod lookup;
+pub mod serve;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "replaydesk",
+    version,
+    about = "Customer session replays where support happens: Slack, Zendesk, Discord."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./replaydesk.toml when present). REPLAYDESK_<SECTION>__<KEY> overrides.
+    #[arg(long, global = true, env = "REPLAYDESK_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and the job workers.
+    Serve,
+    /// Print a customer's recent sessions, newest first, the likely one marked.
+    Lookup(lookup::LookupArgs),
+    /// Validate the configuration and test each configured integration.
+    Check,
+    /// Inspect and replay queued, failed and dead jobs.
+    #[command(subcommand)]
+    Jobs(crate::queue::cli::JobsCommand),
+}
+
+/// A command's failure: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// Exit 1: something failed at run time.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// Exit 2: the command line or the configuration is wrong.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self::failed(format!("{error:#}"))
+    }
+}
+
+/// Parses the arguments, runs the command, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("replaydesk: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config.log);
+    crate::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("replaydesk: could not start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(config).await,
+            Command::Lookup(args) => lookup::run(config, args).await,
+            Command::Check => check::run(config).await,
+            Command::Jobs(command) => {
+                let store = crate::store::open(&config.store.url)
+                    .await
+                    .map_err(Failure::from)?;
+                crate::queue::cli::run(command, store)
+                    .await
+                    .map_err(Failure::from)
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!(
+                "replaydesk: {}",
+                crate::identity::redact_emails(&failure.message)
+            );
+            ExitCode::from(failure.code)
+        }
+    }
+}

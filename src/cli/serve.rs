@@ -1,0 +1,53 @@
+//! `replaydesk serve`: the HTTP server, the job workers and the adapters' own connections until
+//! SIGTERM/SIGINT, then a graceful shutdown: stop accepting, finish in-flight requests, let running jobs
+//! finish within `server.shutdown_grace`, release the leases of the rest.
+
+use anyhow::Context;
+
+use super::Failure;
+use crate::{app::AppState, clock::Clock, config::Config, server};
+
+pub async fn run(config: Config) -> Result<(), Failure> {
+    let listen = config.server.listen.clone();
+    for (name, on) in super::check::integrations(&config) {
+        if !on {
+            tracing::info!(integration = name, "off: its secrets are not set");
+        }
+    }
+    if !config.fullstory.api_key.is_set() {
+        tracing::warn!("fullstory.api_key is not set: lookups will fail until it is");
+    }
+    let state = AppState::build(config, Clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("could not listen on server.listen = {listen}"))?;
+    tracing::info!(address = %listener.local_addr().context("no local address")?, "listening");
+    run_until(state, listener, server::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Serves `listener` and runs the workers until `stop` resolves; then shuts down gracefully.
+pub async fn run_until(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = state.queue.spawn_workers(stop_rx.clone()).await;
+    let background: Vec<_> = state
+        .adapters
+        .iter()
+        .filter_map(|adapter| adapter.background(&state, stop_rx.clone()))
+        .collect();
+    server::serve(state.clone(), listener, async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    })
+    .await?;
+    workers.join().await;
+    for task in background {
+        let _ = task.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

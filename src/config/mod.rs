@@ -1,0 +1,583 @@
+//! One typed configuration tree: a TOML file overlaid by `REPLAYDESK_<SECTION>__<KEY>` environment
+//! variables, validated once at start-up with errors that name the key.
+//!
+//! The file is `--config PATH`, else `./replaydesk.toml` when present, else the defaults alone. Every key,
+//! its default and its meaning is documented in `config.example.toml`, which a test loads. Unknown keys are
+//! refused (a typo must not silently fall back to a default). Secrets are [`Secret`]s: they print as
+//! `[REDACTED]`. An adapter whose secrets are absent is off.
+
+mod values;
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use serde::Deserialize;
+
+pub use values::{Interval, List, Secret, Secrets, format_duration, parse_duration};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub queue: QueueConfig,
+    pub fullstory: FullStoryConfig,
+    pub identity: IdentityConfig,
+    pub limits: LimitsConfig,
+    pub slack: SlackConfig,
+    pub zendesk: ZendeskConfig,
+    pub discord: DiscordConfig,
+    pub heap: HeapConfig,
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// The public base URL platforms reach us at (used in manifests and setup output).
+    pub public_url: Option<String>,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Longest time one inbound request may take before it is answered 408.
+    pub request_timeout: Interval,
+    /// How long a graceful shutdown waits for in-flight requests and jobs.
+    pub shutdown_grace: Interval,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            max_body_bytes: 256 * 1024,
+            request_timeout: Interval(Duration::from_secs(15)),
+            shutdown_grace: Interval(Duration::from_secs(20)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://replaydesk.db".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    pub workers: usize,
+    pub max_attempts: u32,
+    /// How long finished jobs keep their payloads (which hold customer emails).
+    pub retention: Interval,
+    /// How long a claimed job stays locked to its worker without a renewal.
+    pub lease: Interval,
+    /// How often idle workers look for due jobs when no wake-up arrives.
+    pub poll_interval: Interval,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            max_attempts: 6,
+            retention: Interval(Duration::from_secs(7 * 86_400)),
+            lease: Interval(Duration::from_secs(30)),
+            poll_interval: Interval(Duration::from_secs(1)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FullStoryConfig {
+    pub api_key: Secret,
+    /// Overrides the host derived from the key's region prefix.
+    pub base_url: Option<String>,
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// Timeout of one HTTP request to FullStory.
+    pub timeout: Interval,
+    /// Sessions older than this are not shown.
+    pub lookback_days: u32,
+    /// Sessions shown (and asked for) per identity.
+    pub limit: u32,
+    /// The AI summary profile (`config_profile`); summaries are off without it.
+    pub summary_profile: Option<String>,
+    /// Whether adapters add the digest line (one events call per answer).
+    pub digest: bool,
+    /// Attempts per request before giving up (429, 5xx, timeouts).
+    pub max_attempts: u32,
+    /// First backoff step after a 5xx or timeout; doubles each attempt, with jitter.
+    pub retry_backoff: Interval,
+    /// How long a session list is cached.
+    pub cache_ttl: Interval,
+    /// How long "no sessions" is cached.
+    pub negative_cache_ttl: Interval,
+    /// How long a session's events and summaries are cached.
+    pub session_cache_ttl: Interval,
+    /// Entries kept in each cache.
+    pub cache_capacity: u64,
+}
+
+impl Default for FullStoryConfig {
+    fn default() -> Self {
+        Self {
+            api_key: Secret::default(),
+            base_url: None,
+            requests_per_second: 5,
+            burst: 10,
+            timeout: Interval(Duration::from_secs(10)),
+            lookback_days: 30,
+            limit: 5,
+            summary_profile: None,
+            digest: true,
+            max_attempts: 4,
+            retry_backoff: Interval(Duration::from_millis(500)),
+            cache_ttl: Interval(Duration::from_secs(60)),
+            negative_cache_ttl: Interval(Duration::from_secs(15)),
+            session_cache_ttl: Interval(Duration::from_secs(3600)),
+            cache_capacity: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Our own domains: addresses there are never looked up.
+    pub exclude_domains: List,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitsBackend {
+    #[default]
+    Local,
+    Redis,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub backend: LimitsBackend,
+    pub redis_url: Option<String>,
+    pub expected_replicas: u32,
+    pub fail_closed: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            backend: LimitsBackend::Local,
+            redis_url: None,
+            expected_replicas: 1,
+            fail_closed: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
+    /// One or several (during rotation) signing secrets.
+    pub signing_secret: Secrets,
+    pub bot_token: Secret,
+    /// App-level `xapp-` token: Socket Mode, no public URL needed.
+    pub app_token: Secret,
+    pub api_url: Option<String>,
+    pub allowed_team_ids: List,
+    pub allowed_channel_ids: List,
+    pub allowed_user_ids: List,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZendeskConfig {
+    pub base_url: Option<String>,
+    pub subdomain: Option<String>,
+    pub email: Option<String>,
+    pub api_token: Secret,
+    pub oauth_token: Secret,
+    /// One or several (during rotation) webhook signing secrets.
+    pub webhook_secret: Secrets,
+    pub auto_summary: bool,
+    pub note_when_empty: bool,
+    pub tag: String,
+    pub fullstory_event: bool,
+}
+
+impl Default for ZendeskConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            subdomain: None,
+            email: None,
+            api_token: Secret::default(),
+            oauth_token: Secret::default(),
+            webhook_secret: Secrets::default(),
+            auto_summary: false,
+            note_when_empty: true,
+            tag: "replaydesk".into(),
+            fullstory_event: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    pub application_id: Option<String>,
+    pub public_key: Option<String>,
+    pub bot_token: Secret,
+    pub api_url: Option<String>,
+    pub required_permissions: List,
+    pub allowed_role_ids: List,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            application_id: None,
+            public_key: None,
+            bot_token: Secret::default(),
+            api_url: None,
+            required_permissions: List(vec!["MODERATE_MEMBERS".into()]),
+            allowed_role_ids: List::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeapConfig {
+    pub app_id: Option<String>,
+    pub api_key: Secret,
+    pub base_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    pub admin_slack_user_ids: List,
+    pub zendesk_erasure_tag: Option<String>,
+    /// Key of the keyed hash the audit log stores instead of emails.
+    pub audit_key: Secret,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter: `info`, `replaydesk=debug,info`, …
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(String),
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// The environment variable prefix: `REPLAYDESK_FULLSTORY__API_KEY` sets `fullstory.api_key`.
+pub const ENV_PREFIX: &str = "REPLAYDESK_";
+
+impl Config {
+    /// Loads `path` (or `./replaydesk.toml` when it exists) overlaid by the environment, then validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let default_path = Path::new("replaydesk.toml");
+        let file = match path {
+            Some(p) if !p.exists() => {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    p.display()
+                )));
+            }
+            Some(p) => Some(p),
+            None if default_path.exists() => Some(default_path),
+            None => None,
+        };
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file(file));
+        }
+        Self::from_figment(figment.merge(Self::env()))
+    }
+
+    /// Parses a TOML document alone (no environment), then validates.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)))
+    }
+
+    fn env() -> Env {
+        // Only variables with a section (`__`) are configuration; `REPLAYDESK_TEST_…` and the like are not.
+        Env::prefixed(ENV_PREFIX)
+            .filter(|key| key.as_str().contains("__"))
+            .split("__")
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(describe_figment_error(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("server.listen", "must be an address like 127.0.0.1:8080"))?;
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(url) = &self.server.public_url {
+            check_url("server.public_url", url)?;
+        }
+        if !(self.store.url.starts_with("sqlite:")
+            || self.store.url.starts_with("postgres://")
+            || self.store.url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "store.url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if self.queue.workers == 0 || self.queue.workers > 256 {
+            return Err(invalid("queue.workers", "must be between 1 and 256"));
+        }
+        if self.queue.max_attempts == 0 {
+            return Err(invalid("queue.max_attempts", "must be at least 1"));
+        }
+        if self.queue.lease.0 < Duration::from_secs(1) {
+            return Err(invalid("queue.lease", "must be at least 1s"));
+        }
+        let fs = &self.fullstory;
+        if fs.requests_per_second == 0 {
+            return Err(invalid(
+                "fullstory.requests_per_second",
+                "must be at least 1",
+            ));
+        }
+        if fs.burst == 0 {
+            return Err(invalid("fullstory.burst", "must be at least 1"));
+        }
+        if fs.limit == 0 || fs.limit > 100 {
+            return Err(invalid("fullstory.limit", "must be between 1 and 100"));
+        }
+        if fs.lookback_days == 0 || fs.lookback_days > 3650 {
+            return Err(invalid(
+                "fullstory.lookback_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if fs.max_attempts == 0 || fs.max_attempts > 20 {
+            return Err(invalid(
+                "fullstory.max_attempts",
+                "must be between 1 and 20",
+            ));
+        }
+        if fs.timeout.0.is_zero() {
+            return Err(invalid("fullstory.timeout", "must be more than 0s"));
+        }
+        if let Some(url) = &fs.base_url {
+            check_url("fullstory.base_url", url)?;
+        }
+        if let Some(profile) = &fs.summary_profile
+            && profile.trim().is_empty()
+        {
+            return Err(invalid(
+                "fullstory.summary_profile",
+                "must not be empty (leave it out to switch summaries off)",
+            ));
+        }
+        for domain in self.identity.exclude_domains.iter() {
+            if !domain.contains('.') || domain.contains('@') || domain.contains(' ') {
+                return Err(invalid(
+                    "identity.exclude_domains",
+                    format!("`{domain}` is not a domain like example.com"),
+                ));
+            }
+        }
+        if self.limits.backend == LimitsBackend::Redis && self.limits.redis_url.is_none() {
+            return Err(invalid(
+                "limits.redis_url",
+                "is required when limits.backend = \"redis\"",
+            ));
+        }
+        if self.limits.expected_replicas == 0 {
+            return Err(invalid("limits.expected_replicas", "must be at least 1"));
+        }
+        for (key, url) in [
+            ("slack.api_url", &self.slack.api_url),
+            ("zendesk.base_url", &self.zendesk.base_url),
+            ("discord.api_url", &self.discord.api_url),
+            ("heap.base_url", &self.heap.base_url),
+        ] {
+            if let Some(url) = url {
+                check_url(key, url)?;
+            }
+        }
+        if self.log.level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The lookback window as a duration.
+    pub fn lookback(&self) -> Duration {
+        Duration::from_secs(u64::from(self.fullstory.lookback_days) * 86_400)
+    }
+}
+
+fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(invalid(key, format!("`{url}` is not an http(s) URL"))),
+    }
+}
+
+/// Figment's errors already name the key ("for key `fullstory.limit`"); keep every one of them.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let kind = e.kind.to_string();
+            if key.is_empty() {
+                kind
+            } else {
+                format!("{key}: {kind}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert_eq!(config.server.max_body_bytes, 256 * 1024);
+        assert_eq!(config.store.url, "sqlite://replaydesk.db");
+        assert_eq!(config.fullstory.cache_ttl.0, Duration::from_secs(60));
+        assert_eq!(
+            config.fullstory.negative_cache_ttl.0,
+            Duration::from_secs(15)
+        );
+        assert!(!config.fullstory.api_key.is_set());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Config::from_toml("[fullstory]\nlimit = 0\n").unwrap_err();
+        assert!(err.to_string().contains("fullstory.limit"), "{err}");
+        let err = Config::from_toml("[fullstory]\ntimeout = \"10 parsecs\"\n").unwrap_err();
+        assert!(err.to_string().contains("fullstory.timeout"), "{err}");
+        let err = Config::from_toml("[server]\nlisten = \"nowhere\"\n").unwrap_err();
+        assert!(err.to_string().contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let err = Config::from_toml("[fullstory]\napi_kee = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("api_kee"), "{err}");
+    }
+
+    #[test]
+    fn lists_accept_arrays_and_comma_separated_strings() {
+        let config = Config::from_toml(
+            "[slack]\nallowed_team_ids = \"T1, T2\"\n[identity]\nexclude_domains = [\"ourco.com\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.slack.allowed_team_ids.0, vec!["T1", "T2"]);
+        assert_eq!(config.identity.exclude_domains.0, vec!["ourco.com"]);
+    }
+
+    #[test]
+    fn redis_backend_needs_a_url() {
+        let err = Config::from_toml("[limits]\nbackend = \"redis\"\n").unwrap_err();
+        assert!(err.to_string().contains("limits.redis_url"), "{err}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "replaydesk.toml",
+                "[fullstory]\nlimit = 3\napi_key = \"from-file\"\n",
+            )?;
+            jail.set_env("REPLAYDESK_FULLSTORY__LIMIT", "7");
+            jail.set_env("REPLAYDESK_FULLSTORY__API_KEY", "na1.from-env");
+            jail.set_env("REPLAYDESK_SLACK__ALLOWED_TEAM_IDS", "T1,T2");
+            jail.set_env("REPLAYDESK_TEST_POSTGRES_URL", "ignored: not a config key");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.fullstory.limit, 7);
+            assert_eq!(config.fullstory.api_key.expose(), Some("na1.from-env"));
+            assert_eq!(config.slack.allowed_team_ids.0, vec!["T1", "T2"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_example_file_documents_a_valid_configuration() {
+        let text = include_str!("../../config.example.toml");
+        let config = Config::from_toml(text).unwrap();
+        let defaults = Config::from_toml("").unwrap();
+        // The example shows the defaults: loading it must change nothing that has a default.
+        assert_eq!(config.server.listen, defaults.server.listen);
+        assert_eq!(config.fullstory.limit, defaults.fullstory.limit);
+        assert_eq!(config.queue.retention, defaults.queue.retention);
+        assert_eq!(config.zendesk.tag, defaults.zendesk.tag);
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP client for FullStory's Sessions API.
+//!
+//! Contract (developer.fullstory.com; PLATFORMS.md): `Authorization: Basic {API_KEY}` with the key as
+//! issued; keys starting `eu1.` belong to `api.eu1.fullstory.com`, all others (`na1.` and pre-2022 keys
+//! without a prefix) to `api.fullstory.com`. `GET /sessions/v2?email=|uid=&limit=`,
+//! `GET /v2/sessions/{id}/events`, `GET /v2/sessions/{id}/summary?config_profile=…[&end_timestamp=…]`
+//! (the seed OpenAPI calls the parameter `config_profile_id`: we send both), `GET /me` to check a key.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+
+use super::{FsError, SessionsApi, model};
+use crate::{
+    config::{FullStoryConfig, Secret},
+    identity::Identity,
+    metrics::UpstreamMetrics,
+    outbound::{Budget, RetryPolicy, SendError, Upstream},
+};
+
+pub const US_BASE_URL: &str = "https://api.fullstory.com";
+pub const EU_BASE_URL: &str = "https://api.eu1.fullstory.com";
+
+/// The API host a key belongs to, from its region prefix.
+pub fn base_url_for_key(key: &str) -> &'static str {
+    if key.trim().to_ascii_lowercase().starts_with("eu1.") {
+        EU_BASE_URL
+    } else {
+        US_BASE_URL
+    }
+}
+
+/// FullStory over HTTP.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: Secret,
+    upstream: Upstream,
+}
+
+impl Client {
+    pub fn new(
+        config: &FullStoryConfig,
+        budget: Arc<dyn Budget>,
+        metrics: UpstreamMetrics,
+    ) -> Result<Self, FsError> {
+        let key = config.api_key.clone();
+        let base = match (&config.base_url, key.expose()) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(key)) => base_url_for_key(key).to_owned(),
+            (None, None) => US_BASE_URL.to_owned(),
+        };
+        Ok(Self {
+            http: crate::outbound::http_client(config.timeout.0)
+                .map_err(|e| FsError::Transport(e.to_string()))?,
+            base,
+            key,
+            upstream: Upstream::new(
+                "fullstory",
+                RetryPolicy {
+                    max_attempts: config.max_attempts,
+                    base: config.retry_backoff.0,
+                    ..RetryPolicy::default()
+                },
+                Some(budget),
+                metrics,
+            ),
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The shared retry machinery, for tests and diagnostics.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    pub(super) fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, FsError> {
+        let key = self.key.expose().ok_or(FsError::NotConfigured)?;
+        let url = Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| FsError::Transport(format!("bad FullStory URL: {e}")))?;
+        Ok(self
+            .http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {key}"))
+            .header(reqwest::header::ACCEPT, "application/json"))
+    }
+
+    /// Sends through the retry policy and returns the body of a 2xx answer, or the typed error.
+    pub(super) async fn call(
+        &self,
+        endpoint: &'static str,
+        not_found: &'static str,
+        request: RequestBuilder,
+    ) -> Result<Vec<u8>, FsError> {
+        let request = request
+            .build()
+            .map_err(|e| FsError::Transport(format!("could not build the request: {e}")))?;
+        let response = self
+            .upstream
+            .send(endpoint, &self.http, request)
+            .await
+            .map_err(|e| match e {
+                SendError::RateLimited { retry_after } => FsError::RateLimited { retry_after },
+                SendError::Server { status, .. } => FsError::Unavailable {
+                    status: status.as_u16(),
+                },
+                SendError::Timeout => FsError::Timeout,
+                SendError::Transport(t) => FsError::Transport(t),
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|_| FsError::Malformed {
+                endpoint,
+                reason: "the body could not be read".into(),
+            })?
+            .to_vec();
+        match status {
+            s if s.is_success() => Ok(body),
+            StatusCode::UNAUTHORIZED => Err(FsError::Unauthorized),
+            StatusCode::FORBIDDEN => Err(FsError::Forbidden { endpoint }),
+            StatusCode::NOT_FOUND => Err(FsError::NotFound { what: not_found }),
+            s => Err(FsError::Rejected {
+                endpoint,
+                status: s.as_u16(),
+                message: error_message(&body),
+            }),
+        }
+    }
+
+    /// `GET /me`: checks the key.
+    pub async fn me(&self) -> Result<serde_json::Value, FsError> {
+        let body = self
+            .call("me", "account", self.request(Method::GET, "/me")?)
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| FsError::Malformed {
+            endpoint: "me",
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The `message` of FullStory's error body, or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
+}
+
+#[async_trait]
+impl SessionsApi for Client {
+    async fn list_sessions(
+        &self,
+        who: &Identity,
+        limit: u32,
+    ) -> Result<Arc<model::SessionList>, FsError> {
+        let (name, value) = match who {
+            Identity::Email(email) => ("email", email.as_str()),
+            Identity::Uid(uid) => ("uid", uid.as_str()),
+        };
+        let limit = limit.to_string();
+        let request = self
+            .request(Method::GET, "/sessions/v2")?
+            .query(&[(name, value), ("limit", limit.as_str())]);
+        let body = self.call("list_sessions", "user", request).await;
+        let body = match body {
+            // An unknown user is "no sessions", not an error.
+            Err(FsError::NotFound { .. }) => return Ok(Arc::default()),
+            other => other?,
+        };
+        let list = model::parse_session_list(&body).map_err(|reason| FsError::Malformed {
+            endpoint: "list_sessions",
+            reason,
+        })?;
+        if list.skipped > 0 {
+            tracing::warn!(skipped = list.skipped, "skipped unreadable session entries");
+        }
+        Ok(Arc::new(list))
+    }
+
+    async fn session_events(
+        &self,
+        id: &model::SessionId,
+    ) -> Result<Arc<Vec<model::SessionEvent>>, FsError> {
+        let path = format!("/v2/sessions/{}/events", id.path_segment());
+        let request = self.request(Method::GET, &path)?;
+        let body = self.call("session_events", "session", request).await?;
+        model::parse_events(&body)
+            .map(Arc::new)
+            .map_err(|reason| FsError::Malformed {
+                endpoint: "session_events",
+                reason,
+            })
+    }
+
+    async fn session_summary(
+        &self,
+        id: &model::SessionId,
+        profile: &str,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<Arc<model::Summary>, FsError> {
+        let path = format!("/v2/sessions/{}/summary", id.path_segment());
+        let mut query = vec![
+            ("config_profile", profile.to_owned()),
+            ("config_profile_id", profile.to_owned()),
+        ];
+        if let Some(end) = end {
+            query.push((
+                "end_timestamp",
+                end.to_rfc3339_opts(SecondsFormat::Secs, true),
+            ));
+        }
+        let request = self.request(Method::GET, &path)?.query(&query);
+        let body = self
+            .call("session_summary", "session or summary profile", request)
+            .await?;
+        model::parse_summary(&body)
+            .map(Arc::new)
+            .map_err(|reason| FsError::Malformed {
+                endpoint: "session_summary",
+                reason,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eu_keys_go_to_the_eu_host() {
+        assert_eq!(base_url_for_key("eu1.abcdef"), EU_BASE_URL);
+        assert_eq!(base_url_for_key("EU1.abcdef"), EU_BASE_URL);
+        assert_eq!(base_url_for_key("na1.abcdef"), US_BASE_URL);
+        assert_eq!(base_url_for_key("legacykeywithoutregion"), US_BASE_URL);
+    }
+}

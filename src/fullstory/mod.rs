@@ -1,0 +1,95 @@
+//! FullStory: the Sessions API (sessions of a user, a session's events, AI summaries) and the Server API
+//! (users, events, deletion, batch imports).
+//!
+//! - [`client::Client`] speaks HTTP: `Authorization: Basic <key>` verbatim (the key is *not* base64-encoded
+//!   again), the host chosen from the key's region prefix unless `fullstory.base_url` overrides it, and
+//!   every call through [`crate::outbound::Upstream`] (rate budget, shared 429 cool-down, retries).
+//! - [`cache::CachedSessions`] sits in front of it: session-data calls are metered per month on many plans,
+//!   so concurrent identical calls are coalesced and answers are kept for a while.
+//! - [`SessionsApi`] is what `lookup` depends on; nothing here knows any chat or ticket platform.
+
+pub mod cache;
+pub mod client;
+pub mod model;
+pub mod server_api;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::identity::Identity;
+pub use cache::CachedSessions;
+pub use client::{Client, base_url_for_key};
+pub use model::{EventKind, Session, SessionEvent, SessionId, SessionList, Summary};
+
+/// The session-data calls `lookup` makes.
+#[async_trait]
+pub trait SessionsApi: Send + Sync {
+    /// Sessions of one user, as FullStory returns them (at most `limit`).
+    async fn list_sessions(&self, who: &Identity, limit: u32) -> Result<Arc<SessionList>, FsError>;
+    /// Every event of one session.
+    async fn session_events(&self, id: &SessionId) -> Result<Arc<Vec<SessionEvent>>, FsError>;
+    /// FullStory's AI summary of a session, optionally cut at `end`.
+    async fn session_summary(
+        &self,
+        id: &SessionId,
+        profile: &str,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<Arc<Summary>, FsError>;
+}
+
+/// Why a FullStory call failed, worded for the operator who has to fix it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FsError {
+    #[error("no FullStory API key is configured: set fullstory.api_key")]
+    NotConfigured,
+    #[error("FullStory rejected the API key (401): check fullstory.api_key")]
+    Unauthorized,
+    #[error(
+        "FullStory refused {endpoint} (403): this needs an Admin or Architect API key in fullstory.api_key"
+    )]
+    Forbidden { endpoint: &'static str },
+    #[error("FullStory has no such {what} (404)")]
+    NotFound { what: &'static str },
+    #[error("FullStory rejected the request to {endpoint} ({status}): {message}")]
+    Rejected {
+        endpoint: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("FullStory is rate limiting us (429): retry after {}s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
+    #[error("FullStory is unavailable ({status}) after several attempts")]
+    Unavailable { status: u16 },
+    #[error("FullStory did not answer in time after several attempts")]
+    Timeout,
+    #[error("could not reach FullStory: {0}")]
+    Transport(String),
+    #[error("FullStory sent an answer to {endpoint} we could not read: {reason}")]
+    Malformed {
+        endpoint: &'static str,
+        reason: String,
+    },
+}
+
+impl FsError {
+    /// Whether trying again later may succeed (the job queue retries these; the others are final).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Unavailable { .. }
+                | Self::Timeout
+                | Self::Transport(_)
+        )
+    }
+
+    /// How long to wait before trying again, when FullStory said so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}

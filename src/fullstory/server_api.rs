@@ -1,0 +1,227 @@
+//! FullStory's Server API v2: users, server-side events, deletion and batch imports.
+//!
+//! Used by erasure (find a user's FullStory id, delete the user) and by the Zendesk integration
+//! ("Support Ticket Created" events, and the backfill through batch imports). These calls change data in
+//! the customer's FullStory account and are never cached. Deletion and batch imports need an Admin or
+//! Architect key; a 403 says so.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Client, FsError, SessionId};
+
+/// A FullStory user, as `GET /v2/users/{id}` describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub app_url: Option<String>,
+}
+
+/// A user to create or update (`POST /v2/users`, matched by `uid`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UserUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Value>,
+}
+
+/// Which session a server event belongs to.
+#[derive(Clone, Debug)]
+pub enum EventTarget {
+    /// The user's most recent session within 30 minutes (or none), found by FullStory.
+    MostRecentSessionOf {
+        uid: Option<String>,
+        user_id: Option<String>,
+    },
+    Session(SessionId),
+}
+
+/// A custom server-side event (`POST /v2/events`).
+#[derive(Clone, Debug)]
+pub struct ServerEvent {
+    pub name: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub target: EventTarget,
+    pub properties: Value,
+}
+
+impl ServerEvent {
+    /// The request body FullStory expects.
+    pub fn to_json(&self) -> Value {
+        let mut body = json!({ "name": self.name, "properties": self.properties });
+        if let Some(ts) = self.timestamp {
+            body["timestamp"] = json!(ts.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        match &self.target {
+            EventTarget::Session(id) => body["session"] = json!({ "id": id.as_str() }),
+            EventTarget::MostRecentSessionOf { uid, user_id } => {
+                body["session"] = json!({ "use_most_recent": true });
+                let mut user = serde_json::Map::new();
+                if let Some(uid) = uid {
+                    user.insert("uid".into(), json!(uid));
+                }
+                if let Some(id) = user_id {
+                    user.insert("id".into(), json!(id));
+                }
+                body["user"] = Value::Object(user);
+            }
+        }
+        body
+    }
+}
+
+/// An asynchronous batch import job.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct BatchJob {
+    pub id: String,
+    #[serde(default)]
+    pub status: BatchStatus,
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BatchStatus {
+    #[default]
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    #[serde(other)]
+    Unknown,
+}
+
+impl BatchStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// Which kind of records a batch import carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchKind {
+    Users,
+    Events,
+}
+
+impl BatchKind {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Users => "/v2/users/batch",
+            Self::Events => "/v2/events/batch",
+        }
+    }
+}
+
+/// At most this many records per batch request.
+pub const MAX_BATCH: usize = 50_000;
+
+fn read<T: serde::de::DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, FsError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| FsError::Malformed {
+        endpoint,
+        reason: e.to_string(),
+    })
+}
+
+impl Client {
+    /// `GET /v2/users/{id}`.
+    pub async fn get_user(&self, id: &str) -> Result<User, FsError> {
+        let path = format!("/v2/users/{}", segment(id));
+        let body = self
+            .call("get_user", "user", self.request(Method::GET, &path)?)
+            .await?;
+        read("get_user", &body)
+    }
+
+    /// `POST /v2/users`: creates the user, or updates the one with the same `uid`.
+    pub async fn create_or_update_user(&self, user: &UserUpdate) -> Result<User, FsError> {
+        let request = self.request(Method::POST, "/v2/users")?.json(user);
+        let body = self.call("create_user", "user", request).await?;
+        read("create_user", &body)
+    }
+
+    /// `DELETE /v2/users?uid=…`: deletion runs in the background at FullStory.
+    pub async fn delete_user_by_uid(&self, uid: &str) -> Result<(), FsError> {
+        let request = self
+            .request(Method::DELETE, "/v2/users")?
+            .query(&[("uid", uid)]);
+        self.call("delete_user", "user", request).await.map(drop)
+    }
+
+    /// `DELETE /v2/users/{id}` (FullStory's own user id).
+    pub async fn delete_user_by_id(&self, id: &str) -> Result<(), FsError> {
+        let path = format!("/v2/users/{}", segment(id));
+        self.call("delete_user", "user", self.request(Method::DELETE, &path)?)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /v2/events`.
+    pub async fn create_event(&self, event: &ServerEvent) -> Result<(), FsError> {
+        let request = self
+            .request(Method::POST, "/v2/events")?
+            .json(&event.to_json());
+        self.call("create_event", "session or user", request)
+            .await
+            .map(drop)
+    }
+
+    /// `POST /v2/users/batch` or `/v2/events/batch` with up to [`MAX_BATCH`] records.
+    pub async fn batch_import(
+        &self,
+        kind: BatchKind,
+        records: Vec<Value>,
+    ) -> Result<BatchJob, FsError> {
+        if records.is_empty() || records.len() > MAX_BATCH {
+            return Err(FsError::Rejected {
+                endpoint: "batch_import",
+                status: 400,
+                message: format!(
+                    "a batch holds 1 to {MAX_BATCH} records, not {}",
+                    records.len()
+                ),
+            });
+        }
+        let request = self
+            .request(Method::POST, kind.path())?
+            .json(&json!({ "requests": records }));
+        let body = self.call("batch_import", "batch", request).await?;
+        read("batch_import", &body)
+    }
+
+    /// `GET /v2/{users,events}/batch/{id}`: the job's status.
+    pub async fn batch_status(&self, kind: BatchKind, id: &str) -> Result<BatchJob, FsError> {
+        let path = format!("{}/{}", kind.path(), segment(id));
+        let body = self
+            .call(
+                "batch_status",
+                "batch job",
+                self.request(Method::GET, &path)?,
+            )
+            .await?;
+        read("batch_status", &body)
+    }
+}
+
+fn segment(id: &str) -> String {
+    SessionId::new(id)
+        .map(|s| s.path_segment())
+        .unwrap_or_default()
+}

@@ -1,0 +1,223 @@
+//! The use case every platform shares: "which sessions of this customer should the agent watch?"
+//!
+//! A [`LookupRequest`] (identities, the moment the question is about, what to include) becomes a
+//! [`LookupResult`]: per identity, the sessions newest first (a session found under an earlier identity is
+//! not repeated under a later one), filtered to the lookback window, the session live at or just before
+//! `around` marked likely, and, only when asked (each costs metered FullStory quota), a digest of the
+//! likely session's events and FullStory's AI summary of it cut at `around`.
+//!
+//! Decisions: when every session started *after* `around`, none is marked likely (the problem the ticket
+//! is about happened before any of them). A digest that cannot be made is left out (logged), never an
+//! error; a summary that cannot be made for a lasting reason (no profile, 404) says why in the result,
+//! while a passing failure (429, 5xx) fails the lookup so the job queue retries it.
+//!
+//! This module imports nothing of any platform; `fullstory` is its only upstream.
+
+mod digest;
+mod rank;
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures_util::future::{join_all, try_join_all};
+use serde::Serialize;
+
+use crate::{
+    clock::Clock,
+    fullstory::{FsError, SessionId, SessionsApi},
+    identity::Identity,
+};
+pub use digest::Digest;
+
+/// What to look up.
+#[derive(Clone, Debug)]
+pub struct LookupRequest {
+    pub identities: Vec<Identity>,
+    /// The moment the question is about (ticket creation, message time); `None` means "now".
+    pub around: Option<DateTime<Utc>>,
+    /// Sessions per identity.
+    pub limit: u32,
+    /// Older sessions are left out.
+    pub lookback: Duration,
+    pub digest: bool,
+    pub summary: bool,
+}
+
+/// One session as shown to an agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FoundSession {
+    pub id: SessionId,
+    pub url: String,
+    pub created: DateTime<Utc>,
+    pub likely: bool,
+}
+
+/// The summary part of an answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "text", rename_all = "snake_case")]
+pub enum SummaryOutcome {
+    Ready(String),
+    /// Why there is no summary, in words an agent can act on.
+    Unavailable(String),
+}
+
+/// The answer for one identity.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdentityResult {
+    pub identity: Identity,
+    pub sessions: Vec<FoundSession>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryOutcome>,
+}
+
+impl IdentityResult {
+    pub fn likely(&self) -> Option<&FoundSession> {
+        self.sessions.iter().find(|s| s.likely)
+    }
+}
+
+/// The whole answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct LookupResult {
+    pub around: Option<DateTime<Utc>>,
+    pub lookback_days: u64,
+    pub identities: Vec<IdentityResult>,
+}
+
+impl LookupResult {
+    pub fn session_count(&self) -> usize {
+        self.identities.iter().map(|i| i.sessions.len()).sum()
+    }
+}
+
+/// The lookup engine.
+pub struct Lookup {
+    sessions: Arc<dyn SessionsApi>,
+    summary_profile: Option<String>,
+    clock: Clock,
+}
+
+impl Lookup {
+    pub fn new(
+        sessions: Arc<dyn SessionsApi>,
+        summary_profile: Option<String>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            sessions,
+            summary_profile,
+            clock,
+        }
+    }
+
+    pub fn summaries_enabled(&self) -> bool {
+        self.summary_profile.is_some()
+    }
+
+    pub async fn run(&self, request: &LookupRequest) -> Result<LookupResult, FsError> {
+        let now = self.clock.now();
+        let lists = try_join_all(
+            request
+                .identities
+                .iter()
+                .map(|who| self.sessions.list_sessions(who, request.limit)),
+        )
+        .await?;
+
+        let since =
+            now - chrono::Duration::from_std(request.lookback).unwrap_or(chrono::Duration::MAX);
+        let mut seen = HashSet::new();
+        let mut results: Vec<IdentityResult> = request
+            .identities
+            .iter()
+            .zip(lists)
+            .map(|(who, list)| {
+                let fresh = list
+                    .sessions
+                    .iter()
+                    .filter(|s| seen.insert(s.id.clone()))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                IdentityResult {
+                    identity: who.clone(),
+                    sessions: rank::rank(fresh, since, request.around, request.limit as usize),
+                    digest: None,
+                    summary: None,
+                }
+            })
+            .collect();
+
+        let extras = join_all(results.iter().map(|r| self.extras(r, request))).await;
+        for (result, extra) in results.iter_mut().zip(extras) {
+            let (digest, summary) = extra?;
+            result.digest = digest;
+            result.summary = summary;
+        }
+        Ok(LookupResult {
+            around: request.around,
+            lookback_days: request.lookback.as_secs() / 86_400,
+            identities: results,
+        })
+    }
+
+    /// FullStory's AI summary of one session, cut at `end` when given. A lasting failure (no profile
+    /// configured, an unknown session or profile) is an [`SummaryOutcome::Unavailable`] saying why; a
+    /// passing one (429, 5xx, timeout) is an error, so the caller can retry.
+    pub async fn summarize(
+        &self,
+        session: &SessionId,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<SummaryOutcome, FsError> {
+        let Some(profile) = &self.summary_profile else {
+            return Ok(SummaryOutcome::Unavailable(
+                "summaries are off: set fullstory.summary_profile".into(),
+            ));
+        };
+        match self.sessions.session_summary(session, profile, end).await {
+            Ok(summary) => Ok(SummaryOutcome::Ready(summary.text.clone())),
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => Ok(SummaryOutcome::Unavailable(e.to_string())),
+        }
+    }
+
+    /// The digest and summary of one identity's likely session, as asked.
+    async fn extras(
+        &self,
+        result: &IdentityResult,
+        request: &LookupRequest,
+    ) -> Result<(Option<Digest>, Option<SummaryOutcome>), FsError> {
+        let Some(likely) = result.likely() else {
+            let summary = (request.summary && !result.sessions.is_empty()).then(|| {
+                SummaryOutcome::Unavailable(
+                    "no session started before the time in question, so there is nothing to summarise"
+                        .into(),
+                )
+            });
+            return Ok((None, summary));
+        };
+        let digest = async {
+            if !request.digest {
+                return None;
+            }
+            match self.sessions.session_events(&likely.id).await {
+                Ok(events) => Some(Digest::from_events(&events)),
+                Err(error) => {
+                    tracing::warn!(%error, "no digest for the likely session");
+                    None
+                }
+            }
+        };
+        let summary = async {
+            if !request.summary {
+                return Ok(None);
+            }
+            // Cut the session at the moment in question, so the summary covers what led up to it.
+            let end = request.around.filter(|around| *around > likely.created);
+            self.summarize(&likely.id, end).await.map(Some)
+        };
+        let (digest, summary) = futures_util::join!(digest, summary);
+        Ok((digest, summary?))
+    }
+}

@@ -1,0 +1,166 @@
+//! Prometheus metrics of the job queue.
+//!
+//! # Contract
+//! [`QueueMetrics::register`] adds these to the caller's registry under full
+//! names (register into a registry without a prefix):
+//!
+//! | name | type | meaning |
+//! | --- | --- | --- |
+//! | `replaydesk_queue_jobs{state}` | gauge | jobs per state, refreshed by the queue's maintenance task every 15 s (and by [`crate::queue::Queue::refresh_metrics`]) |
+//! | `replaydesk_queue_enqueued_total` | counter | new jobs recorded |
+//! | `replaydesk_queue_duplicates_total` | counter | deliveries refused as duplicates |
+//! | `replaydesk_queue_executions_total{outcome}` | counter | attempts by outcome: done, retry, dead, lease_lost, released |
+//! | `replaydesk_queue_dead_letters_total` | counter | jobs that went dead |
+//! | `replaydesk_queue_enqueue_to_done_seconds` | histogram | enqueue → done latency |
+//! | `replaydesk_queue_attempts` | histogram | attempts a job used, observed when it is done or dead |
+//!
+//! Cloning is cheap (one `Arc`); [`QueueMetrics::default`] gives a set that is
+//! registered nowhere, for tests and tools.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::store::JobState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+struct Inner {
+    jobs: Family<StateLabel, Gauge>,
+    enqueued: Counter,
+    duplicates: Counter,
+    executions: Family<OutcomeLabel, Counter>,
+    dead_letters: Counter,
+    enqueue_to_done: Histogram,
+    attempts: Histogram,
+}
+
+/// The queue's metrics; see the module docs for names.
+#[derive(Clone)]
+pub struct QueueMetrics(Arc<Inner>);
+
+impl Default for QueueMetrics {
+    fn default() -> Self {
+        Self(Arc::new(Inner {
+            jobs: Family::default(),
+            enqueued: Counter::default(),
+            duplicates: Counter::default(),
+            executions: Family::default(),
+            dead_letters: Counter::default(),
+            // 50 ms … ~7 h
+            enqueue_to_done: Histogram::new(exponential_buckets(0.05, 2.0, 20)),
+            attempts: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0]),
+        }))
+    }
+}
+
+impl std::fmt::Debug for QueueMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueMetrics")
+            .field("enqueued", &self.0.enqueued.get())
+            .field("duplicates", &self.0.duplicates.get())
+            .field("dead_letters", &self.0.dead_letters.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueueMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let this = Self::default();
+        let m = &this.0;
+        registry.register("replaydesk_queue_jobs", "Jobs by state", m.jobs.clone());
+        registry.register(
+            "replaydesk_queue_enqueued",
+            "Jobs recorded from accepted deliveries",
+            m.enqueued.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_duplicates",
+            "Deliveries refused because their delivery key was seen before",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_executions",
+            "Job attempts by outcome",
+            m.executions.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_dead_letters",
+            "Jobs that gave up (dead)",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_enqueue_to_done_seconds",
+            "Time from enqueue to done",
+            m.enqueue_to_done.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_attempts",
+            "Attempts a job used, observed when done or dead",
+            m.attempts.clone(),
+        );
+        this
+    }
+
+    pub(crate) fn enqueued(&self, duplicate: bool) {
+        if duplicate {
+            self.0.duplicates.inc();
+        } else {
+            self.0.enqueued.inc();
+        }
+    }
+
+    pub(crate) fn execution(&self, outcome: &'static str) {
+        self.0
+            .executions
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub(crate) fn done(&self, attempts: u32, enqueue_to_done_secs: f64) {
+        self.0
+            .enqueue_to_done
+            .observe(enqueue_to_done_secs.max(0.0));
+        self.0.attempts.observe(f64::from(attempts));
+    }
+
+    pub(crate) fn dead(&self, attempts: u32) {
+        self.0.dead_letters.inc();
+        self.0.attempts.observe(f64::from(attempts));
+    }
+
+    pub(crate) fn set_counts(&self, counts: &[(JobState, u64)]) {
+        for (state, n) in counts {
+            self.0
+                .jobs
+                .get_or_create(&StateLabel {
+                    state: state.as_str(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Duplicates refused so far (for tests and logs).
+    pub fn duplicates(&self) -> u64 {
+        self.0.duplicates.get()
+    }
+
+    /// Dead letters so far (for tests and logs).
+    pub fn dead_letters(&self) -> u64 {
+        self.0.dead_letters.get()
+    }
+}

@@ -1,0 +1,420 @@
+//! The durable store: where an accepted webhook delivery, the job it became,
+//! and the effects that job had on other platforms are written down.
+//!
+//! # Why it exists
+//! A webhook is answered 2xx only after its delivery key and its job are
+//! committed together ([`Store::enqueue`]); from then on the job survives a
+//! crash, a restart or a power cut, and the [`crate::queue`] workers run it
+//! exactly once in effect.
+//!
+//! # Contract
+//! * One trait, [`Store`], with two backends chosen by the URL given to
+//!   [`open`]: `sqlite://PATH` (the embedded default; the file is created if
+//!   missing; `sqlite::memory:` for throwaway use) and `postgres://…` /
+//!   `postgresql://…`. Migrations for the chosen backend run inside `open`,
+//!   under a lock (SQLite `BEGIN IMMEDIATE`, PostgreSQL an advisory lock), so
+//!   several processes may start at once.
+//! * Both backends run the *same* query text (`$1`-style placeholders work in
+//!   both) from one body of Rust code (`sql.rs`), compiled once per backend;
+//!   the differences (how a write transaction begins, `FOR UPDATE SKIP
+//!   LOCKED`, `NOTIFY`) live in a small per-backend `Dialect` impl.
+//! * SQLite runs in WAL mode with `synchronous=FULL`: an acknowledged delivery
+//!   survives power loss, not only a process crash. Writes in this process
+//!   take turns on one writer connection (first come, first served: this keeps
+//!   enqueue's tail latency in milliseconds under concurrent webhooks), and
+//!   every write transaction starts with `BEGIN IMMEDIATE`, so it takes the
+//!   write lock up front and waits (`busy_timeout`, against other processes)
+//!   instead of failing half-way; a statement that fails rolls the whole
+//!   transaction back (the transaction is dropped un-committed).
+//! * Times are passed in by the caller (`now`), never read from the system
+//!   clock here, and stored as `i64` unix milliseconds in both backends.
+//! * Every state change of a leased job names the lease owner; a worker whose
+//!   lease was taken over gets `false` back and changes nothing.
+//! * PostgreSQL isolation for tests (and for sharing a database): pass
+//!   [`StoreOptions::pg_schema`] to [`open_with`], which creates the schema if
+//!   needed and sets `search_path` on every connection. A URL with
+//!   `?options=-c%20search_path%3Dmyschema` works as well, for an existing
+//!   schema.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use sql::SqlStore;
+
+/// A job to enqueue: what to run (`kind`, matched against a handler) and its
+/// input. Payloads may hold customer emails: see retention in
+/// [`Store::purge_done`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self {
+            kind: kind.into(),
+            payload,
+        }
+    }
+}
+
+/// What [`Store::enqueue`] did. On a duplicate delivery key `job_id` is the
+/// job recorded the first time and nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub job_id: i64,
+    pub duplicate: bool,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for `run_after`.
+    Queued,
+    /// Leased by a worker until `locked_until`.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Gave up: attempts exhausted, a permanent error, or no handler.
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Done,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "queued" => Ok(JobState::Queued),
+            "running" => Ok(JobState::Running),
+            "done" => Ok(JobState::Done),
+            "dead" => Ok(JobState::Dead),
+            other => bail!("unknown job state {other:?} (expected queued, running, done or dead)"),
+        }
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    /// `null` once purged by retention.
+    pub payload: serde_json::Value,
+    pub delivery_key: Option<String>,
+    pub state: JobState,
+    /// Claims so far, including the current one while running.
+    pub attempts: u32,
+    pub run_after: DateTime<Utc>,
+    pub lock_owner: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub enqueued_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When it became done or dead.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub payload_purged_at: Option<DateTime<Utc>>,
+}
+
+/// How far an effect got: intent recorded before the external call, done
+/// (with the external id) after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectState {
+    Intent,
+    Done,
+}
+
+impl EffectState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectState::Intent => "intent",
+            EffectState::Done => "done",
+        }
+    }
+}
+
+/// One row of the effect ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectRecord {
+    pub job_id: i64,
+    pub name: String,
+    pub marker: String,
+    pub external_id: Option<String>,
+    pub state: EffectState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How hard SQLite works to keep a commit (PostgreSQL ignores this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit is on disk before it returns, so an
+    /// acknowledged webhook survives power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash, may lose the last
+    /// commits on power loss. For benchmarks and throwaway stores only.
+    Normal,
+}
+
+/// Knobs for [`open_with`]; `Default` is what [`open`] uses.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Pool size: SQLite's read pool, default 8 (writes always share one
+    /// connection; `sqlite::memory:` uses one in all); PostgreSQL's pool,
+    /// default 10, one of which the LISTEN task holds.
+    pub max_connections: Option<u32>,
+    /// PostgreSQL only: create this schema if missing and use it as
+    /// `search_path`. Lowercase letters, digits and `_`, at most 63 bytes.
+    pub pg_schema: Option<String>,
+    /// SQLite only.
+    pub durability: Durability,
+}
+
+/// The durable store. Implementations: [`SqlStore`] (SQLite, PostgreSQL).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Readiness: a round trip to the database.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Records the delivery key and the job in one transaction. A key seen
+    /// before writes nothing and returns the first job's id with
+    /// `duplicate: true`. Callers should namespace keys (`"slack:Ev123"`).
+    async fn enqueue(
+        &self,
+        delivery_key: &str,
+        job: NewJob,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Enqueued>;
+
+    /// Atomically leases one claimable job (queued and due, or running with a
+    /// lease that ran out before `now`) to `owner` until `lease_until`, and
+    /// counts the attempt. `owner` must be unique per claim.
+    async fn claim(
+        &self,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Job>>;
+
+    /// Extends a lease still held by `owner`; `false` if it was lost.
+    async fn renew_lease(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// running → done, if `owner` still holds the lease.
+    async fn complete(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
+
+    /// running → queued until `run_after`, with the error, if `owner` still
+    /// holds the lease.
+    async fn retry_later(
+        &self,
+        job_id: i64,
+        owner: &str,
+        run_after: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// running → dead, with the error, if `owner` still holds the lease.
+    async fn mark_dead(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// running → queued, due now, un-counting the attempt (shutdown
+    /// interrupted it; it was not the job's fault), if `owner` still holds
+    /// the lease.
+    async fn release(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
+
+    async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<Job>>;
+
+    /// Newest first.
+    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> anyhow::Result<Vec<Job>>;
+
+    /// Every state, zero included.
+    async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>>;
+
+    /// dead → queued, due now, attempts reset. `false` if not dead.
+    async fn retry_dead(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
+
+    /// Every dead job → queued; how many.
+    async fn retry_all_dead(&self, now: DateTime<Utc>) -> anyhow::Result<u64>;
+
+    /// Retention: done jobs finished before `finished_before` get their
+    /// payload replaced by JSON `null` and their `last_error` cleared (both
+    /// may hold customer emails). The job row (kind, times, attempts), its
+    /// delivery key and its effect ledger stay: they hold no email, and the
+    /// delivery key must keep refusing late retries. Returns how many jobs
+    /// were scrubbed. Runs in small batches so writers are not held up.
+    async fn purge_done(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
+
+    async fn effect(&self, job_id: i64, name: &str) -> anyhow::Result<Option<EffectRecord>>;
+
+    /// Inserts an intent row unless one exists; returns the row as stored
+    /// (whose marker wins if two workers race).
+    async fn record_effect_intent(
+        &self,
+        job_id: i64,
+        name: &str,
+        marker: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<EffectRecord>;
+
+    /// intent → done with the external id.
+    async fn record_effect_done(
+        &self,
+        job_id: i64,
+        name: &str,
+        external_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+
+    async fn effects_for_job(&self, job_id: i64) -> anyhow::Result<Vec<EffectRecord>>;
+
+    /// Cross-process wake-ups: PostgreSQL starts a task that `LISTEN`s and
+    /// calls `wake.notify_one()` per notification (the LISTEN is in place
+    /// when this returns); SQLite has none and returns `None` (workers poll).
+    async fn listen(
+        &self,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>>;
+
+    /// Closes the pool; later calls fail.
+    async fn close(&self);
+}
+
+/// Opens the store at `url` with default options and runs migrations.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open_with(url, StoreOptions::default()).await
+}
+
+/// Opens the store at `url` and runs migrations.
+pub async fn open_with(url: &str, options: StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    let store = if url.starts_with("sqlite:") {
+        let pool = sqlite::connect(url, &options).await?;
+        SqlStore::from_sqlite(pool)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = postgres::connect(url, &options).await?;
+        SqlStore::from_postgres(pool)
+    } else {
+        bail!(
+            "unsupported store URL {:?}: expected sqlite://PATH, sqlite::memory: or postgres://…",
+            redact_url(url)
+        );
+    };
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("running {} migrations", store.backend()))?;
+    Ok(Arc::new(store))
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                url.to_owned()
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// How long SQLite waits for the write lock before giving up.
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x?sslmode=require"),
+            "postgres://app:***@db:5432/x?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact_url("sqlite://data/rd.db"), "sqlite://data/rd.db");
+    }
+
+    #[test]
+    fn job_state_round_trips_through_text() {
+        for s in JobState::ALL {
+            assert_eq!(s.as_str().parse::<JobState>().ok(), Some(s));
+        }
+        assert!("zombie".parse::<JobState>().is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! PostgreSQL specifics of the store: how the pool is opened, the
+//! [`Dialect`] for it, and the `LISTEN` task that wakes idle workers.
+//!
+//! # Contract
+//! * `NOTIFY replaydesk_jobs` is sent inside every transaction that makes a
+//!   job claimable (enqueue, release, retry), so it is delivered on commit
+//!   and never for a rolled-back job.
+//! * The claim uses `FOR UPDATE SKIP LOCKED`: concurrent workers skip each
+//!   other's candidate rows instead of queueing on them.
+//! * Migrations hold a transaction-scoped advisory lock, so processes that
+//!   start together migrate one after the other.
+//! * With [`StoreOptions::pg_schema`] the schema is created if missing and set
+//!   as `search_path` on every pooled connection (tests use one per test).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+
+use super::sql::{CLAIM_POSTGRES, Dialect, Migration};
+use super::{StoreOptions, redact_url};
+
+/// The channel idle workers listen on.
+pub const CHANNEL: &str = "replaydesk_jobs";
+
+/// Key of the advisory lock taken while migrating.
+const MIGRATION_LOCK: i64 = 0x7265_706c_6179; // "replay"
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "queue",
+    sql: include_str!("migrations/postgres/0001_queue.sql"),
+}];
+
+pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<PgPool> {
+    let shown = redact_url(url);
+    let mut connect = PgConnectOptions::from_str(url)
+        .with_context(|| format!("parsing PostgreSQL URL {shown}"))?;
+    if let Some(schema) = &options.pg_schema {
+        validate_schema_name(schema)?;
+        let mut conn = PgConnection::connect_with(&connect)
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {shown}"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
+        )))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating schema {schema}"))?;
+        conn.close().await.ok();
+        connect = connect.options([("search_path", schema.as_str())]);
+    }
+    PgPoolOptions::new()
+        .max_connections(options.max_connections.unwrap_or(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(connect)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {shown}"))
+}
+
+/// Schema names are interpolated into SQL, so only plain identifiers pass.
+fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit();
+    if !ok {
+        bail!("invalid schema name {schema:?}: use lowercase letters, digits and _ (max 63)");
+    }
+    Ok(())
+}
+
+/// Starts `LISTEN` and a task that wakes one idle worker per notification.
+/// The task ends when the pool closes; on a lost connection it wakes a worker
+/// (a notification may have been missed) and `PgListener` reconnects.
+pub(crate) async fn listen(
+    pool: &PgPool,
+    wake: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut listener = PgListener::connect_with(pool)
+        .await
+        .context("connecting the job listener")?;
+    listener
+        .listen(CHANNEL)
+        .await
+        .context("LISTEN for new jobs")?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(_) => wake.notify_one(),
+                Err(sqlx::Error::PoolClosed) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "job listener lost its connection; reconnecting");
+                    wake.notify_one();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }))
+}
+
+impl Dialect for PgPool {
+    type Db = sqlx::Postgres;
+
+    const CLAIM_SQL: &'static str = CLAIM_POSTGRES;
+
+    const MIGRATIONS: &'static [Migration] = MIGRATIONS;
+
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+
+    fn reader(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        self
+    }
+
+    async fn close(&self) {
+        PgPool::close(self).await;
+    }
+
+    async fn notify_jobs(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    ) -> sqlx::Result<()> {
+        sqlx::query("NOTIFY replaydesk_jobs")
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+    }
+
+    async fn lock_migrations(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    ) -> sqlx::Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(validate_schema_name("t_0a1b").is_ok());
+        assert!(validate_schema_name("public").is_ok());
+        for bad in ["", "T", "a-b", "a\"b", "1abc", &"x".repeat(64)] {
+            assert!(validate_schema_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,733 @@
+//! [`SqlStore`]: the one implementation of [`Store`] for both SQLite and
+//! PostgreSQL.
+//!
+//! # Why it is shaped this way
+//! The two backends run the same SQL (placeholders are `$n` in both; sqlx
+//! maps SQLite's `$n` to the n-th bind). Writing the bodies twice would let
+//! them drift, and writing them generically over `sqlx::Database` drowns them
+//! in trait bounds. So each method body is written once inside `with_db!`,
+//! which expands it once per concrete pool type; the few real differences are
+//! methods of the crate-private [`Dialect`] trait, implemented in `sqlite.rs`
+//! and `postgres.rs`.
+//!
+//! # Contract
+//! * Every write runs in a transaction begun by [`Dialect::begin_write`]
+//!   (`BEGIN IMMEDIATE` on SQLite). An early return or a failed statement
+//!   drops the transaction, which rolls it back.
+//! * Lease-guarded updates return `true` only if exactly one row matched
+//!   `id`, `state = 'running'` and `lock_owner`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPool;
+
+use super::sqlite::SqliteDb;
+use super::{
+    EffectRecord, EffectState, Enqueued, Job, JobState, NewJob, Store, from_ms, postgres, to_ms,
+};
+
+/// A schema migration, applied once, in order, inside one transaction.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// What differs between the backends. Implemented for `SqliteDb` and
+/// `PgPool`; only ever called on those concrete types (through `with_db!`).
+pub(crate) trait Dialect {
+    type Db: sqlx::Database;
+
+    /// The claim statement (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
+    const CLAIM_SQL: &'static str;
+
+    const MIGRATIONS: &'static [Migration];
+
+    /// Begins a transaction that may write.
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+
+    /// The pool for reads outside a write transaction.
+    fn reader(&self) -> &sqlx::Pool<Self::Db>;
+
+    /// Closes every pool.
+    async fn close(&self);
+
+    /// Inside an enqueue/retry transaction: wake other processes on commit.
+    async fn notify_jobs(&self, tx: &mut sqlx::Transaction<'static, Self::Db>) -> sqlx::Result<()>;
+
+    /// Inside the migration transaction: keep other processes out.
+    async fn lock_migrations(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+    ) -> sqlx::Result<()>;
+}
+
+enum Db {
+    Sqlite(SqliteDb),
+    Postgres(PgPool),
+}
+
+/// The SQL-backed [`Store`]. Build it with [`super::open`].
+pub struct SqlStore {
+    db: Db,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool: the body is compiled
+/// once per backend.
+macro_rules! with_db {
+    ($self:expr, |$pool:ident| $body:expr) => {
+        match &$self.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+macro_rules! job_columns {
+    () => {
+        "id, kind, payload, delivery_key, state, attempts, run_after, lock_owner, \
+         locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at"
+    };
+}
+
+macro_rules! effect_columns {
+    () => {
+        "job_id, name, marker, external_id, state, created_at, updated_at"
+    };
+}
+
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lock_owner = $1, \
+             locked_until = $2, updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs \
+                 WHERE (state = 'queued' AND run_after <= $3) \
+                    OR (state = 'running' AND locked_until < $3) \
+                 ORDER BY run_after, id LIMIT 1",
+            $lock,
+            ") RETURNING ",
+            job_columns!()
+        )
+    };
+}
+
+pub(crate) const CLAIM_SQLITE: &str = claim_sql!("");
+pub(crate) const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+
+const FIND_DELIVERY: &str = "SELECT job_id FROM deliveries WHERE delivery_key = $1";
+const INSERT_JOB: &str = "INSERT INTO jobs \
+     (kind, payload, delivery_key, state, attempts, run_after, enqueued_at, updated_at) \
+     VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4) RETURNING id";
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (delivery_key, job_id, received_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (delivery_key) DO NOTHING";
+const RENEW: &str = "UPDATE jobs SET locked_until = $3 \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const COMPLETE: &str = "UPDATE jobs SET state = 'done', lock_owner = NULL, locked_until = NULL, \
+     finished_at = $3, updated_at = $3 \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const RETRY_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
+     locked_until = NULL, run_after = $3, last_error = $4, updated_at = $5 \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const MARK_DEAD: &str = "UPDATE jobs SET state = 'dead', lock_owner = NULL, locked_until = NULL, \
+     last_error = $3, finished_at = $4, updated_at = $4 \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
+     run_after = $3, updated_at = $3, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+const LIST_JOBS: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs ORDER BY id DESC LIMIT $1"
+);
+const LIST_JOBS_IN_STATE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE state = $1 ORDER BY id DESC LIMIT $2"
+);
+const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
+const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $2, \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $2 \
+     WHERE id = $1 AND state = 'dead'";
+const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1 \
+     WHERE state = 'dead'";
+/// One batch of retention; repeated until it touches nothing.
+const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
+     payload_purged_at = $2, updated_at = $2 \
+     WHERE id IN (SELECT id FROM jobs \
+         WHERE state = 'done' AND finished_at < $1 AND payload_purged_at IS NULL \
+         LIMIT 500)";
+const GET_EFFECT: &str = concat!(
+    "SELECT ",
+    effect_columns!(),
+    " FROM effects WHERE job_id = $1 AND name = $2"
+);
+const INSERT_EFFECT_INTENT: &str = "INSERT INTO effects \
+     (job_id, name, marker, external_id, state, created_at, updated_at) \
+     VALUES ($1, $2, $3, NULL, 'intent', $4, $4) ON CONFLICT (job_id, name) DO NOTHING";
+const EFFECT_DONE: &str = "UPDATE effects SET external_id = $3, state = 'done', updated_at = $4 \
+     WHERE job_id = $1 AND name = $2";
+const EFFECTS_FOR_JOB: &str = concat!(
+    "SELECT ",
+    effect_columns!(),
+    " FROM effects WHERE job_id = $1 ORDER BY created_at, name"
+);
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+const APPLIED_MIGRATIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
+const RECORD_MIGRATION: &str =
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
+
+type JobRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+type EffectRow = (i64, String, String, Option<String>, String, i64, i64);
+
+fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
+    let (
+        id,
+        kind,
+        payload,
+        delivery_key,
+        state,
+        attempts,
+        run_after,
+        lock_owner,
+        locked_until,
+        last_error,
+        enqueued_at,
+        updated_at,
+        finished_at,
+        payload_purged_at,
+    ) = row;
+    Ok(Job {
+        id,
+        kind,
+        payload: serde_json::from_str(&payload)
+            .with_context(|| format!("job {id}: stored payload is not JSON"))?,
+        delivery_key,
+        state: state.parse()?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        run_after: from_ms(run_after),
+        lock_owner,
+        locked_until: locked_until.map(from_ms),
+        last_error,
+        enqueued_at: from_ms(enqueued_at),
+        updated_at: from_ms(updated_at),
+        finished_at: finished_at.map(from_ms),
+        payload_purged_at: payload_purged_at.map(from_ms),
+    })
+}
+
+fn effect_from_row(row: EffectRow) -> anyhow::Result<EffectRecord> {
+    let (job_id, name, marker, external_id, state, created_at, updated_at) = row;
+    let state = match state.as_str() {
+        "intent" => EffectState::Intent,
+        "done" => EffectState::Done,
+        other => return Err(anyhow!("effect {job_id}/{name}: unknown state {other:?}")),
+    };
+    Ok(EffectRecord {
+        job_id,
+        name,
+        marker,
+        external_id,
+        state,
+        created_at: from_ms(created_at),
+        updated_at: from_ms(updated_at),
+    })
+}
+
+impl SqlStore {
+    pub(crate) fn from_sqlite(pool: SqliteDb) -> Self {
+        Self {
+            db: Db::Sqlite(pool),
+        }
+    }
+
+    pub(crate) fn from_postgres(pool: PgPool) -> Self {
+        Self {
+            db: Db::Postgres(pool),
+        }
+    }
+
+    /// Applies the backend's pending migrations in one locked transaction.
+    pub(crate) async fn migrate(&self) -> anyhow::Result<()> {
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            pool.lock_migrations(&mut tx).await?;
+            sqlx::query(CREATE_MIGRATIONS_TABLE)
+                .execute(&mut *tx)
+                .await?;
+            let applied: Vec<(i64,)> = sqlx::query_as(APPLIED_MIGRATIONS)
+                .fetch_all(&mut *tx)
+                .await?;
+            let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+            let migrations = migrations_of(pool);
+            if let Some(newest) = applied.last()
+                && migrations.iter().all(|m| m.version < *newest)
+            {
+                tracing::warn!(
+                    schema_version = newest,
+                    "the database schema is newer than this binary knows"
+                );
+            }
+            for m in migrations {
+                if applied.contains(&m.version) {
+                    continue;
+                }
+                sqlx::raw_sql(m.sql)
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("migration {} ({})", m.version, m.name))?;
+                sqlx::query(RECORD_MIGRATION)
+                    .bind(m.version)
+                    .bind(m.name)
+                    .bind(to_ms(Utc::now()))
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+fn migrations_of<P: Dialect>(_pool: &P) -> &'static [Migration] {
+    P::MIGRATIONS
+}
+
+fn claim_sql_of<P: Dialect>(_pool: &P) -> &'static str {
+    P::CLAIM_SQL
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        with_db!(self, |pool| {
+            sqlx::query("SELECT 1")
+                .execute(pool.reader())
+                .await
+                .context("pinging the store")?;
+            Ok(())
+        })
+    }
+
+    async fn enqueue(
+        &self,
+        delivery_key: &str,
+        job: NewJob,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Enqueued> {
+        let payload = serde_json::to_string(&job.payload)?;
+        let now = to_ms(now);
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await.context("enqueue: begin")?;
+            let existing: Option<(i64,)> = sqlx::query_as(FIND_DELIVERY)
+                .bind(delivery_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some((job_id,)) = existing {
+                tx.rollback().await?;
+                return Ok(Enqueued {
+                    job_id,
+                    duplicate: true,
+                });
+            }
+            let (job_id,): (i64,) = sqlx::query_as(INSERT_JOB)
+                .bind(&job.kind)
+                .bind(&payload)
+                .bind(delivery_key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .context("enqueue: inserting the job")?;
+            let inserted = sqlx::query(INSERT_DELIVERY)
+                .bind(delivery_key)
+                .bind(job_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .context("enqueue: inserting the delivery key")?
+                .rows_affected();
+            if inserted == 0 {
+                // A concurrent transaction (PostgreSQL) recorded the same key
+                // first: drop our job with the transaction.
+                tx.rollback().await?;
+                let (job_id,): (i64,) = sqlx::query_as(FIND_DELIVERY)
+                    .bind(delivery_key)
+                    .fetch_one(pool.reader())
+                    .await?;
+                return Ok(Enqueued {
+                    job_id,
+                    duplicate: true,
+                });
+            }
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await.context("enqueue: commit")?;
+            Ok(Enqueued {
+                job_id,
+                duplicate: false,
+            })
+        })
+    }
+
+    async fn claim(
+        &self,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Job>> {
+        let row: Option<JobRow> = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await.context("claim: begin")?;
+            let row = sqlx::query_as(claim_sql_of(pool))
+                .bind(owner)
+                .bind(to_ms(lease_until))
+                .bind(to_ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .context("claiming a job")?;
+            tx.commit().await.context("claim: commit")?;
+            row
+        });
+        row.map(job_from_row).transpose()
+    }
+
+    async fn renew_lease(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RENEW)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(lease_until))
+                .execute(&mut *tx)
+                .await
+                .context("renewing a lease")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn complete(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(COMPLETE)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("completing a job")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn retry_later(
+        &self,
+        job_id: i64,
+        owner: &str,
+        run_after: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_LATER)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(run_after))
+                .bind(error)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("scheduling a retry")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn mark_dead(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(MARK_DEAD)
+                .bind(job_id)
+                .bind(owner)
+                .bind(error)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("marking a job dead")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn release(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RELEASE)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("releasing a lease")?
+                .rows_affected();
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<Job>> {
+        let row: Option<JobRow> = with_db!(self, |pool| {
+            sqlx::query_as(GET_JOB)
+                .bind(job_id)
+                .fetch_optional(pool.reader())
+                .await
+                .context("reading a job")?
+        });
+        row.map(job_from_row).transpose()
+    }
+
+    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> anyhow::Result<Vec<Job>> {
+        let limit = i64::from(limit);
+        let rows: Vec<JobRow> = with_db!(self, |pool| {
+            match state {
+                Some(state) => {
+                    sqlx::query_as(LIST_JOBS_IN_STATE)
+                        .bind(state.as_str())
+                        .bind(limit)
+                        .fetch_all(pool.reader())
+                        .await
+                }
+                None => {
+                    sqlx::query_as(LIST_JOBS)
+                        .bind(limit)
+                        .fetch_all(pool.reader())
+                        .await
+                }
+            }
+            .context("listing jobs")?
+        });
+        rows.into_iter().map(job_from_row).collect()
+    }
+
+    async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>> {
+        let rows: Vec<(String, i64)> = with_db!(self, |pool| {
+            sqlx::query_as(COUNT_BY_STATE)
+                .fetch_all(pool.reader())
+                .await
+                .context("counting jobs")?
+        });
+        let mut counts: Vec<(JobState, u64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
+        for (state, n) in rows {
+            let state: JobState = state.parse()?;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 = u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn retry_dead(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_DEAD)
+                .bind(job_id)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("retrying a dead job")?
+                .rows_affected();
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    async fn retry_all_dead(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        Ok(with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_ALL_DEAD)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("retrying dead jobs")?
+                .rows_affected();
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    async fn purge_done(
+        &self,
+        finished_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = with_db!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                let n = sqlx::query(PURGE_DONE_BATCH)
+                    .bind(to_ms(finished_before))
+                    .bind(to_ms(now))
+                    .execute(&mut *tx)
+                    .await
+                    .context("purging done jobs' payloads")?
+                    .rows_affected();
+                tx.commit().await?;
+                n
+            });
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn effect(&self, job_id: i64, name: &str) -> anyhow::Result<Option<EffectRecord>> {
+        let row: Option<EffectRow> = with_db!(self, |pool| {
+            sqlx::query_as(GET_EFFECT)
+                .bind(job_id)
+                .bind(name)
+                .fetch_optional(pool.reader())
+                .await
+                .context("reading the effect ledger")?
+        });
+        row.map(effect_from_row).transpose()
+    }
+
+    async fn record_effect_intent(
+        &self,
+        job_id: i64,
+        name: &str,
+        marker: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<EffectRecord> {
+        let row: EffectRow = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(INSERT_EFFECT_INTENT)
+                .bind(job_id)
+                .bind(name)
+                .bind(marker)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("recording an effect intent")?;
+            let row = sqlx::query_as(GET_EFFECT)
+                .bind(job_id)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row
+        });
+        effect_from_row(row)
+    }
+
+    async fn record_effect_done(
+        &self,
+        job_id: i64,
+        name: &str,
+        external_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(EFFECT_DONE)
+                .bind(job_id)
+                .bind(name)
+                .bind(external_id)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("recording an effect's external id")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(anyhow!(
+                "effect {job_id}/{name}: no intent recorded before its external id"
+            ))
+        }
+    }
+
+    async fn effects_for_job(&self, job_id: i64) -> anyhow::Result<Vec<EffectRecord>> {
+        let rows: Vec<EffectRow> = with_db!(self, |pool| {
+            sqlx::query_as(EFFECTS_FOR_JOB)
+                .bind(job_id)
+                .fetch_all(pool.reader())
+                .await
+                .context("reading the effect ledger")?
+        });
+        rows.into_iter().map(effect_from_row).collect()
+    }
+
+    async fn listen(
+        &self,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => postgres::listen(pool, wake).await.map(Some),
+        }
+    }
+
+    async fn close(&self) {
+        with_db!(self, |pool| Dialect::close(pool).await)
+    }
+}

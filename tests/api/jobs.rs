@@ -1,0 +1,214 @@
+//! The platform-neutral job path every adapter shares: a queued lookup runs the core and hands the
+//! answer to the platform's replier; FullStory failures become a delay notice and a retry, or a polite
+//! failure, or (when the queue gives up) a failure with a reference.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use replaydesk::{
+    identity::{CustomerEmail, Identity},
+    jobs::{Answer, LookupHandler, LookupJob, Replier, Repliers, ReplyTo, Requester},
+    queue::{ExecutionOutcome, JobContext, JobError, JobHandler, Queue, Settings},
+};
+use serde_json::json;
+use tempfile::TempDir;
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers::path};
+
+use super::helpers::{self, official_session, sessions};
+
+/// Remembers what it was asked to deliver, as text.
+#[derive(Default)]
+struct RecordingReplier(Mutex<Vec<String>>);
+
+#[async_trait]
+impl Replier for RecordingReplier {
+    fn platform(&self) -> &'static str {
+        "test"
+    }
+
+    async fn deliver(
+        &self,
+        _: &JobContext,
+        reply: &ReplyTo,
+        answer: Answer<'_>,
+    ) -> Result<(), JobError> {
+        assert_eq!(reply.target, json!({"channel": "C1"}));
+        let text = match answer {
+            Answer::Sessions { result, .. } => format!("sessions:{}", result.session_count()),
+            Answer::Summary { .. } => "summary".into(),
+            Answer::Delayed { message } => format!("delayed:{message}"),
+            Answer::Failed { message, reference } => format!("failed:{message}|{reference}"),
+        };
+        self.0.lock().unwrap().push(text);
+        Ok(())
+    }
+}
+
+async fn queue_with(
+    fullstory: &MockServer,
+    dir: &TempDir,
+    max_attempts: u32,
+) -> (Queue, Arc<RecordingReplier>) {
+    let app = helpers::app(helpers::config(&fullstory.uri(), dir)).await;
+    let replier = Arc::new(RecordingReplier::default());
+    let handler: Arc<dyn JobHandler> = Arc::new(LookupHandler {
+        app: app.clone(),
+        repliers: Repliers::new([replier.clone() as Arc<dyn Replier>]),
+    });
+    let settings = Settings {
+        max_attempts,
+        backoff_base: std::time::Duration::ZERO,
+        ..Settings::default()
+    };
+    let queue = Queue::new(
+        app.store.clone(),
+        vec![handler],
+        settings,
+        app.clock.clone(),
+        app.queue_metrics.clone(),
+    )
+    .unwrap();
+    (queue, replier)
+}
+
+async fn enqueue_lookup(queue: &Queue, key: &str) {
+    let job = LookupJob {
+        identities: vec![Identity::Email(
+            CustomerEmail::parse("jane@acme.com").unwrap(),
+        )],
+        around: None,
+        summary: false,
+        digest: Some(false),
+        requester: Requester {
+            platform: "test".into(),
+            tenant: "T1".into(),
+            user: "U1".into(),
+            place: Some("C1".into()),
+        },
+        reply: ReplyTo {
+            platform: "test".into(),
+            target: json!({"channel": "C1"}),
+        },
+    };
+    queue.enqueue(key, job.to_new_job().unwrap()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_queued_lookup_is_answered_through_the_platforms_replier() {
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
+        )
+        .expect(1)
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let (queue, replier) = queue_with(&fullstory, &dir, 3).await;
+    enqueue_lookup(&queue, "test:delivery-1").await;
+    enqueue_lookup(&queue, "test:delivery-1").await; // the platform retried: no second job
+    assert!(matches!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(_)
+    ));
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    );
+    assert_eq!(*replier.0.lock().unwrap(), ["sessions:1"]);
+}
+
+#[tokio::test]
+async fn fullstory_down_tells_the_requester_once_and_retries() {
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(8)
+        .mount(&fullstory)
+        .await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
+        )
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let (queue, replier) = queue_with(&fullstory, &dir, 5).await;
+    enqueue_lookup(&queue, "test:down").await;
+    // Each attempt makes 4 FullStory requests (its own retries): two attempts fail, the third answers.
+    assert!(matches!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Retrying(_)
+    ));
+    assert!(matches!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Retrying(_)
+    ));
+    assert!(matches!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(_)
+    ));
+    let delivered = replier.0.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert_eq!(
+        delivered[0],
+        "delayed:FullStory is not answering right now; replaydesk will keep trying."
+    );
+    assert_eq!(delivered[1], "sessions:1");
+}
+
+#[tokio::test]
+async fn a_rejected_key_is_explained_politely_and_not_retried() {
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let (queue, replier) = queue_with(&fullstory, &dir, 5).await;
+    enqueue_lookup(&queue, "test:badkey").await;
+    assert!(matches!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(_)
+    ));
+    let delivered = replier.0.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1);
+    assert!(
+        delivered[0].starts_with("failed:replaydesk cannot read sessions from FullStory"),
+        "{delivered:?}"
+    );
+    assert!(
+        delivered[0].contains("replaydesk jobs retry"),
+        "{delivered:?}"
+    );
+}
+
+#[tokio::test]
+async fn when_the_queue_gives_up_the_requester_gets_a_reference_to_replay() {
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let (queue, replier) = queue_with(&fullstory, &dir, 2).await;
+    enqueue_lookup(&queue, "test:dead").await;
+    assert!(matches!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Retrying(_)
+    ));
+    let outcome = queue.try_execute_one("w").await.unwrap();
+    let ExecutionOutcome::Dead(id) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let delivered = replier.0.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert!(delivered[0].starts_with("delayed:"));
+    assert_eq!(
+        delivered[1],
+        format!(
+            "failed:replaydesk could not get an answer from FullStory after several tries.|job {id} (an admin can run `replaydesk jobs retry {id}`)"
+        )
+    );
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real router, the real HTTP clients and the real binary, with every upstream
+//! faked on loopback by wiremock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod fullstory;
+mod helpers;
+mod jobs;
+mod lookup;
+mod server;

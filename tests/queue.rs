@@ -1,0 +1,1499 @@
+//! The store and the job queue, tested end to end against both backends.
+//!
+//! Every test body runs twice, as `<test name>::sqlite` (a fresh database
+//! file in a temporary directory) and `<test name>::postgres` (a fresh schema
+//! `t_<uuid>` in the database at `REPLAYDESK_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards). When
+//! PostgreSQL is unreachable the postgres variants fail with a message
+//! saying so: they never skip.
+//!
+//! Time is a `ManualClock` wherever the test is about time (leases, backoff,
+//! retention), so nothing waits for real seconds; tests about concurrency,
+//! wake-ups and shutdown use the system clock with bounds generous enough
+//! not to flake on a loaded two-core machine.
+//!
+//! `enqueue_durability_benchmark` is `#[ignore]`d: run it with
+//! `cargo test --release --test queue -- --ignored --nocapture`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use chrono::Utc;
+use replaydesk::queue::cli::{self, JobsCommand};
+use replaydesk::queue::{
+    Clock, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, ManualClock, Queue,
+    QueueMetrics, Settings,
+};
+use replaydesk::store::{
+    self, Durability, EffectState, Job, JobState, NewJob, Store, StoreOptions,
+};
+use serde_json::json;
+use tokio::sync::watch;
+
+// ---------------------------------------------------------------- harness
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test.
+struct TestDb {
+    backend: Backend,
+    store: Arc<dyn Store>,
+    url: String,
+    options: StoreOptions,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl TestDb {
+    /// Another store on the same database, as a second process would open it.
+    async fn reopen(&self) -> Arc<dyn Store> {
+        store::open_with(&self.url, self.options.clone())
+            .await
+            .expect("reopening the test store")
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("REPLAYDESK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+async fn open_test_db(backend: Backend) -> TestDb {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("replaydesk.db").display());
+            let options = StoreOptions::default();
+            let store = store::open_with(&url, options.clone())
+                .await
+                .expect("opening a SQLite test store");
+            TestDb {
+                backend,
+                store,
+                url,
+                options,
+                _dir: Some(Arc::new(dir)),
+            }
+        }
+        Backend::Postgres => {
+            let url = postgres_url();
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let options = StoreOptions {
+                pg_schema: Some(schema),
+                ..StoreOptions::default()
+            };
+            let store = match store::open_with(&url, options.clone()).await {
+                Ok(store) => store,
+                Err(error) => panic!(
+                    "PostgreSQL test store at {} could not be opened: {error:#}\n\
+                     Start PostgreSQL or point REPLAYDESK_TEST_POSTGRES_URL at one; \
+                     the postgres variants never skip.",
+                    store::redact_url(&url)
+                ),
+            };
+            TestDb {
+                backend,
+                store,
+                url,
+                options,
+                _dir: None,
+            }
+        }
+    }
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Connection;
+    let Ok(mut conn) = sqlx::PgConnection::connect(url).await else {
+        return;
+    };
+    let _ = sqlx::query("SET lock_timeout = '5s'")
+        .execute(&mut conn)
+        .await;
+    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+    if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+    {
+        eprintln!("could not drop test schema {schema}: {error}");
+    }
+    let _ = conn.close().await;
+}
+
+/// Runs `body` on a fresh database of `backend`, then closes and (for
+/// PostgreSQL) drops it, whether the body passed or panicked.
+async fn run_test<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let db = open_test_db(backend).await;
+    let store = db.store.clone();
+    let url = db.url.clone();
+    let schema = db.options.pg_schema.clone();
+    let dir = db._dir.clone();
+    let outcome = tokio::spawn(body(db)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), store.close()).await;
+    if let Some(schema) = schema {
+        drop_schema(&url, &schema).await;
+    }
+    drop(dir);
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+/// `both_backends!(name, …)` turns each `async fn name(db: TestDb)` into the
+/// tests `name::sqlite` and `name::postgres`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run_test(Backend::Sqlite, super::$name).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    run_test(Backend::Postgres, super::$name).await
+                }
+            }
+        )*
+    };
+}
+
+/// Polls `check` every 20 ms until it holds, failing after `within`.
+async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn job(store: &Arc<dyn Store>, id: i64) -> Job {
+    store.get_job(id).await.unwrap().expect("job exists")
+}
+
+async fn state_of(store: &Arc<dyn Store>, id: i64) -> JobState {
+    job(store, id).await.state
+}
+
+fn new_queue(
+    db: &TestDb,
+    handlers: Vec<Arc<dyn JobHandler>>,
+    settings: Settings,
+    clock: Clock,
+) -> Queue {
+    Queue::new(
+        db.store.clone(),
+        handlers,
+        settings,
+        clock,
+        QueueMetrics::default(),
+    )
+    .unwrap()
+}
+
+/// Settings for step-by-step tests: the step function ignores workers,
+/// polling and grace anyway.
+fn step_settings() -> Settings {
+    Settings {
+        workers: 1,
+        ..Settings::default()
+    }
+}
+
+// ---------------------------------------------------------------- fakes
+
+#[derive(Clone, Debug)]
+enum Step {
+    Succeed,
+    Retry(&'static str),
+    Permanent(&'static str),
+    Panic(&'static str),
+    Sleep(Duration),
+}
+
+type Script = Box<dyn Fn(&JobContext) -> Step + Send + Sync>;
+
+/// A handler that does what its script says and records what happened.
+struct Scripted {
+    kind: &'static str,
+    script: Script,
+    runs: Mutex<HashMap<i64, u32>>,
+    dead: Mutex<Vec<(i64, String)>>,
+}
+
+impl Scripted {
+    fn new(
+        kind: &'static str,
+        script: impl Fn(&JobContext) -> Step + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            script: Box::new(script),
+            runs: Mutex::new(HashMap::new()),
+            dead: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn always(kind: &'static str, step: Step) -> Arc<Self> {
+        Self::new(kind, move |_| step.clone())
+    }
+
+    fn runs(&self) -> HashMap<i64, u32> {
+        self.runs.lock().unwrap().clone()
+    }
+
+    fn dead_calls(&self) -> Vec<(i64, String)> {
+        self.dead.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl JobHandler for Scripted {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        *self.runs.lock().unwrap().entry(job.id()).or_default() += 1;
+        let step = (self.script)(job);
+        match step {
+            Step::Succeed => Ok(()),
+            Step::Retry(message) => Err(anyhow!(message).into()),
+            Step::Permanent(message) => Err(JobError::permanent(anyhow!(message))),
+            Step::Panic(message) => panic!("{message}"),
+            Step::Sleep(duration) => {
+                tokio::time::sleep(duration).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_dead(&self, job: &JobContext, error: &str) {
+        self.dead.lock().unwrap().push((job.id(), error.to_owned()));
+    }
+}
+
+/// A platform that remembers what was posted under which marker.
+#[derive(Default)]
+struct FakePlatform {
+    posted: Mutex<HashMap<String, String>>,
+    performed: Mutex<Vec<String>>,
+    looked_up: Mutex<Vec<String>>,
+    next_id: AtomicU32,
+}
+
+impl FakePlatform {
+    fn performed(&self) -> Vec<String> {
+        self.performed.lock().unwrap().clone()
+    }
+
+    fn looked_up(&self) -> Vec<String> {
+        self.looked_up.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Effect for FakePlatform {
+    async fn find_existing(&self, marker: &str) -> anyhow::Result<Option<String>> {
+        self.looked_up.lock().unwrap().push(marker.to_owned());
+        Ok(self.posted.lock().unwrap().get(marker).cloned())
+    }
+
+    async fn perform(&self, marker: &str) -> anyhow::Result<String> {
+        self.performed.lock().unwrap().push(marker.to_owned());
+        let id = format!("ext-{}", self.next_id.fetch_add(1, Ordering::SeqCst) + 1);
+        self.posted
+            .lock()
+            .unwrap()
+            .insert(marker.to_owned(), id.clone());
+        Ok(id)
+    }
+}
+
+/// Posts a note through the ledger; optionally fails its first attempt
+/// right after posting.
+struct NotePoster {
+    platform: Arc<FakePlatform>,
+    fail_first_attempt_after_posting: bool,
+    results: Mutex<Vec<String>>,
+}
+
+impl NotePoster {
+    fn new(platform: Arc<FakePlatform>, fail_first_attempt_after_posting: bool) -> Arc<Self> {
+        Arc::new(Self {
+            platform,
+            fail_first_attempt_after_posting,
+            results: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl JobHandler for NotePoster {
+    fn kind(&self) -> &'static str {
+        "note"
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let id = job.effects().once("note", self.platform.as_ref()).await?;
+        self.results.lock().unwrap().push(id);
+        if self.fail_first_attempt_after_posting && job.attempt() == 1 {
+            return Err(anyhow!("platform timed out after the note was posted").into());
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+both_backends!(
+    an_enqueued_job_is_claimed_run_and_completed,
+    a_duplicate_delivery_key_gives_one_job_and_says_duplicate,
+    four_workers_run_a_thousand_jobs_exactly_once,
+    an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish,
+    a_worker_whose_lease_was_taken_over_stops_the_job_and_records_nothing,
+    retries_back_off_exponentially_within_jitter_up_to_the_cap,
+    the_attempt_cap_makes_a_job_dead_and_calls_on_dead_once,
+    a_job_whose_last_attempt_died_with_its_worker_is_dead_not_run_again,
+    a_panicking_job_is_a_recorded_failure,
+    a_permanent_error_makes_a_job_dead_at_once,
+    a_job_of_an_unknown_kind_is_dead_with_a_clear_error,
+    dead_jobs_are_listed_without_emails_and_can_be_retried_from_the_cli,
+    the_effect_ledger_performs_once_and_a_rerun_gets_the_recorded_id,
+    an_effect_intent_without_an_external_id_is_looked_up_before_acting_again,
+    retention_scrubs_old_done_payloads_and_keeps_recent_ones_and_delivery_keys,
+    graceful_shutdown_releases_the_leases_of_unfinished_jobs,
+    graceful_shutdown_lets_a_running_job_finish_within_the_grace_period,
+    an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval,
+    a_job_stored_by_another_process_is_found_without_an_in_process_wake_up,
+    reopening_a_store_keeps_its_jobs_and_runs_no_migration_twice,
+);
+
+async fn an_enqueued_job_is_claimed_run_and_completed(db: TestDb) {
+    db.store.ping().await.unwrap();
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("greet", Step::Succeed);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = QueueMetrics::register(&mut registry);
+    let queue = Queue::new(
+        db.store.clone(),
+        vec![handler.clone()],
+        step_settings(),
+        clock.clock(),
+        metrics,
+    )
+    .unwrap();
+
+    let enqueued = queue
+        .enqueue(
+            "test:1",
+            NewJob::new("greet", json!({"email": "jane@example.com"})),
+        )
+        .await
+        .unwrap();
+    assert!(!enqueued.duplicate);
+    let queued = job(&db.store, enqueued.job_id).await;
+    assert_eq!(queued.state, JobState::Queued);
+    assert_eq!(queued.attempts, 0);
+    assert_eq!(queued.delivery_key.as_deref(), Some("test:1"));
+    assert_eq!(queued.enqueued_at, clock.now());
+
+    clock.advance(Duration::from_millis(1_500));
+    let outcome = queue.try_execute_one("w1").await.unwrap();
+    assert_eq!(outcome, ExecutionOutcome::Done(enqueued.job_id));
+    let done = job(&db.store, enqueued.job_id).await;
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.attempts, 1);
+    assert_eq!(done.finished_at, Some(clock.now()));
+    assert_eq!(done.lock_owner, None);
+    assert_eq!(done.payload, json!({"email": "jane@example.com"}));
+    assert_eq!(handler.runs(), HashMap::from([(enqueued.job_id, 1)]));
+    assert_eq!(
+        queue.try_execute_one("w1").await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    );
+
+    queue.refresh_metrics().await.unwrap();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("replaydesk_queue_enqueued_total 1"), "{text}");
+    assert!(
+        text.contains("replaydesk_queue_jobs{state=\"done\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("replaydesk_queue_jobs{state=\"queued\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("replaydesk_queue_executions_total{outcome=\"done\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("replaydesk_queue_enqueue_to_done_seconds_sum 1.5"),
+        "{text}"
+    );
+}
+
+async fn a_duplicate_delivery_key_gives_one_job_and_says_duplicate(db: TestDb) {
+    let queue = new_queue(&db, vec![], step_settings(), Clock::system());
+    let first = queue
+        .enqueue("slack:Ev1", NewJob::new("lookup", json!({"n": 1})))
+        .await
+        .unwrap();
+    let again = queue
+        .enqueue("slack:Ev1", NewJob::new("lookup", json!({"n": 2})))
+        .await
+        .unwrap();
+    assert!(!first.duplicate);
+    assert!(again.duplicate);
+    assert_eq!(again.job_id, first.job_id);
+    assert_eq!(job(&db.store, first.job_id).await.payload, json!({"n": 1}));
+
+    // Concurrent retries of one delivery, e.g. from two replicas.
+    let attempts = (0..8).map(|i| {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            queue
+                .enqueue("zendesk:race", NewJob::new("lookup", json!({"i": i})))
+                .await
+                .unwrap()
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| !r.duplicate).count(),
+        1,
+        "{results:?}"
+    );
+    let ids: HashSet<i64> = results.iter().map(|r| r.job_id).collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+
+    let all = db.store.list_jobs(None, 100).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(queue.metrics().duplicates(), 8);
+}
+
+async fn four_workers_run_a_thousand_jobs_exactly_once(db: TestDb) {
+    const JOBS: i64 = 1_000;
+    let handler = Scripted::always("count", Step::Succeed);
+    let settings = Settings {
+        workers: 4,
+        poll_interval: Duration::from_millis(200),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+
+    let started = Instant::now();
+    let producers = (0..4).map(|p| {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            for i in (p..JOBS).step_by(4) {
+                let key = format!("bulk:{i}");
+                let enqueued = queue
+                    .enqueue(&key, NewJob::new("count", json!({"i": i})))
+                    .await
+                    .unwrap();
+                assert!(!enqueued.duplicate);
+            }
+        })
+    });
+    for producer in futures_util::future::join_all(producers).await {
+        producer.unwrap();
+    }
+    let store = db.store.clone();
+    eventually("all jobs done", Duration::from_secs(120), || {
+        let store = store.clone();
+        async move {
+            let counts = store.count_by_state().await.unwrap();
+            counts.contains(&(JobState::Done, JOBS as u64))
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    stop.send(true).unwrap();
+    workers.join().await;
+
+    let runs = handler.runs();
+    assert_eq!(runs.len(), JOBS as usize);
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "jobs run more than once: {twice:?}");
+    let done = db
+        .store
+        .list_jobs(Some(JobState::Done), 2_000)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), JOBS as usize);
+    assert!(done.iter().all(|j| j.attempts == 1));
+    eprintln!(
+        "{:?}: 1,000 jobs enqueued and run by 4 workers in {elapsed:?}",
+        db.backend
+    );
+}
+
+async fn an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("work", Step::Succeed);
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), clock.clock());
+    let id = queue
+        .enqueue("k:lease", NewJob::new("work", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+
+    // A worker claims it and dies without a word.
+    let lease = chrono::Duration::seconds(30);
+    let claimed = db
+        .store
+        .claim("dead-worker", clock.now() + lease, clock.now())
+        .await
+        .unwrap()
+        .expect("claimable");
+    assert_eq!(claimed.id, id);
+    assert_eq!(claimed.attempts, 1);
+    assert_eq!(claimed.lock_owner.as_deref(), Some("dead-worker"));
+
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(
+        queue.try_execute_one("w2").await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    );
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        queue.try_execute_one("w2").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+    let done = job(&db.store, id).await;
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.attempts, 2);
+
+    // The first worker comes back: nothing it says changes the job.
+    let now = clock.now();
+    assert!(!db.store.complete(id, "dead-worker", now).await.unwrap());
+    assert!(
+        !db.store
+            .retry_later(id, "dead-worker", now, "late", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .mark_dead(id, "dead-worker", "late", now)
+            .await
+            .unwrap()
+    );
+    assert!(!db.store.release(id, "dead-worker", now).await.unwrap());
+    assert!(
+        !db.store
+            .renew_lease(id, "dead-worker", now + lease)
+            .await
+            .unwrap()
+    );
+    assert_eq!(job(&db.store, id).await, done);
+}
+
+async fn a_worker_whose_lease_was_taken_over_stops_the_job_and_records_nothing(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("slow", Step::Sleep(Duration::from_secs(60)));
+    let settings = Settings {
+        lease: Duration::from_millis(300),
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, clock.clock());
+    let id = queue
+        .enqueue("k:stolen", NewJob::new("slow", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let running = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.try_execute_one("w1").await.unwrap() }
+    });
+    let store = db.store.clone();
+    eventually("the job to be running", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Running }
+    })
+    .await;
+
+    // Time jumps past the lease (say the worker was frozen) and another
+    // worker takes the job over.
+    clock.advance(Duration::from_secs(3_600));
+    let stolen = db
+        .store
+        .claim(
+            "thief",
+            clock.now() + chrono::Duration::seconds(30),
+            clock.now(),
+        )
+        .await
+        .unwrap()
+        .expect("lapsed lease is claimable");
+    assert_eq!(stolen.id, id);
+
+    let outcome = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the first worker noticed within its renewal period")
+        .unwrap();
+    assert_eq!(outcome, ExecutionOutcome::LeaseLost(id));
+    let now = job(&db.store, id).await;
+    assert_eq!(now.state, JobState::Running);
+    assert_eq!(now.lock_owner.as_deref(), Some("thief"));
+}
+
+async fn retries_back_off_exponentially_within_jitter_up_to_the_cap(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("flaky", Step::Retry("upstream 503"));
+    let settings = Settings {
+        max_attempts: 8,
+        backoff_base: Duration::from_secs(2),
+        backoff_cap: Duration::from_secs(20),
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, clock.clock());
+    let id = queue
+        .enqueue("k:backoff", NewJob::new("flaky", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+
+    let mut previous = Duration::ZERO;
+    for attempt in 1..=7u32 {
+        assert_eq!(
+            queue.try_execute_one("w").await.unwrap(),
+            ExecutionOutcome::Retrying(id)
+        );
+        let retrying = job(&db.store, id).await;
+        assert_eq!(retrying.state, JobState::Queued);
+        assert_eq!(retrying.attempts, attempt);
+        assert_eq!(retrying.last_error.as_deref(), Some("upstream 503"));
+        let delay = (retrying.run_after - clock.now()).to_std().unwrap();
+        let nominal = 2.0 * 2f64.powi(attempt as i32 - 1);
+        let low = Duration::from_secs_f64((0.8 * nominal).min(20.0));
+        let high = Duration::from_secs_f64(nominal.min(20.0));
+        let slack = Duration::from_millis(1); // stored in whole milliseconds
+        assert!(
+            delay + slack >= low && delay <= high,
+            "attempt {attempt}: delay {delay:?} outside [{low:?}, {high:?}]"
+        );
+        assert!(
+            delay >= previous,
+            "attempt {attempt}: {delay:?} < {previous:?}"
+        );
+        previous = delay;
+
+        // Not a millisecond early.
+        clock.set(retrying.run_after - chrono::Duration::milliseconds(1));
+        assert_eq!(
+            queue.try_execute_one("w").await.unwrap(),
+            ExecutionOutcome::EmptyQueue
+        );
+        clock.set(retrying.run_after);
+    }
+    assert_eq!(previous, Duration::from_secs(20), "capped");
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(id)
+    );
+}
+
+async fn the_attempt_cap_makes_a_job_dead_and_calls_on_dead_once(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("flaky", Step::Retry("flaky upstream"));
+    let settings = Settings {
+        max_attempts: 3,
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings.clone(), clock.clock());
+    let id = queue
+        .enqueue("k:cap", NewJob::new("flaky", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        outcomes.push(queue.try_execute_one("w").await.unwrap());
+        clock.advance(settings.backoff_cap);
+    }
+    assert_eq!(
+        outcomes,
+        [
+            ExecutionOutcome::Retrying(id),
+            ExecutionOutcome::Retrying(id),
+            ExecutionOutcome::Dead(id)
+        ]
+    );
+    let dead = job(&db.store, id).await;
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(dead.attempts, 3);
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("gave up after 3 attempts: flaky upstream")
+    );
+    assert!(dead.finished_at.is_some());
+    assert_eq!(
+        handler.dead_calls(),
+        [(id, "gave up after 3 attempts: flaky upstream".to_owned())]
+    );
+    assert_eq!(queue.metrics().dead_letters(), 1);
+
+    clock.advance(Duration::from_secs(86_400));
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    );
+    assert_eq!(handler.runs()[&id], 3);
+    assert_eq!(handler.dead_calls().len(), 1);
+}
+
+async fn a_job_whose_last_attempt_died_with_its_worker_is_dead_not_run_again(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("work", Step::Succeed);
+    let settings = Settings {
+        max_attempts: 1,
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, clock.clock());
+    let id = queue
+        .enqueue("k:last", NewJob::new("work", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let lease = chrono::Duration::seconds(30);
+    db.store
+        .claim("crashed-worker", clock.now() + lease, clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(id)
+    );
+    let dead = job(&db.store, id).await;
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .contains("lease expired"),
+        "{dead:?}"
+    );
+    assert!(handler.runs().is_empty());
+    assert_eq!(handler.dead_calls().len(), 1);
+}
+
+async fn a_panicking_job_is_a_recorded_failure(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("boom", Step::Panic("kaboom in the handler"));
+    let settings = Settings {
+        max_attempts: 2,
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings.clone(), clock.clock());
+    let id = queue
+        .enqueue("k:panic", NewJob::new("boom", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Retrying(id)
+    );
+    let failed = job(&db.store, id).await;
+    assert_eq!(failed.state, JobState::Queued);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("job panicked: kaboom in the handler")
+    );
+
+    clock.advance(settings.backoff_cap);
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(id)
+    );
+    let dead = job(&db.store, id).await;
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("gave up after 2 attempts: job panicked: kaboom in the handler")
+    );
+    assert_eq!(handler.dead_calls().len(), 1);
+}
+
+async fn a_permanent_error_makes_a_job_dead_at_once(db: TestDb) {
+    let handler = Scripted::always("strict", Step::Permanent("payload names no customer"));
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), Clock::system());
+    let id = queue
+        .enqueue("k:perm", NewJob::new("strict", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(id)
+    );
+    let dead = job(&db.store, id).await;
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(dead.attempts, 1);
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("permanent error: payload names no customer")
+    );
+    assert_eq!(
+        handler.dead_calls(),
+        [(id, "permanent error: payload names no customer".to_owned())]
+    );
+}
+
+async fn a_job_of_an_unknown_kind_is_dead_with_a_clear_error(db: TestDb) {
+    let handler = Scripted::always("known", Step::Succeed);
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), Clock::system());
+    let id = queue
+        .enqueue("k:mystery", NewJob::new("mystery", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(id)
+    );
+    let dead = job(&db.store, id).await;
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some("no handler registered for job kind \"mystery\" (known kinds: known)")
+    );
+    assert!(handler.runs().is_empty());
+}
+
+async fn dead_jobs_are_listed_without_emails_and_can_be_retried_from_the_cli(db: TestDb) {
+    let healed = Arc::new(AtomicBool::new(false));
+    let handler = Scripted::new("lookup", {
+        let healed = healed.clone();
+        move |_| {
+            if healed.load(Ordering::SeqCst) {
+                Step::Succeed
+            } else {
+                Step::Permanent("no FullStory user for jane.doe@example.com")
+            }
+        }
+    });
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), Clock::system());
+    let a = queue
+        .enqueue(
+            "k:a",
+            NewJob::new("lookup", json!({"email": "jane.doe@example.com"})),
+        )
+        .await
+        .unwrap()
+        .job_id;
+    let b = queue
+        .enqueue(
+            "k:b",
+            NewJob::new("lookup", json!({"email": "bob@example.org"})),
+        )
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(a)
+    );
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(b)
+    );
+    let store = db.store.as_ref();
+    let now = Utc::now();
+
+    let list = cli::render(
+        JobsCommand::List {
+            state: Some(JobState::Dead),
+            limit: 50,
+        },
+        store,
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(list.contains("lookup") && list.contains("dead"), "{list}");
+    assert!(list.contains("j***@example.com"), "{list}");
+    assert!(!list.contains("jane.doe@"), "{list}");
+    assert!(!list.contains("bob@"), "payloads are never listed: {list}");
+
+    let show = cli::render(JobsCommand::Show { id: a }, store, now)
+        .await
+        .unwrap();
+    assert!(
+        show.contains("\"email\": \"jane.doe@example.com\""),
+        "{show}"
+    );
+    assert!(show.contains("state:         dead"), "{show}");
+
+    healed.store(true, Ordering::SeqCst);
+    let retried = cli::render(
+        JobsCommand::Retry {
+            id: Some(a),
+            all_dead: false,
+        },
+        store,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(retried, format!("job {a} queued again\n"));
+    let again = job(&db.store, a).await;
+    assert_eq!(again.state, JobState::Queued);
+    assert_eq!(again.attempts, 0);
+    let not_dead = cli::render(
+        JobsCommand::Retry {
+            id: Some(a),
+            all_dead: false,
+        },
+        store,
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(not_dead.to_string().contains("not dead"), "{not_dead}");
+    let missing = cli::render(JobsCommand::Show { id: 999_999 }, store, now)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("no job 999999"), "{missing}");
+
+    let all = cli::render(
+        JobsCommand::Retry {
+            id: None,
+            all_dead: true,
+        },
+        store,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(all, "1 dead job queued again\n");
+    let mut outcomes = vec![
+        queue.try_execute_one("w").await.unwrap(),
+        queue.try_execute_one("w").await.unwrap(),
+    ];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [ExecutionOutcome::Done(a), ExecutionOutcome::Done(b)]
+    );
+    let none = cli::render(
+        JobsCommand::List {
+            state: Some(JobState::Dead),
+            limit: 50,
+        },
+        store,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(none, "no jobs\n");
+}
+
+async fn the_effect_ledger_performs_once_and_a_rerun_gets_the_recorded_id(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let platform = Arc::new(FakePlatform::default());
+    let poster = NotePoster::new(platform.clone(), true);
+    let settings = step_settings();
+    let queue = new_queue(&db, vec![poster.clone()], settings.clone(), clock.clock());
+    let id = queue
+        .enqueue("k:note", NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Retrying(id)
+    );
+    clock.advance(settings.backoff_cap);
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+
+    assert_eq!(platform.performed().len(), 1);
+    assert!(
+        platform.looked_up().is_empty(),
+        "a done row needs no lookup"
+    );
+    assert_eq!(*poster.results.lock().unwrap(), ["ext-1", "ext-1"]);
+    let effects = db.store.effects_for_job(id).await.unwrap();
+    assert_eq!(effects.len(), 1);
+    let note = &effects[0];
+    assert_eq!(note.state, EffectState::Done);
+    assert_eq!(note.external_id.as_deref(), Some("ext-1"));
+    assert_eq!(platform.performed(), std::slice::from_ref(&note.marker));
+    let prefix = format!("rd-{id}-note-");
+    assert!(note.marker.starts_with(&prefix), "{}", note.marker);
+    assert_eq!(note.marker.len(), prefix.len() + 8, "{}", note.marker);
+}
+
+async fn an_effect_intent_without_an_external_id_is_looked_up_before_acting_again(db: TestDb) {
+    let platform = Arc::new(FakePlatform::default());
+    let poster = NotePoster::new(platform.clone(), false);
+    let queue = new_queue(&db, vec![poster.clone()], step_settings(), Clock::system());
+    let posted = queue
+        .enqueue("k:posted", NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let lost = queue
+        .enqueue("k:lost", NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+
+    // Earlier attempts recorded their intent and died: one after posting
+    // (the note is on the platform), one before.
+    let now = Utc::now();
+    db.store
+        .record_effect_intent(posted, "note", "rd-posted-marker", now)
+        .await
+        .unwrap();
+    db.store
+        .record_effect_intent(lost, "note", "rd-lost-marker", now)
+        .await
+        .unwrap();
+    platform
+        .posted
+        .lock()
+        .unwrap()
+        .insert("rd-posted-marker".to_owned(), "zd-note-77".to_owned());
+
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(posted)
+    );
+    assert_eq!(platform.looked_up(), ["rd-posted-marker"]);
+    assert!(
+        platform.performed().is_empty(),
+        "found on the platform: not posted again"
+    );
+    let found = db.store.effect(posted, "note").await.unwrap().unwrap();
+    assert_eq!(found.state, EffectState::Done);
+    assert_eq!(found.external_id.as_deref(), Some("zd-note-77"));
+
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(lost)
+    );
+    assert_eq!(platform.looked_up(), ["rd-posted-marker", "rd-lost-marker"]);
+    assert_eq!(
+        platform.performed(),
+        ["rd-lost-marker"],
+        "performed once, with the recorded marker"
+    );
+    assert_eq!(*poster.results.lock().unwrap(), ["zd-note-77", "ext-1"]);
+}
+
+async fn retention_scrubs_old_done_payloads_and_keeps_recent_ones_and_delivery_keys(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let ok = Scripted::always("ok", Step::Succeed);
+    let bad = Scripted::always("bad", Step::Permanent("nope for a@b.example"));
+    let settings = Settings {
+        retention: Duration::from_secs(7 * 86_400),
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![ok.clone(), bad.clone()], settings, clock.clock());
+    let email = json!({"email": "customer@example.com"});
+    let old = queue
+        .enqueue("k:old", NewJob::new("ok", email.clone()))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(old)
+    );
+    let dead = queue
+        .enqueue("k:dead", NewJob::new("bad", email.clone()))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(dead)
+    );
+    clock.advance(Duration::from_secs(6 * 86_400));
+    let recent = queue
+        .enqueue("k:recent", NewJob::new("ok", email.clone()))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(recent)
+    );
+    let waiting = queue
+        .enqueue("k:waiting", NewJob::new("ok", email.clone()))
+        .await
+        .unwrap()
+        .job_id;
+    clock.advance(Duration::from_secs(2 * 86_400));
+
+    assert_eq!(queue.purge_expired().await.unwrap(), 1);
+    let scrubbed = job(&db.store, old).await;
+    assert_eq!(scrubbed.payload, serde_json::Value::Null);
+    assert_eq!(scrubbed.payload_purged_at, Some(clock.now()));
+    assert_eq!(scrubbed.state, JobState::Done);
+    assert_eq!(job(&db.store, recent).await.payload, email);
+    assert_eq!(
+        job(&db.store, dead).await.payload,
+        email,
+        "dead jobs keep theirs for a retry"
+    );
+    assert_eq!(job(&db.store, waiting).await.payload, email);
+    assert_eq!(queue.purge_expired().await.unwrap(), 0);
+
+    // The delivery key outlives the payload and still refuses a late retry.
+    let late = queue
+        .enqueue("k:old", NewJob::new("ok", email.clone()))
+        .await
+        .unwrap();
+    assert!(late.duplicate);
+    assert_eq!(late.job_id, old);
+
+    let purge = JobsCommand::Purge {
+        done_older_than: Duration::from_secs(86_400),
+    };
+    let out = cli::render(purge, db.store.as_ref(), clock.now())
+        .await
+        .unwrap();
+    assert!(
+        out.starts_with("scrubbed the payloads of 1 done job finished more than 1d ago"),
+        "{out}"
+    );
+    assert_eq!(
+        job(&db.store, recent).await.payload,
+        serde_json::Value::Null
+    );
+    let show = cli::render(
+        JobsCommand::Show { id: old },
+        db.store.as_ref(),
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(show.contains("payload:       purged at"), "{show}");
+}
+
+async fn graceful_shutdown_releases_the_leases_of_unfinished_jobs(db: TestDb) {
+    let handler = Scripted::always("forever", Step::Sleep(Duration::from_secs(3_600)));
+    let settings = Settings {
+        workers: 2,
+        shutdown_grace: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    let id = queue
+        .enqueue("k:forever", NewJob::new("forever", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let store = db.store.clone();
+    eventually("the job to be running", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Running }
+    })
+    .await;
+
+    let signalled = Instant::now();
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), workers.join())
+        .await
+        .expect("workers stop after the grace period");
+    assert!(signalled.elapsed() >= Duration::from_millis(300));
+    let released = job(&db.store, id).await;
+    assert_eq!(released.state, JobState::Queued);
+    assert_eq!(released.lock_owner, None);
+    assert_eq!(released.locked_until, None);
+    assert_eq!(
+        released.attempts, 0,
+        "an interrupted attempt is not counted"
+    );
+    assert!(released.run_after <= Utc::now());
+}
+
+async fn graceful_shutdown_lets_a_running_job_finish_within_the_grace_period(db: TestDb) {
+    let handler = Scripted::always("short", Step::Sleep(Duration::from_millis(400)));
+    let settings = Settings {
+        workers: 2,
+        shutdown_grace: Duration::from_secs(20),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    let id = queue
+        .enqueue("k:short", NewJob::new("short", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let store = db.store.clone();
+    eventually("the job to be running", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Running }
+    })
+    .await;
+    stop.send(true).unwrap();
+    // Enqueued after the signal: no worker claims it any more.
+    let later = queue
+        .enqueue("k:later", NewJob::new("short", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    tokio::time::timeout(Duration::from_secs(15), workers.join())
+        .await
+        .expect("workers stop once the job is done");
+    assert_eq!(state_of(&db.store, id).await, JobState::Done);
+    assert_eq!(state_of(&db.store, later).await, JobState::Queued);
+    assert_eq!(handler.runs().len(), 1);
+}
+
+async fn an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval(db: TestDb) {
+    let handler = Scripted::always("wake", Step::Succeed);
+    let settings = Settings {
+        workers: 2,
+        poll_interval: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    // Let both workers find the queue empty and go to sleep.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    let id = queue
+        .enqueue("k:wake", NewJob::new("wake", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let store = db.store.clone();
+    eventually("the job to be done", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Done }
+    })
+    .await;
+    let took = started.elapsed();
+    stop.send(true).unwrap();
+    workers.join().await;
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    eprintln!("{:?}: woken and done in {took:?}", db.backend);
+}
+
+async fn a_job_stored_by_another_process_is_found_without_an_in_process_wake_up(db: TestDb) {
+    // PostgreSQL: LISTEN/NOTIFY wakes the idle worker though the poll
+    // interval is a minute. SQLite has no cross-process signal: polling.
+    let poll = match db.backend {
+        Backend::Postgres => Duration::from_secs(60),
+        Backend::Sqlite => Duration::from_millis(250),
+    };
+    let handler = Scripted::always("remote", Step::Succeed);
+    let settings = Settings {
+        workers: 1,
+        poll_interval: poll,
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let other_process = db.reopen().await;
+    let id = other_process
+        .enqueue("k:remote", NewJob::new("remote", json!({})), Utc::now())
+        .await
+        .unwrap()
+        .job_id;
+    let store = db.store.clone();
+    eventually("the job to be done", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Done }
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.join().await;
+    other_process.close().await;
+}
+
+async fn reopening_a_store_keeps_its_jobs_and_runs_no_migration_twice(db: TestDb) {
+    let id = db
+        .store
+        .enqueue("k:persist", NewJob::new("any", json!([1, 2])), Utc::now())
+        .await
+        .unwrap()
+        .job_id;
+    let again = db.reopen().await;
+    assert_eq!(
+        again.get_job(id).await.unwrap().unwrap().payload,
+        json!([1, 2])
+    );
+    assert!(
+        again
+            .enqueue("k:persist", NewJob::new("any", json!(null)), Utc::now())
+            .await
+            .unwrap()
+            .duplicate
+    );
+    again.close().await;
+}
+
+#[tokio::test]
+async fn an_unsupported_store_url_is_refused_with_the_password_hidden() {
+    let error = store::open("mysql://app:hunter2@db/x").await.err().unwrap();
+    let text = format!("{error:#}");
+    assert!(text.contains("unsupported store URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_store_works_for_throwaway_use() {
+    let store = store::open("sqlite::memory:").await.unwrap();
+    let first = store
+        .enqueue("k", NewJob::new("x", json!({})), Utc::now())
+        .await
+        .unwrap();
+    let claimed = store
+        .claim("w", Utc::now() + chrono::Duration::seconds(30), Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, first.job_id);
+    assert!(store.complete(first.job_id, "w", Utc::now()).await.unwrap());
+}
+
+// ---------------------------------------------------------------- benchmark
+
+/// Enqueue cost by durability: SQLite `synchronous=FULL` vs `NORMAL` (both
+/// WAL) and PostgreSQL, one writer and 16 concurrent writers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test --release --test queue -- --ignored --nocapture"]
+async fn enqueue_durability_benchmark() {
+    const SEQUENTIAL: usize = 1_000;
+    const CONCURRENT: usize = 16;
+    const PER_TASK: usize = 250;
+
+    async fn measure(label: &str, store: Arc<dyn Store>) {
+        let payload =
+            json!({"email": "customer@example.com", "ticket": 12345, "text": "x".repeat(200)});
+        let started = Instant::now();
+        for i in 0..SEQUENTIAL {
+            store
+                .enqueue(
+                    &format!("seq:{i}"),
+                    NewJob::new("bench", payload.clone()),
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+        }
+        let sequential = started.elapsed();
+
+        let started = Instant::now();
+        let tasks = (0..CONCURRENT).map(|t| {
+            let store = store.clone();
+            let payload = payload.clone();
+            tokio::spawn(async move {
+                let mut worst = Duration::ZERO;
+                for i in 0..PER_TASK {
+                    let one = Instant::now();
+                    store
+                        .enqueue(
+                            &format!("par:{t}:{i}"),
+                            NewJob::new("bench", payload.clone()),
+                            Utc::now(),
+                        )
+                        .await
+                        .unwrap();
+                    worst = worst.max(one.elapsed());
+                }
+                worst
+            })
+        });
+        let worst = futures_util::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .max()
+            .unwrap_or_default();
+        let concurrent = started.elapsed();
+        let total = CONCURRENT * PER_TASK;
+        println!(
+            concat!(
+                "{:<16} 1 writer: {:>6.0} enqueues/s ({:>5.2} ms each) | ",
+                "{} writers: {:>6.0} enqueues/s (worst {:>6.1} ms)"
+            ),
+            label,
+            SEQUENTIAL as f64 / sequential.as_secs_f64(),
+            sequential.as_secs_f64() * 1_000.0 / SEQUENTIAL as f64,
+            CONCURRENT,
+            total as f64 / concurrent.as_secs_f64(),
+            worst.as_secs_f64() * 1_000.0,
+        );
+        store.close().await;
+    }
+
+    for durability in [Durability::Full, Durability::Normal] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let store = store::open_with(
+            &url,
+            StoreOptions {
+                durability,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        measure(&format!("sqlite {durability:?}"), store).await;
+    }
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let url = postgres_url();
+    let store = store::open_with(
+        &url,
+        StoreOptions {
+            pg_schema: Some(schema.clone()),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("PostgreSQL for the benchmark");
+    measure("postgres", store).await;
+    drop_schema(&url, &schema).await;
+}

@@ -18,6 +18,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod outbound;
 pub mod queue;
+pub mod render;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -69,8 +69,12 @@ async fn measure(base: &str, ingest: bool, concurrency: usize, length: Duration)
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, latencies, errors, counter) =
-                (client.clone(), latencies.clone(), errors.clone(), counter.clone());
+            let (client, latencies, errors, counter) = (
+                client.clone(),
+                latencies.clone(),
+                errors.clone(),
+                counter.clone(),
+            );
             let base = base.to_owned();
             tokio::spawn(async move {
                 let mut mine = Vec::new();
@@ -161,7 +165,9 @@ fn main() -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let length = Duration::from_secs(seconds);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let dir = tempfile::TempDir::new()?;
         let backends = [

@@ -19,6 +19,7 @@ use crate::{
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
     outbound::LocalBudget,
+    privacy::{Auditor, erase::EraseHandler, heap::Heap},
     queue::{JobHandler, Queue, QueueMetrics, Settings},
     store::{self, Store},
 };
@@ -32,6 +33,7 @@ pub struct App {
     pub fullstory: Arc<Client>,
     pub sessions: Arc<CachedSessions>,
     pub lookup: Arc<Lookup>,
+    pub auditor: Auditor,
 }
 
 impl App {
@@ -63,6 +65,9 @@ impl App {
             fs.summary_profile.clone(),
             clock.clone(),
         ));
+        let auditor = Auditor::new(store.clone(), &config.privacy.audit_key)
+            .await
+            .context("could not prepare the audit key")?;
         Ok(Self {
             config,
             clock,
@@ -72,6 +77,7 @@ impl App {
             fullstory,
             sessions,
             lookup,
+            auditor,
         })
     }
 
@@ -127,6 +133,11 @@ impl AppState {
             Arc::new(SummaryHandler {
                 app: app.clone(),
                 repliers,
+            }),
+            Arc::new(EraseHandler {
+                app: app.clone(),
+                heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())?
+                    .map(Arc::new),
             }),
         ];
         for adapter in &adapters {

@@ -266,7 +266,19 @@ impl JobHandler for LookupHandler {
                             result: &result,
                         },
                     )
-                    .await
+                    .await?;
+                self.app
+                    .auditor
+                    .record(
+                        self.app.clock.now(),
+                        "lookup",
+                        &payload.requester,
+                        &payload.identities,
+                        result.session_count(),
+                        Some(format!("job {}", job.id())),
+                    )
+                    .await;
+                Ok(())
             }
             Err(error) => on_fullstory_error(replier, job, &payload.reply, error).await,
         }
@@ -310,7 +322,19 @@ impl JobHandler for SummaryHandler {
                     outcome: &outcome,
                 },
             )
-            .await
+            .await?;
+        self.app
+            .auditor
+            .record(
+                self.app.clock.now(),
+                "summary",
+                &payload.requester,
+                &[],
+                1,
+                Some(format!("job {}, session {}", job.id(), payload.session)),
+            )
+            .await;
+        Ok(())
     }
 
     async fn on_dead(&self, job: &JobContext, _error: &str) {

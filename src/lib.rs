@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod lookup;
 pub mod metrics;
 pub mod outbound;
+pub mod privacy;
 pub mod queue;
 pub mod render;
 pub mod server;

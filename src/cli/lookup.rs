@@ -99,6 +99,16 @@ pub async fn run(config: Config, args: LookupArgs) -> Result<(), Failure> {
         .run(&request)
         .await
         .map_err(|e| Failure::failed(e.to_string()))?;
+    app.auditor
+        .record(
+            app.clock.now(),
+            "lookup",
+            &super::privacy::cli_requester(),
+            &request.identities,
+            result.session_count(),
+            None,
+        )
+        .await;
     let output = if args.json {
         serde_json::to_string_pretty(&result).map_err(|e| Failure::failed(e.to_string()))? + "\n"
     } else {

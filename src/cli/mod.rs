@@ -5,6 +5,7 @@
 
 mod check;
 mod lookup;
+mod privacy;
 pub mod serve;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -35,6 +36,10 @@ pub enum Command {
     Lookup(lookup::LookupArgs),
     /// Validate the configuration and test each configured integration.
     Check,
+    /// Erase customers everywhere: FullStory, Heap, replaydesk's cache and store; prints a receipt.
+    Forget(privacy::ForgetArgs),
+    /// Who looked up whom: lookups and erasures, identities as keyed hashes.
+    Audit(privacy::AuditArgs),
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(crate::queue::cli::JobsCommand),
@@ -98,6 +103,8 @@ pub fn main() -> ExitCode {
             Command::Serve => serve::run(config).await,
             Command::Lookup(args) => lookup::run(config, args).await,
             Command::Check => check::run(config).await,
+            Command::Forget(args) => privacy::forget(config, args).await,
+            Command::Audit(args) => privacy::audit(config, args).await,
             Command::Jobs(command) => {
                 let store = crate::store::open(&config.store.url)
                     .await

@@ -37,6 +37,7 @@
 //!   schema.
 
 mod postgres;
+mod privacy;
 mod sql;
 mod sqlite;
 
@@ -50,6 +51,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use privacy::{AuditRecord, PrivacyStore};
 pub use sql::SqlStore;
 
 /// A job to enqueue: what to run (`kind`, matched against a handler) and its
@@ -209,7 +211,7 @@ pub struct StoreOptions {
 
 /// The durable store. Implementations: [`SqlStore`] (SQLite, PostgreSQL).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 

@@ -65,14 +65,14 @@ pub(crate) trait Dialect {
     ) -> sqlx::Result<()>;
 }
 
-enum Db {
+pub(super) enum Db {
     Sqlite(SqliteDb),
     Postgres(PgPool),
 }
 
 /// The SQL-backed [`Store`]. Build it with [`super::open`].
 pub struct SqlStore {
-    db: Db,
+    pub(super) db: Db,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool: the body is compiled
@@ -85,6 +85,7 @@ macro_rules! with_db {
         }
     };
 }
+pub(super) use with_db;
 
 macro_rules! job_columns {
     () => {

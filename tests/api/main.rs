@@ -8,4 +8,5 @@ mod fullstory;
 mod helpers;
 mod jobs;
 mod lookup;
+mod privacy;
 mod server;

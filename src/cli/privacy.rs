@@ -1,0 +1,228 @@
+//! `replaydesk forget EMAIL…` and `replaydesk audit [--since DATE] [--identity EMAIL|uid:X]`.
+//!
+//! `forget` enqueues one erasure job per email (so a step that fails is retried by the queue, here or by
+//! a running `serve`) and works the queue until each is finished or waiting for a retry, printing
+//! progress, then a receipt per email: what was deleted where (with upstream references) and what is
+//! still pending. Exit 0 when everything is done, 1 when something is pending or failed.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Args;
+
+use super::Failure;
+use crate::{
+    app::{App, AppState},
+    clock::Clock,
+    config::Config,
+    identity::{CustomerEmail, Identity, parse_query},
+    jobs::Requester,
+    privacy::{ErasureJob, ErasureReceipt},
+    queue::ExecutionOutcome,
+    store::JobState,
+};
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Customer email addresses to erase everywhere.
+    pub emails: Vec<String>,
+    /// Print the receipts as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only entries at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only entries about this customer (an email or uid:VALUE).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// At most this many entries (newest first).
+    #[arg(long, default_value_t = 200)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Who runs a command, for the audit trail.
+pub fn cli_requester() -> Requester {
+    Requester {
+        platform: "cli".into(),
+        tenant: "local".into(),
+        user: std::env::var("USER").unwrap_or_else(|_| "operator".into()),
+        place: None,
+    }
+}
+
+pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
+    let emails = args
+        .emails
+        .iter()
+        .map(|e| {
+            CustomerEmail::parse(e)
+                .map_err(|why| Failure::usage(format!("`{e}` is not an email address: {why}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if emails.is_empty() {
+        return Err(Failure::usage(
+            "give at least one email: replaydesk forget jane@acme.com",
+        ));
+    }
+    let state = AppState::build(config, Clock::system()).await?;
+    let mut jobs = Vec::new();
+    for email in &emails {
+        let job = ErasureJob {
+            email: email.clone(),
+            requester: cli_requester(),
+        };
+        let key = format!("cli:erase:{}", uuid::Uuid::new_v4());
+        let enqueued = state
+            .queue
+            .enqueue(&key, job.to_new_job().map_err(Failure::from)?)
+            .await
+            .map_err(Failure::from)?;
+        jobs.push((email.clone(), enqueued.job_id));
+    }
+    eprintln!("erasing {} customer(s)…", jobs.len());
+    // Work the queue until each erasure is finished or waits for a retry.
+    let owner = format!("cli-forget@{}", std::process::id());
+    for _ in 0..10_000 {
+        let mut open = 0;
+        for (_, id) in &jobs {
+            let job = state.store.get_job(*id).await.map_err(Failure::from)?;
+            if let Some(job) = job
+                && matches!(job.state, JobState::Queued | JobState::Running)
+                && !(job.state == JobState::Queued && job.attempts > 0)
+            {
+                open += 1;
+            }
+        }
+        if open == 0 {
+            break;
+        }
+        match state
+            .queue
+            .try_execute_one(&owner)
+            .await
+            .map_err(Failure::from)?
+        {
+            ExecutionOutcome::EmptyQueue => tokio::time::sleep(Duration::from_millis(50)).await,
+            outcome => eprintln!("  {outcome:?}"),
+        }
+    }
+    let mut all_done = true;
+    let mut receipts = Vec::new();
+    for (email, id) in &jobs {
+        let receipt = ErasureReceipt::of_job(&state.store, *id)
+            .await
+            .map_err(Failure::from)?;
+        all_done &= receipt.status == "done";
+        receipts.push((email.clone(), receipt));
+    }
+    if args.json {
+        let json: Vec<_> = receipts
+            .iter()
+            .map(|(email, r)| serde_json::json!({ "email": email.as_str(), "receipt": r }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    } else {
+        for (email, receipt) in &receipts {
+            println!(
+                "Erasure of {} (job {}): {}",
+                email.as_str(),
+                receipt.job_id,
+                receipt.status
+            );
+            for done in &receipt.done {
+                println!("  done     {done}");
+            }
+            for pending in &receipt.pending {
+                println!("  pending  {pending}");
+            }
+            if receipt.status != "done"
+                && let Some(error) = &receipt.last_error
+            {
+                println!("  last error: {error}");
+            }
+        }
+    }
+    if all_done {
+        Ok(())
+    } else {
+        Err(Failure::failed(
+            "some erasures are not finished: a running `replaydesk serve` retries them (see `replaydesk jobs list`)",
+        ))
+    }
+}
+
+fn parse_since(text: &str) -> Result<DateTime<Utc>, Failure> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| Failure::usage(format!("--since `{text}` is not a date like 2026-11-01")))
+}
+
+pub async fn audit(config: Config, args: AuditArgs) -> Result<(), Failure> {
+    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let identity = match args.identity.as_deref() {
+        None => None,
+        Some(text) => {
+            let parsed = parse_query(text, &[]);
+            match parsed.identities.as_slice() {
+                [one] => Some(one.clone()),
+                _ => {
+                    return Err(Failure::usage(format!(
+                        "--identity `{text}` must be one email or uid:VALUE"
+                    )));
+                }
+            }
+        }
+    };
+    let app = App::build(config, Clock::system()).await?;
+    let hash = identity.as_ref().map(|i: &Identity| app.auditor.hash(i));
+    let entries = app
+        .store
+        .audit(since, hash.as_deref(), args.limit)
+        .await
+        .map_err(Failure::from)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("No audit entries.");
+        return Ok(());
+    }
+    println!(
+        "time                  action    platform  tenant       actor        place        sessions  identities"
+    );
+    for e in entries {
+        let short: Vec<_> = e.identities.iter().map(|h| &h[..h.len().min(12)]).collect();
+        println!(
+            "{:<21} {:<9} {:<9} {:<12} {:<12} {:<12} {:<9} {}{}",
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.action,
+            e.platform,
+            e.tenant,
+            e.actor,
+            e.place.as_deref().unwrap_or("-"),
+            e.sessions,
+            short.join(","),
+            e.detail.map(|d| format!("  ({d})")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -27,8 +27,13 @@ async fn replaydesk(dir: &TempDir, fullstory: &str, args: &[&str]) -> Output {
             "REPLAYDESK_STORE__URL",
             format!("sqlite://{}/cli.db", dir.path().display()),
         )
+        .env("REPLAYDESK_LOG__LEVEL", "trace")
         .output()
         .await
+        .map(|output| {
+            super::helpers::capture_process_logs(&output);
+            output
+        })
         .unwrap()
 }
 

@@ -38,6 +38,7 @@ fn fs_config(server: &MockServer) -> FullStoryConfig {
 }
 
 fn client_with(config: &FullStoryConfig) -> (Client, Metrics) {
+    super::helpers::capture_logs();
     replaydesk::install_crypto_provider();
     let metrics = Metrics::detached();
     let budget = Arc::new(LocalBudget::new(1000, 1000));

@@ -10,6 +10,62 @@ use replaydesk::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+/// Where this test binary's logs go: every line of the whole run, at trace level, through the same
+/// redacting writer the service uses. `.ci/run` searches it for every email and secret the tests use
+/// (`tests/log-scan.txt`).
+pub fn log_path() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("api-{}.log", std::process::id()))
+}
+
+struct LogFile(std::sync::Mutex<std::fs::File>);
+
+impl std::io::Write for &LogFile {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(bytes)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+static LOGS: std::sync::OnceLock<&'static LogFile> = std::sync::OnceLock::new();
+
+fn log_file() -> &'static LogFile {
+    LOGS.get_or_init(|| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path())
+            .expect("the test log file opens");
+        Box::leak(Box::new(LogFile(std::sync::Mutex::new(file))))
+    })
+}
+
+/// Captures this process's logs (once per test binary).
+pub fn capture_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let file = log_file();
+        let _ = tracing_subscriber::fmt()
+            // The fakes (wiremock) log the requests they receive, headers included: they are not the service.
+            .with_env_filter("trace,wiremock=off")
+            .with_ansi(false)
+            .with_writer(replaydesk::telemetry::Redacting(move || file))
+            .try_init();
+    });
+}
+
+/// Adds a child process's stderr (its logs) to the captured logs.
+pub fn capture_process_logs(output: &std::process::Output) {
+    use std::io::Write;
+    let _ = (&*log_file()).write_all(&output.stderr);
+}
+
 /// A configuration for tests: FullStory at `fullstory_url`, a fresh SQLite file, fast retries.
 pub fn config(fullstory_url: &str, dir: &TempDir) -> Config {
     let mut config = Config::default();
@@ -26,6 +82,7 @@ pub fn config(fullstory_url: &str, dir: &TempDir) -> Config {
 }
 
 pub async fn app(config: Config) -> Arc<App> {
+    capture_logs();
     replaydesk::install_crypto_provider();
     Arc::new(
         App::build(config, Clock::system())

@@ -30,10 +30,7 @@ async fn replaydesk(dir: &TempDir, fullstory: &str, args: &[&str]) -> Output {
         .env("REPLAYDESK_LOG__LEVEL", "trace")
         .output()
         .await
-        .map(|output| {
-            super::helpers::capture_process_logs(&output);
-            output
-        })
+        .inspect(super::helpers::capture_process_logs)
         .unwrap()
 }
 

@@ -63,7 +63,7 @@ pub fn capture_logs() {
 /// Adds a child process's stderr (its logs) to the captured logs.
 pub fn capture_process_logs(output: &std::process::Output) {
     use std::io::Write;
-    let _ = (&*log_file()).write_all(&output.stderr);
+    let _ = log_file().write_all(&output.stderr);
 }
 
 /// A configuration for tests: FullStory at `fullstory_url`, a fresh SQLite file, fast retries.

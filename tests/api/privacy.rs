@@ -277,10 +277,7 @@ async fn replaydesk(dir: &TempDir, fullstory: &str, args: &[&str]) -> std::proce
         .env("REPLAYDESK_LOG__LEVEL", "trace")
         .output()
         .await
-        .map(|output| {
-            super::helpers::capture_process_logs(&output);
-            output
-        })
+        .inspect(super::helpers::capture_process_logs)
         .unwrap()
 }
 

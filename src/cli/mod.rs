@@ -115,6 +115,8 @@ pub fn main() -> ExitCode {
             }
         }
     });
+    // Stop the runtime first, so nothing it logs while shutting down lands after the failure line.
+    drop(runtime);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::{
-    adapters::{self, Adapter},
+    adapters::{self, Adapter, sources::SourceLimits},
     clock::Clock,
     config::Config,
     fullstory::{CachedSessions, Client, SessionsApi},
@@ -34,6 +34,8 @@ pub struct App {
     pub sessions: Arc<CachedSessions>,
     pub lookup: Arc<Lookup>,
     pub auditor: Auditor,
+    /// Per-source inbound limits, checked by every adapter after the tenant check.
+    pub sources: SourceLimits,
 }
 
 impl App {
@@ -69,7 +71,6 @@ impl App {
             .await
             .context("could not prepare the audit key")?;
         Ok(Self {
-            config,
             clock,
             metrics,
             queue_metrics,
@@ -78,6 +79,8 @@ impl App {
             sessions,
             lookup,
             auditor,
+            sources: SourceLimits::new(&config.limits),
+            config,
         })
     }
 

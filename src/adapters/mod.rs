@@ -13,6 +13,7 @@
 pub mod inbound;
 pub mod signing;
 pub mod slack;
+pub mod sources;
 pub mod zendesk;
 
 use std::sync::Arc;

@@ -179,6 +179,10 @@ pub struct LimitsConfig {
     pub redis_url: Option<String>,
     pub expected_replicas: u32,
     pub fail_closed: bool,
+    /// Inbound requests one source (workspace, guild, Zendesk account) may make per minute.
+    pub per_source_per_minute: u32,
+    /// Requests one source may make at once before the per-minute rate applies.
+    pub per_source_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -188,6 +192,8 @@ impl Default for LimitsConfig {
             redis_url: None,
             expected_replicas: 1,
             fail_closed: false,
+            per_source_per_minute: 120,
+            per_source_burst: 30,
         }
     }
 }
@@ -447,6 +453,12 @@ impl Config {
             return Err(invalid(
                 "limits.redis_url",
                 "is required when limits.backend = \"redis\"",
+            ));
+        }
+        if self.limits.per_source_per_minute == 0 || self.limits.per_source_burst == 0 {
+            return Err(invalid(
+                "limits.per_source_per_minute",
+                "limits.per_source_per_minute and limits.per_source_burst must be at least 1",
             ));
         }
         if self.limits.expected_replicas == 0 {

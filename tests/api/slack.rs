@@ -1370,3 +1370,28 @@ async fn the_manifest_command_prints_a_yaml_manifest() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn a_delay_notice_about_a_shared_answer_goes_only_to_the_person_who_shared_it() {
+    let slack = Slack::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&slack.fullstory)
+        .await;
+    slack.response_url_accepts().await;
+    let value = json!({"i": [{"email": "jane@acme.com"}], "m": false});
+    slack
+        .interaction(&button("share", &value, true, &slack.response_url()))
+        .await;
+    assert!(matches!(
+        slack.run_job().await,
+        ExecutionOutcome::Retrying(_)
+    ));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["response_type"], "ephemeral");
+    assert_eq!(
+        posts[0]["text"],
+        "FullStory is not answering right now; replaydesk will keep trying."
+    );
+}

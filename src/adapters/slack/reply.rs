@@ -95,6 +95,26 @@ impl Target {
         }
     }
 
+    /// The same place, but seen only by the person who asked (for notices about a shared answer).
+    fn privately(&self) -> Self {
+        match self {
+            Self::ResponseUrl {
+                url,
+                user,
+                channel,
+                replace_original,
+                ..
+            } => Self::ResponseUrl {
+                url: url.clone(),
+                user: user.clone(),
+                channel: channel.clone(),
+                replace_original: *replace_original,
+                in_channel: false,
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Only the person who asked sees answers sent here.
     fn is_private(&self) -> bool {
         matches!(
@@ -139,9 +159,23 @@ impl Replier for SlackReplier {
                 ("answer", render::sessions(lookup, result, options))
             }
             Answer::Summary { job, outcome } => ("answer", render::summary(job, outcome)),
-            Answer::Delayed { message } => ("delayed", render::notice(&message)),
+            // Notices about a shared answer go to the person who shared it, not the channel.
+            Answer::Delayed { message } => {
+                let target = target.privately();
+                return self
+                    .post(job, "delayed", &target, render::notice(&message))
+                    .await;
+            }
             Answer::Failed { message, reference } => {
-                ("failed", render::failure(&message, &reference))
+                let target = target.privately();
+                return self
+                    .post(
+                        job,
+                        "failed",
+                        &target,
+                        render::failure(&message, &reference),
+                    )
+                    .await;
             }
         };
         self.post(job, name, &target, message).await

@@ -208,8 +208,9 @@ async fn on_fullstory_error(
         .await
 }
 
-/// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`.
-async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
+/// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`; an
+/// adapter's own job kinds that do too can call this from their `on_dead`.
+pub async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
     #[derive(Deserialize)]
     struct Reply {
         reply: ReplyTo,
@@ -229,6 +230,54 @@ async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
     }
 }
 
+/// Runs one lookup within `job` and hands the outcome to `replier`, with the failure policy above. The
+/// [`LookupHandler`] calls this; so can an adapter's own job kind that first works out who to look up
+/// (a Slack mention whose emails are in the thread's first message).
+pub async fn run_lookup(
+    app: &App,
+    replier: &Arc<dyn Replier>,
+    job: &JobContext,
+    payload: &LookupJob,
+) -> Result<(), JobError> {
+    let mut request = app.lookup_request(payload.identities.clone());
+    request.around = payload.around;
+    request.summary = payload.summary;
+    if let Some(digest) = payload.digest {
+        request.digest = digest;
+    }
+    match app.lookup.run(&request).await {
+        Ok(result) => {
+            tracing::info!(
+                identities = payload.identities.len(),
+                sessions = result.session_count(),
+                "lookup answered"
+            );
+            replier
+                .deliver(
+                    job,
+                    &payload.reply,
+                    Answer::Sessions {
+                        job: payload,
+                        result: &result,
+                    },
+                )
+                .await?;
+            app.auditor
+                .record(
+                    app.clock.now(),
+                    "lookup",
+                    &payload.requester,
+                    &payload.identities,
+                    result.session_count(),
+                    Some(format!("job {}", job.id())),
+                )
+                .await;
+            Ok(())
+        }
+        Err(error) => on_fullstory_error(replier, job, &payload.reply, error).await,
+    }
+}
+
 /// Runs [`LookupJob`]s.
 pub struct LookupHandler {
     pub app: Arc<App>,
@@ -244,44 +293,7 @@ impl JobHandler for LookupHandler {
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
         let payload: LookupJob = job.payload_as()?;
         let replier = self.repliers.get(&payload.reply)?;
-        let mut request = self.app.lookup_request(payload.identities.clone());
-        request.around = payload.around;
-        request.summary = payload.summary;
-        if let Some(digest) = payload.digest {
-            request.digest = digest;
-        }
-        match self.app.lookup.run(&request).await {
-            Ok(result) => {
-                tracing::info!(
-                    identities = payload.identities.len(),
-                    sessions = result.session_count(),
-                    "lookup answered"
-                );
-                replier
-                    .deliver(
-                        job,
-                        &payload.reply,
-                        Answer::Sessions {
-                            job: &payload,
-                            result: &result,
-                        },
-                    )
-                    .await?;
-                self.app
-                    .auditor
-                    .record(
-                        self.app.clock.now(),
-                        "lookup",
-                        &payload.requester,
-                        &payload.identities,
-                        result.session_count(),
-                        Some(format!("job {}", job.id())),
-                    )
-                    .await;
-                Ok(())
-            }
-            Err(error) => on_fullstory_error(replier, job, &payload.reply, error).await,
-        }
+        run_lookup(&self.app, replier, job, &payload).await
     }
 
     async fn on_dead(&self, job: &JobContext, _error: &str) {

@@ -75,6 +75,10 @@ pub fn usage(command: &str) -> String {
     )
 }
 
+/// The answer when a message (a shortcut's target, a mention and its thread) names nobody to look up.
+pub const NO_IDENTITIES: &str =
+    "I found no customer email address (or `uid:…`) to look up in that message.";
+
 /// What the person sees when they may not use replaydesk here.
 pub const NOT_ALLOWED: &str =
     "Sorry, replaydesk is not enabled for you here. Ask your replaydesk admin if you need access.";

@@ -57,7 +57,6 @@ pub trait Adapter: Send + Sync {
 
 /// The adapters switched on by the configuration: one line per platform.
 pub fn enabled(config: &Config) -> Vec<Arc<dyn Adapter>> {
-    let _ = config;
-    let all: [Option<Arc<dyn Adapter>>; 0] = [];
+    let all: [Option<Arc<dyn Adapter>>; 1] = [slack::adapter(config)];
     all.into_iter().flatten().collect()
 }

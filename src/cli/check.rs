@@ -57,7 +57,8 @@ pub fn integrations(config: &Config) -> [(&'static str, bool); 4] {
     [
         (
             "slack",
-            config.slack.signing_secret.is_set() && config.slack.bot_token.is_set(),
+            config.slack.bot_token.is_set()
+                && (config.slack.signing_secret.is_set() || config.slack.app_token.is_set()),
         ),
         (
             "zendesk",

@@ -43,6 +43,9 @@ pub enum Command {
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(crate::queue::cli::JobsCommand),
+    /// Slack: print the app manifest.
+    #[command(subcommand)]
+    Slack(crate::adapters::slack::cli::SlackCommand),
 }
 
 /// A command's failure: what to print and which exit code to use.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
                     .await
                     .map_err(Failure::from)
             }
+            Command::Slack(command) => crate::adapters::slack::cli::run(command, &config),
         }
     });
     // Stop the runtime first, so nothing it logs while shutting down lands after the failure line.

@@ -10,3 +10,4 @@ mod jobs;
 mod lookup;
 mod privacy;
 mod server;
+mod slack;

@@ -1,0 +1,442 @@
+//! The Slack Web API calls replaydesk makes, and `response_url` posts.
+//!
+//! Contract (api.slack.com/web): `POST {slack.api_url or https://slack.com/api}/{method}` with
+//! `Authorization: Bearer xoxb-…` and a JSON body (`conversations.replies`, a read method, takes query
+//! parameters). Slack answers errors as HTTP 200 `{"ok":false,"error":"…"}`: they become
+//! [`SlackError::Api`] carrying Slack's code. Rate limits are HTTP 429 with `Retry-After` (seconds); those,
+//! and 5xx, are handled by the one shared retry path, [`crate::outbound::Upstream`]: nothing here retries
+//! on its own. `response_url`s (hooks.slack.com) have their own [`Upstream`], so a 429 there does not hold
+//! up Web API calls. Socket Mode's `apps.connections.open` uses the app-level `xapp-` token.
+
+use std::{collections::HashMap, time::Duration};
+
+use reqwest::{Method, Url};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use slack_morphism::SlackMessageMetadata;
+
+use super::render::Message;
+use crate::{
+    config::{Secret, SlackConfig},
+    metrics::UpstreamMetrics,
+    outbound::{RetryPolicy, SendError, Upstream},
+};
+
+pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+/// The `metadata.event_type` of every message replaydesk posts in a thread.
+pub const METADATA_EVENT_TYPE: &str = "replaydesk_reply";
+/// Timeout of one request to Slack.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Pages of a thread searched for a marker (200 messages each).
+const MAX_REPLY_PAGES: usize = 10;
+
+/// Slack error codes worth trying again later; every other code is lasting.
+const TRANSIENT_CODES: &[&str] = &[
+    "ratelimited",
+    "rate_limited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// Why a Slack call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack answered {method} with error `{code}`")]
+    Api { method: &'static str, code: String },
+    #[error("Slack {method}: {source}")]
+    Send {
+        method: &'static str,
+        #[source]
+        source: SendError,
+    },
+    #[error("Slack {method}: unexpected answer: {reason}")]
+    Malformed {
+        method: &'static str,
+        reason: String,
+    },
+    #[error("slack.{0} is not configured")]
+    NotConfigured(&'static str),
+}
+
+impl SlackError {
+    /// Whether trying again later may succeed: rate limits, 5xx, timeouts, Slack's own passing errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
+            Self::Send { .. } => true,
+            Self::Malformed { .. } | Self::NotConfigured(_) => false,
+        }
+    }
+
+    /// Slack's error code, when Slack gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// One message of a thread, as far as replaydesk reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThreadMessage {
+    pub ts: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub event_type: String,
+    #[serde(default)]
+    pub event_payload: Value,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RepliesPage {
+    #[serde(default)]
+    messages: Vec<ThreadMessage>,
+    #[serde(default)]
+    response_metadata: Option<ResponseMetadata>,
+}
+
+#[derive(Deserialize)]
+struct ResponseMetadata {
+    #[serde(default)]
+    next_cursor: String,
+}
+
+/// A `chat.postMessage` / `chat.postEphemeral` body.
+#[derive(Serialize)]
+struct Post<'a> {
+    channel: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread_ts: Option<&'a str>,
+    #[serde(flatten)]
+    message: &'a Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<SlackMessageMetadata>,
+    unfurl_links: bool,
+}
+
+/// Slack's Web API, with the bot and app tokens.
+pub struct SlackApi {
+    http: reqwest::Client,
+    base: String,
+    bot_token: Secret,
+    app_token: Secret,
+    web: Upstream,
+    hooks: Upstream,
+}
+
+impl SlackApi {
+    pub fn new(config: &SlackConfig, metrics: UpstreamMetrics) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: crate::outbound::http_client(TIMEOUT)?,
+            base: config
+                .api_url
+                .as_deref()
+                .unwrap_or(DEFAULT_API_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            bot_token: config.bot_token.clone(),
+            app_token: config.app_token.clone(),
+            web: Upstream::new("slack", RetryPolicy::default(), None, metrics.clone()),
+            hooks: Upstream::new("slack_response_url", RetryPolicy::default(), None, metrics),
+        })
+    }
+
+    /// `chat.postMessage`, optionally in a thread and carrying `marker` in the message metadata; the new
+    /// message's `ts`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        message: &Message,
+        marker: Option<&str>,
+    ) -> Result<String, SlackError> {
+        let metadata = marker.map(|marker| {
+            SlackMessageMetadata::new(METADATA_EVENT_TYPE.into())
+                .with_event_payload(HashMap::from([("marker".to_owned(), marker.to_owned())]))
+        });
+        let body = Post {
+            channel,
+            user: None,
+            thread_ts,
+            message,
+            metadata,
+            unfurl_links: false,
+        };
+        let answer: Value = self.call("chat.postMessage", &body).await?;
+        string_field(&answer, "chat.postMessage", "ts")
+    }
+
+    /// `chat.postEphemeral`: seen only by `user`; the `message_ts`.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        thread_ts: Option<&str>,
+        message: &Message,
+    ) -> Result<String, SlackError> {
+        let body = Post {
+            channel,
+            user: Some(user),
+            thread_ts,
+            message,
+            metadata: None,
+            unfurl_links: false,
+        };
+        let answer: Value = self.call("chat.postEphemeral", &body).await?;
+        string_field(&answer, "chat.postEphemeral", "message_ts")
+    }
+
+    /// The text of a thread's first (parent) message, if Slack has it.
+    pub async fn thread_parent_text(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let page = self.replies(channel, thread_ts, None, 1).await?;
+        Ok(page
+            .messages
+            .into_iter()
+            .find(|m| m.ts == thread_ts)
+            .map(|m| m.text))
+    }
+
+    /// The `ts` of the message in the thread whose metadata carries `marker`, searching the newest
+    /// [`MAX_REPLY_PAGES`] pages.
+    pub async fn find_marker(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        marker: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_REPLY_PAGES {
+            let page = self
+                .replies(channel, thread_ts, cursor.as_deref(), 200)
+                .await?;
+            if let Some(found) = page.messages.iter().find(|m| carries_marker(m, marker)) {
+                return Ok(Some(found.ts.clone()));
+            }
+            match page.response_metadata.map(|m| m.next_cursor) {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => break,
+            }
+        }
+        Ok(None)
+    }
+
+    async fn replies(
+        &self,
+        channel: &str,
+        ts: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<RepliesPage, SlackError> {
+        const METHOD: &str = "conversations.replies";
+        let token = self
+            .bot_token
+            .expose()
+            .ok_or(SlackError::NotConfigured("bot_token"))?;
+        let mut query = vec![
+            ("channel", channel.to_owned()),
+            ("ts", ts.to_owned()),
+            ("limit", limit.to_string()),
+            ("include_all_metadata", "true".to_owned()),
+        ];
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        let request = self
+            .http
+            .request(Method::GET, self.url(METHOD)?)
+            .bearer_auth(token)
+            .query(&query);
+        self.send(&self.web, METHOD, request).await
+    }
+
+    /// Posts `body` to a `response_url` (no token: the URL is the credential).
+    pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        const METHOD: &str = "response_url";
+        let url = Url::parse(response_url).map_err(|_| SlackError::Malformed {
+            method: METHOD,
+            reason: "the response_url is not a URL".into(),
+        })?;
+        let request = self.http.request(Method::POST, url).json(body).build();
+        let request = request.map_err(|e| SlackError::Malformed {
+            method: METHOD,
+            reason: e.to_string(),
+        })?;
+        let response = self
+            .hooks
+            .send(METHOD, &self.http, request)
+            .await
+            .map_err(|source| SlackError::Send {
+                method: METHOD,
+                source,
+            })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            // Slack answers `ok` or `{"ok":true}`; a JSON `ok:false` still says why.
+            if let Ok(Envelope {
+                ok: false,
+                error: Some(code),
+            }) = serde_json::from_str::<Envelope>(&text)
+            {
+                return Err(SlackError::Api {
+                    method: METHOD,
+                    code,
+                });
+            }
+            return Ok(());
+        }
+        let code = serde_json::from_str::<Envelope>(&text)
+            .ok()
+            .and_then(|e| e.error)
+            .or_else(|| {
+                let word = text.trim();
+                (!word.is_empty() && word.len() <= 64 && !word.contains(char::is_whitespace))
+                    .then(|| word.to_owned())
+            })
+            .unwrap_or_else(|| format!("http_{}", status.as_u16()));
+        Err(SlackError::Api {
+            method: METHOD,
+            code,
+        })
+    }
+
+    /// `apps.connections.open` with the app-level token: a single-use Socket Mode URL.
+    pub async fn open_connection(&self) -> Result<String, SlackError> {
+        const METHOD: &str = "apps.connections.open";
+        let token = self
+            .app_token
+            .expose()
+            .ok_or(SlackError::NotConfigured("app_token"))?;
+        let request = self
+            .http
+            .request(Method::POST, self.url(METHOD)?)
+            .bearer_auth(token);
+        let answer: Value = self.send(&self.web, METHOD, request).await?;
+        string_field(&answer, METHOD, "url")
+    }
+
+    /// A Web API call with the bot token and a JSON body.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        body: &impl Serialize,
+    ) -> Result<T, SlackError> {
+        let token = self
+            .bot_token
+            .expose()
+            .ok_or(SlackError::NotConfigured("bot_token"))?;
+        let request = self
+            .http
+            .request(Method::POST, self.url(method)?)
+            .bearer_auth(token)
+            .json(body);
+        self.send(&self.web, method, request).await
+    }
+
+    fn url(&self, method: &'static str) -> Result<Url, SlackError> {
+        Url::parse(&format!("{}/{method}", self.base)).map_err(|e| SlackError::Malformed {
+            method,
+            reason: format!("bad slack.api_url: {e}"),
+        })
+    }
+
+    /// Sends through the shared retry path, then reads Slack's `ok`/`error` envelope.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        upstream: &Upstream,
+        method: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, SlackError> {
+        let request = request.build().map_err(|e| SlackError::Malformed {
+            method,
+            reason: e.to_string(),
+        })?;
+        let response = upstream
+            .send(method, &self.http, request)
+            .await
+            .map_err(|source| SlackError::Send { method, source })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|_| SlackError::Malformed {
+            method,
+            reason: "the body could not be read".into(),
+        })?;
+        let envelope: Envelope = match serde_json::from_slice(&bytes) {
+            Ok(envelope) => envelope,
+            Err(_) if !status.is_success() => {
+                return Err(SlackError::Api {
+                    method,
+                    code: format!("http_{}", status.as_u16()),
+                });
+            }
+            Err(e) => {
+                return Err(SlackError::Malformed {
+                    method,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        if !envelope.ok {
+            return Err(SlackError::Api {
+                method,
+                code: envelope
+                    .error
+                    .unwrap_or_else(|| format!("http_{}", status.as_u16())),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| SlackError::Malformed {
+            method,
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn carries_marker(message: &ThreadMessage, marker: &str) -> bool {
+    message.metadata.as_ref().is_some_and(|m| {
+        m.event_type == METADATA_EVENT_TYPE
+            && m.event_payload.get("marker").and_then(Value::as_str) == Some(marker)
+    })
+}
+
+fn string_field(answer: &Value, method: &'static str, field: &str) -> Result<String, SlackError> {
+    answer
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| SlackError::Malformed {
+            method,
+            reason: format!("no `{field}` in the answer"),
+        })
+}
+
+/// The body of a `response_url` post.
+pub fn response_body(message: &Message, in_channel: bool, replace_original: bool) -> Value {
+    json!({
+        "response_type": if in_channel { "in_channel" } else { "ephemeral" },
+        "replace_original": replace_original,
+        "text": message.text,
+        "blocks": message.blocks,
+    })
+}

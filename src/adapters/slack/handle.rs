@@ -1,0 +1,387 @@
+//! One function per kind of Slack request, shared by the HTTP routes ([`super::inbound`], after the
+//! signature check) and Socket Mode ([`super::socket`], whose connection is the authentication). Each
+//! checks the workspace (403), decodes (400 naming the field), decides, records the job durably with
+//! [`inbound::accept`] and returns the [`Immediate`] answer, all without calling any upstream.
+//!
+//! Deduplication keys: slash commands, shortcuts and button clicks on `trigger_id`, events on
+//! `event_id` (so Slack's `X-Slack-Retry-Num` retries and Socket Mode redeliveries are answered again
+//! but run once). People outside `slack.allowed_user_ids` / `slack.allowed_channel_ids` get
+//! [`crate::render::NOT_ALLOWED`], privately, and no lookup is enqueued: a slash command in its HTTP
+//! answer, the others (which Slack gives no answer body for) through a `slack.notice` job.
+
+use serde_json::{Value, json};
+
+use super::{
+    PLATFORM,
+    jobs::{MentionJob, NoticeJob},
+    model::{AppMention, BlockActions, EventCallback, MessageAction, SlashCommand, decode, str_at},
+    render::{self, SHARE, SUMMARIZE, ShareValue, SummarizeValue},
+    reply::Target,
+};
+use crate::{
+    adapters::inbound::{self, Rejection},
+    app::AppState,
+    identity::{extract_identities, parse_query},
+    jobs::{LookupJob, Requester, SummaryJob},
+    render::{NO_IDENTITIES, NOT_ALLOWED, looking_up, usage},
+    store::NewJob,
+};
+
+/// The message shortcut's `callback_id`.
+pub const FIND_REPLAYS: &str = "find_replays";
+/// The slash command, as the manifest declares it.
+pub const COMMAND: &str = "/replays";
+
+/// What to answer Slack at once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Immediate {
+    /// 200 with an empty body (Socket Mode: an ack without payload).
+    Empty,
+    /// 200 with this JSON (Socket Mode: the ack's `payload`).
+    Json(Value),
+}
+
+/// A slash command: its fields as a JSON object (from the form, or Socket Mode's payload).
+pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
+    check_team(state, str_at(&payload, "/team_id"))?;
+    let command: SlashCommand = decode(payload, "command")?;
+    if !allowed(state, &command.user_id, Some(&command.channel_id)) {
+        inbound::count(state, PLATFORM, "immediate");
+        return Ok(Immediate::Json(render::ephemeral(NOT_ALLOWED)));
+    }
+    let query = parse_query(&command.text, &state.config.identity.exclude_domains.0);
+    if query.identities.is_empty() {
+        inbound::count(state, PLATFORM, "immediate");
+        let name = if command.command.starts_with('/') {
+            command.command.as_str()
+        } else {
+            COMMAND
+        };
+        return Ok(Immediate::Json(render::ephemeral(&usage(name))));
+    }
+    let ack = render::ephemeral(&looking_up(&query.identities));
+    let job = LookupJob {
+        summary: query.has_flag("summary"),
+        identities: query.identities,
+        around: None,
+        digest: None,
+        requester: requester(&command.team_id, &command.user_id, &command.channel_id),
+        reply: Target::ResponseUrl {
+            url: command.response_url,
+            user: command.user_id.clone(),
+            channel: Some(command.channel_id),
+            replace_original: true,
+            in_channel: false,
+        }
+        .reply_to(),
+    };
+    enqueue(state, &command.trigger_id, job.to_new_job()).await?;
+    Ok(Immediate::Json(ack))
+}
+
+/// An interactivity payload (the `payload` form field, or Socket Mode's payload).
+pub async fn interaction(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
+    let team = str_at(&payload, "/team/id").or_else(|| str_at(&payload, "/user/team_id"));
+    check_team(state, team)?;
+    let team = team.unwrap_or_default().to_owned();
+    match str_at(&payload, "/type") {
+        Some("message_action") => shortcut(state, &team, decode(payload, "payload")?).await,
+        Some("block_actions") => block_actions(state, &team, decode(payload, "payload")?).await,
+        Some(_) => ignored(state),
+        None => Err(Rejection::Malformed("payload.type: missing".into())),
+    }
+}
+
+/// An Events API body (or Socket Mode's `events_api` payload).
+pub async fn event(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
+    match str_at(&payload, "/type") {
+        Some("url_verification") => {
+            let challenge = str_at(&payload, "/challenge")
+                .ok_or_else(|| Rejection::Malformed("challenge: missing".into()))?;
+            inbound::count(state, PLATFORM, "immediate");
+            Ok(Immediate::Json(json!({ "challenge": challenge })))
+        }
+        Some("event_callback") => {
+            check_team(state, str_at(&payload, "/team_id"))?;
+            let callback: EventCallback = decode(payload, "body")?;
+            match str_at(&callback.event, "/type") {
+                Some("app_mention") => {
+                    let mention: AppMention = decode(callback.event.clone(), "event")?;
+                    app_mention(state, &callback, mention).await
+                }
+                _ => ignored(state),
+            }
+        }
+        Some(_) => ignored(state),
+        None => Err(Rejection::Malformed("type: missing".into())),
+    }
+}
+
+async fn shortcut(
+    state: &AppState,
+    team: &str,
+    action: MessageAction,
+) -> Result<Immediate, Rejection> {
+    if action.callback_id != FIND_REPLAYS {
+        return ignored(state);
+    }
+    let private = Target::ResponseUrl {
+        url: action.response_url.clone(),
+        user: action.user.id.clone(),
+        channel: Some(action.channel.id.clone()),
+        replace_original: false,
+        in_channel: false,
+    };
+    if !allowed(state, &action.user.id, Some(&action.channel.id)) {
+        return notice(state, &action.trigger_id, NOT_ALLOWED, &private).await;
+    }
+    let identities = extract_identities(
+        &action.message.text,
+        &state.config.identity.exclude_domains.0,
+    );
+    if identities.is_empty() {
+        return notice(state, &action.trigger_id, NO_IDENTITIES, &private).await;
+    }
+    let parent = action
+        .message
+        .thread_ts
+        .clone()
+        .unwrap_or_else(|| action.message.ts.clone());
+    let job = LookupJob {
+        identities,
+        around: render::ts_time(&action.message.ts),
+        summary: false,
+        digest: None,
+        requester: requester(team, &action.user.id, &action.channel.id),
+        reply: Target::Thread {
+            channel: action.channel.id.clone(),
+            thread_ts: parent,
+            user: Some(action.user.id.clone()),
+            response_url: Some(action.response_url),
+        }
+        .reply_to(),
+    };
+    enqueue(state, &action.trigger_id, job.to_new_job()).await?;
+    Ok(Immediate::Empty)
+}
+
+async fn block_actions(
+    state: &AppState,
+    team: &str,
+    click: BlockActions,
+) -> Result<Immediate, Rejection> {
+    let Some((index, action)) = click
+        .actions
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.action_id == SUMMARIZE || a.action_id == SHARE)
+    else {
+        // Link buttons report their clicks too; nothing to do.
+        return ignored(state);
+    };
+    let channel = click
+        .channel
+        .as_ref()
+        .map(|c| c.id.clone())
+        .or_else(|| click.container.channel_id.clone());
+    let user = click.user.id.clone();
+    let private = click.response_url.clone().map(|url| Target::ResponseUrl {
+        url,
+        user: user.clone(),
+        channel: channel.clone(),
+        replace_original: false,
+        in_channel: false,
+    });
+    if !allowed(state, &user, channel.as_deref()) {
+        return match &private {
+            Some(target) => notice(state, &click.trigger_id, NOT_ALLOWED, target).await,
+            None => ignored(state),
+        };
+    }
+    let field = format!("payload.actions[{index}].value");
+    let value = action
+        .value
+        .as_deref()
+        .ok_or_else(|| Rejection::Malformed(format!("{field}: missing")))?;
+    let place = channel.clone().unwrap_or_default();
+    let requester = requester(team, &user, &place);
+    if action.action_id == SUMMARIZE {
+        let value: SummarizeValue = decode_value(value, &field)?;
+        let around = value.around.and_then(render::from_unix);
+        // Where the button was: privately for a private answer, else in the message's thread.
+        let target = match (
+            &click.message,
+            channel.clone(),
+            click.container.is_ephemeral,
+        ) {
+            (Some(message), Some(channel), false) => Target::Thread {
+                channel,
+                thread_ts: message
+                    .thread_ts
+                    .clone()
+                    .or_else(|| click.container.thread_ts.clone())
+                    .unwrap_or_else(|| message.ts.clone()),
+                user: Some(user.clone()),
+                response_url: click.response_url.clone(),
+            },
+            _ => private
+                .ok_or_else(|| Rejection::Malformed("payload.response_url: missing".into()))?,
+        };
+        let job = SummaryJob {
+            session: value.session,
+            url: value.url,
+            around,
+            requester,
+            reply: target.reply_to(),
+        };
+        enqueue(state, &click.trigger_id, job.to_new_job()).await?;
+    } else {
+        let value: ShareValue = decode_value(value, &field)?;
+        let url = click
+            .response_url
+            .clone()
+            .ok_or_else(|| Rejection::Malformed("payload.response_url: missing".into()))?;
+        let job = LookupJob {
+            identities: value.identities,
+            around: value.around.and_then(render::from_unix),
+            summary: value.summary,
+            digest: None,
+            requester,
+            reply: Target::ResponseUrl {
+                url,
+                user,
+                channel,
+                replace_original: false,
+                in_channel: true,
+            }
+            .reply_to(),
+        };
+        enqueue(state, &click.trigger_id, job.to_new_job()).await?;
+    }
+    Ok(Immediate::Empty)
+}
+
+async fn app_mention(
+    state: &AppState,
+    callback: &EventCallback,
+    mention: AppMention,
+) -> Result<Immediate, Rejection> {
+    let Some(user) = mention.user.clone().filter(|_| mention.bot_id.is_none()) else {
+        // Bots (ourselves included) are not answered.
+        return ignored(state);
+    };
+    let key = format!("event:{}", callback.event_id);
+    if !allowed(state, &user, Some(&mention.channel)) {
+        let target = Target::Ephemeral {
+            channel: mention.channel.clone(),
+            user,
+            thread_ts: mention.thread_ts.clone(),
+        };
+        let job = NoticeJob {
+            text: NOT_ALLOWED.into(),
+            reply: target.reply_to(),
+        };
+        inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+        return Ok(Immediate::Empty);
+    }
+    let parent = mention
+        .thread_ts
+        .clone()
+        .unwrap_or_else(|| mention.ts.clone());
+    let job = MentionJob {
+        text: mention.text,
+        channel: mention.channel.clone(),
+        ts: mention.ts,
+        thread_ts: mention.thread_ts,
+        requester: requester(&callback.team_id, &user, &mention.channel),
+        reply: Target::Thread {
+            channel: mention.channel,
+            thread_ts: parent,
+            user: Some(user),
+            response_url: None,
+        }
+        .reply_to(),
+    };
+    inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+    Ok(Immediate::Empty)
+}
+
+/// Records a private notice to post (a refusal, "nobody to look up").
+async fn notice(
+    state: &AppState,
+    trigger_id: &str,
+    text: &str,
+    target: &Target,
+) -> Result<Immediate, Rejection> {
+    let job = NoticeJob {
+        text: text.into(),
+        reply: target.reply_to(),
+    };
+    enqueue(state, trigger_id, job.to_new_job()).await?;
+    Ok(Immediate::Empty)
+}
+
+async fn enqueue(
+    state: &AppState,
+    trigger_id: &str,
+    job: anyhow::Result<NewJob>,
+) -> Result<(), Rejection> {
+    if trigger_id.trim().is_empty() {
+        return Err(Rejection::Malformed("trigger_id: empty".into()));
+    }
+    let key = format!("trigger:{trigger_id}");
+    inbound::accept(state, PLATFORM, &key, new_job(state, job)?).await?;
+    Ok(())
+}
+
+fn new_job(state: &AppState, job: anyhow::Result<NewJob>) -> Result<NewJob, Rejection> {
+    job.map_err(|error| {
+        inbound::count(state, PLATFORM, "unavailable");
+        tracing::error!(error = %format!("{error:#}"), "could not build the job");
+        Rejection::Unavailable
+    })
+}
+
+fn ignored(state: &AppState) -> Result<Immediate, Rejection> {
+    inbound::count(state, PLATFORM, "ignored");
+    Ok(Immediate::Empty)
+}
+
+fn decode_value<T: serde::de::DeserializeOwned>(text: &str, field: &str) -> Result<T, Rejection> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Rejection::Malformed(format!("{field}: not JSON: {e}")))?;
+    decode(value, field)
+}
+
+/// 403 unless the workspace is allowed (every workspace is, when `slack.allowed_team_ids` is empty).
+fn check_team(state: &AppState, team: Option<&str>) -> Result<(), Rejection> {
+    let allowed = &state.config.slack.allowed_team_ids;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    match team {
+        Some(team) if allowed.allows(team) => Ok(()),
+        Some(_) => Err(Rejection::Forbidden(
+            "this Slack workspace is not allowed".into(),
+        )),
+        None => Err(Rejection::Forbidden(
+            "the request names no workspace".into(),
+        )),
+    }
+}
+
+fn allowed(state: &AppState, user: &str, channel: Option<&str>) -> bool {
+    let slack = &state.config.slack;
+    slack.allowed_user_ids.allows(user)
+        && (slack.allowed_channel_ids.is_empty()
+            || channel.is_some_and(|c| slack.allowed_channel_ids.allows(c)))
+}
+
+fn requester(team: &str, user: &str, place: &str) -> Requester {
+    Requester {
+        platform: PLATFORM.into(),
+        tenant: team.into(),
+        user: user.into(),
+        place: (!place.is_empty()).then(|| place.to_owned()),
+    }
+}

@@ -1,0 +1,116 @@
+//! Slack's HTTP routes: `POST /slack/commands` (a form), `POST /slack/interactions` (a form with one
+//! `payload` field holding JSON) and `POST /slack/events` (JSON).
+//!
+//! Each takes the raw body, verifies Slack's signature over it with the clock in the state (401 on a
+//! bad, missing or stale signature; the body limit in front answers 413), decodes just enough to hand a
+//! JSON value to the one handler per request type in [`super::handle`], which Socket Mode calls too,
+//! and answers within Slack's 3 seconds: the job is durable before any 2xx, and no upstream is called.
+//! A refused event is answered with `X-Slack-No-Retry: 1` when a retry could not succeed (403, 400).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+
+use super::{
+    PLATFORM,
+    handle::{self, Immediate},
+    model::form_to_json,
+    verify,
+};
+use crate::{
+    adapters::inbound::{Rejection, refuse},
+    app::AppState,
+};
+
+const RETRY_NUM: &str = "x-slack-retry-num";
+const RETRY_REASON: &str = "x-slack-retry-reason";
+const NO_RETRY: &str = "x-slack-no-retry";
+
+pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(rejection) = verified(&state, &headers, &body) {
+        return refuse(&state, PLATFORM, rejection);
+    }
+    let result = match form_to_json(&body) {
+        Ok(payload) => handle::command(&state, payload).await,
+        Err(rejection) => Err(rejection),
+    };
+    answer(&state, result)
+}
+
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(rejection) = verified(&state, &headers, &body) {
+        return refuse(&state, PLATFORM, rejection);
+    }
+    let result = match interaction_payload(&body) {
+        Ok(payload) => handle::interaction(&state, payload).await,
+        Err(rejection) => Err(rejection),
+    };
+    answer(&state, result)
+}
+
+pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(rejection) = verified(&state, &headers, &body) {
+        return refuse(&state, PLATFORM, rejection);
+    }
+    if let Some(attempt) = headers.get(RETRY_NUM).and_then(|v| v.to_str().ok()) {
+        let reason = headers
+            .get(RETRY_REASON)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(attempt, reason, "Slack is retrying an event");
+    }
+    let result = match serde_json::from_slice::<Value>(&body) {
+        Ok(payload) => handle::event(&state, payload).await,
+        Err(e) => Err(Rejection::Malformed(format!("the body is not JSON: {e}"))),
+    };
+    let no_retry = matches!(
+        result,
+        Err(Rejection::Forbidden(_) | Rejection::Malformed(_))
+    );
+    let mut response = answer(&state, result);
+    if no_retry {
+        response
+            .headers_mut()
+            .insert(NO_RETRY, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Rejection> {
+    verify::verify(
+        headers,
+        body,
+        state.config.slack.signing_secret.iter(),
+        state.clock.now(),
+    )
+    .map_err(Rejection::from)
+}
+
+/// The `payload` field of an interactivity form, as JSON.
+fn interaction_payload(body: &[u8]) -> Result<Value, Rejection> {
+    let form = form_to_json(body)?;
+    let text = form
+        .get("payload")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Rejection::Malformed("payload: missing".into()))?;
+    serde_json::from_str(text).map_err(|e| Rejection::Malformed(format!("payload: not JSON: {e}")))
+}
+
+fn answer(state: &AppState, result: Result<Immediate, Rejection>) -> Response {
+    match result {
+        Ok(Immediate::Empty) => StatusCode::OK.into_response(),
+        Ok(Immediate::Json(body)) => (StatusCode::OK, Json(body)).into_response(),
+        // `accept` has counted and logged it already.
+        Err(Rejection::Unavailable) => Rejection::Unavailable.into_response(),
+        Err(rejection) => refuse(state, PLATFORM, rejection),
+    }
+}

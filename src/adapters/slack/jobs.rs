@@ -1,0 +1,153 @@
+//! Slack's own job kinds, beside the shared lookup and summary jobs.
+//!
+//! - `slack.mention`: an `@replaydesk` mention. Who to look up is worked out in the job, not before the
+//!   acknowledgement: the emails (or `uid:…`) in the mention, or if none, in the thread's parent message
+//!   (`conversations.replies`, the one Slack call a mention needs before the lookup). Then the lookup
+//!   runs through the shared [`crate::jobs::run_lookup`], with its failure policy, "around" = the
+//!   mention's time, and the answer goes in the thread.
+//! - `slack.notice`: a short private line for requests that cannot be answered in the HTTP response
+//!   (a shortcut or mention from someone not allowed, a shortcut on a message naming nobody). Posting it
+//!   is a job so it is durable, deduplicated on the request's key and posted once through the ledger;
+//!   no lookup is enqueued and FullStory is not called.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    api::SlackApi,
+    render,
+    reply::{SlackReplier, Target},
+};
+use crate::{
+    app::App,
+    identity::parse_query,
+    jobs::{self, LookupJob, Replier, Repliers, ReplyTo, Requester},
+    queue::{JobContext, JobError, JobHandler},
+    store::NewJob,
+};
+
+pub const MENTION: &str = "slack.mention";
+pub const NOTICE: &str = "slack.notice";
+
+/// "Someone mentioned @replaydesk."
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MentionJob {
+    pub text: String,
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    pub requester: Requester,
+    pub reply: ReplyTo,
+}
+
+impl MentionJob {
+    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
+        Ok(NewJob::new(MENTION, serde_json::to_value(self)?))
+    }
+}
+
+/// "Tell them this."
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoticeJob {
+    pub text: String,
+    pub reply: ReplyTo,
+}
+
+impl NoticeJob {
+    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
+        Ok(NewJob::new(NOTICE, serde_json::to_value(self)?))
+    }
+}
+
+fn target_of(reply: &ReplyTo) -> Result<Target, JobError> {
+    serde_json::from_value(reply.target.clone())
+        .map_err(|e| JobError::permanent(anyhow::anyhow!("Slack reply target: {e}")))
+}
+
+/// Runs [`MentionJob`]s.
+pub struct MentionHandler {
+    pub app: Arc<App>,
+    pub api: Arc<SlackApi>,
+    pub replier: Arc<SlackReplier>,
+}
+
+#[async_trait]
+impl JobHandler for MentionHandler {
+    fn kind(&self) -> &'static str {
+        MENTION
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let mention: MentionJob = job.payload_as()?;
+        let exclude = &self.app.config.identity.exclude_domains.0;
+        let mut query = parse_query(&mention.text, exclude);
+        if query.identities.is_empty()
+            && let Some(parent) = mention.thread_ts.as_deref().filter(|p| *p != mention.ts)
+        {
+            let text = self
+                .api
+                .thread_parent_text(&mention.channel, parent)
+                .await
+                .map_err(|e| {
+                    let transient = e.is_transient();
+                    let error = anyhow::Error::new(e).context("reading the thread's parent");
+                    if transient {
+                        JobError::Retry(error)
+                    } else {
+                        JobError::Permanent(error)
+                    }
+                })?;
+            let found = parse_query(text.as_deref().unwrap_or_default(), exclude);
+            query.identities = found.identities;
+        }
+        if query.identities.is_empty() {
+            let target = target_of(&mention.reply)?;
+            return self
+                .replier
+                .post(
+                    job,
+                    "answer",
+                    &target,
+                    render::notice(crate::render::NO_IDENTITIES),
+                )
+                .await;
+        }
+        let lookup = LookupJob {
+            summary: query.has_flag("summary"),
+            identities: query.identities,
+            around: render::ts_time(&mention.ts),
+            digest: None,
+            requester: mention.requester,
+            reply: mention.reply,
+        };
+        let replier: Arc<dyn Replier> = self.replier.clone();
+        jobs::run_lookup(&self.app, &replier, job, &lookup).await
+    }
+
+    async fn on_dead(&self, job: &JobContext, _error: &str) {
+        let replier: Arc<dyn Replier> = self.replier.clone();
+        jobs::deliver_dead(&Repliers::new([replier]), job).await;
+    }
+}
+
+/// Runs [`NoticeJob`]s.
+pub struct NoticeHandler {
+    pub replier: Arc<SlackReplier>,
+}
+
+#[async_trait]
+impl JobHandler for NoticeHandler {
+    fn kind(&self) -> &'static str {
+        NOTICE
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let notice: NoticeJob = job.payload_as()?;
+        let target = target_of(&notice.reply)?;
+        self.replier
+            .post(job, "notice", &target, render::notice(&notice.text))
+            .await
+    }
+}

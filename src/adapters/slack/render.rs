@@ -1,0 +1,538 @@
+//! Block Kit for every answer replaydesk posts in Slack. Pure functions, snapshot-tested.
+//!
+//! The words come from [`crate::render`]; this file only arranges them: per identity a header (or the
+//! polite "no sessions" line), one section per session with its start as Slack's
+//! `<!date^UNIX^{date_short_pretty} {time}|fallback>` (every reader sees their own time zone) and a link
+//! button, the likely session marked with its digest line under it and a **Summarize** button, and at the
+//! end a **Share in channel** button on private answers. Button values carry what the click needs
+//! (≤ 2000 characters, Slack's limit; a button whose value would not fit is left out). Dynamic text is
+//! escaped for mrkdwn (`&`, `<`, `>`), and a message never exceeds Slack's 50 blocks.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use slack_morphism::{SlackActionId, blocks::*, md, pt};
+
+use crate::{
+    fullstory::SessionId,
+    identity::Identity,
+    jobs::{LookupJob, SummaryJob},
+    lookup::{FoundSession, IdentityResult, LookupResult, SummaryOutcome},
+    render,
+};
+
+/// Action ids of the buttons replaydesk handles.
+pub const SUMMARIZE: &str = "summarize";
+pub const SHARE: &str = "share";
+/// The link buttons' action id (Slack reports their clicks too; they need no handling).
+pub const OPEN: &str = "open_replay";
+
+/// Slack's limits.
+const MAX_BLOCKS: usize = 50;
+const MAX_VALUE: usize = 2000;
+const MAX_SECTION_TEXT: usize = 3000;
+const MAX_HEADER_TEXT: usize = 150;
+
+/// A message: the notification `text` and its blocks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Message {
+    pub text: String,
+    pub blocks: Vec<SlackBlock>,
+}
+
+/// What a Summarize button carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummarizeValue {
+    #[serde(rename = "s")]
+    pub session: SessionId,
+    /// "Around", Unix seconds.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub around: Option<i64>,
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// What a Share in channel button carries: enough to run the same lookup again (its answers are cached).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShareValue {
+    #[serde(rename = "i")]
+    pub identities: Vec<Identity>,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub around: Option<i64>,
+    #[serde(rename = "m", default)]
+    pub summary: bool,
+}
+
+/// Which buttons a sessions answer gets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// A Share in channel button (private answers only).
+    pub share: bool,
+    /// A Summarize button on the likely session (summaries configured, none in the answer yet).
+    pub summarize: bool,
+}
+
+/// The answer to a lookup.
+pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Message {
+    // Two blocks stay free for the "more not shown" line and the Share button.
+    let budget = MAX_BLOCKS - 2;
+    let mut blocks: Vec<SlackBlock> = Vec::new();
+    let mut hidden = 0;
+    for group in &result.identities {
+        if group.sessions.is_empty() {
+            if blocks.len() < budget {
+                blocks.push(section(&escape(&render::no_sessions(
+                    &group.identity,
+                    result.lookback_days,
+                ))));
+            }
+            continue;
+        }
+        if blocks.len() + 2 > budget {
+            hidden += group.sessions.len();
+            continue;
+        }
+        blocks.push(header(&render::sessions_heading(group)));
+        for session in &group.sessions {
+            let needed = if session.likely { 3 } else { 1 };
+            if blocks.len() + needed > budget {
+                hidden += 1;
+                continue;
+            }
+            blocks.push(session_section(session, result));
+            if session.likely {
+                if let Some(line) = render::digest_line(group) {
+                    blocks.push(context(&escape(&line)));
+                }
+                if options.summarize
+                    && let Some(button) = summarize_button(session, result.around)
+                {
+                    blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
+                }
+            }
+        }
+        if let Some(summary) = summary_section(group)
+            && blocks.len() < budget
+        {
+            blocks.push(summary);
+        }
+    }
+    if hidden > 0 {
+        blocks.push(context(&format!(
+            "{hidden} more session{} not shown.",
+            if hidden == 1 { "" } else { "s" }
+        )));
+    }
+    if options.share
+        && let Some(button) = share_button(job)
+    {
+        blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
+    }
+    blocks.truncate(MAX_BLOCKS);
+    let text = result
+        .identities
+        .iter()
+        .map(|group| {
+            if group.sessions.is_empty() {
+                render::no_sessions(&group.identity, result.lookback_days)
+            } else {
+                render::sessions_heading(group)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Message { text, blocks }
+}
+
+/// The answer to a Summarize button.
+pub fn summary(job: &SummaryJob, outcome: &SummaryOutcome) -> Message {
+    let link = job
+        .url
+        .as_deref()
+        .map(|url| format!(" · <{}|{}>", escape(url), "Watch replay"))
+        .unwrap_or_default();
+    let (text, body) = match outcome {
+        SummaryOutcome::Ready(text) => (
+            format!("Summary: {text}"),
+            format!("*Summary*{link}\n{}", escape(text)),
+        ),
+        SummaryOutcome::Unavailable(why) => (
+            format!("No summary: {why}"),
+            format!("*No summary*{link}\n_{}_", escape(why)),
+        ),
+    };
+    Message {
+        text: cut(&text, MAX_SECTION_TEXT),
+        blocks: vec![section(&body)],
+    }
+}
+
+/// A short notice: "looking up", "delayed", "not allowed", the usage.
+pub fn notice(text: &str) -> Message {
+    Message {
+        text: text.to_owned(),
+        blocks: vec![section(&escape(text))],
+    }
+}
+
+/// The answer when a job gave up or FullStory refused: what happened and the reference to replay it.
+pub fn failure(message: &str, reference: &str) -> Message {
+    Message {
+        text: message.to_owned(),
+        blocks: vec![
+            section(&escape(message)),
+            context(&format!("Reference: {}", escape(reference))),
+        ],
+    }
+}
+
+/// Adds a line saying why the answer came privately instead of in the thread.
+pub fn with_thread_hint(mut message: Message, code: &str) -> Message {
+    message.blocks.push(context(&format!(
+        "I could not post in the thread (`{}`); invite me to the channel with `/invite @replaydesk` so \
+         others see answers there.",
+        escape(code)
+    )));
+    message.blocks.truncate(MAX_BLOCKS);
+    message
+}
+
+/// The immediate, ephemeral answer to a slash command.
+pub fn ephemeral(text: &str) -> Value {
+    json!({ "response_type": "ephemeral", "text": text })
+}
+
+/// `<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC>`: the reader's own time zone.
+pub fn slack_date(time: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        time.timestamp(),
+        render::utc(time)
+    )
+}
+
+/// A Slack `ts` (`"1700000000.123456"`) as a time.
+pub fn ts_time(ts: &str) -> Option<DateTime<Utc>> {
+    let (seconds, fraction) = ts.split_once('.').unwrap_or((ts, "0"));
+    let seconds: i64 = seconds.parse().ok()?;
+    let digits: String = fraction.chars().take(6).collect();
+    let micros: u32 = format!("{digits:0<6}").parse().ok()?;
+    Utc.timestamp_opt(seconds, micros.checked_mul(1000)?)
+        .single()
+}
+
+/// Unix seconds back to a time.
+pub fn from_unix(seconds: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_opt(seconds, 0).single()
+}
+
+fn session_section(session: &FoundSession, result: &LookupResult) -> SlackBlock {
+    let mut text = slack_date(session.created);
+    if session.likely {
+        text.push_str(&format!(
+            "  ·  *{}* _({})_",
+            render::LIKELY,
+            render::likely_reason(result)
+        ));
+    }
+    let mut block = SlackSectionBlock::new().with_text(md!(text));
+    if let Ok(url) = reqwest::Url::parse(&session.url) {
+        block = block.with_accessory(
+            SlackBlockButtonElement::new(pt!("Watch replay"))
+                .with_action_id(SlackActionId(OPEN.into()))
+                .with_url(url)
+                .into(),
+        );
+    }
+    block.into()
+}
+
+fn summary_section(group: &IdentityResult) -> Option<SlackBlock> {
+    let text = match group.summary.as_ref()? {
+        SummaryOutcome::Ready(text) => format!("*Summary*\n{}", escape(text)),
+        SummaryOutcome::Unavailable(why) => format!("*No summary*\n_{}_", escape(why)),
+    };
+    Some(section(&text))
+}
+
+fn summarize_button(
+    session: &FoundSession,
+    around: Option<DateTime<Utc>>,
+) -> Option<SlackBlockButtonElement> {
+    let mut value = SummarizeValue {
+        session: session.id.clone(),
+        around: around.map(|t| t.timestamp()),
+        url: Some(session.url.clone()),
+    };
+    let mut text = serde_json::to_string(&value).ok()?;
+    if text.len() > MAX_VALUE {
+        value.url = None;
+        text = serde_json::to_string(&value).ok()?;
+    }
+    (text.len() <= MAX_VALUE).then(|| {
+        SlackBlockButtonElement::new(pt!("Summarize"))
+            .with_action_id(SlackActionId(SUMMARIZE.into()))
+            .with_value(text)
+            .with_style(SlackBlockButtonStyle::Primary)
+    })
+}
+
+fn share_button(job: &LookupJob) -> Option<SlackBlockButtonElement> {
+    let value = ShareValue {
+        identities: job.identities.clone(),
+        around: job.around.map(|t| t.timestamp()),
+        summary: job.summary,
+    };
+    let text = serde_json::to_string(&value).ok()?;
+    (text.len() <= MAX_VALUE).then(|| {
+        SlackBlockButtonElement::new(pt!("Share in channel"))
+            .with_action_id(SlackActionId(SHARE.into()))
+            .with_value(text)
+    })
+}
+
+fn header(text: &str) -> SlackBlock {
+    SlackHeaderBlock::new(pt!(cut(text, MAX_HEADER_TEXT))).into()
+}
+
+fn section(text: &str) -> SlackBlock {
+    SlackSectionBlock::new()
+        .with_text(md!(cut(text, MAX_SECTION_TEXT)))
+        .into()
+}
+
+fn context(text: &str) -> SlackBlock {
+    SlackContextBlock::new(vec![md!(cut(text, MAX_SECTION_TEXT))]).into()
+}
+
+/// Escapes the three characters mrkdwn gives meaning to.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use insta::assert_json_snapshot;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        identity::{CustomerEmail, Uid},
+        jobs::{ReplyTo, Requester},
+        lookup::Digest,
+    };
+
+    fn jane() -> Identity {
+        Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap())
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(seconds, 0).unwrap()
+    }
+
+    fn session(n: u32, created: i64, likely: bool) -> FoundSession {
+        FoundSession {
+            id: SessionId::new(format!("5191865402245120:400000000000000{n}")).unwrap(),
+            url: format!(
+                "https://app.fullstory.com/ui/o-1/session/5191865402245120:400000000000000{n}"
+            ),
+            created: at(created),
+            likely,
+        }
+    }
+
+    fn job(identities: Vec<Identity>, around: Option<DateTime<Utc>>) -> LookupJob {
+        LookupJob {
+            identities,
+            around,
+            summary: false,
+            digest: None,
+            requester: Requester::default(),
+            reply: ReplyTo {
+                platform: "slack".into(),
+                target: json!({}),
+            },
+        }
+    }
+
+    fn result(around: Option<DateTime<Utc>>) -> LookupResult {
+        LookupResult {
+            around,
+            lookback_days: 30,
+            identities: vec![
+                IdentityResult {
+                    identity: jane(),
+                    sessions: vec![
+                        session(3, 1_764_000_000, false),
+                        session(2, 1_763_990_000, true),
+                        session(1, 1_763_900_000, false),
+                    ],
+                    digest: Some(Digest {
+                        pages: 6,
+                        errors: 2,
+                        rage_clicks: 3,
+                        duration_secs: Some(420),
+                        ..Digest::default()
+                    }),
+                    summary: None,
+                },
+                IdentityResult {
+                    identity: Identity::Uid(Uid::parse("12345").unwrap()),
+                    sessions: vec![],
+                    digest: None,
+                    summary: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_private_answer_has_dates_the_likely_digest_and_every_button() {
+        let around = Some(at(1_763_995_000));
+        let message = sessions(
+            &job(vec![jane()], around),
+            &result(around),
+            Options {
+                share: true,
+                summarize: true,
+            },
+        );
+        assert_json_snapshot!(message);
+    }
+
+    #[test]
+    fn a_shared_answer_has_no_share_button_and_shows_a_requested_summary() {
+        let mut result = result(None);
+        result.identities[0].summary = Some(SummaryOutcome::Ready(
+            "The customer clicked <Pay> twice & gave up.".into(),
+        ));
+        let message = sessions(
+            &job(vec![jane()], None),
+            &result,
+            Options {
+                share: false,
+                summarize: false,
+            },
+        );
+        assert_json_snapshot!(message);
+    }
+
+    #[test]
+    fn summaries_notices_and_failures_render() {
+        let summary_job = SummaryJob {
+            session: SessionId::new("1:2").unwrap(),
+            url: Some("https://app.fullstory.com/ui/o-1/session/1:2".into()),
+            around: None,
+            requester: Requester::default(),
+            reply: ReplyTo {
+                platform: "slack".into(),
+                target: json!({}),
+            },
+        };
+        assert_json_snapshot!(
+            "summary_ready",
+            summary(
+                &summary_job,
+                &SummaryOutcome::Ready("Tried to pay twice.".into())
+            )
+        );
+        assert_json_snapshot!(
+            "summary_unavailable",
+            summary(
+                &summary_job,
+                &SummaryOutcome::Unavailable("summaries are off".into())
+            )
+        );
+        assert_json_snapshot!(
+            "failure",
+            failure(
+                "replaydesk could not get an answer from FullStory after several tries.",
+                "job 7 (an admin can run `replaydesk jobs retry 7`)"
+            )
+        );
+        assert_json_snapshot!("notice", notice(render::NOT_ALLOWED));
+    }
+
+    #[test]
+    fn many_sessions_stay_within_fifty_blocks() {
+        let mut big = result(None);
+        big.identities[0].sessions = (0..80)
+            .map(|n| session(n % 10, 1_764_000_000 - i64::from(n) * 60, n == 0))
+            .collect();
+        let message = sessions(
+            &job(vec![jane()], None),
+            &big,
+            Options {
+                share: true,
+                summarize: true,
+            },
+        );
+        assert!(message.blocks.len() <= 50, "{}", message.blocks.len());
+        let json = serde_json::to_string(&message.blocks).unwrap();
+        assert!(json.contains("more sessions not shown"), "{json}");
+        assert!(json.contains("\"share\""), "the share button is kept");
+    }
+
+    #[test]
+    fn button_values_round_trip_and_fit_slacks_limit() {
+        let message = sessions(
+            &job(vec![jane()], Some(at(1_763_995_000))),
+            &result(Some(at(1_763_995_000))),
+            Options {
+                share: true,
+                summarize: true,
+            },
+        );
+        let blocks = serde_json::to_value(&message.blocks).unwrap();
+        let values: Vec<&str> = blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .filter_map(|b| b["elements"][0]["value"].as_str())
+            .collect();
+        assert_eq!(values.len(), 2);
+        let summarize: SummarizeValue = serde_json::from_str(values[0]).unwrap();
+        assert_eq!(
+            summarize.session.as_str(),
+            "5191865402245120:4000000000000002"
+        );
+        assert_eq!(summarize.around, Some(1_763_995_000));
+        let share: ShareValue = serde_json::from_str(values[1]).unwrap();
+        assert_eq!(share.identities, vec![jane()]);
+        assert!(values.iter().all(|v| v.len() <= MAX_VALUE));
+    }
+
+    #[test]
+    fn slack_timestamps_read_as_times() {
+        assert_eq!(
+            ts_time("1700000000.000200"),
+            Utc.timestamp_opt(1_700_000_000, 200_000).single()
+        );
+        assert_eq!(ts_time("1700000000"), Some(at(1_700_000_000)));
+        assert_eq!(ts_time("soon"), None);
+        assert_eq!(ts_time("1.x"), None);
+        assert_eq!(
+            slack_date(at(1_700_000_000)),
+            "<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC>"
+        );
+    }
+
+    #[test]
+    fn mrkdwn_control_characters_are_escaped() {
+        assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+}

@@ -1,0 +1,1397 @@
+//! Slack end to end: the real router on a real port, every request signed exactly as Slack signs it,
+//! Slack's Web API, `response_url`s and FullStory faked on loopback, jobs driven step by step with the
+//! queue's step function, and Socket Mode against a real local websocket server.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use replaydesk::{
+    adapters::slack::verify::sign,
+    app::AppState,
+    clock::ManualClock,
+    config::{Config, List, Secret, Secrets},
+    queue::ExecutionOutcome,
+    store::JobState,
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{header, method, path, query_param},
+};
+
+use super::helpers::{self, official_session, sessions};
+
+/// PLATFORMS.md's known-answer vector, verbatim.
+const KNOWN_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const KNOWN_TS: i64 = 1_531_420_618;
+const KNOWN_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+const KNOWN_SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+
+const SECRET: &str = KNOWN_SECRET;
+const RESPONSE_PATH: &str = "/hooks/T1/123/abc";
+
+/// The service with Slack on, its API and FullStory faked, no workers (tests run jobs one by one).
+struct Slack {
+    state: AppState,
+    clock: ManualClock,
+    address: std::net::SocketAddr,
+    http: reqwest::Client,
+    fullstory: MockServer,
+    slack: MockServer,
+    _dir: TempDir,
+}
+
+impl Slack {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let fullstory = MockServer::start().await;
+        let slack = MockServer::start().await;
+        let dir = TempDir::new().unwrap();
+        let mut config = helpers::config(&fullstory.uri(), &dir);
+        config.fullstory.digest = false;
+        config.slack.signing_secret = Secrets::from_values([SECRET]);
+        config.slack.bot_token = Secret::new("xoxb-test-token");
+        config.slack.api_url = Some(format!("{}/api", slack.uri()));
+        tweak(&mut config);
+        config.validate().unwrap();
+        let clock = ManualClock::starting_now();
+        replaydesk::install_crypto_provider();
+        let app = replaydesk::app::App::build(config, clock.clock())
+            .await
+            .unwrap();
+        let state = AppState::around(std::sync::Arc::new(app)).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = replaydesk::server::router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            state,
+            clock,
+            address,
+            http: reqwest::Client::new(),
+            fullstory,
+            slack,
+            _dir: dir,
+        }
+    }
+
+    fn response_url(&self) -> String {
+        format!("{}{RESPONSE_PATH}", self.slack.uri())
+    }
+
+    /// POSTs `body` to `route` signed as Slack signs it, now.
+    async fn post(&self, route: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.post_signed(
+            route,
+            content_type,
+            body,
+            self.clock.now().timestamp(),
+            SECRET,
+            &[],
+        )
+        .await
+    }
+
+    async fn post_signed(
+        &self,
+        route: &str,
+        content_type: &str,
+        body: &str,
+        timestamp: i64,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let (ts, signature) = sign(secret, timestamp, body.as_bytes());
+        let mut request = self
+            .http
+            .post(format!("http://{}{route}", self.address))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", signature)
+            .body(body.to_owned());
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn command(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.post(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
+    }
+
+    async fn interaction(&self, payload: &Value) -> reqwest::Response {
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.post(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .await
+    }
+
+    async fn event(&self, body: &Value, extra: &[(&str, &str)]) -> reqwest::Response {
+        self.post_signed(
+            "/slack/events",
+            "application/json",
+            &body.to_string(),
+            self.clock.now().timestamp(),
+            SECRET,
+            extra,
+        )
+        .await
+    }
+
+    async fn run_job(&self) -> ExecutionOutcome {
+        self.state.queue.try_execute_one("test").await.unwrap()
+    }
+
+    async fn fullstory_has(&self, body: Value) {
+        Mock::given(path("/sessions/v2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&self.fullstory)
+            .await;
+    }
+
+    async fn response_url_accepts(&self) {
+        Mock::given(method("POST"))
+            .and(path(RESPONSE_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&self.slack)
+            .await;
+    }
+
+    async fn post_message_answers(&self, answer: Value) {
+        Mock::given(method("POST"))
+            .and(path("/api/chat.postMessage"))
+            .and(header("authorization", "Bearer xoxb-test-token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&self.slack)
+            .await;
+    }
+
+    /// JSON bodies Slack's fake received at `route`.
+    async fn received(&self, route: &str) -> Vec<Value> {
+        self.slack
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == route)
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    async fn fullstory_calls(&self) -> usize {
+        self.fullstory
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len()
+    }
+}
+
+fn command_fields<'a>(
+    text: &'a str,
+    trigger: &'a str,
+    response_url: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("token", "legacy-ignored"),
+        ("team_id", "T1"),
+        ("team_domain", "acme"),
+        ("channel_id", "C1"),
+        ("channel_name", "support"),
+        ("user_id", "U1"),
+        ("user_name", "agent"),
+        ("command", "/replays"),
+        ("text", text),
+        ("api_app_id", "A1"),
+        ("is_enterprise_install", "false"),
+        ("response_url", response_url),
+        ("trigger_id", trigger),
+    ]
+}
+
+fn slack_ts(time: DateTime<Utc>) -> String {
+    format!("{}.000100", time.timestamp())
+}
+
+fn shortcut(text: &str, ts: &str, thread_ts: Option<&str>, response_url: &str) -> Value {
+    let mut message = json!({"type": "message", "user": "U9", "text": text, "ts": ts});
+    if let Some(parent) = thread_ts {
+        message["thread_ts"] = json!(parent);
+    }
+    json!({
+        "type": "message_action",
+        "callback_id": "find_replays",
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "response_url": response_url,
+        "team": {"id": "T1", "domain": "acme"},
+        "user": {"id": "U1", "username": "agent", "team_id": "T1"},
+        "channel": {"id": "C1", "name": "support"},
+        "message": message,
+        "action_ts": "1700000001.000000",
+        "token": "legacy-ignored"
+    })
+}
+
+fn mention(event_id: &str, text: &str, ts: &str, thread_ts: Option<&str>) -> Value {
+    let mut event = json!({
+        "type": "app_mention", "user": "U1", "text": text, "ts": ts, "channel": "C1", "event_ts": ts
+    });
+    if let Some(parent) = thread_ts {
+        event["thread_ts"] = json!(parent);
+    }
+    json!({
+        "type": "event_callback",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "event": event
+    })
+}
+
+fn button(action_id: &str, value: &Value, ephemeral: bool, response_url: &str) -> Value {
+    let mut payload = json!({
+        "type": "block_actions",
+        "trigger_id": format!("trigger-{action_id}-{ephemeral}"),
+        "response_url": response_url,
+        "team": {"id": "T1"},
+        "user": {"id": "U1", "team_id": "T1"},
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "message_ts": "1700000500.000200", "channel_id": "C1", "is_ephemeral": ephemeral},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b1", "value": value.to_string(), "action_ts": "1700000600.1"}]
+    });
+    if !ephemeral {
+        payload["message"] =
+            json!({"type": "message", "ts": "1700000500.000200", "text": "answer"});
+    }
+    payload
+}
+
+fn blocks_text(body: &Value) -> String {
+    body["blocks"].to_string()
+}
+
+#[tokio::test]
+async fn the_known_answer_request_from_platforms_md_is_accepted_as_signed() {
+    let slack = Slack::start().await;
+    slack
+        .clock
+        .set(DateTime::from_timestamp(KNOWN_TS + 10, 0).unwrap());
+    let response = slack
+        .http
+        .post(format!("http://{}/slack/commands", slack.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", KNOWN_TS.to_string())
+        .header("x-slack-signature", KNOWN_SIGNATURE)
+        .body(KNOWN_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    // Its text is empty: the usage, nothing enqueued.
+    assert_eq!(body["response_type"], "ephemeral");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Usage: `/webhook-collect")
+    );
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn a_slash_command_is_acknowledged_at_once_then_answered_through_its_response_url() {
+    let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
+    slack
+        .fullstory_has(sessions(vec![
+            official_session("1", "2", 5),
+            official_session("1", "1", 600),
+        ]))
+        .await;
+    slack.response_url_accepts().await;
+
+    let started = Instant::now();
+    let response = slack
+        .command(&command_fields(
+            "<mailto:jane@acme.com|jane@acme.com>",
+            "trigger-1",
+            &slack.response_url(),
+        ))
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(response.status(), 200);
+    let ack: Value = response.json().await.unwrap();
+    assert_eq!(
+        ack,
+        json!({"response_type": "ephemeral", "text": "Looking up replays for j•••@acme.com…"})
+    );
+    assert_eq!(
+        slack.fullstory_calls().await,
+        0,
+        "no upstream before the ack"
+    );
+    assert!(slack.received(RESPONSE_PATH).await.is_empty());
+
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    let answer = &posts[0];
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert_eq!(answer["replace_original"], true);
+    let blocks = blocks_text(answer);
+    assert!(
+        blocks.contains("j•••@acme.com · 2 recent sessions"),
+        "{blocks}"
+    );
+    assert!(blocks.contains("<!date^"), "{blocks}");
+    assert!(blocks.contains("*likely*"), "{blocks}");
+    assert!(blocks.contains("\"action_id\":\"summarize\""), "{blocks}");
+    assert!(blocks.contains("\"action_id\":\"share\""), "{blocks}");
+    assert!(
+        blocks.contains("https://app.fullstory.com/ui/ORG/session/1:2"),
+        "{blocks}"
+    );
+}
+
+#[tokio::test]
+async fn several_identities_uids_and_the_summary_flag_are_understood() {
+    let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
+    Mock::given(path("/sessions/v2"))
+        .and(query_param("email", "jane@acme.com"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
+        )
+        .expect(1)
+        .mount(&slack.fullstory)
+        .await;
+    Mock::given(path("/sessions/v2"))
+        .and(query_param("uid", "12345"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(sessions(vec![])))
+        .expect(1)
+        .mount(&slack.fullstory)
+        .await;
+    Mock::given(path("/v2/sessions/1%3A2/summary"))
+        .and(query_param("config_profile", "support"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"response": "Tried to pay twice."})),
+        )
+        .expect(1)
+        .mount(&slack.fullstory)
+        .await;
+    slack.response_url_accepts().await;
+    let response = slack
+        .command(&command_fields(
+            "jane@acme.com uid:12345 --summary",
+            "trigger-2",
+            &slack.response_url(),
+        ))
+        .await;
+    let ack: Value = response.json().await.unwrap();
+    assert_eq!(
+        ack["text"],
+        "Looking up replays for j•••@acme.com, uid:12345…"
+    );
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    let blocks = blocks_text(&posts[0]);
+    assert!(blocks.contains("Tried to pay twice."), "{blocks}");
+    assert!(
+        blocks.contains("No sessions found for uid:12345 in the last 30 days."),
+        "{blocks}"
+    );
+    assert!(
+        !blocks.contains("\"summarize\""),
+        "the summary is already there: {blocks}"
+    );
+}
+
+#[tokio::test]
+async fn a_command_retried_with_the_same_trigger_id_runs_once() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    let response_url = slack.response_url();
+    let fields = command_fields("jane@acme.com", "trigger-dup", &response_url);
+    let first: Value = slack.command(&fields).await.json().await.unwrap();
+    let second = slack.command(&fields).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.json::<Value>().await.unwrap(), first);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    assert_eq!(slack.received(RESPONSE_PATH).await.len(), 1);
+}
+
+#[tokio::test]
+async fn help_or_no_identity_answers_the_usage_and_enqueues_nothing() {
+    let slack = Slack::start().await;
+    for text in ["help", "", "  what about last week?"] {
+        let body: Value = slack
+            .command(&command_fields(
+                text,
+                &format!("t-{text}"),
+                &slack.response_url(),
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["response_type"], "ephemeral");
+        assert!(
+            body["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Usage: `/replays jane@acme.com`"),
+            "{body}"
+        );
+    }
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn bad_missing_or_stale_signatures_are_refused_with_401_on_every_route() {
+    let slack = Slack::start().await;
+    let body =
+        serde_urlencoded::to_string(command_fields("jane@acme.com", "t-sig", "https://x")).unwrap();
+    let now = slack.clock.now().timestamp();
+    for route in ["/slack/commands", "/slack/interactions", "/slack/events"] {
+        let wrong = slack
+            .post_signed(
+                route,
+                "application/x-www-form-urlencoded",
+                &body,
+                now,
+                "not-the-secret",
+                &[],
+            )
+            .await;
+        assert_eq!(wrong.status(), 401, "{route}");
+        let stale = slack
+            .post_signed(
+                route,
+                "application/x-www-form-urlencoded",
+                &body,
+                now - 301,
+                SECRET,
+                &[],
+            )
+            .await;
+        assert_eq!(stale.status(), 401, "{route}");
+        let unsigned = slack
+            .http
+            .post(format!("http://{}{route}", slack.address))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), 401, "{route}");
+    }
+    // A signature over another body does not carry over.
+    let (ts, signature) = sign(SECRET, now, b"text=other");
+    let tampered = slack
+        .http
+        .post(format!("http://{}/slack/commands", slack.address))
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 401);
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413() {
+    let slack = Slack::start_with(|c| c.server.max_body_bytes = 4096).await;
+    let text = "x".repeat(5000);
+    let response = slack
+        .command(&command_fields(&text, "t-big", "https://x"))
+        .await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
+    let slack = Slack::start().await;
+    let not_json = serde_urlencoded::to_string([("payload", "{not json")]).unwrap();
+    let response = slack
+        .post(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            &not_json,
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("payload: not JSON"),
+        "{error}"
+    );
+
+    let mut no_ts = shortcut("jane@acme.com", "1.2", None, "https://x");
+    no_ts["message"].as_object_mut().unwrap().remove("ts");
+    let response = slack.interaction(&no_ts).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("payload.message: missing field `ts`"),
+        "{error}"
+    );
+
+    let mut fields = command_fields("jane@acme.com", "t-400", "https://x");
+    fields.retain(|(k, _)| *k != "response_url");
+    let response = slack.command(&fields).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("response_url"),
+        "{error}"
+    );
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn an_unknown_workspace_is_refused_with_403() {
+    let slack = Slack::start_with(|c| c.slack.allowed_team_ids = List(vec!["T9".into()])).await;
+    let response = slack
+        .command(&command_fields("jane@acme.com", "t-403", "https://x"))
+        .await;
+    assert_eq!(response.status(), 403);
+    let response = slack
+        .event(
+            &mention("Ev403", "<@UBOT> jane@acme.com", "1700000000.1", None),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["x-slack-no-retry"], "1");
+    let response = slack
+        .interaction(&shortcut(
+            "jane@acme.com",
+            "1700000000.1",
+            None,
+            "https://x",
+        ))
+        .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn people_outside_the_allow_lists_get_a_polite_private_refusal() {
+    let slack = Slack::start_with(|c| {
+        c.slack.allowed_user_ids = List(vec!["U7".into()]);
+    })
+    .await;
+    slack.response_url_accepts().await;
+    let body: Value = slack
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-no",
+            &slack.response_url(),
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({"response_type": "ephemeral", "text": replaydesk::render::NOT_ALLOWED})
+    );
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+
+    // A shortcut has no answer body: the refusal is posted privately to its response_url.
+    let response = slack
+        .interaction(&shortcut(
+            "jane@acme.com",
+            "1700000000.1",
+            None,
+            &slack.response_url(),
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["response_type"], "ephemeral");
+    assert_eq!(posts[0]["text"], replaydesk::render::NOT_ALLOWED);
+    assert_eq!(slack.fullstory_calls().await, 0);
+}
+
+#[tokio::test]
+async fn channels_outside_the_allow_list_are_refused_too() {
+    let slack = Slack::start_with(|c| c.slack.allowed_channel_ids = List(vec!["C7".into()])).await;
+    let body: Value = slack
+        .command(&command_fields("jane@acme.com", "t-ch", "https://x"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["text"], replaydesk::render::NOT_ALLOWED);
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn url_verification_echoes_the_challenge_after_the_signature_check() {
+    let slack = Slack::start().await;
+    let body = json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"});
+    let response = slack.event(&body, &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    );
+    let forged = slack
+        .post_signed(
+            "/slack/events",
+            "application/json",
+            &body.to_string(),
+            slack.clock.now().timestamp(),
+            "forged",
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status(), 401);
+}
+
+#[tokio::test]
+async fn the_message_shortcut_answers_in_the_threads_parent_around_the_messages_time() {
+    let slack = Slack::start().await;
+    // The customer wrote 10 minutes ago; the session from 15 minutes ago was live then.
+    slack
+        .fullstory_has(sessions(vec![
+            official_session("1", "3", 2),
+            official_session("1", "2", 15),
+        ]))
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "channel": "C1", "ts": "1700000999.000001"}))
+        .await;
+    let message_ts = slack_ts(slack.clock.now() - chrono::Duration::minutes(10));
+    let payload = shortcut(
+        "Customer <mailto:jane@acme.com|jane@acme.com> says checkout &amp; pay fails",
+        &message_ts,
+        Some("1699990000.000001"),
+        &slack.response_url(),
+    );
+    let response = slack.interaction(&payload).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(slack.fullstory_calls().await, 0);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received("/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    let post = &posts[0];
+    assert_eq!(post["channel"], "C1");
+    assert_eq!(
+        post["thread_ts"], "1699990000.000001",
+        "the thread's parent"
+    );
+    assert_eq!(post["metadata"]["event_type"], "replaydesk_reply");
+    assert!(
+        post["metadata"]["event_payload"]["marker"]
+            .as_str()
+            .unwrap()
+            .starts_with("rd-")
+    );
+    let likely: Vec<&Value> = post["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| {
+            b["text"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("*likely*"))
+        })
+        .collect();
+    assert_eq!(likely.len(), 1);
+    assert_eq!(
+        likely[0]["accessory"]["url"], "https://app.fullstory.com/ui/ORG/session/1:2",
+        "the session live 10 minutes ago is the likely one"
+    );
+    let blocks = blocks_text(post);
+    assert!(
+        !blocks.contains("\"share\""),
+        "a thread answer is already visible"
+    );
+    assert!(slack.received(RESPONSE_PATH).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_shortcut_on_a_message_naming_nobody_says_so_privately() {
+    let slack = Slack::start().await;
+    slack.response_url_accepts().await;
+    slack
+        .interaction(&shortcut(
+            "can someone look at this?",
+            "1700000000.1",
+            None,
+            &slack.response_url(),
+        ))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts[0]["text"], replaydesk::render::NO_IDENTITIES);
+    assert_eq!(slack.fullstory_calls().await, 0);
+}
+
+#[tokio::test]
+async fn a_shortcut_where_the_bot_may_not_post_is_answered_privately_with_a_hint() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack
+        .post_message_answers(json!({"ok": false, "error": "not_in_channel"}))
+        .await;
+    slack.response_url_accepts().await;
+    slack
+        .interaction(&shortcut(
+            "jane@acme.com",
+            &slack_ts(slack.clock.now()),
+            None,
+            &slack.response_url(),
+        ))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["response_type"], "ephemeral");
+    let blocks = blocks_text(&posts[0]);
+    assert!(
+        blocks.contains("not_in_channel") && blocks.contains("/invite @replaydesk"),
+        "{blocks}"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_event_is_acknowledged_and_answered_once() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000002"}))
+        .await;
+    let ts = slack_ts(slack.clock.now());
+    let body = mention(
+        "Ev0PV52K25",
+        "<@UBOT> please check <mailto:jane@acme.com|jane@acme.com>",
+        &ts,
+        Some("1699990000.000001"),
+    );
+    assert_eq!(slack.event(&body, &[]).await.status(), 200);
+    let retry = slack
+        .event(
+            &body,
+            &[
+                ("x-slack-retry-num", "1"),
+                ("x-slack-retry-reason", "http_timeout"),
+            ],
+        )
+        .await;
+    assert_eq!(retry.status(), 200);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    let posts = slack.received("/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["thread_ts"], "1699990000.000001");
+}
+
+#[tokio::test]
+async fn a_mention_without_emails_looks_in_the_threads_parent_message() {
+    let slack = Slack::start().await;
+    Mock::given(path("/sessions/v2"))
+        .and(query_param("email", "jane@acme.com"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
+        )
+        .expect(1)
+        .mount(&slack.fullstory)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.replies"))
+        .and(query_param("channel", "C1"))
+        .and(query_param("ts", "1699990000.000001"))
+        .and(header("authorization", "Bearer xoxb-test-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "messages": [{"type": "message", "ts": "1699990000.000001", "text": "From <mailto:jane@acme.com|jane@acme.com>: the pay button does nothing"}],
+            "has_more": true
+        })))
+        .mount(&slack.slack)
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000003"}))
+        .await;
+    let body = mention(
+        "Ev2",
+        "<@UBOT> who is this?",
+        &slack_ts(slack.clock.now()),
+        Some("1699990000.000001"),
+    );
+    assert_eq!(slack.event(&body, &[]).await.status(), 200);
+    assert_eq!(
+        slack.received("/api/conversations.replies").await.len(),
+        0,
+        "the thread is read in the job, not before the ack"
+    );
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received("/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    assert!(blocks_text(&posts[0]).contains("j•••@acme.com · 1 recent session"));
+}
+
+#[tokio::test]
+async fn after_a_worker_crash_the_thread_reply_is_found_and_not_posted_again() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000004"}))
+        .await;
+    let body = mention(
+        "Ev3",
+        "<@UBOT> jane@acme.com",
+        &slack_ts(slack.clock.now()),
+        Some("1699990000.000001"),
+    );
+    slack.event(&body, &[]).await;
+    // A worker posted the answer and died before recording it: the ledger holds only the intent.
+    let job = slack
+        .state
+        .store
+        .list_jobs(Some(JobState::Queued), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let marker = format!("rd-{}-answer-0badc0de", job.id);
+    slack
+        .state
+        .store
+        .record_effect_intent(job.id, "answer", &marker, slack.clock.now())
+        .await
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.replies"))
+        .and(query_param("include_all_metadata", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "messages": [
+                {"type": "message", "ts": "1699990000.000001", "text": "parent"},
+                {"type": "message", "ts": "1700000999.000009", "text": "answer", "bot_id": "B1",
+                 "metadata": {"event_type": "replaydesk_reply", "event_payload": {"marker": marker}}}
+            ],
+            "response_metadata": {"next_cursor": ""}
+        })))
+        .expect(1)
+        .mount(&slack.slack)
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(
+        slack.received("/api/chat.postMessage").await.is_empty(),
+        "posted once, before the crash"
+    );
+    let effects = slack.state.store.effects_for_job(job.id).await.unwrap();
+    assert_eq!(effects[0].external_id.as_deref(), Some("1700000999.000009"));
+}
+
+#[tokio::test]
+async fn summarize_posts_fullstorys_summary_where_the_button_was() {
+    let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
+    Mock::given(path("/v2/sessions/1%3A2/summary"))
+        .and(query_param("config_profile", "support"))
+        .and(query_param("end_timestamp", "2023-11-14T22:13:20Z"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"response": "Tried to pay twice."})),
+        )
+        .expect(1) // the second click is answered from the cache
+        .mount(&slack.fullstory)
+        .await;
+    slack.response_url_accepts().await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000005"}))
+        .await;
+    let value = json!({"s": "1:2", "a": 1_700_000_000, "u": "https://app.fullstory.com/ui/ORG/session/1:2"});
+
+    // On a private answer: privately, as a new message.
+    let response = slack
+        .interaction(&button("summarize", &value, true, &slack.response_url()))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["replace_original"], false);
+    assert!(blocks_text(&posts[0]).contains("Tried to pay twice."));
+
+    // On a message in the channel: in that message's thread.
+    slack
+        .interaction(&button("summarize", &value, false, &slack.response_url()))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received("/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["thread_ts"], "1700000500.000200");
+    assert!(blocks_text(&posts[0]).contains("Tried to pay twice."));
+}
+
+#[tokio::test]
+async fn share_in_channel_reposts_the_answer_visibly() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    let value = json!({"i": [{"email": "jane@acme.com"}], "m": false});
+    slack
+        .interaction(&button("share", &value, true, &slack.response_url()))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["response_type"], "in_channel");
+    let blocks = blocks_text(&posts[0]);
+    assert!(
+        blocks.contains("j•••@acme.com · 1 recent session"),
+        "{blocks}"
+    );
+    assert!(!blocks.contains("\"share\""), "{blocks}");
+    assert!(
+        !posts[0].to_string().contains("jane@acme.com"),
+        "the channel sees the redacted email only"
+    );
+}
+
+#[tokio::test]
+async fn a_link_button_click_is_acknowledged_and_ignored() {
+    let slack = Slack::start().await;
+    let mut payload = button("open_replay", &json!({}), true, "https://x");
+    payload["actions"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("value");
+    assert_eq!(slack.interaction(&payload).await.status(), 200);
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+}
+
+#[tokio::test]
+async fn no_sessions_is_a_polite_line_not_an_error() {
+    let slack = Slack::start().await;
+    slack.fullstory_has(sessions(vec![])).await;
+    slack.response_url_accepts().await;
+    slack
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-none",
+            &slack.response_url(),
+        ))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(
+        posts[0]["text"],
+        "No sessions found for j•••@acme.com in the last 30 days."
+    );
+}
+
+#[tokio::test]
+async fn fullstory_down_tells_the_user_and_the_job_is_retried() {
+    let slack = Slack::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(4)
+        .mount(&slack.fullstory)
+        .await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    slack
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-down",
+            &slack.response_url(),
+        ))
+        .await;
+    assert!(matches!(
+        slack.run_job().await,
+        ExecutionOutcome::Retrying(_)
+    ));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0]["text"],
+        "FullStory is not answering right now; replaydesk will keep trying."
+    );
+    slack.clock.advance(Duration::from_secs(60));
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 2);
+    assert!(blocks_text(&posts[1]).contains("1 recent session"));
+}
+
+#[tokio::test]
+async fn slack_ok_false_is_a_permanent_error_with_its_code() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack
+        .post_message_answers(json!({"ok": false, "error": "channel_not_found"}))
+        .await;
+    slack
+        .event(
+            &mention(
+                "Ev4",
+                "<@UBOT> jane@acme.com",
+                &slack_ts(slack.clock.now()),
+                None,
+            ),
+            &[],
+        )
+        .await;
+    let ExecutionOutcome::Dead(id) = slack.run_job().await else {
+        panic!("a lasting Slack error ends the job")
+    };
+    let job = slack.state.store.get_job(id).await.unwrap().unwrap();
+    assert!(job.last_error.unwrap().contains("channel_not_found"));
+}
+
+#[tokio::test]
+async fn slack_rate_limits_are_waited_out_through_retry_after() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&slack.slack)
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000006"}))
+        .await;
+    slack
+        .event(
+            &mention(
+                "Ev5",
+                "<@UBOT> jane@acme.com",
+                &slack_ts(slack.clock.now()),
+                None,
+            ),
+            &[],
+        )
+        .await;
+    let started = Instant::now();
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After was honoured"
+    );
+    assert_eq!(slack.received("/api/chat.postMessage").await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_old_response_url_gives_way_to_chat_post_ephemeral() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postEphemeral"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "message_ts": "1700000999.000007"})),
+        )
+        .expect(1)
+        .mount(&slack.slack)
+        .await;
+    slack
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-old",
+            &slack.response_url(),
+        ))
+        .await;
+    slack.clock.advance(Duration::from_secs(31 * 60));
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(slack.received(RESPONSE_PATH).await.is_empty());
+    let posts = slack.received("/api/chat.postEphemeral").await;
+    assert_eq!(posts[0]["channel"], "C1");
+    assert_eq!(posts[0]["user"], "U1");
+}
+
+#[tokio::test]
+async fn a_response_url_is_used_at_most_five_times() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postEphemeral"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "message_ts": "1700000999.000008"})),
+        )
+        .expect(1)
+        .mount(&slack.slack)
+        .await;
+    slack
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-five",
+            &slack.response_url(),
+        ))
+        .await;
+    let job = slack
+        .state
+        .store
+        .list_jobs(Some(JobState::Queued), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    for n in 0..5 {
+        let name = format!("earlier-{n}");
+        let now = slack.clock.now();
+        slack
+            .state
+            .store
+            .record_effect_intent(job.id, &name, &format!("rd-{n}"), now)
+            .await
+            .unwrap();
+        slack
+            .state
+            .store
+            .record_effect_done(job.id, &name, "response_url", now)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(slack.received(RESPONSE_PATH).await.is_empty());
+    assert_eq!(slack.received("/api/chat.postEphemeral").await.len(), 1);
+}
+
+/// A local Socket Mode server: accepts websocket connections on 127.0.0.1.
+async fn socket_server() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/link", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+async fn next_text(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(3), socket.next())
+            .await
+            .expect("an acknowledgement within 3 s")
+            .unwrap()
+            .unwrap();
+        if let WsMessage::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn socket_mode_acknowledges_after_storing_and_reconnects_on_disconnect() {
+    let slack = Slack::start_with(|c| {
+        c.slack.app_token = Secret::new("xapp-test-token");
+        c.slack.signing_secret = Secrets::default();
+    })
+    .await;
+    let (listener, url) = socket_server().await;
+    Mock::given(method("POST"))
+        .and(path("/api/apps.connections.open"))
+        .and(header("authorization", "Bearer xapp-test-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "url": url})))
+        .expect(2)
+        .mount(&slack.slack)
+        .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let adapter = slack.state.adapters[0].clone();
+    let task = adapter
+        .background(&slack.state, stopped)
+        .expect("Socket Mode runs");
+
+    // First connection: hello, a slash command, its ack with the immediate answer, then disconnect.
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    socket
+        .send(WsMessage::text(
+            json!({"type": "hello", "num_connections": 1}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let fields: serde_json::Map<String, Value> =
+        command_fields("jane@acme.com", "t-socket", &slack.response_url())
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
+    let envelope = json!({
+        "envelope_id": "57d6a792-4d35-4d0b-b6aa-3361493e1caf",
+        "type": "slash_commands",
+        "payload": fields,
+        "accepts_response_payload": true
+    });
+    let sent = Instant::now();
+    socket
+        .send(WsMessage::text(envelope.to_string()))
+        .await
+        .unwrap();
+    let ack = next_text(&mut socket).await;
+    assert!(sent.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        ack,
+        json!({
+            "envelope_id": "57d6a792-4d35-4d0b-b6aa-3361493e1caf",
+            "payload": {"response_type": "ephemeral", "text": "Looking up replays for j•••@acme.com…"}
+        })
+    );
+    let jobs = slack
+        .state
+        .store
+        .list_jobs(Some(JobState::Queued), 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "the job was stored before the ack");
+    assert_eq!(
+        jobs[0].delivery_key.as_deref(),
+        Some("slack:trigger:t-socket")
+    );
+    socket
+        .send(WsMessage::text(
+            json!({"type": "disconnect", "reason": "refresh_requested"}).to_string(),
+        ))
+        .await
+        .unwrap();
+
+    // Second connection, from a fresh URL: an event envelope is acknowledged without payload.
+    let (tcp, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut socket = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    socket
+        .send(WsMessage::text(json!({"type": "hello"}).to_string()))
+        .await
+        .unwrap();
+    let envelope = json!({
+        "envelope_id": "e2",
+        "type": "events_api",
+        "payload": mention("EvSocket", "<@UBOT> jane@acme.com", "1700000000.000100", None),
+        "accepts_response_payload": false,
+        "retry_attempt": 0,
+        "retry_reason": ""
+    });
+    socket
+        .send(WsMessage::text(envelope.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut socket).await, json!({"envelope_id": "e2"}));
+    let jobs = slack
+        .state
+        .store
+        .list_jobs(Some(JobState::Queued), 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 2);
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_manifest_command_prints_a_yaml_manifest() {
+    let dir = TempDir::new().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))
+        .args(["slack", "manifest", "--url", "https://rd.example.com"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let doc = yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        doc["features"]["slash_commands"][0]["command"].as_str(),
+        Some("/replays")
+    );
+    assert_eq!(
+        doc["settings"]["event_subscriptions"]["request_url"].as_str(),
+        Some("https://rd.example.com/slack/events")
+    );
+    let usage = tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))
+        .args(["slack", "manifest"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn a_delay_notice_about_a_shared_answer_goes_only_to_the_person_who_shared_it() {
+    let slack = Slack::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&slack.fullstory)
+        .await;
+    slack.response_url_accepts().await;
+    let value = json!({"i": [{"email": "jane@acme.com"}], "m": false});
+    slack
+        .interaction(&button("share", &value, true, &slack.response_url()))
+        .await;
+    assert!(matches!(
+        slack.run_job().await,
+        ExecutionOutcome::Retrying(_)
+    ));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["response_type"], "ephemeral");
+    assert_eq!(
+        posts[0]["text"],
+        "FullStory is not answering right now; replaydesk will keep trying."
+    );
+}

@@ -75,6 +75,9 @@ pub fn usage(command: &str) -> String {
     )
 }
 
+/// The answer to "find replays" on a message that holds no customer email.
+pub const NO_EMAIL_IN_MESSAGE: &str = "No customer email found in that message.";
+
 /// What the person sees when they may not use replaydesk here.
 pub const NOT_ALLOWED: &str =
     "Sorry, replaydesk is not enabled for you here. Ask your replaydesk admin if you need access.";

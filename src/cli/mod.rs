@@ -1,4 +1,4 @@
-//! The `replaydesk` command line: `serve`, `lookup`, `check`, `jobs …`.
+//! The `replaydesk` command line: `serve`, `lookup`, `check`, `jobs …`, `discord register`.
 //!
 //! Exit codes: 0 ok, 1 failure (one actionable line on stderr), 2 usage or configuration error.
 //! Command output goes to stdout; logs go to stderr.
@@ -38,6 +38,9 @@ pub enum Command {
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(crate::queue::cli::JobsCommand),
+    /// Set up the Discord application: `discord register [--guild ID]`.
+    #[command(subcommand)]
+    Discord(crate::adapters::discord::cli::DiscordCommand),
 }
 
 /// A command's failure: what to print and which exit code to use.
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
                     .await
                     .map_err(Failure::from)
             }
+            Command::Discord(command) => crate::adapters::discord::cli::run(command, config).await,
         }
     });
     match result {

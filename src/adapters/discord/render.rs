@@ -101,67 +101,12 @@ pub fn parse_summarize_id(custom_id: &str) -> Option<(SessionId, Option<DateTime
 /// The sessions answer. `summaries`: whether Summarize buttons may be offered (a profile is set).
 pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInteractionResponse {
     let shown = &result.identities[..result.identities.len().min(MAX_EMBEDS)];
-    let budget = MAX_DESCRIPTIONS_TOTAL / shown.len().max(1);
-    let mut number = 0;
-    let mut links = Vec::new();
-    let mut summarize = Vec::new();
-    let mut embeds = Vec::new();
-    for group in shown {
-        let mut lines = Vec::new();
-        let mut left_out = 0;
-        for session in &group.sessions {
-            number += 1;
-            let mut line = format!("**{number}.** <t:{}:f>", session.created.timestamp());
-            if let Some(url) = safe_url(&session.url) {
-                line.push_str(&format!(" · [replay]({url})"));
-                let label = if session.likely {
-                    format!("Replay {number} ({LIKELY})")
-                } else {
-                    format!("Replay {number}")
-                };
-                links.push(CreateButton::new_link(url).label(label));
-            }
-            if session.likely {
-                line.push_str(&format!(" · **{LIKELY}**"));
-                if let Some(digest) = render::digest_line(group) {
-                    line.push_str(&format!("\n↳ {digest}"));
-                }
-                if summaries
-                    && !matches!(group.summary, Some(SummaryOutcome::Ready(_)))
-                    && let Some(id) = summarize_id(&session.id, result.around)
-                {
-                    summarize.push(
-                        CreateButton::new(id)
-                            .label(format!("Summarize replay {number}"))
-                            .style(ButtonStyle::Primary),
-                    );
-                }
-            }
-            let used: usize = lines.iter().map(|l: &String| l.chars().count() + 1).sum();
-            let room = budget.min(MAX_DESCRIPTION).saturating_sub(40);
-            if left_out > 0 || used + line.chars().count() > room {
-                left_out += 1;
-            } else {
-                lines.push(line);
-            }
-        }
-        if left_out > 0 {
-            lines.push(format!("… and {left_out} more"));
-        }
-        let description = if group.sessions.is_empty() {
-            render::no_sessions(&group.identity, result.lookback_days)
-        } else {
-            lines.join("\n")
-        };
-        let mut embed = CreateEmbed::new()
-            .title(cut(&escape(&render::sessions_heading(group)), MAX_TITLE))
-            .description(description)
-            .colour(BLURPLE);
-        if let Some(summary) = summary_field(group) {
-            embed = embed.field(SUMMARY_TITLE, summary, false);
-        }
-        embeds.push(embed);
-    }
+    let room = (MAX_DESCRIPTIONS_TOTAL / shown.len().max(1)).min(MAX_DESCRIPTION);
+    let mut buttons = Buttons::default();
+    let embeds = shown
+        .iter()
+        .map(|group| identity_embed(group, result, summaries, room, &mut buttons))
+        .collect();
     let mut footer = format!("{LIKELY}: {}", render::likely_reason(result));
     if result.identities.len() > shown.len() {
         footer.push_str(&format!(
@@ -169,24 +114,102 @@ pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInt
             result.identities.len() - shown.len()
         ));
     }
-    let embeds = with_marker(embeds, &footer, marker);
-    summarize.truncate(BUTTONS_PER_ROW);
-    let link_rows = if summarize.is_empty() {
-        MAX_ROWS
-    } else {
-        MAX_ROWS - 1
-    };
-    links.truncate(link_rows * BUTTONS_PER_ROW);
-    let mut rows: Vec<CreateActionRow> = links
-        .chunks(BUTTONS_PER_ROW)
-        .map(|row| CreateActionRow::Buttons(row.to_vec()))
-        .collect();
-    if !summarize.is_empty() {
-        rows.push(CreateActionRow::Buttons(summarize));
-    }
     EditInteractionResponse::new()
-        .embeds(embeds)
-        .components(rows)
+        .embeds(with_marker(embeds, &footer, marker))
+        .components(buttons.into_rows())
+}
+
+/// The buttons of a sessions answer, numbered across identities like the embeds' lines.
+#[derive(Default)]
+struct Buttons {
+    numbered: usize,
+    links: Vec<CreateButton>,
+    summarize: Vec<CreateButton>,
+}
+
+impl Buttons {
+    /// Link rows first (up to 5, or 4 when there is a Summarize row), then the Summarize row.
+    fn into_rows(mut self) -> Vec<CreateActionRow> {
+        self.summarize.truncate(BUTTONS_PER_ROW);
+        let link_rows = MAX_ROWS - usize::from(!self.summarize.is_empty());
+        self.links.truncate(link_rows * BUTTONS_PER_ROW);
+        let mut rows: Vec<CreateActionRow> = self
+            .links
+            .chunks(BUTTONS_PER_ROW)
+            .map(|row| CreateActionRow::Buttons(row.to_vec()))
+            .collect();
+        if !self.summarize.is_empty() {
+            rows.push(CreateActionRow::Buttons(self.summarize));
+        }
+        rows
+    }
+}
+
+/// One identity's embed: a line per session (as many as fit in `room` characters), adding its buttons.
+fn identity_embed(
+    group: &IdentityResult,
+    result: &LookupResult,
+    summaries: bool,
+    room: usize,
+    buttons: &mut Buttons,
+) -> CreateEmbed {
+    let mut lines: Vec<String> = Vec::new();
+    let mut used = 0;
+    let mut left_out = 0;
+    for session in &group.sessions {
+        buttons.numbered += 1;
+        let number = buttons.numbered;
+        let mut line = format!("**{number}.** <t:{}:f>", session.created.timestamp());
+        if let Some(url) = safe_url(&session.url) {
+            line.push_str(&format!(" · [replay]({url})"));
+            let label = if session.likely {
+                format!("Replay {number} ({LIKELY})")
+            } else {
+                format!("Replay {number}")
+            };
+            buttons.links.push(CreateButton::new_link(url).label(label));
+        }
+        if session.likely {
+            line.push_str(&format!(" · **{LIKELY}**"));
+            if let Some(digest) = render::digest_line(group) {
+                line.push_str(&format!("\n↳ {digest}"));
+            }
+            if summaries
+                && !matches!(group.summary, Some(SummaryOutcome::Ready(_)))
+                && let Some(id) = summarize_id(&session.id, result.around)
+            {
+                buttons.summarize.push(
+                    CreateButton::new(id)
+                        .label(format!("Summarize replay {number}"))
+                        .style(ButtonStyle::Primary),
+                );
+            }
+        }
+        // Keep room for the "… and N more" line.
+        let length = line.chars().count() + 1;
+        if left_out > 0 || used + length > room.saturating_sub(40) {
+            left_out += 1;
+        } else {
+            used += length;
+            lines.push(line);
+        }
+    }
+    if left_out > 0 {
+        lines.push(format!("… and {left_out} more"));
+    }
+    let description = if group.sessions.is_empty() {
+        escape(&render::no_sessions(&group.identity, result.lookback_days))
+    } else {
+        lines.join("\n")
+    };
+    let mut embed = CreateEmbed::new()
+        .title(cut(&escape(&render::sessions_heading(group)), MAX_TITLE))
+        .description(description)
+        .colour(BLURPLE);
+    if let Some(summary) = summary_field(group) {
+        embed = embed.field(SUMMARY_TITLE, summary, false);
+    }
+    embed
 }
 
 /// The answer to a Summarize button.

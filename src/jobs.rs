@@ -14,8 +14,11 @@
 //!   explanation ([`Answer::Failed`]) and the job ends; retrying would not help.
 //! - The queue gives up (attempts exhausted): [`Answer::Failed`] with a reference the operator can replay
 //!   (`replaydesk jobs retry ID`).
+//! - The answer has a deadline ([`Replier::deadline`], e.g. Discord's 15-minute interaction token) and the
+//!   job reaches it, or its next retry would land after it: [`Answer::Failed`] saying it took too long
+//!   ([`TOO_LATE`]), sent while it can still be delivered, instead of running or retrying.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -123,6 +126,13 @@ pub trait Replier: Send + Sync {
         reply: &ReplyTo,
         answer: Answer<'_>,
     ) -> Result<(), JobError>;
+
+    /// The last moment to start answering `reply`, when answers expire (Discord's interaction token
+    /// lives 15 minutes); `None` (the default) when they never do. See the module docs.
+    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
+        let _ = (job, reply);
+        None
+    }
 }
 
 /// The repliers of the enabled platforms, by platform name.
@@ -165,6 +175,45 @@ pub fn user_message(error: &FsError) -> String {
     }
 }
 
+/// What the person who asked is told when their answer's deadline came before the answer.
+pub const TOO_LATE: &str =
+    "Sorry, this took too long to answer. Please try again in a few minutes.";
+
+/// Ends the job with [`TOO_LATE`] when the replier's deadline comes before `now + wait`; `None` when
+/// there is still time (or no deadline).
+async fn out_of_time(
+    app: &App,
+    replier: &Arc<dyn Replier>,
+    job: &JobContext,
+    reply: &ReplyTo,
+    wait: Duration,
+) -> Option<Result<(), JobError>> {
+    let deadline = replier.deadline(job, reply)?;
+    let ready = chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|wait| app.clock.now().checked_add_signed(wait));
+    if ready.is_some_and(|ready| ready < deadline) {
+        return None;
+    }
+    tracing::warn!(%deadline, "the answer's deadline comes first; ending the job");
+    let answer = Answer::Failed {
+        message: TOO_LATE.into(),
+        reference: reference(job),
+    };
+    Some(replier.deliver(job, reply, answer).await)
+}
+
+/// The longest the queue waits before retrying after `job`'s current attempt.
+fn longest_retry_wait(app: &App, job: &JobContext) -> Duration {
+    let settings = crate::queue::Settings::from_config(&app.config);
+    crate::queue::backoff_delay(
+        settings.backoff_base,
+        settings.backoff_cap,
+        job.attempt(),
+        1.0,
+    )
+}
+
 /// The reference shown when a job gives up: enough for an operator to find and replay it.
 pub fn reference(job: &JobContext) -> String {
     format!(
@@ -176,11 +225,19 @@ pub fn reference(job: &JobContext) -> String {
 
 /// Maps a FullStory failure to the queue's retry decision, telling the requester once when it is a delay.
 async fn on_fullstory_error(
+    app: &App,
     replier: &Arc<dyn Replier>,
     job: &JobContext,
     reply: &ReplyTo,
     error: FsError,
 ) -> Result<(), JobError> {
+    if error.is_transient() && !job.is_last_attempt() {
+        let wait = longest_retry_wait(app, job);
+        if let Some(ended) = out_of_time(app, replier, job, reply, wait).await {
+            tracing::warn!(%error, "not retrying: the retry would come too late");
+            return ended;
+        }
+    }
     if error.is_transient() {
         if job.attempt() == 1 && !job.is_last_attempt() {
             replier
@@ -239,6 +296,9 @@ pub async fn run_lookup(
     job: &JobContext,
     payload: &LookupJob,
 ) -> Result<(), JobError> {
+    if let Some(ended) = out_of_time(app, replier, job, &payload.reply, Duration::ZERO).await {
+        return ended;
+    }
     let mut request = app.lookup_request(payload.identities.clone());
     request.around = payload.around;
     request.summary = payload.summary;
@@ -274,7 +334,7 @@ pub async fn run_lookup(
                 .await;
             Ok(())
         }
-        Err(error) => on_fullstory_error(replier, job, &payload.reply, error).await,
+        Err(error) => on_fullstory_error(app, replier, job, &payload.reply, error).await,
     }
 }
 
@@ -316,6 +376,11 @@ impl JobHandler for SummaryHandler {
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
         let payload: SummaryJob = job.payload_as()?;
         let replier = self.repliers.get(&payload.reply)?;
+        if let Some(ended) =
+            out_of_time(&self.app, replier, job, &payload.reply, Duration::ZERO).await
+        {
+            return ended;
+        }
         let outcome = match self
             .app
             .lookup
@@ -323,7 +388,9 @@ impl JobHandler for SummaryHandler {
             .await
         {
             Ok(outcome) => outcome,
-            Err(error) => return on_fullstory_error(replier, job, &payload.reply, error).await,
+            Err(error) => {
+                return on_fullstory_error(&self.app, replier, job, &payload.reply, error).await;
+            }
         };
         replier
             .deliver(

@@ -10,6 +10,7 @@
 //! Adding a platform is one folder and one line in [`enabled`]. An adapter whose secrets are absent is
 //! off: its routes are not mounted (404) and `serve` says so once at start-up.
 
+pub mod discord;
 pub mod inbound;
 pub mod signing;
 pub mod slack;
@@ -57,6 +58,9 @@ pub trait Adapter: Send + Sync {
 
 /// The adapters switched on by the configuration: one line per platform.
 pub fn enabled(config: &Config) -> Vec<Arc<dyn Adapter>> {
-    let all: [Option<Arc<dyn Adapter>>; 1] = [slack::adapter(config)];
+    let all: [Option<Arc<dyn Adapter>>; 2] = [
+        slack::adapter(config),
+        discord::Discord::from_config(config),
+    ];
     all.into_iter().flatten().collect()
 }

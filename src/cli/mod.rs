@@ -1,4 +1,4 @@
-//! The `replaydesk` command line: `serve`, `lookup`, `check`, `jobs …`.
+//! The `replaydesk` command line: `serve`, `lookup`, `check`, `jobs …`, `discord register`.
 //!
 //! Exit codes: 0 ok, 1 failure (one actionable line on stderr), 2 usage or configuration error.
 //! Command output goes to stdout; logs go to stderr.
@@ -46,6 +46,9 @@ pub enum Command {
     /// Slack: print the app manifest.
     #[command(subcommand)]
     Slack(crate::adapters::slack::cli::SlackCommand),
+    /// Set up the Discord application: `discord register [--guild ID]`.
+    #[command(subcommand)]
+    Discord(crate::adapters::discord::cli::DiscordCommand),
 }
 
 /// A command's failure: what to print and which exit code to use.
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
                     .map_err(Failure::from)
             }
             Command::Slack(command) => crate::adapters::slack::cli::run(command, &config),
+            Command::Discord(command) => crate::adapters::discord::cli::run(command, config).await,
         }
     });
     // Stop the runtime first, so nothing it logs while shutting down lands after the failure line.

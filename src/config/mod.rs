@@ -6,6 +6,7 @@
 //! refused (a typo must not silently fall back to a default). Secrets are [`Secret`]s: they print as
 //! `[REDACTED]`. An adapter whose secrets are absent is off.
 
+mod discord;
 mod values;
 
 use std::{net::SocketAddr, path::Path, time::Duration};
@@ -248,12 +249,15 @@ impl Default for ZendeskConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscordConfig {
+    #[serde(deserialize_with = "discord::id")]
     pub application_id: Option<String>,
     pub public_key: Option<String>,
     pub bot_token: Secret,
     pub api_url: Option<String>,
     pub required_permissions: List,
     pub allowed_role_ids: List,
+    /// Guilds (servers) whose interactions are served; empty: any guild the application is in.
+    pub allowed_guild_ids: List,
 }
 
 impl Default for DiscordConfig {
@@ -265,6 +269,7 @@ impl Default for DiscordConfig {
             api_url: None,
             required_permissions: List(vec!["MODERATE_MEMBERS".into()]),
             allowed_role_ids: List::default(),
+            allowed_guild_ids: List::default(),
         }
     }
 }
@@ -474,6 +479,7 @@ impl Config {
                 check_url(key, url)?;
             }
         }
+        self.discord.validate()?;
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
         }

@@ -1,7 +1,9 @@
 //! The one way replaydesk calls an upstream API: the rate budget, a cool-down shared by every caller of
 //! that upstream, and one retry policy.
 //!
-//! - HTTP 429: wait `Retry-After` (seconds or an HTTP date). The wait is set on a [`CoolDown`] that every
+//! - HTTP 429: wait `Retry-After` (seconds or an HTTP date; for an upstream that also says it in the body,
+//!   like Discord's `{"retry_after": 1.5}`, read from the body when the header is missing:
+//!   [`Upstream::with_retry_after_body`]). The wait is set on a [`CoolDown`] that every
 //!   caller of the upstream awaits before its next request, so after one 429 nobody else hammers on while
 //!   one task sleeps. A `Retry-After` longer than [`RetryPolicy::max_retry_after`] is not slept through in
 //!   place: the call fails as rate-limited and the job queue reschedules the work.
@@ -104,7 +106,11 @@ pub struct Upstream {
     cooldown: CoolDown,
     budget: Option<std::sync::Arc<dyn Budget>>,
     metrics: UpstreamMetrics,
+    retry_after_body: Option<RetryAfterBody>,
 }
+
+/// Reads a 429's wait from its body (for upstreams that may leave out `Retry-After`).
+pub type RetryAfterBody = fn(&[u8]) -> Option<Duration>;
 
 impl Upstream {
     pub fn new(
@@ -119,7 +125,15 @@ impl Upstream {
             cooldown: CoolDown::default(),
             budget,
             metrics,
+            retry_after_body: None,
         }
+    }
+
+    /// Also reads a 429's wait from its body when it has no `Retry-After` header.
+    #[must_use]
+    pub fn with_retry_after_body(mut self, read: RetryAfterBody) -> Self {
+        self.retry_after_body = Some(read);
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -194,8 +208,11 @@ impl Upstream {
                             upstream: self.name,
                         })
                         .inc();
-                    let wait = retry_after(response.headers(), SystemTime::now())
-                        .unwrap_or_else(|| self.policy.backoff(attempt));
+                    let mut wait = retry_after(response.headers(), SystemTime::now());
+                    if let (None, Some(read)) = (wait, self.retry_after_body) {
+                        wait = read(&response.bytes().await.unwrap_or_default());
+                    }
+                    let wait = wait.unwrap_or_else(|| self.policy.backoff(attempt));
                     self.cooldown.extend(wait);
                     tracing::warn!(
                         upstream = self.name,

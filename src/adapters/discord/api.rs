@@ -1,0 +1,244 @@
+//! Discord's HTTP API, as replaydesk uses it: editing an interaction's original response (answers) and
+//! bulk-overwriting the application's commands (`replaydesk discord register`).
+//!
+//! Every call goes through [`Upstream::send`]: on 429 it waits `Retry-After`, or, when Discord leaves the
+//! header out, the body's `retry_after` (float seconds; [`retry_after_body`]); every caller of the Discord
+//! upstream waits out the same cool-down, whether Discord said the limit was `global` or per route. 5xx and
+//! timeouts are retried with backoff. Webhook edits authenticate with the interaction token in the path
+//! and send no `Authorization`; only bot-token calls (registration) send `Authorization: Bot …`. The
+//! token is never logged (errors and metrics name the endpoint, not the URL).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    config::{DiscordConfig, Secret},
+    metrics::UpstreamMetrics,
+    outbound::{RetryPolicy, SendError, Upstream},
+};
+
+pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
+/// Discord asks bots to say who they are this way.
+pub const USER_AGENT: &str = concat!(
+    "DiscordBot (https://github.com/replaydesk/replaydesk, ",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
+
+/// Why a Discord call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Worth trying again later (429 beyond what we wait in place, 5xx, timeouts, connection).
+    #[error("Discord {endpoint}: {source}")]
+    Unavailable {
+        endpoint: &'static str,
+        source: SendError,
+    },
+    /// Discord refused the call; trying again will not help (an expired token is a 404).
+    #[error("Discord {endpoint} answered {status}: {message}")]
+    Refused {
+        endpoint: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("Discord {endpoint}: {reason}")]
+    Other {
+        endpoint: &'static str,
+        reason: String,
+    },
+}
+
+impl ApiError {
+    /// Whether a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// A 429's wait from Discord's body: `{"message": …, "retry_after": 1.5, "global": false}`.
+pub fn retry_after_body(body: &[u8]) -> Option<Duration> {
+    let seconds = serde_json::from_slice::<Value>(body)
+        .ok()?
+        .get("retry_after")?
+        .as_f64()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// A command as Discord answers a registration.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct RegisteredCommand {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: u8,
+    pub default_member_permissions: Option<String>,
+}
+
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    bot_token: Secret,
+    upstream: Upstream,
+}
+
+impl Api {
+    pub fn new(config: &DiscordConfig, metrics: UpstreamMetrics) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
+        let timeout = Duration::from_secs(10);
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
+            http,
+            base: config
+                .api_url
+                .as_deref()
+                .unwrap_or(DEFAULT_API_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            bot_token: config.bot_token.clone(),
+            upstream: Upstream::new("discord", RetryPolicy::default(), None, metrics)
+                .with_retry_after_body(retry_after_body),
+        })
+    }
+
+    /// The URL of `segments` under the API base, each percent-encoded as one path segment.
+    fn url(&self, segments: &[&str]) -> Result<Url, ApiError> {
+        let mut url = Url::parse(&self.base).map_err(|e| ApiError::Other {
+            endpoint: "url",
+            reason: format!("bad discord.api_url: {e}"),
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| ApiError::Other {
+                endpoint: "url",
+                reason: "discord.api_url cannot take a path".into(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    async fn call(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, ApiError> {
+        let request = request.build().map_err(|e| ApiError::Other {
+            endpoint,
+            reason: format!("could not build the request: {e}"),
+        })?;
+        let response = self
+            .upstream
+            .send(endpoint, &self.http, request)
+            .await
+            .map_err(|source| ApiError::Unavailable { endpoint, source })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|_| ApiError::Other {
+            endpoint,
+            reason: "the answer could not be read".into(),
+        })?;
+        if !status.is_success() {
+            return Err(ApiError::Refused {
+                endpoint,
+                status: status.as_u16(),
+                message: error_message(&body),
+            });
+        }
+        if status == StatusCode::NO_CONTENT || body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| ApiError::Other {
+            endpoint,
+            reason: format!("the answer is not JSON: {e}"),
+        })
+    }
+
+    /// `PATCH /webhooks/{application}/{token}/messages/@original`: replaces our answer. Returns the message.
+    pub async fn edit_original(
+        &self,
+        application_id: &str,
+        token: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, ApiError> {
+        let url = self.url(&["webhooks", application_id, token, "messages", "@original"])?;
+        self.call(
+            "edit_original",
+            self.http.request(Method::PATCH, url).json(body),
+        )
+        .await
+    }
+
+    /// `GET /webhooks/{application}/{token}/messages/@original`: our answer as it is now.
+    pub async fn get_original(&self, application_id: &str, token: &str) -> Result<Value, ApiError> {
+        let url = self.url(&["webhooks", application_id, token, "messages", "@original"])?;
+        self.call("get_original", self.http.request(Method::GET, url))
+            .await
+    }
+
+    /// `PUT /applications/{application}/commands` (or the guild's): replaces every command of the
+    /// application (there, or globally) with `commands`.
+    pub async fn overwrite_commands(
+        &self,
+        application_id: &str,
+        guild_id: Option<&str>,
+        commands: &impl Serialize,
+    ) -> Result<Vec<RegisteredCommand>, ApiError> {
+        let endpoint = "overwrite_commands";
+        let token = self.bot_token.expose().ok_or(ApiError::Other {
+            endpoint,
+            reason: "discord.bot_token is not set".into(),
+        })?;
+        let url = match guild_id {
+            Some(guild) => {
+                self.url(&["applications", application_id, "guilds", guild, "commands"])?
+            }
+            None => self.url(&["applications", application_id, "commands"])?,
+        };
+        let request = self
+            .http
+            .request(Method::PUT, url)
+            .header(reqwest::header::AUTHORIZATION, format!("Bot {token}"))
+            .json(commands);
+        let answer = self.call(endpoint, request).await?;
+        serde_json::from_value(answer).map_err(|e| ApiError::Other {
+            endpoint,
+            reason: format!("unexpected answer: {e}"),
+        })
+    }
+}
+
+/// Discord's error `message` (and `code`), or the start of the body.
+fn error_message(body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) if value.get("message").is_some() => {
+            let message = value["message"].as_str().unwrap_or_default();
+            match value.get("code").and_then(Value::as_i64) {
+                Some(code) => format!("{message} (code {code})"),
+                None => message.to_owned(),
+            }
+        }
+        _ => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_says_how_long_to_wait() {
+        assert_eq!(
+            retry_after_body(
+                br#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#
+            ),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(retry_after_body(br#"{"retry_after":-1}"#), None);
+        assert_eq!(retry_after_body(b"<html>"), None);
+    }
+}

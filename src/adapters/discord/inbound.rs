@@ -1,0 +1,177 @@
+//! `POST /discord/interactions`: Discord's interactions endpoint.
+//!
+//! Order: verify the Ed25519 signature on the raw body with our clock (401 for every failure, as Discord
+//! requires) → check the tenant: `application_id` must be ours and the guild allowed (403) → parse (400
+//! naming the field) → PING is answered PONG → the invoker's permissions are checked (a polite ephemeral
+//! refusal, nothing enqueued) → what was asked becomes a platform-neutral job, stored durably with the
+//! interaction id as delivery key ([`inbound::accept`]) → answered within Discord's 3 seconds with type 5
+//! (DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE) and flags 64 (ephemeral). A repeated interaction id is answered
+//! the same way and adds no job. Requests that need no lookup (how to use the command, no email in the
+//! message) are answered at once (type 4, ephemeral).
+//!
+//! A Summarize button press is answered the same way as a command, with a new deferred ephemeral
+//! message rather than DEFERRED_UPDATE_MESSAGE: the summary then arrives under the list of sessions
+//! instead of replacing it.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    body::Bytes,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+use serenity::interactions_endpoint::Verifier;
+
+use super::{
+    PLATFORM,
+    interaction::{self, Intent, Interaction},
+    permissions::Gate,
+    render,
+    reply::Target,
+    verify,
+};
+use crate::{
+    adapters::inbound::{self, Rejection},
+    app::AppState,
+    jobs::{LookupJob, ReplyTo, Requester, SummaryJob},
+    store::NewJob,
+};
+
+/// What the endpoint needs beyond the app state, built once from `[discord]`.
+pub struct Endpoint {
+    pub application_id: String,
+    pub verifier: Verifier,
+    pub gate: Gate,
+    pub allowed_guild_ids: crate::config::List,
+}
+
+pub async fn interactions(
+    endpoint: Arc<Endpoint>,
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(error) = verify::verify(&endpoint.verifier, &headers, &body, state.clock.now()) {
+        return inbound::refuse(&state, PLATFORM, Rejection::Signature(error));
+    }
+    let envelope = match interaction::envelope(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
+    };
+    if envelope.application_id.to_string() != endpoint.application_id {
+        return inbound::refuse(
+            &state,
+            PLATFORM,
+            Rejection::Forbidden("the interaction is for another application".into()),
+        );
+    }
+    if let Some(guild) = envelope.guild_id
+        && !endpoint.allowed_guild_ids.allows(&guild.to_string())
+    {
+        return inbound::refuse(
+            &state,
+            PLATFORM,
+            Rejection::Forbidden("this guild is not in discord.allowed_guild_ids".into()),
+        );
+    }
+    let interaction = match interaction::parse(&body) {
+        Ok(interaction) => interaction,
+        Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
+    };
+    let exclude = &state.config.identity.exclude_domains.0;
+    let intent = match interaction.intent(exclude) {
+        Ok(intent) => intent,
+        Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
+    };
+    if intent == Intent::Ping {
+        inbound::count(&state, PLATFORM, "immediate");
+        return Json(render::pong()).into_response();
+    }
+    if !endpoint.gate.allows(interaction.member()) {
+        inbound::count(&state, PLATFORM, "forbidden");
+        tracing::info!(
+            platform = PLATFORM,
+            user = ?interaction.user_id(),
+            guild = ?interaction.guild_id,
+            "refused: the member lacks the required permissions or roles"
+        );
+        return Json(render::ephemeral(crate::render::NOT_ALLOWED)).into_response();
+    }
+    if let Intent::Explain(text) = &intent {
+        inbound::count(&state, PLATFORM, "immediate");
+        return Json(render::ephemeral(text)).into_response();
+    }
+    let job = match to_job(&interaction, intent) {
+        Ok(job) => job,
+        Err(error) => return inbound::refuse(&state, PLATFORM, error),
+    };
+    match inbound::accept(&state, PLATFORM, &interaction.id.to_string(), job).await {
+        Ok(_) => Json(render::deferred()).into_response(),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// The job a lookup or a Summarize press asks for.
+fn to_job(interaction: &Interaction, intent: Intent) -> Result<NewJob, Rejection> {
+    let token = interaction
+        .token
+        .clone()
+        .ok_or_else(|| Rejection::Malformed("missing field `token`".into()))?;
+    let requester = Requester {
+        platform: PLATFORM.into(),
+        tenant: interaction
+            .guild_id
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        user: interaction
+            .user_id()
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        place: interaction.channel_id.map(|c| c.to_string()),
+    };
+    let target = Target {
+        application_id: interaction.application_id.to_string(),
+        token,
+        interaction_id: interaction.id.to_string(),
+    };
+    let reply = ReplyTo {
+        platform: PLATFORM.into(),
+        target: json!(target),
+    };
+    let job = match intent {
+        Intent::Lookup {
+            identities,
+            around,
+            summary,
+        } => LookupJob {
+            identities,
+            around,
+            summary,
+            digest: None,
+            requester,
+            reply,
+        }
+        .to_new_job(),
+        Intent::Summarize {
+            session,
+            around,
+            url,
+        } => SummaryJob {
+            session,
+            url,
+            around,
+            requester,
+            reply,
+        }
+        .to_new_job(),
+        Intent::Ping | Intent::Explain(_) => {
+            return Err(Rejection::Malformed("nothing to look up".into()));
+        }
+    };
+    job.map_err(|error| {
+        tracing::error!(error = %format!("{error:#}"), "could not build the job");
+        Rejection::Unavailable
+    })
+}

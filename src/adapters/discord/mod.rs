@@ -1,0 +1,95 @@
+//! Discord: the `/replays` slash command and the "Find replays" message command for moderators, with
+//! answers only the asker sees, over Discord's HTTP interactions endpoint (no gateway connection).
+//!
+//! Contract (discord.com/developers/docs/interactions/receiving-and-responding; PLATFORMS.md):
+//! - **Signature**: Ed25519 over `X-Signature-Timestamp` + the raw body, checked with the application's
+//!   public key (`discord.public_key`) by serenity's `Verifier`, plus our 5-minute replay window on the
+//!   timestamp. Every failure is 401: Discord probes endpoints with bad signatures and removes those that
+//!   accept them ([`verify`]).
+//! - **Tenant**: the interaction's `application_id` must be `discord.application_id`, and its guild one of
+//!   `discord.allowed_guild_ids` when that is set (403 otherwise).
+//! - **Deadline**: Discord waits 3 seconds. PING is answered PONG; everything else is checked (permissions,
+//!   [`permissions`]), stored as a job (deduplicated on the interaction id) and answered type 5 with flags
+//!   64 (deferred, ephemeral) at once; the job then edits that response (`PATCH
+//!   /webhooks/{app}/{token}/messages/@original`) with the answer ([`reply`]).
+//! - **Token lifetime**: the interaction token works for 15 minutes. A job that has not answered within 14
+//!   minutes, or whose retry would come later than that, ends with an edit saying it took too long; after
+//!   15 minutes nothing is sent (it would fail).
+//! - **Retries**: Discord's 429 (`Retry-After`, or `retry_after` in the JSON body), 5xx and timeouts go
+//!   through the shared [`crate::outbound::Upstream`]; a job whose edit still fails is retried by the queue.
+//! - **Commands**: `replaydesk discord register [--guild ID]` bulk-overwrites them ([`cli`]).
+//!
+//! serenity (without its HTTP client, gateway or TLS) provides the `Verifier`, the model types and the
+//! builders; requests go out through our own reqwest client.
+
+pub mod api;
+pub mod cli;
+pub mod inbound;
+pub mod interaction;
+pub mod permissions;
+pub mod render;
+pub mod reply;
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
+
+use super::Adapter;
+use crate::{
+    app::{App, AppState},
+    config::Config,
+    jobs::Replier,
+};
+
+pub const PLATFORM: &str = "discord";
+
+pub struct Discord {
+    endpoint: Arc<inbound::Endpoint>,
+}
+
+impl Discord {
+    /// The adapter, when `discord.application_id` and `discord.public_key` are set.
+    pub fn from_config(config: &Config) -> Option<Arc<dyn Adapter>> {
+        let discord = &config.discord;
+        let (Some(application_id), Some(verifier)) = (&discord.application_id, discord.verifier())
+        else {
+            return None;
+        };
+        Some(Arc::new(Self {
+            endpoint: Arc::new(inbound::Endpoint {
+                application_id: application_id.clone(),
+                verifier,
+                gate: permissions::Gate::from_config(discord),
+                allowed_guild_ids: discord.allowed_guild_ids.clone(),
+            }),
+        }))
+    }
+}
+
+impl Adapter for Discord {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn routes(&self) -> Router<AppState> {
+        let endpoint = self.endpoint.clone();
+        Router::new().route(
+            "/discord/interactions",
+            post(
+                move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+                    inbound::interactions(endpoint.clone(), state, headers, body)
+                },
+            ),
+        )
+    }
+
+    fn replier(&self, app: &Arc<App>) -> anyhow::Result<Arc<dyn Replier>> {
+        let api = api::Api::new(&app.config.discord, app.metrics.upstream.clone())?;
+        Ok(Arc::new(reply::DiscordReplier::new(
+            Arc::new(api),
+            app.clock.clone(),
+            app.lookup.clone(),
+        )))
+    }
+}

@@ -1,0 +1,531 @@
+//! Discord's shape of an answer: pure functions from a lookup result (or a summary, a delay, a failure)
+//! to the JSON of an interaction response or of an edit of `@original`, built with serenity's builders
+//! and snapshot-tested. The words come from [`crate::render`]; only the layout is Discord's.
+//!
+//! A sessions answer is one embed per identity (Discord allows 10 per message, 6,000 characters in all):
+//! its title says whose sessions they are, each session is a line with its start as `<t:UNIX:f>` (shown in
+//! the reader's own time zone) and a link to the replay, the likely one marked with its digest line below.
+//! Under the embeds, link buttons (style 5) open each replay (5 per row; up to 4 rows, or 5 when there is
+//! no Summarize button), and a Summarize button (style 1) per likely session asks for FullStory's AI
+//! summary. Its `custom_id` carries what the summary job needs: `rd:sum:<session id>:<unix time or ->`,
+//! at most 100 characters (Discord's limit; a longer one leaves the button out).
+//!
+//! Every edited message carries the effect ledger's marker in its last embed's footer (`ref …`), so a
+//! retried job can see that its edit already landed (see `reply.rs`).
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+use serenity::{
+    builder::{
+        CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, CreateInteractionResponse,
+        CreateInteractionResponseMessage, EditInteractionResponse,
+    },
+    model::application::ButtonStyle,
+};
+
+use crate::{
+    fullstory::SessionId,
+    jobs::SummaryJob,
+    lookup::{IdentityResult, LookupResult, SummaryOutcome},
+    render::{self, LIKELY},
+};
+
+/// Discord's limits (discord.com/developers/docs/resources/message#embed-object-embed-limits).
+const MAX_EMBEDS: usize = 10;
+const MAX_TITLE: usize = 256;
+const MAX_DESCRIPTION: usize = 4096;
+const MAX_FIELD_VALUE: usize = 1024;
+const MAX_FOOTER: usize = 2048;
+/// All embeds of one message together (Discord's limit is 6,000); the rest is room for titles and footers.
+const MAX_DESCRIPTIONS_TOTAL: usize = 5000;
+const MAX_CUSTOM_ID: usize = 100;
+const MAX_URL: usize = 512;
+const BUTTONS_PER_ROW: usize = 5;
+const MAX_ROWS: usize = 5;
+
+const BLURPLE: u32 = 0x0058_65F2;
+const AMBER: u32 = 0x00F0_B232;
+const RED: u32 = 0x00DA_373C;
+
+/// The prefix of our Summarize buttons' `custom_id`.
+const SUMMARIZE_PREFIX: &str = "rd:sum:";
+
+/// The title of an AI summary.
+pub const SUMMARY_TITLE: &str = "FullStory AI summary";
+
+/// How to use the commands (Discord's option syntax).
+pub fn usage() -> String {
+    "Usage: `/replays email:jane@acme.com` (several emails work too, or `uid:12345`; set `summary:True` \
+     for FullStory's AI summary of the likely session). Or right-click a message → Apps → \
+     **Find replays**."
+        .to_owned()
+}
+
+/// `PONG`: exactly `{"type":1}`.
+pub fn pong() -> Value {
+    json!({ "type": 1 })
+}
+
+/// `DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE`, ephemeral: "replaydesk is thinking…", seen only by the asker.
+pub fn deferred() -> CreateInteractionResponse {
+    CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(true))
+}
+
+/// `CHANNEL_MESSAGE_WITH_SOURCE`, ephemeral: an answer at once (a refusal, how to use the command).
+pub fn ephemeral(text: &str) -> CreateInteractionResponse {
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(cut(text, 2000))
+            .ephemeral(true),
+    )
+}
+
+/// The Summarize button's `custom_id`; `None` when it would be longer than Discord allows.
+pub fn summarize_id(session: &SessionId, around: Option<DateTime<Utc>>) -> Option<String> {
+    let around = around.map_or_else(|| "-".to_owned(), |t| t.timestamp().to_string());
+    let id = format!("{SUMMARIZE_PREFIX}{session}:{around}");
+    (id.len() <= MAX_CUSTOM_ID).then_some(id)
+}
+
+/// Reads [`summarize_id`] back.
+pub fn parse_summarize_id(custom_id: &str) -> Option<(SessionId, Option<DateTime<Utc>>)> {
+    let rest = custom_id.strip_prefix(SUMMARIZE_PREFIX)?;
+    let (session, around) = rest.rsplit_once(':')?;
+    let around = match around {
+        "-" => None,
+        seconds => Some(Utc.timestamp_opt(seconds.parse().ok()?, 0).single()?),
+    };
+    Some((SessionId::new(session)?, around))
+}
+
+/// The sessions answer. `summaries`: whether Summarize buttons may be offered (a profile is set).
+pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInteractionResponse {
+    let shown = &result.identities[..result.identities.len().min(MAX_EMBEDS)];
+    let room = (MAX_DESCRIPTIONS_TOTAL / shown.len().max(1)).min(MAX_DESCRIPTION);
+    let mut buttons = Buttons::default();
+    let embeds = shown
+        .iter()
+        .map(|group| identity_embed(group, result, summaries, room, &mut buttons))
+        .collect();
+    let mut footer = format!("{LIKELY}: {}", render::likely_reason(result));
+    if result.identities.len() > shown.len() {
+        footer.push_str(&format!(
+            " · {} more not shown",
+            result.identities.len() - shown.len()
+        ));
+    }
+    EditInteractionResponse::new()
+        .embeds(with_marker(embeds, &footer, marker))
+        .components(buttons.into_rows())
+}
+
+/// The buttons of a sessions answer, numbered across identities like the embeds' lines.
+#[derive(Default)]
+struct Buttons {
+    numbered: usize,
+    links: Vec<CreateButton>,
+    summarize: Vec<CreateButton>,
+}
+
+impl Buttons {
+    /// Link rows first (up to 5, or 4 when there is a Summarize row), then the Summarize row.
+    fn into_rows(mut self) -> Vec<CreateActionRow> {
+        self.summarize.truncate(BUTTONS_PER_ROW);
+        let link_rows = MAX_ROWS - usize::from(!self.summarize.is_empty());
+        self.links.truncate(link_rows * BUTTONS_PER_ROW);
+        let mut rows: Vec<CreateActionRow> = self
+            .links
+            .chunks(BUTTONS_PER_ROW)
+            .map(|row| CreateActionRow::Buttons(row.to_vec()))
+            .collect();
+        if !self.summarize.is_empty() {
+            rows.push(CreateActionRow::Buttons(self.summarize));
+        }
+        rows
+    }
+}
+
+/// One identity's embed: a line per session (as many as fit in `room` characters), adding its buttons.
+fn identity_embed(
+    group: &IdentityResult,
+    result: &LookupResult,
+    summaries: bool,
+    room: usize,
+    buttons: &mut Buttons,
+) -> CreateEmbed {
+    let mut lines: Vec<String> = Vec::new();
+    let mut used = 0;
+    let mut left_out = 0;
+    for session in &group.sessions {
+        buttons.numbered += 1;
+        let number = buttons.numbered;
+        let mut line = format!("**{number}.** <t:{}:f>", session.created.timestamp());
+        if let Some(url) = safe_url(&session.url) {
+            line.push_str(&format!(" · [replay]({url})"));
+            let label = if session.likely {
+                format!("Replay {number} ({LIKELY})")
+            } else {
+                format!("Replay {number}")
+            };
+            buttons.links.push(CreateButton::new_link(url).label(label));
+        }
+        if session.likely {
+            line.push_str(&format!(" · **{LIKELY}**"));
+            if let Some(digest) = render::digest_line(group) {
+                line.push_str(&format!("\n↳ {digest}"));
+            }
+            if summaries
+                && !matches!(group.summary, Some(SummaryOutcome::Ready(_)))
+                && let Some(id) = summarize_id(&session.id, result.around)
+            {
+                buttons.summarize.push(
+                    CreateButton::new(id)
+                        .label(format!("Summarize replay {number}"))
+                        .style(ButtonStyle::Primary),
+                );
+            }
+        }
+        // Keep room for the "… and N more" line.
+        let length = line.chars().count() + 1;
+        if left_out > 0 || used + length > room.saturating_sub(40) {
+            left_out += 1;
+        } else {
+            used += length;
+            lines.push(line);
+        }
+    }
+    if left_out > 0 {
+        lines.push(format!("… and {left_out} more"));
+    }
+    let description = if group.sessions.is_empty() {
+        escape(&render::no_sessions(&group.identity, result.lookback_days))
+    } else {
+        lines.join("\n")
+    };
+    let mut embed = CreateEmbed::new()
+        .title(cut(&escape(&render::sessions_heading(group)), MAX_TITLE))
+        .description(description)
+        .colour(BLURPLE);
+    if let Some(summary) = summary_field(group) {
+        embed = embed.field(SUMMARY_TITLE, summary, false);
+    }
+    embed
+}
+
+/// The answer to a Summarize button.
+pub fn summary(
+    job: &SummaryJob,
+    outcome: &SummaryOutcome,
+    marker: &str,
+) -> EditInteractionResponse {
+    let description = match outcome {
+        SummaryOutcome::Ready(text) => cut(text, MAX_DESCRIPTION),
+        SummaryOutcome::Unavailable(reason) => {
+            cut(&format!("No summary: {reason}."), MAX_DESCRIPTION)
+        }
+    };
+    let mut embed = CreateEmbed::new()
+        .title(SUMMARY_TITLE)
+        .description(description)
+        .colour(BLURPLE);
+    let url = job.url.as_deref().and_then(safe_url);
+    if let Some(url) = url {
+        embed = embed.url(url);
+    }
+    let moment = job
+        .around
+        .map_or_else(String::new, |t| format!("up to <t:{}:f>", t.timestamp()));
+    if !moment.is_empty() {
+        embed = embed.field("Covers", moment, false);
+    }
+    let rows = url.map_or_else(Vec::new, |url| {
+        vec![CreateActionRow::Buttons(vec![
+            CreateButton::new_link(url).label("Replay"),
+        ])]
+    });
+    EditInteractionResponse::new()
+        .embeds(with_marker(vec![embed], "", marker))
+        .components(rows)
+}
+
+/// The answer is late; it follows.
+pub fn delayed(message: &str, marker: &str) -> EditInteractionResponse {
+    let embed = CreateEmbed::new()
+        .description(cut(message, MAX_DESCRIPTION))
+        .colour(AMBER);
+    EditInteractionResponse::new()
+        .embeds(with_marker(vec![embed], "", marker))
+        .components(Vec::new())
+}
+
+/// No answer will come.
+pub fn failed(message: &str, reference: &str, marker: &str) -> EditInteractionResponse {
+    let embed = CreateEmbed::new()
+        .description(cut(message, MAX_DESCRIPTION))
+        .field("Reference", cut(reference, MAX_FIELD_VALUE), false)
+        .colour(RED);
+    EditInteractionResponse::new()
+        .embeds(with_marker(vec![embed], "", marker))
+        .components(Vec::new())
+}
+
+/// The summary shown inside a sessions answer, when one was asked for.
+fn summary_field(group: &IdentityResult) -> Option<String> {
+    let text = match group.summary.as_ref()? {
+        SummaryOutcome::Ready(text) => text.clone(),
+        SummaryOutcome::Unavailable(reason) => format!("No summary: {reason}."),
+    };
+    Some(cut(&text, MAX_FIELD_VALUE))
+}
+
+/// Puts `footer` and the ledger marker in the last embed's footer.
+fn with_marker(mut embeds: Vec<CreateEmbed>, footer: &str, marker: &str) -> Vec<CreateEmbed> {
+    let text = if footer.is_empty() {
+        format!("ref {marker}")
+    } else {
+        format!("{footer} · ref {marker}")
+    };
+    if let Some(last) = embeds.pop() {
+        embeds.push(last.footer(CreateEmbedFooter::new(cut(&text, MAX_FOOTER))));
+    }
+    embeds
+}
+
+/// A URL fit for a link button and a markdown link: http(s), short enough, nothing that ends a link.
+fn safe_url(url: &str) -> Option<&str> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= MAX_URL
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '(' | ')' | '<' | '>'));
+    ok.then_some(url)
+}
+
+/// Escapes Discord markdown in text we do not write ourselves (a uid may hold `*` or `_`).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '_' | '~' | '`' | '|' | '\\' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// At most `max` characters, ending in `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use insta::assert_json_snapshot;
+
+    use super::*;
+    use crate::{
+        identity::{CustomerEmail, Identity, Uid},
+        jobs::{ReplyTo, Requester},
+        lookup::{Digest, FoundSession},
+    };
+
+    const MARKER: &str = "rd-42-answer-9f3a01c2";
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn session(id: &str, created: &str, likely: bool) -> FoundSession {
+        FoundSession {
+            id: SessionId::new(id).unwrap(),
+            url: format!("https://app.fullstory.com/ui/o-1/session/{id}"),
+            created: at(created),
+            likely,
+        }
+    }
+
+    fn result() -> LookupResult {
+        LookupResult {
+            around: Some(at("2026-11-24T14:05:00Z")),
+            lookback_days: 30,
+            identities: vec![
+                IdentityResult {
+                    identity: Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap()),
+                    sessions: vec![
+                        session(
+                            "5191865402245120:4000000000000004",
+                            "2026-11-24T15:00:00Z",
+                            false,
+                        ),
+                        session(
+                            "5191865402245120:4000000000000003",
+                            "2026-11-24T14:02:00Z",
+                            true,
+                        ),
+                        session(
+                            "5191865402245120:4000000000000001",
+                            "2026-11-20T09:11:00Z",
+                            false,
+                        ),
+                    ],
+                    digest: Some(Digest {
+                        pages: 6,
+                        errors: 2,
+                        rage_clicks: 3,
+                        duration_secs: Some(420),
+                        ..Digest::default()
+                    }),
+                    summary: None,
+                },
+                IdentityResult {
+                    identity: Identity::Uid(Uid::parse("user_42").unwrap()),
+                    sessions: vec![],
+                    digest: None,
+                    summary: None,
+                },
+            ],
+        }
+    }
+
+    fn json(value: impl serde::Serialize) -> Value {
+        serde_json::to_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_sessions_answer_is_an_embed_per_identity_with_link_and_summarize_buttons() {
+        assert_json_snapshot!(json(sessions(&result(), true, MARKER)));
+    }
+
+    #[test]
+    fn a_ready_summary_is_shown_and_not_offered_again() {
+        let mut result = result();
+        result.around = None;
+        result.identities[0].summary = Some(SummaryOutcome::Ready(
+            "Tried to pay twice; the Pay button did not respond.".into(),
+        ));
+        let rendered = json(sessions(&result, true, MARKER));
+        assert_eq!(
+            rendered["embeds"][0]["fields"][0]["value"],
+            "Tried to pay twice; the Pay button did not respond."
+        );
+        let buttons = rendered["components"].as_array().unwrap();
+        assert!(
+            buttons
+                .iter()
+                .flat_map(|row| row["components"].as_array().unwrap())
+                .all(|b| b["style"] == 5),
+            "{rendered}"
+        );
+        assert_eq!(
+            rendered["embeds"][1]["footer"]["text"],
+            "likely: the most recent · ref rd-42-answer-9f3a01c2"
+        );
+    }
+
+    #[test]
+    fn many_sessions_stay_within_discords_limits() {
+        let mut result = result();
+        result.identities[0].sessions = (0..60)
+            .map(|i| {
+                session(
+                    &format!("5191865402245120:{i:016}"),
+                    "2026-11-20T09:11:00Z",
+                    i == 0,
+                )
+            })
+            .collect();
+        let rendered = json(sessions(&result, true, MARKER));
+        let rows = rendered["components"].as_array().unwrap();
+        assert_eq!(rows.len(), 5);
+        assert!(
+            rows.iter()
+                .all(|r| r["components"].as_array().unwrap().len() <= 5)
+        );
+        assert_eq!(rows[4]["components"][0]["style"], 1);
+        let total: usize = rendered["embeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["description"].as_str().unwrap().chars().count())
+            .sum();
+        assert!(total <= MAX_DESCRIPTIONS_TOTAL, "{total}");
+        assert!(
+            rendered["embeds"][0]["description"]
+                .as_str()
+                .unwrap()
+                .ends_with("more")
+        );
+    }
+
+    #[test]
+    fn the_summary_delay_and_failure_answers() {
+        let job = SummaryJob {
+            session: SessionId::new("5191865402245120:4000000000000003").unwrap(),
+            url: Some(
+                "https://app.fullstory.com/ui/o-1/session/5191865402245120:4000000000000003".into(),
+            ),
+            around: Some(at("2026-11-24T14:05:00Z")),
+            requester: Requester::default(),
+            reply: ReplyTo {
+                platform: "discord".into(),
+                target: Value::Null,
+            },
+        };
+        assert_json_snapshot!(
+            "summary",
+            json(summary(
+                &job,
+                &SummaryOutcome::Ready("Tried to pay twice, then gave up.".into()),
+                MARKER
+            ))
+        );
+        assert_json_snapshot!(
+            "delayed",
+            json(delayed(
+                "FullStory is busy right now; your replays are on their way shortly.",
+                MARKER
+            ))
+        );
+        assert_json_snapshot!(
+            "failed",
+            json(failed(
+                crate::jobs::TOO_LATE,
+                "job 42 (an admin can run `replaydesk jobs retry 42`)",
+                MARKER
+            ))
+        );
+    }
+
+    #[test]
+    fn immediate_answers_are_ephemeral() {
+        assert_eq!(pong(), json!({"type": 1}));
+        assert_eq!(json(deferred())["type"], 5);
+        assert_eq!(json(deferred())["data"]["flags"], 64);
+        let refusal = json(ephemeral(crate::render::NOT_ALLOWED));
+        assert_eq!(refusal["type"], 4);
+        assert_eq!(refusal["data"]["flags"], 64);
+        assert_eq!(refusal["data"]["content"], crate::render::NOT_ALLOWED);
+    }
+
+    #[test]
+    fn summarize_ids_round_trip_and_stay_short() {
+        let session = SessionId::new("5191865402245120:4000000000000003").unwrap();
+        let around = Some(at("2026-11-24T14:05:00Z"));
+        let id = summarize_id(&session, around).unwrap();
+        assert_eq!(id, "rd:sum:5191865402245120:4000000000000003:1795529100");
+        assert_eq!(parse_summarize_id(&id), Some((session.clone(), around)));
+        let id = summarize_id(&session, None).unwrap();
+        assert_eq!(parse_summarize_id(&id), Some((session, None)));
+        let long = SessionId::new("x".repeat(95)).unwrap();
+        assert_eq!(summarize_id(&long, None), None);
+        assert_eq!(parse_summarize_id("rd:sum:"), None);
+        assert_eq!(parse_summarize_id("other:1:2"), None);
+        assert_eq!(parse_summarize_id("rd:sum:a:b:yesterday"), None);
+    }
+}

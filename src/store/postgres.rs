@@ -29,11 +29,18 @@ pub const CHANNEL: &str = "replaydesk_jobs";
 /// Key of the advisory lock taken while migrating.
 const MIGRATION_LOCK: i64 = 0x7265_706c_6179; // "replay"
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "queue",
-    sql: include_str!("migrations/postgres/0001_queue.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "queue",
+        sql: include_str!("migrations/postgres/0001_queue.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "zendesk",
+        sql: include_str!("migrations/postgres/0002_zendesk.sql"),
+    },
+];
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<PgPool> {
     let shown = redact_url(url);

@@ -26,11 +26,18 @@ use sqlx::sqlite::{
 use super::sql::{CLAIM_SQLITE, Dialect, Migration};
 use super::{Durability, SQLITE_BUSY_TIMEOUT, StoreOptions};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "queue",
-    sql: include_str!("migrations/sqlite/0001_queue.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "queue",
+        sql: include_str!("migrations/sqlite/0001_queue.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "zendesk",
+        sql: include_str!("migrations/sqlite/0002_zendesk.sql"),
+    },
+];
 
 /// The SQLite store's pools: every write goes through `write`, a pool of
 /// one connection whose acquire queue is first-come first-served, so writers

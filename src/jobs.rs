@@ -25,7 +25,7 @@ use crate::{
     app::App,
     fullstory::{FsError, SessionId},
     identity::Identity,
-    lookup::{LookupResult, SummaryOutcome},
+    lookup::{LookupRequest, LookupResult, SummaryOutcome},
     queue::{JobContext, JobError, JobHandler},
     store::NewJob,
 };
@@ -85,6 +85,17 @@ pub const SUMMARY: &str = "summary";
 impl LookupJob {
     pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
         Ok(NewJob::new(LOOKUP, serde_json::to_value(self)?))
+    }
+
+    /// The core's request for this job: the configured defaults, overridden by what the job says.
+    pub fn to_request(&self, app: &App) -> LookupRequest {
+        let mut request = app.lookup_request(self.identities.clone());
+        request.around = self.around;
+        request.summary = self.summary;
+        if let Some(digest) = self.digest {
+            request.digest = digest;
+        }
+        request
     }
 }
 
@@ -208,6 +219,9 @@ async fn on_fullstory_error(
         .await
 }
 
+/// What the requester is told when a job gave up.
+pub const GAVE_UP: &str = "replaydesk could not get an answer from FullStory after several tries.";
+
 /// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`.
 async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
     #[derive(Deserialize)]
@@ -221,7 +235,7 @@ async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
         return;
     };
     let answer = Answer::Failed {
-        message: "replaydesk could not get an answer from FullStory after several tries.".into(),
+        message: GAVE_UP.into(),
         reference: reference(job),
     };
     if let Err(error) = replier.deliver(job, &reply, answer).await {
@@ -244,12 +258,7 @@ impl JobHandler for LookupHandler {
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
         let payload: LookupJob = job.payload_as()?;
         let replier = self.repliers.get(&payload.reply)?;
-        let mut request = self.app.lookup_request(payload.identities.clone());
-        request.around = payload.around;
-        request.summary = payload.summary;
-        if let Some(digest) = payload.digest {
-            request.digest = digest;
-        }
+        let request = payload.to_request(&self.app);
         match self.app.lookup.run(&request).await {
             Ok(result) => {
                 tracing::info!(

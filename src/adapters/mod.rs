@@ -57,6 +57,7 @@ pub trait Adapter: Send + Sync {
 /// The adapters switched on by the configuration: one line per platform.
 pub fn enabled(config: &Config) -> Vec<Arc<dyn Adapter>> {
     let _ = config;
-    let all: [Option<Arc<dyn Adapter>>; 0] = [];
+    let all: [Option<Arc<dyn Adapter>>; 1] =
+        [zendesk::Zendesk::from_config(config).map(|a| Arc::new(a) as Arc<dyn Adapter>)];
     all.into_iter().flatten().collect()
 }

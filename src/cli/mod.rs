@@ -38,6 +38,9 @@ pub enum Command {
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(crate::queue::cli::JobsCommand),
+    /// Connect Zendesk (setup) and send past tickets to FullStory (backfill).
+    #[command(subcommand)]
+    Zendesk(crate::adapters::zendesk::cli::ZendeskCommand),
 }
 
 /// A command's failure: what to print and which exit code to use.
@@ -106,6 +109,7 @@ pub fn main() -> ExitCode {
                     .await
                     .map_err(Failure::from)
             }
+            Command::Zendesk(command) => crate::adapters::zendesk::cli::run(config, command).await,
         }
     });
     match result {

@@ -9,3 +9,4 @@ mod helpers;
 mod jobs;
 mod lookup;
 mod server;
+mod zendesk;

@@ -71,6 +71,8 @@ struct ZdState {
     rate_limits: u32,
     /// Note PUTs to carry out but answer too late for the client (the worker "dies" after the PUT).
     slow_puts: u32,
+    /// Note PUTs to refuse with 503.
+    server_errors: u32,
 }
 
 struct ZendeskApi(Arc<Mutex<ZdState>>);
@@ -128,6 +130,10 @@ impl Respond for ZendeskApi {
                 if state.rate_limits > 0 {
                     state.rate_limits -= 1;
                     return ResponseTemplate::new(429).insert_header("Retry-After", "1");
+                }
+                if state.server_errors > 0 {
+                    state.server_errors -= 1;
+                    return ResponseTemplate::new(503);
                 }
                 let conflict = state.conflicts > 0;
                 let next_id = state.next_id + 1;
@@ -727,6 +733,55 @@ async fn a_429_from_zendesk_is_waited_out_then_the_note_is_posted_once() {
 }
 
 #[tokio::test]
+async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.zendesk.state.lock().unwrap().server_errors = 1;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(
+            outcomes[..],
+            [ExecutionOutcome::Retrying(_), ExecutionOutcome::Done(_)]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(rd.note_puts().await.len(), 2);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn when_fullstory_stays_down_the_ticket_gets_one_note_saying_replaydesk_gave_up() {
+    let rd = Harness::start(|_| {}).await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&rd.fullstory)
+        .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Dead(_)
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1, "no 'delayed' notes, one failure note");
+    assert!(notes[0].contains("after several tries"), "{}", notes[0]);
+    assert!(notes[0].contains("replaydesk jobs retry"), "{}", notes[0]);
+}
+
+#[tokio::test]
 async fn a_bad_or_stale_signature_is_refused_with_401_and_nothing_is_queued() {
     let rd = Harness::start(|_| {}).await;
     let body = created_body(TICKET);
@@ -1032,6 +1087,10 @@ async fn zendesk_setup_prints_the_webhook_and_the_triggers_to_create() {
     assert!(
         text.contains(r#"\"ticket_id\": \"{{ticket.id}}\""#),
         "{text}"
+    );
+    assert!(
+        text.contains("\n  \"ticket_id\": \"{{ticket.id}}\",\n"),
+        "the template as it is pasted: {text}"
     );
     assert!(text.contains("zendesk.webhook_secret"), "{text}");
 }

@@ -175,6 +175,11 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
             println!("{}", pretty(&trigger));
         }
         println!();
+        println!(
+            "# The body both triggers send (in Admin Center: the action \"Notify by > Active webhook\"):"
+        );
+        println!("{RECOMMENDED_TEMPLATE}");
+        println!();
         println!("# 3. Put the webhook's signing secret in zendesk.webhook_secret");
         println!("#    (Admin Center > Webhooks > replaydesk > Reveal secret).");
         println!("# Or run again with --apply to create all of this and print the secret.");

@@ -28,7 +28,7 @@ use crate::{
     app::App,
     fullstory::{FsError, SessionId},
     identity::Identity,
-    lookup::{LookupResult, SummaryOutcome},
+    lookup::{LookupRequest, LookupResult, SummaryOutcome},
     queue::{JobContext, JobError, JobHandler},
     store::NewJob,
 };
@@ -88,6 +88,17 @@ pub const SUMMARY: &str = "summary";
 impl LookupJob {
     pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
         Ok(NewJob::new(LOOKUP, serde_json::to_value(self)?))
+    }
+
+    /// The core's request for this job: the configured defaults, overridden by what the job says.
+    pub fn to_request(&self, app: &App) -> LookupRequest {
+        let mut request = app.lookup_request(self.identities.clone());
+        request.around = self.around;
+        request.summary = self.summary;
+        if let Some(digest) = self.digest {
+            request.digest = digest;
+        }
+        request
     }
 }
 
@@ -265,6 +276,9 @@ async fn on_fullstory_error(
         .await
 }
 
+/// What the requester is told when a job gave up.
+pub const GAVE_UP: &str = "replaydesk could not get an answer from FullStory after several tries.";
+
 /// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`; an
 /// adapter's own job kinds that do too can call this from their `on_dead`.
 pub async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
@@ -279,7 +293,7 @@ pub async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
         return;
     };
     let answer = Answer::Failed {
-        message: "replaydesk could not get an answer from FullStory after several tries.".into(),
+        message: GAVE_UP.into(),
         reference: reference(job),
     };
     if let Err(error) = replier.deliver(job, &reply, answer).await {
@@ -299,12 +313,7 @@ pub async fn run_lookup(
     if let Some(ended) = out_of_time(app, replier, job, &payload.reply, Duration::ZERO).await {
         return ended;
     }
-    let mut request = app.lookup_request(payload.identities.clone());
-    request.around = payload.around;
-    request.summary = payload.summary;
-    if let Some(digest) = payload.digest {
-        request.digest = digest;
-    }
+    let request = payload.to_request(app);
     match app.lookup.run(&request).await {
         Ok(result) => {
             tracing::info!(

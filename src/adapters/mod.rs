@@ -58,8 +58,9 @@ pub trait Adapter: Send + Sync {
 
 /// The adapters switched on by the configuration: one line per platform.
 pub fn enabled(config: &Config) -> Vec<Arc<dyn Adapter>> {
-    let all: [Option<Arc<dyn Adapter>>; 2] = [
+    let all: [Option<Arc<dyn Adapter>>; 3] = [
         slack::adapter(config),
+        zendesk::Zendesk::from_config(config).map(|a| Arc::new(a) as Arc<dyn Adapter>),
         discord::Discord::from_config(config),
     ];
     all.into_iter().flatten().collect()

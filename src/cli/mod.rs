@@ -49,6 +49,9 @@ pub enum Command {
     /// Set up the Discord application: `discord register [--guild ID]`.
     #[command(subcommand)]
     Discord(crate::adapters::discord::cli::DiscordCommand),
+    /// Connect Zendesk (setup) and send past tickets to FullStory (backfill).
+    #[command(subcommand)]
+    Zendesk(crate::adapters::zendesk::cli::ZendeskCommand),
 }
 
 /// A command's failure: what to print and which exit code to use.
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
             }
             Command::Slack(command) => crate::adapters::slack::cli::run(command, &config),
             Command::Discord(command) => crate::adapters::discord::cli::run(command, config).await,
+            Command::Zendesk(command) => crate::adapters::zendesk::cli::run(config, command).await,
         }
     });
     // Stop the runtime first, so nothing it logs while shutting down lands after the failure line.

@@ -227,6 +227,10 @@ pub struct ZendeskConfig {
     pub note_when_empty: bool,
     pub tag: String,
     pub fullstory_event: bool,
+    /// When set, webhooks from other Zendesk accounts (`x-zendesk-account-id`) get 403.
+    pub allowed_account_ids: List,
+    /// Timeout of one request to the Zendesk API.
+    pub timeout: Interval,
 }
 
 impl Default for ZendeskConfig {
@@ -242,6 +246,8 @@ impl Default for ZendeskConfig {
             note_when_empty: true,
             tag: "replaydesk".into(),
             fullstory_event: false,
+            allowed_account_ids: List::default(),
+            timeout: Interval(Duration::from_secs(10)),
         }
     }
 }
@@ -480,8 +486,57 @@ impl Config {
             }
         }
         self.discord.validate()?;
+        self.validate_zendesk()?;
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The Zendesk keys that depend on each other: a token needs its account's address, an API
+    /// credential needs to know which account, a tag must be one word.
+    fn validate_zendesk(&self) -> Result<(), ConfigError> {
+        let zd = &self.zendesk;
+        if let Some(subdomain) = &zd.subdomain
+            && (subdomain.is_empty()
+                || !subdomain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(invalid(
+                "zendesk.subdomain",
+                "must be the account's subdomain, like `acme` for acme.zendesk.com",
+            ));
+        }
+        if zd.api_token.is_set() && zd.email.as_deref().is_none_or(|e| !e.contains('@')) {
+            return Err(invalid(
+                "zendesk.email",
+                "is required with zendesk.api_token (the address of the agent the token belongs to)",
+            ));
+        }
+        if (zd.api_token.is_set() || zd.oauth_token.is_set())
+            && zd.base_url.is_none()
+            && zd.subdomain.is_none()
+        {
+            return Err(invalid(
+                "zendesk.subdomain",
+                "set zendesk.subdomain (or zendesk.base_url) to say which Zendesk account to call",
+            ));
+        }
+        if zd.tag.trim().is_empty() || zd.tag.contains(char::is_whitespace) {
+            return Err(invalid(
+                "zendesk.tag",
+                "must be one word (Zendesk tags cannot hold spaces)",
+            ));
+        }
+        if zd.auto_summary && self.fullstory.summary_profile.is_none() {
+            return Err(invalid(
+                "zendesk.auto_summary",
+                "needs fullstory.summary_profile (the AI summary profile to use)",
+            ));
+        }
+        if zd.timeout.0.is_zero() {
+            return Err(invalid("zendesk.timeout", "must be more than 0s"));
         }
         Ok(())
     }
@@ -559,6 +614,27 @@ mod tests {
         .unwrap();
         assert_eq!(config.slack.allowed_team_ids.0, vec!["T1", "T2"]);
         assert_eq!(config.identity.exclude_domains.0, vec!["ourco.com"]);
+    }
+
+    #[test]
+    fn zendesk_keys_that_depend_on_each_other_are_checked_by_name() {
+        let err =
+            Config::from_toml("[zendesk]\napi_token = \"t\"\nsubdomain = \"acme\"\n").unwrap_err();
+        assert!(err.to_string().contains("zendesk.email"), "{err}");
+        let err = Config::from_toml("[zendesk]\noauth_token = \"t\"\n").unwrap_err();
+        assert!(err.to_string().contains("zendesk.subdomain"), "{err}");
+        let err = Config::from_toml("[zendesk]\nsubdomain = \"acme.zendesk.com\"\n").unwrap_err();
+        assert!(err.to_string().contains("zendesk.subdomain"), "{err}");
+        let err = Config::from_toml("[zendesk]\nauto_summary = true\n").unwrap_err();
+        assert!(err.to_string().contains("zendesk.auto_summary"), "{err}");
+        let err = Config::from_toml("[zendesk]\ntag = \"two words\"\n").unwrap_err();
+        assert!(err.to_string().contains("zendesk.tag"), "{err}");
+        let ok = Config::from_toml(
+            "[zendesk]\nsubdomain = \"acme\"\nemail = \"a@acme.com\"\napi_token = \"t\"\n\
+             allowed_account_ids = \"123, 456\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.zendesk.allowed_account_ids.0, vec!["123", "456"]);
     }
 
     #[test]

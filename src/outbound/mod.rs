@@ -181,6 +181,29 @@ impl Upstream {
         http: &reqwest::Client,
         request: reqwest::Request,
     ) -> Result<Response, SendError> {
+        self.send_with(endpoint, http, request, true).await
+    }
+
+    /// [`send`](Self::send) for a request that must not be repeated blindly (posting a note or a
+    /// message): a 429 is still waited out and sent again (the platform did not process it), but a 5xx,
+    /// a timeout or a broken connection is returned at once, because the platform may have acted on
+    /// it. The caller's effect ledger then looks for its marker before trying again.
+    pub async fn send_unrepeatable(
+        &self,
+        endpoint: &'static str,
+        http: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<Response, SendError> {
+        self.send_with(endpoint, http, request, false).await
+    }
+
+    async fn send_with(
+        &self,
+        endpoint: &'static str,
+        http: &reqwest::Client,
+        request: reqwest::Request,
+        retry_failures: bool,
+    ) -> Result<Response, SendError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -254,7 +277,7 @@ impl Upstream {
                     SendError::Transport(without_url(&e))
                 }
             };
-            if last {
+            if last || !retry_failures {
                 return Err(error);
             }
             let wait = self.policy.backoff(attempt);

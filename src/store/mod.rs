@@ -183,6 +183,14 @@ pub struct EffectRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Who holds one item of a scope; see [`Store::claim_items`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemClaim {
+    pub item: String,
+    pub owner: String,
+    pub claimed_at: DateTime<Utc>,
+}
+
 /// How hard SQLite works to keep a commit (PostgreSQL ignores this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -322,6 +330,24 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     ) -> anyhow::Result<()>;
 
     async fn effects_for_job(&self, job_id: i64) -> anyhow::Result<Vec<EffectRecord>>;
+
+    /// Claims each of `items` in `scope` for `owner`, in one transaction, so that two jobs never both
+    /// act on the same item (e.g. post the same session on the same ticket): an item nobody holds
+    /// becomes `owner`'s, and so does one whose claim was made before `stale_before` (when given: a
+    /// claim that lapses); any other stays with its holder. Re-claiming an item one already holds
+    /// changes nothing (its `claimed_at` stays). Returns each item's holder after the call, in the
+    /// order given; the caller acts only on the items whose `owner` is its own.
+    async fn claim_items(
+        &self,
+        scope: &str,
+        owner: &str,
+        items: &[String],
+        stale_before: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<ItemClaim>>;
+
+    /// Every claim in `scope`, oldest first.
+    async fn claimed_items(&self, scope: &str) -> anyhow::Result<Vec<ItemClaim>>;
 
     /// Cross-process wake-ups: PostgreSQL starts a task that `LISTEN`s and
     /// calls `wake.notify_one()` per notification (the LISTEN is in place

@@ -26,7 +26,8 @@ use sqlx::postgres::PgPool;
 
 use super::sqlite::SqliteDb;
 use super::{
-    EffectRecord, EffectState, Enqueued, Job, JobState, NewJob, Store, from_ms, postgres, to_ms,
+    EffectRecord, EffectState, Enqueued, ItemClaim, Job, JobState, NewJob, Store, from_ms,
+    postgres, to_ms,
 };
 
 /// A schema migration, applied once, in order, inside one transaction.
@@ -179,6 +180,15 @@ const EFFECTS_FOR_JOB: &str = concat!(
     effect_columns!(),
     " FROM effects WHERE job_id = $1 ORDER BY created_at, name"
 );
+/// Takes an item nobody holds, or one whose claim is older than `$5` (`i64::MIN`: never), for `$3`.
+const CLAIM_ITEM: &str = "INSERT INTO item_claims (scope, item, owner, claimed_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (scope, item) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at \
+     WHERE item_claims.claimed_at < $5 AND item_claims.owner <> excluded.owner";
+const GET_CLAIM: &str =
+    "SELECT item, owner, claimed_at FROM item_claims WHERE scope = $1 AND item = $2";
+const CLAIMS_IN_SCOPE: &str = "SELECT item, owner, claimed_at FROM item_claims \
+     WHERE scope = $1 ORDER BY claimed_at, item";
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 const APPLIED_MIGRATIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
@@ -256,6 +266,14 @@ fn effect_from_row(row: EffectRow) -> anyhow::Result<EffectRecord> {
         created_at: from_ms(created_at),
         updated_at: from_ms(updated_at),
     })
+}
+
+fn claim_from_row((item, owner, claimed_at): (String, String, i64)) -> ItemClaim {
+    ItemClaim {
+        item,
+        owner,
+        claimed_at: from_ms(claimed_at),
+    }
 }
 
 impl SqlStore {
@@ -716,6 +734,70 @@ impl Store for SqlStore {
                 .context("reading the effect ledger")?
         });
         rows.into_iter().map(effect_from_row).collect()
+    }
+
+    async fn claim_items(
+        &self,
+        scope: &str,
+        owner: &str,
+        items: &[String],
+        stale_before: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<ItemClaim>> {
+        let stale_before = stale_before.map_or(i64::MIN, to_ms);
+        let rows: Vec<(String, String, i64)> = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await.context("claim items: begin")?;
+            let mut rows = Vec::with_capacity(items.len());
+            // Rows are locked in one order (sorted) whatever the caller's order, so two
+            // PostgreSQL transactions claiming overlapping items cannot deadlock.
+            let mut sorted: Vec<&String> = items.iter().collect();
+            sorted.sort();
+            sorted.dedup();
+            for item in sorted {
+                sqlx::query(CLAIM_ITEM)
+                    .bind(scope)
+                    .bind(item)
+                    .bind(owner)
+                    .bind(to_ms(now))
+                    .bind(stale_before)
+                    .execute(&mut *tx)
+                    .await
+                    .context("claiming an item")?;
+                let row: (String, String, i64) = sqlx::query_as(GET_CLAIM)
+                    .bind(scope)
+                    .bind(item)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("reading an item's claim")?;
+                rows.push(row);
+            }
+            tx.commit().await.context("claim items: commit")?;
+            rows
+        });
+        let by_item: std::collections::HashMap<String, ItemClaim> = rows
+            .into_iter()
+            .map(|row| (row.0.clone(), claim_from_row(row)))
+            .collect();
+        items
+            .iter()
+            .map(|item| {
+                by_item
+                    .get(item)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("claim of {item:?} was not read back"))
+            })
+            .collect()
+    }
+
+    async fn claimed_items(&self, scope: &str) -> anyhow::Result<Vec<ItemClaim>> {
+        let rows: Vec<(String, String, i64)> = with_db!(self, |pool| {
+            sqlx::query_as(CLAIMS_IN_SCOPE)
+                .bind(scope)
+                .fetch_all(pool.reader())
+                .await
+                .context("reading item claims")?
+        });
+        Ok(rows.into_iter().map(claim_from_row).collect())
     }
 
     async fn listen(

@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/sqlite/0001_queue.sql"),
     },
     Migration {
+        version: 2,
+        name: "zendesk",
+        sql: include_str!("migrations/sqlite/0002_zendesk.sql"),
+    },
+    Migration {
         version: 3,
         name: "privacy",
         sql: include_str!("migrations/sqlite/0003_privacy.sql"),

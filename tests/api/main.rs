@@ -12,3 +12,4 @@ mod lookup;
 mod privacy;
 mod server;
 mod slack;
+mod zendesk;

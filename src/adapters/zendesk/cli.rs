@@ -1,0 +1,394 @@
+//! `replaydesk zendesk setup` and `replaydesk zendesk backfill`.
+//!
+//! - `setup --url https://host`: prints the webhook and the two triggers (ticket created; requester
+//!   replied publicly) as the JSON the Zendesk API takes, with the recommended body template. With
+//!   `--apply` it creates them (`POST /api/v2/webhooks`, then `POST /api/v2/triggers` twice, pointing at
+//!   the new webhook), reads the webhook's signing secret (`GET /api/v2/webhooks/{id}/signing_secret`)
+//!   and prints it for `zendesk.webhook_secret`. Needs an admin's API credential.
+//! - `backfill --since DATE`: lists the tickets created since DATE (Zendesk's cursor-based incremental
+//!   export, requesters sideloaded or read by id), and sends a "Support Ticket Created" event per ticket
+//!   to FullStory through batch imports of at most 50,000 events, polling each import until it is
+//!   finished, with a progress line per step. Tickets whose event was already sent (live or by an earlier
+//!   backfill: the ticket's `fullstory-event` claim) are skipped; a ticket is recorded as sent once its
+//!   import completed, so an interrupted backfill can be run again.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::{
+    api::{ExportFrom, Ticket, TicketWithUsers, User, ZdError, ZendeskApi},
+    job::{EVENT_ITEM, fullstory_uid, ticket_event},
+    payload::RECOMMENDED_TEMPLATE,
+    reply::ticket_scope,
+};
+use crate::{
+    app::App,
+    cli::Failure,
+    clock::Clock,
+    config::{Config, parse_duration},
+    fullstory::server_api::{BatchKind, BatchStatus, MAX_BATCH},
+    metrics::UpstreamMetrics,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum ZendeskCommand {
+    /// Print the webhook and triggers that send tickets to replaydesk; --apply creates them.
+    Setup(SetupArgs),
+    /// Send "Support Ticket Created" events to FullStory for past tickets (batch imports).
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// replaydesk's public base URL, e.g. https://replaydesk.example.com (default: server.public_url).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Create the webhook and the triggers through the Zendesk API and print the signing secret.
+    #[arg(long)]
+    pub apply: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// Tickets created on or after this day (2026-01-31, UTC) or moment (RFC 3339).
+    #[arg(long, value_parser = parse_since)]
+    pub since: DateTime<Utc>,
+    /// Events per batch import (at most 50,000).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub batch_size: u32,
+    /// How often a running batch import's status is read.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+}
+
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(day) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("`{text}` is not a date like 2026-01-31 or 2026-01-31T09:00:00Z"))
+}
+
+pub async fn run(config: Config, command: ZendeskCommand) -> Result<(), Failure> {
+    match command {
+        ZendeskCommand::Setup(args) => setup(config, args).await,
+        ZendeskCommand::Backfill(args) => backfill(config, args).await,
+    }
+}
+
+/// The webhook the triggers call.
+pub fn webhook_json(endpoint: &str) -> Value {
+    json!({
+        "webhook": {
+            "name": "replaydesk",
+            "description": "Session replays for new tickets and requester replies (replaydesk)",
+            "status": "active",
+            "endpoint": endpoint,
+            "http_method": "POST",
+            "request_format": "json",
+            "subscriptions": ["conditional_ticket_events"],
+        }
+    })
+}
+
+/// The two triggers: a ticket is created; the requester adds a public comment.
+pub fn triggers_json(webhook_id: &str) -> Vec<Value> {
+    let action = json!([{
+        "field": "notification_webhook",
+        "value": [webhook_id, RECOMMENDED_TEMPLATE],
+    }]);
+    vec![
+        json!({
+            "trigger": {
+                "title": "replaydesk: ticket created",
+                "description": "Adds an internal note with the requester's session replays.",
+                "active": true,
+                "conditions": {
+                    "all": [{ "field": "update_type", "operator": "is", "value": "Create" }],
+                    "any": [],
+                },
+                "actions": action,
+            }
+        }),
+        json!({
+            "trigger": {
+                "title": "replaydesk: requester replied",
+                "description": "Adds the requester's new session replays (never one already on the ticket).",
+                "active": true,
+                "conditions": {
+                    "all": [
+                        { "field": "update_type", "operator": "is", "value": "Change" },
+                        { "field": "role", "operator": "is", "value": "end_user" },
+                        { "field": "comment_is_public", "operator": "is", "value": "true" },
+                    ],
+                    "any": [],
+                },
+                "actions": action,
+            }
+        }),
+    ]
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+fn api(config: &Config, metrics: UpstreamMetrics) -> Result<ZendeskApi, Failure> {
+    ZendeskApi::from_config(&config.zendesk, metrics).map_err(|e| Failure::usage(e.to_string()))
+}
+
+fn zendesk_failure(step: &str) -> impl Fn(ZdError) -> Failure + '_ {
+    move |error| Failure::failed(format!("{step}: {error}"))
+}
+
+async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
+    let url = args
+        .url
+        .or_else(|| config.server.public_url.clone())
+        .ok_or_else(|| {
+            Failure::usage("give --url https://your-replaydesk-host (or set server.public_url)")
+        })?;
+    match reqwest::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+        _ => {
+            return Err(Failure::usage(format!(
+                "--url `{url}` is not an http(s) URL"
+            )));
+        }
+    }
+    let endpoint = format!("{}/zendesk/webhook", url.trim_end_matches('/'));
+    let webhook = webhook_json(&endpoint);
+    if !args.apply {
+        println!(
+            "# 1. The webhook (POST /api/v2/webhooks, or Admin Center > Apps and integrations > Webhooks):"
+        );
+        println!("{}", pretty(&webhook));
+        println!();
+        println!(
+            "# 2. The triggers (POST /api/v2/triggers), with WEBHOOK_ID replaced by the webhook's id:"
+        );
+        for trigger in triggers_json("WEBHOOK_ID") {
+            println!("{}", pretty(&trigger));
+        }
+        println!();
+        println!(
+            "# The body both triggers send (in Admin Center: the action \"Notify by > Active webhook\"):"
+        );
+        println!("{RECOMMENDED_TEMPLATE}");
+        println!();
+        println!("# 3. Put the webhook's signing secret in zendesk.webhook_secret");
+        println!("#    (Admin Center > Webhooks > replaydesk > Reveal secret).");
+        println!("# Or run again with --apply to create all of this and print the secret.");
+        return Ok(());
+    }
+    let api = api(&config, UpstreamMetrics::default())?;
+    let webhook_id = api
+        .create_webhook(&webhook)
+        .await
+        .map_err(zendesk_failure("creating the webhook"))?;
+    println!("created webhook {webhook_id} -> {endpoint}");
+    for trigger in triggers_json(&webhook_id) {
+        let title = trigger["trigger"]["title"].as_str().unwrap_or("trigger");
+        let id = api.create_trigger(&trigger).await.map_err(|e| {
+            Failure::failed(format!(
+                "creating the trigger \"{title}\": {e} (webhook {webhook_id} exists already)"
+            ))
+        })?;
+        println!("created trigger {id}: {title}");
+    }
+    let secret = api
+        .webhook_signing_secret(&webhook_id)
+        .await
+        .map_err(zendesk_failure("reading the webhook's signing secret"))?;
+    println!();
+    println!("Put this signing secret in the configuration, then restart replaydesk:");
+    println!("[zendesk]");
+    println!("webhook_secret = \"{secret}\"");
+    println!("(or REPLAYDESK_ZENDESK__WEBHOOK_SECRET={secret})");
+    Ok(())
+}
+
+async fn backfill(config: Config, args: BackfillArgs) -> Result<(), Failure> {
+    if !config.fullstory.api_key.is_set() {
+        return Err(Failure::usage(
+            "fullstory.api_key is not set: the events go to FullStory",
+        ));
+    }
+    let app = App::build(config, Clock::system()).await?;
+    let api = api(&app.config, app.metrics.upstream.clone())?;
+    let since = args.since;
+
+    let mut tickets: Vec<Ticket> = Vec::new();
+    let mut users: HashMap<u64, User> = HashMap::new();
+    let mut from = ExportFrom::Start(since);
+    loop {
+        let page = api
+            .export_tickets(&from)
+            .await
+            .map_err(zendesk_failure("listing tickets"))?;
+        users.extend(page.users.into_iter().map(|u| (u.id, u)));
+        for ticket in page.tickets {
+            let wanted = ticket.status.as_deref() != Some("deleted")
+                && ticket.created().is_some_and(|t| t >= since)
+                && !tickets.iter().any(|t| t.id == ticket.id);
+            if wanted {
+                tickets.push(ticket);
+            }
+        }
+        println!("listed {} tickets created since {since}", tickets.len());
+        match page.after_cursor {
+            Some(cursor) if !page.end_of_stream => from = ExportFrom::Cursor(cursor),
+            _ => break,
+        }
+    }
+    let mut already = 0usize;
+    let mut unsent = Vec::with_capacity(tickets.len());
+    for ticket in tickets {
+        let claims = app.store.claimed_items(&ticket_scope(ticket.id)).await?;
+        if claims.iter().any(|c| c.item == EVENT_ITEM) {
+            already += 1;
+        } else {
+            unsent.push(ticket);
+        }
+    }
+    let tickets = unsent;
+    let mut missing: Vec<u64> = tickets
+        .iter()
+        .filter_map(|t| t.requester_id)
+        .filter(|id| !users.contains_key(id))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        let read = api
+            .users(&missing)
+            .await
+            .map_err(zendesk_failure("reading requesters"))?;
+        users.extend(read.into_iter().map(|u| (u.id, u)));
+    }
+
+    let mut anonymous = 0usize;
+    let mut pending: Vec<(u64, Value)> = Vec::new();
+    for ticket in tickets {
+        let requester = ticket.requester_id.and_then(|id| users.get(&id));
+        let Some(uid) = requester.and_then(fullstory_uid) else {
+            anonymous += 1;
+            continue;
+        };
+        let id = ticket.id;
+        let link = api.ticket_link(id);
+        let with_users = TicketWithUsers {
+            ticket,
+            users: Vec::new(),
+        };
+        pending.push((id, ticket_event(&with_users, uid, &link).to_json()));
+    }
+    println!(
+        "{} to send ({already} already sent, {anonymous} without a customer requester)",
+        events(pending.len())
+    );
+    let size = usize::try_from(args.batch_size)
+        .unwrap_or(MAX_BATCH)
+        .clamp(1, MAX_BATCH);
+    let batches = pending.len().div_ceil(size);
+    let mut sent = 0;
+    for (n, chunk) in pending.chunks(size).enumerate() {
+        let n = n + 1;
+        let records: Vec<Value> = chunk.iter().map(|(_, event)| event.clone()).collect();
+        let job = app
+            .fullstory
+            .batch_import(BatchKind::Events, records)
+            .await
+            .map_err(|e| Failure::failed(format!("batch {n}/{batches}: {e}")))?;
+        println!(
+            "batch {n}/{batches}: {}, import job {} {}",
+            events(chunk.len()),
+            job.id,
+            status_word(job.status)
+        );
+        let mut status = job.status;
+        while !status.is_finished() {
+            tokio::time::sleep(args.poll_interval).await;
+            let now = app
+                .fullstory
+                .batch_status(BatchKind::Events, &job.id)
+                .await
+                .map_err(|e| Failure::failed(format!("batch {n}/{batches}: {e}")))?
+                .status;
+            if now != status {
+                println!("batch {n}/{batches}: {}", status_word(now));
+                status = now;
+            }
+        }
+        if status == BatchStatus::Failed {
+            return Err(Failure::failed(format!(
+                "batch {n}/{batches} (import job {}) failed at FullStory; {} sent before it; run \
+                 the same command again to retry the rest",
+                job.id,
+                events(sent)
+            )));
+        }
+        for (ticket, _) in chunk {
+            app.store
+                .claim_items(
+                    &ticket_scope(*ticket),
+                    "backfill",
+                    &[EVENT_ITEM.to_owned()],
+                    None,
+                    app.clock.now(),
+                )
+                .await?;
+        }
+        sent += chunk.len();
+    }
+    println!("done: {} sent to FullStory", events(sent));
+    Ok(())
+}
+
+fn events(n: usize) -> String {
+    format!("{n} event{}", if n == 1 { "" } else { "s" })
+}
+
+fn status_word(status: BatchStatus) -> &'static str {
+    match status {
+        BatchStatus::Pending => "pending",
+        BatchStatus::Processing => "processing",
+        BatchStatus::Completed => "completed",
+        BatchStatus::Failed => "failed",
+        BatchStatus::Unknown => "in an unknown state",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_day_or_a_moment() {
+        assert_eq!(
+            parse_since("2026-01-31").unwrap().to_rfc3339(),
+            "2026-01-31T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-01-31T09:30:00+01:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-31T08:30:00+00:00"
+        );
+        assert!(parse_since("last week").is_err());
+    }
+
+    #[test]
+    fn the_setup_json_is_what_the_zendesk_api_takes() {
+        insta::assert_snapshot!(pretty(&webhook_json(
+            "https://rd.example.com/zendesk/webhook"
+        )));
+        let triggers: Vec<Value> = triggers_json("01HWEBHOOK");
+        insta::assert_snapshot!(pretty(&Value::Array(triggers)));
+    }
+}

@@ -1,0 +1,148 @@
+//! `POST /zendesk/webhook`: a trigger's webhook → a durable `zendesk.ticket` job → 200.
+//!
+//! Order: verify the signature on the raw body with our clock (401) → the account
+//! (`x-zendesk-account-id` not in a non-empty `zendesk.allowed_account_ids`: 403) → read the body
+//! tolerantly (400 naming the field; see [`super::payload`]) → drop a repeat of the same content →
+//! [`inbound::accept`] (the delivery key and the job in one transaction) → 200. No Zendesk or FullStory
+//! call happens before the answer, which comes in milliseconds (Zendesk waits about 10 s).
+//!
+//! Two dedupes, because Zendesk may fire one action twice under two invocation ids:
+//! - the delivery key is `x-zendesk-webhook-invocation-id` (Zendesk's own retries of one invocation);
+//!   without that header, the signature (unique per timestamp and body) stands in;
+//! - a delivery for a ticket whose content hash ([`super::payload::Delivery::content_hash`]) another
+//!   invocation delivered less than [`REPEAT_WINDOW`] ago is a duplicate: answered 200, nothing queued.
+//!   It is a claim (`delivery:<hash>` in the ticket's scope) held by the first invocation, so that
+//!   invocation's own retries still go through to `accept` (which dedupes them).
+//!
+//! Behind both, the ticket's session claims guarantee that a repeat which slips through (the window
+//! passed, a different body) adds no session the ticket already shows.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::{PLATFORM, job::TicketJob, payload, reply, verify};
+use crate::{
+    adapters::{
+        inbound::{self, Rejection},
+        signing,
+    },
+    app::AppState,
+};
+
+pub const ACCOUNT: &str = "x-zendesk-account-id";
+pub const INVOCATION: &str = "x-zendesk-webhook-invocation-id";
+
+/// How long a delivery's content is remembered for the repeat check.
+pub const REPEAT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Longest delivery id kept as a key.
+const MAX_ID_LEN: usize = 200;
+
+pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let config = &state.config.zendesk;
+    let now = state.clock.now();
+    if let Err(error) = verify::verify(&headers, &body, config.webhook_secret.iter(), now) {
+        return inbound::refuse(&state, PLATFORM, Rejection::Signature(error));
+    }
+    if let Some(account) = text_header(&headers, ACCOUNT)
+        && !config.allowed_account_ids.allows(account)
+    {
+        return inbound::refuse(
+            &state,
+            PLATFORM,
+            Rejection::Forbidden(
+                "this Zendesk account is not in zendesk.allowed_account_ids".into(),
+            ),
+        );
+    }
+    let delivery = match payload::parse(&body) {
+        Ok(delivery) => delivery,
+        Err(reason) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(reason)),
+    };
+    let key = match delivery_key(&headers) {
+        Ok(key) => key,
+        Err(reason) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(reason)),
+    };
+    if delivery.recovered {
+        tracing::info!(
+            ticket = delivery.ticket_id,
+            "the webhook body is not valid JSON; kept the ticket id, the rest is read from Zendesk"
+        );
+    }
+
+    let window = chrono::Duration::from_std(REPEAT_WINDOW).unwrap_or_default();
+    let item = format!("delivery:{}", delivery.content_hash);
+    let claims = state
+        .store
+        .claim_items(
+            &reply::ticket_scope(delivery.ticket_id),
+            &key,
+            std::slice::from_ref(&item),
+            Some(now - window),
+            now,
+        )
+        .await;
+    match claims {
+        Ok(claims) if claims.iter().any(|c| c.owner != key) => {
+            inbound::count(&state, PLATFORM, "duplicate");
+            tracing::info!(
+                ticket = delivery.ticket_id,
+                "the same ticket content was delivered under another invocation; not queued again"
+            );
+            return ok();
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "could not check the delivery");
+            return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);
+        }
+    }
+
+    let job = TicketJob {
+        ticket_id: delivery.ticket_id,
+        account_id: text_header(&headers, ACCOUNT).map(str::to_owned),
+        requester_email: delivery.requester_email,
+        latest_comment: delivery.latest_comment,
+    };
+    let Ok(job) = job.to_new_job() else {
+        return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);
+    };
+    match inbound::accept(&state, PLATFORM, &key, job).await {
+        Ok(_) => ok(),
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+fn ok() -> Response {
+    (StatusCode::OK, Json(json!({ "ok": true }))).into_response()
+}
+
+fn text_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)?
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// `invocation:<id>`, or `signature:<signature>` when Zendesk sent no invocation id.
+fn delivery_key(headers: &HeaderMap) -> Result<String, String> {
+    let usable = |id: &str| id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic());
+    if let Some(value) = headers.get(INVOCATION) {
+        return match value.to_str().map(str::trim) {
+            Ok(id) if !id.is_empty() && usable(id) => Ok(format!("invocation:{id}")),
+            _ => Err(format!("{INVOCATION}: malformed header")),
+        };
+    }
+    match signing::header(headers, verify::SIGNATURE) {
+        Ok(signature) if usable(signature) => Ok(format!("signature:{signature}")),
+        _ => Err(format!("{INVOCATION}: missing header")),
+    }
+}

@@ -1,0 +1,415 @@
+//! The `zendesk.ticket` job: a webhook told us a ticket id; this reads the ticket, decides whose
+//! sessions to look up, runs the core lookup and hands the result to [`ZendeskReplier`].
+//!
+//! Why a job kind of its own rather than the shared `lookup` job: at enqueue time we often know only the
+//! ticket id (the webhook must be answered before any upstream is called, and its body may be broken),
+//! so the identities are resolved here, in the worker. The lookup itself is the shared
+//! [`LookupJob`] run by [`crate::lookup`], answered through the [`crate::jobs::Replier`] contract.
+//!
+//! Who is looked up: the requester's email, plus customer emails found in the ticket's latest public
+//! comment; never an agent's or admin's address (users with those roles among the ticket's and the
+//! comments' sideloaded users), never an address at `identity.exclude_domains`. The moment in question
+//! (`around`) is the ticket's creation; the summary is asked for when `zendesk.auto_summary` is on.
+//!
+//! Failure policy (deliberately not the shared handler's): a FullStory failure that may pass (429, 5xx,
+//! timeout) retries the job quietly, with no "delayed" note (a note cannot be replaced later); a lasting
+//! one posts one short failure note on the ticket and ends; a Zendesk refusal that will not pass (401,
+//! 403, 404) makes the job dead at once, to be replayed with `replaydesk jobs retry` once fixed. When
+//! the queue gives up, the ticket gets the failure note unless its replays note is already there.
+//!
+//! With `zendesk.fullstory_event`, after the note the requester gets a FullStory server event
+//! "Support Ticket Created" (`POST /v2/events`, `session.use_most_recent`), once per ticket (claim
+//! `fullstory-event`) and once per job (ledger effect `fullstory-event`). The event names the
+//! requester by `uid`: the requester's Zendesk `external_id` when set (the company's own user id, which
+//! is what FullStory's uid usually is), else their email.
+
+use std::{collections::HashSet, sync::Arc};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    PLATFORM,
+    api::{TicketWithUsers, User, ZendeskApi},
+    reply::{self, Target, ZendeskReplier},
+};
+use crate::{
+    app::App,
+    fullstory::{
+        Client, FsError,
+        server_api::{EventTarget, ServerEvent},
+    },
+    identity::{CustomerEmail, Identity, extract_emails},
+    jobs::{self, Answer, LookupJob, Replier, ReplyTo, Requester},
+    queue::{Effect, JobContext, JobError, JobHandler},
+    store::{EffectState, NewJob},
+};
+
+/// The job kind.
+pub const KIND: &str = "zendesk.ticket";
+
+/// The FullStory event's name.
+pub const TICKET_EVENT: &str = "Support Ticket Created";
+
+/// The claim (per ticket) and ledger effect (per job) of the ticket event.
+pub const EVENT_ITEM: &str = "fullstory-event";
+
+/// What the webhook handler enqueues.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketJob {
+    pub ticket_id: u64,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// From the webhook body, when its template sent them.
+    #[serde(default)]
+    pub requester_email: Option<String>,
+    #[serde(default)]
+    pub latest_comment: Option<String>,
+}
+
+impl TicketJob {
+    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
+        Ok(NewJob::new(KIND, serde_json::to_value(self)?))
+    }
+}
+
+/// The customers to look up: the requester first, then the comment's other addresses; staff and
+/// excluded domains left out; each once.
+pub fn customer_identities(
+    requester: Option<&str>,
+    comment: Option<&str>,
+    staff: &HashSet<CustomerEmail>,
+    exclude_domains: &[String],
+) -> Vec<Identity> {
+    let mut seen = HashSet::new();
+    requester
+        .into_iter()
+        .chain(comment)
+        .flat_map(|text| extract_emails(text, exclude_domains))
+        .filter(|email| !staff.contains(email))
+        .filter(|email| seen.insert(email.clone()))
+        .map(Identity::Email)
+        .collect()
+}
+
+/// Runs [`TicketJob`]s.
+pub struct TicketHandler {
+    pub app: Arc<App>,
+    pub api: Arc<ZendeskApi>,
+    pub replier: Arc<ZendeskReplier>,
+}
+
+impl TicketHandler {
+    /// The requester as a user, from the sideloads or (when Zendesk did not sideload them) by id.
+    async fn requester(&self, ticket: &TicketWithUsers) -> Result<Option<User>, JobError> {
+        if let Some(user) = ticket.requester() {
+            return Ok(Some(user.clone()));
+        }
+        match ticket.ticket.requester_id {
+            Some(id) => self.api.user(id).await.map(Some).map_err(|e| {
+                reply::job_error(anyhow::Error::new(e).context("reading the requester"))
+            }),
+            None => Ok(None),
+        }
+    }
+
+    async fn send_ticket_event(
+        &self,
+        job: &JobContext,
+        ticket: &TicketWithUsers,
+        requester: Option<&User>,
+    ) -> Result<(), JobError> {
+        let id = ticket.ticket.id;
+        let Some(uid) = requester.and_then(fullstory_uid) else {
+            tracing::info!(ticket = id, "no requester to send the FullStory event for");
+            return Ok(());
+        };
+        let claimed = self
+            .replier
+            .claim(job, id, &[EVENT_ITEM.to_owned()])
+            .await?;
+        if !claimed.contains(EVENT_ITEM) {
+            return Ok(());
+        }
+        let effect = EventEffect {
+            fullstory: &self.app.fullstory,
+            event: ticket_event(ticket, uid, &self.api.ticket_link(id)),
+        };
+        match job.effects().once(EVENT_ITEM, &effect).await {
+            Ok(_) => Ok(()),
+            Err(error) => match error.downcast_ref::<FsError>() {
+                Some(fs) if !fs.is_transient() => {
+                    tracing::warn!(ticket = id, error = %fs, "FullStory refused the ticket event");
+                    Ok(())
+                }
+                _ => Err(JobError::Retry(error)),
+            },
+        }
+    }
+}
+
+/// How FullStory knows a Zendesk user: their `external_id` (the company's own user id) when set, else
+/// their email in normal form. Staff are never named.
+pub fn fullstory_uid(user: &User) -> Option<String> {
+    if user.is_staff() {
+        return None;
+    }
+    user.external_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            let email = CustomerEmail::parse(user.email.as_deref()?).ok()?;
+            Some(email.into_inner())
+        })
+}
+
+/// "Support Ticket Created" for the requester named by `uid`, at the ticket's creation.
+pub fn ticket_event(ticket: &TicketWithUsers, uid: String, link: &str) -> ServerEvent {
+    ServerEvent {
+        name: TICKET_EVENT.into(),
+        timestamp: ticket.ticket.created(),
+        target: EventTarget::MostRecentSessionOf {
+            uid: Some(uid),
+            user_id: None,
+        },
+        properties: json!({
+            "ticket_id": ticket.ticket.id,
+            "subject": ticket.ticket.subject.clone().unwrap_or_default(),
+            "link": link,
+        }),
+    }
+}
+
+#[async_trait]
+impl JobHandler for TicketHandler {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let payload: TicketJob = job.payload_as()?;
+        let id = payload.ticket_id;
+        let ticket =
+            self.api.ticket(id).await.map_err(|e| {
+                reply::job_error(anyhow::Error::new(e).context("reading the ticket"))
+            })?;
+        let mut staff: HashSet<CustomerEmail> = HashSet::new();
+        let mut note_staff = |users: &[User]| {
+            for user in users.iter().filter(|u| u.is_staff()) {
+                if let Some(email) = user
+                    .email
+                    .as_deref()
+                    .and_then(|e| CustomerEmail::parse(e).ok())
+                {
+                    staff.insert(email);
+                }
+            }
+        };
+        note_staff(&ticket.users);
+        let comment = match &payload.latest_comment {
+            Some(text) => Some(text.clone()),
+            None => {
+                let comments = self.api.comments(id).await.map_err(|e| {
+                    reply::job_error(anyhow::Error::new(e).context("reading the comments"))
+                })?;
+                note_staff(&comments.users);
+                comments
+                    .latest_public()
+                    .and_then(|c| c.texts().next().map(str::to_owned))
+            }
+        };
+        let requester = self.requester(&ticket).await?;
+        let requester_email = match &requester {
+            Some(user) if user.is_staff() => None,
+            Some(user) => user.email.clone().or(payload.requester_email.clone()),
+            None => payload.requester_email.clone(),
+        };
+        let config = &self.app.config;
+        let identities = customer_identities(
+            requester_email.as_deref(),
+            comment.as_deref(),
+            &staff,
+            &config.identity.exclude_domains.0,
+        );
+        if identities.is_empty() {
+            tracing::info!(
+                ticket = id,
+                "no customer email on the ticket; nothing to look up"
+            );
+        } else {
+            let lookup = LookupJob {
+                identities,
+                around: ticket.ticket.created(),
+                summary: config.zendesk.auto_summary,
+                digest: None,
+                requester: Requester {
+                    platform: PLATFORM.into(),
+                    tenant: payload.account_id.clone().unwrap_or_default(),
+                    user: "trigger".into(),
+                    place: Some(format!("ticket {id}")),
+                },
+                reply: ReplyTo {
+                    platform: PLATFORM.into(),
+                    target: json!(Target {
+                        ticket_id: id,
+                        updated_at: ticket.ticket.updated_at.clone(),
+                    }),
+                },
+            };
+            match self.app.lookup.run(&lookup.to_request(&self.app)).await {
+                Ok(result) => {
+                    tracing::info!(
+                        ticket = id,
+                        identities = lookup.identities.len(),
+                        sessions = result.session_count(),
+                        "lookup answered"
+                    );
+                    let answer = Answer::Sessions {
+                        job: &lookup,
+                        result: &result,
+                    };
+                    self.replier.deliver(job, &lookup.reply, answer).await?;
+                }
+                Err(error) if error.is_transient() => {
+                    return Err(JobError::Retry(anyhow::Error::new(error)));
+                }
+                Err(error) => {
+                    tracing::warn!(ticket = id, %error, "FullStory refused the lookup");
+                    let answer = Answer::Failed {
+                        message: jobs::user_message(&error),
+                        reference: jobs::reference(job),
+                    };
+                    self.replier.deliver(job, &lookup.reply, answer).await?;
+                }
+            }
+        }
+        if config.zendesk.fullstory_event {
+            self.send_ticket_event(job, &ticket, requester.as_ref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_dead(&self, job: &JobContext, _error: &str) {
+        let Ok(payload) = job.payload_as::<TicketJob>() else {
+            return;
+        };
+        if let Ok(Some(note)) = self.app.store.effect(job.id(), reply::NOTE).await
+            && note.state == EffectState::Done
+        {
+            return;
+        }
+        let reply = ReplyTo {
+            platform: PLATFORM.into(),
+            target: json!(Target {
+                ticket_id: payload.ticket_id,
+                updated_at: None,
+            }),
+        };
+        let answer = Answer::Failed {
+            message: jobs::GAVE_UP.into(),
+            reference: jobs::reference(job),
+        };
+        if let Err(error) = self.replier.deliver(job, &reply, answer).await {
+            tracing::warn!(ticket = payload.ticket_id, %error, "could not put the failure note on the ticket");
+        }
+    }
+}
+
+/// The ticket event, sent once per job.
+struct EventEffect<'a> {
+    fullstory: &'a Client,
+    event: ServerEvent,
+}
+
+#[async_trait]
+impl Effect for EventEffect<'_> {
+    async fn find_existing(&self, _marker: &str) -> anyhow::Result<Option<String>> {
+        // FullStory cannot be searched for an event: a worker that died between sending and recording
+        // sends it again (the one window where the event may arrive twice).
+        Ok(None)
+    }
+
+    async fn perform(&self, _marker: &str) -> anyhow::Result<String> {
+        self.fullstory.create_event(&self.event).await?;
+        Ok("sent".into())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn emails(identities: &[Identity]) -> Vec<&str> {
+        identities
+            .iter()
+            .filter_map(|i| i.as_email().map(CustomerEmail::as_str))
+            .collect()
+    }
+
+    #[test]
+    fn the_requester_comes_first_then_other_customers_never_staff_or_our_domains() {
+        let staff: HashSet<CustomerEmail> = [CustomerEmail::parse("agent@help.io").unwrap()].into();
+        let identities = customer_identities(
+            Some("Jane@Acme.com"),
+            Some(
+                "Hi, also bob@acme.com and jane@acme.com had it. cc agent@help.io, \
+                 support@ourco.com <a href=\"mailto:eve@beta.io\">Eve</a>",
+            ),
+            &staff,
+            &["ourco.com".to_owned()],
+        );
+        assert_eq!(
+            emails(&identities),
+            ["jane@acme.com", "bob@acme.com", "eve@beta.io"]
+        );
+    }
+
+    #[test]
+    fn a_missing_or_invalid_requester_leaves_the_comment_addresses() {
+        let identities = customer_identities(
+            Some("not an address"),
+            Some("ask bob@acme.com"),
+            &HashSet::new(),
+            &[],
+        );
+        assert_eq!(emails(&identities), ["bob@acme.com"]);
+        assert!(customer_identities(None, None, &HashSet::new(), &[]).is_empty());
+    }
+
+    #[test]
+    fn the_ticket_event_names_the_ticket_subject_and_link() {
+        let ticket = TicketWithUsers {
+            ticket: super::super::api::Ticket {
+                id: 42,
+                subject: Some("Cannot pay".into()),
+                created_at: Some("2026-11-20T14:10:00Z".into()),
+                ..Default::default()
+            },
+            users: vec![],
+        };
+        let event = ticket_event(
+            &ticket,
+            "u-77".into(),
+            "https://acme.zendesk.com/agent/tickets/42",
+        );
+        assert_eq!(
+            event.to_json(),
+            json!({
+                "name": "Support Ticket Created",
+                "timestamp": "2026-11-20T14:10:00.000Z",
+                "session": {"use_most_recent": true},
+                "user": {"uid": "u-77"},
+                "properties": {
+                    "ticket_id": 42,
+                    "subject": "Cannot pay",
+                    "link": "https://acme.zendesk.com/agent/tickets/42"
+                }
+            })
+        );
+    }
+}

@@ -1,0 +1,1300 @@
+//! Zendesk end to end: webhooks signed exactly as Zendesk signs them go through the real router; the
+//! queue is stepped with `try_execute_one`; Zendesk and FullStory are fakes on loopback. The Zendesk
+//! fake keeps state like the real API (tickets, comments, tags, `updated_at` checked by `safe_update`),
+//! so the tests assert what a ticket ends up showing, and what each fake received.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Body,
+    http::{Request as HttpRequest, StatusCode},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::{DateTime, Utc};
+use replaydesk::{
+    adapters::zendesk::{inbound::ACCOUNT, inbound::INVOCATION, verify},
+    app::{App, AppState},
+    clock::ManualClock,
+    config::{Config, Interval, List, Secret, Secrets},
+    queue::{ExecutionOutcome, JobHandler, Queue, Settings},
+    store::JobState,
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tower::ServiceExt;
+use wiremock::{
+    Mock, MockServer, Request, Respond, ResponseTemplate,
+    matchers::{method, path, path_regex, query_param},
+};
+
+use super::helpers;
+
+const SECRET: &str = "zd-signing-secret";
+const TICKET: u64 = 35436;
+const CREATED: &str = "2026-11-20T14:10:00Z";
+const NOW: &str = "2026-11-20T15:00:00Z";
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+// ------------------------------------------------------------------ the fake Zendesk
+
+#[derive(Default)]
+struct Ticket {
+    subject: String,
+    version: u32,
+    requester_id: u64,
+    comments: Vec<Value>,
+    tags: Vec<String>,
+}
+
+impl Ticket {
+    fn updated_at(&self) -> String {
+        format!("2026-11-20T14:{:02}:00Z", 10 + self.version)
+    }
+}
+
+/// What the fake holds, and the failures it was told to show.
+#[derive(Default)]
+struct ZdState {
+    tickets: BTreeMap<u64, Ticket>,
+    users: Vec<Value>,
+    next_id: u64,
+    /// Note PUTs to refuse with 409 because "an agent" updated the ticket just before.
+    conflicts: u32,
+    /// Note PUTs to refuse with 429 + `Retry-After: 1`.
+    rate_limits: u32,
+    /// Note PUTs to carry out but answer too late for the client (the worker "dies" after the PUT).
+    slow_puts: u32,
+    /// Note PUTs to refuse with 503.
+    server_errors: u32,
+}
+
+struct ZendeskApi(Arc<Mutex<ZdState>>);
+
+fn expected_auth() -> String {
+    format!("Basic {}", STANDARD.encode("agent@help.io/token:zd-token"))
+}
+
+impl Respond for ZendeskApi {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            != Some(expected_auth().as_str())
+        {
+            return ResponseTemplate::new(401)
+                .set_body_json(json!({"error": "Couldn't authenticate you"}));
+        }
+        let mut state = self.0.lock().unwrap();
+        let path = request.url.path().trim_start_matches("/api/v2/").to_owned();
+        let parts: Vec<&str> = path.split('/').collect();
+        let id_of = |file: &str| file.trim_end_matches(".json").parse::<u64>().ok();
+        match (request.method.as_str(), parts.as_slice()) {
+            ("GET", ["tickets", file]) => {
+                let Some(ticket) =
+                    id_of(file).and_then(|id| state.tickets.get(&id).map(|t| (id, t)))
+                else {
+                    return ResponseTemplate::new(404)
+                        .set_body_json(json!({"error": "RecordNotFound"}));
+                };
+                let (id, t) = ticket;
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "ticket": {
+                        "id": id, "subject": t.subject, "created_at": CREATED,
+                        "updated_at": t.updated_at(), "requester_id": t.requester_id,
+                        "status": "new", "tags": t.tags,
+                    },
+                    "users": state.users,
+                }))
+            }
+            ("GET", ["tickets", id, "comments.json"]) => {
+                let Some(t) = id.parse::<u64>().ok().and_then(|id| state.tickets.get(&id)) else {
+                    return ResponseTemplate::new(404);
+                };
+                let newest_first: Vec<Value> = t.comments.iter().rev().cloned().collect();
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({ "comments": newest_first, "users": state.users }))
+            }
+            ("PUT", ["tickets", file]) => {
+                let Some(id) = id_of(file) else {
+                    return ResponseTemplate::new(404);
+                };
+                let body: Value = request.body_json().unwrap_or_default();
+                if state.rate_limits > 0 {
+                    state.rate_limits -= 1;
+                    return ResponseTemplate::new(429).insert_header("Retry-After", "1");
+                }
+                if state.server_errors > 0 {
+                    state.server_errors -= 1;
+                    return ResponseTemplate::new(503);
+                }
+                let conflict = state.conflicts > 0;
+                let next_id = state.next_id + 1;
+                let Some(t) = state.tickets.get_mut(&id) else {
+                    return ResponseTemplate::new(404);
+                };
+                if conflict {
+                    t.version += 1;
+                }
+                let stale = body["ticket"]["safe_update"] == json!(true)
+                    && body["ticket"]["updated_stamp"] != json!(t.updated_at());
+                if stale {
+                    state.conflicts = state.conflicts.saturating_sub(1);
+                    return ResponseTemplate::new(409)
+                        .set_body_json(json!({"error": "UpdateConflict"}));
+                }
+                let comment = &body["ticket"]["comment"];
+                t.comments.push(json!({
+                    "id": next_id, "author_id": 999, "html_body": comment["html_body"],
+                    "body": "(rendered)", "public": comment["public"], "created_at": NOW,
+                }));
+                t.version += 1;
+                state.next_id = next_id;
+                let answer = ResponseTemplate::new(200).set_body_json(json!({
+                    "ticket": { "id": id },
+                    "audit": { "id": 7000 + next_id, "events": [{ "id": next_id, "type": "Comment" }] },
+                }));
+                if state.slow_puts > 0 {
+                    state.slow_puts -= 1;
+                    return answer.set_delay(Duration::from_secs(3));
+                }
+                answer
+            }
+            ("PUT", ["tickets", id, "tags"]) => {
+                let body: Value = request.body_json().unwrap_or_default();
+                let Some(t) = id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|id| state.tickets.get_mut(&id))
+                else {
+                    return ResponseTemplate::new(404);
+                };
+                for tag in body["tags"].as_array().into_iter().flatten() {
+                    if let Some(tag) = tag.as_str()
+                        && !t.tags.iter().any(|x| x == tag)
+                    {
+                        t.tags.push(tag.to_owned());
+                    }
+                }
+                ResponseTemplate::new(200).set_body_json(json!({ "tags": t.tags }))
+            }
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
+
+struct FakeZendesk {
+    server: MockServer,
+    state: Arc<Mutex<ZdState>>,
+}
+
+impl FakeZendesk {
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(ZdState {
+            next_id: 100,
+            users: vec![
+                json!({"id": 1, "email": "Jane@Acme.com", "role": "end-user", "external_id": null}),
+                json!({"id": 2, "email": "agent@help.io", "role": "agent"}),
+                json!({"id": 999, "email": "api@help.io", "role": "admin"}),
+            ],
+            ..ZdState::default()
+        }));
+        Mock::given(path_regex("^/api/v2/"))
+            .respond_with(ZendeskApi(state.clone()))
+            .mount(&server)
+            .await;
+        let fake = Self { server, state };
+        fake.add_ticket(
+            TICKET,
+            "Checkout is broken",
+            "The Pay button does nothing. My colleague bob@acme.com sees it too.",
+        );
+        fake
+    }
+
+    fn add_ticket(&self, id: u64, subject: &str, description: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.tickets.insert(
+            id,
+            Ticket {
+                subject: subject.into(),
+                requester_id: 1,
+                comments: vec![json!({
+                    "id": 10, "author_id": 1, "body": description, "plain_body": description,
+                    "html_body": format!("<p>{description}</p>"), "public": true, "created_at": CREATED,
+                })],
+                ..Ticket::default()
+            },
+        );
+    }
+
+    fn add_public_comment(&self, id: u64, text: &str) {
+        let mut state = self.state.lock().unwrap();
+        let next = state.next_id + 1;
+        state.next_id = next;
+        let ticket = state.tickets.get_mut(&id).unwrap();
+        ticket.comments.push(json!({
+            "id": next, "author_id": 1, "body": text, "plain_body": text, "public": true,
+            "created_at": "2026-11-20T14:50:00Z",
+        }));
+        ticket.version += 1;
+    }
+
+    /// The internal notes on a ticket, oldest first.
+    fn notes(&self, id: u64) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state.tickets[&id]
+            .comments
+            .iter()
+            .filter(|c| c["public"] == json!(false))
+            .map(|c| c["html_body"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn tags(&self, id: u64) -> Vec<String> {
+        self.state.lock().unwrap().tickets[&id].tags.clone()
+    }
+
+    /// Bodies of the requests with `method` to `path`.
+    async fn bodies(&self, method: &str, path: &str) -> Vec<Value> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.method.as_str() == method && r.url.path() == path)
+            .map(|r| r.body_json::<Value>().unwrap_or(Value::Null))
+            .collect()
+    }
+}
+
+// ------------------------------------------------------------------ the fake FullStory
+
+fn fs_session(device: &str, session: &str, created: &str) -> Value {
+    json!({
+        "userId": device,
+        "sessionId": session,
+        "createdTime": at(created).timestamp().to_string(),
+        "fsUrl": format!("https://app.fullstory.com/ui/o-1/session/{device}:{session}"),
+    })
+}
+
+async fn fake_fullstory() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path_regex("^/v2/sessions/.+/events$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
+            {"event_time": "2026-11-20T14:02:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
+            {"event_time": "2026-11-20T14:04:00Z", "event_type": "rage-click"},
+            {"event_time": "2026-11-20T14:09:00Z", "event_type": "console-error"},
+        ]})))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn sessions_for(fullstory: &MockServer, email: &str, sessions: Vec<Value>) {
+    Mock::given(path("/sessions/v2"))
+        .and(query_param("email", email))
+        .respond_with(ResponseTemplate::new(200).set_body_json(helpers::sessions(sessions)))
+        .mount(fullstory)
+        .await;
+}
+
+/// Emails FullStory was asked about, in order.
+async fn looked_up(fullstory: &MockServer) -> Vec<String> {
+    fullstory
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/sessions/v2")
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "email")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ the service
+
+struct Harness {
+    state: AppState,
+    queue: Queue,
+    clock: ManualClock,
+    zendesk: FakeZendesk,
+    fullstory: MockServer,
+    _dir: TempDir,
+}
+
+impl Harness {
+    async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
+        let zendesk = FakeZendesk::start().await;
+        let fullstory = fake_fullstory().await;
+        let dir = TempDir::new().unwrap();
+        let mut config = helpers::config(&fullstory.uri(), &dir);
+        config.fullstory.cache_ttl = Interval(Duration::from_millis(1));
+        config.fullstory.negative_cache_ttl = Interval(Duration::from_millis(1));
+        config.zendesk.base_url = Some(zendesk.server.uri());
+        config.zendesk.email = Some("agent@help.io".into());
+        config.zendesk.api_token = Secret::new("zd-token");
+        config.zendesk.webhook_secret = Secrets::from_values(["old-secret", SECRET]);
+        config.zendesk.timeout = Interval(Duration::from_millis(1500));
+        config.identity.exclude_domains = List(vec!["help.io".into()]);
+        tweak(&mut config);
+        config.validate().unwrap();
+        replaydesk::install_crypto_provider();
+        let clock = ManualClock::new(at(NOW));
+        let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
+        let state = AppState::around(app.clone()).unwrap();
+        assert_eq!(state.adapters.len(), 1, "the Zendesk adapter is on");
+        let handlers: Vec<Arc<dyn JobHandler>> = state
+            .adapters
+            .iter()
+            .flat_map(|a| a.job_handlers(&app).unwrap())
+            .collect();
+        let settings = Settings {
+            max_attempts: 3,
+            backoff_base: Duration::ZERO,
+            ..Settings::default()
+        };
+        let queue = Queue::new(
+            app.store.clone(),
+            handlers,
+            settings,
+            app.clock.clone(),
+            app.queue_metrics.clone(),
+        )
+        .unwrap();
+        Self {
+            state,
+            queue,
+            clock,
+            zendesk,
+            fullstory,
+            _dir: dir,
+        }
+    }
+
+    /// Posts `body` to the router signed as Zendesk signs it, now.
+    async fn deliver_signed(
+        &self,
+        invocation: &str,
+        body: &str,
+        secret: &str,
+        timestamp: &str,
+    ) -> (StatusCode, Value) {
+        let signature = verify::sign(secret, timestamp, body.as_bytes());
+        let request = HttpRequest::post("/zendesk/webhook")
+            .header("content-type", "application/json")
+            .header(verify::TIMESTAMP, timestamp)
+            .header(verify::SIGNATURE, signature)
+            .header(INVOCATION, invocation)
+            .header(ACCOUNT, "9001")
+            .header("x-zendesk-webhook-id", "01HWEBHOOK")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = replaydesk::server::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn deliver(&self, invocation: &str, body: &str) -> StatusCode {
+        let now = self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        self.deliver_signed(invocation, body, SECRET, &now).await.0
+    }
+
+    /// Runs due jobs until none is left; their outcomes.
+    async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            match self.queue.try_execute_one("test").await.unwrap() {
+                ExecutionOutcome::EmptyQueue => return outcomes,
+                outcome => outcomes.push(outcome),
+            }
+        }
+        panic!("the queue did not drain: {outcomes:?}");
+    }
+
+    async fn jobs(&self) -> usize {
+        self.state.store.list_jobs(None, 100).await.unwrap().len()
+    }
+
+    async fn note_puts(&self) -> Vec<Value> {
+        self.zendesk
+            .bodies("PUT", &format!("/api/v2/tickets/{TICKET}.json"))
+            .await
+    }
+}
+
+fn created_body(ticket: u64) -> String {
+    format!(
+        r#"{{"ticket_id": "{ticket}", "updated_at": "2026-11-20T14:10Z", "requester_email": "jane@acme.com"}}"#
+    )
+}
+
+fn replied_body(ticket: u64, minute: u32) -> String {
+    format!(
+        r#"{{"ticket_id": "{ticket}", "updated_at": "2026-11-20T14:{minute}Z", "requester_email": "jane@acme.com"}}"#
+    )
+}
+
+/// The note's HTML with the ledger reference's random part made stable.
+fn stable(html: &str) -> String {
+    regex::Regex::new(r"rd-\d+-note-[0-9a-f]{8}")
+        .unwrap()
+        .replace_all(html, "rd-[job]-note-[random]")
+        .into_owned()
+}
+
+fn done(outcomes: &[ExecutionOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, ExecutionOutcome::Done(_)))
+        .count()
+}
+
+// ------------------------------------------------------------------ the tests
+
+#[tokio::test]
+async fn a_new_ticket_gets_exactly_one_private_note_with_the_replays_and_the_tag() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![
+            fs_session("5", "3", "2026-11-20T14:02:00Z"),
+            fs_session("5", "1", "2026-11-19T09:11:00Z"),
+        ],
+    )
+    .await;
+    sessions_for(
+        &rd.fullstory,
+        "bob@acme.com",
+        vec![fs_session("7", "9", "2026-11-18T08:00:00Z")],
+    )
+    .await;
+
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+
+    let puts = rd.note_puts().await;
+    assert_eq!(puts.len(), 1);
+    let ticket = &puts[0]["ticket"];
+    assert_eq!(ticket["comment"]["public"], json!(false));
+    assert_eq!(ticket["safe_update"], json!(true));
+    assert_eq!(ticket["updated_stamp"], json!("2026-11-20T14:10:00Z"));
+    let html = ticket["comment"]["html_body"].as_str().unwrap();
+    assert!(!html.contains("jane@acme.com"), "addresses are redacted");
+    insta::assert_snapshot!(stable(html));
+
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    let tag_path = format!("/api/v2/tickets/{TICKET}/tags");
+    assert_eq!(
+        rd.zendesk.bodies("PUT", &tag_path).await,
+        [json!({"tags": ["replaydesk"]})]
+    );
+    assert!(
+        rd.zendesk.bodies("POST", &tag_path).await.is_empty(),
+        "POST would replace every tag"
+    );
+    assert_eq!(
+        looked_up(&rd.fullstory).await,
+        ["jane@acme.com", "bob@acme.com"]
+    );
+}
+
+#[tokio::test]
+async fn the_same_delivery_three_times_gives_one_job_and_one_note() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            rd.deliver("inv-same", &created_body(TICKET)).await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(rd.jobs().await, 1);
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert_eq!(rd.note_puts().await.len(), 1);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn one_action_fired_twice_under_two_invocation_ids_gives_one_note() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    assert_eq!(
+        rd.deliver("inv-a", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-b", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.jobs().await,
+        1,
+        "the repeated content was not queued again"
+    );
+    // Zendesk retrying the first invocation is still answered (and still one job).
+    assert_eq!(
+        rd.deliver("inv-a", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(rd.jobs().await, 1);
+    rd.run_jobs().await;
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn two_jobs_for_one_ticket_never_post_the_same_session_twice() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    // Different bodies (different update times): both are queued.
+    assert_eq!(
+        rd.deliver("inv-a", &replied_body(TICKET, 11)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-b", &replied_body(TICKET, 12)).await,
+        StatusCode::OK
+    );
+    assert_eq!(rd.jobs().await, 2);
+    assert_eq!(done(&rd.run_jobs().await), 2);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.note_puts().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_later_trigger_posts_only_the_new_session_and_then_nothing() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "1", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    rd.run_jobs().await;
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+
+    // The customer came back, had a new session, and replied.
+    rd.fullstory.reset().await;
+    let events = json!({"events": []});
+    Mock::given(path_regex("^/v2/sessions/.+/events$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(events))
+        .mount(&rd.fullstory)
+        .await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![
+            fs_session("5", "2", "2026-11-20T14:40:00Z"),
+            fs_session("5", "1", "2026-11-20T14:02:00Z"),
+        ],
+    )
+    .await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    rd.zendesk
+        .add_public_comment(TICKET, "Still broken, tried again just now.");
+    rd.deliver("inv-2", &replied_body(TICKET, 50)).await;
+    rd.run_jobs().await;
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 2);
+    assert!(notes[1].contains("/session/5:2\""), "{}", notes[1]);
+    assert!(!notes[1].contains("/session/5:1\""), "{}", notes[1]);
+
+    // Nothing new: a third trigger adds nothing.
+    rd.zendesk.add_public_comment(TICKET, "Any news?");
+    rd.deliver("inv-3", &replied_body(TICKET, 55)).await;
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 2);
+    assert_eq!(rd.note_puts().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    // Zendesk makes the note but the answer never reaches us: the attempt fails after the PUT.
+    rd.zendesk.state.lock().unwrap().slow_puts = 1;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(outcomes[0], ExecutionOutcome::Retrying(_)),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes.last(), Some(ExecutionOutcome::Done(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(rd.note_puts().await.len(), 1, "the note was not sent again");
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    let job = rd.state.store.list_jobs(None, 1).await.unwrap().remove(0);
+    let note = rd
+        .state
+        .store
+        .effect(job.id, "note")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(note.external_id.as_deref(), Some("comment:101"));
+}
+
+#[tokio::test]
+async fn a_stale_stamp_is_retried_with_the_fresh_one_after_409() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.zendesk.state.lock().unwrap().conflicts = 1;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    let stamps: Vec<Value> = rd
+        .note_puts()
+        .await
+        .iter()
+        .map(|put| put["ticket"]["updated_stamp"].clone())
+        .collect();
+    assert_eq!(
+        stamps,
+        [json!("2026-11-20T14:10:00Z"), json!("2026-11-20T14:11:00Z")]
+    );
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn a_429_from_zendesk_is_waited_out_then_the_note_is_posted_once() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.zendesk.state.lock().unwrap().rate_limits = 1;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    let started = Instant::now();
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(rd.note_puts().await.len(), 2);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.zendesk.state.lock().unwrap().server_errors = 1;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(
+            outcomes[..],
+            [ExecutionOutcome::Retrying(_), ExecutionOutcome::Done(_)]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(rd.note_puts().await.len(), 2);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn when_fullstory_stays_down_the_ticket_gets_one_note_saying_replaydesk_gave_up() {
+    let rd = Harness::start(|_| {}).await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&rd.fullstory)
+        .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Dead(_)
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1, "no 'delayed' notes, one failure note");
+    assert!(notes[0].contains("after several tries"), "{}", notes[0]);
+    assert!(notes[0].contains("replaydesk jobs retry"), "{}", notes[0]);
+}
+
+#[tokio::test]
+async fn a_bad_or_stale_signature_is_refused_with_401_and_nothing_is_queued() {
+    let rd = Harness::start(|_| {}).await;
+    let body = created_body(TICKET);
+    let now = "2026-11-20T15:00:00Z";
+    let (status, _) = rd.deliver_signed("inv-1", &body, "wrong-secret", now).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = rd
+        .deliver_signed("inv-2", &body, SECRET, "2026-11-20T14:54:59Z")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The other configured secret (rotation) is accepted.
+    let (status, _) = rd.deliver_signed("inv-3", &body, "old-secret", now).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rd.jobs().await, 1);
+}
+
+#[tokio::test]
+async fn a_body_without_a_ticket_id_is_refused_with_400_naming_the_field() {
+    let rd = Harness::start(|_| {}).await;
+    let now = "2026-11-20T15:00:00Z";
+    let (status, body) = rd
+        .deliver_signed(
+            "inv-1",
+            r#"{"requester_email": "jane@acme.com"}"#,
+            SECRET,
+            now,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().contains("ticket_id"),
+        "{body}"
+    );
+    let (status, body) = rd
+        .deliver_signed("inv-2", r#"{"comment": "it says "no" "#, SECRET, now)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("ticket_id: not found"),
+        "{body}"
+    );
+    assert_eq!(rd.jobs().await, 0);
+}
+
+#[tokio::test]
+async fn a_body_broken_by_an_unescaped_quote_is_accepted_and_the_rest_read_from_zendesk() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    let broken = format!(
+        r#"{{"ticket_id": "{TICKET}", "latest_comment": "the "Pay" button", "requester_email": "jane@acme.com"}}"#
+    );
+    assert_eq!(rd.deliver("inv-1", &broken).await, StatusCode::OK);
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    let comments_path = format!("/api/v2/tickets/{TICKET}/comments.json");
+    assert_eq!(rd.zendesk.bodies("GET", &comments_path).await.len(), 1);
+    assert_eq!(
+        looked_up(&rd.fullstory).await,
+        ["jane@acme.com", "bob@acme.com"]
+    );
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn another_zendesk_account_is_refused_with_403() {
+    let rd = Harness::start(|c| c.zendesk.allowed_account_ids = List(vec!["1234".into()])).await;
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(rd.jobs().await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_customer_gets_one_short_note_saying_so() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(&rd.fullstory, "jane@acme.com", vec![]).await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    rd.run_jobs().await;
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    insta::assert_snapshot!(stable(&notes[0]));
+    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    // Still nothing later: the ticket already says so.
+    rd.zendesk.add_public_comment(TICKET, "Hello?");
+    rd.deliver("inv-2", &replied_body(TICKET, 50)).await;
+    rd.run_jobs().await;
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_customer_gets_no_note_when_note_when_empty_is_off() {
+    let rd = Harness::start(|c| c.zendesk.note_when_empty = false).await;
+    sessions_for(&rd.fullstory, "jane@acme.com", vec![]).await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert!(rd.note_puts().await.is_empty());
+    assert!(rd.zendesk.tags(TICKET).is_empty());
+}
+
+#[tokio::test]
+async fn agents_and_our_own_domains_are_never_looked_up() {
+    let rd = Harness::start(|c| {
+        c.identity.exclude_domains = List(vec!["ourco.com".into()]);
+    })
+    .await;
+    sessions_for(&rd.fullstory, "jane@acme.com", vec![]).await;
+    sessions_for(&rd.fullstory, "eve@beta.io", vec![]).await;
+    rd.zendesk.add_public_comment(
+        TICKET,
+        "Forwarding: agent@help.io and billing@ourco.com looked at it; eve@beta.io has it too.",
+    );
+    rd.deliver("inv-1", r#"{"ticket_id": 35436}"#).await;
+    rd.run_jobs().await;
+    assert_eq!(
+        looked_up(&rd.fullstory).await,
+        ["jane@acme.com", "eve@beta.io"]
+    );
+}
+
+#[tokio::test]
+async fn auto_summary_adds_fullstorys_summary_cut_at_the_ticket_creation() {
+    let rd = Harness::start(|c| {
+        c.zendesk.auto_summary = true;
+        c.fullstory.summary_profile = Some("support".into());
+    })
+    .await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    Mock::given(path("/v2/sessions/5%3A3/summary"))
+        .and(query_param("end_timestamp", "2026-11-20T14:10:00Z"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"summary": "Clicked Pay 4 times; nothing happened."})),
+        )
+        .expect(1)
+        .mount(&rd.fullstory)
+        .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    rd.run_jobs().await;
+    let notes = rd.zendesk.notes(TICKET);
+    assert!(
+        notes[0].contains("<strong>Summary</strong>: Clicked Pay 4 times; nothing happened."),
+        "{}",
+        notes[0]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_fullstory_key_puts_one_failure_note_on_the_ticket() {
+    let rd = Harness::start(|_| {}).await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&rd.fullstory)
+        .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("its API key was refused"), "{}", notes[0]);
+    assert!(notes[0].contains("replaydesk jobs retry"), "{}", notes[0]);
+    assert!(rd.zendesk.tags(TICKET).is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_ticket_makes_the_job_dead_without_retrying() {
+    let rd = Harness::start(|_| {}).await;
+    rd.deliver("inv-1", r#"{"ticket_id": "999"}"#).await;
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(outcomes[..], [ExecutionOutcome::Dead(_)]),
+        "{outcomes:?}"
+    );
+    let dead = rd
+        .state
+        .store
+        .list_jobs(Some(JobState::Dead), 10)
+        .await
+        .unwrap();
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("no such ticket"),
+        "{:?}",
+        dead[0].last_error
+    );
+}
+
+#[tokio::test]
+async fn the_fullstory_event_is_sent_once_per_ticket_for_the_requester() {
+    let rd = Harness::start(|c| c.zendesk.fullstory_event = true).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&rd.fullstory)
+        .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    rd.run_jobs().await;
+    rd.zendesk.add_public_comment(TICKET, "Any news?");
+    rd.deliver("inv-2", &replied_body(TICKET, 50)).await;
+    rd.run_jobs().await;
+
+    let events: Vec<Value> = rd
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v2/events")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [json!({
+            "name": "Support Ticket Created",
+            "timestamp": "2026-11-20T14:10:00.000Z",
+            "session": {"use_most_recent": true},
+            "user": {"uid": "jane@acme.com"},
+            "properties": {
+                "ticket_id": TICKET,
+                "subject": "Checkout is broken",
+                "link": format!("{}/agent/tickets/{TICKET}", rd.zendesk.server.uri()),
+            },
+        })]
+    );
+}
+
+// ------------------------------------------------------------------ the commands
+
+/// Runs `replaydesk zendesk …` as a real process against the fakes.
+async fn replaydesk(
+    dir: &TempDir,
+    zendesk: &str,
+    fullstory: &str,
+    args: &[&str],
+) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("REPLAYDESK_ZENDESK__BASE_URL", zendesk)
+        .env("REPLAYDESK_ZENDESK__EMAIL", "agent@help.io")
+        .env("REPLAYDESK_ZENDESK__API_TOKEN", "zd-token")
+        .env("REPLAYDESK_FULLSTORY__API_KEY", "na1.cli-test-key")
+        .env("REPLAYDESK_FULLSTORY__BASE_URL", fullstory)
+        .env(
+            "REPLAYDESK_STORE__URL",
+            format!("sqlite://{}/cli.db", dir.path().display()),
+        )
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn zendesk_setup_prints_the_webhook_and_the_triggers_to_create() {
+    let dir = TempDir::new().unwrap();
+    let output = replaydesk(
+        &dir,
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        &["zendesk", "setup", "--url", "https://rd.example.com/"],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.contains(r#""endpoint": "https://rd.example.com/zendesk/webhook""#),
+        "{text}"
+    );
+    assert!(text.contains(r#""value": "Create""#), "{text}");
+    assert!(text.contains("replaydesk: requester replied"), "{text}");
+    assert!(
+        text.contains(r#"\"ticket_id\": \"{{ticket.id}}\""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  \"ticket_id\": \"{{ticket.id}}\",\n"),
+        "the template as it is pasted: {text}"
+    );
+    assert!(text.contains("zendesk.webhook_secret"), "{text}");
+}
+
+#[tokio::test]
+async fn zendesk_setup_apply_creates_the_webhook_and_triggers_and_prints_the_signing_secret() {
+    let zendesk = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/webhooks"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            expected_auth().as_str(),
+        ))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"webhook": {"id": "01HWEBHOOK"}})),
+        )
+        .expect(1)
+        .mount(&zendesk)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/triggers"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"trigger": {"id": 360001}})))
+        .expect(2)
+        .mount(&zendesk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/webhooks/01HWEBHOOK/signing_secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"signing_secret": {"algorithm": "SHA256", "secret": "c2lnbmluZy1zZWNyZXQ="}}),
+        ))
+        .expect(1)
+        .mount(&zendesk)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let output = replaydesk(
+        &dir,
+        &zendesk.uri(),
+        "http://127.0.0.1:9",
+        &[
+            "zendesk",
+            "setup",
+            "--url",
+            "https://rd.example.com",
+            "--apply",
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("created webhook 01HWEBHOOK"), "{text}");
+    assert!(
+        text.contains(r#"webhook_secret = "c2lnbmluZy1zZWNyZXQ=""#),
+        "{text}"
+    );
+
+    let requests = zendesk.received_requests().await.unwrap();
+    let webhook: Value = requests[0].body_json().unwrap();
+    assert_eq!(
+        webhook["webhook"]["endpoint"],
+        json!("https://rd.example.com/zendesk/webhook")
+    );
+    assert_eq!(
+        webhook["webhook"]["subscriptions"],
+        json!(["conditional_ticket_events"])
+    );
+    let triggers: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/api/v2/triggers")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    for trigger in &triggers {
+        let action = &trigger["trigger"]["actions"][0];
+        assert_eq!(action["field"], json!("notification_webhook"));
+        assert_eq!(action["value"][0], json!("01HWEBHOOK"));
+    }
+}
+
+/// A Zendesk user for the export.
+fn export_ticket(id: u64, created: &str, requester: u64, status: &str) -> Value {
+    json!({"id": id, "subject": format!("ticket {id}"), "created_at": created,
+           "updated_at": created, "requester_id": requester, "status": status})
+}
+
+#[tokio::test]
+async fn zendesk_backfill_sends_past_tickets_in_batches_and_waits_for_each_import() {
+    let zendesk = MockServer::start().await;
+    let since = at("2026-01-01T00:00:00Z").timestamp().to_string();
+    Mock::given(path("/api/v2/incremental/tickets/cursor.json"))
+        .and(query_param("start_time", since.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "tickets": [
+                export_ticket(1, "2026-02-01T10:00:00Z", 11, "solved"),
+                export_ticket(2, "2025-12-24T10:00:00Z", 11, "closed"),
+                export_ticket(3, "2026-02-02T10:00:00Z", 11, "deleted"),
+                export_ticket(4, "2026-02-03T10:00:00Z", 12, "open"),
+            ],
+            "users": [
+                {"id": 11, "email": "Jane@Acme.com", "role": "end-user"},
+                {"id": 12, "email": "agent@help.io", "role": "agent"},
+            ],
+            "after_cursor": "c2",
+            "end_of_stream": false,
+        })))
+        .mount(&zendesk)
+        .await;
+    Mock::given(path("/api/v2/incremental/tickets/cursor.json"))
+        .and(query_param("cursor", "c2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "tickets": [export_ticket(5, "2026-03-01T10:00:00Z", 13, "new")],
+            "after_cursor": "c3",
+            "end_of_stream": true,
+        })))
+        .mount(&zendesk)
+        .await;
+    Mock::given(path("/api/v2/users/show_many.json"))
+        .and(query_param("ids", "13"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "users": [{"id": 13, "email": "bob@acme.com", "role": "end-user", "external_id": "u-13"}],
+        })))
+        .expect(1)
+        .mount(&zendesk)
+        .await;
+
+    let fullstory = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/events/batch"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "imp-1", "status": "PENDING"})),
+        )
+        .expect(2)
+        .mount(&fullstory)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/events/batch/imp-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "imp-1", "status": "PROCESSING"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fullstory)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/events/batch/imp-1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "imp-1", "status": "COMPLETED"})),
+        )
+        .mount(&fullstory)
+        .await;
+
+    let dir = TempDir::new().unwrap();
+    let args = [
+        "zendesk",
+        "backfill",
+        "--since",
+        "2026-01-01",
+        "--batch-size",
+        "1",
+        "--poll-interval",
+        "10ms",
+    ];
+    let output = replaydesk(&dir, &zendesk.uri(), &fullstory.uri(), &args).await;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    for line in [
+        "listed 2 tickets created since 2026-01-01 00:00:00 UTC",
+        "listed 3 tickets created since 2026-01-01 00:00:00 UTC",
+        "2 events to send (0 already sent, 1 without a customer requester)",
+        "batch 1/2: 1 event, import job imp-1 pending",
+        "batch 1/2: processing",
+        "batch 1/2: completed",
+        "batch 2/2: completed",
+        "done: 2 events sent to FullStory",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let batches: Vec<Value> = fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    let uids: Vec<&Value> = batches
+        .iter()
+        .map(|b| &b["requests"][0]["user"]["uid"])
+        .collect();
+    assert_eq!(uids, [&json!("jane@acme.com"), &json!("u-13")]);
+    assert_eq!(
+        batches[0]["requests"][0]["name"],
+        json!("Support Ticket Created")
+    );
+    assert_eq!(
+        batches[0]["requests"][0]["properties"]["ticket_id"],
+        json!(1)
+    );
+    assert_eq!(batches[0]["requests"].as_array().unwrap().len(), 1);
+
+    // Run again: every ticket already has its event; nothing is sent twice.
+    let again = replaydesk(&dir, &zendesk.uri(), &fullstory.uri(), &args).await;
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        stdout(&again)
+            .contains("0 events to send (2 already sent, 1 without a customer requester)")
+    );
+}

@@ -32,7 +32,7 @@ use replaydesk::queue::{
     QueueMetrics, Settings,
 };
 use replaydesk::store::{
-    self, Durability, EffectState, Job, JobState, NewJob, Store, StoreOptions,
+    self, Durability, EffectState, Enqueued, Job, JobState, NewJob, Store, StoreOptions,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -373,6 +373,8 @@ impl JobHandler for NotePoster {
 both_backends!(
     an_enqueued_job_is_claimed_run_and_completed,
     a_duplicate_delivery_key_gives_one_job_and_says_duplicate,
+    a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate,
+    concurrent_enqueues_are_group_committed_with_one_job_per_key,
     four_workers_run_a_thousand_jobs_exactly_once,
     an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish,
     a_worker_whose_lease_was_taken_over_stops_the_job_and_records_nothing,
@@ -457,6 +459,70 @@ async fn an_enqueued_job_is_claimed_run_and_completed(db: TestDb) {
         text.contains("replaydesk_queue_enqueue_to_done_seconds_sum 1.5"),
         "{text}"
     );
+}
+
+async fn a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate(db: TestDb) {
+    let now = Utc::now();
+    db.store
+        .enqueue("k:old", NewJob::new("lookup", json!({})), now)
+        .await
+        .unwrap();
+    let results = db
+        .store
+        .enqueue_batch(
+            vec![
+                ("k:a".into(), NewJob::new("lookup", json!({"n": 1}))),
+                ("k:old".into(), NewJob::new("lookup", json!({"n": 2}))),
+                ("k:a".into(), NewJob::new("lookup", json!({"n": 3}))),
+                ("k:b".into(), NewJob::new("lookup", json!({"n": 4}))),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    let duplicate: Vec<bool> = results.iter().map(|r| r.duplicate).collect();
+    assert_eq!(duplicate, [false, true, true, false]);
+    assert_eq!(results[2].job_id, results[0].job_id);
+    let jobs = db.store.list_jobs(None, 100).await.unwrap();
+    assert_eq!(jobs.len(), 3, "k:old, k:a and k:b");
+    let a = db.store.get_job(results[0].job_id).await.unwrap().unwrap();
+    assert_eq!(a.payload, json!({"n": 1}), "the first occurrence wins");
+}
+
+async fn concurrent_enqueues_are_group_committed_with_one_job_per_key(db: TestDb) {
+    let queue = new_queue(&db, vec![], step_settings(), Clock::system());
+    // 300 deliveries at once over 100 keys: each key three times (a platform retrying).
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let key = format!("k:{}", i % 100);
+                let result = queue
+                    .enqueue(&key, NewJob::new("lookup", json!({ "i": i })))
+                    .await
+                    .unwrap();
+                (key, result)
+            })
+        })
+        .collect();
+    let mut by_key: std::collections::HashMap<String, Vec<Enqueued>> = Default::default();
+    for task in tasks {
+        let (key, result) = task.await.unwrap();
+        by_key.entry(key).or_default().push(result);
+    }
+    assert_eq!(by_key.len(), 100);
+    for (key, results) in &by_key {
+        assert_eq!(
+            results.iter().filter(|r| !r.duplicate).count(),
+            1,
+            "{key}: one new job"
+        );
+        assert!(
+            results.iter().all(|r| r.job_id == results[0].job_id),
+            "{key}: one job id"
+        );
+    }
+    assert_eq!(db.store.list_jobs(None, 1000).await.unwrap().len(), 100);
 }
 
 async fn a_duplicate_delivery_key_gives_one_job_and_says_duplicate(db: TestDb) {

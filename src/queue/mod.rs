@@ -53,6 +53,7 @@
 //!   crates to keep in step with our sqlx.
 
 pub mod cli;
+mod group_commit;
 pub mod ledger;
 mod metrics;
 
@@ -254,6 +255,7 @@ struct Inner {
     clock: Clock,
     metrics: QueueMetrics,
     wake: Arc<Notify>,
+    group: Arc<group_commit::GroupCommit>,
 }
 
 enum Leased<T> {
@@ -290,6 +292,7 @@ impl Queue {
         }
         Ok(Self {
             inner: Arc::new(Inner {
+                group: group_commit::GroupCommit::new(store.clone(), clock.clone()),
                 store,
                 handlers: by_kind,
                 settings,
@@ -315,11 +318,7 @@ impl Queue {
     /// Records the delivery and its job in one transaction, then wakes an
     /// idle worker. See the module docs.
     pub async fn enqueue(&self, delivery_key: &str, job: NewJob) -> anyhow::Result<Enqueued> {
-        let enqueued = self
-            .inner
-            .store
-            .enqueue(delivery_key, job, self.inner.clock.now())
-            .await?;
+        let enqueued = self.inner.group.enqueue(delivery_key, job).await?;
         self.inner.metrics.enqueued(enqueued.duplicate);
         if !enqueued.duplicate {
             self.inner.wake.notify_one();

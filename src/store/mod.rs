@@ -236,6 +236,15 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Enqueued>;
 
+    /// [`Store::enqueue`] for several deliveries in one transaction (group commit): one commit, one
+    /// disk flush, for all of them. Results are in the order given; a key repeated within the batch
+    /// is a duplicate of its first occurrence. If the transaction fails, none is stored.
+    async fn enqueue_batch(
+        &self,
+        items: Vec<(String, NewJob)>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Enqueued>>;
+
     /// Atomically leases one claimable job (queued and due, or running with a
     /// lease that ran out before `now`) to `owner` until `lease_until`, and
     /// counts the attempt. `owner` must be unique per claim.

@@ -124,6 +124,7 @@ const FIND_DELIVERY: &str = "SELECT job_id FROM deliveries WHERE delivery_key = 
 const INSERT_JOB: &str = "INSERT INTO jobs \
      (kind, payload, delivery_key, state, attempts, run_after, enqueued_at, updated_at) \
      VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4) RETURNING id";
+const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = $1";
 const INSERT_DELIVERY: &str = "INSERT INTO deliveries (delivery_key, job_id, received_at) \
      VALUES ($1, $2, $3) ON CONFLICT (delivery_key) DO NOTHING";
 const RENEW: &str = "UPDATE jobs SET locked_until = $3 \
@@ -365,56 +366,81 @@ impl Store for SqlStore {
         job: NewJob,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Enqueued> {
-        let payload = serde_json::to_string(&job.payload)?;
+        let mut done = self
+            .enqueue_batch(vec![(delivery_key.to_owned(), job)], now)
+            .await?;
+        done.pop().context("enqueue: no result")
+    }
+
+    async fn enqueue_batch(
+        &self,
+        items: Vec<(String, NewJob)>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Enqueued>> {
+        let items = items
+            .into_iter()
+            .map(|(key, job)| Ok((key, job.kind, serde_json::to_string(&job.payload)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let now = to_ms(now);
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await.context("enqueue: begin")?;
-            let existing: Option<(i64,)> = sqlx::query_as(FIND_DELIVERY)
-                .bind(delivery_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some((job_id,)) = existing {
-                tx.rollback().await?;
-                return Ok(Enqueued {
-                    job_id,
-                    duplicate: true,
-                });
-            }
-            let (job_id,): (i64,) = sqlx::query_as(INSERT_JOB)
-                .bind(&job.kind)
-                .bind(&payload)
-                .bind(delivery_key)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .context("enqueue: inserting the job")?;
-            let inserted = sqlx::query(INSERT_DELIVERY)
-                .bind(delivery_key)
-                .bind(job_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .context("enqueue: inserting the delivery key")?
-                .rows_affected();
-            if inserted == 0 {
-                // A concurrent transaction (PostgreSQL) recorded the same key
-                // first: drop our job with the transaction.
-                tx.rollback().await?;
-                let (job_id,): (i64,) = sqlx::query_as(FIND_DELIVERY)
+            let mut results = Vec::with_capacity(items.len());
+            for (delivery_key, kind, payload) in &items {
+                // Seen before (committed, or earlier in this same batch): a duplicate.
+                let existing: Option<(i64,)> = sqlx::query_as(FIND_DELIVERY)
                     .bind(delivery_key)
-                    .fetch_one(pool.reader())
+                    .fetch_optional(&mut *tx)
                     .await?;
-                return Ok(Enqueued {
+                if let Some((job_id,)) = existing {
+                    results.push(Enqueued {
+                        job_id,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                let (job_id,): (i64,) = sqlx::query_as(INSERT_JOB)
+                    .bind(kind)
+                    .bind(payload)
+                    .bind(delivery_key)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("enqueue: inserting the job")?;
+                let inserted = sqlx::query(INSERT_DELIVERY)
+                    .bind(delivery_key)
+                    .bind(job_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .context("enqueue: inserting the delivery key")?
+                    .rows_affected();
+                if inserted == 0 {
+                    // A concurrent transaction (PostgreSQL) recorded the same key first and has
+                    // committed (ON CONFLICT waited for it): drop our job, report theirs.
+                    sqlx::query(DELETE_JOB)
+                        .bind(job_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let (job_id,): (i64,) = sqlx::query_as(FIND_DELIVERY)
+                        .bind(delivery_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    results.push(Enqueued {
+                        job_id,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                results.push(Enqueued {
                     job_id,
-                    duplicate: true,
+                    duplicate: false,
                 });
             }
-            pool.notify_jobs(&mut tx).await?;
+            if results.iter().any(|r| !r.duplicate) {
+                pool.notify_jobs(&mut tx).await?;
+            }
             tx.commit().await.context("enqueue: commit")?;
-            Ok(Enqueued {
-                job_id,
-                duplicate: false,
-            })
+            Ok(results)
         })
     }
 

@@ -18,7 +18,7 @@ use crate::{
     jobs::{LookupHandler, Repliers, SummaryHandler},
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
-    outbound::LocalBudget,
+    outbound::{Budget, LocalBudget, RedisBudget, RedisBudgetSettings},
     privacy::{Auditor, erase::EraseHandler, heap::Heap},
     queue::{JobHandler, Queue, QueueMetrics, Settings},
     store::{self, Store},
@@ -52,7 +52,7 @@ impl App {
             )
         })?;
         let fs = &config.fullstory;
-        let budget = Arc::new(LocalBudget::new(fs.requests_per_second, fs.burst));
+        let budget = fullstory_budget(&config)?;
         let fullstory = Arc::new(
             Client::new(fs, budget, metrics.upstream.clone())
                 .context("could not build the FullStory client")?,
@@ -95,6 +95,26 @@ impl App {
             summary: false,
         }
     }
+}
+
+/// The FullStory budget the configuration asks for: this process's own, or one shared through Redis.
+fn fullstory_budget(config: &Config) -> anyhow::Result<Arc<dyn Budget>> {
+    let fs = &config.fullstory;
+    let limits = &config.limits;
+    Ok(match (&limits.backend, &limits.redis_url) {
+        (crate::config::LimitsBackend::Redis, Some(url)) => {
+            Arc::new(RedisBudget::new(&RedisBudgetSettings {
+                redis_url: url.clone(),
+                org_secret: fs.api_key.expose().unwrap_or("no-key").to_owned(),
+                per_second: fs.requests_per_second,
+                burst: fs.burst,
+                expected_replicas: limits.expected_replicas,
+                fail_closed: limits.fail_closed,
+                timeout: std::time::Duration::from_millis(250),
+            })?)
+        }
+        _ => Arc::new(LocalBudget::new(fs.requests_per_second, fs.burst)),
+    })
 }
 
 /// What handlers, workers and commands share. Cheap to clone.

@@ -35,6 +35,34 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         failed = true;
         println!("fullstory  missing: set fullstory.api_key (an Admin or Architect key)");
     }
+    let fs = &app.config.fullstory;
+    let limits = &app.config.limits;
+    match (&limits.backend, &limits.redis_url) {
+        (crate::config::LimitsBackend::Redis, Some(url)) => {
+            match crate::outbound::ping_redis(url, std::time::Duration::from_secs(2)).await {
+                Ok(()) => println!(
+                    "limits     ok (redis: {}/s, burst {}, shared by every replica)",
+                    fs.requests_per_second, fs.burst
+                ),
+                Err(error) => {
+                    failed = true;
+                    println!(
+                        "limits     failed: Redis at limits.redis_url is unreachable ({error}); \
+                         replicas would {}",
+                        if limits.fail_closed {
+                            "hold FullStory calls (fail_closed)"
+                        } else {
+                            "each use quota / limits.expected_replicas"
+                        }
+                    );
+                }
+            }
+        }
+        _ => println!(
+            "limits     ok (local: {}/s, burst {}, this process only)",
+            fs.requests_per_second, fs.burst
+        ),
+    }
     for (name, on) in integrations(&app.config) {
         println!(
             "{name:<10} {}",

@@ -39,12 +39,17 @@ pub async fn run_until(
         .iter()
         .filter_map(|adapter| adapter.background(&state, stop_rx.clone()))
         .collect();
+    // Erasures announced by other replicas clear this one's cache (PostgreSQL only).
+    let erasures = crate::privacy::broadcast::listen(state.app.clone()).await?;
     server::serve(state.clone(), listener, async move {
         stop.await;
         let _ = stop_tx.send(true);
     })
     .await?;
     workers.join().await;
+    if let Some(listener) = erasures {
+        listener.abort();
+    }
     for task in background {
         let _ = task.await;
     }

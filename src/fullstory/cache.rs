@@ -91,6 +91,20 @@ impl CachedSessions {
         let _ = self.lists.invalidate_entries_if(move |key, _| key.0 == who);
     }
 
+    /// Forgets every session list whose identity `matches` (an erasure announced by another replica
+    /// names the customer only by a keyed hash).
+    pub fn invalidate_where(&self, matches: impl Fn(&Identity) -> bool + Send + Sync + 'static) {
+        let _ = self
+            .lists
+            .invalidate_entries_if(move |key, _| matches(&key.0));
+    }
+
+    /// Forgets every session's events and summaries.
+    pub fn forget_all_sessions(&self) {
+        self.events.invalidate_all();
+        self.summaries.invalidate_all();
+    }
+
     /// Forgets the events and summaries of these sessions.
     pub async fn forget_sessions(&self, ids: &[SessionId]) {
         for id in ids {

@@ -14,14 +14,16 @@
 
 mod budget;
 mod cooldown;
+mod redis_budget;
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Response, StatusCode, header::HeaderMap};
 use tokio::time::Instant;
 
-pub use budget::{Budget, LocalBudget};
+pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::CoolDown;
+pub use redis_budget::{RedisBudget, RedisBudgetSettings, ping as ping_redis};
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
@@ -155,11 +157,14 @@ impl Upstream {
             .inc();
     }
 
-    async fn wait_turn(&self) {
+    async fn wait_turn(&self) -> Result<(), SendError> {
         let started = Instant::now();
         let mut waited = self.cooldown.wait().await;
         if let Some(budget) = &self.budget {
-            waited |= budget.acquire().await;
+            waited |= budget
+                .acquire()
+                .await
+                .map_err(|refused| SendError::Transport(refused.0))?;
         }
         if waited {
             let labels = UpstreamLabels {
@@ -171,6 +176,7 @@ impl Upstream {
                 .get_or_create(&labels)
                 .inc_by(started.elapsed().as_secs_f64());
         }
+        Ok(())
     }
 
     /// Sends `request` (a fresh copy for each attempt) under the budget, cool-down and retry policy.
@@ -216,7 +222,14 @@ impl Upstream {
                     })
                     .inc();
             }
-            self.wait_turn().await;
+            if let Err(refused) = self.wait_turn().await {
+                self.count(endpoint, "budget_refused");
+                if attempt >= self.policy.max_attempts {
+                    return Err(refused);
+                }
+                tokio::time::sleep(self.policy.backoff(attempt)).await;
+                continue;
+            }
             let last = attempt >= self.policy.max_attempts;
             // Our bodies are always in memory, so a copy can always be made.
             let copy = request.try_clone().ok_or_else(|| {
@@ -237,6 +250,9 @@ impl Upstream {
                     }
                     let wait = wait.unwrap_or_else(|| self.policy.backoff(attempt));
                     self.cooldown.extend(wait);
+                    if let Some(budget) = &self.budget {
+                        budget.cool_down(wait).await;
+                    }
                     tracing::warn!(
                         upstream = self.name,
                         endpoint,

@@ -6,7 +6,8 @@
 //!    uid). A user already gone (404) counts as deleted. Deletion runs in the background at FullStory.
 //! 2. Heap, when `heap.*` is configured: a deletion request; its `deletion_request_id` is kept.
 //! 3. Our cache: the customer's session lists, events and summaries are dropped, so the next lookup
-//!    reaches FullStory again.
+//!    reaches FullStory again; the erasure is announced to every other replica, which drops its own
+//!    copy ([`super::broadcast`]).
 //! 4. Our store: every job payload and error mentioning the email is replaced by `null`, this job's own
 //!    payload included (the last step: after it, the job has nothing left to retry with).
 //!
@@ -140,10 +141,16 @@ impl JobHandler for EraseHandler {
             job.effects().once("heap", &effect).await.map_err(retry)?;
         }
 
-        // 3. Our cache.
+        // 3. Our cache, and every other replica's (told through the store, by the keyed hash).
         self.app.sessions.invalidate(&who);
         let ids: Vec<_> = sessions.sessions.iter().map(|s| s.id.clone()).collect();
         self.app.sessions.forget_sessions(&ids).await;
+        let announcement = super::broadcast::Announcement::new(self.app.auditor.hash(&who), &ids);
+        self.app
+            .store
+            .announce_erasure(&announcement.to_payload())
+            .await
+            .map_err(retry)?;
 
         // 4. Our store, this job's own payload included; then the audit (a hash, never the email).
         let now = self.app.clock.now();

@@ -8,8 +8,11 @@
 //!   user (when `heap.*` is set), our cache, and every stored payload holding the email. It runs as a
 //!   queued job whose steps are ledgered effects, so a partial failure is retried (never reported done)
 //!   and a finished step is not repeated.
+//! - [`broadcast`] carries an erasure to every replica's cache (PostgreSQL `NOTIFY`), naming the
+//!   customer by their keyed hash.
 
 pub mod audit;
+pub mod broadcast;
 pub mod erase;
 pub mod heap;
 

@@ -366,6 +366,18 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         wake: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>>;
 
+    /// Tells every process on this store that a customer was erased, so each drops what its cache
+    /// holds on them (PostgreSQL `NOTIFY replaydesk_erasures`, delivered on commit to every replica).
+    /// SQLite serves one replica, whose cache the erasure job cleared itself: a no-op.
+    async fn announce_erasure(&self, payload: &str) -> anyhow::Result<()>;
+
+    /// Starts a task sending every erasure announcement's payload to `to` (PostgreSQL `LISTEN`; in
+    /// place when this returns); SQLite has none and returns `None`.
+    async fn listen_erasures(
+        &self,
+        to: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>>;
+
     /// Closes the pool; later calls fail.
     async fn close(&self);
 }

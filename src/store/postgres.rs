@@ -26,6 +26,9 @@ use super::{StoreOptions, redact_url};
 /// The channel idle workers listen on.
 pub const CHANNEL: &str = "replaydesk_jobs";
 
+/// The channel erasures are announced on, so every replica drops its cached copy.
+pub const ERASURES: &str = "replaydesk_erasures";
+
 /// Key of the advisory lock taken while migrating.
 const MIGRATION_LOCK: i64 = 0x7265_706c_6179; // "replay"
 
@@ -109,6 +112,49 @@ pub(crate) async fn listen(
                 Err(error) => {
                     tracing::warn!(%error, "job listener lost its connection; reconnecting");
                     wake.notify_one();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }))
+}
+
+/// `NOTIFY replaydesk_erasures, payload` (at most 8000 bytes: PostgreSQL's limit).
+pub(crate) async fn announce_erasure(pool: &PgPool, payload: &str) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(ERASURES)
+        .bind(payload)
+        .execute(pool)
+        .await
+        .context("announcing an erasure")?;
+    Ok(())
+}
+
+/// `LISTEN replaydesk_erasures` and a task sending each payload to `to`, until the pool closes or
+/// nobody receives. A lost connection is reconnected by `PgListener`; announcements sent meanwhile
+/// are missed, which the cache's own expiry (`fullstory.cache_ttl`) bounds.
+pub(crate) async fn listen_erasures(
+    pool: &PgPool,
+    to: tokio::sync::mpsc::UnboundedSender<String>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut listener = PgListener::connect_with(pool)
+        .await
+        .context("connecting the erasure listener")?;
+    listener
+        .listen(ERASURES)
+        .await
+        .context("LISTEN for erasures")?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(notification) => {
+                    if to.send(notification.payload().to_owned()).is_err() {
+                        break;
+                    }
+                }
+                Err(sqlx::Error::PoolClosed) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "erasure listener lost its connection; reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

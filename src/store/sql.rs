@@ -836,6 +836,23 @@ impl Store for SqlStore {
         }
     }
 
+    async fn announce_erasure(&self, payload: &str) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(()),
+            Db::Postgres(pool) => postgres::announce_erasure(pool, payload).await,
+        }
+    }
+
+    async fn listen_erasures(
+        &self,
+        to: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(None),
+            Db::Postgres(pool) => postgres::listen_erasures(pool, to).await.map(Some),
+        }
+    }
+
     async fn close(&self) {
         with_db!(self, |pool| Dialect::close(pool).await)
     }

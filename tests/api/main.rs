@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budget;
 mod cli;
 mod discord;
 mod fullstory;
@@ -10,6 +11,7 @@ mod helpers;
 mod jobs;
 mod lookup;
 mod privacy;
+mod processes;
 mod server;
 mod slack;
 mod zendesk;

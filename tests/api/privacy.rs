@@ -23,7 +23,7 @@ fn jane() -> CustomerEmail {
 }
 
 /// FullStory knows jane through two users: u1 (uid cust-1, two sessions) and u2 (no uid).
-async fn fullstory_with_jane() -> MockServer {
+pub(crate) async fn fullstory_with_jane() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/sessions/v2"))
@@ -93,7 +93,7 @@ fn with_heap(mut config: Config, heap: &MockServer) -> Config {
     config
 }
 
-async fn enqueue_erasure(state: &AppState) -> i64 {
+pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
     let job = ErasureJob {
         email: jane(),
         requester: replaydesk::jobs::Requester {

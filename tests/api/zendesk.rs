@@ -33,7 +33,7 @@ use wiremock::{
 
 use super::helpers;
 
-const SECRET: &str = "zd-signing-secret";
+pub(crate) const SECRET: &str = "zd-signing-secret";
 const TICKET: u64 = 35436;
 const CREATED: &str = "2026-11-20T14:10:00Z";
 const NOW: &str = "2026-11-20T15:00:00Z";
@@ -190,13 +190,13 @@ impl Respond for ZendeskApi {
     }
 }
 
-struct FakeZendesk {
-    server: MockServer,
+pub(crate) struct FakeZendesk {
+    pub(crate) server: MockServer,
     state: Arc<Mutex<ZdState>>,
 }
 
 impl FakeZendesk {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(ZdState {
             next_id: 100,
@@ -220,7 +220,7 @@ impl FakeZendesk {
         fake
     }
 
-    fn add_ticket(&self, id: u64, subject: &str, description: &str) {
+    pub(crate) fn add_ticket(&self, id: u64, subject: &str, description: &str) {
         let mut state = self.state.lock().unwrap();
         state.tickets.insert(
             id,
@@ -249,7 +249,7 @@ impl FakeZendesk {
     }
 
     /// The internal notes on a ticket, oldest first.
-    fn notes(&self, id: u64) -> Vec<String> {
+    pub(crate) fn notes(&self, id: u64) -> Vec<String> {
         let state = self.state.lock().unwrap();
         state.tickets[&id]
             .comments

@@ -50,7 +50,8 @@ pub struct DemoArgs {
     /// Where the demo's server listens (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Keep the demo's SQLite store in this file (default: a temporary directory, removed on exit).
+    /// Keep the demo's SQLite store in this new file, to look at afterwards (default: a temporary
+    /// directory, removed on exit). It must not exist yet: its tickets would already show the sessions.
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// Exit after printing the answers and the curl lines, instead of running until Ctrl-C.
@@ -310,6 +311,14 @@ fn curl_section(demo: &Demo, now: DateTime<Utc>) -> String {
 
 /// `replaydesk demo`.
 pub async fn run(args: DemoArgs, log: LogConfig) -> Result<(), Failure> {
+    if let Some(path) = args.store.as_deref().filter(|p| p.exists()) {
+        // Zendesk never gets the same session twice on a ticket: the demo's tickets would get no note.
+        return Err(Failure::usage(format!(
+            "--store {}: the file exists; give a new one (the demo's tickets would already show \
+             their sessions)",
+            path.display()
+        )));
+    }
     let demo = Demo::start(&args, log).await?;
     println!("{}", introduction(&demo));
     for request in demo.samples(Utc::now())? {

@@ -286,3 +286,21 @@ fn a_printed_curl_line_reads_back_as_the_same_request() {
     assert_eq!(body, &signed.body);
     assert_eq!(headers.len(), signed.headers.len() + 1);
 }
+
+#[tokio::test]
+async fn the_demo_refuses_a_store_file_that_already_exists() {
+    let dir = TempDir::new().unwrap();
+    let existing = dir.path().join("old.db");
+    std::fs::write(&existing, b"").unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))
+        .args(["demo", "--once", "--listen", "127.0.0.1:0", "--store"])
+        .arg(&existing)
+        .current_dir(dir.path())
+        .env_remove("REPLAYDESK_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    helpers::capture_process_logs(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the file exists"));
+}

@@ -1,4 +1,4 @@
-//! The `replaydesk` command line: `serve`, `lookup`, `check`, `jobs …`, `discord register`.
+//! The `replaydesk` command line: `demo`, `serve`, `lookup`, `check`, `jobs …`, `discord register`.
 //!
 //! Exit codes: 0 ok, 1 failure (one actionable line on stderr), 2 usage or configuration error.
 //! Command output goes to stdout; logs go to stderr.
@@ -30,6 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try the whole pipeline with no account: sample FullStory, signed requests, the answers shown.
+    Demo(crate::demo::DemoArgs),
     /// Run the HTTP server and the job workers.
     Serve,
     /// Print a customer's recent sessions, newest first, the likely one marked.
@@ -88,13 +90,16 @@ impl From<anyhow::Error> for Failure {
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let mut config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("replaydesk: configuration error: {error}");
             return ExitCode::from(2);
         }
     };
+    if let Command::Demo(_) = cli.command {
+        crate::demo::quiet(&mut config.log);
+    }
     crate::telemetry::init(&config.log);
     crate::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -109,6 +114,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Demo(args) => crate::demo::run(args, config.log).await,
             Command::Serve => serve::run(config).await,
             Command::Lookup(args) => lookup::run(config, args).await,
             Command::Check => check::run(config).await,

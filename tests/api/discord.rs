@@ -5,7 +5,6 @@
 use std::{process::Output, sync::Arc, time::Duration};
 
 use axum::{body::Body, http::Request};
-use ed25519_dalek::{Signer, SigningKey};
 use replaydesk::{
     adapters::discord::api::Api,
     app::{App, AppState},
@@ -34,9 +33,7 @@ const MODERATE_MEMBERS: &str = "1099511627776";
 
 fn signature(seed: &str, timestamp: i64, body: &[u8]) -> String {
     let seed: [u8; 32] = hex::decode(seed).unwrap().try_into().unwrap();
-    let mut message = timestamp.to_string().into_bytes();
-    message.extend_from_slice(body);
-    hex::encode(SigningKey::from_bytes(&seed).sign(&message).to_bytes())
+    replaydesk::adapters::discord::verify::sign(&seed, timestamp, body)
 }
 
 fn member(permissions: &str, roles: &[&str]) -> Value {

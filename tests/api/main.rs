@@ -5,6 +5,7 @@
 
 mod budget;
 mod cli;
+mod demo;
 mod discord;
 mod fullstory;
 mod helpers;

@@ -5,9 +5,12 @@
 //! through serenity's [`Verifier`]. Discord probes endpoints with bad signatures and drops those that
 //! accept them, so every failure is a [`SignatureError`] (401). Beyond Discord's own scheme, the timestamp
 //! must be within our replay window ([`within_window`]), so a captured request cannot be replayed later.
+//! [`sign`] makes Discord's signature from a key's seed, for the demo and tests: Discord signs, we only
+//! verify, but both sides of the scheme live here.
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, TimeZone, Utc};
+use ed25519_dalek::{Signer, SigningKey};
 use serenity::interactions_endpoint::Verifier;
 
 use crate::adapters::signing::{SignatureError, header, within_window};
@@ -40,6 +43,19 @@ pub fn verify(
         .map_err(|()| SignatureError::Mismatch)
 }
 
+/// The `X-Signature-Ed25519` Discord would send for `body` at `timestamp`, made with the application key
+/// whose 32-byte secret seed is `seed` (for tests, the demo and load tools).
+pub fn sign(seed: &[u8; 32], timestamp: i64, body: &[u8]) -> String {
+    let mut message = timestamp.to_string().into_bytes();
+    message.extend_from_slice(body);
+    hex::encode(SigningKey::from_bytes(seed).sign(&message).to_bytes())
+}
+
+/// The hex public key (`discord.public_key`) of the key whose secret seed is `seed`.
+pub fn public_key(seed: &[u8; 32]) -> String {
+    hex::encode(SigningKey::from_bytes(seed).verifying_key().to_bytes())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -52,6 +68,9 @@ mod tests {
     const TS: &str = "1700000000";
     const BODY: &str = r#"{"type":1}"#;
     const SIGNATURE_VALUE: &str = "1695961a47c91a1ec033b819b7e87e3dbc583dd0cee6d1fd0216f58ac87b6228ae531ddbf91fb7bc28d7edf7f08604da16f54624f38a6bc0614e4dc13cd47f0f";
+
+    /// RFC 8032 test 1's secret seed (its public key is [`PUBLIC_KEY`]).
+    const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 
     fn verifier() -> Verifier {
         let key: [u8; 32] = hex::decode(PUBLIC_KEY).unwrap().try_into().unwrap();
@@ -78,6 +97,9 @@ mod tests {
             at(1_700_000_000 + 10),
         );
         assert_eq!(result, Ok(()));
+        let seed: [u8; 32] = hex::decode(SEED).unwrap().try_into().unwrap();
+        assert_eq!(public_key(&seed), PUBLIC_KEY);
+        assert_eq!(sign(&seed, 1_700_000_000, BODY.as_bytes()), SIGNATURE_VALUE);
     }
 
     #[test]

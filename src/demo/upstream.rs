@@ -1,0 +1,732 @@
+//! The demo's stand-ins for everything replaydesk talks to, each an axum server on its own loopback port,
+//! so the real clients call the real paths (`fullstory.base_url`, `slack.api_url`, `zendesk.base_url`,
+//! `discord.api_url` point here):
+//!
+//! - **FullStory**: the sample customers of `fixtures.json` (`GET /sessions/v2`, `GET
+//!   /v2/sessions/{id}/events`, `GET /v2/sessions/{id}/summary`, `GET /me`), with session times relative to
+//!   when the demo started, so they always fall inside the lookback window;
+//! - **Slack**: `response_url`s (`POST /commands/…`) and the Web API methods replies use;
+//! - **Zendesk**: the fixture tickets (read, comments, users), the internal note (`PUT
+//!   /api/v2/tickets/{id}.json`) and tags (`PUT /api/v2/tickets/{id}/tags`);
+//! - **Discord**: the edit of a deferred answer (`PATCH /webhooks/{app}/{token}/messages/@original`) and
+//!   reading it back.
+//!
+//! What the platforms would have shown is kept as [`Reply`]s, in order, and announced on a `watch`
+//! channel, so the demo waits for answers without sleeping. This is demo scaffolding: `serve` never
+//! reaches it. Each fake checks the credential the demo configured, as the real service would.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use anyhow::Context;
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// The sample data, shipped in the binary.
+pub const FIXTURES: &str = include_str!("fixtures.json");
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Fixtures {
+    pub org: String,
+    pub customers: Vec<Customer>,
+    pub zendesk: ZendeskFixtures,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Customer {
+    pub email: String,
+    pub uid: String,
+    pub device: String,
+    pub sessions: Vec<SampleSession>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SampleSession {
+    pub id: String,
+    pub minutes_ago: i64,
+    pub events: Vec<SampleEvent>,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SampleEvent {
+    pub after_secs: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ZendeskFixtures {
+    pub agent: ZendeskUser,
+    pub tickets: Vec<SampleTicket>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ZendeskUser {
+    pub id: u64,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SampleTicket {
+    pub id: u64,
+    pub subject: String,
+    pub requester: ZendeskUser,
+    pub created_minutes_ago: i64,
+    pub comment: String,
+}
+
+impl Fixtures {
+    pub fn load() -> anyhow::Result<Self> {
+        serde_json::from_str(FIXTURES).context("the demo's fixtures.json does not parse")
+    }
+
+    fn customer(&self, email: Option<&str>, uid: Option<&str>) -> Option<&Customer> {
+        self.customers.iter().find(|c| {
+            email.is_some_and(|e| e.eq_ignore_ascii_case(&c.email)) || uid == Some(c.uid.as_str())
+        })
+    }
+
+    /// The session with the full id `device:session`, and its customer.
+    fn session(&self, full_id: &str) -> Option<(&Customer, &SampleSession)> {
+        let (device, id) = full_id.split_once(':')?;
+        self.customers
+            .iter()
+            .filter(|c| c.device == device)
+            .find_map(|c| c.sessions.iter().find(|s| s.id == id).map(|s| (c, s)))
+    }
+
+    pub fn ticket(&self, id: u64) -> Option<&SampleTicket> {
+        self.zendesk.tickets.iter().find(|t| t.id == id)
+    }
+}
+
+/// The platform a reply was meant for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    Slack,
+    Zendesk,
+    Discord,
+}
+
+/// One thing a platform would have shown.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// A `response_url` post or a Web API message (`via` says which), as JSON.
+    Slack { via: String, body: Value },
+    /// An internal note's HTML on a ticket.
+    ZendeskNote { ticket: u64, html: String },
+    /// Tags added to a ticket.
+    ZendeskTags { ticket: u64, tags: Vec<String> },
+    /// An edit of a deferred interaction answer, as JSON.
+    Discord { body: Value },
+}
+
+impl Reply {
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Slack { .. } => Platform::Slack,
+            Self::ZendeskNote { .. } | Self::ZendeskTags { .. } => Platform::Zendesk,
+            Self::Discord { .. } => Platform::Discord,
+        }
+    }
+}
+
+/// The credentials the fakes expect (the same the demo puts in its configuration).
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub fullstory_key: String,
+    pub slack_bot_token: String,
+    pub zendesk_email: String,
+    pub zendesk_token: String,
+}
+
+/// Replies captured so far; `changed` counts them.
+pub struct Captured {
+    replies: Mutex<Vec<Reply>>,
+    changed: watch::Sender<usize>,
+}
+
+impl Captured {
+    fn new() -> Self {
+        Self {
+            replies: Mutex::new(Vec::new()),
+            changed: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Reply>> {
+        self.replies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, reply: Reply) {
+        let count = {
+            let mut replies = self.lock();
+            replies.push(reply);
+            replies.len()
+        };
+        self.changed.send_replace(count);
+    }
+
+    /// Every reply so far, oldest first.
+    pub fn all(&self) -> Vec<Reply> {
+        self.lock().clone()
+    }
+
+    /// Wakes when a reply arrives: `borrow()` is how many there are.
+    pub fn subscribe(&self) -> watch::Receiver<usize> {
+        self.changed.subscribe()
+    }
+}
+
+/// A fake Zendesk ticket: the fixture plus what was written to it.
+struct Ticket {
+    sample: SampleTicket,
+    notes: Vec<Value>,
+    tags: Vec<String>,
+    version: u32,
+}
+
+struct Shared {
+    fixtures: Fixtures,
+    /// The moment the sample times count back from.
+    started: DateTime<Utc>,
+    credentials: Credentials,
+    captured: Arc<Captured>,
+    tickets: Mutex<BTreeMap<u64, Ticket>>,
+    /// Discord answers by interaction token, for `GET @original`.
+    originals: Mutex<BTreeMap<String, Value>>,
+}
+
+type Fake = State<Arc<Shared>>;
+
+/// The running fakes: where each listens, and what they captured.
+pub struct Upstreams {
+    pub fullstory: SocketAddr,
+    pub slack: SocketAddr,
+    pub zendesk: SocketAddr,
+    pub discord: SocketAddr,
+    pub captured: Arc<Captured>,
+    pub started: DateTime<Utc>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Upstreams {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Upstreams {
+    /// Starts the four fakes on loopback ports of their own.
+    pub async fn start(
+        fixtures: Fixtures,
+        credentials: Credentials,
+        started: DateTime<Utc>,
+    ) -> anyhow::Result<Self> {
+        let tickets = fixtures
+            .zendesk
+            .tickets
+            .iter()
+            .map(|t| {
+                let ticket = Ticket {
+                    sample: t.clone(),
+                    notes: Vec::new(),
+                    tags: Vec::new(),
+                    version: 0,
+                };
+                (t.id, ticket)
+            })
+            .collect();
+        let captured = Arc::new(Captured::new());
+        let shared = Arc::new(Shared {
+            fixtures,
+            started,
+            credentials,
+            captured: captured.clone(),
+            tickets: Mutex::new(tickets),
+            originals: Mutex::new(BTreeMap::new()),
+        });
+        let mut tasks = Vec::new();
+        let mut addresses = Vec::new();
+        for router in [fullstory(), slack(), zendesk(), discord()] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("could not listen on loopback for the demo's fakes")?;
+            addresses.push(listener.local_addr()?);
+            let app = router.with_state(shared.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app).await {
+                    tracing::error!(%error, "a demo fake stopped");
+                }
+            }));
+        }
+        let [fullstory, slack, zendesk, discord] = addresses[..] else {
+            anyhow::bail!("the demo's fakes did not all start");
+        };
+        Ok(Self {
+            fullstory,
+            slack,
+            zendesk,
+            discord,
+            captured,
+            started,
+            tasks,
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn authorized(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected)
+}
+
+fn refused(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "message": message })),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "RecordNotFound" })),
+    )
+        .into_response()
+}
+
+fn iso(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+// ------------------------------------------------------------------ FullStory
+
+fn fullstory() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/me", get(fs_me))
+        .route("/sessions/v2", get(fs_sessions))
+        .route("/v2/sessions/{id}/events", get(fs_events))
+        .route("/v2/sessions/{id}/summary", get(fs_summary))
+}
+
+fn fs_authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    authorized(
+        headers,
+        &format!("Basic {}", shared.credentials.fullstory_key),
+    )
+}
+
+async fn fs_me(State(shared): Fake, headers: HeaderMap) -> Response {
+    if !fs_authorized(&shared, &headers) {
+        return refused("Unauthorized");
+    }
+    Json(json!({ "org": shared.fixtures.org, "name": "replaydesk demo key", "role": "ARCHITECT" }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SessionsQuery {
+    email: Option<String>,
+    uid: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn fs_sessions(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Query(query): Query<SessionsQuery>,
+) -> Response {
+    if !fs_authorized(&shared, &headers) {
+        return refused("Unauthorized");
+    }
+    let Some(customer) = shared
+        .fixtures
+        .customer(query.email.as_deref(), query.uid.as_deref())
+    else {
+        return Json(json!({ "sessions": [] })).into_response();
+    };
+    // The official example's shape: epoch seconds as a string, the halves of the id apart.
+    let sessions: Vec<Value> = customer
+        .sessions
+        .iter()
+        .take(query.limit.unwrap_or(20))
+        .map(|s| {
+            let created = shared.started - Duration::minutes(s.minutes_ago);
+            json!({
+                "userId": customer.device,
+                "sessionId": s.id,
+                "createdTime": created.timestamp().to_string(),
+                "fsUrl": format!(
+                    "https://app.fullstory.com/ui/{}/session/{}:{}",
+                    shared.fixtures.org, customer.device, s.id
+                ),
+            })
+        })
+        .collect();
+    Json(json!({ "sessions": sessions })).into_response()
+}
+
+async fn fs_events(State(shared): Fake, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !fs_authorized(&shared, &headers) {
+        return refused("Unauthorized");
+    }
+    let Some((_, session)) = shared.fixtures.session(&id) else {
+        return not_found();
+    };
+    let start = shared.started - Duration::minutes(session.minutes_ago);
+    let events: Vec<Value> = session
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "event_time": iso(start + Duration::seconds(e.after_secs)),
+                "event_type": e.kind,
+                "event_properties": { "url": e.url },
+            })
+        })
+        .collect();
+    Json(json!({ "events": events })).into_response()
+}
+
+async fn fs_summary(State(shared): Fake, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !fs_authorized(&shared, &headers) {
+        return refused("Unauthorized");
+    }
+    match shared.fixtures.session(&id) {
+        Some((_, session)) => Json(json!({ "summary": session.summary })).into_response(),
+        None => not_found(),
+    }
+}
+
+// ------------------------------------------------------------------ Slack
+
+fn slack() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/commands/{team}/{id}/{secret}", post(slack_response_url))
+        .route("/api/{method}", post(slack_web_api))
+        .route("/api/conversations.replies", get(slack_replies))
+}
+
+/// Where the demo's slash commands say to answer (as `hooks.slack.com/commands/…` would).
+pub fn response_url(slack: SocketAddr, request_id: &str) -> String {
+    format!("http://{slack}/commands/T0DEMO/{request_id}/demo")
+}
+
+async fn slack_response_url(State(shared): Fake, Json(body): Json<Value>) -> Response {
+    shared.captured.push(Reply::Slack {
+        via: "response_url".into(),
+        body,
+    });
+    Json(json!({ "ok": true })).into_response()
+}
+
+async fn slack_web_api(
+    State(shared): Fake,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let bearer = format!("Bearer {}", shared.credentials.slack_bot_token);
+    if !authorized(&headers, &bearer) {
+        return Json(json!({ "ok": false, "error": "invalid_auth" })).into_response();
+    }
+    let ts = format!("{}.000100", Utc::now().timestamp());
+    match method.as_str() {
+        "chat.postMessage" | "chat.postEphemeral" => {
+            shared.captured.push(Reply::Slack { via: method, body });
+            Json(json!({ "ok": true, "ts": ts, "message_ts": ts })).into_response()
+        }
+        _ => Json(json!({ "ok": false, "error": "unknown_method" })).into_response(),
+    }
+}
+
+async fn slack_replies() -> Response {
+    Json(json!({ "ok": true, "messages": [] })).into_response()
+}
+
+// ------------------------------------------------------------------ Zendesk
+
+fn zendesk() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v2/tickets/{file}", get(zd_ticket).put(zd_note))
+        .route("/api/v2/tickets/{id}/comments.json", get(zd_comments))
+        .route("/api/v2/tickets/{id}/tags", put(zd_tags))
+        .route("/api/v2/users/{file}", get(zd_user))
+}
+
+fn zd_authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    let credentials = format!(
+        "{}/token:{}",
+        shared.credentials.zendesk_email, shared.credentials.zendesk_token
+    );
+    authorized(
+        headers,
+        &format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        ),
+    )
+}
+
+/// `35436.json` → 35436.
+fn json_id(file: &str) -> Option<u64> {
+    file.strip_suffix(".json")?.parse().ok()
+}
+
+fn zd_users(shared: &Shared, ticket: &SampleTicket) -> Value {
+    let agent = &shared.fixtures.zendesk.agent;
+    json!([
+        { "id": ticket.requester.id, "email": ticket.requester.email, "name": ticket.requester.name,
+          "role": "end-user" },
+        { "id": agent.id, "email": agent.email, "name": agent.name, "role": "agent" },
+    ])
+}
+
+impl Ticket {
+    fn created(&self, started: DateTime<Utc>) -> DateTime<Utc> {
+        started - Duration::minutes(self.sample.created_minutes_ago)
+    }
+
+    fn updated_at(&self, started: DateTime<Utc>) -> String {
+        iso(self.created(started) + Duration::seconds(i64::from(self.version)))
+    }
+}
+
+async fn zd_ticket(State(shared): Fake, headers: HeaderMap, Path(file): Path<String>) -> Response {
+    if !zd_authorized(&shared, &headers) {
+        return refused("Couldn't authenticate you");
+    }
+    let tickets = lock(&shared.tickets);
+    let Some(ticket) = json_id(&file).and_then(|id| tickets.get(&id)) else {
+        return not_found();
+    };
+    let sample = &ticket.sample;
+    Json(json!({
+        "ticket": {
+            "id": sample.id,
+            "subject": sample.subject,
+            "created_at": iso(ticket.created(shared.started)),
+            "updated_at": ticket.updated_at(shared.started),
+            "requester_id": sample.requester.id,
+            "status": "open",
+            "tags": ticket.tags,
+        },
+        "users": zd_users(&shared, sample),
+    }))
+    .into_response()
+}
+
+async fn zd_comments(State(shared): Fake, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+    if !zd_authorized(&shared, &headers) {
+        return refused("Couldn't authenticate you");
+    }
+    let tickets = lock(&shared.tickets);
+    let Some(ticket) = tickets.get(&id) else {
+        return not_found();
+    };
+    let sample = &ticket.sample;
+    let first = json!({
+        "id": sample.id * 100,
+        "author_id": sample.requester.id,
+        "body": sample.comment,
+        "plain_body": sample.comment,
+        "public": true,
+        "created_at": iso(ticket.created(shared.started)),
+    });
+    // Newest first, as asked for.
+    let comments: Vec<Value> = ticket.notes.iter().rev().cloned().chain([first]).collect();
+    Json(json!({ "comments": comments, "users": zd_users(&shared, sample) })).into_response()
+}
+
+async fn zd_user(State(shared): Fake, headers: HeaderMap, Path(file): Path<String>) -> Response {
+    if !zd_authorized(&shared, &headers) {
+        return refused("Couldn't authenticate you");
+    }
+    let id = json_id(&file);
+    let tickets = lock(&shared.tickets);
+    let user = tickets
+        .values()
+        .map(|t| &t.sample.requester)
+        .find(|u| Some(u.id) == id);
+    match user {
+        Some(u) => Json(
+            json!({ "user": { "id": u.id, "email": u.email, "name": u.name,
+                                          "role": "end-user" } }),
+        )
+        .into_response(),
+        None => not_found(),
+    }
+}
+
+async fn zd_note(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if !zd_authorized(&shared, &headers) {
+        return refused("Couldn't authenticate you");
+    }
+    let mut tickets = lock(&shared.tickets);
+    let Some((id, ticket)) = json_id(&file).and_then(|id| tickets.get_mut(&id).map(|t| (id, t)))
+    else {
+        return not_found();
+    };
+    let comment = &body["ticket"]["comment"];
+    let Some(html) = comment["html_body"].as_str() else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(
+                json!({ "error": "RecordInvalid", "description": "comment.html_body is missing" }),
+            ),
+        )
+            .into_response();
+    };
+    ticket.version += 1;
+    let comment_id = id * 100 + u64::from(ticket.version);
+    ticket.notes.push(json!({
+        "id": comment_id,
+        "author_id": shared.fixtures.zendesk.agent.id,
+        "html_body": html,
+        "public": comment["public"].as_bool().unwrap_or(true),
+        "created_at": iso(Utc::now()),
+    }));
+    shared.captured.push(Reply::ZendeskNote {
+        ticket: id,
+        html: html.to_owned(),
+    });
+    Json(json!({
+        "ticket": { "id": id },
+        "audit": { "id": comment_id + 7_000_000, "events": [{ "id": comment_id, "type": "Comment" }] },
+    }))
+    .into_response()
+}
+
+async fn zd_tags(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<Value>,
+) -> Response {
+    if !zd_authorized(&shared, &headers) {
+        return refused("Couldn't authenticate you");
+    }
+    let mut tickets = lock(&shared.tickets);
+    let Some(ticket) = tickets.get_mut(&id) else {
+        return not_found();
+    };
+    let added: Vec<String> = body["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    for tag in &added {
+        if !ticket.tags.contains(tag) {
+            ticket.tags.push(tag.clone());
+        }
+    }
+    let tags = ticket.tags.clone();
+    drop(tickets);
+    shared.captured.push(Reply::ZendeskTags {
+        ticket: id,
+        tags: added,
+    });
+    Json(json!({ "tags": tags })).into_response()
+}
+
+// ------------------------------------------------------------------ Discord
+
+fn discord() -> Router<Arc<Shared>> {
+    Router::new().route(
+        "/api/v10/webhooks/{app}/{token}/messages/@original",
+        get(discord_original).patch(discord_edit),
+    )
+}
+
+async fn discord_edit(
+    State(shared): Fake,
+    Path((_app, token)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut message = body.clone();
+    message["id"] = json!("1310000000000000001");
+    lock(&shared.originals).insert(token, message.clone());
+    shared.captured.push(Reply::Discord { body });
+    Json(message).into_response()
+}
+
+async fn discord_original(
+    State(shared): Fake,
+    Path((_app, token)): Path<(String, String)>,
+) -> Response {
+    match lock(&shared.originals).get(&token) {
+        Some(message) => Json(message.clone()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": "Unknown Message", "code": 10008 })),
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixtures_parse_and_every_session_has_events_and_a_summary() {
+        let fixtures = Fixtures::load().unwrap();
+        assert!(fixtures.customers.len() >= 3);
+        for session in fixtures.customers.iter().flat_map(|c| &c.sessions) {
+            assert!(!session.events.is_empty(), "{}", session.id);
+            assert!(!session.summary.is_empty(), "{}", session.id);
+        }
+        for ticket in &fixtures.zendesk.tickets {
+            assert!(
+                fixtures
+                    .customer(Some(&ticket.requester.email), None)
+                    .is_some()
+            );
+        }
+    }
+
+    #[test]
+    fn sessions_are_found_by_their_full_id() {
+        let fixtures = Fixtures::load().unwrap();
+        let (customer, session) = fixtures
+            .session("5191865402245120:4000000000000003")
+            .unwrap();
+        assert_eq!(customer.email, "jane@acme.com");
+        assert_eq!(session.minutes_ago, 38);
+        assert!(fixtures.session("5191865402245120").is_none());
+        assert!(fixtures.session("1:4000000000000003").is_none());
+    }
+}

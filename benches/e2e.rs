@@ -45,8 +45,12 @@ async fn commands(
             .send()
             .await
             .is_ok_and(|r| r.status().is_success());
+        if !acked {
+            errors += 1;
+            continue;
+        }
         match tokio::time::timeout(WAIT, replied).await {
-            Ok(Ok(at)) if acked => added.push((at - sent).saturating_sub(injected)),
+            Ok(Ok(at)) => added.push((at - sent).saturating_sub(injected)),
             _ => errors += 1,
         }
     }

@@ -63,6 +63,8 @@ impl Serve {
             .env("REPLAYDESK_FULLSTORY__BASE_URL", fullstory)
             .env("REPLAYDESK_FULLSTORY__REQUESTS_PER_SECOND", "10000")
             .env("REPLAYDESK_FULLSTORY__BURST", "10000")
+            .env("REPLAYDESK_LIMITS__PER_SOURCE_PER_MINUTE", "1000000000")
+            .env("REPLAYDESK_LIMITS__PER_SOURCE_BURST", "1000000000")
             .env("REPLAYDESK_LOG__LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -9,20 +9,16 @@
 //! The job workers are not started: this measures the inbound path alone. Client and server share the
 //! machine, so compare the ratio to the no-op route, not absolute numbers.
 
+mod common;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use replaydesk::{
-    adapters::slack::verify::sign,
-    app::{App, AppState},
-    clock::Clock,
-    config::{Config, Secret, Secrets},
-};
 use tokio::sync::Mutex;
 
-const SECRET: &str = "bench-signing-secret";
+use common::{percentile, post_command};
 
 struct Measure {
     requests: usize,
@@ -36,25 +32,6 @@ impl Measure {
     fn per_second(&self) -> f64 {
         self.requests as f64 / self.seconds
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn slash_command(n: u64) -> (String, String, String) {
-    let body = format!(
-        "token=x&team_id=T0BENCH&team_domain=bench&channel_id=C0BENCH&channel_name=support&user_id=U0BENCH\
-         &user_name=agent&command=%2Freplays&text=jane%40acme.com&api_app_id=A0BENCH\
-         &response_url=http%3A%2F%2F127.0.0.1%3A9%2Fresponse&trigger_id={n}.{}.bench",
-        std::process::id()
-    );
-    let (ts, signature) = sign(SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
-    (body, ts, signature)
 }
 
 async fn measure(base: &str, ingest: bool, concurrency: usize, length: Duration) -> Measure {
@@ -81,13 +58,14 @@ async fn measure(base: &str, ingest: bool, concurrency: usize, length: Duration)
                 while Instant::now() < deadline {
                     let request = if ingest {
                         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let (body, ts, signature) = slash_command(n);
-                        client
-                            .post(format!("{base}/slack/commands"))
-                            .header("content-type", "application/x-www-form-urlencoded")
-                            .header("x-slack-request-timestamp", ts)
-                            .header("x-slack-signature", signature)
-                            .body(body)
+                        let trigger = format!("{n}.{}.bench", std::process::id());
+                        post_command(
+                            &client,
+                            &base,
+                            &trigger,
+                            "jane@acme.com",
+                            "http://127.0.0.1:9/response",
+                        )
                     } else {
                         client.get(format!("{base}/healthz"))
                     };
@@ -121,63 +99,29 @@ async fn measure(base: &str, ingest: bool, concurrency: usize, length: Duration)
     }
 }
 
-async fn serve(store_url: String) -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>)> {
-    let mut config = Config::default();
-    config.store.url = store_url;
-    config.fullstory.api_key = Secret::new("na1.bench");
-    config.fullstory.base_url = Some("http://127.0.0.1:9".into());
-    config.slack.signing_secret = Secrets::from_values([SECRET]);
-    config.slack.bot_token = Secret::new("xoxb-bench");
-    config.log.level = "warn".into();
-    let state = AppState::around(Arc::new(App::build(config, Clock::system()).await?))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // The server alone: no workers, so only the inbound path is measured.
-    tokio::spawn(replaydesk::server::serve(state, listener, async move {
-        let _ = stopped.await;
-    }));
-    Ok((format!("http://{address}"), stop))
-}
-
-async fn fresh_postgres() -> anyhow::Result<String> {
-    use sqlx::Connection;
-    let admin = std::env::var("REPLAYDESK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut connection = sqlx::PgConnection::connect(&admin).await?;
-    sqlx::query("DROP DATABASE IF EXISTS replaydesk_bench WITH (FORCE)")
-        .execute(&mut connection)
-        .await?;
-    sqlx::query("CREATE DATABASE replaydesk_bench")
-        .execute(&mut connection)
-        .await?;
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base)
-        .to_owned();
-    Ok(format!("{base}/replaydesk_bench"))
-}
-
 fn main() -> anyhow::Result<()> {
-    replaydesk::install_crypto_provider();
-    let seconds: u64 = std::env::var("INGEST_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    if !common::measuring("ingest") {
+        return Ok(());
+    }
+    let seconds: u64 = common::env_or("INGEST_SECONDS", 5);
     let length = Duration::from_secs(seconds);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    common::block_on(async {
         let dir = tempfile::TempDir::new()?;
         let backends = [
-            ("sqlite", format!("sqlite://{}/bench.db", dir.path().display())),
-            ("postgres", fresh_postgres().await?),
+            (
+                "sqlite",
+                format!("sqlite://{}/bench.db", dir.path().display()),
+            ),
+            ("postgres", common::fresh_postgres().await?),
         ];
-        println!("| store | concurrency | no-op req/s | ingest req/s | ratio | no-op p50/p99 | ingest p50/p99 | errors |");
+        println!(
+            "| store | concurrency | no-op req/s | ingest req/s | ratio | no-op p50/p99 | ingest p50/p99 | errors |"
+        );
         println!("|---|---|---|---|---|---|---|---|");
         for (name, url) in backends {
-            let (base, stop) = serve(url).await?;
+            // The server alone: no workers, so only the inbound path is measured.
+            let service = common::serve(common::config(&url, "http://127.0.0.1:9"), false).await?;
+            let base = service.base.clone();
             // Warm up connections and caches.
             measure(&base, true, 4, Duration::from_millis(500)).await;
             for concurrency in [1, 16, 64] {
@@ -195,7 +139,7 @@ fn main() -> anyhow::Result<()> {
                     noop.errors + ingest.errors,
                 );
             }
-            let _ = stop.send(());
+            drop(service);
         }
         anyhow::Ok(())
     })

@@ -4,12 +4,24 @@
 //! Each part registers its own families into the one registry at start-up (the queue does so in
 //! `queue::QueueMetrics::register`); the registry is then frozen and shared. Labels are small, fixed
 //! sets (upstream, endpoint, outcome): never a customer value, so cardinality stays bounded.
+//!
+//! Metered calls: FullStory counts session-data calls against a monthly allowance on many plans, so
+//! an operator needs "how many did we spend today" without a PromQL `increase(…[24h])` over a counter
+//! that restarts with each replica. [`UpstreamMetrics::metered_call`] counts each one
+//! (`replaydesk_upstream_metered_calls_total{upstream,endpoint}`) and keeps a rolling 24 h window in
+//! 15-minute buckets, exposed as `replaydesk_upstream_metered_calls_24h{upstream}` and brought up to
+//! date at every scrape ([`Metrics::render`]). Which endpoints are metered is the upstream client's
+//! knowledge ([`crate::outbound::Upstream::with_metered`]).
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -43,11 +55,19 @@ pub struct InboundLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignatureLabels {
+    pub platform: &'static str,
+    pub reason: &'static str,
+}
+
 /// Families describing requests platforms send us.
 #[derive(Clone, Default)]
 pub struct InboundMetrics {
-    /// By platform and outcome: accepted, duplicate, immediate, bad_signature, forbidden, malformed, …
+    /// By platform and outcome; the outcomes are listed in the help text below.
     pub requests: Family<InboundLabels, Counter>,
+    /// Signature failures by platform and reason (missing, stale, mismatch, …).
+    pub signature_failures: Family<SignatureLabels, Counter>,
 }
 
 impl InboundMetrics {
@@ -55,11 +75,68 @@ impl InboundMetrics {
         let metrics = Self::default();
         registry.register(
             "replaydesk_inbound_requests",
-            "Requests from platforms by platform and outcome (bad_signature counts signature failures)",
+            "Requests from platforms by platform and outcome: accepted (stored), duplicate (stored \
+             before), immediate (answered at once, nothing stored), ignored (not for us), \
+             not_permitted (a user, channel or member without access, answered politely), \
+             rate_limited (the workspace, guild or account is over limits.per_source_per_minute), \
+             bad_signature (401), unknown_tenant (403: workspace, guild, application or account not \
+             allowed), malformed (400), unavailable (503: the store could not record it)",
             metrics.requests.clone(),
+        );
+        registry.register(
+            "replaydesk_inbound_signature_failures",
+            "Inbound requests refused for their signature (401), by platform and reason",
+            metrics.signature_failures.clone(),
         );
         metrics
     }
+}
+
+/// Width of one bucket of the rolling window, in seconds.
+const BUCKET_SECONDS: u64 = 15 * 60;
+/// Buckets in the 24 h window.
+const BUCKETS: usize = (24 * 3600 / BUCKET_SECONDS) as usize;
+
+/// Calls in the last 24 hours, in 15-minute buckets (the oldest bucket may be partly outside).
+#[derive(Debug, Clone)]
+struct RollingDay {
+    /// `(bucket number since the epoch, calls in it)`, at `bucket % BUCKETS`.
+    buckets: [(u64, u64); BUCKETS],
+}
+
+impl Default for RollingDay {
+    fn default() -> Self {
+        Self {
+            buckets: [(0, 0); BUCKETS],
+        }
+    }
+}
+
+impl RollingDay {
+    fn record(&mut self, now_secs: u64) {
+        let bucket = now_secs / BUCKET_SECONDS;
+        let slot = &mut self.buckets[(bucket % BUCKETS as u64) as usize];
+        if slot.0 == bucket {
+            slot.1 += 1;
+        } else {
+            *slot = (bucket, 1);
+        }
+    }
+
+    fn total(&self, now_secs: u64) -> u64 {
+        let bucket = now_secs / BUCKET_SECONDS;
+        self.buckets
+            .iter()
+            .filter(|(b, _)| *b <= bucket && bucket - *b < BUCKETS as u64)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Families describing calls to upstream APIs (FullStory, Slack, Zendesk, Discord, Heap).
@@ -71,6 +148,9 @@ pub struct UpstreamMetrics {
     pub limiter_waits: Family<UpstreamLabels, Counter>,
     pub limiter_wait_seconds: Family<UpstreamLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     pub cache: Family<CacheLabels, Counter>,
+    pub metered: Family<EndpointLabels, Counter>,
+    pub metered_24h: Family<UpstreamLabels, Gauge>,
+    windows: Arc<Mutex<HashMap<&'static str, RollingDay>>>,
 }
 
 impl UpstreamMetrics {
@@ -106,7 +186,56 @@ impl UpstreamMetrics {
             "Cache lookups by cache and result (hit, miss)",
             metrics.cache.clone(),
         );
+        registry.register(
+            "replaydesk_upstream_metered_calls",
+            "Calls an upstream meters against a quota, by endpoint: for FullStory the session-data \
+             calls (list_sessions, session_events, session_summary) it answered with anything but 429, \
+             retries included; cache hits cost none",
+            metrics.metered.clone(),
+        );
+        registry.register(
+            "replaydesk_upstream_metered_calls_24h",
+            "Metered calls made by this process in the last 24 hours (15-minute buckets), an estimate \
+             of the quota spent per day: sum over replicas",
+            metrics.metered_24h.clone(),
+        );
         metrics
+    }
+
+    /// Counts one metered call to `endpoint` of `upstream`.
+    pub fn metered_call(&self, upstream: &'static str, endpoint: &'static str) {
+        self.metered
+            .get_or_create(&EndpointLabels { upstream, endpoint })
+            .inc();
+        let now = now_secs();
+        let total = {
+            let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+            let window = windows.entry(upstream).or_default();
+            window.record(now);
+            window.total(now)
+        };
+        self.set_24h(upstream, total);
+    }
+
+    /// Brings the 24 h gauges up to date (old buckets fall out even when no call is made).
+    pub fn refresh(&self) {
+        let now = now_secs();
+        let totals: Vec<(&'static str, u64)> = self
+            .windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(upstream, window)| (*upstream, window.total(now)))
+            .collect();
+        for (upstream, total) in totals {
+            self.set_24h(upstream, total);
+        }
+    }
+
+    fn set_24h(&self, upstream: &'static str, total: u64) {
+        self.metered_24h
+            .get_or_create(&UpstreamLabels { upstream })
+            .set(i64::try_from(total).unwrap_or(i64::MAX));
     }
 
     pub fn cache_hit(&self, cache: &'static str, hit: bool) {
@@ -149,10 +278,48 @@ impl Metrics {
 
     /// The Prometheus text exposition of every family.
     pub fn render(&self) -> String {
+        self.upstream.refresh();
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rolling_day_forgets_calls_older_than_24_hours() {
+        let mut day = RollingDay::default();
+        let start = 1_800_000_000;
+        day.record(start);
+        day.record(start + 10);
+        day.record(start + 3600);
+        assert_eq!(day.total(start + 3600), 3);
+        assert_eq!(day.total(start + 23 * 3600), 3);
+        // 24 h and a bucket later, the first two are gone; the third an hour after.
+        assert_eq!(day.total(start + 24 * 3600 + BUCKET_SECONDS), 1);
+        assert_eq!(day.total(start + 26 * 3600), 0);
+        day.record(start + 26 * 3600);
+        assert_eq!(day.total(start + 26 * 3600), 1);
+    }
+
+    #[test]
+    fn metered_calls_are_counted_by_endpoint_and_over_the_day() {
+        let metrics = Metrics::detached();
+        metrics.upstream.metered_call("fullstory", "list_sessions");
+        metrics.upstream.metered_call("fullstory", "session_events");
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"replaydesk_upstream_metered_calls_total{upstream="fullstory",endpoint="list_sessions"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"replaydesk_upstream_metered_calls_24h{upstream="fullstory"} 2"#),
+            "{text}"
+        );
     }
 }

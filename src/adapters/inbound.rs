@@ -15,7 +15,11 @@ use axum::{
 use serde_json::json;
 
 use super::signing::SignatureError;
-use crate::{app::AppState, metrics::InboundLabels, store::NewJob};
+use crate::{
+    app::AppState,
+    metrics::{InboundLabels, SignatureLabels},
+    store::NewJob,
+};
 
 /// Why an inbound request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +48,8 @@ impl Rejection {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::Signature(_) => "bad_signature",
-            Self::Forbidden(_) => "forbidden",
+            // Every 403 is a tenant check: workspace, guild, application or account not allowed.
+            Self::Forbidden(_) => "unknown_tenant",
             Self::Malformed(_) => "malformed",
             Self::Unavailable => "unavailable",
         }
@@ -58,8 +63,8 @@ impl IntoResponse for Rejection {
     }
 }
 
-/// Counts one inbound request of `platform` with `outcome` (`accepted`, `duplicate`, `immediate`, or a
-/// [`Rejection::outcome`]).
+/// Counts one inbound request of `platform` with `outcome` (`accepted`, `duplicate`, `immediate`,
+/// `ignored`, `not_permitted`, or a [`Rejection::outcome`]; the metric's help lists them all).
 pub fn count(state: &AppState, platform: &'static str, outcome: &'static str) {
     state
         .metrics
@@ -72,8 +77,31 @@ pub fn count(state: &AppState, platform: &'static str, outcome: &'static str) {
 /// Refuses a request, counting it and logging why (without its content).
 pub fn refuse(state: &AppState, platform: &'static str, rejection: Rejection) -> Response {
     count(state, platform, rejection.outcome());
+    if let Rejection::Signature(error) = &rejection {
+        state
+            .metrics
+            .inbound
+            .signature_failures
+            .get_or_create(&SignatureLabels {
+                platform,
+                reason: error.reason(),
+            })
+            .inc();
+    }
     tracing::info!(platform, reason = %rejection, "refused");
     rejection.into_response()
+}
+
+/// Whether one more lookup from `tenant` (workspace, guild) fits `limits.per_source_per_minute` and
+/// `per_source_burst` ([`super::sources`]); when it does not, counts `rate_limited` and logs it, and the
+/// adapter answers [`super::sources::OVER_LIMIT`] without enqueueing anything.
+pub fn within_source_limit(state: &AppState, platform: &'static str, tenant: &str) -> bool {
+    if state.sources.allow(platform, tenant) {
+        return true;
+    }
+    count(state, platform, "rate_limited");
+    tracing::info!(platform, "refused: over limits.per_source_per_minute");
+    false
 }
 
 /// Whether a delivery was new or seen before.

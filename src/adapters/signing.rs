@@ -32,6 +32,19 @@ pub enum SignatureError {
     NoSecret,
 }
 
+impl SignatureError {
+    /// The `reason` label of `replaydesk_inbound_signature_failures`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing(_) => "missing",
+            Self::Malformed(_) => "malformed",
+            Self::Stale => "stale",
+            Self::Mismatch => "mismatch",
+            Self::NoSecret => "no_secret",
+        }
+    }
+}
+
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this never fails.

@@ -2,6 +2,12 @@
 //! budget. Each source (platform + tenant) gets `limits.per_source_per_minute` requests a minute with a
 //! burst of `limits.per_source_burst`; past that, the adapter answers politely ("too many lookups from
 //! this workspace, try again in a minute") and enqueues nothing. In-process GCRA (`governor`), per replica.
+//!
+//! Checked through [`super::inbound::within_source_limit`] (counted as `rate_limited`) by Slack's
+//! slash command and mentions (a mention over the limit is acknowledged and left unanswered) and by
+//! Discord's lookups and Summarize presses. Zendesk is not limited here: a ticket turned away would
+//! never get its note (Zendesk does not retry a 2xx, and a refusal would be retried into the same
+//! limit), and an account's tickets arrive at human pace.
 
 use std::num::NonZeroU32;
 

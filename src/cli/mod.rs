@@ -6,6 +6,7 @@
 mod check;
 mod lookup;
 mod privacy;
+pub mod progress;
 pub mod serve;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 
-use super::Failure;
+use super::{Failure, progress::Progress};
 use crate::{
     app::{App, AppState},
     clock::Clock,
@@ -89,6 +89,7 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
     eprintln!("erasing {} customer(s)…", jobs.len());
     // Work the queue until each erasure is finished or waits for a retry.
     let owner = format!("cli-forget@{}", std::process::id());
+    let mut progress = Progress::new("erasures finished or waiting for a retry", jobs.len());
     for _ in 0..10_000 {
         let mut open = 0;
         for (_, id) in &jobs {
@@ -100,6 +101,7 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
                 open += 1;
             }
         }
+        progress.set(jobs.len() - open);
         if open == 0 {
             break;
         }
@@ -110,7 +112,7 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
             .map_err(Failure::from)?
         {
             ExecutionOutcome::EmptyQueue => tokio::time::sleep(Duration::from_millis(50)).await,
-            outcome => eprintln!("  {outcome:?}"),
+            outcome => tracing::debug!(?outcome, "erasure step"),
         }
     }
     let mut all_done = true;

@@ -20,6 +20,10 @@ use crate::{
     outbound::{Budget, RetryPolicy, SendError, Upstream},
 };
 
+/// The session-data calls FullStory meters against a plan's allowance (the Server API's users,
+/// events and batch imports, and `GET /me`, are not session data).
+pub const METERED: &[&str] = &["list_sessions", "session_events", "session_summary"];
+
 pub const US_BASE_URL: &str = "https://api.fullstory.com";
 pub const EU_BASE_URL: &str = "https://api.eu1.fullstory.com";
 
@@ -66,7 +70,8 @@ impl Client {
                 },
                 Some(budget),
                 metrics,
-            ),
+            )
+            .with_metered(METERED),
         })
     }
 

@@ -11,6 +11,11 @@
 //! - Any other status is returned to the caller, who turns 4xx into its own typed errors (no retry).
 //!
 //! Adapters (Slack, Zendesk, Discord, Heap) and FullStory all use [`Upstream::send`]; none retries on its own.
+//!
+//! Observability: every call runs in an `upstream` span naming the upstream, the endpoint and the
+//! request id of the question being answered ([`crate::telemetry::request_id`]), and logs one
+//! `upstream call` line per attempt (debug: status, elapsed). Calls the upstream meters against a quota
+//! ([`Upstream::with_metered`]) are counted for the daily estimate in [`crate::metrics`].
 
 mod budget;
 mod cooldown;
@@ -20,6 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::{Response, StatusCode, header::HeaderMap};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::CoolDown;
@@ -109,6 +115,7 @@ pub struct Upstream {
     budget: Option<std::sync::Arc<dyn Budget>>,
     metrics: UpstreamMetrics,
     retry_after_body: Option<RetryAfterBody>,
+    metered: &'static [&'static str],
 }
 
 /// Reads a 429's wait from its body (for upstreams that may leave out `Retry-After`).
@@ -128,7 +135,16 @@ impl Upstream {
             budget,
             metrics,
             retry_after_body: None,
+            metered: &[],
         }
+    }
+
+    /// Names the endpoints this upstream meters against a quota: each of their attempts it answers
+    /// (anything but a 429) is counted in `replaydesk_upstream_metered_calls`.
+    #[must_use]
+    pub fn with_metered(mut self, endpoints: &'static [&'static str]) -> Self {
+        self.metered = endpoints;
+        self
     }
 
     /// Also reads a 429's wait from its body when it has no `Retry-After` header.
@@ -210,6 +226,25 @@ impl Upstream {
         request: reqwest::Request,
         retry_failures: bool,
     ) -> Result<Response, SendError> {
+        let request_id = crate::telemetry::request_id();
+        let span = tracing::info_span!(
+            "upstream",
+            upstream = self.name,
+            endpoint,
+            request_id = request_id.as_deref().unwrap_or("-")
+        );
+        self.attempts(endpoint, http, request, retry_failures)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempts(
+        &self,
+        endpoint: &'static str,
+        http: &reqwest::Client,
+        request: reqwest::Request,
+        retry_failures: bool,
+    ) -> Result<Response, SendError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -235,7 +270,23 @@ impl Upstream {
             let copy = request.try_clone().ok_or_else(|| {
                 SendError::Transport("the request body cannot be sent again".into())
             })?;
-            let error = match http.execute(copy).await {
+            let sent = Instant::now();
+            let result = http.execute(copy).await;
+            let elapsed_ms = sent.elapsed().as_secs_f64() * 1e3;
+            match &result {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    tracing::debug!(attempt, status, elapsed_ms, "upstream call");
+                    if status != 429 && self.metered.contains(&endpoint) {
+                        self.metrics.metered_call(self.name, endpoint);
+                    }
+                }
+                Err(error) => {
+                    let error = without_url(error);
+                    tracing::debug!(attempt, elapsed_ms, error, "upstream call");
+                }
+            }
+            let error = match result {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
                     self.count(endpoint, "rate_limited");
                     self.metrics

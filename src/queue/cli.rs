@@ -8,7 +8,8 @@
 //! * `jobs show ID` prints one job in full, payload and effect ledger
 //!   included: it is meant for an operator's terminal.
 //! * `jobs retry ID` / `jobs retry --all-dead` queue dead jobs again, due now,
-//!   attempts reset. Retrying a job that is not dead is an error.
+//!   attempts reset. Retrying a job that is not dead is an error. `--all-dead`
+//!   works in batches of 500 and prints `done/total` progress to stderr.
 //! * `jobs purge --done-older-than 7d` runs retention by hand with that
 //!   period (see [`Store::purge_done`]).
 //!
@@ -21,8 +22,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::cli::progress::Progress;
 use crate::config::{format_duration, parse_duration};
 use crate::store::{Job, JobState, Store};
+
+/// Dead jobs queued again per transaction by `jobs retry --all-dead`.
+const RETRY_BATCH: u32 = 500;
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
 
 /// Widest last error shown by `jobs list`.
 const LIST_ERROR_WIDTH: usize = 100;
@@ -129,7 +138,24 @@ pub async fn render(
             }
         }
         JobsCommand::Retry { all_dead: true, .. } => {
-            let n = store.retry_all_dead(now).await?;
+            let dead = store
+                .count_by_state()
+                .await?
+                .iter()
+                .find(|(state, _)| *state == JobState::Dead)
+                .map_or(0, |(_, n)| *n);
+            let mut progress = Progress::new("dead jobs queued again", to_usize(dead));
+            let mut n = 0;
+            // Batches, so a large dead letter queue shows progress and no transaction grows huge.
+            // Bounded: jobs that die again meanwhile are not chased forever.
+            while n < dead {
+                let step = store.retry_dead_batch(RETRY_BATCH, now).await?;
+                if step == 0 {
+                    break;
+                }
+                n += step;
+                progress.set(to_usize(n));
+            }
             writeln!(out, "{n} dead job{} queued again", plural(n))?;
         }
         JobsCommand::Retry {

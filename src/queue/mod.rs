@@ -7,6 +7,9 @@
 //!   answers 2xx after it has a job that survives a crash. A delivery key seen
 //!   before is a no-op reported as `duplicate` (answer 2xx anyway). Then it
 //!   wakes an idle worker in this process.
+//! * The job keeps the request id it was enqueued under (the inbound
+//!   `x-request-id`, from [`crate::telemetry::request_id`]); the worker's
+//!   `job` span names it and puts it back in scope while the job runs.
 //! * Wake-ups: in-process [`tokio::sync::Notify`]; on PostgreSQL also
 //!   `LISTEN/NOTIFY` (jobs enqueued by other processes); polling every
 //!   `poll_interval` (±10 %) as the fallback.
@@ -317,7 +320,10 @@ impl Queue {
 
     /// Records the delivery and its job in one transaction, then wakes an
     /// idle worker. See the module docs.
-    pub async fn enqueue(&self, delivery_key: &str, job: NewJob) -> anyhow::Result<Enqueued> {
+    pub async fn enqueue(&self, delivery_key: &str, mut job: NewJob) -> anyhow::Result<Enqueued> {
+        if job.request_id.is_none() {
+            job.request_id = crate::telemetry::request_id();
+        }
         let enqueued = self.inner.group.enqueue(delivery_key, job).await?;
         self.inner.metrics.enqueued(enqueued.duplicate);
         if !enqueued.duplicate {
@@ -400,8 +406,13 @@ impl Queue {
         let Some(job) = inner.store.claim(&lease_owner, lease_until, now).await? else {
             return Ok(ExecutionOutcome::EmptyQueue);
         };
-        let span =
-            tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempts);
+        let span = tracing::info_span!(
+            "job",
+            job_id = job.id,
+            kind = %job.kind,
+            attempt = job.attempts,
+            request_id = job.request_id.as_deref().unwrap_or("-")
+        );
         let ctx = JobContext {
             id: job.id,
             kind: job.kind,
@@ -411,7 +422,9 @@ impl Queue {
             enqueued_at: job.enqueued_at,
             effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone()),
         };
-        self.run_claimed(ctx, job.last_error, &lease_owner, shutdown)
+        // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
+        let run = self.run_claimed(ctx, job.last_error, &lease_owner, shutdown);
+        crate::telemetry::scope_request_id(job.request_id, run)
             .instrument(span)
             .await
     }

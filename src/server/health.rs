@@ -1,5 +1,7 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (the store is reachable and the configuration is
-//! loaded: safe to send traffic) and `GET /metrics` (Prometheus text format).
+//! loaded: safe to send traffic) and `GET /metrics` (Prometheus text format). A scrape first counts
+//! the jobs by state, so the queue-depth gauge is current even on a replica whose maintenance task has
+//! not run yet (at most [`COUNT_TIMEOUT`], so a slow store cannot stall the scrape).
 
 use axum::{
     Json,
@@ -8,6 +10,9 @@ use axum::{
     response::IntoResponse,
 };
 use serde_json::json;
+
+/// Longest a scrape waits for the jobs-by-state count before answering with the last one.
+const COUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 use crate::app::AppState;
 
@@ -32,6 +37,11 @@ pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(COUNT_TIMEOUT, app.queue.refresh_metrics()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(error = %format!("{error:#}"), "counting jobs failed"),
+        Err(_) => tracing::warn!("counting jobs took too long; serving the last count"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -1,7 +1,8 @@
 //! The HTTP server: router assembly and the layers every request passes through.
 //!
 //! Layers, outermost first: a request id (`x-request-id`, taken from the caller or made here, echoed in
-//! the answer), a tracing span carrying it, panic → 500 (no panic on any input takes the server down),
+//! the answer), a tracing span carrying it, the same id in scope for the handler (so the job it enqueues
+//! records it: see [`crate::telemetry`]), panic → 500 (no panic on any input takes the server down),
 //! the request timeout (`server.request_timeout` → 408), and the body limit (`server.max_body_bytes` →
 //! 413). Platform routes are added by the adapters; this module knows no business rules.
 //!
@@ -15,6 +16,8 @@ use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::{HeaderName, StatusCode},
+    middleware::{self, Next},
+    response::Response,
     routing::get,
 };
 use tokio::net::TcpListener;
@@ -46,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(TraceLayer::new_for_http().make_span_with(request_span))
+            .layer(middleware::from_fn(carry_request_id))
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
             .layer(CatchPanicLayer::new())
             .layer(TimeoutLayer::with_status_code(
@@ -69,6 +73,17 @@ fn request_span(request: &Request) -> tracing::Span {
         .get::<MatchedPath>()
         .map_or_else(|| request.uri().path(), MatchedPath::as_str);
     tracing::info_span!("request", request_id, method = %request.method(), route)
+}
+
+/// Serves the request with its id in scope (see [`crate::telemetry::scope_request_id`]).
+async fn carry_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::telemetry::usable_request_id)
+        .map(str::to_owned);
+    crate::telemetry::scope_request_id(id, next.run(request)).await
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.

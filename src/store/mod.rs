@@ -61,6 +61,9 @@ pub use sql::SqlStore;
 pub struct NewJob {
     pub kind: String,
     pub payload: serde_json::Value,
+    /// The inbound request that asked for it (`x-request-id`), so the worker's logs and spans carry
+    /// it; [`crate::queue::Queue::enqueue`] fills it from the request being served when `None`.
+    pub request_id: Option<String>,
 }
 
 impl NewJob {
@@ -68,6 +71,7 @@ impl NewJob {
         Self {
             kind: kind.into(),
             payload,
+            request_id: None,
         }
     }
 }
@@ -152,6 +156,8 @@ pub struct Job {
     /// When it became done or dead.
     pub finished_at: Option<DateTime<Utc>>,
     pub payload_purged_at: Option<DateTime<Utc>>,
+    /// The inbound request that enqueued it (`x-request-id`), when there was one.
+    pub request_id: Option<String>,
 }
 
 /// How far an effect got: intent recorded before the external call, done
@@ -304,6 +310,10 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
 
     /// Every dead job → queued; how many.
     async fn retry_all_dead(&self, now: DateTime<Utc>) -> anyhow::Result<u64>;
+
+    /// At most `limit` dead jobs (oldest first) → queued, in one transaction; how many. Repeated
+    /// until it returns 0, this is [`Store::retry_all_dead`] in steps that can report progress.
+    async fn retry_dead_batch(&self, limit: u32, now: DateTime<Utc>) -> anyhow::Result<u64>;
 
     /// Retention: done jobs finished before `finished_before` get their
     /// payload replaced by JSON `null` and their `last_error` cleared (both

@@ -48,6 +48,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "privacy",
         sql: include_str!("migrations/postgres/0003_privacy.sql"),
     },
+    Migration {
+        version: 4,
+        name: "request_id",
+        sql: include_str!("migrations/postgres/0004_request_id.sql"),
+    },
 ];
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<PgPool> {

@@ -91,7 +91,7 @@ pub(super) use with_db;
 macro_rules! job_columns {
     () => {
         "id, kind, payload, delivery_key, state, attempts, run_after, lock_owner, \
-         locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at"
+         locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at, request_id"
     };
 }
 
@@ -122,8 +122,8 @@ pub(crate) const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
 
 const FIND_DELIVERY: &str = "SELECT job_id FROM deliveries WHERE delivery_key = $1";
 const INSERT_JOB: &str = "INSERT INTO jobs \
-     (kind, payload, delivery_key, state, attempts, run_after, enqueued_at, updated_at) \
-     VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4) RETURNING id";
+     (kind, payload, delivery_key, state, attempts, run_after, enqueued_at, updated_at, request_id) \
+     VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4, $5) RETURNING id";
 const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = $1";
 const INSERT_DELIVERY: &str = "INSERT INTO deliveries (delivery_key, job_id, received_at) \
      VALUES ($1, $2, $3) ON CONFLICT (delivery_key) DO NOTHING";
@@ -160,6 +160,9 @@ const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_af
 const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1 \
      WHERE state = 'dead'";
+const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1 \
+     WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' ORDER BY id LIMIT $2)";
 /// One batch of retention; repeated until it touches nothing.
 const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
      payload_purged_at = $2, updated_at = $2 \
@@ -211,6 +214,7 @@ type JobRow = (
     i64,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 type EffectRow = (i64, String, String, Option<String>, String, i64, i64);
@@ -231,6 +235,7 @@ fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
         updated_at,
         finished_at,
         payload_purged_at,
+        request_id,
     ) = row;
     Ok(Job {
         id,
@@ -248,6 +253,7 @@ fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
         updated_at: from_ms(updated_at),
         finished_at: finished_at.map(from_ms),
         payload_purged_at: payload_purged_at.map(from_ms),
+        request_id,
     })
 }
 
@@ -379,13 +385,16 @@ impl Store for SqlStore {
     ) -> anyhow::Result<Vec<Enqueued>> {
         let items = items
             .into_iter()
-            .map(|(key, job)| Ok((key, job.kind, serde_json::to_string(&job.payload)?)))
+            .map(|(key, job)| {
+                let payload = serde_json::to_string(&job.payload)?;
+                Ok((key, job.kind, payload, job.request_id))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let now = to_ms(now);
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await.context("enqueue: begin")?;
             let mut results = Vec::with_capacity(items.len());
-            for (delivery_key, kind, payload) in &items {
+            for (delivery_key, kind, payload, request_id) in &items {
                 // Seen before (committed, or earlier in this same batch): a duplicate.
                 let existing: Option<(i64,)> = sqlx::query_as(FIND_DELIVERY)
                     .bind(delivery_key)
@@ -403,6 +412,7 @@ impl Store for SqlStore {
                     .bind(payload)
                     .bind(delivery_key)
                     .bind(now)
+                    .bind(request_id)
                     .fetch_one(&mut *tx)
                     .await
                     .context("enqueue: inserting the job")?;
@@ -650,6 +660,24 @@ impl Store for SqlStore {
                 .context("retrying dead jobs")?
                 .rows_affected();
             pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    async fn retry_dead_batch(&self, limit: u32, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        Ok(with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_DEAD_BATCH)
+                .bind(to_ms(now))
+                .bind(i64::from(limit))
+                .execute(&mut *tx)
+                .await
+                .context("retrying dead jobs")?
+                .rows_affected();
+            if n > 0 {
+                pool.notify_jobs(&mut tx).await?;
+            }
             tx.commit().await?;
             n
         }))

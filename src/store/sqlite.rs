@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "privacy",
         sql: include_str!("migrations/sqlite/0003_privacy.sql"),
     },
+    Migration {
+        version: 4,
+        name: "request_id",
+        sql: include_str!("migrations/sqlite/0004_request_id.sql"),
+    },
 ];
 
 /// The SQLite store's pools: every write goes through `write`, a pool of

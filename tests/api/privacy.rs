@@ -344,6 +344,11 @@ async fn forget_on_the_command_line_prints_a_receipt() {
         "{stdout}"
     );
     assert!(stdout.contains("): done\n"), "{stdout}");
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        progress.contains("  erasures finished or waiting for a retry: 1/1"),
+        "{progress}"
+    );
     assert!(
         stdout.contains("  done     fullstory user u1: deletion requested"),
         "{stdout}"

@@ -422,6 +422,96 @@ async fn several_identities_uids_and_the_summary_flag_are_understood() {
 }
 
 #[tokio::test]
+async fn the_inbound_request_id_is_kept_with_the_job_and_logged_with_every_outbound_call() {
+    helpers::capture_logs();
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    let request_id = format!("rid-{}", uuid::Uuid::new_v4());
+    let body = serde_urlencoded::to_string(command_fields(
+        "jane@acme.com",
+        "trigger-rid",
+        &slack.response_url(),
+    ))
+    .unwrap();
+    let response = slack
+        .post_signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &body,
+            slack.clock.now().timestamp(),
+            SECRET,
+            &[("x-request-id", &request_id)],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], request_id.as_str());
+
+    let ExecutionOutcome::Done(job_id) = slack.run_job().await else {
+        panic!("the job runs");
+    };
+    let job = slack.state.store.get_job(job_id).await.unwrap().unwrap();
+    assert_eq!(job.request_id.as_deref(), Some(request_id.as_str()));
+
+    let logs = std::fs::read_to_string(helpers::log_path()).unwrap();
+    let calls: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("upstream call") && line.contains(&request_id))
+        .collect();
+    for upstream in [
+        r#"upstream="fullstory""#,
+        r#"upstream="slack_response_url""#,
+    ] {
+        assert!(
+            calls.iter().any(|line| line.contains(upstream)),
+            "no {upstream} call logged with {request_id}:\n{}",
+            calls.join("\n")
+        );
+    }
+    // Our id stays ours: it is not sent to Slack (nor to FullStory).
+    let sent = slack.slack.received_requests().await.unwrap_or_default();
+    assert!(sent.iter().all(|r| !r.headers.contains_key("x-request-id")));
+}
+
+#[tokio::test]
+async fn a_workspace_over_its_per_source_limit_is_told_to_wait_and_counted() {
+    let slack = Slack::start_with(|c| {
+        c.limits.per_source_per_minute = 1;
+        c.limits.per_source_burst = 1;
+    })
+    .await;
+    let mut answers = Vec::new();
+    for trigger in ["trigger-a", "trigger-b"] {
+        let url = slack.response_url();
+        let fields = command_fields("jane@acme.com", trigger, &url);
+        let response = slack.command(&fields).await;
+        assert_eq!(response.status(), 200);
+        answers.push(response.json::<Value>().await.unwrap());
+    }
+    let answer = &answers[1];
+    assert_eq!(
+        answer["text"],
+        replaydesk::adapters::sources::OVER_LIMIT,
+        "{answer}"
+    );
+    assert_ne!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    assert_eq!(
+        slack.run_job().await,
+        ExecutionOutcome::EmptyQueue,
+        "one job only"
+    );
+    let metrics = slack.state.metrics.render();
+    for line in [
+        r#"replaydesk_inbound_requests_total{platform="slack",outcome="accepted"} 1"#,
+        r#"replaydesk_inbound_requests_total{platform="slack",outcome="rate_limited"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
+#[tokio::test]
 async fn a_command_retried_with_the_same_trigger_id_runs_once() {
     let slack = Slack::start().await;
     slack
@@ -516,6 +606,14 @@ async fn bad_missing_or_stale_signatures_are_refused_with_401_on_every_route() {
         .unwrap();
     assert_eq!(tampered.status(), 401);
     assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    let metrics = slack.state.metrics.render();
+    for line in [
+        r#"replaydesk_inbound_signature_failures_total{platform="slack",reason="mismatch"} "#,
+        r#"replaydesk_inbound_signature_failures_total{platform="slack",reason="stale"} "#,
+        r#"replaydesk_inbound_signature_failures_total{platform="slack",reason="missing"} "#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 #[tokio::test]
@@ -600,6 +698,13 @@ async fn an_unknown_workspace_is_refused_with_403() {
         .await;
     assert_eq!(response.status(), 403);
     assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    let metrics = slack.state.metrics.render();
+    assert!(
+        metrics.contains(
+            r#"replaydesk_inbound_requests_total{platform="slack",outcome="unknown_tenant"} 3"#
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -1259,7 +1259,7 @@ async fn zendesk_backfill_sends_past_tickets_in_batches_and_waits_for_each_impor
         "listed 2 tickets created since 2026-01-01 00:00:00 UTC",
         "listed 3 tickets created since 2026-01-01 00:00:00 UTC",
         "2 events to send (0 already sent, 1 without a customer requester)",
-        "batch 1/2: 1 event, import job imp-1 pending",
+        "batch 1/2: 1 event (1/2 sent with it), import job imp-1 pending",
         "batch 1/2: processing",
         "batch 1/2: completed",
         "batch 2/2: completed",
@@ -1267,6 +1267,11 @@ async fn zendesk_backfill_sends_past_tickets_in_batches_and_waits_for_each_impor
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        progress.contains("  tickets checked for an event already sent: 3/3"),
+        "{progress}"
+    );
     let batches: Vec<Value> = fullstory
         .received_requests()
         .await

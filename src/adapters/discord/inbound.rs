@@ -90,7 +90,7 @@ pub async fn interactions(
         return Json(render::pong()).into_response();
     }
     if !endpoint.gate.allows(interaction.member()) {
-        inbound::count(&state, PLATFORM, "forbidden");
+        inbound::count(&state, PLATFORM, "not_permitted");
         tracing::info!(
             platform = PLATFORM,
             user = ?interaction.user_id(),
@@ -102,6 +102,13 @@ pub async fn interactions(
     if let Intent::Explain(text) = &intent {
         inbound::count(&state, PLATFORM, "immediate");
         return Json(render::ephemeral(text)).into_response();
+    }
+    let guild = interaction
+        .guild_id
+        .map(|g| g.to_string())
+        .unwrap_or_default();
+    if !inbound::within_source_limit(&state, PLATFORM, &guild) {
+        return Json(render::ephemeral(crate::adapters::sources::OVER_LIMIT)).into_response();
     }
     let job = match to_job(&interaction, intent) {
         Ok(job) => job,

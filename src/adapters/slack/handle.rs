@@ -19,7 +19,10 @@ use super::{
     reply::Target,
 };
 use crate::{
-    adapters::inbound::{self, Rejection},
+    adapters::{
+        inbound::{self, Rejection},
+        sources::OVER_LIMIT,
+    },
     app::AppState,
     identity::{extract_identities, parse_query},
     jobs::{LookupJob, Requester, SummaryJob},
@@ -46,7 +49,7 @@ pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Reje
     check_team(state, str_at(&payload, "/team_id"))?;
     let command: SlashCommand = decode(payload, "command")?;
     if !allowed(state, &command.user_id, Some(&command.channel_id)) {
-        inbound::count(state, PLATFORM, "immediate");
+        inbound::count(state, PLATFORM, "not_permitted");
         return Ok(Immediate::Json(render::ephemeral(NOT_ALLOWED)));
     }
     let query = parse_query(&command.text, &state.config.identity.exclude_domains.0);
@@ -58,6 +61,9 @@ pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Reje
             COMMAND
         };
         return Ok(Immediate::Json(render::ephemeral(&usage(name))));
+    }
+    if !inbound::within_source_limit(state, PLATFORM, &command.team_id) {
+        return Ok(Immediate::Json(render::ephemeral(OVER_LIMIT)));
     }
     let ack = render::ephemeral(&looking_up(&query.identities));
     let job = LookupJob {
@@ -282,6 +288,9 @@ async fn app_mention(
             reply: target.reply_to(),
         };
         inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+        return Ok(Immediate::Empty);
+    }
+    if !inbound::within_source_limit(state, PLATFORM, &callback.team_id) {
         return Ok(Immediate::Empty);
     }
     let parent = mention

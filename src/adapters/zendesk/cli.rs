@@ -8,7 +8,8 @@
 //! - `backfill --since DATE`: lists the tickets created since DATE (Zendesk's cursor-based incremental
 //!   export, requesters sideloaded or read by id), and sends a "Support Ticket Created" event per ticket
 //!   to FullStory through batch imports of at most 50,000 events, polling each import until it is
-//!   finished, with a progress line per step. Tickets whose event was already sent (live or by an earlier
+//!   finished, with a progress line per step (and `done/total` on stderr while it checks which
+//!   tickets were sent before). Tickets whose event was already sent (live or by an earlier
 //!   backfill: the ticket's `fullstory-event` claim) are skipped; a ticket is recorded as sent once its
 //!   import completed, so an interrupted backfill can be run again.
 
@@ -26,7 +27,7 @@ use super::{
 };
 use crate::{
     app::App,
-    cli::Failure,
+    cli::{Failure, progress::Progress},
     clock::Clock,
     config::{Config, parse_duration},
     fullstory::server_api::{BatchKind, BatchStatus, MAX_BATCH},
@@ -247,7 +248,9 @@ async fn backfill(config: Config, args: BackfillArgs) -> Result<(), Failure> {
     }
     let mut already = 0usize;
     let mut unsent = Vec::with_capacity(tickets.len());
+    let mut checked = Progress::new("tickets checked for an event already sent", tickets.len());
     for ticket in tickets {
+        checked.advance(1);
         let claims = app.store.claimed_items(&ticket_scope(ticket.id)).await?;
         if claims.iter().any(|c| c.item == EVENT_ITEM) {
             already += 1;
@@ -305,8 +308,10 @@ async fn backfill(config: Config, args: BackfillArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::failed(format!("batch {n}/{batches}: {e}")))?;
         println!(
-            "batch {n}/{batches}: {}, import job {} {}",
+            "batch {n}/{batches}: {} ({}/{} sent with it), import job {} {}",
             events(chunk.len()),
+            sent + chunk.len(),
+            pending.len(),
             job.id,
             status_word(job.status)
         );

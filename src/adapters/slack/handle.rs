@@ -8,6 +8,11 @@
 //! but run once). People outside `slack.allowed_user_ids` / `slack.allowed_channel_ids` get
 //! [`crate::render::NOT_ALLOWED`], privately, and no lookup is enqueued: a slash command in its HTTP
 //! answer, the others (which Slack gives no answer body for) through a `slack.notice` job.
+//!
+//! `/replays forget EMAIL` is gated by `privacy.admin_slack_user_ids` alone (an empty list: nobody), not
+//! by the lookup allow-lists: it answers with a confirmation and enqueues nothing; the **Confirm
+//! erasure** click (checked against the admin list again) enqueues the shared `privacy.erase` job under
+//! the key `erase:<the command's trigger_id>`, so every click on one confirmation is one erasure.
 
 use serde_json::{Value, json};
 

@@ -190,7 +190,8 @@ impl TicketHandler {
     /// instead of the replays note: looking the customer up and posting their sessions is the opposite
     /// of what they asked for. Once per ticket: the claim [`ERASURE_ITEM`] in the ticket's scope, and
     /// the erasure's delivery key is the ticket, so a retried job or a repeated trigger enqueues nothing
-    /// new.
+    /// new. The erasure is written straight to the store (a handler holds no queue handle), so an idle
+    /// worker picks it up at its next poll (`queue.poll_interval`), or at once on PostgreSQL's NOTIFY.
     async fn erase_requester(
         &self,
         job: &JobContext,

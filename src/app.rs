@@ -155,12 +155,13 @@ impl AppState {
             }),
             Arc::new(SummaryHandler {
                 app: app.clone(),
-                repliers,
+                repliers: repliers.clone(),
             }),
             Arc::new(EraseHandler {
                 app: app.clone(),
                 heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())?
                     .map(Arc::new),
+                repliers,
             }),
         ];
         for adapter in &adapters {

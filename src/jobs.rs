@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     app::App,
     fullstory::{FsError, SessionId},
-    identity::Identity,
+    identity::{CustomerEmail, Identity},
     lookup::{LookupRequest, LookupResult, SummaryOutcome},
+    privacy::ErasureReceipt,
     queue::{JobContext, JobError, JobHandler},
     store::NewJob,
 };
@@ -123,6 +124,12 @@ pub enum Answer<'a> {
     Delayed { message: String },
     /// No answer will come.
     Failed { message: String, reference: String },
+    /// An erasure's receipt ([`crate::privacy::erase`]): done, still pending, or given up. A replier
+    /// that cannot replace what it posts may skip the pending one (as it skips [`Answer::Delayed`]).
+    Erasure {
+        email: &'a CustomerEmail,
+        receipt: &'a ErasureReceipt,
+    },
 }
 
 /// One platform's way of delivering answers. Implementations render the answer and post it with
@@ -155,7 +162,8 @@ impl Repliers {
         Self(repliers.into_iter().map(|r| (r.platform(), r)).collect())
     }
 
-    fn get(&self, reply: &ReplyTo) -> Result<&Arc<dyn Replier>, JobError> {
+    /// The replier for `reply`'s platform; a permanent error when that adapter is off.
+    pub fn get(&self, reply: &ReplyTo) -> Result<&Arc<dyn Replier>, JobError> {
         self.0.get(reply.platform.as_str()).ok_or_else(|| {
             JobError::permanent(anyhow::anyhow!(
                 "no replier for platform {:?} (is the adapter switched off?)",

@@ -8,8 +8,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    identity::Identity,
+    identity::{CustomerEmail, Identity, redact_emails},
     lookup::{IdentityResult, LookupResult},
+    privacy::ErasureReceipt,
 };
 
 /// `j•••@acme.com` or `uid:12345`.
@@ -83,6 +84,55 @@ pub const NO_IDENTITIES: &str =
 pub const NOT_ALLOWED: &str =
     "Sorry, replaydesk is not enabled for you here. Ask your replaydesk admin if you need access.";
 
+/// What someone outside `privacy.admin_slack_user_ids` is told when they ask for an erasure.
+pub const FORGET_NOT_ALLOWED: &str = "Sorry, only your privacy admins can erase customer data. \
+     Please ask one of them (your replaydesk admin knows who they are).";
+
+/// How to ask for an erasure.
+pub fn forget_usage(command: &str) -> String {
+    format!("Usage: `{command} forget jane@acme.com` (one customer email address).")
+}
+
+/// The question before an erasure.
+pub fn confirm_erasure(email: &CustomerEmail) -> String {
+    format!(
+        "Erase {email} everywhere? replaydesk will delete the customer's FullStory user(s), their Heap \
+         user (when Heap is set up) and everything replaydesk keeps about them. This cannot be undone."
+    )
+}
+
+/// What a cancelled erasure's confirmation becomes.
+pub const ERASURE_CANCELLED: &str = "Cancelled: nothing was erased.";
+
+/// The first line of an erasure's receipt: whom, and whether it is finished. Pending is never done.
+pub fn erasure_heading(email: &CustomerEmail, receipt: &ErasureReceipt) -> String {
+    let job = receipt.job_id;
+    match receipt.status.as_str() {
+        "done" => format!("Erasure of {email}: done (job {job})."),
+        "dead" => format!(
+            "Erasure of {email}: NOT finished. replaydesk gave up after several tries (job {job}; an \
+             admin can run `replaydesk jobs retry {job}`)."
+        ),
+        _ => format!(
+            "Erasure of {email}: still pending. replaydesk keeps retrying and will report again (job {job})."
+        ),
+    }
+}
+
+/// The receipt's other lines: each thing deleted (with its upstream reference), each thing pending,
+/// and for an unfinished erasure the last error (emails in it redacted).
+pub fn erasure_lines(receipt: &ErasureReceipt) -> Vec<String> {
+    let mut lines: Vec<String> = receipt.done.iter().map(|d| format!("✓ {d}")).collect();
+    lines.extend(receipt.pending.iter().map(|p| format!("… pending: {p}")));
+    if receipt.status != "done"
+        && let Some(error) = &receipt.last_error
+    {
+        let error: String = redact_emails(error).chars().take(300).collect();
+        lines.push(format!("Last error: {error}"));
+    }
+    lines
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -101,5 +151,36 @@ mod tests {
             no_sessions(&jane, 30),
             "No sessions found for j•••@acme.com in the last 30 days."
         );
+    }
+
+    #[test]
+    fn a_receipt_never_calls_a_pending_erasure_done_and_never_shows_an_email() {
+        let jane = CustomerEmail::parse("jane@acme.com").unwrap();
+        let pending = ErasureReceipt {
+            job_id: 7,
+            status: "pending".into(),
+            done: vec!["fullstory user u1: deletion requested".into()],
+            pending: vec!["heap".into()],
+            last_error: Some("Heap refused user_deletion (400): unknown jane@acme.com".into()),
+        };
+        let heading = erasure_heading(&jane, &pending);
+        assert!(heading.contains("still pending"), "{heading}");
+        assert!(!heading.contains("done"), "{heading}");
+        let lines = erasure_lines(&pending).join("\n");
+        assert_eq!(
+            lines,
+            "✓ fullstory user u1: deletion requested\n… pending: heap\n\
+             Last error: Heap refused user_deletion (400): unknown j•••@acme.com"
+        );
+        let done = ErasureReceipt {
+            status: "done".into(),
+            pending: vec![],
+            ..pending
+        };
+        assert_eq!(
+            erasure_heading(&jane, &done),
+            "Erasure of j•••@acme.com: done (job 7)."
+        );
+        assert!(!erasure_lines(&done).join(" ").contains("error"));
     }
 }

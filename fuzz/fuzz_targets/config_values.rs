@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(duration) = parse_duration(text) {
-        assert_eq!(parse_duration(&format_duration(duration)).ok(), Some(duration));
+        assert_eq!(
+            parse_duration(&format_duration(duration)).ok(),
+            Some(duration)
+        );
     }
     let _ = Config::from_toml(text);
 });

@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let found = extract_emails(text, &exclude);
     let redacted = redact_emails(text);
     for email in &found {
-        assert_eq!(CustomerEmail::parse(email.as_str()).ok().as_ref(), Some(email));
+        assert_eq!(
+            CustomerEmail::parse(email.as_str()).ok().as_ref(),
+            Some(email)
+        );
         assert!(!redacted.to_lowercase().contains(email.as_str()));
     }
     let _ = parse_query(text, &exclude);

@@ -26,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
     // A random signature matching the secret's HMAC would be a 2^-256 event: acceptance is a bug.
     let slack_headers = headers(slack::verify::TIMESTAMP, ts, slack::verify::SIGNATURE, sig);
     assert!(slack::verify::verify(&slack_headers, body, secrets.into_iter(), now).is_err());
-    let zendesk_headers = headers(zendesk::verify::TIMESTAMP, ts, zendesk::verify::SIGNATURE, sig);
+    let zendesk_headers = headers(
+        zendesk::verify::TIMESTAMP,
+        ts,
+        zendesk::verify::SIGNATURE,
+        sig,
+    );
     assert!(zendesk::verify::verify(&zendesk_headers, body, secrets.into_iter(), now).is_err());
 });

@@ -77,6 +77,7 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
         let job = ErasureJob {
             email: email.clone(),
             requester: cli_requester(),
+            reply: None,
         };
         let key = format!("cli:erase:{}", uuid::Uuid::new_v4());
         let enqueued = state

@@ -8,11 +8,22 @@
 //! 3. Our cache: the customer's session lists, events and summaries are dropped, so the next lookup
 //!    reaches FullStory again; the erasure is announced to every other replica, which drops its own
 //!    copy ([`super::broadcast`]).
-//! 4. Our store: every job payload and error mentioning the email is replaced by `null`, this job's own
-//!    payload included (the last step: after it, the job has nothing left to retry with).
+//! 4. Our store: every job payload and error mentioning the email is replaced by `null`; this job's own
+//!    payload last (after it, the job has nothing left to retry with).
 //!
 //! Any failing step fails the attempt; the queue retries it, and the receipt says what is still pending.
-//! The receipt is read back from the effect ledger ([`ErasureReceipt::of_job`]).
+//! The receipt is read back from the effect ledger ([`ErasureReceipt::of_job`]): the command line prints
+//! it, and a job that came with a [`ReplyTo`] (the Slack confirmation, the Zendesk ticket) delivers it
+//! there through that platform's [`crate::jobs::Replier`] as [`Answer::Erasure`]:
+//! - after the first failed attempt, "pending" (what is done, what is not, the last error), once;
+//! - when every step but the last is done, "done": sent *before* this job's own payload is scrubbed,
+//!   because that payload is where the reply address lives. A receipt that cannot be sent yet retries the
+//!   job (the steps are ledgered, so nothing upstream is repeated), except on the last attempt, where the
+//!   scrub goes first: an erasure is never left holding the email for the sake of its receipt;
+//! - when the queue gives up, "not finished", with the job to replay.
+//!
+//! A pending erasure is never reported as done: "done" is only ever built after steps 1–3 and the scrub
+//! of every other payload have succeeded in this attempt.
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -24,7 +35,7 @@ use crate::{
     app::App,
     fullstory::{FsError, SessionsApi},
     identity::{CustomerEmail, Identity},
-    jobs::Requester,
+    jobs::{Answer, Repliers, ReplyTo, Requester},
     queue::{Effect, JobContext, JobError, JobHandler},
     store::{EffectState, NewJob, Store},
 };
@@ -32,10 +43,13 @@ use crate::{
 pub const ERASE: &str = "privacy.erase";
 
 /// "Delete everything about this customer."
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErasureJob {
     pub email: CustomerEmail,
     pub requester: Requester,
+    /// Where the receipt goes; `None` for the command line, which reads it from the ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<ReplyTo>,
 }
 
 impl ErasureJob {
@@ -48,6 +62,17 @@ impl ErasureJob {
 pub struct EraseHandler {
     pub app: Arc<App>,
     pub heap: Option<Arc<Heap>>,
+    /// Who delivers receipts, by platform.
+    pub repliers: Repliers,
+}
+
+/// The ledger name of the Heap step, and the prefix of each FullStory user's.
+const HEAP_STEP: &str = "heap";
+const FULLSTORY_STEP: &str = "fs-";
+
+/// Whether a ledger entry of an erasure job is one of its steps (not a receipt a replier posted).
+fn is_step(name: &str) -> bool {
+    name == HEAP_STEP || name.starts_with(FULLSTORY_STEP)
 }
 
 /// An effect whose action is idempotent upstream, so a retry after a crash may simply do it again.
@@ -71,7 +96,7 @@ where
 /// A short, stable effect name for one FullStory user (`fs-` + 12 hex digits).
 fn user_effect_name(user_id: &str) -> String {
     let digest = crate::adapters::signing::hmac_sha256(b"fullstory-user", &[user_id.as_bytes()]);
-    format!("fs-{}", &hex::encode(digest)[..12])
+    format!("{FULLSTORY_STEP}{}", &hex::encode(digest)[..12])
 }
 
 fn retry(error: impl Into<anyhow::Error>) -> JobError {
@@ -100,23 +125,16 @@ impl EraseHandler {
     }
 }
 
-#[async_trait]
-impl JobHandler for EraseHandler {
-    fn kind(&self) -> &'static str {
-        ERASE
-    }
-
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: ErasureJob = job.payload_as()?;
+impl EraseHandler {
+    /// Steps 1–3; the FullStory users found.
+    async fn upstream_steps(
+        &self,
+        job: &JobContext,
+        payload: &ErasureJob,
+    ) -> anyhow::Result<BTreeSet<String>> {
         let who = Identity::Email(payload.email.clone());
-
         // 1. FullStory: straight to the client, not the cache (which may be stale by a minute).
-        let sessions = self
-            .app
-            .fullstory
-            .list_sessions(&who, 100)
-            .await
-            .map_err(retry)?;
+        let sessions = self.app.fullstory.list_sessions(&who, 100).await?;
         let users: BTreeSet<String> = sessions
             .sessions
             .iter()
@@ -124,10 +142,7 @@ impl JobHandler for EraseHandler {
             .collect();
         for user in &users {
             let effect = Idempotent(|| self.delete_fullstory_user(user));
-            job.effects()
-                .once(&user_effect_name(user), &effect)
-                .await
-                .map_err(retry)?;
+            job.effects().once(&user_effect_name(user), &effect).await?;
         }
 
         // 2. Heap.
@@ -138,7 +153,7 @@ impl JobHandler for EraseHandler {
                     .await
                     .map(|id| format!("heap deletion request {id}"))
             });
-            job.effects().once("heap", &effect).await.map_err(retry)?;
+            job.effects().once(HEAP_STEP, &effect).await?;
         }
 
         // 3. Our cache, and every other replica's (told through the store, by the keyed hash).
@@ -149,24 +164,129 @@ impl JobHandler for EraseHandler {
         self.app
             .store
             .announce_erasure(&announcement.to_payload())
-            .await
-            .map_err(retry)?;
+            .await?;
+        Ok(users)
+    }
 
-        // 4. Our store, this job's own payload included; then the audit (a hash, never the email).
+    /// The receipt of this job as it stands, with `status`; a configured step not yet reached is
+    /// listed as pending too.
+    async fn receipt(
+        &self,
+        job: &JobContext,
+        status: &str,
+        last_error: Option<String>,
+    ) -> anyhow::Result<ErasureReceipt> {
+        let mut receipt =
+            ErasureReceipt::from_ledger(&self.app.store, job.id(), status, last_error).await?;
+        if status != "done" && self.heap.is_some() {
+            let reached = receipt.done.iter().any(|d| d.starts_with("heap "))
+                || receipt.pending.iter().any(|p| p == HEAP_STEP);
+            if !reached {
+                receipt.pending.insert(0, HEAP_STEP.to_owned());
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// Sends `receipt` where the job says, when it says anywhere.
+    async fn deliver(
+        &self,
+        job: &JobContext,
+        payload: &ErasureJob,
+        receipt: &ErasureReceipt,
+    ) -> Result<(), JobError> {
+        let Some(reply) = &payload.reply else {
+            return Ok(());
+        };
+        let replier = self.repliers.get(reply)?;
+        let answer = Answer::Erasure {
+            email: &payload.email,
+            receipt,
+        };
+        replier.deliver(job, reply, answer).await
+    }
+
+    /// A failed attempt: told once (the first time) as "pending", then retried by the queue.
+    async fn not_yet(
+        &self,
+        job: &JobContext,
+        payload: &ErasureJob,
+        error: anyhow::Error,
+    ) -> Result<(), JobError> {
+        if job.attempt() == 1 && !job.is_last_attempt() && payload.reply.is_some() {
+            let told = match self
+                .receipt(job, "pending", Some(format!("{error:#}")))
+                .await
+            {
+                Ok(receipt) => self.deliver(job, payload, &receipt).await,
+                Err(e) => Err(JobError::Retry(e)),
+            };
+            if let Err(e) = told {
+                tracing::warn!(error = %e, "could not send the pending erasure's receipt");
+            }
+        }
+        Err(JobError::Retry(error))
+    }
+}
+
+#[async_trait]
+impl JobHandler for EraseHandler {
+    fn kind(&self) -> &'static str {
+        ERASE
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let payload: ErasureJob = job.payload_as()?;
+        let users = match self.upstream_steps(job, &payload).await {
+            Ok(users) => users,
+            Err(error) => return self.not_yet(job, &payload, error).await,
+        };
+
+        // 4. Our store: every other payload first; this one after the receipt, which needs its reply.
+        let email = payload.email.as_str();
         let now = self.app.clock.now();
-        let scrubbed = self
+        let keep_own = payload.reply.as_ref().map(|_| job.id());
+        let mut scrubbed = match self
             .app
             .store
-            .scrub_payloads_containing(payload.email.as_str(), now)
+            .scrub_payloads_containing(email, keep_own, now)
             .await
-            .map_err(retry)?;
+        {
+            Ok(n) => n,
+            Err(error) => return self.not_yet(job, &payload, error).await,
+        };
+        if keep_own.is_some() {
+            let sent = match self.receipt(job, "done", None).await {
+                Ok(receipt) => self.deliver(job, &payload, &receipt).await,
+                Err(e) => Err(JobError::Retry(e)),
+            };
+            match sent {
+                Ok(()) => {}
+                Err(JobError::Retry(error)) if !job.is_last_attempt() => {
+                    return Err(JobError::Retry(
+                        error.context("sending the erasure's receipt"),
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the erasure is complete but its receipt could not be sent");
+                }
+            }
+            scrubbed += self
+                .app
+                .store
+                .scrub_payloads_containing(email, None, now)
+                .await
+                .map_err(retry)?;
+        }
+
+        // The audit: a hash, never the email.
         self.app
             .auditor
             .record(
                 now,
                 "erasure",
                 &payload.requester,
-                &[who],
+                &[Identity::Email(payload.email.clone())],
                 0,
                 Some(format!(
                     "{} FullStory user(s), heap: {}, {scrubbed} stored job(s) scrubbed",
@@ -182,6 +302,22 @@ impl JobHandler for EraseHandler {
         tracing::info!(fullstory_users = users.len(), scrubbed, "erasure done");
         Ok(())
     }
+
+    async fn on_dead(&self, job: &JobContext, error: &str) {
+        let Ok(payload) = job.payload_as::<ErasureJob>() else {
+            return;
+        };
+        if payload.reply.is_none() {
+            return;
+        }
+        let told = match self.receipt(job, "dead", Some(error.to_owned())).await {
+            Ok(receipt) => self.deliver(job, &payload, &receipt).await,
+            Err(e) => Err(JobError::Retry(e)),
+        };
+        if let Err(e) = told {
+            tracing::warn!(error = %e, "could not send the failed erasure's receipt");
+        }
+    }
 }
 
 /// What an erasure did, from its job's ledger.
@@ -196,23 +332,38 @@ pub struct ErasureReceipt {
 }
 
 impl ErasureReceipt {
+    /// The receipt of erasure job `job_id` as the store sees it (its state decides the status).
     pub async fn of_job(store: &Arc<dyn Store>, job_id: i64) -> anyhow::Result<Self> {
         let job = store
             .get_job(job_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no job {job_id}"))?;
+        let status = match job.state.as_str() {
+            "done" => "done",
+            "dead" => "dead",
+            _ => "pending",
+        };
+        Self::from_ledger(store, job_id, status, job.last_error.clone()).await
+    }
+
+    /// The receipt of erasure job `job_id` with `status` given (the job itself knows better than its
+    /// row while it runs): its steps from the ledger, done ones with their upstream references.
+    pub async fn from_ledger(
+        store: &Arc<dyn Store>,
+        job_id: i64,
+        status: &str,
+        last_error: Option<String>,
+    ) -> anyhow::Result<Self> {
         let mut receipt = ErasureReceipt {
             job_id,
-            status: match job.state.as_str() {
-                "done" => "done",
-                "dead" => "dead",
-                _ => "pending",
-            }
-            .to_owned(),
-            last_error: job.last_error.clone(),
+            status: status.to_owned(),
+            last_error,
             ..Self::default()
         };
         for effect in store.effects_for_job(job_id).await? {
+            if !is_step(&effect.name) {
+                continue;
+            }
             match (effect.state, effect.external_id) {
                 (EffectState::Done, Some(id)) => receipt.done.push(id),
                 _ => receipt.pending.push(effect.name),

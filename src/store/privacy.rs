@@ -51,10 +51,12 @@ pub trait PrivacyStore: Send + Sync {
     async fn setting_or_insert(&self, key: &str, value: &str) -> anyhow::Result<String>;
 
     /// Replaces every job payload and last error mentioning `needle` (compared in lower case) by JSON
-    /// `null`; returns how many jobs were scrubbed.
+    /// `null`, except job `except` when given (an erasure that still needs its own payload to send its
+    /// receipt); returns how many jobs were scrubbed.
     async fn scrub_payloads_containing(
         &self,
         needle: &str,
+        except: Option<i64>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64>;
 
@@ -70,7 +72,7 @@ const INSERT_SETTING: &str =
     "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 const SCRUB: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, payload_purged_at = $2 \
-     WHERE LOWER(payload) LIKE $1 OR LOWER(COALESCE(last_error, '')) LIKE $1";
+     WHERE (LOWER(payload) LIKE $1 OR LOWER(COALESCE(last_error, '')) LIKE $1) AND id <> $3";
 const COUNT_MENTIONS: &str = "SELECT COUNT(*) FROM jobs \
      WHERE LOWER(payload) LIKE $1 OR LOWER(COALESCE(last_error, '')) LIKE $1";
 
@@ -174,14 +176,18 @@ impl PrivacyStore for SqlStore {
     async fn scrub_payloads_containing(
         &self,
         needle: &str,
+        except: Option<i64>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
         let pattern = like(needle);
+        // Job ids start at 1: 0 excepts nothing.
+        let except = except.unwrap_or(0);
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query(SCRUB)
                 .bind(&pattern)
                 .bind(to_ms(now))
+                .bind(except)
                 .execute(&mut *tx)
                 .await
                 .context("scrubbing payloads")?

@@ -38,6 +38,7 @@ impl Replier for RecordingReplier {
             Answer::Summary { .. } => "summary".into(),
             Answer::Delayed { message } => format!("delayed:{message}"),
             Answer::Failed { message, reference } => format!("failed:{message}|{reference}"),
+            Answer::Erasure { receipt, .. } => format!("erasure:{}", receipt.status),
         };
         self.0.lock().unwrap().push(text);
         Ok(())

@@ -25,6 +25,13 @@ fn jane() -> CustomerEmail {
 /// FullStory knows jane through two users: u1 (uid cust-1, two sessions) and u2 (no uid).
 pub(crate) async fn fullstory_with_jane() -> MockServer {
     let server = MockServer::start().await;
+    mount_jane(&server).await;
+    server
+}
+
+/// Mounts jane's two users on a FullStory fake; each read and each deletion is expected exactly once
+/// (checked when the fake is dropped).
+pub async fn mount_jane(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/sessions/v2"))
         .and(query_param("email", "jane@acme.com"))
@@ -33,37 +40,37 @@ pub(crate) async fn fullstory_with_jane() -> MockServer {
             official_session("u1", "s2", 20),
             official_session("u2", "s3", 30),
         ])))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/users/u1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id":"u1","uid":"cust-1"})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/users/u2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id":"u2"})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("DELETE"))
         .and(path("/v2/users"))
         .and(query_param("uid", "cust-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("DELETE"))
         .and(path("/v2/users/u2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    server
 }
 
-async fn heap_answering(status: u16, times: Option<u64>) -> MockServer {
+/// Heap's fake: a token, then `status` for jane's deletion (`times` times, or always).
+pub async fn heap_answering(status: u16, times: Option<u64>) -> MockServer {
     let heap = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/public/v0/auth_token"))
@@ -86,7 +93,7 @@ async fn heap_answering(status: u16, times: Option<u64>) -> MockServer {
     heap
 }
 
-fn with_heap(mut config: Config, heap: &MockServer) -> Config {
+pub fn with_heap(mut config: Config, heap: &MockServer) -> Config {
     config.heap.app_id = Some("app-7".into());
     config.heap.api_key = Secret::new("heap-key");
     config.heap.base_url = Some(heap.uri());
@@ -102,6 +109,7 @@ pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
             user: "dpo".into(),
             place: None,
         },
+        reply: None,
     };
     state
         .queue

@@ -1500,3 +1500,336 @@ async fn a_delay_notice_about_a_shared_answer_goes_only_to_the_person_who_shared
         "FullStory is not answering right now; replaydesk will keep trying."
     );
 }
+
+// ------------------------------------------------------------------ /replays forget
+
+/// The privacy admin of the erasure tests.
+const ADMIN: &str = "U1";
+
+/// Slack with `ADMIN` as the only privacy admin, FullStory knowing jane, and Heap on when given.
+async fn slack_for_erasure(heap: Option<&MockServer>) -> Slack {
+    let slack = Slack::start_with(|c| {
+        c.privacy.admin_slack_user_ids = List(vec![ADMIN.into()]);
+        if let Some(heap) = heap {
+            *c = super::privacy::with_heap(c.clone(), heap);
+        }
+    })
+    .await;
+    super::privacy::mount_jane(&slack.fullstory).await;
+    slack.response_url_accepts().await;
+    slack
+}
+
+/// `/replays forget …` typed by `user`: the immediate answer.
+async fn forget(slack: &Slack, user: &str, text: &str, trigger: &str) -> Value {
+    let response_url = slack.response_url();
+    let mut fields = command_fields(text, trigger, &response_url);
+    for field in &mut fields {
+        if field.0 == "user_id" {
+            field.1 = user;
+        }
+    }
+    let response = slack.command(&fields).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// A click by `user` on one of the confirmation's buttons, whose value is `value` (as Slack sends it).
+fn confirmation_click(
+    action_id: &str,
+    value: Option<&str>,
+    trigger: &str,
+    user: &str,
+    url: &str,
+) -> Value {
+    let mut action = json!({"type": "button", "action_id": action_id, "block_id": "b1", "action_ts": "1700000600.1"});
+    if let Some(value) = value {
+        action["value"] = json!(value);
+    }
+    json!({
+        "type": "block_actions",
+        "trigger_id": trigger,
+        "response_url": url,
+        "team": {"id": "T1"},
+        "user": {"id": user, "team_id": "T1"},
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "message_ts": "1700000500.000200", "channel_id": "C1", "is_ephemeral": true},
+        "actions": [action]
+    })
+}
+
+/// The Confirm erasure button's value in a confirmation.
+fn confirm_value(confirmation: &Value) -> String {
+    let buttons = confirmation["blocks"][1]["elements"].as_array().unwrap();
+    let confirm = buttons
+        .iter()
+        .find(|b| b["action_id"] == "erase_confirm")
+        .unwrap();
+    confirm["value"].as_str().unwrap().to_owned()
+}
+
+/// Sends `click`, runs the one job it makes, and returns the one private post it leads to.
+async fn click_for_one_post(slack: &Slack, click: &Value) -> Value {
+    assert_eq!(slack.interaction(click).await.status(), 200);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    let mut posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    posts.remove(0)
+}
+
+async fn erasure_jobs(slack: &Slack) -> usize {
+    slack
+        .state
+        .store
+        .list_jobs(None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|j| j.kind == "privacy.erase")
+        .count()
+}
+
+async fn fullstory_deletions(slack: &Slack) -> usize {
+    slack
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .count()
+}
+
+#[tokio::test]
+async fn forget_from_someone_who_is_not_a_privacy_admin_is_refused_privately_and_nothing_is_erased()
+{
+    let slack = slack_for_erasure(None).await;
+    let answer = forget(&slack, "U2", "forget jane@acme.com", "t-forget-no").await;
+    assert_eq!(
+        answer,
+        json!({"response_type": "ephemeral", "text": replaydesk::render::FORGET_NOT_ALLOWED})
+    );
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+
+    // A confirmation forwarded to (or forged by) someone else is refused too, privately.
+    let admin = forget(&slack, ADMIN, "forget jane@acme.com", "t-forget-admin").await;
+    let click = confirmation_click(
+        "erase_confirm",
+        Some(&confirm_value(&admin)),
+        "t-click-no",
+        "U2",
+        &slack.response_url(),
+    );
+    let refusal = click_for_one_post(&slack, &click).await;
+    assert_eq!(refusal["text"], replaydesk::render::FORGET_NOT_ALLOWED);
+    assert_eq!(refusal["response_type"], "ephemeral");
+    assert_eq!(erasure_jobs(&slack).await, 0);
+    assert_eq!(slack.fullstory_calls().await, 0);
+    // `mount_jane` expects one deletion per user: nothing was deleted, so release the expectations.
+    slack.fullstory.reset().await;
+}
+
+#[tokio::test]
+async fn an_admin_confirms_and_exactly_the_expected_deletions_happen_and_the_receipt_says_so() {
+    let heap = super::privacy::heap_answering(200, None).await;
+    let slack = slack_for_erasure(Some(&heap)).await;
+    let confirmation = forget(
+        &slack,
+        ADMIN,
+        "forget <mailto:jane@acme.com|jane@acme.com>",
+        "t-f1",
+    )
+    .await;
+    assert_eq!(confirmation["response_type"], "ephemeral");
+    assert!(
+        confirmation["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Erase j•••@acme.com everywhere?"),
+        "{confirmation}"
+    );
+    let buttons = &confirmation["blocks"][1]["elements"];
+    assert_eq!(buttons[0]["text"]["text"], "Confirm erasure");
+    assert_eq!(buttons[0]["style"], "danger");
+    assert_eq!(buttons[1]["text"]["text"], "Cancel");
+    assert_eq!(buttons[1]["action_id"], "erase_cancel");
+    // Nothing happens before the confirmation.
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+
+    let click = confirmation_click(
+        "erase_confirm",
+        Some(&confirm_value(&confirmation)),
+        "t-c1",
+        ADMIN,
+        &slack.response_url(),
+    );
+    let receipt = click_for_one_post(&slack, &click).await;
+
+    // u1 by its uid, u2 by id (no uid): exactly these (mount_jane's expectations), and jane in Heap.
+    assert_eq!(fullstory_deletions(&slack).await, 2);
+    let deletions: Vec<Value> = heap
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/public/v0/user_deletion")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    assert_eq!(
+        deletions,
+        [json!({"users": [{"identity": "jane@acme.com"}]})]
+    );
+
+    assert_eq!(receipt["response_type"], "ephemeral");
+    assert_eq!(
+        receipt["replace_original"], true,
+        "the receipt replaces the confirmation"
+    );
+    assert!(
+        receipt["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Erasure of j•••@acme.com: done (job ")
+    );
+    let text = blocks_text(&receipt);
+    for line in [
+        "fullstory user u1: deletion requested",
+        "fullstory user u2: deletion requested",
+        "heap deletion request del-42",
+        "replaydesk cache and stored payloads: cleared",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    assert!(!text.contains("pending"), "{text}");
+    assert!(!text.contains("jane@acme.com"), "{text}");
+    assert_eq!(
+        slack
+            .state
+            .store
+            .count_payloads_containing("jane@acme.com")
+            .await
+            .unwrap(),
+        0
+    );
+    let audit = slack.state.store.audit(None, None, 10).await.unwrap();
+    assert_eq!(audit[0].action, "erasure");
+    assert_eq!(
+        (audit[0].platform.as_str(), audit[0].actor.as_str()),
+        ("slack", ADMIN)
+    );
+}
+
+#[tokio::test]
+async fn clicking_confirm_twice_or_slack_retrying_the_click_erases_once() {
+    let slack = slack_for_erasure(None).await;
+    let confirmation = forget(&slack, ADMIN, "forget jane@acme.com", "t-f2").await;
+    let value = confirm_value(&confirmation);
+    for trigger in ["t-c2", "t-c2", "t-c3"] {
+        let click = confirmation_click(
+            "erase_confirm",
+            Some(&value),
+            trigger,
+            ADMIN,
+            &slack.response_url(),
+        );
+        assert_eq!(slack.interaction(&click).await.status(), 200);
+    }
+    assert_eq!(erasure_jobs(&slack).await, 1);
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    assert_eq!(fullstory_deletions(&slack).await, 2);
+    assert_eq!(slack.received(RESPONSE_PATH).await.len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_replaces_the_confirmation_and_erases_nothing() {
+    let slack = slack_for_erasure(None).await;
+    let confirmation = forget(&slack, ADMIN, "forget jane@acme.com", "t-f3").await;
+    assert!(confirmation["blocks"].to_string().contains("erase_cancel"));
+    let click = confirmation_click(
+        "erase_cancel",
+        None,
+        "t-cancel",
+        ADMIN,
+        &slack.response_url(),
+    );
+    let cancelled = click_for_one_post(&slack, &click).await;
+    assert_eq!(cancelled["text"], replaydesk::render::ERASURE_CANCELLED);
+    assert_eq!(cancelled["replace_original"], true);
+    assert_eq!(erasure_jobs(&slack).await, 0);
+    assert_eq!(slack.fullstory_calls().await, 0);
+    slack.fullstory.reset().await;
+}
+
+#[tokio::test]
+async fn forget_without_exactly_one_email_answers_its_usage() {
+    let slack = slack_for_erasure(None).await;
+    for text in [
+        "forget",
+        "forget uid:123",
+        "FORGET jane@acme.com bob@acme.com",
+    ] {
+        let answer = forget(&slack, ADMIN, text, "t-usage").await;
+        assert_eq!(
+            answer["text"],
+            replaydesk::render::forget_usage("/replays"),
+            "{text}"
+        );
+    }
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    slack.fullstory.reset().await;
+}
+
+#[tokio::test]
+async fn a_heap_failure_leaves_the_erasure_pending_and_the_receipt_never_says_done_until_it_is() {
+    let heap = super::privacy::heap_answering(400, Some(1)).await;
+    Mock::given(method("POST"))
+        .and(path("/api/public/v0/user_deletion"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"deletion_request_id": "del-43"})),
+        )
+        .mount(&heap)
+        .await;
+    let slack = slack_for_erasure(Some(&heap)).await;
+    let confirmation = forget(&slack, ADMIN, "forget jane@acme.com", "t-f4").await;
+    let click = confirmation_click(
+        "erase_confirm",
+        Some(&confirm_value(&confirmation)),
+        "t-c4",
+        ADMIN,
+        &slack.response_url(),
+    );
+    assert_eq!(slack.interaction(&click).await.status(), 200);
+    let Some(ExecutionOutcome::Retrying(id)) = Some(slack.run_job().await) else {
+        panic!("the first attempt fails on Heap");
+    };
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 1);
+    let pending = &posts[0];
+    assert!(
+        pending["text"].as_str().unwrap().contains("still pending"),
+        "{pending}"
+    );
+    let text = blocks_text(pending);
+    assert!(
+        text.contains("fullstory user u1: deletion requested"),
+        "{text}"
+    );
+    assert!(text.contains("pending: heap"), "{text}");
+    assert!(text.contains("Heap refused"), "{text}");
+    assert!(!text.contains(": done"), "{text}");
+    assert_eq!(
+        slack.state.store.get_job(id).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+
+    // The queue's retry (after its backoff): FullStory is not asked again, Heap is, and now it is done.
+    slack.clock.advance(Duration::from_secs(120));
+    assert_eq!(slack.run_job().await, ExecutionOutcome::Done(id));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 2);
+    assert!(posts[1]["text"].as_str().unwrap().contains(": done (job"));
+    assert!(blocks_text(&posts[1]).contains("heap deletion request del-43"));
+    assert_eq!(fullstory_deletions(&slack).await, 2);
+}

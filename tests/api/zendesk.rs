@@ -20,6 +20,8 @@ use replaydesk::{
     app::{App, AppState},
     clock::ManualClock,
     config::{Config, Interval, List, Secret, Secrets},
+    jobs::Repliers,
+    privacy::{erase::EraseHandler, heap::Heap},
     queue::{ExecutionOutcome, JobHandler, Queue, Settings},
     store::JobState,
 };
@@ -259,6 +261,13 @@ impl FakeZendesk {
             .collect()
     }
 
+    fn set_tags(&self, id: u64, tags: &[&str]) {
+        let mut state = self.state.lock().unwrap();
+        if let Some(ticket) = state.tickets.get_mut(&id) {
+            ticket.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+        }
+    }
+
     fn tags(&self, id: u64) -> Vec<String> {
         self.state.lock().unwrap().tickets[&id].tags.clone()
     }
@@ -357,11 +366,19 @@ impl Harness {
         let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
         let state = AppState::around(app.clone()).unwrap();
         assert_eq!(state.adapters.len(), 1, "the Zendesk adapter is on");
-        let handlers: Vec<Arc<dyn JobHandler>> = state
+        let mut handlers: Vec<Arc<dyn JobHandler>> = state
             .adapters
             .iter()
             .flat_map(|a| a.job_handlers(&app).unwrap())
             .collect();
+        // The erasure job, as `AppState` assembles it (a tagged ticket's requester is erased by it).
+        handlers.push(Arc::new(EraseHandler {
+            app: app.clone(),
+            heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())
+                .unwrap()
+                .map(Arc::new),
+            repliers: Repliers::new(state.adapters.iter().map(|a| a.replier(&app).unwrap())),
+        }));
         let settings = Settings {
             max_attempts: 3,
             backoff_base: Duration::ZERO,
@@ -1302,4 +1319,122 @@ async fn zendesk_backfill_sends_past_tickets_in_batches_and_waits_for_each_impor
         stdout(&again)
             .contains("0 events to send (2 already sent, 1 without a customer requester)")
     );
+}
+
+// ------------------------------------------------------------------ the erasure tag
+
+const ERASE_TAG: &str = "gdpr_erase";
+
+fn erasure_body(ticket: u64, minute: u32, tags: &str) -> String {
+    format!(
+        r#"{{"ticket_id": "{ticket}", "updated_at": "2026-11-20T14:{minute}Z", "tags": "{tags}"}}"#
+    )
+}
+
+async fn harness_for_erasure() -> Harness {
+    let rd = Harness::start(|c| c.privacy.zendesk_erasure_tag = Some(ERASE_TAG.into())).await;
+    super::privacy::mount_jane(&rd.fullstory).await;
+    rd
+}
+
+#[tokio::test]
+async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_receipt_note() {
+    let rd = harness_for_erasure().await;
+    rd.zendesk.set_tags(TICKET, &["vip", ERASE_TAG]);
+    // The trigger fires on the tag; the body's template sends no tags here: they are read from the API.
+    assert_eq!(
+        rd.deliver("inv-e1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        done(&rd.run_jobs().await),
+        2,
+        "the ticket job, then the erasure"
+    );
+
+    // Only the requester (bob@acme.com is in the description: neither erased nor looked up).
+    assert_eq!(looked_up(&rd.fullstory).await, ["jane@acme.com"]);
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = &notes[0];
+    assert!(
+        note.contains("Erasure of j•••@acme.com: done (job "),
+        "{note}"
+    );
+    assert!(
+        note.contains("fullstory user u1: deletion requested"),
+        "{note}"
+    );
+    assert!(
+        note.contains("fullstory user u2: deletion requested"),
+        "{note}"
+    );
+    assert!(!note.contains("jane@acme.com"), "{note}");
+    assert!(!note.contains("pending"), "{note}");
+    assert_eq!(
+        rd.note_puts().await[0]["ticket"]["comment"]["public"],
+        json!(false)
+    );
+    assert!(
+        !rd.zendesk.tags(TICKET).contains(&"replaydesk".to_owned()),
+        "no replays note, so no replays tag"
+    );
+    assert_eq!(
+        rd.state
+            .store
+            .count_payloads_containing("jane@acme.com")
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Zendesk retries the delivery, and the trigger fires again on a later update (tags in the body
+    // this time): nothing new is erased, and no second note.
+    assert_eq!(
+        rd.deliver("inv-e1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-e2", &erasure_body(TICKET, 30, "vip gdpr_erase"))
+            .await,
+        StatusCode::OK
+    );
+    let outcomes = rd.run_jobs().await;
+    assert_eq!(done(&outcomes), 1, "{outcomes:?}");
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(looked_up(&rd.fullstory).await, ["jane@acme.com"]);
+}
+
+#[tokio::test]
+async fn the_erasure_tag_in_the_webhook_body_is_enough() {
+    let rd = harness_for_erasure().await;
+    assert_eq!(
+        rd.deliver("inv-e3", &erasure_body(TICKET, 20, ERASE_TAG))
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(done(&rd.run_jobs().await), 2);
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains(": done (job "), "{}", notes[0]);
+}
+
+#[tokio::test]
+async fn without_the_tag_configured_a_tagged_ticket_gets_its_replays_as_before() {
+    let rd = Harness::start(|_| {}).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.zendesk.set_tags(TICKET, &[ERASE_TAG]);
+    assert_eq!(
+        rd.deliver("inv-e4", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(!notes[0].contains("Erasure"), "{}", notes[0]);
 }

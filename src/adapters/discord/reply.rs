@@ -150,6 +150,17 @@ impl Replier for DiscordReplier {
                 "failed",
                 Box::new(move |marker| render::failed(&message, &reference, marker)),
             ),
+            // Discord starts no erasure; should a job name it, the receipt is plain lines.
+            Answer::Erasure { email, receipt } => {
+                let text = std::iter::once(crate::render::erasure_heading(email, receipt))
+                    .chain(crate::render::erasure_lines(receipt))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (
+                    "receipt",
+                    Box::new(move |marker| render::delayed(&text, marker)),
+                )
+            }
         };
         let edit = EditOriginal {
             api: &self.api,

@@ -8,14 +8,26 @@
 //! but run once). People outside `slack.allowed_user_ids` / `slack.allowed_channel_ids` get
 //! [`crate::render::NOT_ALLOWED`], privately, and no lookup is enqueued: a slash command in its HTTP
 //! answer, the others (which Slack gives no answer body for) through a `slack.notice` job.
+//!
+//! `/replays forget EMAIL` is gated by `privacy.admin_slack_user_ids` alone (an empty list: nobody), not
+//! by the lookup allow-lists: it answers with a confirmation and enqueues nothing; the **Confirm
+//! erasure** click (checked against the admin list again) enqueues the shared `privacy.erase` job under
+//! the key `erase:<the command's trigger_id>`, so every click on one confirmation is one erasure.
 
 use serde_json::{Value, json};
 
 use super::{
     PLATFORM,
+    api::response_body,
     jobs::{MentionJob, NoticeJob},
-    model::{AppMention, BlockActions, EventCallback, MessageAction, SlashCommand, decode, str_at},
-    render::{self, SHARE, SUMMARIZE, ShareValue, SummarizeValue},
+    model::{
+        self, Action, AppMention, BlockActions, Event, EventCallback, Interaction, MessageAction,
+        SlashCommand, decode, str_at,
+    },
+    render::{
+        self, ERASE_CANCEL, ERASE_CONFIRM, ForgetValue, SHARE, SUMMARIZE, ShareValue,
+        SummarizeValue,
+    },
     reply::Target,
 };
 use crate::{
@@ -24,9 +36,13 @@ use crate::{
         sources::OVER_LIMIT,
     },
     app::AppState,
-    identity::{extract_identities, parse_query},
+    identity::{Identity, extract_identities, parse_query},
     jobs::{LookupJob, Requester, SummaryJob},
-    render::{NO_IDENTITIES, NOT_ALLOWED, looking_up, usage},
+    privacy::ErasureJob,
+    render::{
+        ERASURE_CANCELLED, FORGET_NOT_ALLOWED, NO_IDENTITIES, NOT_ALLOWED, forget_usage,
+        looking_up, usage,
+    },
     store::NewJob,
 };
 
@@ -34,6 +50,8 @@ use crate::{
 pub const FIND_REPLAYS: &str = "find_replays";
 /// The slash command, as the manifest declares it.
 pub const COMMAND: &str = "/replays";
+/// Its erasure subcommand: `/replays forget jane@acme.com`.
+pub const FORGET: &str = "forget";
 
 /// What to answer Slack at once.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +66,10 @@ pub enum Immediate {
 pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
     check_team(state, str_at(&payload, "/team_id"))?;
     let command: SlashCommand = decode(payload, "command")?;
+    if let Some(rest) = forget_text(&command.text) {
+        inbound::count(state, PLATFORM, "immediate");
+        return Ok(Immediate::Json(forget(state, &command, rest)));
+    }
     if !allowed(state, &command.user_id, Some(&command.channel_id)) {
         inbound::count(state, PLATFORM, "not_permitted");
         return Ok(Immediate::Json(render::ephemeral(NOT_ALLOWED)));
@@ -90,36 +112,25 @@ pub async fn interaction(state: &AppState, payload: Value) -> Result<Immediate, 
     let team = str_at(&payload, "/team/id").or_else(|| str_at(&payload, "/user/team_id"));
     check_team(state, team)?;
     let team = team.unwrap_or_default().to_owned();
-    match str_at(&payload, "/type") {
-        Some("message_action") => shortcut(state, &team, decode(payload, "payload")?).await,
-        Some("block_actions") => block_actions(state, &team, decode(payload, "payload")?).await,
-        Some(_) => ignored(state),
-        None => Err(Rejection::Malformed("payload.type: missing".into())),
+    match model::interaction(payload)? {
+        Interaction::Shortcut(action) => shortcut(state, &team, action).await,
+        Interaction::Buttons(click) => block_actions(state, &team, click).await,
+        Interaction::Other => ignored(state),
     }
 }
 
 /// An Events API body (or Socket Mode's `events_api` payload).
 pub async fn event(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
-    match str_at(&payload, "/type") {
-        Some("url_verification") => {
-            let challenge = str_at(&payload, "/challenge")
-                .ok_or_else(|| Rejection::Malformed("challenge: missing".into()))?;
+    if str_at(&payload, "/type") == Some("event_callback") {
+        check_team(state, str_at(&payload, "/team_id"))?;
+    }
+    match model::event(payload)? {
+        Event::Challenge(challenge) => {
             inbound::count(state, PLATFORM, "immediate");
             Ok(Immediate::Json(json!({ "challenge": challenge })))
         }
-        Some("event_callback") => {
-            check_team(state, str_at(&payload, "/team_id"))?;
-            let callback: EventCallback = decode(payload, "body")?;
-            match str_at(&callback.event, "/type") {
-                Some("app_mention") => {
-                    let mention: AppMention = decode(callback.event.clone(), "event")?;
-                    app_mention(state, &callback, mention).await
-                }
-                _ => ignored(state),
-            }
-        }
-        Some(_) => ignored(state),
-        None => Err(Rejection::Malformed("type: missing".into())),
+        Event::Mention { callback, mention } => app_mention(state, &callback, mention).await,
+        Event::Other => ignored(state),
     }
 }
 
@@ -176,12 +187,9 @@ async fn block_actions(
     team: &str,
     click: BlockActions,
 ) -> Result<Immediate, Rejection> {
-    let Some((index, action)) = click
-        .actions
-        .iter()
-        .enumerate()
-        .find(|(_, a)| a.action_id == SUMMARIZE || a.action_id == SHARE)
-    else {
+    let Some((index, action)) = click.actions.iter().enumerate().find(|(_, a)| {
+        [SUMMARIZE, SHARE, ERASE_CONFIRM, ERASE_CANCEL].contains(&a.action_id.as_str())
+    }) else {
         // Link buttons report their clicks too; nothing to do.
         return ignored(state);
     };
@@ -191,6 +199,9 @@ async fn block_actions(
         .map(|c| c.id.clone())
         .or_else(|| click.container.channel_id.clone());
     let user = click.user.id.clone();
+    if action.action_id == ERASE_CONFIRM || action.action_id == ERASE_CANCEL {
+        return erasure_click(state, team, &click, (index, action), channel).await;
+    }
     let private = click.response_url.clone().map(|url| Target::ResponseUrl {
         url,
         user: user.clone(),
@@ -311,6 +322,103 @@ async fn app_mention(
         }
         .reply_to(),
     };
+    inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+    Ok(Immediate::Empty)
+}
+
+/// The rest of `/replays forget …`, when the command is one.
+fn forget_text(text: &str) -> Option<&str> {
+    let text = text.trim_start();
+    let word = text.split_whitespace().next()?;
+    word.eq_ignore_ascii_case(FORGET)
+        .then(|| text.get(word.len()..).unwrap_or_default())
+}
+
+fn is_privacy_admin(state: &AppState, user: &str) -> bool {
+    state
+        .config
+        .privacy
+        .admin_slack_user_ids
+        .iter()
+        .any(|admin| admin == user)
+}
+
+/// `/replays forget jane@acme.com`: for privacy admins, the confirmation (nothing is enqueued until
+/// **Confirm erasure** is clicked); for anyone else a polite refusal. Both private, both at once.
+fn forget(state: &AppState, command: &SlashCommand, rest: &str) -> Value {
+    if !is_privacy_admin(state, &command.user_id) {
+        tracing::info!("an erasure was asked for by someone outside privacy.admin_slack_user_ids");
+        return render::ephemeral(FORGET_NOT_ALLOWED);
+    }
+    let name = if command.command.starts_with('/') {
+        command.command.as_str()
+    } else {
+        COMMAND
+    };
+    // Every address counts here (an employee may ask to be forgotten too): no exclusions.
+    let query = parse_query(rest, &[]);
+    let email = match query.identities.as_slice() {
+        [Identity::Email(email)] => email.clone(),
+        _ => return render::ephemeral(&forget_usage(name)),
+    };
+    let value = ForgetValue {
+        email,
+        request: command.trigger_id.clone(),
+    };
+    response_body(&render::erasure_confirmation(&value), false, false)
+}
+
+/// A click on the erasure confirmation. **Confirm erasure** (privacy admins only, checked again)
+/// enqueues the erasure job the command line uses, with the receipt going back privately through the
+/// click's `response_url`, replacing the confirmation; its delivery key is the confirmed request, so
+/// a second click on the same confirmation (or Slack's retry) erases once. **Cancel** replaces the
+/// confirmation with "Cancelled".
+async fn erasure_click(
+    state: &AppState,
+    team: &str,
+    click: &BlockActions,
+    (index, action): (usize, &Action),
+    channel: Option<String>,
+) -> Result<Immediate, Rejection> {
+    let user = click.user.id.clone();
+    let Some(url) = click.response_url.clone() else {
+        return Err(Rejection::Malformed("payload.response_url: missing".into()));
+    };
+    let mut target = Target::ResponseUrl {
+        url,
+        user: user.clone(),
+        channel: channel.clone(),
+        replace_original: true,
+        in_channel: false,
+    };
+    if action.action_id == ERASE_CANCEL {
+        return notice(state, &click.trigger_id, ERASURE_CANCELLED, &target).await;
+    }
+    if !is_privacy_admin(state, &user) {
+        tracing::info!("an erasure was confirmed by someone outside privacy.admin_slack_user_ids");
+        if let Target::ResponseUrl {
+            replace_original, ..
+        } = &mut target
+        {
+            *replace_original = false;
+        }
+        return notice(state, &click.trigger_id, FORGET_NOT_ALLOWED, &target).await;
+    }
+    let field = format!("payload.actions[{index}].value");
+    let value = action
+        .value
+        .as_deref()
+        .ok_or_else(|| Rejection::Malformed(format!("{field}: missing")))?;
+    let value: ForgetValue = decode_value(value, &field)?;
+    if value.request.trim().is_empty() {
+        return Err(Rejection::Malformed(format!("{field}: no request")));
+    }
+    let job = ErasureJob {
+        email: value.email,
+        requester: requester(team, &user, channel.as_deref().unwrap_or_default()),
+        reply: Some(target.reply_to()),
+    };
+    let key = format!("erase:{}", value.request);
     inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
     Ok(Immediate::Empty)
 }

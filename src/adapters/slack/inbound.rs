@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::{
     PLATFORM,
     handle::{self, Immediate},
-    model::form_to_json,
+    model::{form_to_json, interaction_form},
     verify,
 };
 use crate::{
@@ -50,7 +50,7 @@ pub async fn interactions(
     if let Err(rejection) = verified(&state, &headers, &body) {
         return refuse(&state, PLATFORM, rejection);
     }
-    let result = match interaction_payload(&body) {
+    let result = match interaction_form(&body) {
         Ok(payload) => handle::interaction(&state, payload).await,
         Err(rejection) => Err(rejection),
     };
@@ -93,16 +93,6 @@ fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Re
         state.clock.now(),
     )
     .map_err(Rejection::from)
-}
-
-/// The `payload` field of an interactivity form, as JSON.
-fn interaction_payload(body: &[u8]) -> Result<Value, Rejection> {
-    let form = form_to_json(body)?;
-    let text = form
-        .get("payload")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Rejection::Malformed("payload: missing".into()))?;
-    serde_json::from_str(text).map_err(|e| Rejection::Malformed(format!("payload: not JSON: {e}")))
 }
 
 fn answer(state: &AppState, result: Result<Immediate, Rejection>) -> Response {

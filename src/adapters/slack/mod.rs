@@ -1,5 +1,7 @@
 //! Slack: `/replays`, the "Find replays" message shortcut, `@replaydesk` mentions in threads, the
-//! Summarize and Share in channel buttons, over HTTP or Socket Mode.
+//! Summarize and Share in channel buttons, and `/replays forget` (erasure, for
+//! `privacy.admin_slack_user_ids` only, after a Confirm erasure / Cancel question; the receipt comes back
+//! privately through the click's `response_url`), over HTTP or Socket Mode.
 //!
 //! Contract (api.slack.com; PLATFORMS.md):
 //! - **Deadline**: every request is acknowledged within 3 s. The job is recorded durably first

@@ -130,6 +130,70 @@ pub fn decode<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, Reject
     })
 }
 
+/// An interactivity payload, by its `type`.
+#[derive(Debug)]
+pub enum Interaction {
+    /// A message shortcut (`message_action`).
+    Shortcut(MessageAction),
+    /// A button click (`block_actions`).
+    Buttons(BlockActions),
+    /// A type replaydesk does not handle (a global shortcut, a view submission, …).
+    Other,
+}
+
+/// Decodes an interactivity payload according to its `type`.
+pub fn interaction(payload: Value) -> Result<Interaction, Rejection> {
+    match str_at(&payload, "/type") {
+        Some("message_action") => Ok(Interaction::Shortcut(decode(payload, "payload")?)),
+        Some("block_actions") => Ok(Interaction::Buttons(decode(payload, "payload")?)),
+        Some(_) => Ok(Interaction::Other),
+        None => Err(Rejection::Malformed("payload.type: missing".into())),
+    }
+}
+
+/// An Events API body, by its `type`.
+#[derive(Debug)]
+pub enum Event {
+    /// `url_verification`: answer with the challenge.
+    Challenge(String),
+    /// An `event_callback` holding an `app_mention`.
+    Mention {
+        callback: EventCallback,
+        mention: AppMention,
+    },
+    /// Anything else (another event type, an envelope type we do not use).
+    Other,
+}
+
+/// Decodes an Events API body (or Socket Mode's `events_api` payload) according to its `type`.
+pub fn event(payload: Value) -> Result<Event, Rejection> {
+    match str_at(&payload, "/type") {
+        Some("url_verification") => str_at(&payload, "/challenge")
+            .map(|challenge| Event::Challenge(challenge.to_owned()))
+            .ok_or_else(|| Rejection::Malformed("challenge: missing".into())),
+        Some("event_callback") => {
+            let callback: EventCallback = decode(payload, "body")?;
+            if str_at(&callback.event, "/type") != Some("app_mention") {
+                return Ok(Event::Other);
+            }
+            let mention = decode(callback.event.clone(), "event")?;
+            Ok(Event::Mention { callback, mention })
+        }
+        Some(_) => Ok(Event::Other),
+        None => Err(Rejection::Malformed("type: missing".into())),
+    }
+}
+
+/// The `payload` field of an interactivity form, as JSON.
+pub fn interaction_form(body: &[u8]) -> Result<Value, Rejection> {
+    let form = form_to_json(body)?;
+    let text = form
+        .get("payload")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Rejection::Malformed("payload: missing".into()))?;
+    serde_json::from_str(text).map_err(|e| Rejection::Malformed(format!("payload: not JSON: {e}")))
+}
+
 /// A string field of a JSON object, for the few checks made before the full decode.
 pub fn str_at<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
     value.pointer(pointer).and_then(Value::as_str)

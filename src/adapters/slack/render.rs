@@ -15,15 +15,19 @@ use slack_morphism::{SlackActionId, blocks::*, md, pt};
 
 use crate::{
     fullstory::SessionId,
-    identity::Identity,
+    identity::{CustomerEmail, Identity},
     jobs::{LookupJob, SummaryJob},
     lookup::{FoundSession, IdentityResult, LookupResult, SummaryOutcome},
+    privacy::ErasureReceipt,
     render,
 };
 
 /// Action ids of the buttons replaydesk handles.
 pub const SUMMARIZE: &str = "summarize";
 pub const SHARE: &str = "share";
+/// The erasure confirmation's buttons (`/replays forget`).
+pub const ERASE_CONFIRM: &str = "erase_confirm";
+pub const ERASE_CANCEL: &str = "erase_cancel";
 /// The link buttons' action id (Slack reports their clicks too; they need no handling).
 pub const OPEN: &str = "open_replay";
 
@@ -61,6 +65,16 @@ pub struct ShareValue {
     pub around: Option<i64>,
     #[serde(rename = "m", default)]
     pub summary: bool,
+}
+
+/// What the **Confirm erasure** button carries: whom to erase, and the `/replays forget` request it
+/// confirms (that command's `trigger_id`), so every click on one confirmation is the same erasure.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForgetValue {
+    #[serde(rename = "e")]
+    pub email: CustomerEmail,
+    #[serde(rename = "r")]
+    pub request: String,
 }
 
 /// Which buttons a sessions answer gets.
@@ -183,6 +197,52 @@ pub fn failure(message: &str, reference: &str) -> Message {
             section(&escape(message)),
             context(&format!("Reference: {}", escape(reference))),
         ],
+    }
+}
+
+/// The private confirmation `/replays forget` answers with: what will be erased (the address redacted,
+/// as everywhere), a **Confirm erasure** button (style danger) and **Cancel**.
+pub fn erasure_confirmation(value: &ForgetValue) -> Message {
+    let text = render::confirm_erasure(&value.email);
+    let mut buttons = vec![];
+    if let Some(json) = serde_json::to_string(value)
+        .ok()
+        .filter(|v| v.len() <= MAX_VALUE)
+    {
+        buttons.push(
+            SlackBlockButtonElement::new(pt!("Confirm erasure"))
+                .with_action_id(SlackActionId(ERASE_CONFIRM.into()))
+                .with_value(json)
+                .with_style(SlackBlockButtonStyle::Danger)
+                .into(),
+        );
+    }
+    buttons.push(
+        SlackBlockButtonElement::new(pt!("Cancel"))
+            .with_action_id(SlackActionId(ERASE_CANCEL.into()))
+            .into(),
+    );
+    Message {
+        text: text.clone(),
+        blocks: vec![
+            section(&escape(&text)),
+            SlackActionsBlock::new(buttons).into(),
+        ],
+    }
+}
+
+/// An erasure's receipt: its state, then what was deleted where (with the upstream references) and
+/// what is still pending, one line each.
+pub fn erasure_receipt(email: &CustomerEmail, receipt: &ErasureReceipt) -> Message {
+    let heading = render::erasure_heading(email, receipt);
+    let mut body = format!("*{}*", escape(&heading));
+    for line in render::erasure_lines(receipt) {
+        body.push('\n');
+        body.push_str(&escape(&line));
+    }
+    Message {
+        text: heading,
+        blocks: vec![section(&body)],
     }
 }
 

@@ -166,6 +166,18 @@ impl Replier for SlackReplier {
                     .post(job, "delayed", &target, render::notice(&message))
                     .await;
             }
+            // Each receipt replaces the last (the confirmation, then "pending", then "done").
+            Answer::Erasure { email, receipt } => {
+                let name = match receipt.status.as_str() {
+                    "done" => "receipt",
+                    "dead" => "receipt-dead",
+                    _ => "receipt-pending",
+                };
+                let target = target.privately();
+                return self
+                    .post(job, name, &target, render::erasure_receipt(email, receipt))
+                    .await;
+            }
             Answer::Failed { message, reference } => {
                 let target = target.privately();
                 return self

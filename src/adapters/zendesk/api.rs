@@ -120,6 +120,16 @@ pub struct Ticket {
     pub requester_id: Option<u64>,
     #[serde(default)]
     pub status: Option<String>,
+    /// Read leniently (an array of strings; anything else is no tags), for the erasure tag.
+    #[serde(default, deserialize_with = "lenient_tags")]
+    pub tags: Vec<String>,
+}
+
+fn lenient_tags<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    let value = Value::deserialize(deserializer)?;
+    Ok(super::payload::tags_of(&value))
 }
 
 impl Ticket {

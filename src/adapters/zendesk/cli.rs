@@ -1,8 +1,9 @@
 //! `replaydesk zendesk setup` and `replaydesk zendesk backfill`.
 //!
 //! - `setup --url https://host`: prints the webhook and the two triggers (ticket created; requester
-//!   replied publicly) as the JSON the Zendesk API takes, with the recommended body template. With
-//!   `--apply` it creates them (`POST /api/v2/webhooks`, then `POST /api/v2/triggers` twice, pointing at
+//!   replied publicly), plus the erasure trigger (the ticket has `privacy.zendesk_erasure_tag`) when
+//!   that key is set, as the JSON the Zendesk API takes, with the recommended body template. With
+//!   `--apply` it creates them (`POST /api/v2/webhooks`, then `POST /api/v2/triggers` for each, pointing at
 //!   the new webhook), reads the webhook's signing secret (`GET /api/v2/webhooks/{id}/signing_secret`)
 //!   and prints it for `zendesk.webhook_secret`. Needs an admin's API credential.
 //! - `backfill --since DATE`: lists the tickets created since DATE (Zendesk's cursor-based incremental
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use super::{
     api::{ExportFrom, Ticket, TicketWithUsers, User, ZdError, ZendeskApi},
     job::{EVENT_ITEM, fullstory_uid, ticket_event},
-    payload::RECOMMENDED_TEMPLATE,
+    payload::{ERASURE_TEMPLATE, RECOMMENDED_TEMPLATE},
     reply::ticket_scope,
 };
 use crate::{
@@ -96,8 +97,40 @@ pub fn webhook_json(endpoint: &str) -> Value {
     })
 }
 
-/// The two triggers: a ticket is created; the requester adds a public comment.
-pub fn triggers_json(webhook_id: &str) -> Vec<Value> {
+/// The triggers: a ticket is created; the requester adds a public comment; and, when
+/// `privacy.zendesk_erasure_tag` is set, a ticket is updated with that tag ([`erasure_trigger_json`]).
+pub fn triggers_json(webhook_id: &str, erasure_tag: Option<&str>) -> Vec<Value> {
+    let mut triggers = lookup_triggers_json(webhook_id);
+    triggers.extend(erasure_tag.map(|tag| erasure_trigger_json(webhook_id, tag)));
+    triggers
+}
+
+/// The erasure trigger: an update leaves the ticket with the erasure tag (an agent added it) → the
+/// webhook, with the ticket's tags in the body ([`ERASURE_TEMPLATE`]). It fires again on later updates
+/// of a tagged ticket; replaydesk erases once per ticket, so those deliveries change nothing.
+pub fn erasure_trigger_json(webhook_id: &str, tag: &str) -> Value {
+    json!({
+        "trigger": {
+            "title": "replaydesk: erase the requester",
+            "description": "Erases the requester from FullStory, Heap and replaydesk; the receipt comes as an internal note.",
+            "active": true,
+            "conditions": {
+                "all": [
+                    { "field": "update_type", "operator": "is", "value": "Change" },
+                    { "field": "current_tags", "operator": "includes", "value": tag },
+                ],
+                "any": [],
+            },
+            "actions": [{
+                "field": "notification_webhook",
+                "value": [webhook_id, ERASURE_TEMPLATE],
+            }],
+        }
+    })
+}
+
+/// The two lookup triggers: a ticket is created; the requester adds a public comment.
+fn lookup_triggers_json(webhook_id: &str) -> Vec<Value> {
     let action = json!([{
         "field": "notification_webhook",
         "value": [webhook_id, RECOMMENDED_TEMPLATE],
@@ -163,6 +196,12 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
     }
     let endpoint = format!("{}/zendesk/webhook", url.trim_end_matches('/'));
     let webhook = webhook_json(&endpoint);
+    let erasure_tag = config
+        .privacy
+        .zendesk_erasure_tag
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     if !args.apply {
         println!(
             "# 1. The webhook (POST /api/v2/webhooks, or Admin Center > Apps and integrations > Webhooks):"
@@ -172,14 +211,19 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
         println!(
             "# 2. The triggers (POST /api/v2/triggers), with WEBHOOK_ID replaced by the webhook's id:"
         );
-        for trigger in triggers_json("WEBHOOK_ID") {
+        for trigger in triggers_json("WEBHOOK_ID", erasure_tag) {
             println!("{}", pretty(&trigger));
         }
         println!();
         println!(
-            "# The body both triggers send (in Admin Center: the action \"Notify by > Active webhook\"):"
+            "# The body the lookup triggers send (in Admin Center: the action \"Notify by > Active webhook\"):"
         );
         println!("{RECOMMENDED_TEMPLATE}");
+        if let Some(tag) = erasure_tag {
+            println!();
+            println!("# The body the erasure trigger sends (tags include {tag}):");
+            println!("{ERASURE_TEMPLATE}");
+        }
         println!();
         println!("# 3. Put the webhook's signing secret in zendesk.webhook_secret");
         println!("#    (Admin Center > Webhooks > replaydesk > Reveal secret).");
@@ -192,7 +236,7 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
         .await
         .map_err(zendesk_failure("creating the webhook"))?;
     println!("created webhook {webhook_id} -> {endpoint}");
-    for trigger in triggers_json(&webhook_id) {
+    for trigger in triggers_json(&webhook_id, erasure_tag) {
         let title = trigger["trigger"]["title"].as_str().unwrap_or("trigger");
         let id = api.create_trigger(&trigger).await.map_err(|e| {
             Failure::failed(format!(
@@ -393,7 +437,18 @@ mod tests {
         insta::assert_snapshot!(pretty(&webhook_json(
             "https://rd.example.com/zendesk/webhook"
         )));
-        let triggers: Vec<Value> = triggers_json("01HWEBHOOK");
+        let triggers: Vec<Value> = triggers_json("01HWEBHOOK", None);
         insta::assert_snapshot!(pretty(&Value::Array(triggers)));
+    }
+
+    #[test]
+    fn with_an_erasure_tag_setup_adds_the_erasure_trigger() {
+        let triggers = triggers_json("01HWEBHOOK", Some("gdpr_erase"));
+        assert_eq!(triggers.len(), 3);
+        assert_eq!(
+            triggers[2],
+            erasure_trigger_json("01HWEBHOOK", "gdpr_erase")
+        );
+        insta::assert_snapshot!(pretty(&triggers[2]));
     }
 }

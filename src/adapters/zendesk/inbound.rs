@@ -109,6 +109,7 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
         account_id: text_header(&headers, ACCOUNT).map(str::to_owned),
         requester_email: delivery.requester_email,
         latest_comment: delivery.latest_comment,
+        tags: delivery.tags,
     };
     let Ok(job) = job.to_new_job() else {
         return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);

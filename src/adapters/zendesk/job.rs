@@ -17,6 +17,12 @@
 //! 403, 404) makes the job dead at once, to be replayed with `replaydesk jobs retry` once fixed. When
 //! the queue gives up, the ticket gets the failure note unless its replays note is already there.
 //!
+//! **Erasure tag.** A ticket carrying `privacy.zendesk_erasure_tag` (on the ticket as read, or in the
+//! webhook body's `tags`) is an erasure request for its requester, and only that: no lookup, no replays
+//! note, no FullStory event (all three would copy the very data the customer asked us to delete). The
+//! requester is erased by the shared `privacy.erase` job (the one `replaydesk forget` runs), once per
+//! ticket, and the ticket gets one internal note with its receipt ([`TicketHandler::erase_requester`]).
+//!
 //! With `zendesk.fullstory_event`, after the note the requester gets a FullStory server event
 //! "Support Ticket Created" (`POST /v2/events`, `session.use_most_recent`), once per ticket (claim
 //! `fullstory-event`) and once per job (ledger effect `fullstory-event`). The event names the
@@ -42,12 +48,16 @@ use crate::{
     },
     identity::{CustomerEmail, Identity, extract_emails},
     jobs::{self, Answer, LookupJob, Replier, ReplyTo, Requester},
+    privacy::ErasureJob,
     queue::{Effect, JobContext, JobError, JobHandler},
     store::{EffectState, NewJob},
 };
 
 /// The job kind.
 pub const KIND: &str = "zendesk.ticket";
+
+/// The claim (per ticket) that makes erasure happen once per ticket.
+pub const ERASURE_ITEM: &str = "erasure";
 
 /// The FullStory event's name.
 pub const TICKET_EVENT: &str = "Support Ticket Created";
@@ -66,6 +76,9 @@ pub struct TicketJob {
     pub requester_email: Option<String>,
     #[serde(default)]
     pub latest_comment: Option<String>,
+    /// From the webhook body, when its template sent them (the ticket's own are read too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl TicketJob {
@@ -149,6 +162,115 @@ impl TicketHandler {
     }
 }
 
+/// The configured erasure tag, when the ticket (as read over the API) or the webhook body carries it.
+/// Zendesk keeps tags in lower case; the comparison ignores case and surrounding space anyway.
+pub fn erasure_tag<'c>(
+    config: &'c crate::config::Config,
+    ticket: &TicketWithUsers,
+    payload: &TicketJob,
+) -> Option<&'c str> {
+    let tag = config
+        .privacy
+        .zendesk_erasure_tag
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())?;
+    ticket
+        .ticket
+        .tags
+        .iter()
+        .chain(&payload.tags)
+        .any(|t| t.trim().eq_ignore_ascii_case(tag))
+        .then_some(tag)
+}
+
+impl TicketHandler {
+    /// The ticket carries the erasure tag: its requester (only the requester: never a cc'd address, never
+    /// staff) is erased by the shared erasure job, whose receipt comes back as an internal note. This is
+    /// instead of the replays note: looking the customer up and posting their sessions is the opposite
+    /// of what they asked for. Once per ticket: the claim [`ERASURE_ITEM`] in the ticket's scope, and
+    /// the erasure's delivery key is the ticket, so a retried job or a repeated trigger enqueues nothing
+    /// new. The erasure is written straight to the store (a handler holds no queue handle), so an idle
+    /// worker picks it up at its next poll (`queue.poll_interval`), or at once on PostgreSQL's NOTIFY.
+    async fn erase_requester(
+        &self,
+        job: &JobContext,
+        payload: &TicketJob,
+        ticket: &TicketWithUsers,
+        tag: &str,
+    ) -> Result<(), JobError> {
+        let id = ticket.ticket.id;
+        let claimed = self
+            .replier
+            .claim(job, id, &[ERASURE_ITEM.to_owned()])
+            .await?;
+        if !claimed.contains(ERASURE_ITEM) {
+            tracing::info!(
+                ticket = id,
+                "the ticket's requester is already being erased"
+            );
+            return Ok(());
+        }
+        let reply = ReplyTo {
+            platform: PLATFORM.into(),
+            target: json!(Target {
+                ticket_id: id,
+                updated_at: None,
+            }),
+        };
+        let requester = self.requester(ticket).await?;
+        let email = match &requester {
+            Some(user) if user.is_staff() => None,
+            Some(user) => user.email.clone().or(payload.requester_email.clone()),
+            None => payload.requester_email.clone(),
+        }
+        .and_then(|e| CustomerEmail::parse(&e).ok());
+        let Some(email) = email else {
+            tracing::info!(
+                ticket = id,
+                "erasure tag, but the requester has no customer email"
+            );
+            let answer = Answer::Failed {
+                message: format!(
+                    "The ticket is tagged {tag}, but its requester has no customer email address \
+                     replaydesk could erase. Nothing was erased."
+                ),
+                reference: jobs::reference(job),
+            };
+            return self.replier.deliver(job, &reply, answer).await;
+        };
+        let erasure = ErasureJob {
+            email,
+            requester: Requester {
+                platform: PLATFORM.into(),
+                tenant: payload.account_id.clone().unwrap_or_default(),
+                user: format!("tag:{tag}"),
+                place: Some(format!("ticket {id}")),
+            },
+            reply: Some(reply),
+        };
+        let new_job = erasure.to_new_job().map_err(JobError::Retry)?;
+        let enqueued = self
+            .app
+            .store
+            .enqueue(&erasure_key(id), new_job, self.app.clock.now())
+            .await
+            .map_err(JobError::Retry)?;
+        tracing::info!(
+            ticket = id,
+            erasure_job = enqueued.job_id,
+            duplicate = enqueued.duplicate,
+            "erasure of the ticket's requester queued"
+        );
+        Ok(())
+    }
+}
+
+/// The delivery key of a ticket's erasure: one per ticket.
+pub fn erasure_key(ticket_id: u64) -> String {
+    format!("{PLATFORM}:erase:ticket:{ticket_id}")
+}
+
 /// How FullStory knows a Zendesk user: their `external_id` (the company's own user id) when set, else
 /// their email in normal form. Staff are never named.
 pub fn fullstory_uid(user: &User) -> Option<String> {
@@ -196,6 +318,9 @@ impl JobHandler for TicketHandler {
             self.api.ticket(id).await.map_err(|e| {
                 reply::job_error(anyhow::Error::new(e).context("reading the ticket"))
             })?;
+        if let Some(tag) = erasure_tag(&self.app.config, &ticket, &payload) {
+            return self.erase_requester(job, &payload, &ticket, tag).await;
+        }
         let mut staff: HashSet<CustomerEmail> = HashSet::new();
         let mut note_staff = |users: &[User]| {
             for user in users.iter().filter(|u| u.is_staff()) {

@@ -11,6 +11,9 @@
 //! without a ticket id it is refused with 400 naming the field. That is why the recommended template
 //! puts the ticket id first and leaves free text out ([`RECOMMENDED_TEMPLATE`]).
 //!
+//! `tags` / `ticket.tags` (an array, or `{{ticket.tags}}`'s space-separated string) are read when present,
+//! for the erasure tag ([`super::job`]); the job also reads the ticket's tags over the API.
+//!
 //! [`Delivery::content_hash`] identifies what was said (the ticket id and the whole body, keys in a
 //! fixed order), so the same action fired twice under two invocation ids is recognised.
 
@@ -29,6 +32,14 @@ pub const RECOMMENDED_TEMPLATE: &str = r#"{
   "requester_email": "{{ticket.requester.email}}"
 }"#;
 
+/// The body the erasure trigger sends ([`super::cli`]): the ticket and its tags; the requester is read
+/// over the API.
+pub const ERASURE_TEMPLATE: &str = r#"{
+  "ticket_id": "{{ticket.id}}",
+  "updated_at": "{{ticket.updated_at_with_timestamp}}",
+  "tags": "{{ticket.tags}}"
+}"#;
+
 /// A webhook body, understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
@@ -36,6 +47,8 @@ pub struct Delivery {
     /// As the template rendered it (may be empty or not an address: the job checks).
     pub requester_email: Option<String>,
     pub latest_comment: Option<String>,
+    /// The ticket's tags, when the template sent them.
+    pub tags: Vec<String>,
     /// The body was not valid JSON; only the ticket id was recovered from it.
     pub recovered: bool,
     /// Hex SHA-256 of the ticket id and the body's content.
@@ -87,6 +100,7 @@ fn from_json(value: &Value) -> Result<Delivery, String> {
         ticket_id,
         requester_email: text("requester_email", &ticket["requester"]["email"]),
         latest_comment: text("latest_comment", &ticket["latest_comment"]),
+        tags: tags_of(value.get("tags").unwrap_or(&ticket["tags"])),
         recovered: false,
         content_hash: hash(ticket_id, value.to_string().as_bytes()),
     })
@@ -130,9 +144,28 @@ fn recover(body: &[u8], error: &serde_json::Error) -> Result<Delivery, String> {
         ticket_id,
         requester_email: None,
         latest_comment: None,
+        tags: Vec::new(),
         recovered: true,
         content_hash: hash(ticket_id, body),
     })
+}
+
+/// Ticket tags written as an array of strings or as one space- or comma-separated string (what the
+/// `{{ticket.tags}}` placeholder renders); anything else is no tags.
+pub fn tags_of(value: &Value) -> Vec<String> {
+    let words: Vec<&str> = match value {
+        Value::String(text) => text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .collect(),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    words
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A positive ticket number, written as a JSON number or a string of digits.
@@ -189,6 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn tags_are_read_as_an_array_or_as_the_placeholder_string() {
+        let placeholder = parse(br#"{"ticket_id":"9","tags":"vip gdpr_erase  billing"}"#).unwrap();
+        assert_eq!(placeholder.tags, ["vip", "gdpr_erase", "billing"]);
+        let nested = parse(br#"{"ticket":{"id":9,"tags":["gdpr_erase", 3, ""]}}"#).unwrap();
+        assert_eq!(nested.tags, ["gdpr_erase"]);
+        assert!(
+            parse(br#"{"ticket_id":"9","tags":null}"#)
+                .unwrap()
+                .tags
+                .is_empty()
+        );
+        assert!(parse(br#"{"ticket_id":"9"}"#).unwrap().tags.is_empty());
+    }
+
+    #[test]
     fn a_body_broken_by_an_unescaped_quote_still_yields_its_ticket_id() {
         let body = br#"{"ticket_id": "4711", "latest_comment": "it says "error 42" on checkout"}"#;
         let delivery = parse(body).unwrap();
@@ -234,14 +282,21 @@ mod tests {
     }
 
     #[test]
-    fn the_recommended_template_renders_to_a_valid_body() {
-        let rendered = RECOMMENDED_TEMPLATE
-            .replace("{{ticket.id}}", "35436")
-            .replace("{{ticket.updated_at_with_timestamp}}", "2026-11-20T10:00Z")
-            .replace("{{ticket.requester.email}}", "jane@acme.com");
-        let delivery = parse(rendered.as_bytes()).unwrap();
-        assert_eq!(delivery.ticket_id, 35436);
-        assert_eq!(delivery.requester_email.as_deref(), Some("jane@acme.com"));
+    fn the_recommended_and_erasure_templates_render_to_valid_bodies() {
+        let render = |template: &str| {
+            let rendered = template
+                .replace("{{ticket.id}}", "35436")
+                .replace("{{ticket.updated_at_with_timestamp}}", "2026-11-20T10:00Z")
+                .replace("{{ticket.requester.email}}", "jane@acme.com")
+                .replace("{{ticket.tags}}", "gdpr_erase vip");
+            parse(rendered.as_bytes()).unwrap()
+        };
+        let lookup = render(RECOMMENDED_TEMPLATE);
+        assert_eq!(lookup.ticket_id, 35436);
+        assert_eq!(lookup.requester_email.as_deref(), Some("jane@acme.com"));
+        let erasure = render(ERASURE_TEMPLATE);
+        assert_eq!(erasure.ticket_id, 35436);
+        assert_eq!(erasure.tags, ["gdpr_erase", "vip"]);
     }
 
     proptest! {

@@ -11,7 +11,9 @@
 use std::fmt::Write as _;
 
 use crate::{
+    identity::CustomerEmail,
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
+    privacy::ErasureReceipt,
     render,
 };
 
@@ -114,6 +116,21 @@ pub fn summary_note(url: Option<&str>, outcome: &SummaryOutcome, reference: &str
         }
     };
     body + &footer(reference)
+}
+
+/// An erasure's receipt: the heading (done, or not finished), then each thing deleted with its upstream
+/// reference and each thing still pending, as a list.
+pub fn receipt_note(email: &CustomerEmail, receipt: &ErasureReceipt, reference: &str) -> String {
+    let mut html = format!(
+        "<p><strong>{}</strong></p>\n<ul>\n",
+        escape(&render::erasure_heading(email, receipt))
+    );
+    for line in render::erasure_lines(receipt) {
+        let _ = writeln!(html, "<li>{}</li>", escape(&line));
+    }
+    html.push_str("</ul>\n");
+    html.push_str(&footer(reference));
+    html
 }
 
 /// The small last line holding the reference the effect ledger searches for.

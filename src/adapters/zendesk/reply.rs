@@ -16,6 +16,8 @@
 //!   with the fresh stamp, up to [`MAX_CONFLICTS`] times, then the job is retried later.
 //! - Then the tag (`zendesk.tag`), ledger effect `tag`, with `PUT …/tags` (adds; `POST` would replace).
 //!   Only a note with sessions, or the empty note, tags the ticket.
+//! - An erasure's receipt ([`Answer::Erasure`]) is a note of its own (`receipt`, or `receipt-dead` when
+//!   the queue gave up); a pending one posts nothing, for the same reason as a delay.
 //! - [`Answer::Delayed`] posts nothing: a note cannot be replaced later, and a "your answer is late"
 //!   note followed by the answer would only clutter the ticket.
 
@@ -32,8 +34,10 @@ use crate::{
     clock::Clock,
     config::ZendeskConfig,
     fullstory::FsError,
+    identity::CustomerEmail,
     jobs::{Answer, Replier, ReplyTo},
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
+    privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
     store::Store,
 };
@@ -46,6 +50,8 @@ pub const NOTE: &str = "note";
 const TAG: &str = "tag";
 const FAILED: &str = "failed";
 const SUMMARY: &str = "summary";
+const RECEIPT: &str = "receipt";
+const RECEIPT_DEAD: &str = "receipt-dead";
 
 /// Claim items in a ticket's scope.
 const EMPTY_NOTE: &str = "empty-note";
@@ -299,6 +305,18 @@ impl Replier for ZendeskReplier {
                 self.post(job, &target, SUMMARY, body).await
             }
             Answer::Delayed { .. } => Ok(()),
+            // Like a delay, "still pending" is not worth a note that cannot be replaced: the ticket gets
+            // the final receipt (done, or given up).
+            Answer::Erasure { receipt, .. } if receipt.status == "pending" => Ok(()),
+            Answer::Erasure { email, receipt } => {
+                let name = if receipt.status == "done" {
+                    RECEIPT
+                } else {
+                    RECEIPT_DEAD
+                };
+                self.post(job, &target, name, NoteBody::Receipt { email, receipt })
+                    .await
+            }
             Answer::Failed { message, reference } => {
                 let claimed = self
                     .claim(job, target.ticket_id, &[FAILURE_NOTE.to_owned()])
@@ -332,6 +350,10 @@ enum NoteBody<'a> {
         url: Option<&'a str>,
         outcome: &'a SummaryOutcome,
     },
+    Receipt {
+        email: &'a CustomerEmail,
+        receipt: &'a ErasureReceipt,
+    },
 }
 
 impl NoteBody<'_> {
@@ -341,6 +363,7 @@ impl NoteBody<'_> {
             Self::Empty(result) => render::empty_note(result, marker),
             Self::Failed { message, reference } => render::failure_note(message, reference, marker),
             Self::Summary { url, outcome } => render::summary_note(*url, outcome, marker),
+            Self::Receipt { email, receipt } => render::receipt_note(email, receipt, marker),
         }
     }
 }

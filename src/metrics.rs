@@ -79,7 +79,7 @@ impl InboundMetrics {
              before), immediate (answered at once, nothing stored), ignored (not for us), \
              not_permitted (a user, channel or member without access, answered politely), \
              rate_limited (the workspace, guild or account is over limits.per_source_per_minute), \
-             bad_signature (401), unknown_tenant (403: workspace, guild, application or account not \
+             bad_signature (401), forbidden (403: workspace, guild, application or account not \
              allowed), malformed (400), unavailable (503: the store could not record it)",
             metrics.requests.clone(),
         );

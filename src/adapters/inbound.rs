@@ -49,7 +49,7 @@ impl Rejection {
         match self {
             Self::Signature(_) => "bad_signature",
             // Every 403 is a tenant check: workspace, guild, application or account not allowed.
-            Self::Forbidden(_) => "unknown_tenant",
+            Self::Forbidden(_) => "forbidden",
             Self::Malformed(_) => "malformed",
             Self::Unavailable => "unavailable",
         }

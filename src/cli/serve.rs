@@ -40,7 +40,15 @@ pub async fn run_until(
         .filter_map(|adapter| adapter.background(&state, stop_rx.clone()))
         .collect();
     // Erasures announced by other replicas clear this one's cache (PostgreSQL only).
-    let erasures = crate::privacy::broadcast::listen(state.app.clone()).await?;
+    // A replica that cannot listen still serves; its cache then forgets an erased customer only when
+    // the entry expires (`fullstory.cache_ttl`), like one whose listener lost its connection.
+    let erasures = match crate::privacy::broadcast::listen(state.app.clone()).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "not listening for erasures announced by other replicas");
+            None
+        }
+    };
     server::serve(state.clone(), listener, async move {
         stop.await;
         let _ = stop_tx.send(true);

@@ -74,6 +74,8 @@ pub async fn listen(app: Arc<App>) -> anyhow::Result<Option<tokio::task::JoinHan
         return Ok(None);
     };
     Ok(Some(tokio::spawn(async move {
+        // Aborting this task drops the guard, which stops the LISTEN task too.
+        let _listener = AbortOnDrop(listener);
         while let Some(payload) = from.recv().await {
             match serde_json::from_str::<Announcement>(&payload) {
                 Ok(announcement) => {
@@ -83,8 +85,15 @@ pub async fn listen(app: Arc<App>) -> anyhow::Result<Option<tokio::task::JoinHan
                 Err(error) => tracing::warn!(%error, "unreadable erasure announcement ignored"),
             }
         }
-        listener.abort();
     })))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

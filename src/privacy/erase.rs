@@ -188,6 +188,37 @@ impl EraseHandler {
         Ok(receipt)
     }
 
+    /// The last scrub, of this job's own payload, after its "done" receipt went out (it needed the
+    /// reply address). A store that refuses it is asked again in place a few times before the attempt
+    /// fails: once "done" was said, only a store refusing every attempt can make the queue's final
+    /// "not finished" receipt follow it, and that later receipt is then the true one.
+    async fn scrub_own_payload(
+        &self,
+        email: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        let mut wait = std::time::Duration::from_millis(200);
+        for _ in 0..4 {
+            match self
+                .app
+                .store
+                .scrub_payloads_containing(email, None, now)
+                .await
+            {
+                Ok(n) => return Ok(n),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "scrubbing the erasure's own payload failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        self.app
+            .store
+            .scrub_payloads_containing(email, None, now)
+            .await
+    }
+
     /// Sends `receipt` where the job says, when it says anywhere.
     async fn deliver(
         &self,
@@ -271,12 +302,7 @@ impl JobHandler for EraseHandler {
                     tracing::warn!(%error, "the erasure is complete but its receipt could not be sent");
                 }
             }
-            scrubbed += self
-                .app
-                .store
-                .scrub_payloads_containing(email, None, now)
-                .await
-                .map_err(retry)?;
+            scrubbed += self.scrub_own_payload(email, now).await.map_err(retry)?;
         }
 
         // The audit: a hash, never the email.

@@ -701,7 +701,7 @@ async fn an_unknown_workspace_is_refused_with_403() {
     let metrics = slack.state.metrics.render();
     assert!(
         metrics.contains(
-            r#"replaydesk_inbound_requests_total{platform="slack",outcome="unknown_tenant"} 3"#
+            r#"replaydesk_inbound_requests_total{platform="slack",outcome="forbidden"} 3"#
         ),
         "{metrics}"
     );

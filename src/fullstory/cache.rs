@@ -87,13 +87,13 @@ impl CachedSessions {
     /// no longer reachable; erasure also calls [`Self::forget_sessions`]).
     pub fn invalidate(&self, who: &Identity) {
         let who = who.clone();
-        // Only fails when closures are not supported, which the builder enables.
-        let _ = self.lists.invalidate_entries_if(move |key, _| key.0 == who);
+        self.invalidate_where(move |key| *key == who);
     }
 
     /// Forgets every session list whose identity `matches` (an erasure announced by another replica
     /// names the customer only by a keyed hash).
     pub fn invalidate_where(&self, matches: impl Fn(&Identity) -> bool + Send + Sync + 'static) {
+        // Only fails when closures are not supported, which the builder enables.
         let _ = self
             .lists
             .invalidate_entries_if(move |key, _| matches(&key.0));

@@ -257,15 +257,16 @@ impl Upstream {
                     })
                     .inc();
             }
+            let last = attempt >= self.policy.max_attempts;
             if let Err(refused) = self.wait_turn().await {
                 self.count(endpoint, "budget_refused");
-                if attempt >= self.policy.max_attempts {
+                // Nothing was sent, so even a request that must not be repeated may go again.
+                if last {
                     return Err(refused);
                 }
-                tokio::time::sleep(self.policy.backoff(attempt)).await;
+                self.back_off(endpoint, attempt, &refused).await;
                 continue;
             }
-            let last = attempt >= self.policy.max_attempts;
             // Our bodies are always in memory, so a copy can always be made.
             let copy = request.try_clone().ok_or_else(|| {
                 SendError::Transport("the request body cannot be sent again".into())
@@ -347,10 +348,15 @@ impl Upstream {
             if last || !retry_failures {
                 return Err(error);
             }
-            let wait = self.policy.backoff(attempt);
-            tracing::info!(upstream = self.name, endpoint, attempt, backoff_ms = wait.as_millis() as u64, error = %error, "retrying");
-            tokio::time::sleep(wait).await;
+            self.back_off(endpoint, attempt, &error).await;
         }
+    }
+
+    /// The wait after failed attempt `attempt`, before the next.
+    async fn back_off(&self, endpoint: &'static str, attempt: u32, error: &SendError) {
+        let wait = self.policy.backoff(attempt);
+        tracing::info!(upstream = self.name, endpoint, attempt, backoff_ms = wait.as_millis() as u64, error = %error, "retrying");
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -136,12 +136,7 @@ impl RedisBudget {
                 }
                 *next = Some(now + Duration::from_secs(1));
             }
-            let config = redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(self.timeout))
-                .set_response_timeout(Some(self.timeout));
-            let connection = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
+            let connection = connect(&self.client, self.timeout)
                 .await
                 .map_err(|e| format!("connecting: {e}"))?;
             *slot = Some(connection);
@@ -199,16 +194,23 @@ impl RedisBudget {
     }
 }
 
-/// `PING`s the Redis at `url` (for `replaydesk check`).
-pub async fn ping(url: &str, timeout: Duration) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+/// One connection whose connect and every answer time out after `timeout`.
+async fn connect(
+    client: &redis::Client,
+    timeout: Duration,
+) -> redis::RedisResult<MultiplexedConnection> {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
-    let mut connection = client
+    client
         .get_multiplexed_async_connection_with_config(&config)
         .await
-        .map_err(|e| e.to_string())?;
+}
+
+/// `PING`s the Redis at `url` (for `replaydesk check`).
+pub async fn ping(url: &str, timeout: Duration) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut connection = connect(&client, timeout).await.map_err(|e| e.to_string())?;
     redis::cmd("PING")
         .query_async::<String>(&mut connection)
         .await

@@ -198,7 +198,8 @@ impl EraseHandler {
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<u64> {
         let mut wait = std::time::Duration::from_millis(200);
-        for _ in 0..4 {
+        let mut tries = 1;
+        loop {
             match self
                 .app
                 .store
@@ -206,17 +207,15 @@ impl EraseHandler {
                 .await
             {
                 Ok(n) => return Ok(n),
-                Err(error) => {
+                Err(error) if tries < 5 => {
                     tracing::warn!(error = %format!("{error:#}"), "scrubbing the erasure's own payload failed; trying again");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
+                    tries += 1;
                 }
+                Err(error) => return Err(error),
             }
         }
-        self.app
-            .store
-            .scrub_payloads_containing(email, None, now)
-            .await
     }
 
     /// Sends `receipt` where the job says, when it says anywhere.

@@ -96,32 +96,17 @@ fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
 }
 
 /// Starts `LISTEN` and a task that wakes one idle worker per notification.
-/// The task ends when the pool closes; on a lost connection it wakes a worker
-/// (a notification may have been missed) and `PgListener` reconnects.
+/// On a lost connection it wakes a worker too (a notification may have been
+/// missed) while `PgListener` reconnects.
 pub(crate) async fn listen(
     pool: &PgPool,
     wake: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mut listener = PgListener::connect_with(pool)
-        .await
-        .context("connecting the job listener")?;
-    listener
-        .listen(CHANNEL)
-        .await
-        .context("LISTEN for new jobs")?;
-    Ok(tokio::spawn(async move {
-        loop {
-            match listener.recv().await {
-                Ok(_) => wake.notify_one(),
-                Err(sqlx::Error::PoolClosed) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "job listener lost its connection; reconnecting");
-                    wake.notify_one();
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }))
+    subscribe(pool, CHANNEL, "new jobs", move |_| {
+        wake.notify_one();
+        true
+    })
+    .await
 }
 
 /// `NOTIFY replaydesk_erasures, payload` (at most 8000 bytes: PostgreSQL's limit).
@@ -135,31 +120,50 @@ pub(crate) async fn announce_erasure(pool: &PgPool, payload: &str) -> anyhow::Re
     Ok(())
 }
 
-/// `LISTEN replaydesk_erasures` and a task sending each payload to `to`, until the pool closes or
-/// nobody receives. A lost connection is reconnected by `PgListener`; announcements sent meanwhile
-/// are missed, which the cache's own expiry (`fullstory.cache_ttl`) bounds.
+/// `LISTEN replaydesk_erasures` and a task sending each payload to `to`, until nobody receives. An
+/// announcement sent while the connection is lost is missed, which the cache's own expiry
+/// (`fullstory.cache_ttl`) bounds.
 pub(crate) async fn listen_erasures(
     pool: &PgPool,
     to: tokio::sync::mpsc::UnboundedSender<String>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    subscribe(pool, ERASURES, "erasures", move |heard| match heard {
+        Some(payload) => to.send(payload.to_owned()).is_ok(),
+        None => true,
+    })
+    .await
+}
+
+/// `LISTEN channel` (in place when this returns) and a task calling `on` with each notification's
+/// payload, or with `None` when the connection was lost (`PgListener` reconnects after a second).
+/// The task ends when the pool closes or `on` says `false`.
+async fn subscribe(
+    pool: &PgPool,
+    channel: &'static str,
+    what: &'static str,
+    mut on: impl FnMut(Option<&str>) -> bool + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut listener = PgListener::connect_with(pool)
         .await
-        .context("connecting the erasure listener")?;
+        .with_context(|| format!("connecting the listener for {what}"))?;
     listener
-        .listen(ERASURES)
+        .listen(channel)
         .await
-        .context("LISTEN for erasures")?;
+        .with_context(|| format!("LISTEN for {what}"))?;
     Ok(tokio::spawn(async move {
         loop {
             match listener.recv().await {
                 Ok(notification) => {
-                    if to.send(notification.payload().to_owned()).is_err() {
+                    if !on(Some(notification.payload())) {
                         break;
                     }
                 }
                 Err(sqlx::Error::PoolClosed) => break,
                 Err(error) => {
-                    tracing::warn!(%error, "erasure listener lost its connection; reconnecting");
+                    tracing::warn!(%error, channel, "listener lost its connection; reconnecting");
+                    if !on(None) {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

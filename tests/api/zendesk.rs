@@ -402,6 +402,18 @@ impl Harness {
         }
     }
 
+    /// The default harness, FullStory knowing one session of jane@acme.com (the ticket's requester).
+    async fn with_a_session_for_jane() -> Self {
+        let rd = Self::start(|_| {}).await;
+        sessions_for(
+            &rd.fullstory,
+            "jane@acme.com",
+            vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+        )
+        .await;
+        rd
+    }
+
     /// Posts `body` to the router signed as Zendesk signs it, now.
     async fn deliver_signed(
         &self,
@@ -545,13 +557,7 @@ async fn a_new_ticket_gets_exactly_one_private_note_with_the_replays_and_the_tag
 
 #[tokio::test]
 async fn the_same_delivery_three_times_gives_one_job_and_one_note() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     for _ in 0..3 {
         assert_eq!(
             rd.deliver("inv-same", &created_body(TICKET)).await,
@@ -566,13 +572,7 @@ async fn the_same_delivery_three_times_gives_one_job_and_one_note() {
 
 #[tokio::test]
 async fn one_action_fired_twice_under_two_invocation_ids_gives_one_note() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     assert_eq!(
         rd.deliver("inv-a", &created_body(TICKET)).await,
         StatusCode::OK
@@ -598,13 +598,7 @@ async fn one_action_fired_twice_under_two_invocation_ids_gives_one_note() {
 
 #[tokio::test]
 async fn two_jobs_for_one_ticket_never_post_the_same_session_twice() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     // Different bodies (different update times): both are queued.
     assert_eq!(
         rd.deliver("inv-a", &replied_body(TICKET, 11)).await,
@@ -670,13 +664,7 @@ async fn a_later_trigger_posts_only_the_new_session_and_then_nothing() {
 
 #[tokio::test]
 async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     // Zendesk makes the note but the answer never reaches us: the attempt fails after the PUT.
     rd.zendesk.state.lock().unwrap().slow_puts = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
@@ -705,13 +693,7 @@ async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again
 
 #[tokio::test]
 async fn a_stale_stamp_is_retried_with_the_fresh_one_after_409() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     rd.zendesk.state.lock().unwrap().conflicts = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     assert_eq!(done(&rd.run_jobs().await), 1);
@@ -730,13 +712,7 @@ async fn a_stale_stamp_is_retried_with_the_fresh_one_after_409() {
 
 #[tokio::test]
 async fn a_429_from_zendesk_is_waited_out_then_the_note_is_posted_once() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     rd.zendesk.state.lock().unwrap().rate_limits = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let started = Instant::now();
@@ -751,13 +727,7 @@ async fn a_429_from_zendesk_is_waited_out_then_the_note_is_posted_once() {
 
 #[tokio::test]
 async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     rd.zendesk.state.lock().unwrap().server_errors = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let outcomes = rd.run_jobs().await;
@@ -848,13 +818,7 @@ async fn a_body_without_a_ticket_id_is_refused_with_400_naming_the_field() {
 
 #[tokio::test]
 async fn a_body_broken_by_an_unescaped_quote_is_accepted_and_the_rest_read_from_zendesk() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
     let broken = format!(
         r#"{{"ticket_id": "{TICKET}", "latest_comment": "the "Pay" button", "requester_email": "jane@acme.com"}}"#
@@ -1421,13 +1385,7 @@ async fn the_erasure_tag_in_the_webhook_body_is_enough() {
 
 #[tokio::test]
 async fn without_the_tag_configured_a_tagged_ticket_gets_its_replays_as_before() {
-    let rd = Harness::start(|_| {}).await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
-    .await;
+    let rd = Harness::with_a_session_for_jane().await;
     rd.zendesk.set_tags(TICKET, &[ERASE_TAG]);
     assert_eq!(
         rd.deliver("inv-e4", &created_body(TICKET)).await,

@@ -109,6 +109,10 @@ pub fn erasure_heading(email: &CustomerEmail, receipt: &ErasureReceipt) -> Strin
     let job = receipt.job_id;
     match receipt.status.as_str() {
         "done" => format!("Erasure of {email}: done (job {job})."),
+        "incomplete" => format!(
+            "Erasure of {email}: NOT complete. replaydesk did what it can; a person must finish what \
+             is listed below (job {job})."
+        ),
         "dead" => format!(
             "Erasure of {email}: NOT finished. replaydesk gave up after several tries (job {job}; an \
              admin can run `replaydesk jobs retry {job}`)."
@@ -124,6 +128,12 @@ pub fn erasure_heading(email: &CustomerEmail, receipt: &ErasureReceipt) -> Strin
 pub fn erasure_lines(receipt: &ErasureReceipt) -> Vec<String> {
     let mut lines: Vec<String> = receipt.done.iter().map(|d| format!("✓ {d}")).collect();
     lines.extend(receipt.pending.iter().map(|p| format!("… pending: {p}")));
+    lines.extend(
+        receipt
+            .needs_action
+            .iter()
+            .map(|a| format!("⚠ needs a person: {a}")),
+    );
     if receipt.status != "done"
         && let Some(error) = &receipt.last_error
     {
@@ -162,6 +172,7 @@ mod tests {
             done: vec!["fullstory user u1: deletion requested".into()],
             pending: vec!["heap".into()],
             last_error: Some("Heap refused user_deletion (400): unknown jane@acme.com".into()),
+            ..ErasureReceipt::default()
         };
         let heading = erasure_heading(&jane, &pending);
         assert!(heading.contains("still pending"), "{heading}");
@@ -182,5 +193,18 @@ mod tests {
             "Erasure of j•••@acme.com: done (job 7)."
         );
         assert!(!erasure_lines(&done).join(" ").contains("error"));
+        let incomplete = ErasureReceipt {
+            status: "incomplete".into(),
+            needs_action: vec!["FullStory user u2 has no uid: delete it by hand".into()],
+            ..done
+        };
+        let heading = erasure_heading(&jane, &incomplete);
+        assert!(heading.contains("NOT complete"), "{heading}");
+        assert!(!heading.contains("done"), "{heading}");
+        assert!(
+            erasure_lines(&incomplete)
+                .join("\n")
+                .contains("⚠ needs a person: FullStory user u2")
+        );
     }
 }

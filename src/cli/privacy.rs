@@ -148,6 +148,9 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
             for pending in &receipt.pending {
                 println!("  pending  {pending}");
             }
+            for action in &receipt.needs_action {
+                println!("  by hand  {action}");
+            }
             if receipt.status != "done"
                 && let Some(error) = &receipt.last_error
             {
@@ -159,7 +162,8 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::failed(
-            "some erasures are not finished: a running `replaydesk serve` retries them (see `replaydesk jobs list`)",
+            "some erasures are not finished: what is pending a running `replaydesk serve` retries \
+             (see `replaydesk jobs list`); what is marked \"by hand\" needs a person",
         ))
     }
 }

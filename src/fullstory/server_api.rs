@@ -150,6 +150,25 @@ impl Client {
         read("get_user", &body)
     }
 
+    /// `GET /v2/users?email=…`: the users FullStory knows by this email (its public "List users"; not
+    /// in the seed OpenAPI document). `Ok(None)` when the endpoint is not there (404): the caller falls
+    /// back to what the sessions list says. Only the first page is read: one email names few users.
+    pub async fn users_by_email(&self, email: &str) -> Result<Option<Vec<User>>, FsError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            results: Vec<User>,
+        }
+        let request = self
+            .request(Method::GET, "/v2/users")?
+            .query(&[("email", email)]);
+        match self.call("list_users", "user list", request).await {
+            Ok(body) => read::<Page>("list_users", &body).map(|page| Some(page.results)),
+            Err(FsError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `POST /v2/users`: creates the user, or updates the one with the same `uid`.
     pub async fn create_or_update_user(&self, user: &UserUpdate) -> Result<User, FsError> {
         let request = self.request(Method::POST, "/v2/users")?.json(user);
@@ -163,14 +182,6 @@ impl Client {
             .request(Method::DELETE, "/v2/users")?
             .query(&[("uid", uid)]);
         self.call("delete_user", "user", request).await.map(drop)
-    }
-
-    /// `DELETE /v2/users/{id}` (FullStory's own user id).
-    pub async fn delete_user_by_id(&self, id: &str) -> Result<(), FsError> {
-        let path = format!("/v2/users/{}", segment(id));
-        self.call("delete_user", "user", self.request(Method::DELETE, &path)?)
-            .await
-            .map(drop)
     }
 
     /// `POST /v2/events`.

@@ -102,6 +102,40 @@ pub fn extract_identities(text: &str, exclude_domains: &[String]) -> Vec<Identit
         .collect()
 }
 
+/// Whether `text` mentions `email` in any form extraction reads (plain, `mailto:` with `%40`, HTML
+/// entities such as `&#64;`), compared exactly after normalisation: `alice.bob@x.example` does not
+/// mention `bob@x.example`, and `_` or `%` are ordinary characters. Text that is JSON (a stored job
+/// payload) is also read string by string, so JSON escapes (`\u0040`) hide nothing. Erasure scrubs
+/// what this finds ([`crate::store::PrivacyStore`]).
+#[must_use]
+pub fn mentions(text: &str, email: &CustomerEmail) -> bool {
+    let mut found = false;
+    for_each_email(text, |e| found |= &e == email);
+    if found || !text.contains('\\') {
+        return found;
+    }
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        visit_strings(&value, &mut |s| {
+            if !found {
+                for_each_email(s, |e| found |= &e == email);
+            }
+        });
+    }
+    found
+}
+
+fn visit_strings(value: &serde_json::Value, f: &mut impl FnMut(&str)) {
+    match value {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| visit_strings(v, f)),
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+            f(k);
+            visit_strings(v, f);
+        }),
+        _ => {}
+    }
+}
+
 /// Whether `email` is at one of the (normalised) `excluded` domains.
 pub(super) fn is_excluded(email: &CustomerEmail, excluded: &[String]) -> bool {
     excluded.iter().any(|d| domain_is_within(email.domain(), d))
@@ -271,6 +305,33 @@ mod tests {
 
     fn strings(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn mentions_is_exact_and_reads_every_encoded_form() {
+        let bob = CustomerEmail::parse("bob@x-corp.example").unwrap();
+        let cases: &[(&str, bool)] = &[
+            (r#"{"email":"bob@x-corp.example"}"#, true),
+            (r#"{"email":"BOB@X-Corp.Example"}"#, true),
+            (r#"{"text":"write to bob&#64;x-corp.example"}"#, true),
+            (
+                r#"{"text":"<a href=\"mailto:bob%40x-corp.example\">me</a>"}"#,
+                true,
+            ),
+            (r#"{"text":"bob\u0040x-corp.example"}"#, true),
+            ("last error: bob@x-corp.example refused", true),
+            (r#"{"email":"alice.bob@x-corp.example"}"#, false),
+            (r#"{"email":"failbob@x-corp.example"}"#, false),
+            (r#"{"email":"bob@x-corp.example.org"}"#, false),
+            (r#"{"email":"bob@y-corp.example"}"#, false),
+            ("null", false),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(mentions(text, &bob), *expected, "{text}");
+        }
+        let underscore = CustomerEmail::parse("b_b@x-corp.example").unwrap();
+        assert!(!mentions(r#"{"email":"bob@x-corp.example"}"#, &underscore));
+        assert!(mentions(r#"{"email":"b_b@x-corp.example"}"#, &underscore));
     }
 
     fn extracted(text: &str, exclude: &[&str]) -> Vec<String> {

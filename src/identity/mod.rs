@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use email::{CustomerEmail, MAX_EMAIL_LEN, MAX_LOCAL_PART_LEN};
 pub use error::IdentityError;
-pub use extract::{extract_emails, extract_identities};
+pub use extract::{extract_emails, extract_identities, mentions};
 pub use query::{ParsedQuery, parse_query};
 pub use redact::redact_emails;
 pub use uid::{MAX_UID_LEN, Uid};

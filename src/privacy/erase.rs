@@ -1,9 +1,15 @@
 //! Erasure of one customer ("delete my data"), as a queued job.
 //!
 //! Steps, each a ledgered effect (done once, never repeated by a retry):
-//! 1. FullStory: the email's sessions give the FullStory user ids (`userId`); each user is read
-//!    (`GET /v2/users/{id}`) for its `uid`, then deleted (`DELETE /v2/users?uid=…`, or by id when it has no
-//!    uid). A user already gone (404) counts as deleted. Deletion runs in the background at FullStory.
+//! 1. FullStory: the users behind the email come from FullStory's user list by email
+//!    (`GET /v2/users?email=…`, when the account's API has it: a 404 there means "not available") and
+//!    from the email's sessions (`userId`, read with `GET /v2/users/{id}` for its `uid`). Each user with
+//!    a `uid` is deleted (`DELETE /v2/users?uid=…`, the one deletion the seed API describes; a user
+//!    already gone, 404, counts as deleted; deletion runs in the background at FullStory). Every other
+//!    outcome is named for what it is, never as a deletion:
+//!    - a user without a `uid`, or sessions whose user cannot be found: **needs a person**, with the
+//!      manual path (FullStory: the user's page → delete the user), and the erasure is not "done";
+//!    - no session and no user for the email: "no user found for this email; nothing deleted there".
 //! 2. Heap, when `heap.*` is configured: a deletion request; its `deletion_request_id` is kept.
 //! 3. Our cache: the customer's session lists, events and summaries are dropped, so the next lookup
 //!    reaches FullStory again; the erasure is announced to every other replica, which drops its own
@@ -69,10 +75,31 @@ pub struct EraseHandler {
 /// The ledger name of the Heap step, and the prefix of each FullStory user's.
 const HEAP_STEP: &str = "heap";
 const FULLSTORY_STEP: &str = "fs-";
+/// The prefix of a step replaydesk cannot do and a person must (its text says how).
+const MANUAL_STEP: &str = "manual-";
 
 /// Whether a ledger entry of an erasure job is one of its steps (not a receipt a replier posted).
 fn is_step(name: &str) -> bool {
-    name == HEAP_STEP || name.starts_with(FULLSTORY_STEP)
+    name == HEAP_STEP || name.starts_with(FULLSTORY_STEP) || name.starts_with(MANUAL_STEP)
+}
+
+/// How a FullStory user is deleted by hand, in FullStory's own words (its help page "Can I delete
+/// sessions?": "Delete a user via Fullstory application").
+const FULLSTORY_BY_HAND: &str = "delete the user by hand in FullStory (open one of the user's \
+     sessions, the user card's menu → Delete user; FullStory's help: \"Delete a user via Fullstory \
+     application\")";
+
+/// What the FullStory step found to do for one email.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct FullStoryPlan {
+    /// FullStory user id → uid (the seed API deletes by uid only).
+    by_uid: std::collections::BTreeMap<String, String>,
+    /// FullStory user ids without a uid: a person deletes them.
+    without_uid: BTreeSet<String>,
+    /// Sessions were found but no user behind them.
+    orphan_sessions: usize,
+    /// Users an earlier attempt of this job already dealt with (not read again).
+    settled: BTreeSet<String>,
 }
 
 /// An effect whose action is idempotent upstream, so a retry after a crash may simply do it again.
@@ -104,24 +131,126 @@ fn retry(error: impl Into<anyhow::Error>) -> JobError {
 }
 
 impl EraseHandler {
-    async fn delete_fullstory_user(&self, user_id: &str) -> anyhow::Result<String> {
-        let uid = match self.app.fullstory.get_user(user_id).await {
-            Ok(user) => user.uid,
-            Err(FsError::NotFound { .. }) => {
-                return Ok(format!("fullstory user {user_id}: already gone"));
+    /// Who to delete at FullStory for `email`: the users its list by email names (when available) and
+    /// the users behind its sessions, each with its uid when it has one.
+    async fn fullstory_plan(
+        &self,
+        job: &JobContext,
+        email: &CustomerEmail,
+        sessions: &crate::fullstory::SessionList,
+    ) -> anyhow::Result<FullStoryPlan> {
+        let mut plan = FullStoryPlan::default();
+        let settled: BTreeSet<String> = self
+            .app
+            .store
+            .effects_for_job(job.id())
+            .await?
+            .into_iter()
+            .filter(|e| e.state == EffectState::Done)
+            .map(|e| e.name)
+            .collect();
+        let listed = self.app.fullstory.users_by_email(email.as_str()).await?;
+        for user in listed.iter().flatten() {
+            let same = user
+                .email
+                .as_deref()
+                .is_none_or(|e| e.eq_ignore_ascii_case(email.as_str()));
+            if !same || user.id.is_empty() {
+                continue;
             }
-            Err(e) => return Err(e.into()),
-        };
-        let deleted = match &uid {
-            Some(uid) => self.app.fullstory.delete_user_by_uid(uid).await,
-            None => self.app.fullstory.delete_user_by_id(user_id).await,
-        };
-        match deleted {
-            Ok(()) | Err(FsError::NotFound { .. }) => {
-                Ok(format!("fullstory user {user_id}: deletion requested"))
+            match &user.uid {
+                Some(uid) if !uid.is_empty() => {
+                    plan.by_uid.insert(user.id.clone(), uid.clone());
+                }
+                _ => {
+                    plan.without_uid.insert(user.id.clone());
+                }
             }
+        }
+        for session in &sessions.sessions {
+            let Some(id) = &session.user_id else {
+                if plan.by_uid.is_empty() && plan.without_uid.is_empty() {
+                    plan.orphan_sessions += 1;
+                }
+                continue;
+            };
+            if plan.by_uid.contains_key(id) || plan.without_uid.contains(id) {
+                continue;
+            }
+            let name = user_effect_name(id);
+            if settled.contains(&name) || settled.contains(&format!("{MANUAL_STEP}{name}")) {
+                plan.settled.insert(id.clone());
+                continue;
+            }
+            match self.app.fullstory.get_user(id).await {
+                Ok(user) => match user.uid.filter(|u| !u.is_empty()) {
+                    Some(uid) => {
+                        plan.by_uid.insert(id.clone(), uid);
+                    }
+                    None => {
+                        plan.without_uid.insert(id.clone());
+                    }
+                },
+                // Already gone.
+                Err(FsError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !plan.by_uid.is_empty() || !plan.without_uid.is_empty() || !plan.settled.is_empty() {
+            plan.orphan_sessions = 0;
+        }
+        Ok(plan)
+    }
+
+    async fn delete_fullstory_user(&self, user_id: &str, uid: &str) -> anyhow::Result<String> {
+        match self.app.fullstory.delete_user_by_uid(uid).await {
+            Ok(()) => Ok(format!("FullStory user {user_id}: deletion requested")),
+            Err(FsError::NotFound { .. }) => Ok(format!("FullStory user {user_id}: already gone")),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Step 1 as ledgered effects: one deletion per user with a uid, one "needs a person" line per
+    /// user without, or the line that says nothing was found.
+    async fn fullstory_step(&self, job: &JobContext, plan: &FullStoryPlan) -> anyhow::Result<()> {
+        for (user, uid) in &plan.by_uid {
+            let effect = Idempotent(|| self.delete_fullstory_user(user, uid));
+            job.effects().once(&user_effect_name(user), &effect).await?;
+        }
+        for user in &plan.without_uid {
+            let line = format!(
+                "FullStory user {user} has no uid, and FullStory's API deletes users by uid: \
+                 {FULLSTORY_BY_HAND}"
+            );
+            let effect = Idempotent(move || {
+                let line = line.clone();
+                async move { Ok(line) }
+            });
+            let name = format!("{MANUAL_STEP}{}", user_effect_name(user));
+            job.effects().once(&name, &effect).await?;
+        }
+        if plan.orphan_sessions > 0 {
+            let line = format!(
+                "FullStory: {} session(s) found for this email, but no FullStory user to delete by: \
+                 {FULLSTORY_BY_HAND}",
+                plan.orphan_sessions
+            );
+            let effect = Idempotent(move || {
+                let line = line.clone();
+                async move { Ok(line) }
+            });
+            job.effects()
+                .once(&format!("{MANUAL_STEP}fs-sessions"), &effect)
+                .await?;
+        } else if plan.by_uid.is_empty() && plan.without_uid.is_empty() && plan.settled.is_empty() {
+            let effect = Idempotent(|| async {
+                Ok("FullStory: no user found for this email; nothing deleted there".to_owned())
+            });
+            job.effects()
+                .once(&format!("{FULLSTORY_STEP}none"), &effect)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -135,15 +264,15 @@ impl EraseHandler {
         let who = Identity::Email(payload.email.clone());
         // 1. FullStory: straight to the client, not the cache (which may be stale by a minute).
         let sessions = self.app.fullstory.list_sessions(&who, 100).await?;
-        let users: BTreeSet<String> = sessions
-            .sessions
-            .iter()
-            .filter_map(|s| s.user_id.clone())
+        let plan = self.fullstory_plan(job, &payload.email, &sessions).await?;
+        self.fullstory_step(job, &plan).await?;
+        let users: BTreeSet<String> = plan
+            .by_uid
+            .keys()
+            .chain(&plan.without_uid)
+            .chain(&plan.settled)
+            .cloned()
             .collect();
-        for user in &users {
-            let effect = Idempotent(|| self.delete_fullstory_user(user));
-            job.effects().once(&user_effect_name(user), &effect).await?;
-        }
 
         // 2. Heap.
         if let Some(heap) = &self.heap {
@@ -194,7 +323,8 @@ impl EraseHandler {
     /// "not finished" receipt follow it, and that later receipt is then the true one.
     async fn scrub_own_payload(
         &self,
-        email: &str,
+        job: &JobContext,
+        email: &CustomerEmail,
         now: chrono::DateTime<chrono::Utc>,
     ) -> anyhow::Result<u64> {
         let mut wait = std::time::Duration::from_millis(200);
@@ -203,7 +333,7 @@ impl EraseHandler {
             match self
                 .app
                 .store
-                .scrub_payloads_containing(email, None, now)
+                .scrub_payloads_mentioning(email, ERASE, Some(job.id()), now)
                 .await
             {
                 Ok(n) => return Ok(n),
@@ -272,20 +402,22 @@ impl JobHandler for EraseHandler {
             Err(error) => return self.not_yet(job, &payload, error).await,
         };
 
-        // 4. Our store: every other payload first; this one after the receipt, which needs its reply.
-        let email = payload.email.as_str();
+        // 4. Our store: every other payload first (never another erasure's: it still has to run); this
+        // one after the receipt, which needs its reply address.
+        let email = &payload.email;
         let now = self.app.clock.now();
-        let keep_own = payload.reply.as_ref().map(|_| job.id());
+        let keep_own = payload.reply.is_some();
+        let own_now = (!keep_own).then(|| job.id());
         let mut scrubbed = match self
             .app
             .store
-            .scrub_payloads_containing(email, keep_own, now)
+            .scrub_payloads_mentioning(email, ERASE, own_now, now)
             .await
         {
             Ok(n) => n,
             Err(error) => return self.not_yet(job, &payload, error).await,
         };
-        if keep_own.is_some() {
+        if keep_own {
             let sent = match self.receipt(job, "done", None).await {
                 Ok(receipt) => self.deliver(job, &payload, &receipt).await,
                 Err(e) => Err(JobError::Retry(e)),
@@ -301,7 +433,14 @@ impl JobHandler for EraseHandler {
                     tracing::warn!(%error, "the erasure is complete but its receipt could not be sent");
                 }
             }
-            scrubbed += self.scrub_own_payload(email, now).await.map_err(retry)?;
+            scrubbed += self
+                .scrub_own_payload(job, email, now)
+                .await
+                .map_err(retry)?;
+        }
+        // Nothing of the scrubbed rows left in the database's files (the WAL on SQLite).
+        if let Err(error) = self.app.store.compact_after_erasure().await {
+            tracing::warn!(error = %format!("{error:#}"), "could not compact the store after the erasure");
         }
 
         // The audit: a hash, never the email.
@@ -349,10 +488,15 @@ impl JobHandler for EraseHandler {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ErasureReceipt {
     pub job_id: i64,
-    /// `done`, `pending` (will be retried), `dead`.
+    /// `done` (every step confirmed), `incomplete` (finished what it could; `needs_action` lists the
+    /// rest), `pending` (will be retried), `dead`.
     pub status: String,
     pub done: Vec<String>,
     pub pending: Vec<String>,
+    /// What replaydesk could not do and a person must (each line says how). A receipt with any is
+    /// `incomplete`, never `done`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_action: Vec<String>,
     pub last_error: Option<String>,
 }
 
@@ -390,6 +534,9 @@ impl ErasureReceipt {
                 continue;
             }
             match (effect.state, effect.external_id) {
+                (EffectState::Done, Some(line)) if effect.name.starts_with(MANUAL_STEP) => {
+                    receipt.needs_action.push(line);
+                }
                 (EffectState::Done, Some(id)) => receipt.done.push(id),
                 _ => receipt.pending.push(effect.name),
             }
@@ -398,6 +545,9 @@ impl ErasureReceipt {
             receipt
                 .done
                 .push("replaydesk cache and stored payloads: cleared".into());
+            if !receipt.needs_action.is_empty() {
+                receipt.status = "incomplete".to_owned();
+            }
         } else {
             receipt
                 .pending

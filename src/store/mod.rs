@@ -315,9 +315,10 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// until it returns 0, this is [`Store::retry_all_dead`] in steps that can report progress.
     async fn retry_dead_batch(&self, limit: u32, now: DateTime<Utc>) -> anyhow::Result<u64>;
 
-    /// Retention: done jobs finished before `finished_before` get their
-    /// payload replaced by JSON `null` and their `last_error` cleared (both
-    /// may hold customer emails). The job row (kind, times, attempts), its
+    /// Retention: done and dead jobs finished before `finished_before` get
+    /// their payload replaced by JSON `null` and their `last_error` cleared
+    /// (both may hold customer emails; a dead job kept its email and reply
+    /// address forever before). The job row (kind, times, attempts), its
     /// delivery key and its effect ledger stay: they hold no email, and the
     /// delivery key must keep refusing late retries. Returns how many jobs
     /// were scrubbed. Runs in small batches so writers are not held up.
@@ -377,12 +378,13 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>>;
 
     /// Tells every process on this store that a customer was erased, so each drops what its cache
-    /// holds on them (PostgreSQL `NOTIFY replaydesk_erasures`, delivered on commit to every replica).
-    /// SQLite serves one replica, whose cache the erasure job cleared itself: a no-op.
+    /// holds on them (PostgreSQL `NOTIFY replaydesk_erasures`, delivered on commit to every replica;
+    /// SQLite: a row every other process on the file polls for, e.g. `serve` beside a `forget`).
     async fn announce_erasure(&self, payload: &str) -> anyhow::Result<()>;
 
-    /// Starts a task sending every erasure announcement's payload to `to` (PostgreSQL `LISTEN`; in
-    /// place when this returns); SQLite has none and returns `None`.
+    /// Starts a task sending every erasure announcement's payload to `to` (PostgreSQL `LISTEN`, in
+    /// place when this returns; SQLite: polling every half second for announcements made after it
+    /// started). `None` when the store has no announcements.
     async fn listen_erasures(
         &self,
         to: tokio::sync::mpsc::UnboundedSender<String>,

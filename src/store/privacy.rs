@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::sql::{Db, Dialect, SqlStore, with_db};
 use super::{from_ms, to_ms};
+use crate::identity::CustomerEmail;
 
 /// One audited action.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -50,18 +51,27 @@ pub trait PrivacyStore: Send + Sync {
     /// The setting's value, storing `value` first if it has none (first writer wins).
     async fn setting_or_insert(&self, key: &str, value: &str) -> anyhow::Result<String>;
 
-    /// Replaces every job payload and last error mentioning `needle` (compared in lower case) by JSON
-    /// `null`, except job `except` when given (an erasure that still needs its own payload to send its
-    /// receipt); returns how many jobs were scrubbed.
-    async fn scrub_payloads_containing(
+    /// Replaces by JSON `null` the payload and last error of every job that mentions `email`
+    /// ([`crate::identity::mentions`]: the exact address after normalisation, in every encoded form
+    /// extraction reads; `_` and `%` are ordinary characters). Jobs of kind `protected_kind` (erasures,
+    /// which hold the address they must still delete) are never touched, except job `own` when given:
+    /// the erasure scrubbing itself last. Returns how many jobs were scrubbed.
+    async fn scrub_payloads_mentioning(
         &self,
-        needle: &str,
-        except: Option<i64>,
+        email: &CustomerEmail,
+        protected_kind: &str,
+        own: Option<i64>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64>;
 
-    /// How many job payloads or errors still mention `needle` (lower case).
-    async fn count_payloads_containing(&self, needle: &str) -> anyhow::Result<u64>;
+    /// How many job payloads or errors still mention `email` (the same reading as the scrub).
+    async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64>;
+
+    /// After an erasure, leaves no scrubbed bytes where the database could still give them back:
+    /// SQLite (`secure_delete` is on for every connection) checkpoints and truncates its WAL;
+    /// PostgreSQL vacuums the tables that held payloads (the old row versions become free space; the
+    /// bytes stay on disk until reused: see the README's "Erasure" section).
+    async fn compact_after_erasure(&self) -> anyhow::Result<()>;
 }
 
 const INSERT_AUDIT: &str = "INSERT INTO audit (at, action, platform, tenant, actor, place, identities, sessions, detail) \
@@ -71,10 +81,12 @@ const SELECT_AUDIT: &str = "SELECT id, at, action, platform, tenant, actor, plac
 const INSERT_SETTING: &str =
     "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
-const SCRUB: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, payload_purged_at = $2 \
-     WHERE (LOWER(payload) LIKE $1 OR LOWER(COALESCE(last_error, '')) LIKE $1) AND id <> $3";
-const COUNT_MENTIONS: &str = "SELECT COUNT(*) FROM jobs \
-     WHERE LOWER(payload) LIKE $1 OR LOWER(COALESCE(last_error, '')) LIKE $1";
+/// One page of the jobs that still hold something (payload or error), in id order.
+const SCAN_HELD: &str = "SELECT id, kind, payload, last_error FROM jobs \
+     WHERE id > $1 AND (payload <> 'null' OR last_error IS NOT NULL) ORDER BY id LIMIT $2";
+const SCRUB_ONE: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
+     payload_purged_at = $2, updated_at = $2 WHERE id = $1";
+const SCAN_PAGE: i64 = 500;
 
 type AuditRow = (
     i64,
@@ -89,10 +101,46 @@ type AuditRow = (
     Option<String>,
 );
 
-/// `%needle%` for LIKE. `_` in an address matches any one character, so a scrub may take a little more
-/// than asked (never less): the safe side for erasure.
-fn like(needle: &str) -> String {
-    format!("%{}%", needle.to_lowercase().replace('%', ""))
+/// Whether a stored job mentions `email`: its payload or its last error.
+fn job_mentions(email: &CustomerEmail, payload: &str, last_error: Option<&str>) -> bool {
+    crate::identity::mentions(payload, email)
+        || last_error.is_some_and(|e| crate::identity::mentions(e, email))
+}
+
+impl SqlStore {
+    /// The ids of the jobs that mention `email`, except those of `protected_kind` other than `own`.
+    /// Read page by page (the match is made here, not in SQL: it decodes what SQL cannot).
+    async fn jobs_mentioning(
+        &self,
+        email: &CustomerEmail,
+        protected_kind: Option<&str>,
+        own: Option<i64>,
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut found = Vec::new();
+        let mut after = 0_i64;
+        loop {
+            let rows: Vec<(i64, String, String, Option<String>)> = with_db!(self, |pool| {
+                sqlx::query_as(SCAN_HELD)
+                    .bind(after)
+                    .bind(SCAN_PAGE)
+                    .fetch_all(pool.reader())
+                    .await
+                    .context("reading stored payloads")?
+            });
+            let Some(last) = rows.last() else {
+                return Ok(found);
+            };
+            after = last.0;
+            found.extend(
+                rows.iter()
+                    .filter(|(id, kind, _, _)| {
+                        Some(*id) == own || protected_kind.is_none_or(|p| p != kind)
+                    })
+                    .filter(|(_, _, payload, error)| job_mentions(email, payload, error.as_deref()))
+                    .map(|(id, _, _, _)| *id),
+            );
+        }
+    }
 }
 
 #[async_trait]
@@ -173,38 +221,52 @@ impl PrivacyStore for SqlStore {
         })
     }
 
-    async fn scrub_payloads_containing(
+    async fn scrub_payloads_mentioning(
         &self,
-        needle: &str,
-        except: Option<i64>,
+        email: &CustomerEmail,
+        protected_kind: &str,
+        own: Option<i64>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64> {
-        let pattern = like(needle);
-        // Job ids start at 1: 0 excepts nothing.
-        let except = except.unwrap_or(0);
-        with_db!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query(SCRUB)
-                .bind(&pattern)
-                .bind(to_ms(now))
-                .bind(except)
-                .execute(&mut *tx)
-                .await
-                .context("scrubbing payloads")?
-                .rows_affected();
-            tx.commit().await?;
-            Ok(n)
-        })
+        let ids = self
+            .jobs_mentioning(email, Some(protected_kind), own)
+            .await?;
+        for page in ids.chunks(usize::try_from(SCAN_PAGE).unwrap_or(500)) {
+            with_db!(self, |pool| {
+                let mut tx = pool.begin_write().await?;
+                for id in page {
+                    sqlx::query(SCRUB_ONE)
+                        .bind(id)
+                        .bind(to_ms(now))
+                        .execute(&mut *tx)
+                        .await
+                        .context("scrubbing payloads")?;
+                }
+                tx.commit().await?;
+            });
+        }
+        Ok(ids.len() as u64)
     }
 
-    async fn count_payloads_containing(&self, needle: &str) -> anyhow::Result<u64> {
-        let pattern = like(needle);
-        let (n,): (i64,) = with_db!(self, |pool| {
-            sqlx::query_as(COUNT_MENTIONS)
-                .bind(&pattern)
-                .fetch_one(pool.reader())
-                .await?
-        });
-        Ok(u64::try_from(n).unwrap_or(0))
+    async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64> {
+        Ok(self.jobs_mentioning(email, None, None).await?.len() as u64)
+    }
+
+    async fn compact_after_erasure(&self) -> anyhow::Result<()> {
+        match &self.db {
+            Db::Sqlite(db) => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&db.write)
+                    .await
+                    .context("checkpointing the SQLite WAL")?;
+            }
+            Db::Postgres(pool) => {
+                sqlx::query("VACUUM jobs")
+                    .execute(pool)
+                    .await
+                    .context("vacuuming the jobs table")?;
+            }
+        }
+        Ok(())
     }
 }

@@ -167,7 +167,7 @@ const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, 
 const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
      payload_purged_at = $2, updated_at = $2 \
      WHERE id IN (SELECT id FROM jobs \
-         WHERE state = 'done' AND finished_at < $1 AND payload_purged_at IS NULL \
+         WHERE state IN ('done', 'dead') AND finished_at < $1 AND payload_purged_at IS NULL \
          LIMIT 500)";
 const GET_EFFECT: &str = concat!(
     "SELECT ",
@@ -866,7 +866,7 @@ impl Store for SqlStore {
 
     async fn announce_erasure(&self, payload: &str) -> anyhow::Result<()> {
         match &self.db {
-            Db::Sqlite(_) => Ok(()),
+            Db::Sqlite(db) => super::sqlite::announce_erasure(db, payload, to_ms(Utc::now())).await,
             Db::Postgres(pool) => postgres::announce_erasure(pool, payload).await,
         }
     }
@@ -876,7 +876,7 @@ impl Store for SqlStore {
         to: tokio::sync::mpsc::UnboundedSender<String>,
     ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
         match &self.db {
-            Db::Sqlite(_) => Ok(None),
+            Db::Sqlite(db) => super::sqlite::listen_erasures(db, to).await.map(Some),
             Db::Postgres(pool) => postgres::listen_erasures(pool, to).await.map(Some),
         }
     }

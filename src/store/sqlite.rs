@@ -4,6 +4,7 @@
 //! # Contract
 //! * File databases: created if missing (parent directory too), WAL journal,
 //!   `synchronous=FULL` (or NORMAL when [`Durability::Normal`] is asked for),
+//!   `secure_delete=ON` (a scrubbed payload is zeroed in the file, not left in a free page),
 //!   `busy_timeout` of [`SQLITE_BUSY_TIMEOUT`], foreign keys on.
 //! * `sqlite::memory:`: one connection that never closes, because every
 //!   connection to an in-memory database would otherwise see its own, and
@@ -14,7 +15,9 @@
 //!   transaction can never fail half-way with `SQLITE_BUSY` when another
 //!   connection wrote in between. Reads use a pool of their own (WAL lets
 //!   them run beside the writer).
-//! * No cross-process wake-ups: other processes find new jobs by polling.
+//! * No cross-process wake-ups: other processes find new jobs by polling, and
+//!   erasures announced by another process ([`announce_erasure`]) by polling
+//!   a table every [`ERASURE_POLL`] (PostgreSQL uses `NOTIFY` for both).
 
 use std::str::FromStr;
 
@@ -47,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "request_id",
         sql: include_str!("migrations/sqlite/0004_request_id.sql"),
     },
+    // 5 is left free for a migration both backends share; this one is SQLite's alone.
+    Migration {
+        version: 6,
+        name: "erasure_announcements",
+        sql: include_str!("migrations/sqlite/0006_erasure_announcements.sql"),
+    },
 ];
 
 /// The SQLite store's pools: every write goes through `write`, a pool of
@@ -65,7 +74,9 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result
     let mut connect = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("parsing SQLite URL {url:?}"))?
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // Deleted and overwritten content is zeroed, not left in free pages (erasure).
+        .pragma("secure_delete", "ON");
     if in_memory {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -141,4 +152,76 @@ impl Dialect for SqliteDb {
         // BEGIN IMMEDIATE already holds the database's write lock.
         Ok(())
     }
+}
+
+/// How often a process polls for erasures announced by another process on the same file: the bound
+/// on how long an erased customer's sessions stay in its cache (well under the 2 seconds promised).
+pub(crate) const ERASURE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long an announcement is kept for processes to read it.
+const ANNOUNCEMENT_KEPT_MS: i64 = 3_600_000;
+
+/// Writes an erasure announcement for every process on this file, and forgets those older than an hour.
+pub(crate) async fn announce_erasure(
+    db: &SqliteDb,
+    payload: &str,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("INSERT INTO erasure_announcements (at, payload) VALUES ($1, $2)")
+        .bind(now_ms)
+        .bind(payload)
+        .execute(&mut *tx)
+        .await
+        .context("announcing an erasure")?;
+    sqlx::query("DELETE FROM erasure_announcements WHERE at < $1")
+        .bind(now_ms - ANNOUNCEMENT_KEPT_MS)
+        .execute(&mut *tx)
+        .await
+        .context("forgetting old erasure announcements")?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A task sending each announcement written after it started to `to`, polling every
+/// [`ERASURE_POLL`], until nobody receives.
+pub(crate) async fn listen_erasures(
+    db: &SqliteDb,
+    to: tokio::sync::mpsc::UnboundedSender<String>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let read = db.read.clone();
+    let (mut seen,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM erasure_announcements")
+            .fetch_one(&read)
+            .await
+            .context("reading erasure announcements")?;
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ERASURE_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rows: Vec<(i64, String)> = match sqlx::query_as(
+                "SELECT id, payload FROM erasure_announcements WHERE id > $1 ORDER BY id",
+            )
+            .bind(seen)
+            .fetch_all(&read)
+            .await
+            {
+                Ok(rows) => rows,
+                Err(error) if read.is_closed() => {
+                    tracing::debug!(%error, "the store closed: erasure polling stops");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not read erasure announcements; trying again");
+                    continue;
+                }
+            };
+            for (id, payload) in rows {
+                seen = id;
+                if to.send(payload).is_err() {
+                    return;
+                }
+            }
+        }
+    }))
 }

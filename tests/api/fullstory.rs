@@ -432,9 +432,12 @@ async fn the_server_api_reads_users_deletes_and_sends_events() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("DELETE"))
-        .and(path("/v2/users/u%3A1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+    Mock::given(method("GET"))
+        .and(path("/v2/users"))
+        .and(query_param("email", "jane@acme.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"results":[{"id":"u:1","uid":"cust-9","email":"jane@acme.com"}]}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -475,7 +478,8 @@ async fn the_server_api_reads_users_deletes_and_sends_events() {
     let user = client.get_user("u:1").await.unwrap();
     assert_eq!(user.uid.as_deref(), Some("cust-9"));
     client.delete_user_by_uid("cust-9").await.unwrap();
-    client.delete_user_by_id("u:1").await.unwrap();
+    let listed = client.users_by_email("jane@acme.com").await.unwrap();
+    assert_eq!(listed.unwrap()[0].uid.as_deref(), Some("cust-9"));
     let event = ServerEvent {
         name: "Support Ticket Created".into(),
         timestamp: None,

@@ -22,7 +22,8 @@ fn jane() -> CustomerEmail {
     CustomerEmail::parse("jane@acme.com").unwrap()
 }
 
-/// FullStory knows jane through two users: u1 (uid cust-1, two sessions) and u2 (no uid).
+/// FullStory knows jane through two users: u1 (uid cust-1, two sessions) and u2 (uid cust-2). Its
+/// list of users by email is not there (404), as in the seed OpenAPI document.
 pub(crate) async fn fullstory_with_jane() -> MockServer {
     let server = MockServer::start().await;
     mount_jane(&server).await;
@@ -50,7 +51,7 @@ pub async fn mount_jane(server: &MockServer) {
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/users/u2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id":"u2"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id":"u2","uid":"cust-2"})))
         .expect(1)
         .mount(server)
         .await;
@@ -62,7 +63,8 @@ pub async fn mount_jane(server: &MockServer) {
         .mount(server)
         .await;
     Mock::given(method("DELETE"))
-        .and(path("/v2/users/u2"))
+        .and(path("/v2/users"))
+        .and(query_param("uid", "cust-2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
         .expect(1)
         .mount(server)
@@ -137,13 +139,13 @@ async fn erasure_deletes_the_fullstory_users_and_the_heap_user_and_says_so() {
     assert!(
         receipt
             .done
-            .contains(&"fullstory user u1: deletion requested".to_owned()),
+            .contains(&"FullStory user u1: deletion requested".to_owned()),
         "{receipt:?}"
     );
     assert!(
         receipt
             .done
-            .contains(&"fullstory user u2: deletion requested".to_owned()),
+            .contains(&"FullStory user u2: deletion requested".to_owned()),
         "{receipt:?}"
     );
     assert!(
@@ -227,7 +229,9 @@ async fn after_erasure_the_cache_is_gone_and_no_stored_payload_holds_the_email()
     assert_eq!(
         state
             .store
-            .count_payloads_containing("jane@acme.com")
+            .count_payloads_mentioning(
+                &replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap()
+            )
             .await
             .unwrap(),
         1
@@ -245,7 +249,9 @@ async fn after_erasure_the_cache_is_gone_and_no_stored_payload_holds_the_email()
     assert_eq!(
         state
             .store
-            .count_payloads_containing("jane@acme.com")
+            .count_payloads_mentioning(
+                &replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap()
+            )
             .await
             .unwrap(),
         0
@@ -358,11 +364,261 @@ async fn forget_on_the_command_line_prints_a_receipt() {
         "{progress}"
     );
     assert!(
-        stdout.contains("  done     fullstory user u1: deletion requested"),
+        stdout.contains("  done     FullStory user u1: deletion requested"),
         "{stdout}"
     );
     assert!(
         stdout.contains("  done     replaydesk cache and stored payloads: cleared"),
         "{stdout}"
     );
+}
+
+/// A FullStory session in the seed OpenAPI document's shape: `sessionId`, `url`, `created`, no user.
+fn seed_session(id: &str, minutes_ago: i64) -> serde_json::Value {
+    let created = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    json!({
+        "sessionId": id,
+        "url": format!("https://app.fullstory.com/ui/ORG/session/{id}"),
+        "created": created.to_rfc3339(),
+    })
+}
+
+/// A FullStory fake whose sessions for jane are in the seed's shape and whose list of users by email
+/// answers `users` (`None`: not there, 404, as in the seed).
+async fn fullstory_in_the_seed_shape(
+    sessions_for_jane: Vec<serde_json::Value>,
+    users: Option<serde_json::Value>,
+) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/sessions/v2"))
+        .and(query_param("email", "jane@acme.com"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(sessions(sessions_for_jane)))
+        .mount(&server)
+        .await;
+    if let Some(users) = users {
+        Mock::given(method("GET"))
+            .and(path("/v2/users"))
+            .and(query_param("email", "jane@acme.com"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(users))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+async fn deletions(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .map(|r| r.url.to_string())
+        .collect()
+}
+
+async fn erase_jane_in_process(fullstory: &MockServer) -> ErasureReceipt {
+    let dir = TempDir::new().unwrap();
+    let state =
+        AppState::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await).unwrap();
+    let id = enqueue_erasure(&state).await;
+    assert_eq!(
+        state.queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+    ErasureReceipt::of_job(&state.store, id).await.unwrap()
+}
+
+#[tokio::test]
+async fn sessions_without_a_user_are_left_to_a_person_and_forget_does_not_say_done() {
+    let fullstory =
+        fullstory_in_the_seed_shape(vec![seed_session("s1", 10), seed_session("s2", 20)], None)
+            .await;
+    let dir = TempDir::new().unwrap();
+    let output = replaydesk(&dir, &fullstory.uri(), &["forget", "jane@acme.com"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("): incomplete\n"), "{stdout}");
+    assert!(!stdout.contains("): done"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  by hand  FullStory: 2 session(s) found for this email, but no FullStory user to delete by"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Delete a user via Fullstory application"),
+        "{stdout}"
+    );
+    assert!(deletions(&fullstory).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_user_found_by_email_is_deleted_by_uid_even_when_the_sessions_name_no_user() {
+    let fullstory = fullstory_in_the_seed_shape(
+        vec![seed_session("s1", 10)],
+        Some(json!({"results":[{"id":"u9","uid":"cust-9","email":"Jane@Acme.com"}]})),
+    )
+    .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/users"))
+        .and(query_param("uid", "cust-9"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&fullstory)
+        .await;
+    let receipt = erase_jane_in_process(&fullstory).await;
+    assert_eq!(receipt.status, "done", "{receipt:?}");
+    assert!(
+        receipt
+            .done
+            .contains(&"FullStory user u9: deletion requested".to_owned()),
+        "{receipt:?}"
+    );
+    assert!(receipt.needs_action.is_empty(), "{receipt:?}");
+}
+
+#[tokio::test]
+async fn a_user_without_a_uid_is_left_to_a_person_not_deleted_by_a_call_the_api_lacks() {
+    let fullstory = fullstory_in_the_seed_shape(
+        vec![seed_session("s1", 10)],
+        Some(json!({"results":[{"id":"u7","email":"jane@acme.com"}]})),
+    )
+    .await;
+    let receipt = erase_jane_in_process(&fullstory).await;
+    assert_eq!(receipt.status, "incomplete", "{receipt:?}");
+    assert_eq!(receipt.needs_action.len(), 1, "{receipt:?}");
+    assert!(
+        receipt.needs_action[0].starts_with("FullStory user u7 has no uid"),
+        "{receipt:?}"
+    );
+    assert!(deletions(&fullstory).await.is_empty());
+}
+
+#[tokio::test]
+async fn no_session_and_no_user_is_its_own_outcome_not_a_deletion() {
+    let fullstory = fullstory_in_the_seed_shape(vec![], Some(json!({"results":[]}))).await;
+    let receipt = erase_jane_in_process(&fullstory).await;
+    assert_eq!(receipt.status, "done", "{receipt:?}");
+    assert!(
+        receipt
+            .done
+            .contains(&"FullStory: no user found for this email; nothing deleted there".to_owned()),
+        "{receipt:?}"
+    );
+    assert!(
+        !receipt
+            .done
+            .iter()
+            .any(|d| d.contains("deletion requested"))
+    );
+    assert!(deletions(&fullstory).await.is_empty());
+}
+
+#[tokio::test]
+async fn after_an_erasure_no_encoded_copy_is_left_in_the_sqlite_files() {
+    let fullstory = fullstory_with_jane().await;
+    let dir = TempDir::new().unwrap();
+    let state =
+        AppState::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await).unwrap();
+    // Every form extraction reads, as stored payloads and errors hold them.
+    for (i, text) in [
+        "Jane@Acme.com",
+        "write to jane&#64;acme.com please",
+        "<mailto:jane%40acme.com|her>",
+    ]
+    .iter()
+    .enumerate()
+    {
+        state
+            .store
+            .enqueue(
+                &format!("test:form-{i}"),
+                NewJob::new("old", json!({ "text": text })),
+                state.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+    let id = enqueue_erasure(&state).await;
+    let mut finished = false;
+    for _ in 0..10 {
+        if state.queue.try_execute_one("w").await.unwrap() == ExecutionOutcome::Done(id) {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished);
+    let forms = ["jane@acme.com", "jane&#64;acme.com", "jane%40acme.com"];
+    let mut files = 0;
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let file = file.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_lowercase();
+        files += 1;
+        for form in forms {
+            assert!(
+                !text.contains(form),
+                "{form} is still in {}",
+                file.display()
+            );
+        }
+    }
+    assert!(files >= 1);
+}
+
+#[tokio::test]
+async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache_within_2_seconds()
+{
+    let fullstory = fullstory_with_jane().await;
+    let dir = TempDir::new().unwrap();
+    let config = helpers::config(&fullstory.uri(), &dir);
+    // `serve`: a cache warmed with jane's sessions, listening for erasures.
+    let serving = helpers::app(config.clone()).await;
+    let listener = replaydesk::privacy::broadcast::listen(serving.clone())
+        .await
+        .unwrap()
+        .expect("SQLite announces erasures too");
+    let request = serving.lookup_request(vec![Identity::Email(jane())]);
+    serving.lookup.run(&request).await.unwrap();
+    let lists = || async {
+        fullstory
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/sessions/v2")
+            .count()
+    };
+    assert_eq!(lists().await, 1);
+    serving.lookup.run(&request).await.unwrap();
+    assert_eq!(
+        lists().await,
+        1,
+        "the second lookup is served from the cache"
+    );
+
+    // `forget`: another process (its own app, its own cache) on the same file.
+    let forgetting = AppState::around(helpers::app(config).await).unwrap();
+    let id = enqueue_erasure(&forgetting).await;
+    assert_eq!(
+        forgetting.queue.try_execute_one("forget").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+    let erased_at = std::time::Instant::now();
+    let after_erasure = lists().await; // the erasure's own read of her sessions
+    let mut dropped = false;
+    while erased_at.elapsed() < std::time::Duration::from_secs(2) {
+        serving.lookup.run(&request).await.unwrap();
+        if lists().await > after_erasure {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        dropped,
+        "serve's cache still answered from before the erasure after 2 s"
+    );
+    listener.abort();
 }

@@ -1694,8 +1694,8 @@ async fn an_admin_confirms_and_exactly_the_expected_deletions_happen_and_the_rec
     );
     let text = blocks_text(&receipt);
     for line in [
-        "fullstory user u1: deletion requested",
-        "fullstory user u2: deletion requested",
+        "FullStory user u1: deletion requested",
+        "FullStory user u2: deletion requested",
         "heap deletion request del-42",
         "replaydesk cache and stored payloads: cleared",
     ] {
@@ -1707,7 +1707,9 @@ async fn an_admin_confirms_and_exactly_the_expected_deletions_happen_and_the_rec
         slack
             .state
             .store
-            .count_payloads_containing("jane@acme.com")
+            .count_payloads_mentioning(
+                &replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap()
+            )
             .await
             .unwrap(),
         0
@@ -1813,7 +1815,7 @@ async fn a_heap_failure_leaves_the_erasure_pending_and_the_receipt_never_says_do
     );
     let text = blocks_text(pending);
     assert!(
-        text.contains("fullstory user u1: deletion requested"),
+        text.contains("FullStory user u1: deletion requested"),
         "{text}"
     );
     assert!(text.contains("pending: heap"), "{text}");

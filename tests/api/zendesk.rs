@@ -1326,11 +1326,11 @@ async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_rece
         "{note}"
     );
     assert!(
-        note.contains("fullstory user u1: deletion requested"),
+        note.contains("FullStory user u1: deletion requested"),
         "{note}"
     );
     assert!(
-        note.contains("fullstory user u2: deletion requested"),
+        note.contains("FullStory user u2: deletion requested"),
         "{note}"
     );
     assert!(!note.contains("jane@acme.com"), "{note}");
@@ -1346,7 +1346,9 @@ async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_rece
     assert_eq!(
         rd.state
             .store
-            .count_payloads_containing("jane@acme.com")
+            .count_payloads_mentioning(
+                &replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap()
+            )
             .await
             .unwrap(),
         0

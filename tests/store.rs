@@ -1,5 +1,8 @@
-//! Item claims (`Store::claim_items` / `claimed_items`), on both backends: the store primitive behind
-//! "a Zendesk ticket never shows the same session twice" and the per-ticket content dedupe.
+//! Store primitives beyond the queue's own suite (`tests/queue.rs`), on both backends:
+//! - item claims (`Store::claim_items` / `claimed_items`): the primitive behind "a Zendesk ticket never
+//!   shows the same session twice" and the per-ticket content dedupe;
+//! - erasure's scrub (`scrub_payloads_mentioning`): exactly the erased customer, in every encoded form,
+//!   never another erasure's job; retention scrubbing dead jobs too.
 //!
 //! Every test body runs as `<name>::sqlite` (a fresh file) and `<name>::postgres` (a fresh schema in the
 //! database at `REPLAYDESK_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
@@ -10,7 +13,9 @@
 use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
-use replaydesk::store::{self, ItemClaim, Store, StoreOptions};
+use replaydesk::identity::CustomerEmail;
+use replaydesk::store::{self, ItemClaim, NewJob, Store, StoreOptions};
+use serde_json::json;
 
 #[derive(Clone, Copy)]
 enum Backend {
@@ -94,7 +99,203 @@ both_backends!(
     a_lapsing_claim_can_be_taken_over_only_after_it_is_stale,
     scopes_are_independent_and_listed_oldest_first,
     concurrent_claimers_split_the_items_without_overlap,
+    an_erasure_scrubs_exactly_its_customer_in_every_encoded_form,
+    an_erasure_never_scrubs_another_erasure,
+    retention_scrubs_dead_jobs_too,
 );
+
+fn email(text: &str) -> CustomerEmail {
+    CustomerEmail::parse(text).unwrap()
+}
+
+/// Enqueues a job of `kind` with `payload`; its id.
+async fn job(store: &Arc<dyn Store>, kind: &str, payload: serde_json::Value) -> i64 {
+    let key = format!("test:{}", uuid::Uuid::new_v4());
+    store
+        .enqueue(&key, NewJob::new(kind, payload), Utc::now())
+        .await
+        .unwrap()
+        .job_id
+}
+
+async fn payload(store: &Arc<dyn Store>, id: i64) -> serde_json::Value {
+    store.get_job(id).await.unwrap().unwrap().payload
+}
+
+async fn an_erasure_scrubs_exactly_its_customer_in_every_encoded_form(store: Arc<dyn Store>) {
+    let plain = job(
+        &store,
+        "lookup",
+        json!({"identities":[{"email":"Bob@X-Corp.example"}]}),
+    )
+    .await;
+    let entity = job(
+        &store,
+        "zendesk.ticket",
+        json!({"comment":"mail bob&#64;x-corp.example"}),
+    )
+    .await;
+    let mailto = job(
+        &store,
+        "slack.mention",
+        json!({"text":"<mailto:bob%40x-corp.example|me>"}),
+    )
+    .await;
+    // Not bob: a longer local part, another domain, and an address `_` would match as a LIKE wildcard.
+    let alice = job(
+        &store,
+        "lookup",
+        json!({"identities":[{"email":"alice.bob@x-corp.example"}]}),
+    )
+    .await;
+    let other_domain = job(
+        &store,
+        "lookup",
+        json!({"identities":[{"email":"bob@y-corp.example"}]}),
+    )
+    .await;
+    let wildcard = job(
+        &store,
+        "lookup",
+        json!({"identities":[{"email":"b_b@x-corp.example"}]}),
+    )
+    .await;
+
+    let bob = email("bob@x-corp.example");
+    assert_eq!(store.count_payloads_mentioning(&bob).await.unwrap(), 3);
+    let n = store
+        .scrub_payloads_mentioning(&bob, "privacy.erase", None, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    for id in [plain, entity, mailto] {
+        assert_eq!(
+            payload(&store, id).await,
+            serde_json::Value::Null,
+            "job {id}"
+        );
+    }
+    for id in [alice, other_domain, wildcard] {
+        assert_ne!(
+            payload(&store, id).await,
+            serde_json::Value::Null,
+            "job {id}"
+        );
+    }
+    assert_eq!(store.count_payloads_mentioning(&bob).await.unwrap(), 0);
+
+    // `_` is an ordinary character: erasing b_b touches b_b only.
+    let n = store
+        .scrub_payloads_mentioning(
+            &email("b_b@x-corp.example"),
+            "privacy.erase",
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(payload(&store, wildcard).await, serde_json::Value::Null);
+    assert_ne!(payload(&store, alice).await, serde_json::Value::Null);
+}
+
+async fn an_erasure_never_scrubs_another_erasure(store: Arc<dyn Store>) {
+    // failbob's erasure is pending; bob's erasure (another job, same address as a third) runs.
+    let failbob = job(
+        &store,
+        "privacy.erase",
+        json!({"email":"failbob@y-corp.example"}),
+    )
+    .await;
+    let earlier = job(
+        &store,
+        "privacy.erase",
+        json!({"email":"bob@y-corp.example"}),
+    )
+    .await;
+    let own = job(
+        &store,
+        "privacy.erase",
+        json!({"email":"bob@y-corp.example"}),
+    )
+    .await;
+    let lookup = job(
+        &store,
+        "lookup",
+        json!({"identities":[{"email":"bob@y-corp.example"}]}),
+    )
+    .await;
+    let bob = email("bob@y-corp.example");
+
+    let n = store
+        .scrub_payloads_mentioning(&bob, "privacy.erase", None, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(payload(&store, lookup).await, serde_json::Value::Null);
+    for id in [failbob, earlier, own] {
+        assert_ne!(
+            payload(&store, id).await,
+            serde_json::Value::Null,
+            "erasure job {id}"
+        );
+    }
+    // The erasure scrubs itself last, and nothing else of its kind.
+    let n = store
+        .scrub_payloads_mentioning(&bob, "privacy.erase", Some(own), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(payload(&store, own).await, serde_json::Value::Null);
+    assert_ne!(payload(&store, earlier).await, serde_json::Value::Null);
+    assert_eq!(
+        payload(&store, failbob).await["email"],
+        "failbob@y-corp.example"
+    );
+}
+
+async fn retention_scrubs_dead_jobs_too(store: Arc<dyn Store>) {
+    let then = Utc::now() - Duration::days(10);
+    let id = store
+        .enqueue(
+            "test:dead",
+            NewJob::new(
+                "lookup",
+                json!({"identities":[{"email":"carol@corp.example"}],"response_url":"https://hooks.slack.com/x"}),
+            ),
+            then,
+        )
+        .await
+        .unwrap()
+        .job_id;
+    let claimed = store
+        .claim("w", then + Duration::seconds(30), then)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, id);
+    assert!(
+        store
+            .mark_dead(id, "w", "refused for carol@corp.example", then)
+            .await
+            .unwrap()
+    );
+    let n = store
+        .purge_done(Utc::now() - Duration::days(7), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let dead = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(dead.payload, serde_json::Value::Null);
+    assert_eq!(dead.last_error, None);
+    assert_eq!(
+        store
+            .count_payloads_mentioning(&email("carol@corp.example"))
+            .await
+            .unwrap(),
+        0
+    );
+}
 
 fn items(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| (*s).to_owned()).collect()

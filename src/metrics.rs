@@ -150,6 +150,9 @@ pub struct UpstreamMetrics {
     pub cache: Family<CacheLabels, Counter>,
     pub metered: Family<EndpointLabels, Counter>,
     pub metered_24h: Family<UpstreamLabels, Gauge>,
+    /// Posts not sent because their destination is not allowed (a `response_url` host outside
+    /// `slack.response_url_hosts`).
+    pub refused_destinations: Family<UpstreamLabels, Counter>,
     windows: Arc<Mutex<HashMap<&'static str, RollingDay>>>,
 }
 
@@ -165,6 +168,12 @@ impl UpstreamMetrics {
             "replaydesk_upstream_retries",
             "Requests to upstream APIs that were retried",
             metrics.retries.clone(),
+        );
+        registry.register(
+            "replaydesk_upstream_refused_destinations",
+            "Outbound posts not sent because their destination host is not allowed \
+             (slack.response_url_hosts)",
+            metrics.refused_destinations.clone(),
         );
         registry.register(
             "replaydesk_upstream_rate_limited",

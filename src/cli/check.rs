@@ -73,11 +73,42 @@ pub async fn run(config: Config) -> Result<(), Failure> {
             }
         );
     }
+    for warning in open_tenancy(&app.config) {
+        println!("tenancy    open: {warning}");
+    }
     if failed {
         Err(Failure::failed("some checks failed (see above)"))
     } else {
         Ok(())
     }
+}
+
+/// The enabled platforms that serve any tenant who reaches them (reported, not failed: a single-tenant
+/// install may mean it, but an operator should see it said).
+pub fn open_tenancy(config: &Config) -> Vec<String> {
+    let on = |name: &str| integrations(config).iter().any(|(n, on)| *n == name && *on);
+    let mut open = Vec::new();
+    if on("slack") && config.slack.allowed_team_ids.is_empty() {
+        open.push(
+            "slack answers any workspace that installs the app; set slack.allowed_team_ids"
+                .to_owned(),
+        );
+    }
+    if on("zendesk") && config.zendesk.allowed_account_ids.is_empty() {
+        open.push(
+            "zendesk accepts webhooks from any account that holds the secret; set \
+             zendesk.allowed_account_ids"
+                .to_owned(),
+        );
+    }
+    if on("discord") && config.discord.allow_any_guild {
+        open.push(
+            "discord serves every server that adds the app (discord.allow_any_guild = true); list \
+             yours in discord.allowed_guild_ids"
+                .to_owned(),
+        );
+    }
+    open
 }
 
 /// Which adapters are switched on by their secrets.
@@ -102,4 +133,34 @@ pub fn integrations(config: &Config) -> [(&'static str, bool); 4] {
             config.heap.app_id.is_some() && config.heap.api_key.is_set(),
         ),
     ]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{List, Secret, Secrets};
+
+    #[test]
+    fn every_enabled_platform_open_to_any_tenant_is_reported() {
+        let mut config = Config::default();
+        assert!(open_tenancy(&config).is_empty(), "nothing on, nothing open");
+        config.slack.bot_token = Secret::new("xoxb-1");
+        config.slack.signing_secret = Secrets::from_values(["s"]);
+        config.zendesk.webhook_secret = Secrets::from_values(["w"]);
+        config.zendesk.api_token = Secret::new("t");
+        config.discord.application_id = Some("1234".into());
+        config.discord.public_key = Some("k".into());
+        config.discord.allow_any_guild = true;
+        let open = open_tenancy(&config).join("\n");
+        assert!(open.contains("slack.allowed_team_ids"), "{open}");
+        assert!(open.contains("zendesk.allowed_account_ids"), "{open}");
+        assert!(open.contains("discord.allow_any_guild = true"), "{open}");
+
+        config.slack.allowed_team_ids = List(vec!["T1".into()]);
+        config.zendesk.allowed_account_ids = List(vec!["123".into()]);
+        config.discord.allow_any_guild = false;
+        config.discord.allowed_guild_ids = List(vec!["66".into()]);
+        assert!(open_tenancy(&config).is_empty());
+    }
 }

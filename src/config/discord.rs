@@ -58,6 +58,13 @@ impl DiscordConfig {
                 "is empty and so is discord.allowed_role_ids: nobody could use the commands",
             ));
         }
+        if self.is_enabled() && self.allowed_guild_ids.is_empty() && !self.allow_any_guild {
+            return Err(invalid(
+                "discord.allowed_guild_ids",
+                "is empty: any server whose admin adds the app would get customer lookups. List \
+                 your servers' ids here, or set discord.allow_any_guild = true to serve every server",
+            ));
+        }
         for (key, ids) in [
             ("discord.allowed_role_ids", &self.allowed_role_ids),
             ("discord.allowed_guild_ids", &self.allowed_guild_ids),
@@ -151,12 +158,26 @@ mod tests {
         }
         let ok = Config::from_toml(&format!(
             "[discord]\npublic_key = \"{KEY}\"\napplication_id = \"1234\"\n\
-             required_permissions = []\nallowed_role_ids = [\"55\"]\n"
+             required_permissions = []\nallowed_role_ids = [\"55\"]\nallowed_guild_ids = [\"66\"]\n"
         ))
         .unwrap();
         assert!(ok.discord.is_enabled());
         let numeric = Config::from_toml("[discord]\napplication_id = 1234\n").unwrap();
         assert_eq!(numeric.discord.application_id.as_deref(), Some("1234"));
         assert!(ok.discord.permissions().is_empty());
+    }
+
+    #[test]
+    fn discord_without_a_guild_list_is_refused_unless_any_guild_is_chosen() {
+        let on = format!("[discord]\npublic_key = \"{KEY}\"\napplication_id = \"1234\"\n");
+        let err = Config::from_toml(&on).unwrap_err().to_string();
+        assert!(err.contains("discord.allowed_guild_ids"), "{err}");
+        assert!(err.contains("discord.allow_any_guild = true"), "{err}");
+        let open = Config::from_toml(&format!("{on}allow_any_guild = true\n")).unwrap();
+        assert!(open.discord.allow_any_guild);
+        let closed = Config::from_toml(&format!("{on}allowed_guild_ids = [\"66\"]\n")).unwrap();
+        assert!(closed.discord.is_enabled());
+        // Off (no secrets): nothing to close.
+        assert!(Config::from_toml("[discord]\n").is_ok());
     }
 }

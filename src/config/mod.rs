@@ -199,7 +199,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlackConfig {
     /// One or several (during rotation) signing secrets.
@@ -211,6 +211,27 @@ pub struct SlackConfig {
     pub allowed_team_ids: List,
     pub allowed_channel_ids: List,
     pub allowed_user_ids: List,
+    /// Hosts a `response_url` may name (https only; loopback addresses are allowed for tests). Slack's
+    /// own hooks hosts by default: a payload naming any other host is not posted to.
+    pub response_url_hosts: List,
+}
+
+/// Where Slack's `response_url`s point: its commercial and GovSlack hooks hosts.
+pub const SLACK_RESPONSE_URL_HOSTS: [&str; 2] = ["hooks.slack.com", "hooks.slack-gov.com"];
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            signing_secret: Secrets::default(),
+            bot_token: Secret::default(),
+            app_token: Secret::default(),
+            api_url: None,
+            allowed_team_ids: List::default(),
+            allowed_channel_ids: List::default(),
+            allowed_user_ids: List::default(),
+            response_url_hosts: List(SLACK_RESPONSE_URL_HOSTS.map(str::to_owned).to_vec()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -262,8 +283,12 @@ pub struct DiscordConfig {
     pub api_url: Option<String>,
     pub required_permissions: List,
     pub allowed_role_ids: List,
-    /// Guilds (servers) whose interactions are served; empty: any guild the application is in.
+    /// Guilds (servers) whose interactions are served. Closed by default: with Discord on, an empty list
+    /// is refused at start-up unless `allow_any_guild` says otherwise.
     pub allowed_guild_ids: List,
+    /// Serve every guild the application is added to (and direct messages): an explicit opt-out of
+    /// `allowed_guild_ids`, logged as a warning at start-up.
+    pub allow_any_guild: bool,
 }
 
 impl Default for DiscordConfig {
@@ -276,6 +301,7 @@ impl Default for DiscordConfig {
             required_permissions: List(vec!["MODERATE_MEMBERS".into()]),
             allowed_role_ids: List::default(),
             allowed_guild_ids: List::default(),
+            allow_any_guild: false,
         }
     }
 }

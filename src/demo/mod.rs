@@ -245,6 +245,7 @@ fn config(
         &requests::DISCORD_SEED,
     ));
     discord.api_url = Some(format!("http://{}/api/v10", upstreams.discord));
+    discord.allowed_guild_ids = crate::config::List(vec![requests::DISCORD_GUILD_ID.into()]);
     config
         .validate()
         .context("the demo's own configuration is invalid")?;

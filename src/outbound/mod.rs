@@ -31,11 +31,14 @@ pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::CoolDown;
 pub use redis_budget::{RedisBudget, RedisBudgetSettings, ping as ping_redis};
 
-/// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent.
+/// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no
+/// redirects followed: every client carries customer data or credentials, and a redirect would take
+/// them to a host nobody configured (a 3xx is returned to the caller as an unexpected answer).
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     crate::install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(concat!("replaydesk/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .build()

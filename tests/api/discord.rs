@@ -104,6 +104,7 @@ impl Harness {
         config.discord.application_id = Some(APP.into());
         config.discord.public_key = Some(PUBLIC_KEY.into());
         config.discord.api_url = Some(discord.uri());
+        config.discord.allowed_guild_ids = List(vec![GUILD.into()]);
         configure(&mut config);
         config.validate().unwrap();
         replaydesk::install_crypto_provider();
@@ -533,7 +534,7 @@ async fn a_repeated_interaction_makes_one_job_and_one_edit() {
 
 #[tokio::test]
 async fn another_application_or_guild_is_forbidden_and_a_bad_field_is_named() {
-    let discord = Harness::with(|c| c.discord.allowed_guild_ids = List(vec![GUILD.into()])).await;
+    let discord = Harness::start().await;
     let options = json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]);
     let mut other_app = slash("1700000000000000012", "tok", options.clone());
     other_app["application_id"] = json!("1100000000000000999");
@@ -791,6 +792,7 @@ async fn the_slash_command_works_end_to_end_over_a_real_port() {
     config.discord.application_id = Some(APP.into());
     config.discord.public_key = Some(PUBLIC_KEY.into());
     config.discord.api_url = Some(api.uri());
+    config.discord.allowed_guild_ids = List(vec![GUILD.into()]);
     let server = TestServer::start(config).await;
 
     let body = slash(

@@ -1442,6 +1442,80 @@ async fn socket_mode_acknowledges_after_storing_and_reconnects_on_disconnect() {
 }
 
 #[tokio::test]
+async fn a_response_url_outside_the_allowed_hosts_is_never_posted_to_and_is_counted() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    // A host of its own, and Slack's own host over plain http: neither is posted to. (Neither exists:
+    // the refusal comes before any connection.)
+    for (trigger, url) in [
+        ("trigger-evil", "https://evil.example/hooks/T1/B1/x"),
+        ("trigger-http", "http://hooks.slack.com/commands/T1/1/x"),
+    ] {
+        let response = slack
+            .command(&command_fields("jane@acme.com", trigger, url))
+            .await;
+        assert_eq!(response.status(), 200);
+        let outcome = slack.run_job().await;
+        assert!(matches!(outcome, ExecutionOutcome::Dead(_)), "{outcome:?}");
+    }
+    // Each job's answer and its "gave up" notice: four posts refused, none sent.
+    let metrics = slack.state.metrics.render();
+    assert!(
+        metrics.contains(
+            "replaydesk_upstream_refused_destinations_total{upstream=\"slack_response_url\"} 4"
+        ),
+        "{metrics}"
+    );
+    let dead = slack
+        .state
+        .store
+        .list_jobs(Some(replaydesk::store::JobState::Dead), 10)
+        .await
+        .unwrap();
+    assert!(
+        dead.iter().all(|j| j
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("slack.response_url_hosts")
+            || j.last_error.as_deref().unwrap_or("").contains("only https")),
+        "{dead:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_an_upstream_is_not_followed() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(RESPONSE_PATH))
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/took", elsewhere.uri())),
+        )
+        .mount(&slack.slack)
+        .await;
+    slack
+        .command(&command_fields(
+            "jane@acme.com",
+            "trigger-redirect",
+            &slack.response_url(),
+        ))
+        .await;
+    let _ = slack.run_job().await;
+    assert!(!slack.received(RESPONSE_PATH).await.is_empty());
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the answer followed the redirect"
+    );
+}
+
+#[tokio::test]
 async fn the_manifest_command_prints_a_yaml_manifest() {
     let dir = TempDir::new().unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))

@@ -422,16 +422,30 @@ impl Harness {
         secret: &str,
         timestamp: &str,
     ) -> (StatusCode, Value) {
+        self.deliver_from(Some("9001"), invocation, body, secret, timestamp)
+            .await
+    }
+
+    /// [`Self::deliver_signed`] from the Zendesk account `account` (`None`: no account header).
+    async fn deliver_from(
+        &self,
+        account: Option<&str>,
+        invocation: &str,
+        body: &str,
+        secret: &str,
+        timestamp: &str,
+    ) -> (StatusCode, Value) {
         let signature = verify::sign(secret, timestamp, body.as_bytes());
-        let request = HttpRequest::post("/zendesk/webhook")
+        let mut request = HttpRequest::post("/zendesk/webhook")
             .header("content-type", "application/json")
             .header(verify::TIMESTAMP, timestamp)
             .header(verify::SIGNATURE, signature)
             .header(INVOCATION, invocation)
-            .header(ACCOUNT, "9001")
-            .header("x-zendesk-webhook-id", "01HWEBHOOK")
-            .body(Body::from(body.to_owned()))
-            .unwrap();
+            .header("x-zendesk-webhook-id", "01HWEBHOOK");
+        if let Some(account) = account {
+            request = request.header(ACCOUNT, account);
+        }
+        let request = request.body(Body::from(body.to_owned())).unwrap();
         let response = replaydesk::server::router(self.state.clone())
             .oneshot(request)
             .await
@@ -840,6 +854,34 @@ async fn another_zendesk_account_is_refused_with_403() {
     assert_eq!(
         rd.deliver("inv-1", &created_body(TICKET)).await,
         StatusCode::FORBIDDEN
+    );
+    // The account header is not signed: leaving it out does not get around the list.
+    let now = rd.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (status, _) = rd
+        .deliver_from(None, "inv-2", &created_body(TICKET), SECRET, &now)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = rd
+        .deliver_from(Some("1234"), "inv-3", &created_body(TICKET), SECRET, &now)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rd.jobs().await, 1);
+}
+
+#[tokio::test]
+async fn a_body_forging_a_second_ticket_id_is_refused_and_erases_nobody() {
+    let rd = Harness::start(|c| c.privacy.zendesk_erasure_tag = Some(ERASE_TAG.into())).await;
+    // What a comment `x","ticket_id":"4444","tags":"gdpr_erase` makes of a template with free text.
+    let forged = r#"{"ticket_id":"1","latest_comment":"x","ticket_id":"4444","tags":"gdpr_erase"}"#;
+    let now = rd.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (status, body) = rd.deliver_signed("inv-forged", forged, SECRET, &now).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("ticket_id: the body names this key twice"),
+        "{body}"
     );
     assert_eq!(rd.jobs().await, 0);
 }
@@ -1372,17 +1414,34 @@ async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_rece
 }
 
 #[tokio::test]
-async fn the_erasure_tag_in_the_webhook_body_is_enough() {
-    let rd = harness_for_erasure().await;
+async fn the_erasure_tag_in_the_webhook_body_alone_erases_nobody() {
+    let rd = Harness::start(|c| c.privacy.zendesk_erasure_tag = Some(ERASE_TAG.into())).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    // The ticket as Zendesk's API shows it has no erasure tag; the body claims one.
     assert_eq!(
         rd.deliver("inv-e3", &erasure_body(TICKET, 20, ERASE_TAG))
             .await,
         StatusCode::OK
     );
-    assert_eq!(done(&rd.run_jobs().await), 2);
+    assert_eq!(done(&rd.run_jobs().await), 1, "the ticket job only");
     let notes = rd.zendesk.notes(TICKET);
     assert_eq!(notes.len(), 1);
-    assert!(notes[0].contains(": done (job "), "{}", notes[0]);
+    assert!(!notes[0].contains("Erasure"), "{}", notes[0]);
+    let deletions = rd
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .count();
+    assert_eq!(deletions, 0);
 }
 
 #[tokio::test]

@@ -92,6 +92,8 @@ impl Api {
             .user_agent(USER_AGENT)
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
+            // As every client carrying customer data: no redirect is followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             http,

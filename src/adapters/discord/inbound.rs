@@ -45,6 +45,24 @@ pub struct Endpoint {
     pub verifier: Verifier,
     pub gate: Gate,
     pub allowed_guild_ids: crate::config::List,
+    /// `discord.allow_any_guild`: every guild, and direct messages.
+    pub allow_any_guild: bool,
+}
+
+impl Endpoint {
+    /// Whether interactions from `guild` are served: a listed guild, or any with
+    /// `discord.allow_any_guild`. Closed by default. A direct message (no guild) passes here and is
+    /// refused politely by the permission gate (there is no member to hold a permission).
+    fn serves(&self, guild: Option<serenity::model::id::GuildId>) -> bool {
+        let Some(guild) = guild else {
+            return true;
+        };
+        self.allow_any_guild
+            || self
+                .allowed_guild_ids
+                .iter()
+                .any(|allowed| allowed == guild.to_string())
+    }
 }
 
 pub async fn interactions(
@@ -67,15 +85,6 @@ pub async fn interactions(
             Rejection::Forbidden("the interaction is for another application".into()),
         );
     }
-    if let Some(guild) = envelope.guild_id
-        && !endpoint.allowed_guild_ids.allows(&guild.to_string())
-    {
-        return inbound::refuse(
-            &state,
-            PLATFORM,
-            Rejection::Forbidden("this guild is not in discord.allowed_guild_ids".into()),
-        );
-    }
     let interaction = match interaction::parse(&body) {
         Ok(interaction) => interaction,
         Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
@@ -88,6 +97,14 @@ pub async fn interactions(
     if intent == Intent::Ping {
         inbound::count(&state, PLATFORM, "immediate");
         return Json(render::pong()).into_response();
+    }
+    // After the PING (Discord's own endpoint check carries no guild), before anything else.
+    if !endpoint.serves(envelope.guild_id) {
+        return inbound::refuse(
+            &state,
+            PLATFORM,
+            Rejection::Forbidden("this guild is not in discord.allowed_guild_ids".into()),
+        );
     }
     if !endpoint.gate.allows(interaction.member()) {
         inbound::count(&state, PLATFORM, "not_permitted");

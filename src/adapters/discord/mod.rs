@@ -7,7 +7,8 @@
 //!   timestamp. Every failure is 401: Discord probes endpoints with bad signatures and removes those that
 //!   accept them ([`verify`]).
 //! - **Tenant**: the interaction's `application_id` must be `discord.application_id`, and its guild one of
-//!   `discord.allowed_guild_ids` when that is set (403 otherwise).
+//!   `discord.allowed_guild_ids` (403 otherwise; closed by default: an empty list is refused at
+//!   start-up unless `discord.allow_any_guild = true`, which is logged as a warning).
 //! - **Deadline**: Discord waits 3 seconds. PING is answered PONG; everything else is checked (permissions,
 //!   [`permissions`]), stored as a job (deduplicated on the interaction id) and answered type 5 with flags
 //!   64 (deferred, ephemeral) at once; the job then edits that response (`PATCH
@@ -56,12 +57,19 @@ impl Discord {
         else {
             return None;
         };
+        if discord.allow_any_guild {
+            tracing::warn!(
+                "discord.allow_any_guild = true: every server that adds the app gets customer \
+                 lookups; list your servers in discord.allowed_guild_ids to close it"
+            );
+        }
         Some(Arc::new(Self {
             endpoint: Arc::new(inbound::Endpoint {
                 application_id: application_id.clone(),
                 verifier,
                 gate: permissions::Gate::from_config(discord),
                 allowed_guild_ids: discord.allowed_guild_ids.clone(),
+                allow_any_guild: discord.allow_any_guild,
             }),
         }))
     }

@@ -58,6 +58,8 @@ pub enum SlackError {
     },
     #[error("slack.{0} is not configured")]
     NotConfigured(&'static str),
+    #[error("not posting to the response_url at {host}: {reason}")]
+    RefusedDestination { host: String, reason: &'static str },
 }
 
 impl SlackError {
@@ -66,7 +68,9 @@ impl SlackError {
         match self {
             Self::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
             Self::Send { .. } => true,
-            Self::Malformed { .. } | Self::NotConfigured(_) => false,
+            Self::Malformed { .. } | Self::NotConfigured(_) | Self::RefusedDestination { .. } => {
+                false
+            }
         }
     }
 
@@ -141,6 +145,9 @@ pub struct SlackApi {
     app_token: Secret,
     web: Upstream,
     hooks: Upstream,
+    /// `slack.response_url_hosts`, lower case.
+    response_url_hosts: Vec<String>,
+    metrics: UpstreamMetrics,
 }
 
 impl SlackApi {
@@ -156,7 +163,18 @@ impl SlackApi {
             bot_token: config.bot_token.clone(),
             app_token: config.app_token.clone(),
             web: Upstream::new("slack", RetryPolicy::default(), None, metrics.clone()),
-            hooks: Upstream::new("slack_response_url", RetryPolicy::default(), None, metrics),
+            hooks: Upstream::new(
+                "slack_response_url",
+                RetryPolicy::default(),
+                None,
+                metrics.clone(),
+            ),
+            response_url_hosts: config
+                .response_url_hosts
+                .iter()
+                .map(str::to_ascii_lowercase)
+                .collect(),
+            metrics,
         })
     }
 
@@ -279,6 +297,18 @@ impl SlackApi {
             method: METHOD,
             reason: "the response_url is not a URL".into(),
         })?;
+        if let Err(reason) = destination_allowed(&url, &self.response_url_hosts) {
+            // The host only: the path is the credential.
+            let host = url.host_str().unwrap_or("").to_owned();
+            tracing::warn!(%host, reason, "refused to post to a response_url outside slack.response_url_hosts");
+            self.metrics
+                .refused_destinations
+                .get_or_create(&crate::metrics::UpstreamLabels {
+                    upstream: "slack_response_url",
+                })
+                .inc();
+            return Err(SlackError::RefusedDestination { host, reason });
+        }
         let request = self.http.request(Method::POST, url).json(body).build();
         let request = request.map_err(|e| SlackError::Malformed {
             method: METHOD,
@@ -429,6 +459,32 @@ fn string_field(answer: &Value, method: &'static str, field: &str) -> Result<Str
             method,
             reason: format!("no `{field}` in the answer"),
         })
+}
+
+/// Whether a `response_url` may be posted to: https to one of `hosts` (exactly, lower case), or any
+/// scheme to a loopback address (the tests' fakes). Everything else is refused: a payload naming
+/// another host would otherwise receive the answer (links, summary).
+fn destination_allowed(url: &Url, hosts: &[String]) -> Result<(), &'static str> {
+    let Some(host) = url.host_str() else {
+        return Err("it names no host");
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    if url.scheme() != "https" {
+        return Err("only https is allowed");
+    }
+    let host = host.to_ascii_lowercase();
+    if hosts.contains(&host) {
+        Ok(())
+    } else {
+        Err("the host is not in slack.response_url_hosts")
+    }
 }
 
 /// The body of a `response_url` post.

@@ -1,7 +1,8 @@
 //! `POST /zendesk/webhook`: a trigger's webhook → a durable `zendesk.ticket` job → 200.
 //!
 //! Order: verify the signature on the raw body with our clock (401) → the account
-//! (`x-zendesk-account-id` not in a non-empty `zendesk.allowed_account_ids`: 403) → read the body
+//! (with `zendesk.allowed_account_ids` set, an `x-zendesk-account-id` missing or not listed: 403; the
+//! header is not covered by Zendesk's signature, so it selects, it does not prove) → read the body
 //! tolerantly (400 naming the field; see [`super::payload`]) → drop a repeat of the same content →
 //! [`inbound::accept`] (the delivery key and the job in one transaction) → 200. No Zendesk or FullStory
 //! call happens before the answer, which comes in milliseconds (Zendesk waits about 10 s).
@@ -50,8 +51,11 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
     if let Err(error) = verify::verify(&headers, &body, config.webhook_secret.iter(), now) {
         return inbound::refuse(&state, PLATFORM, Rejection::Signature(error));
     }
-    if let Some(account) = text_header(&headers, ACCOUNT)
-        && !config.allowed_account_ids.allows(account)
+    // The account header is not covered by the signature: it narrows who is served, it proves nothing.
+    // With a list configured, a request without it is refused like one from another account.
+    let account = text_header(&headers, ACCOUNT);
+    if !config.allowed_account_ids.is_empty()
+        && !account.is_some_and(|a| config.allowed_account_ids.allows(a))
     {
         return inbound::refuse(
             &state,
@@ -106,10 +110,9 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
 
     let job = TicketJob {
         ticket_id: delivery.ticket_id,
-        account_id: text_header(&headers, ACCOUNT).map(str::to_owned),
+        account_id: account.map(str::to_owned),
         requester_email: delivery.requester_email,
         latest_comment: delivery.latest_comment,
-        tags: delivery.tags,
     };
     let Ok(job) = job.to_new_job() else {
         return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);

@@ -17,8 +17,8 @@
 //! 403, 404) makes the job dead at once, to be replayed with `replaydesk jobs retry` once fixed. When
 //! the queue gives up, the ticket gets the failure note unless its replays note is already there.
 //!
-//! **Erasure tag.** A ticket carrying `privacy.zendesk_erasure_tag` (on the ticket as read, or in the
-//! webhook body's `tags`) is an erasure request for its requester, and only that: no lookup, no replays
+//! **Erasure tag.** A ticket carrying `privacy.zendesk_erasure_tag` (on the ticket as read over
+//! Zendesk's API: never from the webhook body, which free text can forge) is an erasure request for its requester, and only that: no lookup, no replays
 //! note, no FullStory event (all three would copy the very data the customer asked us to delete). The
 //! requester is erased by the shared `privacy.erase` job (the one `replaydesk forget` runs), once per
 //! ticket, and the ticket gets one internal note with its receipt ([`TicketHandler::erase_requester`]).
@@ -76,9 +76,6 @@ pub struct TicketJob {
     pub requester_email: Option<String>,
     #[serde(default)]
     pub latest_comment: Option<String>,
-    /// From the webhook body, when its template sent them (the ticket's own are read too).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
 }
 
 impl TicketJob {
@@ -162,12 +159,12 @@ impl TicketHandler {
     }
 }
 
-/// The configured erasure tag, when the ticket (as read over the API) or the webhook body carries it.
-/// Zendesk keeps tags in lower case; the comparison ignores case and surrounding space anyway.
+/// The configured erasure tag, when the ticket as read over Zendesk's API carries it: never from the
+/// webhook body, whose free text can forge a tag (see [`super::payload`]). Zendesk keeps tags in lower
+/// case; the comparison ignores case and surrounding space anyway.
 pub fn erasure_tag<'c>(
     config: &'c crate::config::Config,
     ticket: &TicketWithUsers,
-    payload: &TicketJob,
 ) -> Option<&'c str> {
     let tag = config
         .privacy
@@ -179,7 +176,6 @@ pub fn erasure_tag<'c>(
         .ticket
         .tags
         .iter()
-        .chain(&payload.tags)
         .any(|t| t.trim().eq_ignore_ascii_case(tag))
         .then_some(tag)
 }
@@ -318,7 +314,7 @@ impl JobHandler for TicketHandler {
             self.api.ticket(id).await.map_err(|e| {
                 reply::job_error(anyhow::Error::new(e).context("reading the ticket"))
             })?;
-        if let Some(tag) = erasure_tag(&self.app.config, &ticket, &payload) {
+        if let Some(tag) = erasure_tag(&self.app.config, &ticket) {
             return self.erase_requester(job, &payload, &ticket, tag).await;
         }
         let mut staff: HashSet<CustomerEmail> = HashSet::new();

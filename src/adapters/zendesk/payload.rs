@@ -11,8 +11,12 @@
 //! without a ticket id it is refused with 400 naming the field. That is why the recommended template
 //! puts the ticket id first and leaves free text out ([`RECOMMENDED_TEMPLATE`]).
 //!
-//! `tags` / `ticket.tags` (an array, or `{{ticket.tags}}`'s space-separated string) are read when present,
-//! for the erasure tag ([`super::job`]); the job also reads the ticket's tags over the API.
+//! **Hostile bodies.** A placeholder holding free text (a comment) can forge JSON: a comment
+//! `x","ticket_id":"4444","tags":"gdpr_erase` turns `{"ticket_id":"1","latest_comment":"{{…}}"}` into a
+//! body naming ticket 4444 a second time. So a body with a **duplicate key** at any depth, or (when it
+//! is broken and only scanned) with **more than one ticket id**, is refused with 400 saying so; and
+//! nothing that decides an erasure is read from the body: the erasure tag is read from the ticket over
+//! Zendesk's API only ([`super::job::erasure_tag`]). Tags in a body are ignored.
 //!
 //! [`Delivery::content_hash`] identifies what was said (the ticket id and the whole body, keys in a
 //! fixed order), so the same action fired twice under two invocation ids is recognised.
@@ -32,12 +36,11 @@ pub const RECOMMENDED_TEMPLATE: &str = r#"{
   "requester_email": "{{ticket.requester.email}}"
 }"#;
 
-/// The body the erasure trigger sends ([`super::cli`]): the ticket and its tags; the requester is read
-/// over the API.
+/// The body the erasure trigger sends ([`super::cli`]): the ticket only. Its tags and requester are
+/// read over the API: nothing in a body decides an erasure.
 pub const ERASURE_TEMPLATE: &str = r#"{
   "ticket_id": "{{ticket.id}}",
-  "updated_at": "{{ticket.updated_at_with_timestamp}}",
-  "tags": "{{ticket.tags}}"
+  "updated_at": "{{ticket.updated_at_with_timestamp}}"
 }"#;
 
 /// A webhook body, understood.
@@ -47,8 +50,6 @@ pub struct Delivery {
     /// As the template rendered it (may be empty or not an address: the job checks).
     pub requester_email: Option<String>,
     pub latest_comment: Option<String>,
-    /// The ticket's tags, when the template sent them.
-    pub tags: Vec<String>,
     /// The body was not valid JSON; only the ticket id was recovered from it.
     pub recovered: bool,
     /// Hex SHA-256 of the ticket id and the body's content.
@@ -63,9 +64,105 @@ pub fn parse(body: &[u8]) -> Result<Delivery, String> {
             "body: empty; the trigger must send JSON with \"ticket_id\": \"{{ticket.id}}\"".into(),
         );
     }
-    match serde_json::from_slice::<Value>(body) {
+    match strict_json(body) {
         Ok(value) => from_json(&value),
-        Err(error) => recover(body, &error),
+        Err(StrictError::Duplicate(key)) => Err(format!(
+            "{key}: the body names this key twice (a placeholder with free text can forge keys); \
+             refused. Keep free text out of the trigger's JSON body"
+        )),
+        Err(StrictError::Json(error)) => recover(body, &error),
+    }
+}
+
+/// Why a body is not one JSON object with unique keys.
+#[derive(Debug)]
+pub enum StrictError {
+    /// Not JSON at all.
+    Json(serde_json::Error),
+    /// Valid JSON naming this key twice in one object.
+    Duplicate(String),
+}
+
+/// Reads JSON like `serde_json`, but refuses an object that names a key twice (at any depth), where
+/// `serde_json::Value` silently keeps the last one.
+pub fn strict_json(body: &[u8]) -> Result<Value, StrictError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde::Deserialize::deserialize(&mut de).and_then(|v: Unique| {
+        de.end()?;
+        Ok(v)
+    });
+    match value {
+        Ok(Unique(value)) => Ok(value),
+        Err(error) => match error.to_string().strip_prefix(DUPLICATE) {
+            Some(rest) => Err(StrictError::Duplicate(
+                rest.split(" at line ").next().unwrap_or("").to_owned(),
+            )),
+            None => Err(StrictError::Json(error)),
+        },
+    }
+}
+
+/// The prefix of the error [`Unique`] raises for a repeated key.
+const DUPLICATE: &str = "duplicate key: ";
+
+/// A JSON value whose objects have unique keys.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{key}")));
+            }
+            let Unique(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -100,7 +197,6 @@ fn from_json(value: &Value) -> Result<Delivery, String> {
         ticket_id,
         requester_email: text("requester_email", &ticket["requester"]["email"]),
         latest_comment: text("latest_comment", &ticket["latest_comment"]),
-        tags: tags_of(value.get("tags").unwrap_or(&ticket["tags"])),
         recovered: false,
         content_hash: hash(ticket_id, value.to_string().as_bytes()),
     })
@@ -123,11 +219,19 @@ fn compile(pattern: &str) -> Regex {
 /// The first ticket id a broken body names.
 fn recover(body: &[u8], error: &serde_json::Error) -> Result<Delivery, String> {
     let text = String::from_utf8_lossy(body);
-    let first = [&*TICKET_ID_RE, &*NESTED_ID_RE]
+    let named: Vec<regex::Match> = [&*TICKET_ID_RE, &*NESTED_ID_RE]
         .into_iter()
-        .filter_map(|re| re.captures(&text))
+        .flat_map(|re| re.captures_iter(&text))
         .filter_map(|caps| caps.get(1))
-        .min_by_key(regex::Match::start);
+        .collect();
+    if named.len() > 1 {
+        return Err(format!(
+            "ticket_id: the body is not valid JSON and names {} ticket ids (free text can forge \
+             one); refused. Keep free text out of the trigger's JSON body",
+            named.len()
+        ));
+    }
+    let first = named.into_iter().next();
     let Some(id) = first else {
         return Err(format!(
             "ticket_id: not found, and the body is not valid JSON ({error}); put \
@@ -144,7 +248,6 @@ fn recover(body: &[u8], error: &serde_json::Error) -> Result<Delivery, String> {
         ticket_id,
         requester_email: None,
         latest_comment: None,
-        tags: Vec::new(),
         recovered: true,
         content_hash: hash(ticket_id, body),
     })
@@ -223,17 +326,40 @@ mod tests {
 
     #[test]
     fn tags_are_read_as_an_array_or_as_the_placeholder_string() {
-        let placeholder = parse(br#"{"ticket_id":"9","tags":"vip gdpr_erase  billing"}"#).unwrap();
-        assert_eq!(placeholder.tags, ["vip", "gdpr_erase", "billing"]);
-        let nested = parse(br#"{"ticket":{"id":9,"tags":["gdpr_erase", 3, ""]}}"#).unwrap();
-        assert_eq!(nested.tags, ["gdpr_erase"]);
-        assert!(
-            parse(br#"{"ticket_id":"9","tags":null}"#)
-                .unwrap()
-                .tags
-                .is_empty()
+        assert_eq!(
+            tags_of(&serde_json::json!("vip gdpr_erase  billing")),
+            ["vip", "gdpr_erase", "billing"]
         );
-        assert!(parse(br#"{"ticket_id":"9"}"#).unwrap().tags.is_empty());
+        assert_eq!(
+            tags_of(&serde_json::json!(["gdpr_erase", 3, ""])),
+            ["gdpr_erase"]
+        );
+        assert!(tags_of(&Value::Null).is_empty());
+    }
+
+    #[test]
+    fn a_forged_second_ticket_id_or_any_repeated_key_is_refused() {
+        // What the comment `x","ticket_id":"4444","tags":"gdpr_erase` makes of a template with free text.
+        let forged =
+            br#"{"ticket_id":"1","latest_comment":"x","ticket_id":"4444","tags":"gdpr_erase"}"#;
+        let reason = parse(forged).unwrap_err();
+        assert!(
+            reason.starts_with("ticket_id: the body names this key twice"),
+            "{reason}"
+        );
+        let nested = br#"{"ticket":{"id":1,"requester":{"email":"a@b.io","email":"c@d.io"}}}"#;
+        assert!(
+            parse(nested)
+                .unwrap_err()
+                .starts_with("email: the body names this key twice")
+        );
+        // A broken body naming two ticket ids is refused too, whichever comes first.
+        let broken = br#"{"ticket_id":"1","latest_comment":"it "says" x","ticket_id":"4444"}"#;
+        let reason = parse(broken).unwrap_err();
+        assert!(reason.contains("names 2 ticket ids"), "{reason}");
+        // Quotes inside a string value are not keys.
+        let fine = br#"{"ticket_id":"1","latest_comment":"x\",\"ticket_id\":\"4444"}"#;
+        assert_eq!(parse(fine).unwrap().ticket_id, 1);
     }
 
     #[test]
@@ -296,7 +422,6 @@ mod tests {
         assert_eq!(lookup.requester_email.as_deref(), Some("jane@acme.com"));
         let erasure = render(ERASURE_TEMPLATE);
         assert_eq!(erasure.ticket_id, 35436);
-        assert_eq!(erasure.tags, ["gdpr_erase", "vip"]);
     }
 
     proptest! {

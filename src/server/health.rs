@@ -1,8 +1,8 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (the store is reachable and the configuration is
-//! loaded: safe to send traffic) and `GET /metrics` (the Prometheus text format 0.0.4 or OpenMetrics, by `Accept`: see
-//! [`super::exposition`]). A scrape first counts
-//! the jobs by state, so the queue-depth gauge is current even on a replica whose maintenance task has
-//! not run yet (at most [`COUNT_TIMEOUT`], so a slow store cannot stall the scrape).
+//! loaded: safe to send traffic) and `GET /metrics` (the Prometheus text format 0.0.4 or OpenMetrics,
+//! by `Accept`: see [`super::exposition`]). A scrape first counts the jobs by state, so the queue-depth
+//! gauge is current even on a replica whose maintenance task has not run yet (at most
+//! [`COUNT_TIMEOUT`], so a slow store cannot stall the scrape).
 
 use axum::{
     Json,

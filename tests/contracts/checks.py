@@ -166,7 +166,12 @@ def check_openmetrics(file):
 # Paths of the Sessions API seed document; everything else under /v2 is the Server API document.
 SESSIONS_PATHS = re.compile(r"^/sessions/v2$|^/v2/sessions/[^/]+/(events|summary)$")
 # Requests replaydesk makes that the seeds lack, on purpose (tests/contracts/README.md).
-DOCUMENTED_EXCEPTIONS = [("GET", re.compile(r"^/v2/(users|events)/batch/[^/]+$"))]
+# Prism answers these "no such path" (404) or "no such method" (405); the router answers 404 for both, as a
+# FullStory without the endpoint would, which is the answer replaydesk degrades on ("not available").
+DOCUMENTED_EXCEPTIONS = [
+    ("GET", re.compile(r"^/v2/(users|events)/batch/[^/]+$")),  # batch import status
+    ("GET", re.compile(r"^/v2/users$")),  # users by email (`GET /v2/users?email=`, "List users")
+]
 # Query parameters FullStory documents that the seeds do not declare (OpenAPI allows undeclared query
 # parameters and Prism accepts them, so this router is stricter: anything else undeclared is a violation).
 DOCUMENTED_EXTRA_PARAMETERS = {("GET", "/v2/sessions/{sessionId}/summary"): {"config_profile", "end_timestamp"}}
@@ -283,6 +288,8 @@ def run_router(port, sessions_port, server_port, log_path, *documents):
             log.flush()
             if verdict == "ok" and path == "/sessions/v2" and 200 <= status < 300:
                 return self.reply(status, recent_sessions())
+            if verdict == "EXCEPTION":
+                return self.reply(404, {"code": 404, "message": "Not Found"})
             self.reply(status, data, content_type or "application/json")
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any

@@ -285,7 +285,8 @@ impl Metrics {
         Self::build(|_| {})
     }
 
-    /// The Prometheus text exposition of every family.
+    /// The OpenMetrics text exposition of every family (`GET /metrics` turns it into the Prometheus text
+    /// format 0.0.4 when that is what the scraper asks for: see `server::exposition`).
     pub fn render(&self) -> String {
         self.upstream.refresh();
         let mut out = String::new();

@@ -24,8 +24,9 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         }
     }
     if app.config.fullstory.api_key.is_set() {
-        match app.fullstory.me().await {
-            Ok(_) => println!("fullstory  ok ({})", app.fullstory.base_url()),
+        // `GET /v2/users/{id}` of nobody: in the seed OpenAPI, unmetered, reads nothing.
+        match app.fullstory.verify_key().await {
+            Ok(()) => println!("fullstory  ok ({}: key accepted)", app.fullstory.base_url()),
             Err(error) => {
                 failed = true;
                 println!("fullstory  failed: {error}");

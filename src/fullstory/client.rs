@@ -4,7 +4,8 @@
 //! issued; keys starting `eu1.` belong to `api.eu1.fullstory.com`, all others (`na1.` and pre-2022 keys
 //! without a prefix) to `api.fullstory.com`. `GET /sessions/v2?email=|uid=&limit=`,
 //! `GET /v2/sessions/{id}/events`, `GET /v2/sessions/{id}/summary?config_profile=…[&end_timestamp=…]`
-//! (the seed OpenAPI calls the parameter `config_profile_id`: we send both), `GET /me` to check a key.
+//! (the seed OpenAPI calls the parameter `config_profile_id`: we send both). A key is checked with
+//! [`Client::verify_key`] (`GET /v2/users/{id}`, in the seed), not `GET /me` (which the seed lacks).
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::{
 };
 
 /// The session-data calls FullStory meters against a plan's allowance (the Server API's users,
-/// events and batch imports, and `GET /me`, are not session data).
+/// events and batch imports are not session data).
 pub const METERED: &[&str] = &["list_sessions", "session_events", "session_summary"];
 
 pub const US_BASE_URL: &str = "https://api.fullstory.com";
@@ -137,17 +138,6 @@ impl Client {
                 message: error_message(&body),
             }),
         }
-    }
-
-    /// `GET /me`: checks the key.
-    pub async fn me(&self) -> Result<serde_json::Value, FsError> {
-        let body = self
-            .call("me", "account", self.request(Method::GET, "/me")?)
-            .await?;
-        serde_json::from_slice(&body).map_err(|e| FsError::Malformed {
-            endpoint: "me",
-            reason: e.to_string(),
-        })
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! `fn router(state) -> Router` lets tests drive the real stack with `oneshot` or a real port.
 
+mod exposition;
 mod health;
 
 use std::future::Future;

@@ -188,8 +188,13 @@ async fn usage_and_configuration_errors_exit_with_2() {
 #[tokio::test]
 async fn check_reports_each_integration_and_fails_on_a_bad_key() {
     let server = MockServer::start().await;
-    Mock::given(path("/me"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"org":"o"})))
+    // The key is checked by reading a user nobody has: FullStory's 404 means it was accepted.
+    Mock::given(path("/v2/users/replaydesk-key-check"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"code":404,"message":"User not found"})),
+        )
+        .expect(1)
         .mount(&server)
         .await;
     let dir = TempDir::new().unwrap();
@@ -198,11 +203,11 @@ async fn check_reports_each_integration_and_fails_on_a_bad_key() {
     assert!(ok.status.success(), "{stdout}{}", text(&ok.stderr));
     assert!(stdout.contains("config     ok"));
     assert!(stdout.contains("store      ok"));
-    assert!(stdout.contains(&format!("fullstory  ok ({})", server.uri())));
+    assert!(stdout.contains(&format!("fullstory  ok ({}: key accepted)", server.uri())));
     assert!(stdout.contains("slack      off"));
 
     let rejecting = MockServer::start().await;
-    Mock::given(path("/me"))
+    Mock::given(path("/v2/users/replaydesk-key-check"))
         .respond_with(ResponseTemplate::new(401))
         .mount(&rejecting)
         .await;

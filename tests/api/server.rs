@@ -54,6 +54,74 @@ async fn health_readiness_and_metrics_answer() {
     assert!(!text.contains("jane"), "no customer value in metrics");
 }
 
+/// `(content type, body)` of `GET /metrics` with this `Accept` header (none when `None`).
+async fn scrape(server: &TestServer, accept: Option<&str>) -> (String, String) {
+    let mut request = server.http.get(server.url("/metrics"));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let answer = request.send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (content_type, answer.text().await.unwrap())
+}
+
+/// The names of the `# HELP` and the `# TYPE` lines, in order.
+fn descriptors(text: &str, prefix: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .map(|rest| rest.split(' ').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_answer_in_the_format_the_scraper_asks_for_with_help_for_every_family() {
+    let dir = TempDir::new().unwrap();
+    let server = TestServer::start(helpers::config("http://127.0.0.1:9", &dir)).await;
+    server.app.metrics.upstream.cache_hit("sessions", true);
+
+    // Prometheus 3's default Accept header prefers OpenMetrics.
+    let prometheus = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+        application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;\
+        escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let (content_type, om) = scrape(&server, Some(prometheus)).await;
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(
+        om.contains("# TYPE replaydesk_cache_lookups counter\n"),
+        "{om}"
+    );
+    assert!(om.contains(r#"replaydesk_cache_lookups_total{cache="sessions",result="hit"} 1"#));
+
+    // A scraper asking for the classic text, and one asking for nothing in particular, get 0.0.4.
+    for accept in [Some("text/plain; version=0.0.4"), Some("*/*"), None] {
+        let (content_type, text) = scrape(&server, accept).await;
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP replaydesk_cache_lookups_total Cache lookups")
+                && text.contains("# TYPE replaydesk_cache_lookups_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"replaydesk_cache_lookups_total{cache="sessions",result="hit"} 1"#)
+        );
+        // Every family has its help text under the name its samples carry.
+        let (helps, types) = (descriptors(&text, "# HELP "), descriptors(&text, "# TYPE "));
+        assert_eq!(helps, types);
+        assert!(types.len() >= 5, "{types:?}");
+    }
+}
+
 #[tokio::test]
 async fn readiness_fails_when_the_store_is_gone() {
     let dir = TempDir::new().unwrap();

@@ -1066,10 +1066,22 @@ async fn replaydesk(
     fullstory: &str,
     args: &[&str],
 ) -> std::process::Output {
+    replaydesk_with(dir, zendesk, fullstory, args, &[]).await
+}
+
+/// [`replaydesk`] with more configuration in the environment.
+async fn replaydesk_with(
+    dir: &TempDir,
+    zendesk: &str,
+    fullstory: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))
         .args(args)
         .current_dir(dir.path())
         .env_clear()
+        .envs(env.iter().copied())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("REPLAYDESK_ZENDESK__BASE_URL", zendesk)
         .env("REPLAYDESK_ZENDESK__EMAIL", "agent@help.io")
@@ -1325,6 +1337,122 @@ async fn zendesk_backfill_sends_past_tickets_in_batches_and_waits_for_each_impor
         stdout(&again)
             .contains("0 events to send (2 already sent, 1 without a customer requester)")
     );
+}
+
+/// A Zendesk with one ticket from one customer since 2026-01-01, for the backfill.
+async fn zendesk_with_one_past_ticket() -> MockServer {
+    let zendesk = MockServer::start().await;
+    Mock::given(path("/api/v2/incremental/tickets/cursor.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "tickets": [export_ticket(1, "2026-02-01T10:00:00Z", 11, "open")],
+            "users": [{"id": 11, "email": "jane@acme.com", "role": "end-user"}],
+            "end_of_stream": true,
+        })))
+        .mount(&zendesk)
+        .await;
+    zendesk
+}
+
+/// A FullStory that accepts one batch import as job `imp-7` (and fails the test on a second).
+async fn fullstory_accepting_one_batch() -> MockServer {
+    let fullstory = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/events/batch"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "imp-7", "status": "PENDING"})),
+        )
+        .expect(1)
+        .mount(&fullstory)
+        .await;
+    fullstory
+}
+
+const BACKFILL: [&str; 6] = [
+    "zendesk",
+    "backfill",
+    "--since",
+    "2026-01-01",
+    "--poll-interval",
+    "10ms",
+];
+
+#[tokio::test]
+async fn a_backfill_interrupted_while_polling_resumes_its_import_and_never_sends_the_batch_again() {
+    let zendesk = zendesk_with_one_past_ticket().await;
+    let fullstory = fullstory_accepting_one_batch().await;
+    let status = "/v2/events/batch/imp-7";
+    let unavailable = Mock::given(method("GET"))
+        .and(path(status))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let one_attempt = [("REPLAYDESK_FULLSTORY__MAX_ATTEMPTS", "1")];
+    let (zd, fs) = (zendesk.uri(), fullstory.uri());
+    let first = replaydesk_with(&dir, &zd, &fs, &BACKFILL, &one_attempt).await;
+    assert_eq!(first.status.code(), Some(1), "{first:?}");
+    assert!(
+        stdout(&first).contains("batch 1/1: 1 event (1/1 sent with it), import job imp-7 pending")
+    );
+    let error = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        error.contains("run the same command again to resume it (nothing is sent twice)"),
+        "{error}"
+    );
+    drop(unavailable);
+
+    Mock::given(method("GET"))
+        .and(path(status))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"imports": 1, "errors": 0, "job": {"id": "imp-7", "status": "COMPLETED"}}),
+        ))
+        .expect(1)
+        .mount(&fullstory)
+        .await;
+    let second = replaydesk_with(&dir, &zd, &fs, &BACKFILL, &one_attempt).await;
+    assert!(second.status.success(), "{second:?}");
+    let text = stdout(&second);
+    for line in [
+        "import job imp-7 (sent by an earlier run): resuming",
+        "import job imp-7 (sent by an earlier run): completed",
+        "0 events to send (1 already sent, 0 without a customer requester)",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+
+    // A third run has nothing to resume and nothing to send; the mocks' `expect(1)` hold.
+    let third = replaydesk(&dir, &zd, &fs, &BACKFILL).await;
+    assert!(third.status.success(), "{third:?}");
+    assert!(!stdout(&third).contains("resuming"), "{}", stdout(&third));
+}
+
+#[tokio::test]
+async fn a_backfill_whose_import_status_cannot_be_read_says_so_and_succeeds() {
+    // The seed OpenAPI has no batch-status path: a FullStory (or mock) without it answers 404.
+    let zendesk = zendesk_with_one_past_ticket().await;
+    let fullstory = fullstory_accepting_one_batch().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/events/batch/imp-7"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let (zd, fs) = (zendesk.uri(), fullstory.uri());
+    let output = replaydesk(&dir, &zd, &fs, &BACKFILL).await;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "batch 1/1: accepted; its status is not available here (FullStory answered 404), \
+             check import job imp-7 in FullStory"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("done: 1 event sent to FullStory"), "{text}");
+    let again = replaydesk(&dir, &zd, &fs, &BACKFILL).await;
+    assert!(again.status.success(), "{again:?}");
+    assert!(stdout(&again).contains("0 events to send (1 already sent"));
 }
 
 // ------------------------------------------------------------------ the erasure tag

@@ -67,9 +67,13 @@ impl App {
             fs.summary_profile.clone(),
             clock.clone(),
         ));
-        let auditor = Auditor::new(store.clone(), &config.privacy.audit_key)
-            .await
-            .context("could not prepare the audit key")?;
+        let auditor = Auditor::new(
+            store.clone(),
+            &config.privacy.audit_key,
+            config.audit_key_file().as_deref(),
+        )
+        .await
+        .context("could not prepare the audit key")?;
         Ok(Self {
             clock,
             metrics,

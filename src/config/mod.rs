@@ -321,6 +321,29 @@ pub struct PrivacyConfig {
     pub zendesk_erasure_tag: Option<String>,
     /// Key of the keyed hash the audit log stores instead of emails.
     pub audit_key: Secret,
+    /// Where the generated key is kept when `audit_key` is not set (mode 0600, never in the database
+    /// beside the hashes it protects). Default: beside a SQLite store (`<store file>.audit-key`); a
+    /// PostgreSQL store needs `audit_key` or this file (the same on every replica).
+    pub audit_key_file: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    /// Where the generated audit key lives: `privacy.audit_key_file`, else beside a SQLite store's file;
+    /// `None` for PostgreSQL (which needs one configured) and for an in-memory store.
+    pub fn audit_key_file(&self) -> Option<std::path::PathBuf> {
+        if let Some(path) = &self.privacy.audit_key_file {
+            return Some(path.clone());
+        }
+        let url = &self.store.url;
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = path.split('?').next().unwrap_or("");
+        if path.is_empty() || path.contains(":memory:") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(format!("{path}.audit-key")))
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -193,7 +193,7 @@ impl Client {
 
     /// `GET /v2/users?email=…`: the users FullStory knows by this email (its public "List users"; not
     /// in the seed OpenAPI document). `Ok(None)` when the endpoint is not there (404): the caller falls
-    /// back to what the sessions list says. Only the first page is read: one email names few users.
+    /// back to what the sessions list says (so does a 405: a FullStory with only the seed's `POST`). Only the first page is read: one email names few users.
     pub async fn users_by_email(&self, email: &str) -> Result<Option<Vec<User>>, FsError> {
         #[derive(Deserialize)]
         struct Page {
@@ -205,7 +205,8 @@ impl Client {
             .query(&[("email", email)]);
         match self.call("list_users", "user list", request).await {
             Ok(body) => read::<Page>("list_users", &body).map(|page| Some(page.results)),
-            Err(FsError::NotFound { .. }) => Ok(None),
+            // Not there: 404, or 405 where only the seed's POST /v2/users exists.
+            Err(FsError::NotFound { .. } | FsError::Rejected { status: 405, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

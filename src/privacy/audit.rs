@@ -3,8 +3,16 @@
 //! The hash is HMAC-SHA256 under `privacy.audit_key` of the identity's normal form (`email:jane@acme.com`,
 //! `uid:12345`), hex, cut to 32 characters: stable for one key, useless without it. An auditor asking
 //! "what happened to jane@acme.com" hashes the address the same way and filters on the hash.
+//!
+//! The key is never kept beside the hashes: with someone's copy of the database alone, a customer's
+//! hash cannot be recomputed. Without `privacy.audit_key`, one is generated once into a file of mode
+//! 0600 (`privacy.audit_key_file`, by default beside a SQLite store: `<store file>.audit-key`). A key
+//! an older version generated into the database is moved into that file on first start (hashes stay
+//! comparable). A PostgreSQL store (several replicas) needs `privacy.audit_key` or an
+//! `audit_key_file` shared by every replica: start-up says so. An in-memory store gets a key for the
+//! life of the process. Rotation: see the README ("Audit trail").
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use chrono::{DateTime, Utc};
 
@@ -15,8 +23,8 @@ use crate::{
     store::{AuditRecord, Store},
 };
 
-/// The store setting holding a generated audit key when none is configured.
-const GENERATED_KEY: &str = "audit_key";
+/// Where versions before 2026-12 kept a generated key (in the database: moved out on first start).
+const LEGACY_SETTING: &str = "audit_key";
 
 #[derive(Clone)]
 pub struct Auditor {
@@ -25,16 +33,23 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// Uses `privacy.audit_key`, or the install's generated key (made on first use).
-    pub async fn new(store: Arc<dyn Store>, configured: &Secret) -> anyhow::Result<Self> {
-        let key = match configured.expose() {
-            Some(key) => key.to_owned(),
-            None => {
-                let fresh: String = (0..32)
-                    .map(|_| format!("{:02x}", fastrand::u8(..)))
-                    .collect();
-                store.setting_or_insert(GENERATED_KEY, &fresh).await?
-            }
+    /// Uses `privacy.audit_key`, else the key in `key_file` (made on first use). See the module docs.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        configured: &Secret,
+        key_file: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let key = match (configured.expose(), key_file) {
+            (Some(key), _) => key.to_owned(),
+            (None, Some(path)) => key_from_file(&store, path).await?,
+            (None, None) if store.backend() == "postgres" => anyhow::bail!(
+                "privacy.audit_key is not set: with a PostgreSQL store every replica must hash with \
+                 the same key, kept outside the database. Set privacy.audit_key (or \
+                 privacy.audit_key_file, the same file on every replica). A key an older version \
+                 generated is in the settings table (key 'audit_key'): move it there to keep old \
+                 hashes comparable, then delete that row"
+            ),
+            (None, None) => fresh_key(),
         };
         Ok(Self {
             store,
@@ -77,5 +92,61 @@ impl Auditor {
         if let Err(error) = self.store.record_audit(&record).await {
             tracing::warn!(error = %format!("{error:#}"), action, "could not record the audit entry");
         }
+    }
+}
+
+fn fresh_key() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect()
+}
+
+/// The key in `path`; made there first (mode 0600) from the database's legacy key, or fresh.
+async fn key_from_file(store: &Arc<dyn Store>, path: &Path) -> anyhow::Result<String> {
+    if let Some(key) = read_key(path)? {
+        return Ok(key);
+    }
+    let key = match store.setting_or_insert(LEGACY_SETTING, "").await? {
+        legacy if !legacy.is_empty() => legacy,
+        _ => fresh_key(),
+    };
+    let written = {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut file| {
+                file.write_all(key.as_bytes())?;
+                file.sync_all()
+            })
+    };
+    let key = match written {
+        Ok(()) => key,
+        // Another process made it first: theirs is the key.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path)?
+            .ok_or_else(|| anyhow::anyhow!("{} exists but is empty", path.display()))?,
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "writing the audit key to privacy.audit_key_file = {}",
+                path.display()
+            )));
+        }
+    };
+    // Out of the database now that the file holds it.
+    store.take_setting(LEGACY_SETTING).await?;
+    Ok(key)
+}
+
+fn read_key(path: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text.trim().to_owned()).filter(|k| !k.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "reading the audit key from privacy.audit_key_file = {}",
+            path.display()
+        ))),
     }
 }

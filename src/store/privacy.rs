@@ -51,6 +51,9 @@ pub trait PrivacyStore: Send + Sync {
     /// The setting's value, storing `value` first if it has none (first writer wins).
     async fn setting_or_insert(&self, key: &str, value: &str) -> anyhow::Result<String>;
 
+    /// Removes the setting; its value, if it had one.
+    async fn take_setting(&self, key: &str) -> anyhow::Result<Option<String>>;
+
     /// Replaces by JSON `null` the payload and last error of every job that mentions `email`
     /// ([`crate::identity::mentions`]: the exact address after normalisation, in every encoded form
     /// extraction reads; `_` and `%` are ordinary characters). Jobs of kind `protected_kind` (erasures,
@@ -81,6 +84,7 @@ const SELECT_AUDIT: &str = "SELECT id, at, action, platform, tenant, actor, plac
 const INSERT_SETTING: &str =
     "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
+const DELETE_SETTING: &str = "DELETE FROM settings WHERE key = $1";
 /// One page of the jobs that still hold something (payload or error), in id order.
 const SCAN_HELD: &str = "SELECT id, kind, payload, last_error FROM jobs \
      WHERE id > $1 AND (payload <> 'null' OR last_error IS NOT NULL) ORDER BY id LIMIT $2";
@@ -218,6 +222,22 @@ impl PrivacyStore for SqlStore {
                 .await?;
             tx.commit().await?;
             Ok(stored)
+        })
+    }
+
+    async fn take_setting(&self, key: &str) -> anyhow::Result<Option<String>> {
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let value: Option<(String,)> = sqlx::query_as(SELECT_SETTING)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            sqlx::query(DELETE_SETTING)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(value.map(|(v,)| v))
         })
     }
 

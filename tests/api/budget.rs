@@ -182,6 +182,8 @@ async fn an_erasure_on_one_replica_clears_the_cache_of_another() {
     let on_postgres = |dir: &TempDir| {
         let mut config = helpers::config(&fullstory.uri(), dir);
         config.store.url = db.url.clone();
+        // Replicas on PostgreSQL share one audit key (the broadcast names customers by its hash).
+        config.privacy.audit_key = replaydesk::config::Secret::new("replicas-audit-key");
         config
     };
     let a = helpers::app(on_postgres(&dir_a)).await;

@@ -622,3 +622,85 @@ async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache
     );
     listener.abort();
 }
+
+#[tokio::test]
+async fn without_a_configured_key_the_audit_key_is_generated_into_a_private_file_not_the_database()
+{
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let config = helpers::config("http://127.0.0.1:9", &dir);
+    let key_file = dir.path().join("replaydesk.db.audit-key");
+    assert_eq!(config.audit_key_file().as_deref(), Some(key_file.as_path()));
+    let app = helpers::app(config.clone()).await;
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.len(), 64, "a 32-byte key in hex");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let hash = app.auditor.hash(&Identity::Email(jane()));
+    app.store.close().await;
+    // The database alone cannot give the key back.
+    for file in ["replaydesk.db", "replaydesk.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+            assert!(!String::from_utf8_lossy(&bytes).contains(&key), "{file}");
+        }
+    }
+    // The next start reads the same key: hashes stay comparable.
+    let again = helpers::app(config).await;
+    assert_eq!(again.auditor.hash(&Identity::Email(jane())), hash);
+}
+
+#[tokio::test]
+async fn a_key_an_older_version_kept_in_the_database_moves_into_the_file() {
+    let dir = TempDir::new().unwrap();
+    let config = helpers::config("http://127.0.0.1:9", &dir);
+    let store = replaydesk::store::open(&config.store.url).await.unwrap();
+    store
+        .setting_or_insert("audit_key", "legacy-generated-key")
+        .await
+        .unwrap();
+    store.close().await;
+    let app = helpers::app(config.clone()).await;
+    let key_file = config.audit_key_file().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(key_file).unwrap(),
+        "legacy-generated-key"
+    );
+    assert_eq!(app.store.take_setting("audit_key").await.unwrap(), None);
+    let legacy = replaydesk::privacy::Auditor::new(
+        app.store.clone(),
+        &Secret::new("legacy-generated-key"),
+        None,
+    )
+    .await
+    .unwrap();
+    let who = Identity::Email(jane());
+    assert_eq!(app.auditor.hash(&who), legacy.hash(&who));
+}
+
+#[tokio::test]
+async fn a_postgresql_store_without_an_audit_key_refuses_to_start_naming_the_key() {
+    let url = std::env::var("REPLAYDESK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let store = replaydesk::store::open_with(
+        &url,
+        replaydesk::store::StoreOptions {
+            pg_schema: Some(schema.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("PostgreSQL at REPLAYDESK_TEST_POSTGRES_URL");
+    let refused = replaydesk::privacy::Auditor::new(store.clone(), &Secret::default(), None).await;
+    let error = format!("{:#}", refused.err().expect("refused"));
+    assert!(error.contains("privacy.audit_key"), "{error}");
+    assert!(error.contains("privacy.audit_key_file"), "{error}");
+    store.close().await;
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+        let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(&mut conn)
+            .await;
+    }
+}

@@ -199,6 +199,11 @@ fn environment(
 ) -> Vec<(String, String)> {
     [
         ("REPLAYDESK_STORE__URL", store_url.to_owned()),
+        // Replicas on PostgreSQL share one audit key, kept outside the database.
+        (
+            "REPLAYDESK_PRIVACY__AUDIT_KEY",
+            "processes-audit-key".into(),
+        ),
         ("REPLAYDESK_ZENDESK__BASE_URL", zendesk.server.uri()),
         ("REPLAYDESK_ZENDESK__EMAIL", "agent@help.io".into()),
         ("REPLAYDESK_ZENDESK__API_TOKEN", "zd-token".into()),

@@ -365,7 +365,10 @@ impl Harness {
         let clock = ManualClock::new(at(NOW));
         let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
         let state = AppState::around(app.clone()).unwrap();
-        assert_eq!(state.adapters.len(), 1, "the Zendesk adapter is on");
+        assert!(
+            state.adapters.iter().any(|a| a.name() == "zendesk"),
+            "the Zendesk adapter is on"
+        );
         let mut handlers: Vec<Arc<dyn JobHandler>> = state
             .adapters
             .iter()
@@ -1395,4 +1398,119 @@ async fn without_the_tag_configured_a_tagged_ticket_gets_its_replays_as_before()
     let notes = rd.zendesk.notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(!notes[0].contains("Erasure"), "{}", notes[0]);
+}
+
+// ------------------------------------------------------------------ cool-downs are per host and bounded
+
+/// A Slack slash command for jane, signed as Slack signs it, its answer going to `response_url`.
+async fn slack_command(rd: &Harness, trigger: &str, response_url: &str) -> StatusCode {
+    let body = serde_urlencoded::to_string([
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("user_id", "U1"),
+        ("command", "/replays"),
+        ("text", "jane@acme.com"),
+        ("response_url", response_url),
+        ("trigger_id", trigger),
+    ])
+    .unwrap();
+    let (ts, signature) = replaydesk::adapters::slack::verify::sign(
+        SLACK_SECRET,
+        rd.clock.now().timestamp(),
+        body.as_bytes(),
+    );
+    let request = HttpRequest::post("/slack/commands")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature)
+        .body(Body::from(body))
+        .unwrap();
+    replaydesk::server::router(rd.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+}
+
+const SLACK_SECRET: &str = "slack-signing-secret";
+
+#[tokio::test]
+async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
+    let rd = Harness::start(|c| {
+        c.slack.signing_secret = Secrets::from_values([SLACK_SECRET]);
+        c.slack.bot_token = Secret::new("xoxb-test-token");
+        c.slack.api_url = Some("http://127.0.0.1:9/api".into());
+    })
+    .await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "100000"))
+        .mount(&hooks)
+        .await;
+    let response_url = |n: u32| format!("{}/commands/T1/{n}/x", hooks.uri());
+
+    // Two Slack answers for that host are queued before the ticket, then the ticket arrives.
+    assert_eq!(
+        slack_command(&rd, "trig-1", &response_url(1)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        slack_command(&rd, "trig-2", &response_url(2)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(rd.jobs().await, 3);
+
+    // The service's own queue (every handler, as `serve` runs it) takes the jobs oldest first: no step
+    // sleeps through the 100,000 s (a hung step would hang the test).
+    let mut outcomes = Vec::new();
+    loop {
+        match rd.state.queue.try_execute_one("test").await.unwrap() {
+            ExecutionOutcome::EmptyQueue => break,
+            outcome => outcomes.push(outcome),
+        }
+    }
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Done(_),
+            ]
+        ),
+        "{outcomes:?}"
+    );
+
+    // The ticket got its note with jane's session, FullStory answering as usual.
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("2026-11-20 14:02 UTC"), "{}", notes[0]);
+    // The host that said to wait heard from us once: every later answer for it failed its attempt at
+    // once (the cool-down is longer than we wait in place) and the queue kept it for later.
+    assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
+    let slack_jobs: Vec<_> = rd
+        .state
+        .store
+        .list_jobs(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind != replaydesk::adapters::zendesk::job::KIND)
+        .collect();
+    assert_eq!(slack_jobs.len(), 2);
+    for job in &slack_jobs {
+        assert_eq!(job.state, JobState::Queued, "{job:?}");
+        let error = job.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("429"), "{error}");
+    }
 }

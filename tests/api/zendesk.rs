@@ -1514,3 +1514,86 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
         assert!(error.contains("429"), "{error}");
     }
 }
+
+// ------------------------------------------------------------------ fan-out is capped and counted
+
+#[tokio::test]
+async fn a_comment_with_2000_addresses_costs_the_requester_and_five_lookups() {
+    let rd = Harness::with_a_session_for_jane().await;
+    let pasted: Vec<String> = (0..2000)
+        .map(|i| format!("customer{i}@example.org"))
+        .collect();
+    rd.zendesk.add_public_comment(
+        TICKET,
+        &format!("Please check all of these: {}", pasted.join(", ")),
+    );
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+
+    // The requester, then the comment's first five in order of appearance: nothing else was asked.
+    let mut expected = vec!["jane@acme.com".to_owned()];
+    expected.extend(pasted[..5].iter().cloned());
+    assert_eq!(looked_up(&rd.fullstory).await, expected);
+    // The note names how many were left out.
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].contains("1995 more identities were not looked up"),
+        "{}",
+        notes[0]
+    );
+}
+
+#[tokio::test]
+async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refused() {
+    let rd = Harness::start(|c| {
+        c.zendesk.account_lookups_per_minute = 1;
+        c.limits.per_source_burst = 2;
+    })
+    .await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    rd.zendesk
+        .add_ticket(TICKET + 1, "Still broken", "Same here, says jane again.");
+    // Jane and bob: the account's burst of two is spent by the first ticket.
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-2", &created_body(TICKET + 1)).await,
+        StatusCode::OK
+    );
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(
+            outcomes[..],
+            [ExecutionOutcome::Done(_), ExecutionOutcome::Delayed(_)]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert!(rd.zendesk.notes(TICKET + 1).is_empty(), "not yet");
+    assert_eq!(
+        looked_up(&rd.fullstory).await,
+        ["jane@acme.com", "bob@acme.com"]
+    );
+    // The delayed job waits, queued, without having spent an attempt: it is not on its way to dead.
+    let jobs = rd.state.store.list_jobs(None, 10).await.unwrap();
+    let delayed = jobs.iter().find(|j| j.state != JobState::Done).unwrap();
+    assert_eq!(delayed.state, JobState::Queued);
+    assert_eq!(delayed.attempts, 0);
+    let reason = delayed.last_error.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("zendesk.account_lookups_per_minute"),
+        "{reason}"
+    );
+    assert!(delayed.run_after > rd.clock.now(), "run later");
+}

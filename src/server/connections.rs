@@ -1,0 +1,340 @@
+//! The accept loop: how many connections are served at once, and how long a connection may sit without
+//! doing its part, so slow or idle clients cannot starve the server of file descriptors or tasks.
+//!
+//! `axum::serve` accepts without bound and never closes a connection whose client stops sending: 20,000
+//! half-sent connections used to exhaust the file limit and leave `/healthz` and signed webhooks
+//! unanswered. Here, with hyper's HTTP/1 connection builder (the same hyper axum uses):
+//!
+//! - **`server.max_connections`** (default 10,000): each connection holds a semaphore permit; at the
+//!   limit the loop stops accepting and new connections wait in the kernel's backlog until one closes.
+//!   `serve` raises the process's open-file limit to its hard limit at start-up
+//!   ([`raise_file_limit`]) and warns when `max_connections` does not fit under it.
+//! - **`server.header_read_timeout`** (default 10 s): once the first byte of a request has arrived, its
+//!   whole head (request line and headers) must arrive within this; else the connection is closed
+//!   (nothing is answered: the client has not finished asking). Bodies are bounded by
+//!   `server.request_timeout` (408), as before.
+//! - **`server.idle_timeout`** (default 60 s): a connection with no request in progress and no byte
+//!   moving in either direction (a new connection that sends nothing, a kept-alive one between
+//!   requests, a client that stops reading our answer) is closed after this. Keep it above your load
+//!   balancer's own idle timeout (AWS ALB and nginx: 60 s by default) so the balancer, not us, closes
+//!   the connections it keeps alive; otherwise it may send a request on a connection we are closing.
+//!
+//! hyper's own `header_read_timeout` is not used: it also runs while a kept-alive connection waits for
+//! its next request, so it would close idle connections after 10 s instead of 60. Both clocks are kept
+//! by [`Watched`], a wrapper around the socket that sees every byte, told by the service when a request
+//! is being handled.
+//!
+//! Graceful shutdown as before: stop accepting, close idle connections, let in-flight requests finish
+//! (hyper-util's `GracefulShutdown`).
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{Router, extract::Request};
+use hyper::body::Incoming;
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+    time::{Instant, Sleep},
+};
+use tower::ServiceExt;
+
+use crate::config::ServerConfig;
+
+/// The connection limits of `[server]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl From<&ServerConfig> for Limits {
+    fn from(server: &ServerConfig) -> Self {
+        Self {
+            header_read_timeout: server.header_read_timeout.0,
+            idle_timeout: server.idle_timeout.0,
+            max_connections: server.max_connections,
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit; warns when `max_connections` (plus room for the
+/// store, upstream calls and logs) does not fit under it.
+pub fn raise_file_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            let needed = u64::try_from(max_connections)
+                .unwrap_or(u64::MAX)
+                .saturating_add(256);
+            if limit < needed {
+                tracing::warn!(
+                    file_limit = limit,
+                    max_connections,
+                    "server.max_connections does not fit under the open-file limit: lower it, or raise the hard limit (ulimit -Hn)"
+                );
+            } else {
+                tracing::debug!(file_limit = limit, "open-file limit");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then shuts down gracefully.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Our own clocks (see the module docs) instead of hyper's header timer.
+    builder.keep_alive(true).header_read_timeout(None);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit?,
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // Out of file descriptors or a connection reset before we took it: go on.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let phase = Arc::new(Mutex::new(Phase::new()));
+        let io = TokioIo::new(Watched::new(stream, phase.clone(), limits));
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let busy = Busy::start(phase.clone());
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request.map(axum::body::Body::new)).await;
+                drop(busy);
+                response
+            }
+        });
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        tokio::spawn(async move {
+            // A closed or timed-out connection is the client's business; nothing to log.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Where a connection stands, for its clocks.
+#[derive(Debug)]
+struct Phase {
+    /// Last byte read or written, or the end of the last request.
+    last_activity: Instant,
+    /// A request is being handled (between its head and its answer).
+    busy: bool,
+    /// The first byte of a request head arrived, at most this long ago: the head must be complete by then.
+    head_deadline: Option<Instant>,
+    /// Bytes arrived while busy (a pipelined request): its head clock starts when the answer is done.
+    read_while_busy: bool,
+}
+
+impl Phase {
+    fn new() -> Self {
+        Self {
+            last_activity: Instant::now(),
+            busy: false,
+            head_deadline: None,
+            read_while_busy: false,
+        }
+    }
+}
+
+/// Marks a connection busy while the service handles one request.
+struct Busy {
+    phase: Arc<Mutex<Phase>>,
+}
+
+impl Busy {
+    fn start(phase: Arc<Mutex<Phase>>) -> Self {
+        {
+            let mut p = phase.lock().unwrap_or_else(|e| e.into_inner());
+            p.busy = true;
+            p.head_deadline = None;
+        }
+        Self { phase }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut p = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        p.busy = false;
+        p.last_activity = Instant::now();
+        p.read_while_busy = false;
+    }
+}
+
+/// The socket, with the header-read and idle clocks (see the module docs).
+struct Watched {
+    stream: TcpStream,
+    phase: Arc<Mutex<Phase>>,
+    limits: Limits,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Watched {
+    fn new(stream: TcpStream, phase: Arc<Mutex<Phase>>, limits: Limits) -> Self {
+        Self {
+            stream,
+            phase,
+            limits,
+            timer: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn on_read(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut p = self.lock();
+        p.last_activity = now;
+        if p.busy {
+            p.read_while_busy = true;
+        } else if p.head_deadline.is_none() {
+            p.head_deadline = Some(now + self.limits.header_read_timeout);
+        }
+    }
+
+    fn on_write(&self, bytes: usize) {
+        if bytes > 0 {
+            self.lock().last_activity = Instant::now();
+        }
+    }
+
+    /// When the connection must be closed if nothing happens first; `None` while a request is handled
+    /// (`server.request_timeout` bounds that).
+    fn deadline(&self) -> Option<Instant> {
+        let mut p = self.lock();
+        if p.busy {
+            return None;
+        }
+        if p.read_while_busy {
+            // A pipelined request's bytes came in during the last answer: its head clock starts now.
+            p.read_while_busy = false;
+            p.head_deadline =
+                Some(p.last_activity.max(Instant::now()) + self.limits.header_read_timeout);
+        }
+        let idle = p.last_activity + self.limits.idle_timeout;
+        Some(p.head_deadline.map_or(idle, |head| head.min(idle)))
+    }
+
+    /// Called when the socket is not ready: `Pending` (the timer will wake us), or an error once the
+    /// connection's time is up.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(deadline) = self.deadline() else {
+            return Poll::Pending;
+        };
+        if deadline <= Instant::now() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "header_read_timeout or idle_timeout",
+            )));
+        }
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "header_read_timeout or idle_timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                self.on_read(buf.filled().len() - before);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.poll_deadline(cx),
+        }
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                self.on_write(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.poll_deadline(cx).map(|r| r.map(|()| 0)),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                self.on_write(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => self.poll_deadline(cx).map(|r| r.map(|()| 0)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}

@@ -170,28 +170,14 @@ async fn thousands_of_idle_and_half_sent_connections_do_not_keep_signed_requests
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let body = serde_urlencoded::to_string([
-        ("team_id", "T1"),
-        ("channel_id", "C1"),
-        ("user_id", "U1"),
-        ("command", "/replays"),
-        ("text", "help"),
-        ("response_url", "https://hooks.slack.com/commands/T1/1/x"),
-        ("trigger_id", "trigger-1"),
-    ])
-    .unwrap();
     let now = chrono::Utc::now().timestamp();
-    let (ts, signature) = replaydesk::adapters::slack::verify::sign(SECRET, now, body.as_bytes());
-    let answer = server
-        .http
-        .post(server.url("/slack/commands"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let hooks = "https://hooks.slack.com/commands/T1/1/x";
+    let (body, headers) = helpers::slack_command(SECRET, now, "help", hooks, "trigger-1");
+    let mut request = server.http.post(server.url("/slack/commands")).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer = request.send().await.unwrap();
     assert_eq!(answer.status(), 200);
     let answer: serde_json::Value = answer.json().await.unwrap();
     assert!(

@@ -407,7 +407,12 @@ impl Harness {
 
     /// The default harness, FullStory knowing one session of jane@acme.com (the ticket's requester).
     async fn with_a_session_for_jane() -> Self {
-        let rd = Self::start(|_| {}).await;
+        Self::with_a_session_for_jane_and(|_| {}).await
+    }
+
+    /// [`Self::with_a_session_for_jane`] with `tweak` applied to the configuration.
+    async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
+        let rd = Self::start(tweak).await;
         sessions_for(
             &rd.fullstory,
             "jane@acme.com",
@@ -1404,29 +1409,15 @@ async fn without_the_tag_configured_a_tagged_ticket_gets_its_replays_as_before()
 
 /// A Slack slash command for jane, signed as Slack signs it, its answer going to `response_url`.
 async fn slack_command(rd: &Harness, trigger: &str, response_url: &str) -> StatusCode {
-    let body = serde_urlencoded::to_string([
-        ("team_id", "T1"),
-        ("channel_id", "C1"),
-        ("user_id", "U1"),
-        ("command", "/replays"),
-        ("text", "jane@acme.com"),
-        ("response_url", response_url),
-        ("trigger_id", trigger),
-    ])
-    .unwrap();
-    let (ts, signature) = replaydesk::adapters::slack::verify::sign(
-        SLACK_SECRET,
-        rd.clock.now().timestamp(),
-        body.as_bytes(),
-    );
-    let request = HttpRequest::post("/slack/commands")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", signature)
-        .body(Body::from(body))
-        .unwrap();
+    let now = rd.clock.now().timestamp();
+    let (body, headers) =
+        helpers::slack_command(SLACK_SECRET, now, "jane@acme.com", response_url, trigger);
+    let mut request = HttpRequest::post("/slack/commands");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
     replaydesk::server::router(rd.state.clone())
-        .oneshot(request)
+        .oneshot(request.body(Body::from(body)).unwrap())
         .await
         .unwrap()
         .status()
@@ -1436,17 +1427,11 @@ const SLACK_SECRET: &str = "slack-signing-secret";
 
 #[tokio::test]
 async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
-    let rd = Harness::start(|c| {
+    let rd = Harness::with_a_session_for_jane_and(|c| {
         c.slack.signing_secret = Secrets::from_values([SLACK_SECRET]);
         c.slack.bot_token = Secret::new("xoxb-test-token");
         c.slack.api_url = Some("http://127.0.0.1:9/api".into());
     })
-    .await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
     .await;
     let hooks = MockServer::start().await;
     Mock::given(method("POST"))
@@ -1549,16 +1534,10 @@ async fn a_comment_with_2000_addresses_costs_the_requester_and_five_lookups() {
 
 #[tokio::test]
 async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refused() {
-    let rd = Harness::start(|c| {
+    let rd = Harness::with_a_session_for_jane_and(|c| {
         c.zendesk.account_lookups_per_minute = 1;
         c.limits.per_source_burst = 2;
     })
-    .await;
-    sessions_for(
-        &rd.fullstory,
-        "jane@acme.com",
-        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
-    )
     .await;
     rd.zendesk
         .add_ticket(TICKET + 1, "Still broken", "Same here, says jane again.");

@@ -181,6 +181,26 @@ mod tests {
     }
 
     #[test]
+    fn the_cut_is_named_only_when_there_was_one() {
+        let result = |not_looked_up| LookupResult {
+            around: None,
+            lookback_days: 30,
+            identities: Vec::new(),
+            not_looked_up,
+        };
+        assert_eq!(not_looked_up(&result(0)), None);
+        assert_eq!(
+            not_looked_up(&result(1)).unwrap(),
+            "1 more identity was not looked up: replaydesk looks up the first 0 of a request. Ask again for them."
+        );
+        assert!(
+            not_looked_up(&result(290))
+                .unwrap()
+                .starts_with("290 more identities were")
+        );
+    }
+
+    #[test]
     fn a_receipt_never_calls_a_pending_erasure_done_and_never_shows_an_email() {
         let jane = CustomerEmail::parse("jane@acme.com").unwrap();
         let pending = ErasureReceipt {

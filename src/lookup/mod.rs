@@ -137,6 +137,13 @@ impl Lookup {
             .identities
             .get(..request.max_identities)
             .unwrap_or(&request.identities);
+        if asked.len() < request.identities.len() {
+            tracing::info!(
+                asked = request.identities.len(),
+                looked_up = asked.len(),
+                "more identities than one request looks up; the rest are named as not looked up"
+            );
+        }
         let lists = try_join_all(
             asked
                 .iter()

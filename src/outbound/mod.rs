@@ -294,6 +294,7 @@ impl Upstream {
             if let Err(refused) = self.wait_turn(&host).await {
                 if let SendError::RateLimited { retry_after } = refused {
                     // The host's cool-down is longer than we wait in place: the job runs later.
+                    self.count(endpoint, "cooling_down");
                     tracing::info!(
                         upstream = self.name,
                         endpoint,

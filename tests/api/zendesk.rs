@@ -1493,6 +1493,13 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
         .filter(|j| j.kind != replaydesk::adapters::zendesk::job::KIND)
         .collect();
     assert_eq!(slack_jobs.len(), 2);
+    let metrics = rd.state.metrics.render();
+    for line in [
+        r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="rate_limited"} 1"#,
+        r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="cooling_down"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     for job in &slack_jobs {
         assert_eq!(job.state, JobState::Queued, "{job:?}");
         let error = job.last_error.as_deref().unwrap_or_default();

@@ -50,11 +50,12 @@ pub struct ServerConfig {
     pub request_timeout: Interval,
     /// How long a graceful shutdown waits for in-flight requests and jobs.
     pub shutdown_grace: Interval,
-    /// Once a request's first byte has arrived, how long its whole head (request line and headers) may
-    /// take; slower connections are closed.
+    /// How long a request's whole head (request line and headers) may take, from the connection's
+    /// opening (its first request) or from the request's first byte (a kept-alive connection's next
+    /// ones); slower connections are closed.
     pub header_read_timeout: Interval,
-    /// How long a connection may stay open with no request in progress and no byte moving (a new
-    /// connection that sends nothing, a kept-alive one between requests) before it is closed.
+    /// How long a connection may stay open with no request in progress and no byte moving (a kept-alive
+    /// one between requests, a client not reading our answer) before it is closed.
     pub idle_timeout: Interval,
     /// Connections served at once; more wait in the kernel's accept queue until one closes.
     pub max_connections: usize,

@@ -9,20 +9,22 @@
 //!   limit the loop stops accepting and new connections wait in the kernel's backlog until one closes.
 //!   `serve` raises the process's open-file limit to its hard limit at start-up
 //!   ([`raise_file_limit`]) and warns when `max_connections` does not fit under it.
-//! - **`server.header_read_timeout`** (default 10 s): once the first byte of a request has arrived, its
-//!   whole head (request line and headers) must arrive within this; else the connection is closed
-//!   (nothing is answered: the client has not finished asking). Bodies are bounded by
-//!   `server.request_timeout` (408), as before.
-//! - **`server.idle_timeout`** (default 60 s): a connection with no request in progress and no byte
-//!   moving in either direction (a new connection that sends nothing, a kept-alive one between
-//!   requests, a client that stops reading our answer) is closed after this. Keep it above your load
-//!   balancer's own idle timeout (AWS ALB and nginx: 60 s by default) so the balancer, not us, closes
-//!   the connections it keeps alive; otherwise it may send a request on a connection we are closing.
+//! - **`server.header_read_timeout`** (default 10 s): a new connection's first request head (request
+//!   line and headers) must be complete within this of the connection's opening, and a kept-alive
+//!   connection's next one within this of its first byte; else the connection is closed (nothing is
+//!   answered: the client has not finished asking). So a client that connects and says nothing, or
+//!   stops halfway, holds a slot for at most this long. Bodies are bounded by `server.request_timeout`
+//!   (408), as before.
+//! - **`server.idle_timeout`** (default 60 s): a kept-alive connection with no request in progress and
+//!   no byte moving in either direction (between requests, or a client that stops reading our answer)
+//!   is closed after this. Keep it above your load balancer's own idle timeout (AWS ALB and nginx: 60 s
+//!   by default) so the balancer, not us, closes the connections it keeps alive; otherwise it may send a
+//!   request on a connection we are closing.
 //!
-//! hyper's own `header_read_timeout` is not used: it also runs while a kept-alive connection waits for
-//! its next request, so it would close idle connections after 10 s instead of 60. Both clocks are kept
-//! by [`Watched`], a wrapper around the socket that sees every byte, told by the service when a request
-//! is being handled.
+//! These are Go's `ReadHeaderTimeout` and `IdleTimeout`. hyper's own `header_read_timeout` is not used:
+//! it also runs while a kept-alive connection waits for its next request, so it would close those after
+//! 10 s instead of 60. Both clocks are kept by [`Watched`], a wrapper around the socket that sees every
+//! byte, told by the service when a request is being handled.
 //!
 //! Graceful shutdown as before: stop accepting, close idle connections, let in-flight requests finish
 //! (hyper-util's `GracefulShutdown`).
@@ -32,7 +34,7 @@ use std::{
     io,
     pin::Pin,
     sync::{Arc, Mutex},
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -120,7 +122,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let phase = Arc::new(Mutex::new(Phase::new()));
+        let phase = Arc::new(Mutex::new(Phase::new(limits.header_read_timeout)));
         let io = TokioIo::new(Watched::new(stream, phase.clone(), limits));
         let router = router.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
@@ -151,19 +153,23 @@ struct Phase {
     last_activity: Instant,
     /// A request is being handled (between its head and its answer).
     busy: bool,
-    /// The first byte of a request head arrived, at most this long ago: the head must be complete by then.
+    /// The current request head must be complete by then (set at the connection's opening, and at the
+    /// first byte of each later request).
     head_deadline: Option<Instant>,
-    /// Bytes arrived while busy (a pipelined request): its head clock starts when the answer is done.
-    read_while_busy: bool,
+    /// The connection's task, when it found the socket not ready while busy: woken when the request is
+    /// done, so its clocks start (hyper polls a blocked socket again only when woken).
+    waiting: Option<Waker>,
 }
 
 impl Phase {
-    fn new() -> Self {
+    /// A new connection: its first request head is due `header_read_timeout` from now.
+    fn new(header_read_timeout: Duration) -> Self {
+        let now = Instant::now();
         Self {
-            last_activity: Instant::now(),
+            last_activity: now,
             busy: false,
-            head_deadline: None,
-            read_while_busy: false,
+            head_deadline: Some(now + header_read_timeout),
+            waiting: None,
         }
     }
 }
@@ -186,10 +192,15 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let mut p = self.phase.lock().unwrap_or_else(|e| e.into_inner());
-        p.busy = false;
-        p.last_activity = Instant::now();
-        p.read_while_busy = false;
+        let waiting = {
+            let mut p = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+            p.busy = false;
+            p.last_activity = Instant::now();
+            p.waiting.take()
+        };
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
     }
 }
 
@@ -222,9 +233,9 @@ impl Watched {
         let now = Instant::now();
         let mut p = self.lock();
         p.last_activity = now;
-        if p.busy {
-            p.read_while_busy = true;
-        } else if p.head_deadline.is_none() {
+        // Bytes read while busy are the request's body (or, rarely, a pipelined request's head, which
+        // then has idle_timeout rather than header_read_timeout).
+        if !p.busy && p.head_deadline.is_none() {
             p.head_deadline = Some(now + self.limits.header_read_timeout);
         }
     }
@@ -249,16 +260,11 @@ impl Watched {
 
     /// When the connection must be closed if nothing happens first; `None` while a request is handled
     /// (`server.request_timeout` bounds that).
-    fn deadline(&self) -> Option<Instant> {
+    fn deadline(&self, cx: &Context<'_>) -> Option<Instant> {
         let mut p = self.lock();
         if p.busy {
+            p.waiting = Some(cx.waker().clone());
             return None;
-        }
-        if p.read_while_busy {
-            // A pipelined request's bytes came in during the last answer: its head clock starts now.
-            p.read_while_busy = false;
-            p.head_deadline =
-                Some(p.last_activity.max(Instant::now()) + self.limits.header_read_timeout);
         }
         let idle = p.last_activity + self.limits.idle_timeout;
         Some(p.head_deadline.map_or(idle, |head| head.min(idle)))
@@ -267,7 +273,7 @@ impl Watched {
     /// Called when the socket is not ready: `Pending` (the timer will wake us), or an error once the
     /// connection's time is up.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(deadline) = self.deadline() else {
+        let Some(deadline) = self.deadline(cx) else {
             return Poll::Pending;
         };
         if deadline <= Instant::now() {

@@ -135,7 +135,7 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn thousands_of_idle_and_half_sent_connections_do_not_keep_signed_requests_out() {
+async fn thousands_of_silent_and_half_sent_connections_do_not_keep_signed_requests_out() {
     const SECRET: &str = "slack-signing-secret";
     let dir = TempDir::new().unwrap();
     let mut config = helpers::config("http://127.0.0.1:9", &dir);
@@ -146,6 +146,19 @@ async fn thousands_of_idle_and_half_sent_connections_do_not_keep_signed_requests
     // This test process holds both ends of every connection.
     replaydesk::server::connections::raise_file_limit(5_000);
     let server = TestServer::start(config).await;
+
+    // A kept-alive connection, answered once, now waiting for its next request.
+    let mut kept = TcpStream::connect(server.address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answered = Vec::new();
+    while !answered.ends_with(b"\r\n\r\nok") {
+        let mut chunk = [0u8; 512];
+        let n = kept.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed early");
+        answered.extend_from_slice(&chunk[..n]);
+    }
 
     // 1,000 connections that never send a byte, then 1,000 that stop in the middle of their headers.
     let mut idle = Vec::new();
@@ -185,17 +198,15 @@ async fn thousands_of_idle_and_half_sent_connections_do_not_keep_signed_requests
         "{answer}"
     );
 
-    // A half-sent head is cut off after header_read_timeout, unanswered …
-    for stream in half_sent.iter_mut().take(10) {
+    // Silent and half-sent connections are closed, unanswered, header_read_timeout after they opened …
+    for stream in idle.iter_mut().chain(half_sent.iter_mut()) {
         assert!(read_to_close(stream).await.is_empty());
     }
-    // … while a connection that has sent nothing yet is only idle (idle_timeout: 60 s) and still serves.
-    let stream = &mut idle[0];
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\nConnection: close\r\n\r\n")
+    // … while the kept-alive connection, waiting for its next request (idle_timeout: 60 s), still serves.
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let seen = String::from_utf8(read_to_close(stream).await).unwrap();
+    let seen = String::from_utf8(read_to_close(&mut kept).await).unwrap();
     assert!(seen.starts_with("HTTP/1.1 200 OK"), "{seen}");
 }
 
@@ -204,12 +215,12 @@ async fn past_max_connections_a_client_waits_for_a_free_one() {
     let dir = TempDir::new().unwrap();
     let mut config = helpers::config("http://127.0.0.1:9", &dir);
     config.server.max_connections = 1;
-    config.server.idle_timeout = Interval(Duration::from_secs(1));
+    config.server.header_read_timeout = Interval(Duration::from_secs(1));
     let server = TestServer::start(config).await;
     // The only connection served at once, saying nothing.
     let first = TcpStream::connect(server.address).await.unwrap();
     // A second client is accepted by the kernel, but served only once the first is gone: here, when
-    // the server closes it for idling.
+    // the server closes it for not asking anything within header_read_timeout.
     let status = server
         .http
         .get(server.url("/healthz"))
@@ -259,4 +270,20 @@ async fn a_graceful_shutdown_closes_idle_connections_and_stops_accepting() {
         TcpStream::connect(address).await.is_err(),
         "no longer listening"
     );
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_idle_past_idle_timeout_is_closed() {
+    let dir = TempDir::new().unwrap();
+    let mut config = helpers::config("http://127.0.0.1:9", &dir);
+    config.server.idle_timeout = Interval(Duration::from_secs(1));
+    let server = TestServer::start(config).await;
+    let mut kept = TcpStream::connect(server.address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer, then (nothing more being asked) the end of the connection.
+    let seen = String::from_utf8(read_to_close(&mut kept).await).unwrap();
+    assert!(seen.starts_with("HTTP/1.1 200 OK"), "{seen}");
+    assert!(seen.ends_with("\r\n\r\nok"), "{seen}");
 }

@@ -97,6 +97,7 @@ impl App {
             lookback: self.config.lookback(),
             digest: self.config.fullstory.digest,
             summary: false,
+            max_identities: self.config.identity.max_per_request,
         }
     }
 }

@@ -23,9 +23,32 @@ pub fn who_all(identities: &[Identity]) -> String {
     identities.iter().map(who).collect::<Vec<_>>().join(", ")
 }
 
-/// The acknowledgement shown while the lookup runs.
-pub fn looking_up(identities: &[Identity]) -> String {
-    format!("Looking up replays for {}…", who_all(identities))
+/// The acknowledgement shown while the lookup runs: the first `max` identities (those looked up),
+/// and how many more were left out.
+pub fn looking_up(identities: &[Identity], max: usize) -> String {
+    let shown = identities.get(..max).unwrap_or(identities);
+    let left_out = identities.len() - shown.len();
+    if left_out == 0 {
+        format!("Looking up replays for {}…", who_all(shown))
+    } else {
+        format!(
+            "Looking up replays for {}… ({left_out} more not looked up: at most {max} per request)",
+            who_all(shown)
+        )
+    }
+}
+
+/// The line every answer carries when the request named more identities than are looked up (see
+/// [`crate::lookup`]): how many were left out and why. `None` when none was.
+pub fn not_looked_up(result: &LookupResult) -> Option<String> {
+    let n = result.not_looked_up;
+    (n > 0).then(|| {
+        format!(
+            "{n} more {} not looked up: replaydesk looks up the first {} of a request. Ask again for them.",
+            if n == 1 { "identity was" } else { "identities were" },
+            result.identities.len()
+        )
+    })
 }
 
 /// The polite answer when a customer has no sessions.
@@ -154,12 +177,36 @@ mod tests {
         let jane = Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap());
         let uid = Identity::Uid(Uid::parse("12345").unwrap());
         assert_eq!(
-            looking_up(&[jane.clone(), uid]),
+            looking_up(&[jane.clone(), uid.clone()], 10),
             "Looking up replays for j•••@acme.com, uid:12345…"
+        );
+        assert_eq!(
+            looking_up(&[jane.clone(), uid, jane.clone()], 1),
+            "Looking up replays for j•••@acme.com… (2 more not looked up: at most 1 per request)"
         );
         assert_eq!(
             no_sessions(&jane, 30),
             "No sessions found for j•••@acme.com in the last 30 days."
+        );
+    }
+
+    #[test]
+    fn the_cut_is_named_only_when_there_was_one() {
+        let result = |not_looked_up| LookupResult {
+            around: None,
+            lookback_days: 30,
+            identities: Vec::new(),
+            not_looked_up,
+        };
+        assert_eq!(not_looked_up(&result(0)), None);
+        assert_eq!(
+            not_looked_up(&result(1)).unwrap(),
+            "1 more identity was not looked up: replaydesk looks up the first 0 of a request. Ask again for them."
+        );
+        assert!(
+            not_looked_up(&result(290))
+                .unwrap()
+                .starts_with("290 more identities were")
         );
     }
 

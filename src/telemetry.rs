@@ -14,6 +14,12 @@
 //! line of one question, from the signed request to the reply posted. We do not send it to FullStory,
 //! Slack, Zendesk or Discord: it means nothing to them, and a caller-chosen id is not ours to forward.
 //!
+//! Panics: [`init`] also installs a panic hook that logs the panic (message, location, and a backtrace
+//! when `RUST_BACKTRACE` asks for one) as one `error` event through this same writer, so a panic message
+//! holding a customer email (a job's payload, a ticket's text) is redacted like every other line. The
+//! default hook would print it to stderr as is. A caught panic stays caught (the server answers 500, the
+//! job counts a failed attempt); the hook only decides how it is written.
+//!
 //! `log.format = "json"` writes one JSON object per line (`timestamp`, `level`, `target`, the event's
 //! fields with `message`, the current `span` and the list of `spans` with their fields, `request_id`
 //! among them), ready for a log pipeline.
@@ -78,6 +84,42 @@ pub fn init(config: &LogConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Already installed (tests, or a second call): keep the first.
     let _ = subscriber(config.format, filter, io::stderr).try_init();
+    install_panic_hook();
+}
+
+/// Replaces the default panic hook with one that logs through `tracing` (redacted; see the module docs).
+/// With no subscriber in place, it writes the redacted text to stderr itself.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = panic_message(info.payload());
+        let location = info
+            .location()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string);
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => backtrace.to_string(),
+            _ => String::new(),
+        };
+        let no_logger =
+            tracing::dispatcher::get_default(|d| d.is::<tracing::subscriber::NoSubscriber>());
+        if no_logger {
+            let text = format!("panic at {location}: {message}\n{backtrace}");
+            let _ = writeln!(io::stderr(), "{}", crate::identity::redact_emails(&text));
+        } else {
+            tracing::error!(panic = %message, location, backtrace, "panic");
+        }
+    }));
+}
+
+/// The text of a panic's payload (`panic!("…")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_owned()
+    }
 }
 
 /// The subscriber [`init`] installs, writing (redacted) to `writer`.
@@ -206,6 +248,28 @@ mod tests {
         assert_eq!(line["spans"][0]["request_id"], "req-42");
         let second: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(second["level"], "DEBUG");
+    }
+
+    #[test]
+    fn a_panic_is_logged_through_the_redacting_writer() {
+        let buffer = Buffer::default();
+        let subscriber = subscriber(LogFormat::Json, EnvFilter::new("info"), buffer.clone());
+        install_panic_hook();
+        tracing::subscriber::with_default(subscriber, || {
+            let caught = std::panic::catch_unwind(|| {
+                panic!("bad ticket from jane.doe@acme.com");
+            });
+            assert!(caught.is_err());
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["message"], "panic");
+        let panic = line["panic"].as_str().unwrap();
+        assert!(panic.starts_with("bad ticket from j"), "{panic}");
+        assert!(panic.ends_with("@acme.com"), "{panic}");
+        assert!(!text.contains("jane.doe@"), "redacted: {text}");
+        assert!(line["location"].as_str().unwrap().contains("telemetry.rs"));
     }
 
     #[test]

@@ -387,7 +387,7 @@ both_backends!(
     dead_jobs_are_listed_without_emails_and_can_be_retried_from_the_cli,
     the_effect_ledger_performs_once_and_a_rerun_gets_the_recorded_id,
     an_effect_intent_without_an_external_id_is_looked_up_before_acting_again,
-    retention_scrubs_old_done_payloads_and_keeps_recent_ones_and_delivery_keys,
+    retention_scrubs_old_done_and_dead_payloads_and_keeps_recent_ones_and_delivery_keys,
     graceful_shutdown_releases_the_leases_of_unfinished_jobs,
     graceful_shutdown_lets_a_running_job_finish_within_the_grace_period,
     an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval,
@@ -1185,7 +1185,9 @@ async fn an_effect_intent_without_an_external_id_is_looked_up_before_acting_agai
     assert_eq!(*poster.results.lock().unwrap(), ["zd-note-77", "ext-1"]);
 }
 
-async fn retention_scrubs_old_done_payloads_and_keeps_recent_ones_and_delivery_keys(db: TestDb) {
+async fn retention_scrubs_old_done_and_dead_payloads_and_keeps_recent_ones_and_delivery_keys(
+    db: TestDb,
+) {
     let clock = ManualClock::starting_now();
     let ok = Scripted::always("ok", Step::Succeed);
     let bad = Scripted::always("bad", Step::Permanent("nope for a@b.example"));
@@ -1230,17 +1232,17 @@ async fn retention_scrubs_old_done_payloads_and_keeps_recent_ones_and_delivery_k
         .job_id;
     clock.advance(Duration::from_secs(2 * 86_400));
 
-    assert_eq!(queue.purge_expired().await.unwrap(), 1);
+    assert_eq!(queue.purge_expired().await.unwrap(), 2);
     let scrubbed = job(&db.store, old).await;
     assert_eq!(scrubbed.payload, serde_json::Value::Null);
     assert_eq!(scrubbed.payload_purged_at, Some(clock.now()));
     assert_eq!(scrubbed.state, JobState::Done);
     assert_eq!(job(&db.store, recent).await.payload, email);
-    assert_eq!(
-        job(&db.store, dead).await.payload,
-        email,
-        "dead jobs keep theirs for a retry"
-    );
+    // A dead job past retention keeps neither the address nor its error (issue 14: before, forever).
+    let dead = job(&db.store, dead).await;
+    assert_eq!(dead.payload, serde_json::Value::Null);
+    assert_eq!(dead.last_error, None);
+    assert_eq!(dead.state, JobState::Dead);
     assert_eq!(job(&db.store, waiting).await.payload, email);
     assert_eq!(queue.purge_expired().await.unwrap(), 0);
 

@@ -92,11 +92,19 @@ pub fn refuse(state: &AppState, platform: &'static str, rejection: Rejection) ->
     rejection.into_response()
 }
 
-/// Whether one more lookup from `tenant` (workspace, guild) fits `limits.per_source_per_minute` and
-/// `per_source_burst` ([`super::sources`]); when it does not, counts `rate_limited` and logs it, and the
-/// adapter answers [`super::sources::OVER_LIMIT`] without enqueueing anything.
-pub fn within_source_limit(state: &AppState, platform: &'static str, tenant: &str) -> bool {
-    if state.sources.allow(platform, tenant) {
+/// Whether a lookup of `identities` customers from `tenant` (workspace, guild) fits
+/// `limits.per_source_per_minute` and `per_source_burst` ([`super::sources`]: identities are counted,
+/// at most `identity.max_per_request`, the most one request looks up); when it does not, counts
+/// `rate_limited` and logs it, and the adapter answers [`super::sources::OVER_LIMIT`] without
+/// enqueueing anything.
+pub fn within_source_limit(
+    state: &AppState,
+    platform: &'static str,
+    tenant: &str,
+    identities: usize,
+) -> bool {
+    let identities = identities.min(state.config.identity.max_per_request);
+    if state.sources.allow(platform, tenant, identities) {
         return true;
     }
     count(state, platform, "rate_limited");

@@ -17,6 +17,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     if !config.fullstory.api_key.is_set() {
         tracing::warn!("fullstory.api_key is not set: lookups will fail until it is");
     }
+    server::connections::raise_file_limit(config.server.max_connections);
     let state = AppState::build(config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

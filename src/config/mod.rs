@@ -50,6 +50,15 @@ pub struct ServerConfig {
     pub request_timeout: Interval,
     /// How long a graceful shutdown waits for in-flight requests and jobs.
     pub shutdown_grace: Interval,
+    /// How long a request's whole head (request line and headers) may take, from the connection's
+    /// opening (its first request) or from the request's first byte (a kept-alive connection's next
+    /// ones); slower connections are closed.
+    pub header_read_timeout: Interval,
+    /// How long a connection may stay open with no request in progress and no byte moving (a kept-alive
+    /// one between requests, a client not reading our answer) before it is closed.
+    pub idle_timeout: Interval,
+    /// Connections served at once; more wait in the kernel's accept queue until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +69,9 @@ impl Default for ServerConfig {
             max_body_bytes: 256 * 1024,
             request_timeout: Interval(Duration::from_secs(15)),
             shutdown_grace: Interval(Duration::from_secs(20)),
+            header_read_timeout: Interval(Duration::from_secs(10)),
+            idle_timeout: Interval(Duration::from_secs(60)),
+            max_connections: 10_000,
         }
     }
 }
@@ -158,11 +170,23 @@ impl Default for FullStoryConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdentityConfig {
     /// Our own domains: addresses there are never looked up.
     pub exclude_domains: List,
+    /// Identities looked up for one request (the first ones, in order of appearance); the rest are
+    /// named in the answer as not looked up.
+    pub max_per_request: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            exclude_domains: List::default(),
+            max_per_request: 10,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -252,6 +276,11 @@ pub struct ZendeskConfig {
     pub allowed_account_ids: List,
     /// Timeout of one request to the Zendesk API.
     pub timeout: Interval,
+    /// Addresses taken from a ticket's latest comment, besides the requester.
+    pub max_comment_identities: usize,
+    /// Identities one Zendesk account may have looked up in FullStory per minute; a ticket job past it
+    /// is delayed (run later), never refused.
+    pub account_lookups_per_minute: u32,
 }
 
 impl Default for ZendeskConfig {
@@ -269,6 +298,8 @@ impl Default for ZendeskConfig {
             fullstory_event: false,
             allowed_account_ids: List::default(),
             timeout: Interval(Duration::from_secs(10)),
+            max_comment_identities: 5,
+            account_lookups_per_minute: 120,
         }
     }
 }
@@ -440,6 +471,27 @@ impl Config {
             .map_err(|_| invalid("server.listen", "must be an address like 127.0.0.1:8080"))?;
         if self.server.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        if self.server.header_read_timeout.0.is_zero() {
+            return Err(invalid(
+                "server.header_read_timeout",
+                "must be more than 0s",
+            ));
+        }
+        if self.server.idle_timeout.0.is_zero() {
+            return Err(invalid("server.idle_timeout", "must be more than 0s"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.identity.max_per_request == 0 {
+            return Err(invalid("identity.max_per_request", "must be at least 1"));
+        }
+        if self.zendesk.account_lookups_per_minute == 0 {
+            return Err(invalid(
+                "zendesk.account_lookups_per_minute",
+                "must be at least 1",
+            ));
         }
         if let Some(url) = &self.server.public_url {
             check_url("server.public_url", url)?;

@@ -6,6 +6,11 @@
 //! `around` marked likely, and, only when asked (each costs metered FullStory quota), a digest of the
 //! likely session's events and FullStory's AI summary of it cut at `around`.
 //!
+//! Fan-out is capped here, where every platform's request passes: only the first
+//! [`LookupRequest::max_identities`] identities (in order of appearance) are looked up, and the result
+//! counts the rest ([`LookupResult::not_looked_up`]) so each answer can say so. One request can
+//! therefore never spend more than that many session-list calls, whatever text it carried.
+//!
 //! Decisions: when every session started *after* `around`, none is marked likely (the problem the ticket
 //! is about happened before any of them). A digest that cannot be made is left out (logged), never an
 //! error; a summary that cannot be made for a lasting reason (no profile, 404) says why in the result,
@@ -41,6 +46,8 @@ pub struct LookupRequest {
     pub lookback: Duration,
     pub digest: bool,
     pub summary: bool,
+    /// Identities looked up at most (the first ones); `identity.max_per_request` by default.
+    pub max_identities: usize,
 }
 
 /// One session as shown to an agent.
@@ -84,6 +91,14 @@ pub struct LookupResult {
     pub around: Option<DateTime<Utc>>,
     pub lookback_days: u64,
     pub identities: Vec<IdentityResult>,
+    /// Identities of the request left out by [`LookupRequest::max_identities`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_looked_up: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl LookupResult {
@@ -118,9 +133,19 @@ impl Lookup {
 
     pub async fn run(&self, request: &LookupRequest) -> Result<LookupResult, FsError> {
         let now = self.clock.now();
+        let asked = request
+            .identities
+            .get(..request.max_identities)
+            .unwrap_or(&request.identities);
+        if asked.len() < request.identities.len() {
+            tracing::info!(
+                asked = request.identities.len(),
+                looked_up = asked.len(),
+                "more identities than one request looks up; the rest are named as not looked up"
+            );
+        }
         let lists = try_join_all(
-            request
-                .identities
+            asked
                 .iter()
                 .map(|who| self.sessions.list_sessions(who, request.limit)),
         )
@@ -129,8 +154,7 @@ impl Lookup {
         let since =
             now - chrono::Duration::from_std(request.lookback).unwrap_or(chrono::Duration::MAX);
         let mut seen = HashSet::new();
-        let mut results: Vec<IdentityResult> = request
-            .identities
+        let mut results: Vec<IdentityResult> = asked
             .iter()
             .zip(lists)
             .map(|(who, list)| {
@@ -159,6 +183,7 @@ impl Lookup {
             around: request.around,
             lookback_days: request.lookback.as_secs() / 86_400,
             identities: results,
+            not_looked_up: request.identities.len() - asked.len(),
         })
     }
 

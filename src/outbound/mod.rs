@@ -3,10 +3,15 @@
 //!
 //! - HTTP 429: wait `Retry-After` (seconds or an HTTP date; for an upstream that also says it in the body,
 //!   like Discord's `{"retry_after": 1.5}`, read from the body when the header is missing:
-//!   [`Upstream::with_retry_after_body`]). The wait is set on a [`CoolDown`] that every
-//!   caller of the upstream awaits before its next request, so after one 429 nobody else hammers on while
-//!   one task sleeps. A `Retry-After` longer than [`RetryPolicy::max_retry_after`] is not slept through in
-//!   place: the call fails as rate-limited and the job queue reschedules the work.
+//!   [`Upstream::with_retry_after_body`]). The wait is set on the [`CoolDown`] of the host that answered
+//!   (`host:port` of the request URL), which every caller of the upstream awaits before its next request
+//!   to that host, so after one 429 nobody else hammers on while one task sleeps, and a 429 from one host
+//!   (one Slack `response_url`) holds up no other. A `Retry-After` (or what is left of a host's
+//!   cool-down) longer than [`RetryPolicy::max_retry_after`] is not slept through in place: the call
+//!   fails as rate-limited at once and the job queue reschedules the work, so no worker is parked.
+//!   Reading the value never panics: negative, `NaN`, infinite or unreadable values count as absent
+//!   (our own backoff applies), huge ones and far-future dates are cut to [`cooldown::LONGEST`]
+//!   ([`retry_after`], [`retry_after_seconds`]).
 //! - 5xx, timeouts, connection errors: exponential backoff with full jitter, capped attempts.
 //! - Any other status is returned to the caller, who turns 4xx into its own typed errors (no retry).
 //!
@@ -28,7 +33,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use budget::{Budget, BudgetRefused, LocalBudget};
-pub use cooldown::CoolDown;
+pub use cooldown::{CoolDown, LONGEST as LONGEST_COOL_DOWN};
 pub use redis_budget::{RedisBudget, RedisBudgetSettings, ping as ping_redis};
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no
@@ -95,7 +100,8 @@ pub enum SendError {
     Transport(String),
 }
 
-/// Reads `Retry-After` as seconds (`"3"`, `"1.5"`) or as an HTTP date.
+/// Reads `Retry-After` as seconds (`"3"`, `"1.5"`) or as an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`;
+/// one in the past means "now"). `None` when absent or unreadable; never panics (see the module docs).
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
@@ -103,11 +109,33 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         .ok()?
         .trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        return retry_after_seconds(seconds);
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(when.timestamp()).ok()?);
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    let now = chrono::DateTime::<chrono::Utc>::from(now);
+    let left = (when.to_utc() - now).to_std().unwrap_or(Duration::ZERO);
+    Some(left.min(cooldown::LONGEST))
+}
+
+/// A wait given in (possibly fractional) seconds, as headers and Discord's body say it: `None` for
+/// negative, `NaN` or infinite values; at most [`cooldown::LONGEST`].
+pub fn retry_after_seconds(seconds: f64) -> Option<Duration> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .map(|wait| wait.min(cooldown::LONGEST))
+        .or(Some(cooldown::LONGEST))
+}
+
+/// The cool-down key of a request: its host and port.
+fn host_of(url: &reqwest::Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 /// One upstream API: its name (for metrics and logs), budget, cool-down and retry policy.
@@ -176,9 +204,13 @@ impl Upstream {
             .inc();
     }
 
-    async fn wait_turn(&self) -> Result<(), SendError> {
+    async fn wait_turn(&self, host: &str) -> Result<(), SendError> {
         let started = Instant::now();
-        let mut waited = self.cooldown.wait().await;
+        let mut waited = self
+            .cooldown
+            .wait(host, self.policy.max_retry_after)
+            .await
+            .map_err(|left| SendError::RateLimited { retry_after: left })?;
         if let Some(budget) = &self.budget {
             waited |= budget
                 .acquire()
@@ -248,6 +280,7 @@ impl Upstream {
         request: reqwest::Request,
         retry_failures: bool,
     ) -> Result<Response, SendError> {
+        let host = host_of(request.url());
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -261,7 +294,18 @@ impl Upstream {
                     .inc();
             }
             let last = attempt >= self.policy.max_attempts;
-            if let Err(refused) = self.wait_turn().await {
+            if let Err(refused) = self.wait_turn(&host).await {
+                if let SendError::RateLimited { retry_after } = refused {
+                    // The host's cool-down is longer than we wait in place: the job runs later.
+                    self.count(endpoint, "cooling_down");
+                    tracing::info!(
+                        upstream = self.name,
+                        endpoint,
+                        retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+                        "cooling down; not waiting in place"
+                    );
+                    return Err(refused);
+                }
                 self.count(endpoint, "budget_refused");
                 // Nothing was sent, so even a request that must not be repeated may go again.
                 if last {
@@ -304,14 +348,17 @@ impl Upstream {
                         wait = read(&response.bytes().await.unwrap_or_default());
                     }
                     let wait = wait.unwrap_or_else(|| self.policy.backoff(attempt));
-                    self.cooldown.extend(wait);
+                    self.cooldown.extend(&host, wait);
                     if let Some(budget) = &self.budget {
-                        budget.cool_down(wait).await;
+                        // Other replicas pause at most as long as anyone waits in place.
+                        budget
+                            .cool_down(wait.min(self.policy.max_retry_after))
+                            .await;
                     }
                     tracing::warn!(
                         upstream = self.name,
                         endpoint,
-                        retry_after_ms = wait.as_millis() as u64,
+                        retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         "rate limited"
                     );
                     if last || wait > self.policy.max_retry_after {
@@ -389,21 +436,76 @@ mod tests {
     use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(
-            retry_after(&headers, SystemTime::now()),
-            Some(Duration::from_secs(3))
-        );
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
+    fn retry_after_reads_any_value_without_panicking() {
+        const LONGEST: Duration = cooldown::LONGEST;
+        // 2015-10-21 07:27:50 UTC
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(10)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&headers, now), None);
+        let table: &[(&str, Option<Duration>)] = &[
+            ("3", Some(Duration::from_secs(3))),
+            (" 3 ", Some(Duration::from_secs(3))),
+            ("1.5", Some(Duration::from_millis(1500))),
+            ("0", Some(Duration::ZERO)),
+            ("-0", Some(Duration::ZERO)),
+            ("100000", Some(LONGEST.min(Duration::from_secs(100_000)))),
+            ("1e300", Some(LONGEST)),
+            ("18446744073709551616", Some(LONGEST)),
+            ("99999999999999999999999999999999999999", Some(LONGEST)),
+            ("1e-300", Some(Duration::ZERO)),
+            ("-1", None),
+            ("-1e300", None),
+            ("NaN", None),
+            ("nan", None),
+            ("inf", None),
+            ("-infinity", None),
+            ("", None),
+            ("soon", None),
+            ("3 seconds", None),
+            ("0x10", None),
+            (
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                Some(Duration::from_secs(10)),
+            ),
+            ("Wed, 21 Oct 2015 07:27:00 GMT", Some(Duration::ZERO)),
+            ("Thu, 01 Jan 1970 00:00:00 GMT", Some(Duration::ZERO)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(LONGEST)),
+            ("Wed, 21 Oct 2015 25:61:00 GMT", None),
+            ("Wednesday, 21-Oct-15 07:28:00 GMT", None),
+        ];
+        for (value, expected) in table {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            assert_eq!(
+                retry_after(&headers, now),
+                *expected,
+                "Retry-After: {value:?}"
+            );
+        }
+        assert_eq!(retry_after(&HeaderMap::new(), now), None, "absent");
+        for seconds in [
+            f64::MAX,
+            f64::MIN,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e19,
+        ] {
+            let wait = retry_after_seconds(seconds);
+            assert!(wait.is_none_or(|w| w <= LONGEST), "{seconds}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn cool_downs_are_kept_per_host_and_port() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(
+            host_of(&url("https://hooks.slack.com/commands/T1/2/x")),
+            "hooks.slack.com:443"
+        );
+        assert_eq!(host_of(&url("http://127.0.0.1:8081/a")), "127.0.0.1:8081");
+        assert_ne!(
+            host_of(&url("http://127.0.0.1:8081/a")),
+            host_of(&url("http://127.0.0.1:8082/a"))
+        );
     }
 
     #[test]

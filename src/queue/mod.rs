@@ -28,6 +28,9 @@
 //!   process dies in between, the job is reclaimed and `on_dead` runs again,
 //!   so use the effect ledger inside `on_dead` too (at least once + ledger =
 //!   once in effect).
+//! * A handler may put its job off instead ([`JobError::Later`]: a spend
+//!   limit that delays work rather than refusing it): queued again after the
+//!   wait it names, the attempt not counted, so a delay never kills a job.
 //! * External effects go through the [`ledger`] (`ctx.effects().once(…)`).
 //! * Graceful shutdown (the `watch` channel given to [`Queue::spawn_workers`]
 //!   turns `true`, or its sender is dropped): workers stop claiming, running
@@ -149,6 +152,10 @@ pub enum JobError {
     /// Will never succeed: dead at once.
     #[error("{0:#}")]
     Permanent(anyhow::Error),
+    /// Not now, and not the job's failure: run it again `after` this long, the attempt not counted (a
+    /// spend limit that delays work rather than refusing it).
+    #[error("delayed by {after:?}: {reason}")]
+    Later { after: Duration, reason: String },
 }
 
 impl JobError {
@@ -238,6 +245,8 @@ pub enum ExecutionOutcome {
     Done(i64),
     /// Failed; queued again after a backoff.
     Retrying(i64),
+    /// Put off by the handler ([`JobError::Later`]); queued again, the attempt not counted.
+    Delayed(i64),
     Dead(i64),
     /// The lease was taken over (or could not be renewed); nothing recorded.
     LeaseLost(i64),
@@ -473,12 +482,29 @@ impl Queue {
                 self.failed(&ctx, handler, owner, format!("{error:#}"))
                     .await
             }
+            Leased::Finished(Ok(Err(JobError::Later { after, reason }))) => {
+                let now = inner.clock.now();
+                let run_after = now + chrono::Duration::from_std(after)?;
+                if !inner
+                    .store
+                    .postpone(ctx.id, owner, run_after, &truncate(reason.clone()), now)
+                    .await?
+                {
+                    return Ok(self.lease_lost(ctx.id));
+                }
+                inner.metrics.execution("delayed");
+                tracing::info!(%reason, run_in = ?after, "job delayed");
+                Ok(ExecutionOutcome::Delayed(ctx.id))
+            }
             Leased::Finished(Ok(Err(JobError::Permanent(error)))) => {
                 let error = format!("permanent error: {error:#}");
                 self.bury(&ctx, Some(handler), owner, error).await
             }
             Leased::Finished(Err(panic)) => {
-                let error = format!("job panicked: {}", panic_message(panic.as_ref()));
+                let error = format!(
+                    "job panicked: {}",
+                    crate::telemetry::panic_message(panic.as_ref())
+                );
                 self.failed(&ctx, handler, owner, error).await
             }
             Leased::LeaseLost => Ok(self.lease_lost(ctx.id)),
@@ -541,7 +567,10 @@ impl Queue {
             match self.leased(ctx.id, owner, notify, None).await {
                 Leased::Finished(Ok(())) | Leased::Interrupted => {}
                 Leased::Finished(Err(panic)) => {
-                    tracing::error!(panic = panic_message(panic.as_ref()), "on_dead panicked")
+                    tracing::error!(
+                        panic = crate::telemetry::panic_message(panic.as_ref()),
+                        "on_dead panicked"
+                    )
                 }
                 Leased::LeaseLost => return Ok(self.lease_lost(ctx.id)),
             }
@@ -743,16 +772,6 @@ async fn maintenance_loop(queue: Queue, mut shutdown: watch::Receiver<bool>) {
 /// Resolves once shutdown is signalled (true) or its sender is gone.
 async fn wait_for_shutdown(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_owned()
-    }
 }
 
 fn truncate(mut text: String) -> String {

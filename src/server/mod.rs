@@ -6,8 +6,13 @@
 //! the request timeout (`server.request_timeout` → 408), and the body limit (`server.max_body_bytes` →
 //! 413). Platform routes are added by the adapters; this module knows no business rules.
 //!
+//! Connections are accepted by [`connections`]: at most `server.max_connections` at once, each closed
+//! when its request head is slower than `server.header_read_timeout` or it sits idle past
+//! `server.idle_timeout`, so slow and idle clients cannot starve the server.
+//!
 //! `fn router(state) -> Router` lets tests drive the real stack with `oneshot` or a real port.
 
+pub mod connections;
 mod exposition;
 mod health;
 
@@ -93,11 +98,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let router = router(state);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    let limits = connections::Limits::from(&state.config.server);
+    connections::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -292,6 +292,18 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
+    /// running → queued until `run_after`, un-counting the attempt (a limit
+    /// that delays the job; not its failure), with `reason`, if `owner` still
+    /// holds the lease.
+    async fn postpone(
+        &self,
+        job_id: i64,
+        owner: &str,
+        run_after: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
     /// running → queued, due now, un-counting the attempt (shutdown
     /// interrupted it; it was not the job's fault), if `owner` still holds
     /// the lease.

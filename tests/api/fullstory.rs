@@ -370,7 +370,7 @@ async fn after_a_429_every_caller_waits_out_retry_after_together() {
         let client = client.clone();
         tokio::spawn(async move { client.list_sessions(&jane(), 5).await })
     };
-    while client.upstream().cooldown().active_until().is_none() {
+    while !client.upstream().cooldown().any_active() {
         tokio::task::yield_now().await;
     }
     // … and 19 more arrive during the cool-down, each for a different customer (no cache in the way).

@@ -139,3 +139,34 @@ pub fn official_session(device: &str, session: &str, minutes_ago: i64) -> Value 
 pub fn sessions(entries: Vec<Value>) -> Value {
     json!({ "sessions": entries })
 }
+
+/// A Slack slash command for `text` as Slack sends it at `timestamp`: the form body and its signed headers.
+pub fn slack_command(
+    secret: &str,
+    timestamp: i64,
+    text: &str,
+    response_url: &str,
+    trigger: &str,
+) -> (String, Vec<(&'static str, String)>) {
+    let body = serde_urlencoded::to_string([
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("user_id", "U1"),
+        ("command", "/replays"),
+        ("text", text),
+        ("response_url", response_url),
+        ("trigger_id", trigger),
+    ])
+    .expect("a form body");
+    let (ts, signature) =
+        replaydesk::adapters::slack::verify::sign(secret, timestamp, body.as_bytes());
+    let headers = vec![
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+        ("x-slack-request-timestamp", ts),
+        ("x-slack-signature", signature),
+    ];
+    (body, headers)
+}

@@ -29,6 +29,7 @@ fn request(identities: Vec<Identity>) -> LookupRequest {
         lookback: Duration::from_secs(30 * 86_400),
         digest: false,
         summary: false,
+        max_identities: 10,
     }
 }
 

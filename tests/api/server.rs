@@ -1,7 +1,16 @@
 //! The server's own routes and layers on a real port: health, readiness, metrics, request ids, limits.
 
-use replaydesk::identity::{CustomerEmail, Identity};
+use std::time::Duration;
+
+use replaydesk::{
+    config::{Interval, Secret, Secrets},
+    identity::{CustomerEmail, Identity},
+};
 use tempfile::TempDir;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers::path};
 
 use super::helpers::{self, TestServer, official_session, sessions};
@@ -132,6 +141,23 @@ async fn readiness_fails_when_the_store_is_gone() {
 }
 
 #[tokio::test]
+async fn readiness_does_not_flip_when_an_upstream_is_down() {
+    // Load balancers must keep sending webhooks during an outage: jobs wait, the ack is still ours.
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let server = TestServer::start(helpers::config(&fullstory.uri(), &dir)).await;
+    let jane = Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap());
+    let request = server.app.lookup_request(vec![jane]);
+    assert!(server.app.lookup.run(&request).await.is_err());
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
 async fn every_answer_carries_a_request_id_and_keeps_the_callers() {
     let dir = TempDir::new().unwrap();
     let server = TestServer::start(helpers::config("http://127.0.0.1:9", &dir)).await;
@@ -165,4 +191,167 @@ async fn an_oversized_body_is_refused_with_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
+}
+
+/// Reads until the server closes the connection (or resets it); what it sent before.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    // A safety bound only (the test fails instead of hanging); nothing here is timed.
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut seen)).await;
+    assert!(read.is_ok(), "the server never closed the connection");
+    seen
+}
+
+#[tokio::test]
+async fn thousands_of_silent_and_half_sent_connections_do_not_keep_signed_requests_out() {
+    const SECRET: &str = "slack-signing-secret";
+    let dir = TempDir::new().unwrap();
+    let mut config = helpers::config("http://127.0.0.1:9", &dir);
+    config.slack.signing_secret = Secrets::from_values([SECRET]);
+    config.slack.bot_token = Secret::new("xoxb-test-token");
+    config.server.header_read_timeout = Interval(Duration::from_secs(2));
+    config.server.idle_timeout = Interval(Duration::from_secs(60));
+    // This test process holds both ends of every connection.
+    replaydesk::server::connections::raise_file_limit(5_000);
+    let server = TestServer::start(config).await;
+
+    // A kept-alive connection, answered once, now waiting for its next request.
+    let mut kept = TcpStream::connect(server.address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answered = Vec::new();
+    while !answered.ends_with(b"\r\n\r\nok") {
+        let mut chunk = [0u8; 512];
+        let n = kept.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed early");
+        answered.extend_from_slice(&chunk[..n]);
+    }
+
+    // 1,000 connections that never send a byte, then 1,000 that stop in the middle of their headers.
+    let mut idle = Vec::new();
+    for _ in 0..1_000 {
+        idle.push(TcpStream::connect(server.address).await.unwrap());
+    }
+    let mut half_sent = Vec::new();
+    for _ in 0..1_000 {
+        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        stream
+            .write_all(b"POST /slack/commands HTTP/1.1\r\nHost: replaydesk\r\nX-Slack-Sig")
+            .await
+            .unwrap();
+        half_sent.push(stream);
+    }
+
+    // Meanwhile health checks and signed requests are answered.
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let now = chrono::Utc::now().timestamp();
+    let hooks = "https://hooks.slack.com/commands/T1/1/x";
+    let (body, headers) = helpers::slack_command(SECRET, now, "help", hooks, "trigger-1");
+    let mut request = server.http.post(server.url("/slack/commands")).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer = request.send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    assert!(
+        answer["text"].as_str().unwrap().contains("/replays"),
+        "{answer}"
+    );
+
+    // Silent and half-sent connections are closed, unanswered, header_read_timeout after they opened …
+    for stream in idle.iter_mut().chain(half_sent.iter_mut()) {
+        assert!(read_to_close(stream).await.is_empty());
+    }
+    // … while the kept-alive connection, waiting for its next request (idle_timeout: 60 s), still serves.
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let seen = String::from_utf8(read_to_close(&mut kept).await).unwrap();
+    assert!(seen.starts_with("HTTP/1.1 200 OK"), "{seen}");
+}
+
+#[tokio::test]
+async fn past_max_connections_a_client_waits_for_a_free_one() {
+    let dir = TempDir::new().unwrap();
+    let mut config = helpers::config("http://127.0.0.1:9", &dir);
+    config.server.max_connections = 1;
+    config.server.header_read_timeout = Interval(Duration::from_secs(1));
+    let server = TestServer::start(config).await;
+    // The only connection served at once, saying nothing.
+    let first = TcpStream::connect(server.address).await.unwrap();
+    // A second client is accepted by the kernel, but served only once the first is gone: here, when
+    // the server closes it for not asking anything within header_read_timeout.
+    let status = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        first.try_read(&mut byte).unwrap(),
+        0,
+        "the first connection was closed before the second was served"
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_closes_idle_connections_and_stops_accepting() {
+    let dir = TempDir::new().unwrap();
+    let config = helpers::config("http://127.0.0.1:9", &dir);
+    let state = replaydesk::app::AppState::around(helpers::app(config).await).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(replaydesk::cli::serve::run_until(
+        state,
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // A kept-alive connection that has been answered once and now waits.
+    let mut kept = TcpStream::connect(address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 15];
+    kept.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200 OK");
+
+    stop.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), serving).await;
+    assert!(stopped.unwrap().unwrap().is_ok(), "serve returned");
+    // The rest of the answer, then the end of the connection.
+    read_to_close(&mut kept).await;
+    assert!(
+        TcpStream::connect(address).await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_idle_past_idle_timeout_is_closed() {
+    let dir = TempDir::new().unwrap();
+    let mut config = helpers::config("http://127.0.0.1:9", &dir);
+    config.server.idle_timeout = Interval(Duration::from_secs(1));
+    let server = TestServer::start(config).await;
+    let mut kept = TcpStream::connect(server.address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer, then (nothing more being asked) the end of the connection.
+    let seen = String::from_utf8(read_to_close(&mut kept).await).unwrap();
+    assert!(seen.starts_with("HTTP/1.1 200 OK"), "{seen}");
+    assert!(seen.ends_with("\r\n\r\nok"), "{seen}");
 }

@@ -1909,3 +1909,71 @@ async fn a_heap_failure_leaves_the_erasure_pending_and_the_receipt_never_says_do
     assert!(blocks_text(&posts[1]).contains("heap deletion request del-43"));
     assert_eq!(fullstory_deletions(&slack).await, 2);
 }
+
+// ------------------------------------------------------------------ fan-out is capped and counted
+
+#[tokio::test]
+async fn a_command_naming_300_customers_looks_up_ten_and_says_how_many_were_not() {
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    slack.response_url_accepts().await;
+    let text = (0..300)
+        .map(|i| format!("customer{i}@example.org"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let url = slack.response_url();
+    let response = slack
+        .command(&command_fields(&text, "trigger-300", &url))
+        .await;
+    assert_eq!(response.status(), 200);
+    let ack: Value = response.json().await.unwrap();
+    let ack = ack["text"].as_str().unwrap();
+    assert!(
+        ack.ends_with("(290 more not looked up: at most 10 per request)"),
+        "{ack}"
+    );
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+
+    assert_eq!(slack.fullstory_calls().await, 10);
+    let answers = slack.received(RESPONSE_PATH).await;
+    assert_eq!(answers.len(), 1);
+    let shown = blocks_text(&answers[0]);
+    assert!(
+        shown.contains("290 more identities were not looked up"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn per_source_limits_count_identities_not_requests() {
+    let slack = Slack::start_with(|c| {
+        c.limits.per_source_per_minute = 1;
+        c.limits.per_source_burst = 15;
+    })
+    .await;
+    let ten = (0..10)
+        .map(|i| format!("customer{i}@example.org"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let url = slack.response_url();
+    let first: Value = slack
+        .command(&command_fields(&ten, "trigger-1", &url))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        first["text"].as_str().unwrap().starts_with("Looking up"),
+        "{first}"
+    );
+    // Two requests, but twenty identities: past the burst of fifteen.
+    let second: Value = slack
+        .command(&command_fields(&ten, "trigger-2", &url))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["text"], replaydesk::adapters::sources::OVER_LIMIT);
+}

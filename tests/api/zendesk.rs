@@ -365,7 +365,10 @@ impl Harness {
         let clock = ManualClock::new(at(NOW));
         let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
         let state = AppState::around(app.clone()).unwrap();
-        assert_eq!(state.adapters.len(), 1, "the Zendesk adapter is on");
+        assert!(
+            state.adapters.iter().any(|a| a.name() == "zendesk"),
+            "the Zendesk adapter is on"
+        );
         let mut handlers: Vec<Arc<dyn JobHandler>> = state
             .adapters
             .iter()
@@ -404,7 +407,12 @@ impl Harness {
 
     /// The default harness, FullStory knowing one session of jane@acme.com (the ticket's requester).
     async fn with_a_session_for_jane() -> Self {
-        let rd = Self::start(|_| {}).await;
+        Self::with_a_session_for_jane_and(|_| {}).await
+    }
+
+    /// [`Self::with_a_session_for_jane`] with `tweak` applied to the configuration.
+    async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
+        let rd = Self::start(tweak).await;
         sessions_for(
             &rd.fullstory,
             "jane@acme.com",
@@ -1584,4 +1592,183 @@ async fn without_the_tag_configured_a_tagged_ticket_gets_its_replays_as_before()
     let notes = rd.zendesk.notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(!notes[0].contains("Erasure"), "{}", notes[0]);
+}
+
+// ------------------------------------------------------------------ cool-downs are per host and bounded
+
+/// A Slack slash command for jane, signed as Slack signs it, its answer going to `response_url`.
+async fn slack_command(rd: &Harness, trigger: &str, response_url: &str) -> StatusCode {
+    let now = rd.clock.now().timestamp();
+    let (body, headers) =
+        helpers::slack_command(SLACK_SECRET, now, "jane@acme.com", response_url, trigger);
+    let mut request = HttpRequest::post("/slack/commands");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    replaydesk::server::router(rd.state.clone())
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+const SLACK_SECRET: &str = "slack-signing-secret";
+
+#[tokio::test]
+async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
+    let rd = Harness::with_a_session_for_jane_and(|c| {
+        c.slack.signing_secret = Secrets::from_values([SLACK_SECRET]);
+        c.slack.bot_token = Secret::new("xoxb-test-token");
+        c.slack.api_url = Some("http://127.0.0.1:9/api".into());
+    })
+    .await;
+    let hooks = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "100000"))
+        .mount(&hooks)
+        .await;
+    let response_url = |n: u32| format!("{}/commands/T1/{n}/x", hooks.uri());
+
+    // Two Slack answers for that host are queued before the ticket, then the ticket arrives.
+    assert_eq!(
+        slack_command(&rd, "trig-1", &response_url(1)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        slack_command(&rd, "trig-2", &response_url(2)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(rd.jobs().await, 3);
+
+    // The service's own queue (every handler, as `serve` runs it) takes the jobs oldest first: no step
+    // sleeps through the 100,000 s (a hung step would hang the test).
+    let mut outcomes = Vec::new();
+    loop {
+        match rd.state.queue.try_execute_one("test").await.unwrap() {
+            ExecutionOutcome::EmptyQueue => break,
+            outcome => outcomes.push(outcome),
+        }
+    }
+    assert!(
+        matches!(
+            outcomes[..],
+            [
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Done(_),
+            ]
+        ),
+        "{outcomes:?}"
+    );
+
+    // The ticket got its note with jane's session, FullStory answering as usual.
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("2026-11-20 14:02 UTC"), "{}", notes[0]);
+    // The host that said to wait heard from us once: every later answer for it failed its attempt at
+    // once (the cool-down is longer than we wait in place) and the queue kept it for later.
+    assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
+    let slack_jobs: Vec<_> = rd
+        .state
+        .store
+        .list_jobs(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind != replaydesk::adapters::zendesk::job::KIND)
+        .collect();
+    assert_eq!(slack_jobs.len(), 2);
+    let metrics = rd.state.metrics.render();
+    for line in [
+        r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="rate_limited"} 1"#,
+        r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="cooling_down"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    for job in &slack_jobs {
+        assert_eq!(job.state, JobState::Queued, "{job:?}");
+        let error = job.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("429"), "{error}");
+    }
+}
+
+// ------------------------------------------------------------------ fan-out is capped and counted
+
+#[tokio::test]
+async fn a_comment_with_2000_addresses_costs_the_requester_and_five_lookups() {
+    let rd = Harness::with_a_session_for_jane().await;
+    let pasted: Vec<String> = (0..2000)
+        .map(|i| format!("customer{i}@example.org"))
+        .collect();
+    rd.zendesk.add_public_comment(
+        TICKET,
+        &format!("Please check all of these: {}", pasted.join(", ")),
+    );
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+
+    // The requester, then the comment's first five in order of appearance: nothing else was asked.
+    let mut expected = vec!["jane@acme.com".to_owned()];
+    expected.extend(pasted[..5].iter().cloned());
+    assert_eq!(looked_up(&rd.fullstory).await, expected);
+    // The note names how many were left out.
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].contains("1995 more identities were not looked up"),
+        "{}",
+        notes[0]
+    );
+}
+
+#[tokio::test]
+async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refused() {
+    let rd = Harness::with_a_session_for_jane_and(|c| {
+        c.zendesk.account_lookups_per_minute = 1;
+        c.limits.per_source_burst = 2;
+    })
+    .await;
+    rd.zendesk
+        .add_ticket(TICKET + 1, "Still broken", "Same here, says jane again.");
+    // Jane and bob: the account's burst of two is spent by the first ticket.
+    assert_eq!(
+        rd.deliver("inv-1", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        rd.deliver("inv-2", &created_body(TICKET + 1)).await,
+        StatusCode::OK
+    );
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        matches!(
+            outcomes[..],
+            [ExecutionOutcome::Done(_), ExecutionOutcome::Delayed(_)]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert!(rd.zendesk.notes(TICKET + 1).is_empty(), "not yet");
+    assert_eq!(
+        looked_up(&rd.fullstory).await,
+        ["jane@acme.com", "bob@acme.com"]
+    );
+    // The delayed job waits, queued, without having spent an attempt: it is not on its way to dead.
+    let jobs = rd.state.store.list_jobs(None, 10).await.unwrap();
+    let delayed = jobs.iter().find(|j| j.state != JobState::Done).unwrap();
+    assert_eq!(delayed.state, JobState::Queued);
+    assert_eq!(delayed.attempts, 0);
+    let reason = delayed.last_error.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("zendesk.account_lookups_per_minute"),
+        "{reason}"
+    );
+    assert!(delayed.run_after > rd.clock.now(), "run later");
 }

@@ -64,7 +64,7 @@ pub fn retry_after_body(body: &[u8]) -> Option<Duration> {
         .ok()?
         .get("retry_after")?
         .as_f64()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    crate::outbound::retry_after_seconds(seconds)
 }
 
 /// A command as Discord answers a registration.
@@ -242,5 +242,11 @@ mod tests {
         );
         assert_eq!(retry_after_body(br#"{"retry_after":-1}"#), None);
         assert_eq!(retry_after_body(b"<html>"), None);
+        assert_eq!(
+            retry_after_body(br#"{"retry_after":1e300}"#),
+            Some(crate::outbound::LONGEST_COOL_DOWN)
+        );
+        assert_eq!(retry_after_body(br#"{"retry_after":"NaN"}"#), None);
+        assert_eq!(retry_after_body(br#"{"retry_after":null}"#), None);
     }
 }

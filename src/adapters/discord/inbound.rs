@@ -124,7 +124,11 @@ pub async fn interactions(
         .guild_id
         .map(|g| g.to_string())
         .unwrap_or_default();
-    if !inbound::within_source_limit(&state, PLATFORM, &guild) {
+    let asked = match &intent {
+        Intent::Lookup { identities, .. } => identities.len(),
+        _ => 1,
+    };
+    if !inbound::within_source_limit(&state, PLATFORM, &guild, asked) {
         return Json(render::ephemeral(crate::adapters::sources::OVER_LIMIT)).into_response();
     }
     let job = match to_job(&interaction, intent) {

@@ -114,6 +114,7 @@ pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInt
             result.identities.len() - shown.len()
         ));
     }
+    footer.extend(render::not_looked_up(result).map(|line| format!(" · {line}")));
     EditInteractionResponse::new()
         .embeds(with_marker(embeds, &footer, marker))
         .components(buttons.into_rows())
@@ -352,6 +353,7 @@ mod tests {
 
     fn result() -> LookupResult {
         LookupResult {
+            not_looked_up: 0,
             around: Some(at("2026-11-24T14:05:00Z")),
             lookback_days: 30,
             identities: vec![

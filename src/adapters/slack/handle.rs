@@ -84,10 +84,12 @@ pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Reje
         };
         return Ok(Immediate::Json(render::ephemeral(&usage(name))));
     }
-    if !inbound::within_source_limit(state, PLATFORM, &command.team_id) {
+    let asked = query.identities.len();
+    if !inbound::within_source_limit(state, PLATFORM, &command.team_id, asked) {
         return Ok(Immediate::Json(render::ephemeral(OVER_LIMIT)));
     }
-    let ack = render::ephemeral(&looking_up(&query.identities));
+    let max = state.config.identity.max_per_request;
+    let ack = render::ephemeral(&looking_up(&query.identities, max));
     let job = LookupJob {
         summary: query.has_flag("summary"),
         identities: query.identities,
@@ -301,7 +303,11 @@ async fn app_mention(
         inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
         return Ok(Immediate::Empty);
     }
-    if !inbound::within_source_limit(state, PLATFORM, &callback.team_id) {
+    // The mention's own identities (one when it names none: the thread's parent is read later).
+    let asked = parse_query(&mention.text, &state.config.identity.exclude_domains.0)
+        .identities
+        .len();
+    if !inbound::within_source_limit(state, PLATFORM, &callback.team_id, asked) {
         return Ok(Immediate::Empty);
     }
     let parent = mention

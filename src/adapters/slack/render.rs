@@ -88,8 +88,9 @@ pub struct Options {
 
 /// The answer to a lookup.
 pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Message {
-    // Two blocks stay free for the "more not shown" line and the Share button.
-    let budget = MAX_BLOCKS - 2;
+    // Two blocks stay free for the "more not shown" line and the Share button (three with "not looked up").
+    let not_looked_up = render::not_looked_up(result);
+    let budget = MAX_BLOCKS - 2 - usize::from(not_looked_up.is_some());
     let mut blocks: Vec<SlackBlock> = Vec::new();
     let mut hidden = 0;
     for group in &result.identities {
@@ -137,6 +138,7 @@ pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Mes
             if hidden == 1 { "" } else { "s" }
         )));
     }
+    blocks.extend(not_looked_up.map(|line| context(&escape(&line))));
     if options.share
         && let Some(button) = share_button(job)
     {
@@ -430,6 +432,7 @@ mod tests {
 
     fn result(around: Option<DateTime<Utc>>) -> LookupResult {
         LookupResult {
+            not_looked_up: 0,
             around,
             lookback_days: 30,
             identities: vec![

@@ -11,6 +11,12 @@
 //! comments' sideloaded users), never an address at `identity.exclude_domains`. The moment in question
 //! (`around`) is the ticket's creation; the summary is asked for when `zendesk.auto_summary` is on.
 //!
+//! Fan-out: the requester plus at most `zendesk.max_comment_identities` of the comment's addresses (in
+//! order of appearance; a comment pasting 2,000 addresses costs at most that many FullStory calls), the
+//! rest named in the note as not looked up. Each account's lookups are also held to
+//! `zendesk.account_lookups_per_minute` identities: past it the job is delayed, never refused, because
+//! Zendesk does not resend a webhook we answered 2xx.
+//!
 //! Failure policy (deliberately not the shared handler's): a FullStory failure that may pass (429, 5xx,
 //! timeout) retries the job quietly, with no "delayed" note (a note cannot be replaced later); a lasting
 //! one posts one short failure note on the ticket and ends; a Zendesk refusal that will not pass (401,
@@ -41,6 +47,7 @@ use super::{
     reply::{self, Target, ZendeskReplier},
 };
 use crate::{
+    adapters::sources::SourceLimits,
     app::App,
     fullstory::{
         Client, FsError,
@@ -108,6 +115,9 @@ pub struct TicketHandler {
     pub app: Arc<App>,
     pub api: Arc<ZendeskApi>,
     pub replier: Arc<ZendeskReplier>,
+    /// Each account's FullStory spend: `zendesk.account_lookups_per_minute` identities a minute; a
+    /// ticket past it is delayed ([`JobError::Later`]), never refused (see [`crate::adapters::sources`]).
+    pub accounts: Arc<SourceLimits>,
 }
 
 impl TicketHandler {
@@ -349,12 +359,19 @@ impl JobHandler for TicketHandler {
             None => payload.requester_email.clone(),
         };
         let config = &self.app.config;
+        let exclude = &config.identity.exclude_domains.0;
         let identities = customer_identities(
             requester_email.as_deref(),
             comment.as_deref(),
             &staff,
-            &config.identity.exclude_domains.0,
+            exclude,
         );
+        // The requester, and at most `max_comment_identities` addresses of the comment (the rest are
+        // named in the note as not looked up), within `identity.max_per_request`.
+        let from_requester =
+            customer_identities(requester_email.as_deref(), None, &staff, exclude).len();
+        let max_identities = (from_requester + config.zendesk.max_comment_identities)
+            .min(config.identity.max_per_request);
         if identities.is_empty() {
             tracing::info!(
                 ticket = id,
@@ -380,7 +397,20 @@ impl JobHandler for TicketHandler {
                     }),
                 },
             };
-            match self.app.lookup.run(&lookup.to_request(&self.app)).await {
+            let mut request = lookup.to_request(&self.app);
+            request.max_identities = max_identities;
+            let account = payload.account_id.as_deref().unwrap_or_default();
+            let spend = lookup.identities.len().min(max_identities);
+            if let Some(after) = self.accounts.delay(PLATFORM, account, spend) {
+                // Zendesk does not resend after our 2xx: the ticket waits, it is never dropped.
+                return Err(JobError::Later {
+                    after,
+                    reason: format!(
+                        "over zendesk.account_lookups_per_minute for account {account}"
+                    ),
+                });
+            }
+            match self.app.lookup.run(&request).await {
                 Ok(result) => {
                     tracing::info!(
                         ticket = id,

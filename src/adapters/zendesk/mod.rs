@@ -106,6 +106,10 @@ impl super::Adapter for Zendesk {
             app: app.clone(),
             api: parts.api.clone(),
             replier: parts.replier.clone(),
+            accounts: Arc::new(crate::adapters::sources::SourceLimits::per_minute(
+                app.config.zendesk.account_lookups_per_minute,
+                app.config.limits.per_source_burst,
+            )),
         })])
     }
 }

@@ -24,6 +24,7 @@ pub fn sessions_note(result: &LookupResult, reference: &str) -> String {
     for group in result.identities.iter().filter(|g| !g.sessions.is_empty()) {
         group_html(&mut html, result, group);
     }
+    not_looked_up_html(&mut html, result);
     html.push_str(&footer(reference));
     html
 }
@@ -72,6 +73,12 @@ fn group_html(html: &mut String, result: &LookupResult, group: &IdentityResult) 
     }
 }
 
+fn not_looked_up_html(html: &mut String, result: &LookupResult) {
+    if let Some(line) = render::not_looked_up(result) {
+        let _ = writeln!(html, "<p><em>{}</em></p>", escape(&line));
+    }
+}
+
 /// The short note when nobody in the ticket has sessions.
 pub fn empty_note(result: &LookupResult, reference: &str) -> String {
     let mut html = String::new();
@@ -82,6 +89,7 @@ pub fn empty_note(result: &LookupResult, reference: &str) -> String {
             escape(&render::no_sessions(&group.identity, result.lookback_days))
         );
     }
+    not_looked_up_html(&mut html, result);
     html.push_str(&footer(reference));
     html
 }
@@ -201,6 +209,7 @@ mod tests {
 
     fn result() -> LookupResult {
         LookupResult {
+            not_looked_up: 0,
             around: Some(at("2026-11-20T14:10:00Z")),
             lookback_days: 30,
             identities: vec![

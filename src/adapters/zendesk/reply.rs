@@ -133,6 +133,7 @@ pub fn only_new(result: &LookupResult, new: &HashSet<String>) -> LookupResult {
         around: result.around,
         lookback_days: result.lookback_days,
         identities,
+        not_looked_up: result.not_looked_up,
     }
 }
 
@@ -475,6 +476,7 @@ mod tests {
     #[test]
     fn only_new_sessions_remain_and_the_digest_follows_the_likely_session() {
         let result = LookupResult {
+            not_looked_up: 0,
             around: None,
             lookback_days: 30,
             identities: vec![

@@ -96,6 +96,7 @@ impl App {
             limit: self.config.fullstory.limit,
             lookback: self.config.lookback(),
             digest: self.config.fullstory.digest,
+            what_went_wrong: self.config.fullstory.what_went_wrong,
             summary: false,
             max_identities: self.config.identity.max_per_request,
         }

@@ -81,6 +81,36 @@ pub fn likely_reason(result: &LookupResult) -> &'static str {
     }
 }
 
+/// The heading of the "what went wrong" list.
+pub const WENT_WRONG_HEADING: &str = "What went wrong";
+
+/// The likely session's "what went wrong" list, one line per item (`1:15 console error: TypeError: x`),
+/// errors first, then failed requests, then frustrated pages; empty when nothing went wrong (or the
+/// list is off). The texts are scrubbed already ([`crate::lookup::WhatWentWrong`]); each platform
+/// escapes them like any other text from FullStory.
+pub fn went_wrong_lines(group: &IdentityResult) -> Vec<String> {
+    let Some(went) = group.digest.as_ref().map(|d| &d.went_wrong) else {
+        return Vec::new();
+    };
+    let at = |offset: Option<i64>| match offset {
+        Some(secs) => format!("{}:{:02} ", secs / 60, secs % 60),
+        None => String::new(),
+    };
+    let mut lines = Vec::new();
+    for (items, what) in [
+        (&went.console_errors, "console error: "),
+        (&went.failed_requests, "failed request: "),
+        (&went.frustrated_pages, ""),
+    ] {
+        lines.extend(
+            items
+                .iter()
+                .map(|m| format!("{}{what}{}", at(m.offset_secs), m.text)),
+        );
+    }
+    lines
+}
+
 /// The digest line of a group's likely session, when there is one.
 pub fn digest_line(group: &IdentityResult) -> Option<String> {
     group.digest.as_ref().map(crate::lookup::Digest::line)
@@ -171,6 +201,38 @@ pub fn erasure_lines(receipt: &ErasureReceipt) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::identity::{CustomerEmail, Uid};
+
+    #[test]
+    fn what_went_wrong_reads_as_times_and_scrubbed_texts() {
+        use crate::lookup::{Digest, Moment, WhatWentWrong};
+        let moment = |secs, text: &str| Moment {
+            offset_secs: secs,
+            text: text.into(),
+        };
+        let mut group = IdentityResult {
+            identity: Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap()),
+            sessions: vec![],
+            digest: None,
+            summary: None,
+        };
+        assert!(went_wrong_lines(&group).is_empty());
+        group.digest = Some(Digest {
+            went_wrong: WhatWentWrong {
+                console_errors: vec![moment(Some(75), "TypeError: x")],
+                failed_requests: vec![moment(Some(212), "POST /api/pay → 502")],
+                frustrated_pages: vec![moment(None, "3 rage clicks on /checkout")],
+            },
+            ..Digest::default()
+        });
+        assert_eq!(
+            went_wrong_lines(&group),
+            [
+                "1:15 console error: TypeError: x",
+                "3:32 failed request: POST /api/pay → 502",
+                "3 rage clicks on /checkout",
+            ]
+        );
+    }
 
     #[test]
     fn lines_never_show_a_full_email() {

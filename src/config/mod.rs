@@ -134,6 +134,9 @@ pub struct FullStoryConfig {
     pub summary_profile: Option<String>,
     /// Whether adapters add the digest line (one events call per answer).
     pub digest: bool,
+    /// With the digest, list the likely session's console errors, failed requests and rage/dead-click
+    /// pages (scrubbed of personal data; no extra FullStory call).
+    pub what_went_wrong: bool,
     /// Attempts per request before giving up (429, 5xx, timeouts).
     pub max_attempts: u32,
     /// First backoff step after a 5xx or timeout; doubles each attempt, with jitter.
@@ -160,6 +163,7 @@ impl Default for FullStoryConfig {
             limit: 5,
             summary_profile: None,
             digest: true,
+            what_went_wrong: true,
             max_attempts: 4,
             retry_backoff: Interval(Duration::from_millis(500)),
             cache_ttl: Interval(Duration::from_secs(60)),

@@ -109,7 +109,16 @@ impl EventKind {
 pub struct SessionEvent {
     pub kind: EventKind,
     pub at: Option<DateTime<Utc>>,
+    /// The page (a page view, a click) or the request's URL (a failed request).
     pub url: Option<String>,
+    /// What a console error said, when the event carries it (raw: scrubbed before it is shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A request's HTTP method and status, when the event carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// An AI summary of a session.
@@ -254,10 +263,55 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<SessionEvent>, String> {
                 &["event_properties", "data", "properties", "eventProperties"],
             );
             let url = properties
-                .and_then(|p| field(p, &["url", "page_url", "pageUrl", "href", "location"]))
+                .and_then(|p| {
+                    field(
+                        p,
+                        &[
+                            "url",
+                            "request_url",
+                            "requestUrl",
+                            "page_url",
+                            "pageUrl",
+                            "href",
+                            "location",
+                        ],
+                    )
+                })
                 .or_else(|| field(event, &["url", "page_url", "pageUrl"]))
                 .and_then(text);
+            let detail = |names: &[&str]| {
+                properties
+                    .and_then(|p| field(p, names))
+                    .or_else(|| field(event, names))
+                    .and_then(text)
+            };
+            let message = detail(&["message", "msg", "error_message", "errorMessage", "error"]);
+            let method = detail(&["method", "http_method", "httpMethod", "request_method"]);
+            let status = detail(&["status", "status_code", "statusCode", "http_status"])
+                .and_then(|s| s.parse::<u16>().ok());
+            let level = detail(&["level", "severity", "log_level"]).unwrap_or_default();
             let kind = match EventKind::from_name(&name) {
+                // FullStory's documented `console` and `request` events: an error by their level or
+                // status.
+                EventKind::Other if is_one_of(&name, &["console", "log", "consolemessage"]) => {
+                    if is_one_of(&level, &["error", "exception", "fatal"]) {
+                        EventKind::ConsoleError
+                    } else {
+                        EventKind::Other
+                    }
+                }
+                EventKind::Other
+                    if is_one_of(
+                        &name,
+                        &["request", "network", "xhr", "fetch", "httprequest"],
+                    ) =>
+                {
+                    if status.is_some_and(|s| s >= 400) {
+                        EventKind::NetworkError
+                    } else {
+                        EventKind::Other
+                    }
+                }
                 // Some exports record rage/dead/error clicks as a click with a flag or subtype.
                 EventKind::Click => properties
                     .and_then(|p| field(p, &["click_type", "clickType", "subtype"]))
@@ -272,9 +326,22 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<SessionEvent>, String> {
                 at: field(event, &["event_time", "timestamp", "eventTime", "time"])
                     .and_then(parse_time),
                 url,
+                message,
+                method,
+                status,
             })
         })
         .collect())
+}
+
+/// Whether `name`, folded to lower-case letters and digits, is one of `names`.
+fn is_one_of(name: &str, names: &[&str]) -> bool {
+    let folded: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    names.contains(&folded.as_str())
 }
 
 /// Reads a summary answer: `{summary}` / `{response}` (text or structured) / the seed's shape.
@@ -384,6 +451,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seed[0].kind, EventKind::ConsoleError);
+    }
+
+    #[test]
+    fn what_went_wrong_details_are_read_from_every_event_shape() {
+        // The seed's `type`/`timestamp`/`data`.
+        let seed = parse_events(
+            br#"{"events":[
+              {"type":"console-error","timestamp":"2024-05-01T10:00:00Z","data":{"message":"TypeError: x"}},
+              {"type":"network-error","timestamp":"2024-05-01T10:00:05Z","data":{"url":"https://a/api/pay?x=1","method":"POST","status":502}},
+              {"type":"rage-click","timestamp":"2024-05-01T10:00:09Z","data":{"url":"https://a/pay"}}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(seed[0].kind, EventKind::ConsoleError);
+        assert_eq!(seed[0].message.as_deref(), Some("TypeError: x"));
+        assert_eq!(seed[1].kind, EventKind::NetworkError);
+        assert_eq!(
+            (seed[1].method.as_deref(), seed[1].status),
+            (Some("POST"), Some(502))
+        );
+        assert_eq!(seed[1].url.as_deref(), Some("https://a/api/pay?x=1"));
+        assert_eq!(seed[2].kind, EventKind::RageClick);
+        // FullStory's documented `event_type`/`event_time`/`event_properties`, with its `console` and
+        // `request` events: errors by level and status only.
+        let documented = parse_events(
+            br#"{"events":[
+              {"event_type":"console","event_time":"2024-05-01T10:00:00Z","event_properties":{"level":"error","message":"boom"}},
+              {"event_type":"console","event_time":"2024-05-01T10:00:01Z","event_properties":{"level":"log","message":"hello"}},
+              {"event_type":"request","event_time":"2024-05-01T10:00:02Z","event_properties":{"request_url":"https://a/api","http_method":"GET","status_code":"404"}},
+              {"event_type":"request","event_time":"2024-05-01T10:00:03Z","event_properties":{"request_url":"https://a/ok","status_code":200}},
+              {"event_type":"someday-new","event_time":"2024-05-01T10:00:04Z"}
+            ]}"#,
+        )
+        .unwrap();
+        let kinds: Vec<EventKind> = documented.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::ConsoleError,
+                EventKind::Other,
+                EventKind::NetworkError,
+                EventKind::Other,
+                EventKind::Other
+            ]
+        );
+        assert_eq!(documented[0].message.as_deref(), Some("boom"));
+        assert_eq!(documented[2].status, Some(404));
+        assert_eq!(documented[2].method.as_deref(), Some("GET"));
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct Digest {
     pub duration_secs: Option<i64>,
     /// The last page the customer was on.
     pub last_url: Option<String>,
+    /// The console errors, failed requests and frustrated pages ([`super::WhatWentWrong`]), from the
+    /// same events; empty with `fullstory.what_went_wrong = false`.
+    #[serde(skip_serializing_if = "super::WhatWentWrong::is_empty")]
+    pub went_wrong: super::WhatWentWrong,
 }
 
 impl Digest {
@@ -100,6 +104,9 @@ mod tests {
             kind,
             at: Utc.timestamp_opt(1_700_000_000 + secs, 0).single(),
             url: url.map(str::to_owned),
+            message: None,
+            method: None,
+            status: None,
         }
     }
 

@@ -20,6 +20,7 @@
 
 mod digest;
 mod rank;
+mod went_wrong;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -33,6 +34,7 @@ use crate::{
     identity::Identity,
 };
 pub use digest::Digest;
+pub use went_wrong::{Moment, WhatWentWrong};
 
 /// What to look up.
 #[derive(Clone, Debug)]
@@ -45,6 +47,8 @@ pub struct LookupRequest {
     /// Older sessions are left out.
     pub lookback: Duration,
     pub digest: bool,
+    /// With the digest, list what went wrong in the likely session (the same events: no extra call).
+    pub what_went_wrong: bool,
     pub summary: bool,
     /// Identities looked up at most (the first ones); `identity.max_per_request` by default.
     pub max_identities: usize,
@@ -227,7 +231,13 @@ impl Lookup {
                 return None;
             }
             match self.sessions.session_events(&likely.id).await {
-                Ok(events) => Some(Digest::from_events(&events)),
+                Ok(events) => {
+                    let mut digest = Digest::from_events(&events);
+                    if request.what_went_wrong {
+                        digest.went_wrong = WhatWentWrong::from_events(&events, likely.created);
+                    }
+                    Some(digest)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "no digest for the likely session");
                     None

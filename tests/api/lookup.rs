@@ -28,6 +28,7 @@ fn request(identities: Vec<Identity>) -> LookupRequest {
         limit: 5,
         lookback: Duration::from_secs(30 * 86_400),
         digest: false,
+        what_went_wrong: true,
         summary: false,
         max_identities: 10,
     }

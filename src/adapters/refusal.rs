@@ -1,0 +1,85 @@
+//! A platform refusing our message, named and survived, once for every adapter.
+//!
+//! Slack (`invalid_blocks`, `msg_too_long`, …: HTTP 200 with `ok:false`), Discord (400, code 50035
+//! "Invalid Form Body") and Zendesk (422 on the ticket update) can refuse a message we built, although
+//! every renderer keeps within the documented limits ([`crate::render::limits`]): limits change, and some
+//! are not published. Such a refusal is the platform's, not FullStory's, and retrying the same message
+//! would be refused again. So:
+//!
+//! - each adapter's API client maps it to a [`Refusal`] (platform, a code from a small fixed set, and the
+//!   platform's own reason) and counts it in `replaydesk_platform_refusals_total{platform,code}`;
+//! - [`once_or_fallback`] logs it (a warning naming the platform and why) and posts the plain fallback
+//!   ([`crate::render::fallback_lines`]: links only) through the effect ledger as `<name>-plain`, so the
+//!   person asking gets an answer, once, and the job ends well;
+//! - when the fallback is refused too, the job fails with an error naming the platform's refusal (never
+//!   FullStory), and the queue's last word says the answer could not be posted ([`crate::jobs::gave_up`]).
+
+use crate::queue::{Effect, JobContext};
+
+/// Words every refusal's message carries; [`crate::jobs::gave_up`] looks for them.
+pub const REFUSED: &str = "refused our message";
+
+/// A platform's refusal of a message we sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} {REFUSED} ({code}): {reason}", display_name(platform))]
+pub struct Refusal {
+    /// `slack`, `discord`, `zendesk`.
+    pub platform: &'static str,
+    /// The platform's code, from a fixed set (a metric label): `invalid_blocks`, `50035`, `422`, ….
+    pub code: &'static str,
+    /// The platform's explanation, shortened.
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(platform: &'static str, code: &'static str, reason: impl Into<String>) -> Self {
+        let reason: String = reason.into();
+        Self {
+            platform,
+            code,
+            reason: reason.chars().take(300).collect(),
+        }
+    }
+}
+
+fn display_name(platform: &str) -> &str {
+    match platform {
+        "slack" => "Slack",
+        "discord" => "Discord",
+        "zendesk" => "Zendesk",
+        other => other,
+    }
+}
+
+/// Runs `rich` once as effect `name`; when the platform refuses it (`refusal` finds a [`Refusal`] in
+/// the error), logs the refusal and runs `plain` once as effect `<name>-plain` instead. The external
+/// id of whichever was posted.
+pub async fn once_or_fallback(
+    job: &JobContext,
+    name: &str,
+    rich: &dyn Effect,
+    plain: &dyn Effect,
+    refusal: impl Fn(&anyhow::Error) -> Option<Refusal>,
+) -> anyhow::Result<String> {
+    let error = match job.effects().once(name, rich).await {
+        Ok(id) => return Ok(id),
+        Err(error) => error,
+    };
+    let Some(refused) = refusal(&error) else {
+        return Err(error);
+    };
+    tracing::warn!(
+        platform = refused.platform,
+        code = refused.code,
+        reason = %refused.reason,
+        effect = name,
+        "{refused}; posting the plain fallback instead"
+    );
+    job.effects()
+        .once(&format!("{name}-plain"), plain)
+        .await
+        .map_err(|plain_error| {
+            anyhow::Error::new(refused)
+                .context(format!("the plain fallback failed too: {plain_error:#}"))
+        })
+}

@@ -202,7 +202,7 @@ impl Lookup {
                 return None;
             }
             match self.sessions.session_events(&likely.id).await {
-                Ok(events) => Some(Digest::from_events(&events)),
+                Ok(events) => Some(Digest::from_events(&events, likely.created)),
                 Err(error) => {
                     tracing::warn!(%error, "no digest for the likely session");
                     None

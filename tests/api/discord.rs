@@ -22,7 +22,7 @@ use wiremock::{
     matchers::{header, method, path, query_param},
 };
 
-use super::helpers::{self, TestServer, official_session, sessions};
+use super::helpers::{self, TestServer, minutes_ago, official_session, sessions};
 
 /// RFC 8032 test 1: the secret seed and its public key.
 const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
@@ -188,9 +188,9 @@ impl Harness {
             .await;
         Mock::given(path("/v2/sessions/7%3A8/events"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
-                {"event_time": "2026-11-20T10:00:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
-                {"event_time": "2026-11-20T10:02:00Z", "event_type": "rage-click"},
-                {"event_time": "2026-11-20T10:04:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/pay"}}
+                {"event_time": minutes_ago(19), "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
+                {"event_time": minutes_ago(17), "event_type": "rage-click"},
+                {"event_time": minutes_ago(15), "event_type": "navigate", "event_properties": {"url": "https://shop/pay"}}
             ]})))
             .mount(&self.fullstory)
             .await;

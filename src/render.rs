@@ -11,6 +11,9 @@
 
 pub mod limits;
 
+#[cfg(test)]
+mod every_platform;
+
 use chrono::{DateTime, Utc};
 
 use crate::{

@@ -11,8 +11,9 @@
 //! - [`once_or_fallback`] logs it (a warning naming the platform and why) and posts the plain fallback
 //!   ([`crate::render::fallback_lines`]: links only) through the effect ledger as `<name>-plain`, so the
 //!   person asking gets an answer, once, and the job ends well;
-//! - when the fallback is refused too, the job fails with an error naming the platform's refusal (never
-//!   FullStory), and the queue's last word says the answer could not be posted ([`crate::jobs::gave_up`]).
+//! - when the fallback fails too, the job's error names the platform's refusal (never FullStory) in front
+//!   of the fallback's own error, which decides whether the job is retried (a 5xx) or ends (refused
+//!   again); the queue's last word then says the answer could not be posted ([`crate::jobs::gave_up`]).
 
 use crate::queue::{Effect, JobContext};
 
@@ -75,11 +76,28 @@ pub async fn once_or_fallback(
         effect = name,
         "{refused}; posting the plain fallback instead"
     );
+    // The fallback's own error decides what the queue does (a passing one is retried); the refusal
+    // is named in front of it.
     job.effects()
         .once(&format!("{name}-plain"), plain)
         .await
-        .map_err(|plain_error| {
-            anyhow::Error::new(refused)
-                .context(format!("the plain fallback failed too: {plain_error:#}"))
-        })
+        .map_err(|plain_error| plain_error.context(format!("{refused}; the plain fallback failed")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::{GAVE_UP, GAVE_UP_POSTING, gave_up};
+
+    #[test]
+    fn a_refusal_names_the_platform_and_a_job_dead_of_one_does_not_blame_fullstory() {
+        let refused = Refusal::new("discord", "50035", "Invalid Form Body: embeds: too long");
+        assert_eq!(
+            refused.to_string(),
+            "Discord refused our message (50035): Invalid Form Body: embeds: too long"
+        );
+        let error = format!("effect answer-plain: {refused}; the plain fallback failed");
+        assert_eq!(gave_up(&error), GAVE_UP_POSTING);
+        assert_eq!(gave_up("FullStory is unavailable (503)"), GAVE_UP);
+    }
 }

@@ -26,7 +26,7 @@ use serenity::builder::EditInteractionResponse;
 
 use super::{api::Api, render};
 use crate::{
-    adapters::refusal::{Refusal, once_or_fallback},
+    adapters::refusal::once_or_fallback,
     clock::Clock,
     jobs::{Answer, Replier, ReplyTo},
     lookup::Lookup,
@@ -190,10 +190,9 @@ impl Replier for DiscordReplier {
                 Ok(())
             }
             Err(error) => {
-                let transient = error.downcast_ref::<Refusal>().is_none()
-                    && error
-                        .downcast_ref::<super::api::ApiError>()
-                        .is_none_or(super::api::ApiError::is_transient);
+                let transient = error
+                    .downcast_ref::<super::api::ApiError>()
+                    .is_none_or(super::api::ApiError::is_transient);
                 if transient {
                     Err(JobError::Retry(error))
                 } else {

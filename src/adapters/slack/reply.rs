@@ -37,7 +37,7 @@ use super::{
     render::{self, Message, Options},
 };
 use crate::{
-    adapters::refusal::{Refusal, once_or_fallback},
+    adapters::refusal::once_or_fallback,
     app::App,
     jobs::{Answer, Replier, ReplyTo},
     queue::{Effect, JobContext, JobError},
@@ -269,9 +269,6 @@ impl SlackReplier {
 /// A Slack job error: retry when Slack may answer later, give up when it will not (a refusal of our
 /// message included).
 fn classify(error: anyhow::Error) -> JobError {
-    if error.downcast_ref::<Refusal>().is_some() {
-        return JobError::Permanent(error);
-    }
     match error.downcast_ref::<SlackError>() {
         Some(slack) if !slack.is_transient() => JobError::Permanent(error),
         _ => JobError::Retry(error),

@@ -35,7 +35,7 @@ use super::{
     render,
 };
 use crate::{
-    adapters::refusal::{Refusal, once_or_fallback},
+    adapters::refusal::once_or_fallback,
     clock::Clock,
     config::ZendeskConfig,
     fullstory::FsError,
@@ -89,9 +89,8 @@ fn session_item(id: &str) -> String {
 /// better by itself (dead at once, an admin replays it after fixing the cause); anything else is retried.
 pub fn job_error(error: anyhow::Error) -> JobError {
     let lasting = error
-        .downcast_ref::<Refusal>()
-        .map(|_| true)
-        .or_else(|| error.downcast_ref::<ZdError>().map(|e| !e.is_transient()))
+        .downcast_ref::<ZdError>()
+        .map(|e| !e.is_transient())
         .or_else(|| error.downcast_ref::<FsError>().map(|e| !e.is_transient()))
         .unwrap_or(false);
     if lasting {

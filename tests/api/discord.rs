@@ -170,6 +170,16 @@ impl Harness {
             .collect()
     }
 
+    /// `/replays email:jane@acme.com` as interaction `id` with `token`.
+    async fn ask_about_jane(&self, id: &str, token: &str) -> (StatusCode, Value) {
+        self.post(&slash(
+            id,
+            token,
+            json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
+        ))
+        .await
+    }
+
     async fn accept_edits(&self, token: &str) {
         Mock::given(method("PATCH"))
             .and(path(edit_path(token)))
@@ -567,11 +577,7 @@ async fn discords_429_with_the_wait_only_in_the_body_is_honoured() {
         .await;
     discord.accept_edits("tok-429").await;
     discord
-        .post(&slash(
-            "1700000000000000015",
-            "tok-429",
-            json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
-        ))
+        .ask_about_jane("1700000000000000015", "tok-429")
         .await;
     assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
     assert_eq!(discord.edits().await.len(), 2, "retried once after the 429");
@@ -934,11 +940,7 @@ async fn when_discord_refuses_the_answer_the_plain_links_follow_and_fullstory_is
         .await;
     discord.accept_edits("tok-refused").await;
     discord
-        .post(&slash(
-            "1700000000000000050",
-            "tok-refused",
-            json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
-        ))
+        .ask_about_jane("1700000000000000050", "tok-refused")
         .await;
     assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
     let edits = discord.edits().await;

@@ -164,6 +164,32 @@ impl Slack {
             .await;
     }
 
+    /// FullStory knows two sessions of jane@acme.com (2 and 15 minutes ago); the message shortcut on
+    /// `text`, written 10 minutes ago (in the thread of `parent`, if any).
+    async fn shortcut_on_janes_message(&self, text: &str, parent: Option<&str>) -> Value {
+        self.fullstory_has(sessions(vec![
+            official_session("1", "3", 2),
+            official_session("1", "2", 15),
+        ]))
+        .await;
+        let message_ts = slack_ts(self.clock.now() - chrono::Duration::minutes(10));
+        shortcut(text, &message_ts, parent, &self.response_url())
+    }
+
+    /// `/replays jane@acme.com` with `trigger`, FullStory knowing one session of hers (5 minutes ago)
+    /// and the `response_url` taking posts.
+    async fn slash_command_about_jane(&self, trigger: &str) -> reqwest::Response {
+        self.fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+            .await;
+        self.response_url_accepts().await;
+        self.command(&command_fields(
+            "jane@acme.com",
+            trigger,
+            &self.response_url(),
+        ))
+        .await
+    }
+
     async fn response_url_accepts(&self) {
         Mock::given(method("POST"))
             .and(path(RESPONSE_PATH))
@@ -789,21 +815,14 @@ async fn the_message_shortcut_answers_in_the_threads_parent_around_the_messages_
     let slack = Slack::start().await;
     // The customer wrote 10 minutes ago; the session from 15 minutes ago was live then.
     slack
-        .fullstory_has(sessions(vec![
-            official_session("1", "3", 2),
-            official_session("1", "2", 15),
-        ]))
-        .await;
-    slack
         .post_message_answers(json!({"ok": true, "channel": "C1", "ts": "1700000999.000001"}))
         .await;
-    let message_ts = slack_ts(slack.clock.now() - chrono::Duration::minutes(10));
-    let payload = shortcut(
-        "Customer <mailto:jane@acme.com|jane@acme.com> says checkout &amp; pay fails",
-        &message_ts,
-        Some("1699990000.000001"),
-        &slack.response_url(),
-    );
+    let payload = slack
+        .shortcut_on_janes_message(
+            "Customer <mailto:jane@acme.com|jane@acme.com> says checkout &amp; pay fails",
+            Some("1699990000.000001"),
+        )
+        .await;
     let response = slack.interaction(&payload).await;
     assert_eq!(response.status(), 200);
     assert_eq!(slack.fullstory_calls().await, 0);
@@ -1133,17 +1152,7 @@ async fn fullstory_down_tells_the_user_and_the_job_is_retried() {
         .up_to_n_times(4)
         .mount(&slack.fullstory)
         .await;
-    slack
-        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
-        .await;
-    slack.response_url_accepts().await;
-    slack
-        .command(&command_fields(
-            "jane@acme.com",
-            "t-down",
-            &slack.response_url(),
-        ))
-        .await;
+    slack.slash_command_about_jane("t-down").await;
     assert!(matches!(
         slack.run_job().await,
         ExecutionOutcome::Retrying(_)
@@ -1854,17 +1863,7 @@ fn share_value(answer: &Value) -> Value {
 #[tokio::test]
 async fn the_share_button_carries_the_job_not_the_email_and_only_its_asker_can_share() {
     let slack = Slack::start().await;
-    slack
-        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
-        .await;
-    slack.response_url_accepts().await;
-    slack
-        .command(&command_fields(
-            "jane@acme.com",
-            "trigger-share",
-            &slack.response_url(),
-        ))
-        .await;
+    slack.slash_command_about_jane("trigger-share").await;
     assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
     let answer = slack.received(RESPONSE_PATH).await.remove(0);
     let value = share_value(&answer);
@@ -1932,12 +1931,6 @@ async fn a_hostile_summary_is_escaped_in_the_thread_posts_text_and_blocks() {
 #[tokio::test]
 async fn when_slack_refuses_the_answer_the_plain_links_follow_once_and_the_refusal_is_counted() {
     let slack = Slack::start().await;
-    slack
-        .fullstory_has(sessions(vec![
-            official_session("1", "3", 2),
-            official_session("1", "2", 15),
-        ]))
-        .await;
     Mock::given(method("POST"))
         .and(path("/api/chat.postMessage"))
         .and(wiremock::matchers::body_string_contains("\"blocks\""))
@@ -1951,13 +1944,12 @@ async fn when_slack_refuses_the_answer_the_plain_links_follow_once_and_the_refus
     slack
         .post_message_answers(json!({"ok": true, "ts": "1700000999.000001"}))
         .await;
-    let message_ts = slack_ts(slack.clock.now() - chrono::Duration::minutes(10));
-    let payload = shortcut(
-        "Customer <mailto:jane@acme.com|jane@acme.com> cannot pay",
-        &message_ts,
-        None,
-        &slack.response_url(),
-    );
+    let payload = slack
+        .shortcut_on_janes_message(
+            "Customer <mailto:jane@acme.com|jane@acme.com> cannot pay",
+            None,
+        )
+        .await;
     slack.interaction(&payload).await;
     assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
     let posts = slack.received("/api/chat.postMessage").await;

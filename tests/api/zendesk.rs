@@ -314,6 +314,15 @@ fn fs_session(device: &str, session: &str, created: &str) -> Value {
 
 async fn fake_fullstory() -> MockServer {
     let server = MockServer::start().await;
+    // Events fall within their session (the digest ignores times outside it): bob's 7:9 began on the 18th.
+    Mock::given(path("/v2/sessions/7%3A9/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
+            {"event_time": "2026-11-18T08:00:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
+            {"event_time": "2026-11-18T08:02:00Z", "event_type": "rage-click"},
+            {"event_time": "2026-11-18T08:07:00Z", "event_type": "console-error"},
+        ]})))
+        .mount(&server)
+        .await;
     Mock::given(path_regex("^/v2/sessions/.+/events$"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
             {"event_time": "2026-11-20T14:02:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},

@@ -72,7 +72,6 @@ pub async fn once_or_fallback(
     tracing::warn!(
         platform = refused.platform,
         code = refused.code,
-        reason = %refused.reason,
         effect = name,
         "{refused}; posting the plain fallback instead"
     );

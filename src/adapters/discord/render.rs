@@ -564,6 +564,35 @@ mod tests {
     }
 
     #[test]
+    fn the_plain_fallback_is_content_with_the_links_only() {
+        let result = result();
+        let job = crate::jobs::LookupJob {
+            identities: result
+                .identities
+                .iter()
+                .map(|g| g.identity.clone())
+                .collect(),
+            around: result.around,
+            summary: false,
+            digest: None,
+            requester: Requester::default(),
+            reply: ReplyTo {
+                platform: "discord".into(),
+                target: Value::Null,
+            },
+        };
+        let rendered = json(plain(
+            &Answer::Sessions {
+                job: &job,
+                result: &result,
+            },
+            MARKER,
+        ));
+        assert_eq!(rendered["embeds"], json!([]));
+        assert_json_snapshot!(rendered);
+    }
+
+    #[test]
     fn immediate_answers_are_ephemeral() {
         assert_eq!(pong(), json!({"type": 1}));
         assert_eq!(json(deferred())["type"], 5);

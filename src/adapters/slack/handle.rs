@@ -9,6 +9,11 @@
 //! [`crate::render::NOT_ALLOWED`], privately, and no lookup is enqueued: a slash command in its HTTP
 //! answer, the others (which Slack gives no answer body for) through a `slack.notice` job.
 //!
+//! A **Share in channel** click carries the lookup job's id, not the customer: `share_of` reads that
+//! job from the store (no upstream is called before the ack) and shares it only for the person who asked
+//! it, in the same workspace; a job gone (retention, erasure) or someone else's gets [`SHARE_GONE`],
+//! privately. Buttons posted before carried the identities themselves and still work.
+//!
 //! `/replays forget EMAIL` is gated by `privacy.admin_slack_user_ids` alone (an empty list: nobody), not
 //! by the lookup allow-lists: it answers with a confirmation and enqueues nothing; the **Confirm
 //! erasure** click (checked against the admin list again) enqueues the shared `privacy.erase` job under

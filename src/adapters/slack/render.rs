@@ -436,7 +436,7 @@ mod tests {
     use super::*;
     use crate::{
         identity::{CustomerEmail, Uid},
-        jobs::{ReplyTo, Requester},
+        jobs::{LookupJob, ReplyTo, Requester},
         lookup::Digest,
     };
 
@@ -553,6 +553,28 @@ mod tests {
             )
         );
         assert_json_snapshot!("notice", notice(render::NOT_ALLOWED));
+    }
+
+    #[test]
+    fn the_plain_fallback_is_text_with_the_links_only() {
+        let result = result(Some(at(1_763_995_000)));
+        let job = LookupJob {
+            identities: vec![jane()],
+            around: result.around,
+            summary: false,
+            digest: None,
+            requester: Requester::default(),
+            reply: ReplyTo {
+                platform: "slack".into(),
+                target: json!({}),
+            },
+        };
+        let message = plain(&Answer::Sessions {
+            job: &job,
+            result: &result,
+        });
+        assert!(message.blocks.is_empty());
+        assert_json_snapshot!(message);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! markup included: the identities share that budget equally, a summary takes at most half of its
 //! identity's share, and the session list ends with "N more sessions not shown" when full. Summaries are
 //! cut after escaping ([`crate::render::limits`]), never inside an entity or a `<br>`. A replay URL
-//! over [`MAX_URL_BYTES`] shows the session id instead of a link. Our own texts that name a command in
+//! over 2,000 bytes shows the session id instead of a link. Our own texts that name a command in
 //! backticks show it as `<code>` (never literal backticks).
 
 use std::fmt::Write as _;
@@ -355,6 +355,31 @@ mod tests {
             &SummaryOutcome::Unavailable("summaries are off: set fullstory.summary_profile".into()),
             "rd-13-summary-0000abcd"
         ));
+    }
+
+    #[test]
+    fn the_plain_note_is_text_with_the_links_only() {
+        let result = result();
+        let job = crate::jobs::LookupJob {
+            identities: result
+                .identities
+                .iter()
+                .map(|g| g.identity.clone())
+                .collect(),
+            around: result.around,
+            summary: false,
+            digest: None,
+            requester: crate::jobs::Requester::default(),
+            reply: crate::jobs::ReplyTo {
+                platform: "zendesk".into(),
+                target: serde_json::Value::Null,
+            },
+        };
+        let lines = plain_lines(&Answer::Sessions {
+            job: &job,
+            result: &result,
+        });
+        insta::assert_snapshot!(plain_note(&lines, "rd-42-note-plain-9f3a01c2"));
     }
 
     #[test]

@@ -293,9 +293,9 @@ pub fn with_thread_hint(mut message: Message, code: &str) -> Message {
     message
 }
 
-/// The immediate, ephemeral answer to a slash command.
+/// The immediate, ephemeral answer to a slash command (escaped: it may name a uid the asker typed).
 pub fn ephemeral(text: &str) -> Value {
-    json!({ "response_type": "ephemeral", "text": text })
+    json!({ "response_type": "ephemeral", "text": cut(&escape(text), MAX_TEXT) })
 }
 
 /// `<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC>`: the reader's own time zone.
@@ -650,5 +650,10 @@ mod tests {
     #[test]
     fn mrkdwn_control_characters_are_escaped() {
         assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+        let uid = Identity::Uid(Uid::parse("<!channel>").unwrap());
+        assert_eq!(
+            ephemeral(&render::looking_up(&[uid]))["text"],
+            "Looking up replays for uid:&lt;!channel&gt;…"
+        );
     }
 }

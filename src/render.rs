@@ -206,6 +206,26 @@ pub fn fallback_lines(
     }
 }
 
+/// A lookup job for `result`'s identities, for renderers' tests (a job is only read for its reply).
+#[cfg(test)]
+pub(crate) fn test_job(result: &LookupResult) -> crate::jobs::LookupJob {
+    crate::jobs::LookupJob {
+        identities: result
+            .identities
+            .iter()
+            .map(|g| g.identity.clone())
+            .collect(),
+        around: result.around,
+        summary: false,
+        digest: None,
+        requester: crate::jobs::Requester::default(),
+        reply: crate::jobs::ReplyTo {
+            platform: "test".into(),
+            target: serde_json::Value::Null,
+        },
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

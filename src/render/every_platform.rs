@@ -15,7 +15,7 @@ use crate::{
     adapters::{discord, slack, zendesk},
     fullstory::SessionId,
     identity::{CustomerEmail, Identity, Uid},
-    jobs::{Answer, LookupJob, ReplyTo, Requester, SummaryJob},
+    jobs::{Answer, ReplyTo, Requester, SummaryJob},
     lookup::{Digest, FoundSession, IdentityResult, LookupResult, SummaryOutcome},
 };
 
@@ -121,24 +121,6 @@ fn result() -> impl Strategy<Value = LookupResult> {
             lookback_days: 30,
             identities,
         })
-}
-
-fn lookup_job(result: &LookupResult) -> LookupJob {
-    LookupJob {
-        identities: result
-            .identities
-            .iter()
-            .map(|g| g.identity.clone())
-            .collect(),
-        around: result.around,
-        summary: true,
-        digest: None,
-        requester: Requester::default(),
-        reply: ReplyTo {
-            platform: "test".into(),
-            target: Value::Null,
-        },
-    }
 }
 
 fn summary_job(url: &str) -> SummaryJob {
@@ -293,7 +275,7 @@ proptest! {
         outcome in summary(),
         summary_url in url(),
     ) {
-        let job = lookup_job(&result);
+        let job = super::test_job(&result);
         let answer = Answer::Sessions { job: &job, result: &result };
         let asked = summary_job(&summary_url);
         let outcome = outcome.unwrap_or_else(|| SummaryOutcome::Ready("Tried to pay.".into()));

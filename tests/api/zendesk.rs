@@ -312,23 +312,33 @@ fn fs_session(device: &str, session: &str, created: &str) -> Value {
     })
 }
 
+/// A page view, a rage click and a console error at `times` (within the session they belong to: the
+/// digest ignores times outside it).
+fn three_events(times: [&str; 3]) -> Value {
+    json!({"events": [
+        {"event_time": times[0], "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
+        {"event_time": times[1], "event_type": "rage-click"},
+        {"event_time": times[2], "event_type": "console-error"},
+    ]})
+}
+
 async fn fake_fullstory() -> MockServer {
     let server = MockServer::start().await;
-    // Events fall within their session (the digest ignores times outside it): bob's 7:9 began on the 18th.
+    // bob's 7:9 began on the 18th; the other sessions on the 20th.
     Mock::given(path("/v2/sessions/7%3A9/events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
-            {"event_time": "2026-11-18T08:00:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
-            {"event_time": "2026-11-18T08:02:00Z", "event_type": "rage-click"},
-            {"event_time": "2026-11-18T08:07:00Z", "event_type": "console-error"},
-        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(three_events([
+            "2026-11-18T08:00:00Z",
+            "2026-11-18T08:02:00Z",
+            "2026-11-18T08:07:00Z",
+        ])))
         .mount(&server)
         .await;
     Mock::given(path_regex("^/v2/sessions/.+/events$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
-            {"event_time": "2026-11-20T14:02:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
-            {"event_time": "2026-11-20T14:04:00Z", "event_type": "rage-click"},
-            {"event_time": "2026-11-20T14:09:00Z", "event_type": "console-error"},
-        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(three_events([
+            "2026-11-20T14:02:00Z",
+            "2026-11-20T14:04:00Z",
+            "2026-11-20T14:09:00Z",
+        ])))
         .mount(&server)
         .await;
     server

@@ -566,21 +566,7 @@ mod tests {
     #[test]
     fn the_plain_fallback_is_content_with_the_links_only() {
         let result = result();
-        let job = crate::jobs::LookupJob {
-            identities: result
-                .identities
-                .iter()
-                .map(|g| g.identity.clone())
-                .collect(),
-            around: result.around,
-            summary: false,
-            digest: None,
-            requester: Requester::default(),
-            reply: ReplyTo {
-                platform: "discord".into(),
-                target: Value::Null,
-            },
-        };
+        let job = render::test_job(&result);
         let rendered = json(plain(
             &Answer::Sessions {
                 job: &job,

@@ -436,7 +436,7 @@ mod tests {
     use super::*;
     use crate::{
         identity::{CustomerEmail, Uid},
-        jobs::{LookupJob, ReplyTo, Requester},
+        jobs::{ReplyTo, Requester},
         lookup::Digest,
     };
 
@@ -558,17 +558,7 @@ mod tests {
     #[test]
     fn the_plain_fallback_is_text_with_the_links_only() {
         let result = result(Some(at(1_763_995_000)));
-        let job = LookupJob {
-            identities: vec![jane()],
-            around: result.around,
-            summary: false,
-            digest: None,
-            requester: Requester::default(),
-            reply: ReplyTo {
-                platform: "slack".into(),
-                target: json!({}),
-            },
-        };
+        let job = render::test_job(&result);
         let message = plain(&Answer::Sessions {
             job: &job,
             result: &result,

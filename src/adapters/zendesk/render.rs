@@ -360,21 +360,7 @@ mod tests {
     #[test]
     fn the_plain_note_is_text_with_the_links_only() {
         let result = result();
-        let job = crate::jobs::LookupJob {
-            identities: result
-                .identities
-                .iter()
-                .map(|g| g.identity.clone())
-                .collect(),
-            around: result.around,
-            summary: false,
-            digest: None,
-            requester: crate::jobs::Requester::default(),
-            reply: crate::jobs::ReplyTo {
-                platform: "zendesk".into(),
-                target: serde_json::Value::Null,
-            },
-        };
+        let job = render::test_job(&result);
         let lines = plain_lines(&Answer::Sessions {
             job: &job,
             result: &result,

@@ -579,6 +579,21 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_without_sessions_does_not_explain_a_likely_session() {
+        let mut result = result();
+        result.identities[0].sessions.clear();
+        let rendered = json(sessions(&result, true, MARKER));
+        assert_eq!(
+            rendered["embeds"][1]["footer"]["text"],
+            "ref rd-42-answer-9f3a01c2"
+        );
+        assert_eq!(
+            rendered["embeds"][0]["description"],
+            "No sessions found for j•••@acme.com in the last 30 days."
+        );
+    }
+
+    #[test]
     fn immediate_answers_are_ephemeral() {
         assert_eq!(pong(), json!({"type": 1}));
         assert_eq!(json(deferred())["type"], 5);

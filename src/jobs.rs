@@ -287,9 +287,23 @@ async fn on_fullstory_error(
 /// What the requester is told when a job gave up.
 pub const GAVE_UP: &str = "replaydesk could not get an answer from FullStory after several tries.";
 
+/// What the requester is told when a job gave up because the platform kept refusing the answer.
+pub const GAVE_UP_POSTING: &str =
+    "replaydesk found the answer but could not post it here. Please ask your replaydesk admin.";
+
+/// The last word for a job that died with `error`: a platform's refusal of our message
+/// ([`crate::adapters::refusal`]) is not blamed on FullStory.
+pub fn gave_up(error: &str) -> &'static str {
+    if error.contains(crate::adapters::refusal::REFUSED) {
+        GAVE_UP_POSTING
+    } else {
+        GAVE_UP
+    }
+}
+
 /// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`; an
 /// adapter's own job kinds that do too can call this from their `on_dead`.
-pub async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
+pub async fn deliver_dead(repliers: &Repliers, job: &JobContext, error: &str) {
     #[derive(Deserialize)]
     struct Reply {
         reply: ReplyTo,
@@ -301,7 +315,7 @@ pub async fn deliver_dead(repliers: &Repliers, job: &JobContext) {
         return;
     };
     let answer = Answer::Failed {
-        message: GAVE_UP.into(),
+        message: gave_up(error).into(),
         reference: reference(job),
     };
     if let Err(error) = replier.deliver(job, &reply, answer).await {
@@ -373,8 +387,8 @@ impl JobHandler for LookupHandler {
         run_lookup(&self.app, replier, job, &payload).await
     }
 
-    async fn on_dead(&self, job: &JobContext, _error: &str) {
-        deliver_dead(&self.repliers, job).await;
+    async fn on_dead(&self, job: &JobContext, error: &str) {
+        deliver_dead(&self.repliers, job, error).await;
     }
 }
 
@@ -433,7 +447,7 @@ impl JobHandler for SummaryHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, _error: &str) {
-        deliver_dead(&self.repliers, job).await;
+    async fn on_dead(&self, job: &JobContext, error: &str) {
+        deliver_dead(&self.repliers, job, error).await;
     }
 }

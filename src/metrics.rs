@@ -44,6 +44,12 @@ pub struct UpstreamLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub platform: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
     pub cache: &'static str,
     pub result: &'static str,
@@ -153,6 +159,8 @@ pub struct UpstreamMetrics {
     /// Posts not sent because their destination is not allowed (a `response_url` host outside
     /// `slack.response_url_hosts`).
     pub refused_destinations: Family<UpstreamLabels, Counter>,
+    /// Messages a platform refused, by platform and the platform's code (a fixed set per platform).
+    pub refusals: Family<RefusalLabels, Counter>,
     windows: Arc<Mutex<HashMap<&'static str, RollingDay>>>,
 }
 
@@ -208,7 +216,20 @@ impl UpstreamMetrics {
              of the quota spent per day: sum over replicas",
             metrics.metered_24h.clone(),
         );
+        registry.register(
+            "replaydesk_platform_refusals",
+            "Messages a platform refused (Slack invalid_blocks/msg_too_long/…, Discord 400 with its \
+             code, Zendesk 422), by platform and code; each was followed by a plain fallback",
+            metrics.refusals.clone(),
+        );
         metrics
+    }
+
+    /// Counts one refusal of our message by `platform`.
+    pub fn refused(&self, platform: &'static str, code: &'static str) {
+        self.refusals
+            .get_or_create(&RefusalLabels { platform, code })
+            .inc();
     }
 
     /// Counts one metered call to `endpoint` of `upstream`.

@@ -4,11 +4,21 @@
 //!
 //! Each platform's `render.rs` (Block Kit, a Zendesk HTML note, a Discord embed) arranges these pieces in
 //! its own format; none writes its own wording. All of them are pure functions, snapshot-tested.
+//!
+//! Every renderer stays within its platform's documented limits by construction, with the one set of
+//! cutting and budgeting helpers in [`limits`]. When a platform refuses a message anyway, the replier
+//! sends the plain fallback built here ([`fallback_lines`]: who, when, and the links, nothing else).
+
+pub mod limits;
+
+#[cfg(test)]
+mod every_platform;
 
 use chrono::{DateTime, Utc};
 
 use crate::{
     identity::{CustomerEmail, Identity, redact_emails},
+    jobs::Answer,
     lookup::{IdentityResult, LookupResult},
     privacy::ErasureReceipt,
 };
@@ -194,6 +204,89 @@ pub fn erasure_lines(receipt: &ErasureReceipt) -> Vec<String> {
         lines.push(format!("Last error: {error}"));
     }
     lines
+}
+
+/// The first line of a plain fallback: why the answer looks plain.
+pub const FALLBACK_INTRO: &str =
+    "The full answer could not be shown here, so here are the replay links.";
+
+/// The lines of the plain answer sent when a platform refused the rich one: for sessions, each
+/// identity's heading and one line per session (its start in UTC, `likely`, and the link as the
+/// platform writes it with `link`, or the session id when `link` cannot carry that URL); for a summary
+/// only the replay link; for the other answers their text. No summary, digest or button: the plainest
+/// message that still answers. `escape` is the platform's escaping, applied to every word not ours.
+pub fn fallback_lines(
+    answer: &Answer<'_>,
+    escape: impl Fn(&str) -> String,
+    link: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let session_line = |created: DateTime<Utc>, likely: bool, id: &str, url: &str| {
+        let mut line = utc(created);
+        if likely {
+            line.push_str(&format!(" ({LIKELY})"));
+        }
+        match link(url) {
+            Some(link) => format!("{line}: {link}"),
+            None => format!("{line}: session {}", escape(id)),
+        }
+    };
+    match answer {
+        Answer::Sessions { result, .. } => {
+            let mut lines = vec![FALLBACK_INTRO.to_owned()];
+            for group in &result.identities {
+                if group.sessions.is_empty() {
+                    lines.push(escape(&no_sessions(&group.identity, result.lookback_days)));
+                    continue;
+                }
+                lines.push(escape(&sessions_heading(group)));
+                lines.extend(
+                    group
+                        .sessions
+                        .iter()
+                        .map(|s| session_line(s.created, s.likely, s.id.as_str(), &s.url)),
+                );
+            }
+            lines
+        }
+        Answer::Summary { job, .. } => {
+            let mut lines =
+                vec!["FullStory's summary could not be shown here; the replay:".to_owned()];
+            let url = job.url.as_deref().unwrap_or_default();
+            lines.push(match link(url) {
+                Some(link) => link,
+                None => format!("session {}", escape(job.session.as_str())),
+            });
+            lines
+        }
+        Answer::Delayed { message } => vec![escape(message)],
+        Answer::Failed { message, reference } => {
+            vec![escape(message), escape(&format!("Reference: {reference}"))]
+        }
+        Answer::Erasure { email, receipt } => std::iter::once(erasure_heading(email, receipt))
+            .chain(erasure_lines(receipt))
+            .map(|line| escape(&line))
+            .collect(),
+    }
+}
+
+/// A lookup job for `result`'s identities, for renderers' tests (a job is only read for its reply).
+#[cfg(test)]
+pub(crate) fn test_job(result: &LookupResult) -> crate::jobs::LookupJob {
+    crate::jobs::LookupJob {
+        identities: result
+            .identities
+            .iter()
+            .map(|g| g.identity.clone())
+            .collect(),
+        around: result.around,
+        summary: false,
+        digest: None,
+        requester: crate::jobs::Requester::default(),
+        reply: crate::jobs::ReplyTo {
+            platform: "test".into(),
+            target: serde_json::Value::Null,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 
 pub mod discord;
 pub mod inbound;
+pub mod refusal;
 pub mod signing;
 pub mod slack;
 pub mod sources;

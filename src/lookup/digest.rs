@@ -2,9 +2,15 @@
 //!
 //! Built from the session's events, which cost one metered call, so the digest is made only when asked
 //! and only for the likely session.
+//!
+//! Event times are clamped to the session: an event stamped before the session started or more than
+//! [`MAX_SESSION`] after it (a client clock far off, a timestamp of 0) says nothing about how long the
+//! customer was there, so it counts (a page is a page) but does not stretch the duration. Without this
+//! one bad stamp gave "0 pages · 16895357 min".
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::fullstory::{EventKind, SessionEvent};
@@ -28,8 +34,14 @@ pub struct Digest {
     pub went_wrong: super::WhatWentWrong,
 }
 
+/// The longest a session can last, as far as the digest believes event times: FullStory ends a session
+/// after 30 minutes without activity, and a day is far beyond any real one.
+pub const MAX_SESSION: TimeDelta = TimeDelta::hours(24);
+
 impl Digest {
-    pub fn from_events(events: &[SessionEvent]) -> Self {
+    /// The digest of a session that started at `started`, from its events (see the module docs).
+    pub fn from_events(events: &[SessionEvent], started: DateTime<Utc>) -> Self {
+        let within = |at: &DateTime<Utc>| *at >= started && *at <= started + MAX_SESSION;
         let mut digest = Digest::default();
         let mut urls = HashSet::new();
         let mut page_views = 0;
@@ -53,13 +65,13 @@ impl Digest {
         } else {
             urls.len()
         };
-        let times: Vec<_> = events.iter().filter_map(|e| e.at).collect();
+        let times: Vec<_> = events.iter().filter_map(|e| e.at).filter(within).collect();
         if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) {
             digest.duration_secs = Some((*last - *first).num_seconds());
         }
         digest.last_url = events
             .iter()
-            .filter(|e| e.url.is_some())
+            .filter(|e| e.url.is_some() && e.at.as_ref().is_none_or(within))
             .max_by_key(|e| e.at)
             .and_then(|e| e.url.clone());
         digest
@@ -99,6 +111,12 @@ mod tests {
 
     use super::*;
 
+    fn start() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
     fn event(kind: EventKind, secs: i64, url: Option<&str>) -> SessionEvent {
         SessionEvent {
             kind,
@@ -122,7 +140,7 @@ mod tests {
             event(EventKind::DeadClick, 200, None),
             event(EventKind::PageView, 420, Some("https://a/checkout")),
         ];
-        let digest = Digest::from_events(&events);
+        let digest = Digest::from_events(&events, start());
         assert_eq!(digest.pages, 3);
         assert_eq!(digest.errors, 2);
         assert_eq!(digest.rage_clicks, 1);
@@ -136,6 +154,19 @@ mod tests {
 
     #[test]
     fn an_empty_session_has_a_plain_digest() {
-        assert_eq!(Digest::from_events(&[]).line(), "0 pages");
+        assert_eq!(Digest::from_events(&[], start()).line(), "0 pages");
+    }
+
+    #[test]
+    fn event_times_outside_the_session_do_not_stretch_its_duration() {
+        let events = vec![
+            event(EventKind::Click, -1_700_000_000, None),
+            event(EventKind::Click, 0, None),
+            event(EventKind::RageClick, 300, None),
+            event(EventKind::Click, 400 * 24 * 3600, None),
+        ];
+        let digest = Digest::from_events(&events, start());
+        assert_eq!(digest.duration_secs, Some(300));
+        assert_eq!(digest.line(), "0 pages · 1 rage click · 5 min");
     }
 }

@@ -20,7 +20,7 @@
 
 mod digest;
 mod rank;
-mod went_wrong;
+pub mod went_wrong;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -232,7 +232,7 @@ impl Lookup {
             }
             match self.sessions.session_events(&likely.id).await {
                 Ok(events) => {
-                    let mut digest = Digest::from_events(&events);
+                    let mut digest = Digest::from_events(&events, likely.created);
                     if request.what_went_wrong {
                         digest.went_wrong = WhatWentWrong::from_events(&events, likely.created);
                     }

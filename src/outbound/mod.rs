@@ -189,6 +189,11 @@ impl Upstream {
         self.name
     }
 
+    /// The metric families this upstream records into (adapters count platform refusals there).
+    pub fn metrics(&self) -> &UpstreamMetrics {
+        &self.metrics
+    }
+
     pub fn cooldown(&self) -> &CoolDown {
         &self.cooldown
     }

@@ -55,8 +55,8 @@ async fn fake_fullstory() -> MockServer {
         .await;
     Mock::given(path("/v2/sessions/5%3Anewer/events"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events":[
-            {"event_time":"2026-11-20T10:00:00Z","event_type":"navigate","event_properties":{"url":"https://shop/a"}},
-            {"event_time":"2026-11-20T10:05:00Z","event_type":"dead-click"}
+            {"event_time":super::helpers::minutes_ago(14),"event_type":"navigate","event_properties":{"url":"https://shop/a"}},
+            {"event_time":super::helpers::minutes_ago(9),"event_type":"dead-click"}
         ]})))
         .mount(&server)
         .await;

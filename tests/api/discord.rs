@@ -22,7 +22,7 @@ use wiremock::{
     matchers::{header, method, path, query_param},
 };
 
-use super::helpers::{self, TestServer, official_session, sessions};
+use super::helpers::{self, TestServer, minutes_ago, official_session, sessions};
 
 /// RFC 8032 test 1: the secret seed and its public key.
 const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
@@ -171,6 +171,16 @@ impl Harness {
             .collect()
     }
 
+    /// `/replays email:jane@acme.com` as interaction `id` with `token`.
+    async fn ask_about_jane(&self, id: &str, token: &str) -> (StatusCode, Value) {
+        self.post(&slash(
+            id,
+            token,
+            json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
+        ))
+        .await
+    }
+
     async fn accept_edits(&self, token: &str) {
         Mock::given(method("PATCH"))
             .and(path(edit_path(token)))
@@ -189,9 +199,9 @@ impl Harness {
             .await;
         Mock::given(path("/v2/sessions/7%3A8/events"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
-                {"event_time": "2026-11-20T10:00:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
-                {"event_time": "2026-11-20T10:02:00Z", "event_type": "rage-click"},
-                {"event_time": "2026-11-20T10:04:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/pay"}}
+                {"event_time": minutes_ago(19), "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
+                {"event_time": minutes_ago(17), "event_type": "rage-click"},
+                {"event_time": minutes_ago(15), "event_type": "navigate", "event_properties": {"url": "https://shop/pay"}}
             ]})))
             .mount(&self.fullstory)
             .await;
@@ -568,11 +578,7 @@ async fn discords_429_with_the_wait_only_in_the_body_is_honoured() {
         .await;
     discord.accept_edits("tok-429").await;
     discord
-        .post(&slash(
-            "1700000000000000015",
-            "tok-429",
-            json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
-        ))
+        .ask_about_jane("1700000000000000015", "tok-429")
         .await;
     assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
     assert_eq!(discord.edits().await.len(), 2, "retried once after the 429");
@@ -912,4 +918,82 @@ async fn register_overwrites_both_commands_in_a_guild_and_prints_them() {
     let output = replaydesk(&dir, &env[..1], &["discord", "register"]).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("discord.bot_token"));
+}
+
+// Issue 16.2 and 14.8: Discord refusing our answer, and what FullStory writes shown as typed.
+
+#[tokio::test]
+async fn when_discord_refuses_the_answer_the_plain_links_follow_and_fullstory_is_not_blamed() {
+    let discord = Harness::start().await;
+    discord
+        .customer("jane@acme.com", vec![official_session("7", "8", 20)])
+        .await;
+    // The rich answer (embeds with a title) is refused; the plain one is taken.
+    Mock::given(method("PATCH"))
+        .and(path(edit_path("tok-refused")))
+        .and(wiremock::matchers::body_string_contains("\"title\""))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "code": 50035,
+            "errors": {"embeds": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Embed size exceeds maximum size of 6000"}]}},
+            "message": "Invalid Form Body"
+        })))
+        .with_priority(1)
+        .mount(&discord.discord)
+        .await;
+    discord.accept_edits("tok-refused").await;
+    discord
+        .ask_about_jane("1700000000000000050", "tok-refused")
+        .await;
+    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    let edits = discord.edits().await;
+    assert_eq!(edits.len(), 2, "the refused answer, then the plain one");
+    let plain = &edits[1];
+    assert_eq!(plain["embeds"], json!([]));
+    assert_eq!(plain["allowed_mentions"]["parse"], json!([]));
+    let content = plain["content"].as_str().unwrap();
+    assert!(content.contains("here are the replay links"), "{content}");
+    assert!(
+        content.contains("(likely): <https://app.fullstory.com/ui/ORG/session/7:8>"),
+        "{content}"
+    );
+    assert!(content.contains("ref rd-"), "{content}");
+    assert!(content.chars().count() <= 2000);
+    assert!(
+        !edits
+            .iter()
+            .any(|e| e.to_string().contains("FullStory after")),
+        "nobody reads that FullStory failed"
+    );
+    let metrics = discord.state.app.metrics.render();
+    assert!(
+        metrics
+            .contains(r#"replaydesk_platform_refusals_total{platform="discord",code="50035"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_summary_is_shown_as_typed_and_pings_nobody() {
+    let discord = Harness::with(|c| c.fullstory.summary_profile = Some("support".into())).await;
+    Mock::given(path("/v2/sessions/7%3A8/summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "response": "@everyone **urgent** [Reset your password](https://evil.example) <@123> `x`"
+        })))
+        .mount(&discord.fullstory)
+        .await;
+    discord.accept_edits("tok-hostile").await;
+    let press = json!({
+        "id": "1700000000000000051", "application_id": APP, "type": 3, "token": "tok-hostile", "version": 1,
+        "guild_id": GUILD, "channel_id": "1300000000000000001", "member": member(MODERATE_MEMBERS, &[]),
+        "data": {"custom_id": "rd:sum:7:8:-", "component_type": 2},
+        "message": {"id": "1600000000000000001", "flags": 64, "components": []}
+    });
+    discord.post(&press).await;
+    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    let edits = discord.edits().await;
+    assert_eq!(edits[0]["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(
+        edits[0]["embeds"][0]["description"],
+        r"@everyone \*\*urgent\*\* \[Reset your password\]\(https://evil.example\) \<@123\> \`x\`"
+    );
 }

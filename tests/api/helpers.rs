@@ -136,6 +136,13 @@ pub fn official_session(device: &str, session: &str, minutes_ago: i64) -> Value 
     })
 }
 
+/// A moment `minutes` ago, as FullStory writes event times (events of a session made with
+/// [`official_session`] must fall after its start: the digest ignores times outside the session).
+pub fn minutes_ago(minutes: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 pub fn sessions(entries: Vec<Value>) -> Value {
     json!({ "sessions": entries })
 }

@@ -205,10 +205,10 @@ async fn the_digest_and_summary_are_fetched_only_when_asked() {
         .await;
     Mock::given(path("/v2/sessions/7%3A8/events"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events":[
-            {"event_time":"2026-11-20T10:00:00Z","event_type":"navigate","event_properties":{"url":"https://shop/cart"}},
-            {"event_time":"2026-11-20T10:02:00Z","event_type":"rage-click"},
-            {"event_time":"2026-11-20T10:03:00Z","event_type":"console-error"},
-            {"event_time":"2026-11-20T10:07:00Z","event_type":"navigate","event_properties":{"url":"https://shop/pay"}}
+            {"event_time":helpers::minutes_ago(19),"event_type":"navigate","event_properties":{"url":"https://shop/cart"}},
+            {"event_time":helpers::minutes_ago(17),"event_type":"rage-click"},
+            {"event_time":helpers::minutes_ago(16),"event_type":"console-error"},
+            {"event_time":helpers::minutes_ago(12),"event_type":"navigate","event_properties":{"url":"https://shop/pay"}}
         ]})))
         .expect(1)
         .mount(&server)

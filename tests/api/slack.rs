@@ -164,6 +164,32 @@ impl Slack {
             .await;
     }
 
+    /// FullStory knows two sessions of jane@acme.com (2 and 15 minutes ago); the message shortcut on
+    /// `text`, written 10 minutes ago (in the thread of `parent`, if any).
+    async fn shortcut_on_janes_message(&self, text: &str, parent: Option<&str>) -> Value {
+        self.fullstory_has(sessions(vec![
+            official_session("1", "3", 2),
+            official_session("1", "2", 15),
+        ]))
+        .await;
+        let message_ts = slack_ts(self.clock.now() - chrono::Duration::minutes(10));
+        shortcut(text, &message_ts, parent, &self.response_url())
+    }
+
+    /// `/replays jane@acme.com` with `trigger`, FullStory knowing one session of hers (5 minutes ago)
+    /// and the `response_url` taking posts.
+    async fn slash_command_about_jane(&self, trigger: &str) -> reqwest::Response {
+        self.fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+            .await;
+        self.response_url_accepts().await;
+        self.command(&command_fields(
+            "jane@acme.com",
+            trigger,
+            &self.response_url(),
+        ))
+        .await
+    }
+
     async fn response_url_accepts(&self) {
         Mock::given(method("POST"))
             .and(path(RESPONSE_PATH))
@@ -789,21 +815,14 @@ async fn the_message_shortcut_answers_in_the_threads_parent_around_the_messages_
     let slack = Slack::start().await;
     // The customer wrote 10 minutes ago; the session from 15 minutes ago was live then.
     slack
-        .fullstory_has(sessions(vec![
-            official_session("1", "3", 2),
-            official_session("1", "2", 15),
-        ]))
-        .await;
-    slack
         .post_message_answers(json!({"ok": true, "channel": "C1", "ts": "1700000999.000001"}))
         .await;
-    let message_ts = slack_ts(slack.clock.now() - chrono::Duration::minutes(10));
-    let payload = shortcut(
-        "Customer <mailto:jane@acme.com|jane@acme.com> says checkout &amp; pay fails",
-        &message_ts,
-        Some("1699990000.000001"),
-        &slack.response_url(),
-    );
+    let payload = slack
+        .shortcut_on_janes_message(
+            "Customer <mailto:jane@acme.com|jane@acme.com> says checkout &amp; pay fails",
+            Some("1699990000.000001"),
+        )
+        .await;
     let response = slack.interaction(&payload).await;
     assert_eq!(response.status(), 200);
     assert_eq!(slack.fullstory_calls().await, 0);
@@ -1133,17 +1152,7 @@ async fn fullstory_down_tells_the_user_and_the_job_is_retried() {
         .up_to_n_times(4)
         .mount(&slack.fullstory)
         .await;
-    slack
-        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
-        .await;
-    slack.response_url_accepts().await;
-    slack
-        .command(&command_fields(
-            "jane@acme.com",
-            "t-down",
-            &slack.response_url(),
-        ))
-        .await;
+    slack.slash_command_about_jane("t-down").await;
     assert!(matches!(
         slack.run_job().await,
         ExecutionOutcome::Retrying(_)
@@ -1976,4 +1985,144 @@ async fn per_source_limits_count_identities_not_requests() {
         .await
         .unwrap();
     assert_eq!(second["text"], replaydesk::adapters::sources::OVER_LIMIT);
+}
+
+// Issue 16.1/16.2 and 14.8: escaping, the Share button's reference, and Slack refusing a message.
+
+/// The value of the answer's Share button.
+fn share_value(answer: &Value) -> Value {
+    let value = answer["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["action_id"] == "share")
+        .expect("a Share button")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    serde_json::from_str(&value).unwrap()
+}
+
+#[tokio::test]
+async fn the_share_button_carries_the_job_not_the_email_and_only_its_asker_can_share() {
+    let slack = Slack::start().await;
+    slack.slash_command_about_jane("trigger-share").await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let answer = slack.received(RESPONSE_PATH).await.remove(0);
+    let value = share_value(&answer);
+    assert!(value["j"].is_i64(), "{value}");
+    assert!(!answer.to_string().contains("jane@"), "{answer}");
+
+    // Someone else clicking it (a forwarded payload) is told politely, and nothing is looked up.
+    let mut other = button("share", &value, true, &slack.response_url());
+    other["user"]["id"] = json!("U2");
+    other["trigger_id"] = json!("trigger-share-u2");
+    slack.interaction(&other).await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts[1]["response_type"], "ephemeral");
+    assert!(
+        posts[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("can no longer be shared"),
+        "{}",
+        posts[1]
+    );
+
+    // The asker shares it: the same lookup, visible to the channel, redacted.
+    slack
+        .interaction(&button("share", &value, true, &slack.response_url()))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received(RESPONSE_PATH).await;
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[2]["response_type"], "in_channel");
+    assert!(blocks_text(&posts[2]).contains("j•••@acme.com · 1 recent session"));
+}
+
+#[tokio::test]
+async fn a_hostile_summary_is_escaped_in_the_thread_posts_text_and_blocks() {
+    let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
+    let hostile = "<!channel> <https://evil.example|Click to reset your password> & more";
+    Mock::given(path("/v2/sessions/1%3A2/summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"response": hostile})))
+        .mount(&slack.fullstory)
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000005"}))
+        .await;
+    let value = json!({"s": "1:2", "u": "https://app.fullstory.com/ui/ORG/session/1:2"});
+    slack
+        .interaction(&button("summarize", &value, false, &slack.response_url()))
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received("/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 1);
+    let whole = posts[0].to_string();
+    assert!(!whole.contains("<!channel>"), "{whole}");
+    assert!(!whole.contains("<https://evil.example"), "{whole}");
+    assert!(
+        posts[0]["text"].as_str().unwrap().contains(
+            "&lt;!channel&gt; &lt;https://evil.example|Click to reset your password&gt; &amp; more"
+        ),
+        "{}",
+        posts[0]["text"]
+    );
+}
+
+#[tokio::test]
+async fn when_slack_refuses_the_answer_the_plain_links_follow_once_and_the_refusal_is_counted() {
+    let slack = Slack::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .and(wiremock::matchers::body_string_contains("\"blocks\""))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": false,
+            "error": "invalid_blocks",
+            "response_metadata": {"messages": ["[ERROR] must be less than 3001 characters [json-pointer:/blocks/2/text/text]"]}
+        })))
+        .mount(&slack.slack)
+        .await;
+    slack
+        .post_message_answers(json!({"ok": true, "ts": "1700000999.000001"}))
+        .await;
+    let payload = slack
+        .shortcut_on_janes_message(
+            "Customer <mailto:jane@acme.com|jane@acme.com> cannot pay",
+            None,
+        )
+        .await;
+    slack.interaction(&payload).await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let posts = slack.received("/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 2, "the refused answer, then the plain one");
+    let plain = &posts[1];
+    assert!(plain.get("blocks").is_none(), "{plain}");
+    let text = plain["text"].as_str().unwrap();
+    assert!(text.contains("here are the replay links"), "{text}");
+    assert!(
+        text.contains("<https://app.fullstory.com/ui/ORG/session/1:2|replay>")
+            && text.contains("<https://app.fullstory.com/ui/ORG/session/1:3|replay>"),
+        "{text}"
+    );
+    assert!(text.contains("j•••@acme.com"), "{text}");
+    assert_eq!(plain["metadata"]["event_type"], "replaydesk_reply");
+    assert!(
+        slack.received(RESPONSE_PATH).await.is_empty(),
+        "no failure notice: the answer arrived"
+    );
+    let metrics = reqwest::get(format!("http://{}/metrics", slack.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"replaydesk_platform_refusals_total{platform="slack",code="invalid_blocks"} 1"#
+        ),
+        "{metrics}"
+    );
 }

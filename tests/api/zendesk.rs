@@ -75,6 +75,8 @@ struct ZdState {
     slow_puts: u32,
     /// Note PUTs to refuse with 503.
     server_errors: u32,
+    /// HTML note PUTs to refuse with 422 (a plain `body` note is taken).
+    refused_html: u32,
 }
 
 struct ZendeskApi(Arc<Mutex<ZdState>>);
@@ -137,6 +139,14 @@ impl Respond for ZendeskApi {
                     state.server_errors -= 1;
                     return ResponseTemplate::new(503);
                 }
+                if state.refused_html > 0 && body["ticket"]["comment"]["html_body"].is_string() {
+                    state.refused_html -= 1;
+                    return ResponseTemplate::new(422).set_body_json(json!({
+                        "error": "RecordInvalid",
+                        "description": "Record validation errors",
+                        "details": {"base": [{"description": "Comment body is too long"}]}
+                    }));
+                }
                 let conflict = state.conflicts > 0;
                 let next_id = state.next_id + 1;
                 let Some(t) = state.tickets.get_mut(&id) else {
@@ -153,9 +163,15 @@ impl Respond for ZendeskApi {
                         .set_body_json(json!({"error": "UpdateConflict"}));
                 }
                 let comment = &body["ticket"]["comment"];
+                // A plain note's body is kept as its text (Zendesk renders it as HTML too).
+                let html = match &comment["html_body"] {
+                    Value::Null => comment["body"].clone(),
+                    html => html.clone(),
+                };
                 t.comments.push(json!({
-                    "id": next_id, "author_id": 999, "html_body": comment["html_body"],
-                    "body": "(rendered)", "public": comment["public"], "created_at": NOW,
+                    "id": next_id, "author_id": 999, "html_body": html,
+                    "body": comment["body"].as_str().unwrap_or("(rendered)"),
+                    "public": comment["public"], "created_at": NOW,
                 }));
                 t.version += 1;
                 state.next_id = next_id;
@@ -296,14 +312,33 @@ fn fs_session(device: &str, session: &str, created: &str) -> Value {
     })
 }
 
+/// A page view, a rage click and a console error at `times` (within the session they belong to: the
+/// digest ignores times outside it).
+fn three_events(times: [&str; 3]) -> Value {
+    json!({"events": [
+        {"event_time": times[0], "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
+        {"event_time": times[1], "event_type": "rage-click"},
+        {"event_time": times[2], "event_type": "console-error"},
+    ]})
+}
+
 async fn fake_fullstory() -> MockServer {
     let server = MockServer::start().await;
+    // bob's 7:9 began on the 18th; the other sessions on the 20th.
+    Mock::given(path("/v2/sessions/7%3A9/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(three_events([
+            "2026-11-18T08:00:00Z",
+            "2026-11-18T08:02:00Z",
+            "2026-11-18T08:07:00Z",
+        ])))
+        .mount(&server)
+        .await;
     Mock::given(path_regex("^/v2/sessions/.+/events$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
-            {"event_time": "2026-11-20T14:02:00Z", "event_type": "navigate", "event_properties": {"url": "https://shop/cart"}},
-            {"event_time": "2026-11-20T14:04:00Z", "event_type": "rage-click"},
-            {"event_time": "2026-11-20T14:09:00Z", "event_type": "console-error"},
-        ]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(three_events([
+            "2026-11-20T14:02:00Z",
+            "2026-11-20T14:04:00Z",
+            "2026-11-20T14:09:00Z",
+        ])))
         .mount(&server)
         .await;
     server
@@ -988,7 +1023,11 @@ async fn a_refused_fullstory_key_puts_one_failure_note_on_the_ticket() {
     let notes = rd.zendesk.notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].contains("its API key was refused"), "{}", notes[0]);
-    assert!(notes[0].contains("replaydesk jobs retry"), "{}", notes[0]);
+    assert!(
+        notes[0].contains("<code>replaydesk jobs retry"),
+        "the command shows as code, not between literal backticks: {}",
+        notes[0]
+    );
     assert!(rd.zendesk.tags(TICKET).is_empty());
 }
 
@@ -1771,4 +1810,64 @@ async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refus
         "{reason}"
     );
     assert!(delayed.run_after > rd.clock.now(), "run later");
+}
+
+// ------------------------------------------------------------------ Zendesk refusing a note (issue 16.2)
+
+#[tokio::test]
+async fn when_zendesk_refuses_the_note_a_plain_note_with_the_links_follows_once_and_is_counted() {
+    let rd = Harness::with_a_session_for_jane().await;
+    rd.zendesk.state.lock().unwrap().refused_html = 1;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    assert_eq!(done(&rd.run_jobs().await), 1, "the job ends well");
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("here are the replay links"),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        notes[0].contains("(likely): https://app.fullstory.com/ui/o-1/session/5:3"),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        !notes[0].contains("FullStory after several tries"),
+        "{}",
+        notes[0]
+    );
+    assert!(!notes[0].contains("jane@"), "{}", notes[0]);
+    let puts = rd.note_puts().await;
+    assert_eq!(puts.len(), 2, "the refused HTML note, then the plain one");
+    assert!(puts[1]["ticket"]["comment"]["html_body"].is_null());
+    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    let metrics = rd.state.app.metrics.render();
+    assert!(
+        metrics.contains(r#"replaydesk_platform_refusals_total{platform="zendesk",code="422"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn when_zendesk_refuses_every_note_the_job_names_zendesk_not_fullstory() {
+    let rd = Harness::with_a_session_for_jane().await;
+    // Every note refused, plain ones too: a ticket at its 5,000 comments.
+    Mock::given(method("PUT"))
+        .and(path(format!("/api/v2/tickets/{TICKET}.json")))
+        .respond_with(ResponseTemplate::new(422).set_body_json(
+            json!({"error": "RecordInvalid", "description": "Ticket has too many comments"}),
+        ))
+        .with_priority(1)
+        .mount(&rd.zendesk.server)
+        .await;
+    rd.deliver("inv-1", &created_body(TICKET)).await;
+    rd.run_jobs().await;
+    let jobs = rd.state.store.list_jobs(None, 10).await.unwrap();
+    let error = jobs[0].last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("Zendesk refused our message (422)"),
+        "{error}"
+    );
+    assert!(!error.contains("FullStory"), "{error}");
 }

@@ -7,6 +7,12 @@
 //! timeouts are retried with backoff. Webhook edits authenticate with the interaction token in the path
 //! and send no `Authorization`; only bot-token calls (registration) send `Authorization: Bot …`. The
 //! token is never logged (errors and metrics name the endpoint, not the URL).
+//!
+//! A 400 to an edit of our answer is Discord refusing the message itself (code 50035 "Invalid Form
+//! Body", 50006 "empty message", …): it becomes a [`Refusal`] naming Discord's code and the fields it
+//! objected to, counted in `replaydesk_platform_refusals_total`, and the replier posts the plain
+//! fallback ([`crate::adapters::refusal`]). Every edit carries `allowed_mentions: {"parse": []}`, whatever
+//! the renderer set: nothing we post pings anyone.
 
 use std::time::Duration;
 
@@ -15,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
+    adapters::refusal::Refusal,
     config::{DiscordConfig, Secret},
     metrics::UpstreamMetrics,
     outbound::{RetryPolicy, SendError, Upstream},
@@ -44,6 +51,9 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
+    /// Discord refused the message we sent (400): see the module docs.
+    #[error(transparent)]
+    MessageRefused(Refusal),
     #[error("Discord {endpoint}: {reason}")]
     Other {
         endpoint: &'static str,
@@ -55,6 +65,63 @@ impl ApiError {
     /// Whether a later attempt may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
+    }
+
+    /// Discord's refusal of our message, when this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::MessageRefused(refusal) => Some(refusal),
+            _ => None,
+        }
+    }
+}
+
+/// The endpoints whose body is a message of ours (a 400 there is a [`Refusal`]).
+const MESSAGE_ENDPOINTS: &[&str] = &["edit_original"];
+
+/// Discord's refusal of a message from its 400 body: `{"code":50035,"message":"Invalid Form Body",
+/// "errors":{"embeds":{"0":{"description":{"_errors":[{"code":…,"message":…}]}}}}}`, as the code and
+/// "Invalid Form Body: embeds.0.description: Must be 4096 or fewer in length."
+pub fn refusal(body: &[u8]) -> Refusal {
+    let value: Value = serde_json::from_slice(body).unwrap_or_default();
+    let code = match value.get("code").and_then(Value::as_i64) {
+        Some(50035) => "50035",
+        Some(50006) => "50006",
+        Some(50109) => "50109",
+        Some(_) => "other",
+        None => "400",
+    };
+    let mut reason = value["message"]
+        .as_str()
+        .unwrap_or("Bad Request")
+        .to_owned();
+    let mut fields = Vec::new();
+    field_errors(&value["errors"], &mut String::new(), &mut fields);
+    if !fields.is_empty() {
+        reason.push_str(": ");
+        reason.push_str(&fields.join("; "));
+    }
+    Refusal::new(super::PLATFORM, code, reason)
+}
+
+/// `path: message` for every `_errors` entry of Discord's error tree.
+fn field_errors(tree: &Value, path: &mut String, out: &mut Vec<String>) {
+    let Some(map) = tree.as_object() else { return };
+    for (key, child) in map {
+        if key == "_errors" {
+            for error in child.as_array().into_iter().flatten() {
+                let message = error["message"].as_str().unwrap_or("invalid");
+                out.push(format!("{path}: {message}"));
+            }
+        } else if out.len() < 10 {
+            let before = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            field_errors(child, path, out);
+            path.truncate(before);
+        }
     }
 }
 
@@ -144,6 +211,13 @@ impl Api {
             endpoint,
             reason: "the answer could not be read".into(),
         })?;
+        if status == StatusCode::BAD_REQUEST && MESSAGE_ENDPOINTS.contains(&endpoint) {
+            let refusal = refusal(&body);
+            self.upstream
+                .metrics()
+                .refused(refusal.platform, refusal.code);
+            return Err(ApiError::MessageRefused(refusal));
+        }
         if !status.is_success() {
             return Err(ApiError::Refused {
                 endpoint,
@@ -168,9 +242,19 @@ impl Api {
         body: &impl Serialize,
     ) -> Result<Value, ApiError> {
         let url = self.url(&["webhooks", application_id, token, "messages", "@original"])?;
+        let mut body = serde_json::to_value(body).map_err(|e| ApiError::Other {
+            endpoint: "edit_original",
+            reason: format!("the message could not be written: {e}"),
+        })?;
+        if let Some(message) = body.as_object_mut() {
+            message.insert(
+                "allowed_mentions".into(),
+                serde_json::json!({ "parse": [] }),
+            );
+        }
         self.call(
             "edit_original",
-            self.http.request(Method::PATCH, url).json(body),
+            self.http.request(Method::PATCH, url).json(&body),
         )
         .await
     }
@@ -231,6 +315,19 @@ fn error_message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_400_names_discords_code_and_the_fields_it_refused() {
+        let body = br#"{"code":50035,"errors":{"embeds":{"0":{"description":{"_errors":[{"code":"BASE_TYPE_MAX_LENGTH","message":"Must be 4096 or fewer in length."}]}}}},"message":"Invalid Form Body"}"#;
+        let refused = refusal(body);
+        assert_eq!(refused.code, "50035");
+        assert_eq!(
+            refused.to_string(),
+            "Discord refused our message (50035): Invalid Form Body: embeds.0.description: Must be \
+             4096 or fewer in length."
+        );
+        assert_eq!(refusal(b"<html>").code, "400");
+    }
 
     #[test]
     fn the_body_says_how_long_to_wait() {

@@ -2,6 +2,12 @@
 //! to the JSON of an interaction response or of an edit of `@original`, built with serenity's builders
 //! and snapshot-tested. The words come from [`crate::render`]; only the layout is Discord's.
 //!
+//! Every message is within Discord's limits by construction (10 embeds, 6,000 characters across their
+//! titles, descriptions, fields and footers, 4,096 per description, 1,024 per field, 5 rows of 5
+//! buttons, 80-character labels, 100-character `custom_id`s, 512-character link URLs, 2,000 characters
+//! of `content`), cut with [`crate::render::limits`] after [`escape`]; every message says
+//! `allowed_mentions: {"parse": []}`. A session whose URL is too long for a link shows its id instead.
+//!
 //! A sessions answer is one embed per identity (Discord allows 10 per message, 6,000 characters in all):
 //! its title says whose sessions they are, each session is a line with its start as `<t:UNIX:f>` (shown in
 //! the reader's own time zone) and a link to the replay, the likely one marked with its digest line below.
@@ -17,17 +23,20 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
 use serenity::{
     builder::{
-        CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, CreateInteractionResponse,
-        CreateInteractionResponseMessage, EditInteractionResponse,
+        CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed, CreateEmbedFooter,
+        CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
     },
     model::application::ButtonStyle,
 };
 
 use crate::{
     fullstory::SessionId,
-    jobs::SummaryJob,
+    jobs::{Answer, SummaryJob},
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
-    render::{self, LIKELY},
+    render::{
+        self, LIKELY,
+        limits::{Lines, cut, len},
+    },
 };
 
 /// Discord's limits (discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -36,8 +45,12 @@ const MAX_TITLE: usize = 256;
 const MAX_DESCRIPTION: usize = 4096;
 const MAX_FIELD_VALUE: usize = 1024;
 const MAX_FOOTER: usize = 2048;
-/// All embeds of one message together (Discord's limit is 6,000); the rest is room for titles and footers.
-const MAX_DESCRIPTIONS_TOTAL: usize = 5000;
+/// Titles, descriptions, field names and values, footers and authors of all embeds together.
+const MAX_TOTAL: usize = 6000;
+/// A message's `content`.
+const MAX_CONTENT: usize = 2000;
+/// Room kept for the "… and N more" line.
+const MORE_RESERVE: usize = 24;
 const MAX_CUSTOM_ID: usize = 100;
 const MAX_URL: usize = 512;
 const BUTTONS_PER_ROW: usize = 5;
@@ -75,8 +88,9 @@ pub fn deferred() -> CreateInteractionResponse {
 pub fn ephemeral(text: &str) -> CreateInteractionResponse {
     CreateInteractionResponse::Message(
         CreateInteractionResponseMessage::new()
-            .content(cut(text, 2000))
-            .ephemeral(true),
+            .content(cut(text, MAX_CONTENT))
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
     )
 }
 
@@ -99,25 +113,47 @@ pub fn parse_summarize_id(custom_id: &str) -> Option<(SessionId, Option<DateTime
 }
 
 /// The sessions answer. `summaries`: whether Summarize buttons may be offered (a profile is set).
+///
+/// Within Discord's 6,000 characters by construction: the footer and the titles are measured first,
+/// and what is left is shared equally between the embeds; each embed gives at most half of its share to
+/// a summary and the rest to its session lines, which stop with "… and N more" when full.
 pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInteractionResponse {
     let shown = &result.identities[..result.identities.len().min(MAX_EMBEDS)];
-    let room = (MAX_DESCRIPTIONS_TOTAL / shown.len().max(1)).min(MAX_DESCRIPTION);
-    let mut buttons = Buttons::default();
-    let embeds = shown
-        .iter()
-        .map(|group| identity_embed(group, result, summaries, room, &mut buttons))
-        .collect();
-    let mut footer = format!("{LIKELY}: {}", render::likely_reason(result));
+    let mut footer = String::new();
+    if shown.iter().any(|group| group.likely().is_some()) {
+        footer = format!("{LIKELY}: {}", render::likely_reason(result));
+    }
     if result.identities.len() > shown.len() {
+        if !footer.is_empty() {
+            footer.push_str(" · ");
+        }
         footer.push_str(&format!(
-            " · {} more not shown",
+            "{} more not shown",
             result.identities.len() - shown.len()
         ));
     }
-    footer.extend(render::not_looked_up(result).map(|line| format!(" · {line}")));
+    if let Some(line) = render::not_looked_up(result) {
+        if !footer.is_empty() {
+            footer.push_str(" · ");
+        }
+        footer.push_str(&line);
+    }
+    let titles: Vec<String> = shown
+        .iter()
+        .map(|group| cut(&escape(&render::sessions_heading(group)), MAX_TITLE))
+        .collect();
+    let fixed = len(&footer_text(&footer, marker)) + titles.iter().map(|t| len(t)).sum::<usize>();
+    let share = MAX_TOTAL.saturating_sub(fixed) / shown.len().max(1);
+    let mut buttons = Buttons::default();
+    let embeds = shown
+        .iter()
+        .zip(titles)
+        .map(|(group, title)| identity_embed(group, result, summaries, title, share, &mut buttons))
+        .collect();
     EditInteractionResponse::new()
         .embeds(with_marker(embeds, &footer, marker))
         .components(buttons.into_rows())
+        .allowed_mentions(CreateAllowedMentions::new())
 }
 
 /// The buttons of a sessions answer, numbered across identities like the embeds' lines.
@@ -146,17 +182,29 @@ impl Buttons {
     }
 }
 
-/// One identity's embed: a line per session (as many as fit in `room` characters), adding its buttons.
+/// One identity's embed in `share` characters (description and summary field; the title is counted
+/// by the caller): a line per session as long as they fit, adding its buttons.
 fn identity_embed(
     group: &IdentityResult,
     result: &LookupResult,
     summaries: bool,
-    room: usize,
+    title: String,
+    share: usize,
     buttons: &mut Buttons,
 ) -> CreateEmbed {
-    let mut lines: Vec<String> = Vec::new();
-    let mut used = 0;
-    let mut left_out = 0;
+    let summary = summary_field(group, (share / 2).saturating_sub(len(SUMMARY_TITLE)));
+    let went_wrong = went_wrong_field(
+        group,
+        (share / 4).saturating_sub(len(render::WENT_WRONG_HEADING)),
+    );
+    let field_used = summary
+        .as_ref()
+        .map_or(0, |value| len(SUMMARY_TITLE) + len(value))
+        + went_wrong
+            .as_ref()
+            .map_or(0, |value| len(render::WENT_WRONG_HEADING) + len(value));
+    let room = share.saturating_sub(field_used).min(MAX_DESCRIPTION);
+    let mut lines = Lines::new(room, MORE_RESERVE, "\n");
     for session in &group.sessions {
         buttons.numbered += 1;
         let number = buttons.numbered;
@@ -169,11 +217,14 @@ fn identity_embed(
                 format!("Replay {number}")
             };
             buttons.links.push(CreateButton::new_link(url).label(label));
+        } else {
+            // A URL Discord cannot carry: the session id keeps the replay reachable.
+            line.push_str(&format!(" · session {}", escape(session.id.as_str())));
         }
         if session.likely {
             line.push_str(&format!(" · **{LIKELY}**"));
             if let Some(digest) = render::digest_line(group) {
-                line.push_str(&format!("\n↳ {digest}"));
+                line.push_str(&format!("\n↳ {}", escape(&digest)));
             }
             if summaries
                 && !matches!(group.summary, Some(SummaryOutcome::Ready(_)))
@@ -186,31 +237,39 @@ fn identity_embed(
                 );
             }
         }
-        // Keep room for the "… and N more" line.
-        let length = line.chars().count() + 1;
-        if left_out > 0 || used + length > room.saturating_sub(40) {
-            left_out += 1;
-        } else {
-            used += length;
-            lines.push(line);
-        }
-    }
-    if left_out > 0 {
-        lines.push(format!("… and {left_out} more"));
+        lines.push(line);
     }
     let description = if group.sessions.is_empty() {
-        escape(&render::no_sessions(&group.identity, result.lookback_days))
+        cut(
+            &escape(&render::no_sessions(&group.identity, result.lookback_days)),
+            room,
+        )
     } else {
-        lines.join("\n")
+        lines.finish(|n| format!("… and {n} more"))
     };
     let mut embed = CreateEmbed::new()
-        .title(cut(&escape(&render::sessions_heading(group)), MAX_TITLE))
+        .title(title)
         .description(description)
         .colour(BLURPLE);
-    if let Some(summary) = summary_field(group) {
+    if let Some(value) = went_wrong {
+        embed = embed.field(render::WENT_WRONG_HEADING, value, false);
+    }
+    if let Some(summary) = summary {
         embed = embed.field(SUMMARY_TITLE, summary, false);
     }
     embed
+}
+
+/// The likely session's "what went wrong" lines as a field value within `room` characters (and a
+/// field's 1,024); `None` when there is nothing to show or no room for it.
+fn went_wrong_field(group: &IdentityResult, room: usize) -> Option<String> {
+    let lines = render::went_wrong_lines(group);
+    let room = room.min(MAX_FIELD_VALUE);
+    if lines.is_empty() || room < 40 {
+        return None;
+    }
+    let escaped: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+    Some(cut(&escaped.join("\n"), room))
 }
 
 /// The answer to a Summarize button.
@@ -220,9 +279,9 @@ pub fn summary(
     marker: &str,
 ) -> EditInteractionResponse {
     let description = match outcome {
-        SummaryOutcome::Ready(text) => cut(text, MAX_DESCRIPTION),
+        SummaryOutcome::Ready(text) => cut(&escape(text), MAX_DESCRIPTION),
         SummaryOutcome::Unavailable(reason) => {
-            cut(&format!("No summary: {reason}."), MAX_DESCRIPTION)
+            cut(&format!("No summary: {}.", escape(reason)), MAX_DESCRIPTION)
         }
     };
     let mut embed = CreateEmbed::new()
@@ -247,6 +306,7 @@ pub fn summary(
     EditInteractionResponse::new()
         .embeds(with_marker(vec![embed], "", marker))
         .components(rows)
+        .allowed_mentions(CreateAllowedMentions::new())
 }
 
 /// The answer is late; it follows.
@@ -257,6 +317,7 @@ pub fn delayed(message: &str, marker: &str) -> EditInteractionResponse {
     EditInteractionResponse::new()
         .embeds(with_marker(vec![embed], "", marker))
         .components(Vec::new())
+        .allowed_mentions(CreateAllowedMentions::new())
 }
 
 /// No answer will come.
@@ -268,26 +329,57 @@ pub fn failed(message: &str, reference: &str, marker: &str) -> EditInteractionRe
     EditInteractionResponse::new()
         .embeds(with_marker(vec![embed], "", marker))
         .components(Vec::new())
+        .allowed_mentions(CreateAllowedMentions::new())
 }
 
-/// The summary shown inside a sessions answer, when one was asked for.
-fn summary_field(group: &IdentityResult) -> Option<String> {
+/// The plain answer posted when Discord refused the rich one: `content` only (links, each in `<…>` so
+/// Discord adds no preview), no embeds, no buttons, the ledger marker on its last line.
+pub fn plain(answer: &Answer<'_>, marker: &str) -> EditInteractionResponse {
+    let last = format!("ref {marker}");
+    let mut lines = Lines::new(
+        MAX_CONTENT.saturating_sub(len(&last) + 1),
+        MORE_RESERVE,
+        "\n",
+    );
+    for line in render::fallback_lines(answer, escape, |url| {
+        safe_url(url).map(|url| format!("<{url}>"))
+    }) {
+        lines.push(cut(&line, MAX_CONTENT / 2));
+    }
+    let content = format!("{}\n{last}", lines.finish(|n| format!("… and {n} more")));
+    EditInteractionResponse::new()
+        .content(content)
+        .embeds(Vec::new())
+        .components(Vec::new())
+        .allowed_mentions(CreateAllowedMentions::new())
+}
+
+/// The summary shown inside a sessions answer, when one was asked for, in at most `max` characters
+/// (none when even a few words would not fit).
+fn summary_field(group: &IdentityResult, max: usize) -> Option<String> {
     let text = match group.summary.as_ref()? {
-        SummaryOutcome::Ready(text) => text.clone(),
-        SummaryOutcome::Unavailable(reason) => format!("No summary: {reason}."),
+        SummaryOutcome::Ready(text) => escape(text),
+        SummaryOutcome::Unavailable(reason) => format!("No summary: {}.", escape(reason)),
     };
-    Some(cut(&text, MAX_FIELD_VALUE))
+    let text = cut(&text, max.min(MAX_FIELD_VALUE));
+    (len(&text) > 1).then_some(text)
 }
 
-/// Puts `footer` and the ledger marker in the last embed's footer.
-fn with_marker(mut embeds: Vec<CreateEmbed>, footer: &str, marker: &str) -> Vec<CreateEmbed> {
+/// The footer text carrying `footer` and the ledger marker.
+fn footer_text(footer: &str, marker: &str) -> String {
     let text = if footer.is_empty() {
         format!("ref {marker}")
     } else {
         format!("{footer} · ref {marker}")
     };
+    cut(&text, MAX_FOOTER)
+}
+
+/// Puts `footer` and the ledger marker in the last embed's footer.
+fn with_marker(mut embeds: Vec<CreateEmbed>, footer: &str, marker: &str) -> Vec<CreateEmbed> {
+    let text = footer_text(footer, marker);
     if let Some(last) = embeds.pop() {
-        embeds.push(last.footer(CreateEmbedFooter::new(cut(&text, MAX_FOOTER))));
+        embeds.push(last.footer(CreateEmbedFooter::new(text)));
     }
     embeds
 }
@@ -302,25 +394,21 @@ fn safe_url(url: &str) -> Option<&str> {
     ok.then_some(url)
 }
 
-/// Escapes Discord markdown in text we do not write ourselves (a uid may hold `*` or `_`).
-fn escape(text: &str) -> String {
+/// Discord's one escaping, for every text we do not write ourselves (summaries, reasons, a uid that
+/// may hold `*` or `_`): a backslash before each character Discord's markdown gives meaning to, so
+/// `**`, `` ` ``, `||`, `[masked](links)`, `<@mentions>`, `<t:…>`, `# headings`, `> quotes` and
+/// `- lists` show as typed. Pings are prevented separately (`allowed_mentions`).
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '*' | '_' | '~' | '`' | '|' | '\\' | '[' | ']') {
+        if matches!(
+            c,
+            '*' | '_' | '~' | '`' | '|' | '\\' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '-'
+        ) {
             out.push('\\');
         }
         out.push(c);
     }
-    out
-}
-
-/// At most `max` characters, ending in `…` when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
     out
 }
 
@@ -456,7 +544,7 @@ mod tests {
             .iter()
             .map(|e| e["description"].as_str().unwrap().chars().count())
             .sum();
-        assert!(total <= MAX_DESCRIPTIONS_TOTAL, "{total}");
+        assert!(total <= MAX_TOTAL, "{total}");
         assert!(
             rendered["embeds"][0]["description"]
                 .as_str()
@@ -501,6 +589,36 @@ mod tests {
                 "job 42 (an admin can run `replaydesk jobs retry 42`)",
                 MARKER
             ))
+        );
+    }
+
+    #[test]
+    fn the_plain_fallback_is_content_with_the_links_only() {
+        let result = result();
+        let job = render::test_job(&result);
+        let rendered = json(plain(
+            &Answer::Sessions {
+                job: &job,
+                result: &result,
+            },
+            MARKER,
+        ));
+        assert_eq!(rendered["embeds"], json!([]));
+        assert_json_snapshot!(rendered);
+    }
+
+    #[test]
+    fn an_answer_without_sessions_does_not_explain_a_likely_session() {
+        let mut result = result();
+        result.identities[0].sessions.clear();
+        let rendered = json(sessions(&result, true, MARKER));
+        assert_eq!(
+            rendered["embeds"][1]["footer"]["text"],
+            "ref rd-42-answer-9f3a01c2"
+        );
+        assert_eq!(
+            rendered["embeds"][0]["description"],
+            "No sessions found for j•••@acme.com in the last 30 days."
         );
     }
 

@@ -7,6 +7,10 @@
 //! `find_existing` reads `@original` back looking for it: an edit that landed before a crash is found,
 //! recorded and not repeated.
 //!
+//! When Discord refuses an edit (400, e.g. 50035), the refusal is logged and counted and the plain
+//! fallback ([`render::plain`]: links only, as `content`) replaces `@original` instead, as the effect
+//! `<name>-plain` ([`crate::adapters::refusal::once_or_fallback`]); its marker is on its last line.
+//!
 //! The interaction token lives 15 minutes from the interaction ([`TOKEN_LIFETIME`]; the job's
 //! `enqueued_at` is when we received it). [`Replier::deadline`] is 14 minutes ([`ANSWER_DEADLINE`]): the
 //! shared job handlers neither start a lookup nor schedule a retry that would end past it, and send "it
@@ -22,6 +26,7 @@ use serenity::builder::EditInteractionResponse;
 
 use super::{api::Api, render};
 use crate::{
+    adapters::refusal::once_or_fallback,
     clock::Clock,
     jobs::{Answer, Replier, ReplyTo},
     lookup::Lookup,
@@ -79,7 +84,8 @@ impl Effect for EditOriginal<'_> {
             .into_iter()
             .flatten()
             .filter_map(|embed| embed["footer"]["text"].as_str())
-            .any(|footer| footer.contains(marker));
+            .chain(message["content"].as_str())
+            .any(|text| text.contains(marker));
         Ok(carries_marker.then(|| message_id(&message)))
     }
 
@@ -130,10 +136,15 @@ impl Replier for DiscordReplier {
             return Ok(());
         }
         let summaries = self.lookup.summaries_enabled();
+        let plain = EditOriginal {
+            api: &self.api,
+            target: &target,
+            render: Box::new(|marker| render::plain(&answer, marker)),
+        };
         let (name, render): (
             &str,
             Box<dyn Fn(&str) -> EditInteractionResponse + Send + Sync>,
-        ) = match answer {
+        ) = match &answer {
             Answer::Sessions { result, .. } => (
                 "answer",
                 Box::new(move |marker| render::sessions(result, summaries, marker)),
@@ -144,11 +155,11 @@ impl Replier for DiscordReplier {
             ),
             Answer::Delayed { message } => (
                 "delayed",
-                Box::new(move |marker| render::delayed(&message, marker)),
+                Box::new(move |marker| render::delayed(message, marker)),
             ),
             Answer::Failed { message, reference } => (
                 "failed",
-                Box::new(move |marker| render::failed(&message, &reference, marker)),
+                Box::new(move |marker| render::failed(message, reference, marker)),
             ),
             // Discord starts no erasure; should a job name it, the receipt is plain lines.
             Answer::Erasure { email, receipt } => {
@@ -167,7 +178,13 @@ impl Replier for DiscordReplier {
             target: &target,
             render,
         };
-        match job.effects().once(name, &edit).await {
+        let refusal = |error: &anyhow::Error| {
+            error
+                .downcast_ref::<super::api::ApiError>()
+                .and_then(super::api::ApiError::refusal)
+                .cloned()
+        };
+        match once_or_fallback(job, name, &edit, &plain, refusal).await {
             Ok(message_id) => {
                 tracing::info!(effect = name, %message_id, "answered on Discord");
                 Ok(())

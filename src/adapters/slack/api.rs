@@ -7,6 +7,11 @@
 //! and 5xx, are handled by the one shared retry path, [`crate::outbound::Upstream`]: nothing here retries
 //! on its own. `response_url`s (hooks.slack.com) have their own [`Upstream`], so a 429 there does not hold
 //! up Web API calls. Socket Mode's `apps.connections.open` uses the app-level `xapp-` token.
+//!
+//! An error code that means "this message is not acceptable" ([`REFUSAL_CODES`]: `invalid_blocks`,
+//! `msg_too_long`, …) from a method that posts a message is a [`Refusal`], with Slack's own explanation
+//! (`response_metadata.messages`), counted in `replaydesk_platform_refusals_total`; the replier then
+//! posts the plain fallback ([`crate::adapters::refusal`]).
 
 use std::{collections::HashMap, time::Duration};
 
@@ -17,6 +22,7 @@ use slack_morphism::SlackMessageMetadata;
 
 use super::render::Message;
 use crate::{
+    adapters::refusal::Refusal,
     config::{Secret, SlackConfig},
     metrics::UpstreamMetrics,
     outbound::{RetryPolicy, SendError, Upstream},
@@ -40,6 +46,23 @@ const TRANSIENT_CODES: &[&str] = &[
     "request_timeout",
 ];
 
+/// Slack's codes for "this message is not acceptable" (chat.postMessage and response_url errors).
+pub const REFUSAL_CODES: &[&str] = &[
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "msg_blocks_too_long",
+    "msg_too_long",
+    "invalid_attachments",
+    "too_many_attachments",
+    "invalid_arguments",
+    "no_text",
+    "invalid_metadata_format",
+    "metadata_too_large",
+];
+
+/// The methods whose body is a message of ours.
+const MESSAGE_METHODS: &[&str] = &["chat.postMessage", "chat.postEphemeral", "response_url"];
+
 /// Why a Slack call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SlackError {
@@ -60,6 +83,9 @@ pub enum SlackError {
     NotConfigured(&'static str),
     #[error("not posting to the response_url at {host}: {reason}")]
     RefusedDestination { host: String, reason: &'static str },
+    /// Slack refused the message we sent (see the module docs).
+    #[error(transparent)]
+    MessageRefused(Refusal),
 }
 
 impl SlackError {
@@ -68,9 +94,10 @@ impl SlackError {
         match self {
             Self::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
             Self::Send { .. } => true,
-            Self::Malformed { .. } | Self::NotConfigured(_) | Self::RefusedDestination { .. } => {
-                false
-            }
+            Self::Malformed { .. }
+            | Self::NotConfigured(_)
+            | Self::RefusedDestination { .. }
+            | Self::MessageRefused(_) => false,
         }
     }
 
@@ -78,6 +105,15 @@ impl SlackError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Api { code, .. } => Some(code),
+            Self::MessageRefused(refusal) => Some(refusal.code),
+            _ => None,
+        }
+    }
+
+    /// Slack's refusal of our message, when this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::MessageRefused(refusal) => Some(refusal),
             _ => None,
         }
     }
@@ -106,6 +142,15 @@ struct Envelope {
     ok: bool,
     #[serde(default)]
     error: Option<String>,
+    /// Slack's explanation of an error (`["[ERROR] must be less than 3001 characters [json-pointer:…]"]`).
+    #[serde(default)]
+    response_metadata: Option<Explanation>,
+}
+
+#[derive(Default, Deserialize)]
+struct Explanation {
+    #[serde(default)]
+    messages: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -329,12 +374,10 @@ impl SlackApi {
             if let Ok(Envelope {
                 ok: false,
                 error: Some(code),
+                response_metadata,
             }) = serde_json::from_str::<Envelope>(&text)
             {
-                return Err(SlackError::Api {
-                    method: METHOD,
-                    code,
-                });
+                return Err(self.api_error(METHOD, code, response_metadata));
             }
             return Ok(());
         }
@@ -347,10 +390,31 @@ impl SlackApi {
                     .then(|| word.to_owned())
             })
             .unwrap_or_else(|| format!("http_{}", status.as_u16()));
-        Err(SlackError::Api {
-            method: METHOD,
-            code,
-        })
+        Err(self.api_error(METHOD, code, None))
+    }
+
+    /// Slack's error `code` for `method`: a [`Refusal`] (counted) when it refuses our message.
+    fn api_error(
+        &self,
+        method: &'static str,
+        code: String,
+        explanation: Option<Explanation>,
+    ) -> SlackError {
+        let refusal_code = REFUSAL_CODES.iter().find(|c| **c == code);
+        match refusal_code {
+            Some(refusal_code) if MESSAGE_METHODS.contains(&method) => {
+                let messages = explanation.unwrap_or_default().messages;
+                let reason = if messages.is_empty() {
+                    format!("{method}: {code}")
+                } else {
+                    format!("{method}: {}", messages.join("; "))
+                };
+                let refusal = Refusal::new(super::PLATFORM, refusal_code, reason);
+                self.web.metrics().refused(refusal.platform, refusal.code);
+                SlackError::MessageRefused(refusal)
+            }
+            _ => SlackError::Api { method, code },
+        }
     }
 
     /// `apps.connections.open` with the app-level token: a single-use Socket Mode URL.
@@ -429,12 +493,10 @@ impl SlackApi {
             }
         };
         if !envelope.ok {
-            return Err(SlackError::Api {
-                method,
-                code: envelope
-                    .error
-                    .unwrap_or_else(|| format!("http_{}", status.as_u16())),
-            });
+            let code = envelope
+                .error
+                .unwrap_or_else(|| format!("http_{}", status.as_u16()));
+            return Err(self.api_error(method, code, envelope.response_metadata));
         }
         serde_json::from_slice(&bytes).map_err(|e| SlackError::Malformed {
             method,
@@ -489,10 +551,13 @@ fn destination_allowed(url: &Url, hosts: &[String]) -> Result<(), &'static str> 
 
 /// The body of a `response_url` post.
 pub fn response_body(message: &Message, in_channel: bool, replace_original: bool) -> Value {
-    json!({
+    let mut body = json!({
         "response_type": if in_channel { "in_channel" } else { "ephemeral" },
         "replace_original": replace_original,
         "text": message.text,
-        "blocks": message.blocks,
-    })
+    });
+    if !message.blocks.is_empty() {
+        body["blocks"] = json!(message.blocks);
+    }
+    body
 }

@@ -9,6 +9,11 @@
 //! [`crate::render::NOT_ALLOWED`], privately, and no lookup is enqueued: a slash command in its HTTP
 //! answer, the others (which Slack gives no answer body for) through a `slack.notice` job.
 //!
+//! A **Share in channel** click carries the lookup job's id, not the customer: `share_of` reads that
+//! job from the store (no upstream is called before the ack) and shares it only for the person who asked
+//! it, in the same workspace; a job gone (retention, erasure) or someone else's gets [`SHARE_GONE`],
+//! privately. Buttons posted before carried the identities themselves and still work.
+//!
 //! `/replays forget EMAIL` is gated by `privacy.admin_slack_user_ids` alone (an empty list: nobody), not
 //! by the lookup allow-lists: it answers with a confirmation and enqueues nothing; the **Confirm
 //! erasure** click (checked against the admin list again) enqueues the shared `privacy.erase` job under
@@ -260,10 +265,20 @@ async fn block_actions(
             .response_url
             .clone()
             .ok_or_else(|| Rejection::Malformed("payload.response_url: missing".into()))?;
+        let Some(shared) = share_of(state, value, team, &user).await? else {
+            let target = Target::ResponseUrl {
+                url,
+                user,
+                channel,
+                replace_original: false,
+                in_channel: false,
+            };
+            return notice(state, &click.trigger_id, SHARE_GONE, &target).await;
+        };
         let job = LookupJob {
-            identities: value.identities,
-            around: value.around.and_then(render::from_unix),
-            summary: value.summary,
+            identities: shared.identities,
+            around: shared.around,
+            summary: shared.summary,
             digest: None,
             requester,
             reply: Target::ResponseUrl {
@@ -330,6 +345,54 @@ async fn app_mention(
     };
     inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
     Ok(Immediate::Empty)
+}
+
+/// What a Share click is told when its answer can no longer be shared.
+pub const SHARE_GONE: &str = "This answer can no longer be shared (it is too old, or was not yours). \
+     Run `/replays` again and share the new answer.";
+
+/// The lookup a Share button refers to: the job named by its value (`{"j": 42}`), read from the store
+/// and shared only by the person who asked it, in the same workspace; or, for buttons posted before
+/// values held a reference, the identities the value carries. `None` when the job is gone (retention
+/// or an erasure scrubbed it), is not a lookup, or is someone else's.
+async fn share_of(
+    state: &AppState,
+    value: ShareValue,
+    team: &str,
+    user: &str,
+) -> Result<Option<LookupJob>, Rejection> {
+    let Some(id) = value.job else {
+        if value.identities.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(LookupJob {
+            identities: value.identities,
+            around: value.around.and_then(render::from_unix),
+            summary: value.summary,
+            digest: None,
+            requester: Requester::default(),
+            reply: Target::Ephemeral {
+                channel: String::new(),
+                user: String::new(),
+                thread_ts: None,
+            }
+            .reply_to(),
+        }));
+    };
+    let job = state.app.store.get_job(id).await.map_err(|error| {
+        tracing::warn!(%error, job = id, "could not read the shared answer's job");
+        Rejection::Unavailable
+    })?;
+    let lookup = job
+        .filter(|job| job.kind == crate::jobs::LOOKUP)
+        .and_then(|job| serde_json::from_value::<LookupJob>(job.payload).ok())
+        .filter(|lookup| {
+            lookup.requester.platform == PLATFORM
+                && lookup.requester.tenant == team
+                && lookup.requester.user == user
+                && !lookup.identities.is_empty()
+        });
+    Ok(lookup)
 }
 
 /// The rest of `/replays forget …`, when the command is one.

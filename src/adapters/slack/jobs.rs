@@ -126,9 +126,9 @@ impl JobHandler for MentionHandler {
         jobs::run_lookup(&self.app, &replier, job, &lookup).await
     }
 
-    async fn on_dead(&self, job: &JobContext, _error: &str) {
+    async fn on_dead(&self, job: &JobContext, error: &str) {
         let replier: Arc<dyn Replier> = self.replier.clone();
-        jobs::deliver_dead(&Repliers::new([replier]), job).await;
+        jobs::deliver_dead(&Repliers::new([replier]), job, error).await;
     }
 }
 

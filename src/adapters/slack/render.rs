@@ -5,8 +5,17 @@
 //! `<!date^UNIX^{date_short_pretty} {time}|fallback>` (every reader sees their own time zone) and a link
 //! button, the likely session marked with its digest line under it and a **Summarize** button, and at the
 //! end a **Share in channel** button on private answers. Button values carry what the click needs
-//! (≤ 2000 characters, Slack's limit; a button whose value would not fit is left out). Dynamic text is
-//! escaped for mrkdwn (`&`, `<`, `>`), and a message never exceeds Slack's 50 blocks.
+//! (≤ 2000 characters, Slack's limit; a button whose value would not fit is left out).
+//!
+//! Within Slack's limits by construction (50 blocks, section and context text 3,000, header 150, button
+//! text 75, button URL 3,000, value 2,000, message `text` 4,000: Slack's advice, under its 40,000
+//! truncation): every customer- or FullStory-controlled string goes through the one [`escape`]
+//! (`&`, `<`, `>`: so `<!channel>` and `<https://evil|Reset your password>` show as typed), in the
+//! blocks and in the notification `text` alike, and is cut afterwards with [`crate::render::limits`].
+//! A replay URL longer than a button may carry shows the session id instead.
+//!
+//! The Share button carries no customer identity: only the lookup job's id (`{"j": 42}`), which the
+//! click handler resolves from the store, for the same workspace and user only (see `handle.rs`).
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,10 +25,13 @@ use slack_morphism::{SlackActionId, blocks::*, md, pt};
 use crate::{
     fullstory::SessionId,
     identity::{CustomerEmail, Identity},
-    jobs::{LookupJob, SummaryJob},
+    jobs::{Answer, SummaryJob},
     lookup::{FoundSession, IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
-    render,
+    render::{
+        self,
+        limits::{Lines, cut, len},
+    },
 };
 
 /// Action ids of the buttons replaydesk handles.
@@ -36,11 +48,15 @@ const MAX_BLOCKS: usize = 50;
 const MAX_VALUE: usize = 2000;
 const MAX_SECTION_TEXT: usize = 3000;
 const MAX_HEADER_TEXT: usize = 150;
+const MAX_URL: usize = 3000;
+/// The notification `text`: Slack advises 4,000 (and truncates past 40,000).
+const MAX_TEXT: usize = 4000;
 
-/// A message: the notification `text` and its blocks.
+/// A message: the notification `text` and its blocks (none for a plain fallback).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Message {
     pub text: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<SlackBlock>,
 }
 
@@ -56,14 +72,21 @@ pub struct SummarizeValue {
     pub url: Option<String>,
 }
 
-/// What a Share in channel button carries: enough to run the same lookup again (its answers are cached).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What a Share in channel button carries: the id of the lookup job it answers (`{"j": 42}`), which the
+/// click handler reads back to run the same lookup again (its answers are cached). No email: a button's
+/// value travels through Slack and every `response_url` post.
+///
+/// Buttons posted before carried the identities themselves (`{"i": [...], "a": …, "m": …}`): they are
+/// still read, so those old buttons keep working.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShareValue {
-    #[serde(rename = "i")]
+    #[serde(rename = "j", default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<i64>,
+    #[serde(rename = "i", default, skip_serializing_if = "Vec::is_empty")]
     pub identities: Vec<Identity>,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub around: Option<i64>,
-    #[serde(rename = "m", default)]
+    #[serde(rename = "m", default, skip_serializing_if = "std::ops::Not::not")]
     pub summary: bool,
 }
 
@@ -80,14 +103,14 @@ pub struct ForgetValue {
 /// Which buttons a sessions answer gets.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
-    /// A Share in channel button (private answers only).
-    pub share: bool,
+    /// A Share in channel button (private answers only), referring to this lookup job.
+    pub share: Option<i64>,
     /// A Summarize button on the likely session (summaries configured, none in the answer yet).
     pub summarize: bool,
 }
 
 /// The answer to a lookup.
-pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Message {
+pub fn sessions(result: &LookupResult, options: Options) -> Message {
     // Two blocks stay free for the "more not shown" line and the Share button (three with "not looked up").
     let not_looked_up = render::not_looked_up(result);
     let budget = MAX_BLOCKS - 2 - usize::from(not_looked_up.is_some());
@@ -108,8 +131,14 @@ pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Mes
             continue;
         }
         blocks.push(header(&render::sessions_heading(group)));
+        let went_wrong = render::went_wrong_lines(group);
         for session in &group.sessions {
-            let needed = if session.likely { 3 } else { 1 };
+            // The likely session: its line, the digest, what went wrong, the Summarize button.
+            let needed = if session.likely {
+                3 + usize::from(!went_wrong.is_empty())
+            } else {
+                1
+            };
             if blocks.len() + needed > budget {
                 hidden += 1;
                 continue;
@@ -118,6 +147,14 @@ pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Mes
             if session.likely {
                 if let Some(line) = render::digest_line(group) {
                     blocks.push(context(&escape(&line)));
+                }
+                if !went_wrong.is_empty() {
+                    let lines: Vec<String> = went_wrong.iter().map(|l| escape(l)).collect();
+                    blocks.push(context(&format!(
+                        "*{}*\n{}",
+                        render::WENT_WRONG_HEADING,
+                        lines.join("\n")
+                    )));
                 }
                 if options.summarize
                     && let Some(button) = summarize_button(session, result.around)
@@ -139,25 +176,24 @@ pub fn sessions(job: &LookupJob, result: &LookupResult, options: Options) -> Mes
         )));
     }
     blocks.extend(not_looked_up.map(|line| context(&escape(&line))));
-    if options.share
+    if let Some(job) = options.share
         && let Some(button) = share_button(job)
     {
         blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
     }
     blocks.truncate(MAX_BLOCKS);
-    let text = result
-        .identities
-        .iter()
-        .map(|group| {
-            if group.sessions.is_empty() {
-                render::no_sessions(&group.identity, result.lookback_days)
-            } else {
-                render::sessions_heading(group)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    Message { text, blocks }
+    let mut text = Lines::new(MAX_TEXT, 40, "\n");
+    for group in &result.identities {
+        text.push(escape(&if group.sessions.is_empty() {
+            render::no_sessions(&group.identity, result.lookback_days)
+        } else {
+            render::sessions_heading(group)
+        }));
+    }
+    Message {
+        text: text.finish(|n| format!("and {n} more")),
+        blocks,
+    }
 }
 
 /// The answer to a Summarize button.
@@ -165,15 +201,16 @@ pub fn summary(job: &SummaryJob, outcome: &SummaryOutcome) -> Message {
     let link = job
         .url
         .as_deref()
-        .map(|url| format!(" · <{}|{}>", escape(url), "Watch replay"))
+        .and_then(|url| named_link(url, "Watch replay"))
+        .map(|link| format!(" · {link}"))
         .unwrap_or_default();
     let (text, body) = match outcome {
         SummaryOutcome::Ready(text) => (
-            format!("Summary: {text}"),
+            format!("Summary: {}", escape(text)),
             format!("*Summary*{link}\n{}", escape(text)),
         ),
         SummaryOutcome::Unavailable(why) => (
-            format!("No summary: {why}"),
+            format!("No summary: {}", escape(why)),
             format!("*No summary*{link}\n_{}_", escape(why)),
         ),
     };
@@ -186,15 +223,28 @@ pub fn summary(job: &SummaryJob, outcome: &SummaryOutcome) -> Message {
 /// A short notice: "looking up", "delayed", "not allowed", the usage.
 pub fn notice(text: &str) -> Message {
     Message {
-        text: text.to_owned(),
+        text: cut(&escape(text), MAX_TEXT),
         blocks: vec![section(&escape(text))],
+    }
+}
+
+/// The plain answer posted when Slack refused the rich one: `text` only (no blocks), the replay links
+/// as `<url|replay>`, within Slack's advised 4,000 characters.
+pub fn plain(answer: &Answer<'_>) -> Message {
+    let mut text = Lines::new(MAX_TEXT, 40, "\n");
+    for line in render::fallback_lines(answer, escape, link) {
+        text.push(cut(&line, MAX_SECTION_TEXT));
+    }
+    Message {
+        text: text.finish(|n| format!("… and {n} more")),
+        blocks: Vec::new(),
     }
 }
 
 /// The answer when a job gave up or FullStory refused: what happened and the reference to replay it.
 pub fn failure(message: &str, reference: &str) -> Message {
     Message {
-        text: message.to_owned(),
+        text: cut(&escape(message), MAX_TEXT),
         blocks: vec![
             section(&escape(message)),
             context(&format!("Reference: {}", escape(reference))),
@@ -225,7 +275,7 @@ pub fn erasure_confirmation(value: &ForgetValue) -> Message {
             .into(),
     );
     Message {
-        text: text.clone(),
+        text: cut(&escape(&text), MAX_TEXT),
         blocks: vec![
             section(&escape(&text)),
             SlackActionsBlock::new(buttons).into(),
@@ -243,7 +293,7 @@ pub fn erasure_receipt(email: &CustomerEmail, receipt: &ErasureReceipt) -> Messa
         body.push_str(&escape(&line));
     }
     Message {
-        text: heading,
+        text: cut(&escape(&heading), MAX_TEXT),
         blocks: vec![section(&body)],
     }
 }
@@ -259,9 +309,9 @@ pub fn with_thread_hint(mut message: Message, code: &str) -> Message {
     message
 }
 
-/// The immediate, ephemeral answer to a slash command.
+/// The immediate, ephemeral answer to a slash command (escaped: it may name a uid the asker typed).
 pub fn ephemeral(text: &str) -> Value {
-    json!({ "response_type": "ephemeral", "text": text })
+    json!({ "response_type": "ephemeral", "text": cut(&escape(text), MAX_TEXT) })
 }
 
 /// `<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC>`: the reader's own time zone.
@@ -297,8 +347,15 @@ fn session_section(session: &FoundSession, result: &LookupResult) -> SlackBlock 
             render::likely_reason(result)
         ));
     }
-    let mut block = SlackSectionBlock::new().with_text(md!(text));
-    if let Ok(url) = reqwest::Url::parse(&session.url) {
+    let url = reqwest::Url::parse(&session.url)
+        .ok()
+        .filter(|url| len(url.as_str()) <= MAX_URL);
+    if url.is_none() {
+        // A URL no button may carry: the session id keeps the replay reachable.
+        text.push_str(&format!("  ·  session `{}`", escape(session.id.as_str())));
+    }
+    let mut block = SlackSectionBlock::new().with_text(md!(cut(&text, MAX_SECTION_TEXT)));
+    if let Some(url) = url {
         block = block.with_accessory(
             SlackBlockButtonElement::new(pt!("Watch replay"))
                 .with_action_id(SlackActionId(OPEN.into()))
@@ -339,11 +396,10 @@ fn summarize_button(
     })
 }
 
-fn share_button(job: &LookupJob) -> Option<SlackBlockButtonElement> {
+fn share_button(job: i64) -> Option<SlackBlockButtonElement> {
     let value = ShareValue {
-        identities: job.identities.clone(),
-        around: job.around.map(|t| t.timestamp()),
-        summary: job.summary,
+        job: Some(job),
+        ..ShareValue::default()
     };
     let text = serde_json::to_string(&value).ok()?;
     (text.len() <= MAX_VALUE).then(|| {
@@ -367,21 +423,24 @@ fn context(text: &str) -> SlackBlock {
     SlackContextBlock::new(vec![md!(cut(text, MAX_SECTION_TEXT))]).into()
 }
 
-/// Escapes the three characters mrkdwn gives meaning to.
+/// Slack's one escaping, for every text we do not write ourselves: the three characters mrkdwn gives
+/// meaning to (`&`, `<`, `>`), as Slack documents. Cut afterwards ([`cut`] never splits an entity).
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// At most `max` characters, with an ellipsis when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
+/// A replay link in mrkdwn (`<url|replay>`), when the URL is a web URL Slack can carry.
+fn link(url: &str) -> Option<String> {
+    named_link(url, "replay")
+}
+
+/// `<url|name>`, when `url` is a web URL short enough to share a section with other words.
+fn named_link(url: &str, name: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    (matches!(parsed.scheme(), "http" | "https") && len(url) <= MAX_SECTION_TEXT / 2)
+        .then(|| format!("<{}|{name}>", escape(url)))
 }
 
 #[cfg(test)]
@@ -413,20 +472,6 @@ mod tests {
             ),
             created: at(created),
             likely,
-        }
-    }
-
-    fn job(identities: Vec<Identity>, around: Option<DateTime<Utc>>) -> LookupJob {
-        LookupJob {
-            identities,
-            around,
-            summary: false,
-            digest: None,
-            requester: Requester::default(),
-            reply: ReplyTo {
-                platform: "slack".into(),
-                target: json!({}),
-            },
         }
     }
 
@@ -466,10 +511,9 @@ mod tests {
     fn a_private_answer_has_dates_the_likely_digest_and_every_button() {
         let around = Some(at(1_763_995_000));
         let message = sessions(
-            &job(vec![jane()], around),
             &result(around),
             Options {
-                share: true,
+                share: Some(7),
                 summarize: true,
             },
         );
@@ -483,10 +527,9 @@ mod tests {
             "The customer clicked <Pay> twice & gave up.".into(),
         ));
         let message = sessions(
-            &job(vec![jane()], None),
             &result,
             Options {
-                share: false,
+                share: None,
                 summarize: false,
             },
         );
@@ -530,16 +573,27 @@ mod tests {
     }
 
     #[test]
+    fn the_plain_fallback_is_text_with_the_links_only() {
+        let result = result(Some(at(1_763_995_000)));
+        let job = render::test_job(&result);
+        let message = plain(&Answer::Sessions {
+            job: &job,
+            result: &result,
+        });
+        assert!(message.blocks.is_empty());
+        assert_json_snapshot!(message);
+    }
+
+    #[test]
     fn many_sessions_stay_within_fifty_blocks() {
         let mut big = result(None);
         big.identities[0].sessions = (0..80)
             .map(|n| session(n % 10, 1_764_000_000 - i64::from(n) * 60, n == 0))
             .collect();
         let message = sessions(
-            &job(vec![jane()], None),
             &big,
             Options {
-                share: true,
+                share: Some(7),
                 summarize: true,
             },
         );
@@ -552,10 +606,9 @@ mod tests {
     #[test]
     fn button_values_round_trip_and_fit_slacks_limit() {
         let message = sessions(
-            &job(vec![jane()], Some(at(1_763_995_000))),
             &result(Some(at(1_763_995_000))),
             Options {
-                share: true,
+                share: Some(7),
                 summarize: true,
             },
         );
@@ -574,8 +627,15 @@ mod tests {
             "5191865402245120:4000000000000002"
         );
         assert_eq!(summarize.around, Some(1_763_995_000));
+        assert_eq!(
+            values[1], r#"{"j":7}"#,
+            "the Share button carries the job, no email"
+        );
         let share: ShareValue = serde_json::from_str(values[1]).unwrap();
-        assert_eq!(share.identities, vec![jane()]);
+        assert_eq!(share.job, Some(7));
+        let old: ShareValue = serde_json::from_str(r#"{"i":[{"email":"jane@acme.com"}],"m":true}"#)
+            .unwrap_or_default();
+        assert!(old.job.is_none(), "buttons posted before are still read");
         assert!(values.iter().all(|v| v.len() <= MAX_VALUE));
     }
 
@@ -597,5 +657,10 @@ mod tests {
     #[test]
     fn mrkdwn_control_characters_are_escaped() {
         assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+        let uid = Identity::Uid(Uid::parse("<!channel>").unwrap());
+        assert_eq!(
+            ephemeral(&render::looking_up(&[uid], 10))["text"],
+            "Looking up replays for uid:&lt;!channel&gt;…"
+        );
     }
 }

@@ -18,6 +18,10 @@
 //!   the answer goes there privately with a hint to invite the bot.
 //! - `ephemeral` (a refusal for a mention): `chat.postEphemeral`.
 //!
+//! When Slack refuses a message (`invalid_blocks`, `msg_too_long`, …), the refusal is logged and
+//! counted and the plain fallback ([`render::plain`]: text and links, no blocks) goes to the same place
+//! as the effect `<name>-plain` ([`crate::adapters::refusal::once_or_fallback`]).
+//!
 //! Slack errors become job errors by kind: rate limits, 5xx and Slack's passing codes retry; the rest
 //! (`channel_not_found`, `not_in_channel`, `expired_url`, …) are permanent.
 
@@ -33,6 +37,7 @@ use super::{
     render::{self, Message, Options},
 };
 use crate::{
+    adapters::refusal::once_or_fallback,
     app::App,
     jobs::{Answer, Replier, ReplyTo},
     queue::{Effect, JobContext, JobError},
@@ -147,16 +152,17 @@ impl Replier for SlackReplier {
     ) -> Result<(), JobError> {
         let target: Target = serde_json::from_value(reply.target.clone())
             .map_err(|e| JobError::permanent(anyhow::anyhow!("Slack reply target: {e}")))?;
+        let plain = render::plain(&answer);
         let (name, message) = match answer {
             Answer::Sessions {
                 job: lookup,
                 result,
             } => {
                 let options = Options {
-                    share: target.is_private(),
+                    share: target.is_private().then(|| job.id()),
                     summarize: self.app.lookup.summaries_enabled() && !lookup.summary,
                 };
-                ("answer", render::sessions(lookup, result, options))
+                ("answer", render::sessions(result, options))
             }
             Answer::Summary { job, outcome } => ("answer", render::summary(job, outcome)),
             // Notices about a shared answer go to the person who shared it, not the channel.
@@ -190,12 +196,12 @@ impl Replier for SlackReplier {
                     .await;
             }
         };
-        self.post(job, name, &target, message).await
+        self.post_or_plain(job, name, &target, message, plain).await
     }
 }
 
 impl SlackReplier {
-    /// Posts `message` to `target` once per (job, `name`).
+    /// Posts `message` to `target` once per (job, `name`); if Slack refuses it, its `text` alone.
     pub async fn post(
         &self,
         job: &JobContext,
@@ -203,15 +209,36 @@ impl SlackReplier {
         target: &Target,
         message: Message,
     ) -> Result<(), JobError> {
-        let effect = Post {
+        let plain = Message {
+            text: message.text.clone(),
+            blocks: Vec::new(),
+        };
+        self.post_or_plain(job, name, target, message, plain).await
+    }
+
+    /// Posts `message` to `target` once per (job, `name`); if Slack refuses it, `plain` instead.
+    async fn post_or_plain(
+        &self,
+        job: &JobContext,
+        name: &str,
+        target: &Target,
+        message: Message,
+        plain: Message,
+    ) -> Result<(), JobError> {
+        let post = |message| Post {
             replier: self,
             job_id: job.id(),
             issued: job.enqueued_at(),
             target,
             message,
         };
-        job.effects()
-            .once(name, &effect)
+        let refusal = |error: &anyhow::Error| {
+            error
+                .downcast_ref::<SlackError>()
+                .and_then(SlackError::refusal)
+                .cloned()
+        };
+        once_or_fallback(job, name, &post(message), &post(plain), refusal)
             .await
             .map(|_| ())
             .map_err(classify)
@@ -239,7 +266,8 @@ impl SlackReplier {
     }
 }
 
-/// A Slack job error: retry when Slack may answer later, give up when it will not.
+/// A Slack job error: retry when Slack may answer later, give up when it will not (a refusal of our
+/// message included).
 fn classify(error: anyhow::Error) -> JobError {
     match error.downcast_ref::<SlackError>() {
         Some(slack) if !slack.is_transient() => JobError::Permanent(error),

@@ -15,6 +15,9 @@
 //! - setup: `POST /api/v2/webhooks`, `POST /api/v2/triggers`, `GET /api/v2/webhooks/{id}/signing_secret`;
 //! - backfill: `GET /api/v2/incremental/tickets/cursor.json` (cursor-based incremental export).
 //!
+//! A 422 (or 413) to the note's ticket update is Zendesk refusing the note ([`ZdError::NoteRefused`],
+//! counted in `replaydesk_platform_refusals_total`); the replier then posts the plain fallback.
+//!
 //! Errors are [`ZdError`]s worded for the operator; [`ZdError::is_transient`] tells the job queue
 //! whether trying again later can help.
 
@@ -27,6 +30,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
+    adapters::refusal::Refusal,
     config::{Secret, ZendeskConfig},
     metrics::UpstreamMetrics,
     outbound::{RetryPolicy, SendError, Upstream},
@@ -68,9 +72,27 @@ pub enum ZdError {
     },
     #[error("Zendesk is not configured: {0}")]
     NotConfigured(&'static str),
+    /// Zendesk refused the note we sent (422 on the ticket update; 413 when too large).
+    #[error(transparent)]
+    NoteRefused(Refusal),
+}
+
+/// A note's text: HTML (`html_body`), or plain text (`body`) for the fallback.
+#[derive(Clone, Copy, Debug)]
+pub enum NoteText<'a> {
+    Html(&'a str),
+    Plain(&'a str),
 }
 
 impl ZdError {
+    /// Zendesk's refusal of our note, when this is one.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::NoteRefused(refusal) => Some(refusal),
+            _ => None,
+        }
+    }
+
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -434,10 +456,14 @@ impl ZendeskApi {
     pub async fn add_internal_note(
         &self,
         id: u64,
-        html_body: &str,
+        text: NoteText<'_>,
         updated_stamp: Option<&str>,
     ) -> Result<NoteAdded, ZdError> {
-        let mut ticket = json!({ "comment": { "html_body": html_body, "public": false } });
+        let comment = match text {
+            NoteText::Html(html) => json!({ "html_body": html, "public": false }),
+            NoteText::Plain(body) => json!({ "body": body, "public": false }),
+        };
+        let mut ticket = json!({ "comment": comment });
         if let Some(stamp) = updated_stamp {
             ticket["safe_update"] = json!(true);
             ticket["updated_stamp"] = json!(stamp);
@@ -445,7 +471,22 @@ impl ZendeskApi {
         let request = self
             .request(Method::PUT, &format!("/api/v2/tickets/{id}.json"))?
             .json(&json!({ "ticket": ticket }));
-        let body = self.call("update_ticket", "ticket", request, false).await?;
+        let body = match self.call("update_ticket", "ticket", request, false).await {
+            Ok(body) => body,
+            Err(ZdError::Rejected {
+                status: status @ (413 | 422),
+                message,
+                ..
+            }) => {
+                let code = if status == 413 { "413" } else { "422" };
+                let refusal = Refusal::new(super::PLATFORM, code, message);
+                self.upstream
+                    .metrics()
+                    .refused(refusal.platform, refusal.code);
+                return Err(ZdError::NoteRefused(refusal));
+            }
+            Err(error) => return Err(error),
+        };
         Ok(note_ids(&body))
     }
 

@@ -444,7 +444,7 @@ impl JobHandler for TicketHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, _error: &str) {
+    async fn on_dead(&self, job: &JobContext, error: &str) {
         let Ok(payload) = job.payload_as::<TicketJob>() else {
             return;
         };
@@ -461,7 +461,7 @@ impl JobHandler for TicketHandler {
             }),
         };
         let answer = Answer::Failed {
-            message: jobs::GAVE_UP.into(),
+            message: jobs::gave_up(error).into(),
             reference: jobs::reference(job),
         };
         if let Err(error) = self.replier.deliver(job, &reply, answer).await {

@@ -18,6 +18,10 @@
 //!   Only a note with sessions, or the empty note, tags the ticket.
 //! - An erasure's receipt ([`Answer::Erasure`]) is a note of its own (`receipt`, or `receipt-dead` when
 //!   the queue gave up); a pending one posts nothing, for the same reason as a delay.
+//! - **Refused.** When Zendesk refuses a note (422), the refusal is logged and counted and a plain-text
+//!   note with the replay links goes instead, as the effect `<name>-plain`
+//!   ([`crate::adapters::refusal::once_or_fallback`]); if that is refused too (a ticket at its 5,000
+//!   comments), the job ends naming Zendesk's refusal.
 //! - [`Answer::Delayed`] posts nothing: a note cannot be replaced later, and a "your answer is late"
 //!   note followed by the answer would only clutter the ticket.
 
@@ -27,15 +31,16 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    api::{NoteAdded, ZdError, ZendeskApi},
+    api::{NoteAdded, NoteText, ZdError, ZendeskApi},
     render,
 };
 use crate::{
+    adapters::refusal::once_or_fallback,
     clock::Clock,
     config::ZendeskConfig,
     fullstory::FsError,
     identity::CustomerEmail,
-    jobs::{Answer, Replier, ReplyTo},
+    jobs::{Answer, LookupJob, Replier, ReplyTo},
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
@@ -188,21 +193,36 @@ impl ZendeskReplier {
             .collect())
     }
 
-    /// Posts `body` once (ledger effect `name`).
+    /// Posts `body` once (ledger effect `name`); if Zendesk refuses it, the plain note of `plain`.
     async fn post(
         &self,
         job: &JobContext,
         target: &Target,
         name: &'static str,
         body: NoteBody<'_>,
+        plain: &[String],
     ) -> Result<(), JobError> {
-        let effect = NoteEffect {
+        let effect = |body| NoteEffect {
             api: &self.api,
             ticket_id: target.ticket_id,
             stamp: target.updated_at.clone(),
             body,
         };
-        let id = job.effects().once(name, &effect).await.map_err(job_error)?;
+        let refusal = |error: &anyhow::Error| {
+            error
+                .downcast_ref::<ZdError>()
+                .and_then(ZdError::refusal)
+                .cloned()
+        };
+        let id = once_or_fallback(
+            job,
+            name,
+            &effect(body),
+            &effect(NoteBody::Plain(plain)),
+            refusal,
+        )
+        .await
+        .map_err(job_error)?;
         tracing::info!(ticket = target.ticket_id, note = %id, "internal note on the ticket");
         Ok(())
     }
@@ -224,6 +244,7 @@ impl ZendeskReplier {
         &self,
         job: &JobContext,
         target: &Target,
+        lookup: &LookupJob,
         result: &LookupResult,
     ) -> Result<(), JobError> {
         let ticket = target.ticket_id;
@@ -245,7 +266,11 @@ impl ZendeskReplier {
                 tracing::info!(ticket, "no sessions, and the ticket already says so");
                 return Ok(());
             }
-            self.post(job, target, NOTE, NoteBody::Empty(result))
+            let plain = render::plain_lines(&Answer::Sessions {
+                job: lookup,
+                result,
+            });
+            self.post(job, target, NOTE, NoteBody::Empty(result), &plain)
                 .await?;
             return self.tag(job, ticket).await;
         }
@@ -270,7 +295,11 @@ impl ZendeskReplier {
             already_posted = found.len() - fresh.session_count(),
             "posting the sessions not yet on the ticket"
         );
-        self.post(job, target, NOTE, NoteBody::Sessions(&fresh))
+        let plain = render::plain_lines(&Answer::Sessions {
+            job: lookup,
+            result: &fresh,
+        });
+        self.post(job, target, NOTE, NoteBody::Sessions(&fresh), &plain)
             .await?;
         self.tag(job, ticket).await
     }
@@ -293,8 +322,12 @@ impl Replier for ZendeskReplier {
                 "a Zendesk reply target needs ticket_id: {e}"
             ))
         })?;
+        let plain = render::plain_lines(&answer);
         match answer {
-            Answer::Sessions { result, .. } => self.sessions(job, &target, result).await,
+            Answer::Sessions {
+                job: lookup,
+                result,
+            } => self.sessions(job, &target, lookup, result).await,
             Answer::Summary {
                 job: asked,
                 outcome,
@@ -303,7 +336,7 @@ impl Replier for ZendeskReplier {
                     url: asked.url.as_deref(),
                     outcome,
                 };
-                self.post(job, &target, SUMMARY, body).await
+                self.post(job, &target, SUMMARY, body, &plain).await
             }
             Answer::Delayed { .. } => Ok(()),
             // Like a delay, "still pending" is not worth a note that cannot be replaced: the ticket gets
@@ -315,8 +348,14 @@ impl Replier for ZendeskReplier {
                 } else {
                     RECEIPT_DEAD
                 };
-                self.post(job, &target, name, NoteBody::Receipt { email, receipt })
-                    .await
+                self.post(
+                    job,
+                    &target,
+                    name,
+                    NoteBody::Receipt { email, receipt },
+                    &plain,
+                )
+                .await
             }
             Answer::Failed { message, reference } => {
                 let claimed = self
@@ -333,7 +372,7 @@ impl Replier for ZendeskReplier {
                     message: &message,
                     reference: &reference,
                 };
-                self.post(job, &target, FAILED, body).await
+                self.post(job, &target, FAILED, body, &plain).await
             }
         }
     }
@@ -355,17 +394,22 @@ enum NoteBody<'a> {
         email: &'a CustomerEmail,
         receipt: &'a ErasureReceipt,
     },
+    /// The plain fallback's lines ([`render::plain_lines`]).
+    Plain(&'a [String]),
 }
 
 impl NoteBody<'_> {
-    fn html(&self, marker: &str) -> String {
-        match self {
+    /// The note carrying `marker`, and whether it is HTML (else plain text).
+    fn text(&self, marker: &str) -> (bool, String) {
+        let html = match self {
             Self::Sessions(result) => render::sessions_note(result, marker),
             Self::Empty(result) => render::empty_note(result, marker),
             Self::Failed { message, reference } => render::failure_note(message, reference, marker),
             Self::Summary { url, outcome } => render::summary_note(*url, outcome, marker),
             Self::Receipt { email, receipt } => render::receipt_note(email, receipt, marker),
-        }
+            Self::Plain(lines) => return (false, render::plain_note(lines, marker)),
+        };
+        (true, html)
     }
 }
 
@@ -389,7 +433,12 @@ impl Effect for NoteEffect<'_> {
     }
 
     async fn perform(&self, marker: &str) -> anyhow::Result<String> {
-        let html = self.body.html(marker);
+        let (is_html, text) = self.body.text(marker);
+        let text = if is_html {
+            NoteText::Html(&text)
+        } else {
+            NoteText::Plain(&text)
+        };
         let mut stamp = match &self.stamp {
             Some(stamp) => Some(stamp.clone()),
             None => self.api.ticket(self.ticket_id).await?.ticket.updated_at,
@@ -397,7 +446,7 @@ impl Effect for NoteEffect<'_> {
         for _ in 0..MAX_CONFLICTS {
             match self
                 .api
-                .add_internal_note(self.ticket_id, &html, stamp.as_deref())
+                .add_internal_note(self.ticket_id, text, stamp.as_deref())
                 .await
             {
                 Ok(added) => return Ok(external_id(self.ticket_id, &added)),

@@ -99,9 +99,15 @@ pub const WENT_WRONG_HEADING: &str = "What went wrong";
 /// list is off). The texts are scrubbed already ([`crate::lookup::WhatWentWrong`]); each platform
 /// escapes them like any other text from FullStory.
 pub fn went_wrong_lines(group: &IdentityResult) -> Vec<String> {
-    let Some(went) = group.digest.as_ref().map(|d| &d.went_wrong) else {
-        return Vec::new();
-    };
+    group
+        .digest
+        .as_ref()
+        .map(|d| went_wrong_list(&d.went_wrong))
+        .unwrap_or_default()
+}
+
+/// [`went_wrong_lines`] of one list (a Slack link preview has a digest but no identity).
+pub fn went_wrong_list(went: &crate::lookup::WhatWentWrong) -> Vec<String> {
     let at = |offset: Option<i64>| match offset {
         Some(secs) => format!("{}:{:02} ", secs / 60, secs % 60),
         None => String::new(),

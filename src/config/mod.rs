@@ -132,6 +132,9 @@ pub struct FullStoryConfig {
     pub limit: u32,
     /// The AI summary profile (`config_profile`); summaries are off without it.
     pub summary_profile: Option<String>,
+    /// The FullStory organisation the key belongs to (the `o-…` in app URLs): Slack previews only its
+    /// session links. Unset: any organisation's link is tried, and FullStory's 404 leaves it alone.
+    pub org_id: Option<String>,
     /// Whether adapters add the digest line (one events call per answer).
     pub digest: bool,
     /// With the digest, list the likely session's console errors, failed requests and rage/dead-click
@@ -162,6 +165,7 @@ impl Default for FullStoryConfig {
             lookback_days: 30,
             limit: 5,
             summary_profile: None,
+            org_id: None,
             digest: true,
             what_went_wrong: true,
             max_attempts: 4,

@@ -2126,3 +2126,161 @@ async fn when_slack_refuses_the_answer_the_plain_links_follow_once_and_the_refus
         "{metrics}"
     );
 }
+
+// ------------------------------------------------------------------ previews of pasted FullStory links
+
+const SHARED_URL: &str =
+    "https://app.fullstory.com/ui/o-ACME/session/5191865402245120%3A4000000000000003";
+
+fn link_shared(event_id: &str, channel: &str, url: &str) -> Value {
+    json!({
+        "token": "legacy-ignored",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "authed_users": ["U1"],
+        "event": {
+            "type": "link_shared",
+            "channel": channel,
+            "is_bot_user_member": true,
+            "user": "U1",
+            "message_ts": "1700000000.000100",
+            "unfurl_id": format!("{channel}.1700000000.000100.abc"),
+            "source": "conversations_history",
+            "links": [
+                {"domain": "fullstory.com", "url": url},
+                {"domain": "example.com", "url": "https://example.com/not-fullstory"}
+            ]
+        }
+    })
+}
+
+/// FullStory knows the shared session: its events (a failed request, a console error, rage clicks)
+/// and its user, jane.
+async fn fullstory_knows_the_shared_session(slack: &Slack) {
+    let start = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let at = |secs: i64| (start + chrono::Duration::seconds(secs)).to_rfc3339();
+    Mock::given(method("GET"))
+        .and(path("/v2/sessions/5191865402245120%3A4000000000000003/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
+            {"type": "navigate", "timestamp": at(0), "data": {"url": "https://shop.acme.com/cart?user=jane@acme.com"}},
+            {"type": "network-error", "timestamp": at(212), "data": {"url": "https://shop.acme.com/api/pay?card=4111111111111111", "method": "POST", "status": 502}},
+            {"type": "console-error", "timestamp": at(230), "data": {"message": "TypeError: total is undefined for jane@acme.com"}},
+            {"type": "rage-click", "timestamp": at(262), "data": {"url": "https://shop.acme.com/checkout"}}
+        ]})))
+        .mount(&slack.fullstory)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/users/5191865402245120"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "5191865402245120", "email": "jane@acme.com"})),
+        )
+        .mount(&slack.fullstory)
+        .await;
+}
+
+async fn unfurl_answers(slack: &Slack) {
+    Mock::given(method("POST"))
+        .and(path("/api/chat.unfurl"))
+        .and(header("authorization", "Bearer xoxb-test-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&slack.slack)
+        .await;
+}
+
+async fn events_calls(slack: &Slack) -> usize {
+    slack
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/events"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_pasted_fullstory_link_is_previewed_once_with_what_went_wrong_and_the_customer_masked() {
+    let slack = Slack::start().await;
+    fullstory_knows_the_shared_session(&slack).await;
+    unfurl_answers(&slack).await;
+    let event = link_shared("Ev-link-1", "C1", SHARED_URL);
+    for _ in 0..2 {
+        // Slack retries the same event: one job.
+        let response = slack.event(&event, &[]).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(events_calls(&slack).await, 0, "no upstream before the ack");
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+
+    let unfurls = slack.received("/api/chat.unfurl").await;
+    assert_eq!(unfurls.len(), 1);
+    let call = &unfurls[0];
+    assert_eq!(
+        (call["channel"].as_str(), call["ts"].as_str()),
+        (Some("C1"), Some("1700000000.000100"))
+    );
+    let preview = &call["unfurls"][SHARED_URL];
+    let text = preview.to_string();
+    assert!(text.contains("FullStory session"), "{text}");
+    assert!(text.contains("j•••@acme.com"), "{text}");
+    assert!(!text.contains("jane@acme.com"), "{text}");
+    assert!(text.contains("What went wrong"), "{text}");
+    assert!(
+        text.contains("failed request: POST /api/pay → 502"),
+        "{text}"
+    );
+    assert!(
+        text.contains("console error: TypeError: total is undefined for j•••@acme.com"),
+        "{text}"
+    );
+    assert!(text.contains("1 rage click on /checkout"), "{text}");
+    assert!(!text.contains("4111111111111111"), "{text}");
+    assert!(text.contains("\"action_id\":\"summarize\""), "{text}");
+    assert!(
+        call["unfurls"]
+            .get("https://example.com/not-fullstory")
+            .is_none()
+    );
+    assert_eq!(events_calls(&slack).await, 1);
+}
+
+#[tokio::test]
+async fn one_link_unfurled_in_many_channels_costs_one_fullstory_call() {
+    let slack = Slack::start().await;
+    fullstory_knows_the_shared_session(&slack).await;
+    unfurl_answers(&slack).await;
+    for (i, channel) in ["C1", "C2", "C3"].iter().enumerate() {
+        slack
+            .event(
+                &link_shared(&format!("Ev-many-{i}"), channel, SHARED_URL),
+                &[],
+            )
+            .await;
+    }
+    for _ in 0..3 {
+        assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    }
+    assert_eq!(slack.received("/api/chat.unfurl").await.len(), 3);
+    assert_eq!(
+        events_calls(&slack).await,
+        1,
+        "the session's events come from the cache"
+    );
+}
+
+#[tokio::test]
+async fn a_link_of_another_fullstory_organisation_is_left_alone() {
+    let slack = Slack::start_with(|c| c.fullstory.org_id = Some("o-MINE".into())).await;
+    unfurl_answers(&slack).await;
+    slack
+        .event(&link_shared("Ev-other-org", "C1", SHARED_URL), &[])
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(slack.received("/api/chat.unfurl").await.is_empty());
+    assert_eq!(slack.fullstory_calls().await, 0);
+}

@@ -248,6 +248,22 @@ impl SlackApi {
         string_field(&answer, "chat.postMessage", "ts")
     }
 
+    /// `chat.unfurl`: previews of the links (`unfurls`: URL → `{"blocks": …}`) in a message or the
+    /// composer. Calling it again for the same message replaces the previews (Slack's contract).
+    pub async fn unfurl(
+        &self,
+        target: &super::unfurl::UnfurlTarget,
+        unfurls: &Value,
+    ) -> Result<(), SlackError> {
+        let mut body = serde_json::to_value(target).map_err(|e| SlackError::Malformed {
+            method: "chat.unfurl",
+            reason: e.to_string(),
+        })?;
+        body["unfurls"] = unfurls.clone();
+        let _: Value = self.call("chat.unfurl", &body).await?;
+        Ok(())
+    }
+
     /// `chat.postEphemeral`: seen only by `user`; the `message_ts`.
     pub async fn post_ephemeral(
         &self,

@@ -2,9 +2,11 @@
 //! to create the app with (api.slack.com/apps → Create New App → From a manifest).
 //!
 //! It declares everything the adapter serves: the `/replays` command, the "Find replays" message
-//! shortcut (`find_replays`), the `app_mention` event, interactivity (buttons), the bot scopes
+//! shortcut (`find_replays`), the `app_mention` and `link_shared` events, FullStory's app hosts as
+//! `unfurl_domains` (previews of pasted session links), interactivity (buttons), the bot scopes
 //! (`commands`, `chat:write`, `app_mentions:read`, `channels:history`, `groups:history`: the last two let
-//! a mention read its thread's first message and find our own replies after a crash) and the request
+//! a mention read its thread's first message and find our own replies after a crash; `links:read`,
+//! `links:write` for the previews) and the request
 //! URLs under `--url` (default `server.public_url`). With `--socket-mode` the URLs are left out and
 //! `socket_mode_enabled` is set: Slack then delivers over the websocket `slack.app_token` opens.
 //! Written by hand (every value double-quoted with JSON escaping, which YAML reads the same), so no YAML
@@ -96,6 +98,10 @@ pub fn manifest(url: Option<&str>, socket_mode: bool) -> Result<String, String> 
         "      description: {}\n",
         q("Session replays of the customers this message names")
     ));
+    out.push_str("  unfurl_domains:\n");
+    for domain in super::unfurl::UNFURL_DOMAINS {
+        out.push_str(&format!("    - {}\n", q(domain)));
+    }
     out.push_str("oauth_config:\n");
     out.push_str("  scopes:\n");
     out.push_str("    bot:\n");
@@ -108,7 +114,9 @@ pub fn manifest(url: Option<&str>, socket_mode: bool) -> Result<String, String> 
         out.push_str(&format!("    request_url: {url}\n"));
     }
     out.push_str("    bot_events:\n");
-    out.push_str(&format!("      - {}\n", q("app_mention")));
+    for event in BOT_EVENTS {
+        out.push_str(&format!("      - {}\n", q(event)));
+    }
     out.push_str("  interactivity:\n");
     out.push_str("    is_enabled: true\n");
     if let Some(url) = route("/slack/interactions") {
@@ -120,14 +128,19 @@ pub fn manifest(url: Option<&str>, socket_mode: bool) -> Result<String, String> 
     Ok(out)
 }
 
-/// The bot scopes replaydesk needs.
-pub const SCOPES: [&str; 5] = [
+/// The bot scopes replaydesk needs (`links:read`/`links:write`: previews of FullStory links).
+pub const SCOPES: [&str; 7] = [
     "commands",
     "chat:write",
     "app_mentions:read",
     "channels:history",
     "groups:history",
+    "links:read",
+    "links:write",
 ];
+
+/// The events replaydesk subscribes to.
+pub const BOT_EVENTS: [&str; 2] = ["app_mention", "link_shared"];
 
 fn check_url(url: &str) -> Result<String, String> {
     match reqwest::Url::parse(url) {

@@ -26,14 +26,15 @@ use super::{
     api::response_body,
     jobs::{MentionJob, NoticeJob},
     model::{
-        self, Action, AppMention, BlockActions, Event, EventCallback, Interaction, MessageAction,
-        SlashCommand, decode, str_at,
+        self, Action, AppMention, BlockActions, Event, EventCallback, Interaction, LinkShared,
+        MessageAction, SlashCommand, decode, str_at,
     },
     render::{
         self, ERASE_CANCEL, ERASE_CONFIRM, ForgetValue, SHARE, SUMMARIZE, ShareValue,
         SummarizeValue,
     },
     reply::Target,
+    unfurl,
 };
 use crate::{
     adapters::{
@@ -137,6 +138,7 @@ pub async fn event(state: &AppState, payload: Value) -> Result<Immediate, Reject
             Ok(Immediate::Json(json!({ "challenge": challenge })))
         }
         Event::Mention { callback, mention } => app_mention(state, &callback, mention).await,
+        Event::LinkShared { callback, shared } => link_shared(state, &callback, shared).await,
         Event::Other => ignored(state),
     }
 }
@@ -343,6 +345,50 @@ async fn app_mention(
         }
         .reply_to(),
     };
+    inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+    Ok(Immediate::Empty)
+}
+
+/// FullStory links pasted where the app is: one `slack.unfurl` job per event (deduplicated on the
+/// event id), for the session links among them (at most [`unfurl::MAX_LINKS`]), when the workspace,
+/// channel and user are allowed and the workspace is within its per-source limit. See [`unfurl`].
+async fn link_shared(
+    state: &AppState,
+    callback: &EventCallback,
+    shared: LinkShared,
+) -> Result<Immediate, Rejection> {
+    let urls: Vec<String> = shared
+        .links
+        .into_iter()
+        .map(|l| l.url)
+        .filter(|url| unfurl::session_link(url).is_some())
+        .take(unfurl::MAX_LINKS)
+        .collect();
+    let Some(user) = shared.user.filter(|_| !urls.is_empty()) else {
+        return ignored(state);
+    };
+    let channel = Some(shared.channel.as_str()).filter(|c| *c != "COMPOSER");
+    if !allowed(state, &user, channel) {
+        return ignored(state);
+    }
+    if !inbound::within_source_limit(state, PLATFORM, &callback.team_id, urls.len()) {
+        return Ok(Immediate::Empty);
+    }
+    let target = match (shared.unfurl_id, shared.source) {
+        (Some(unfurl_id), Some(source)) if source == "composer" => {
+            unfurl::UnfurlTarget::Composer { unfurl_id, source }
+        }
+        _ => unfurl::UnfurlTarget::Message {
+            channel: shared.channel.clone(),
+            ts: shared.message_ts,
+        },
+    };
+    let job = unfurl::UnfurlJob {
+        urls,
+        target,
+        requester: requester(&callback.team_id, &user, &shared.channel),
+    };
+    let key = format!("event:{}", callback.event_id);
     inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
     Ok(Immediate::Empty)
 }

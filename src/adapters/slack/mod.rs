@@ -42,6 +42,7 @@ pub mod model;
 pub mod render;
 pub mod reply;
 pub mod socket;
+pub mod unfurl;
 pub mod verify;
 
 use std::sync::{Arc, OnceLock};
@@ -119,6 +120,10 @@ impl Adapter for Slack {
                 replier: replier.clone(),
             }),
             Arc::new(jobs::NoticeHandler { replier }),
+            Arc::new(unfurl::UnfurlHandler {
+                app: app.clone(),
+                api: self.api(app)?,
+            }),
         ])
     }
 

@@ -161,8 +161,33 @@ pub enum Event {
         callback: EventCallback,
         mention: AppMention,
     },
+    /// An `event_callback` holding a `link_shared` (links to preview).
+    LinkShared {
+        callback: EventCallback,
+        shared: LinkShared,
+    },
     /// Anything else (another event type, an envelope type we do not use).
     Other,
+}
+
+/// A `link_shared` event: links posted (or typed in the composer) whose domain the app registered.
+#[derive(Debug, Deserialize)]
+pub struct LinkShared {
+    pub channel: String,
+    #[serde(default)]
+    pub user: Option<String>,
+    pub message_ts: String,
+    #[serde(default)]
+    pub unfurl_id: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub links: Vec<SharedLink>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SharedLink {
+    pub url: String,
 }
 
 /// Decodes an Events API body (or Socket Mode's `events_api` payload) according to its `type`.
@@ -173,11 +198,17 @@ pub fn event(payload: Value) -> Result<Event, Rejection> {
             .ok_or_else(|| Rejection::Malformed("challenge: missing".into())),
         Some("event_callback") => {
             let callback: EventCallback = decode(payload, "body")?;
-            if str_at(&callback.event, "/type") != Some("app_mention") {
-                return Ok(Event::Other);
+            match str_at(&callback.event, "/type") {
+                Some("app_mention") => {
+                    let mention = decode(callback.event.clone(), "event")?;
+                    Ok(Event::Mention { callback, mention })
+                }
+                Some("link_shared") => {
+                    let shared = decode(callback.event.clone(), "event")?;
+                    Ok(Event::LinkShared { callback, shared })
+                }
+                _ => Ok(Event::Other),
             }
-            let mention = decode(callback.event.clone(), "event")?;
-            Ok(Event::Mention { callback, mention })
         }
         Some(_) => Ok(Event::Other),
         None => Err(Rejection::Malformed("type: missing".into())),

@@ -374,6 +374,40 @@ fn summary_section(group: &IdentityResult) -> Option<SlackBlock> {
     Some(section(&text))
 }
 
+/// The blocks of a FullStory link's preview (`chat.unfurl`): when it started and how long it lasted,
+/// the customer (masked), the digest, what went wrong, and a Summarize button, within Slack's limits
+/// like every other answer.
+pub fn unfurl_blocks(preview: &super::unfurl::Preview) -> Vec<SlackBlock> {
+    let mut heading = "*FullStory session*".to_owned();
+    if let Some(started) = preview.started {
+        heading.push_str(&format!("  ·  {}", slack_date(started)));
+    }
+    if let Some(customer) = &preview.customer {
+        heading.push_str(&format!("  ·  {}", escape(customer)));
+    }
+    let mut blocks = vec![section(&heading)];
+    blocks.push(context(&escape(&preview.digest.line())));
+    let went_wrong = render::went_wrong_list(&preview.digest.went_wrong);
+    if !went_wrong.is_empty() {
+        let lines: Vec<String> = went_wrong.iter().map(|l| escape(l)).collect();
+        blocks.push(context(&format!(
+            "*{}*\n{}",
+            render::WENT_WRONG_HEADING,
+            lines.join("\n")
+        )));
+    }
+    let session = FoundSession {
+        id: preview.session.clone(),
+        url: preview.url.clone(),
+        created: preview.started.unwrap_or_default(),
+        likely: true,
+    };
+    if let Some(button) = summarize_button(&session, None) {
+        blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
+    }
+    blocks
+}
+
 fn summarize_button(
     session: &FoundSession,
     around: Option<DateTime<Utc>>,

@@ -184,6 +184,8 @@ pub struct LimitsConfig {
     pub per_source_per_minute: u32,
     /// Requests one source may make at once before the per-minute rate applies.
     pub per_source_burst: u32,
+    /// While an upstream's circuit breaker is open, at most one probe per this interval per replica.
+    pub outage_probe_interval: Interval,
 }
 
 impl Default for LimitsConfig {
@@ -195,6 +197,7 @@ impl Default for LimitsConfig {
             fail_closed: false,
             per_source_per_minute: 120,
             per_source_burst: 30,
+            outage_probe_interval: Interval(crate::outbound::DEFAULT_PROBE_INTERVAL),
         }
     }
 }
@@ -231,6 +234,9 @@ pub struct ZendeskConfig {
     pub allowed_account_ids: List,
     /// Timeout of one request to the Zendesk API.
     pub timeout: Interval,
+    /// How long a ticket's note may wait for an upstream that is down before the job ends (expired)
+    /// with one note saying so.
+    pub max_delay: Interval,
 }
 
 impl Default for ZendeskConfig {
@@ -248,6 +254,7 @@ impl Default for ZendeskConfig {
             fullstory_event: false,
             allowed_account_ids: List::default(),
             timeout: Interval(Duration::from_secs(10)),
+            max_delay: Interval(Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -470,6 +477,12 @@ impl Config {
             return Err(invalid(
                 "limits.per_source_per_minute",
                 "limits.per_source_per_minute and limits.per_source_burst must be at least 1",
+            ));
+        }
+        if self.limits.outage_probe_interval.0.is_zero() {
+            return Err(invalid(
+                "limits.outage_probe_interval",
+                "must be more than 0s",
             ));
         }
         if self.limits.expected_replicas == 0 {

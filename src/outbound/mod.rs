@@ -7,7 +7,11 @@
 //!   caller of the upstream awaits before its next request, so after one 429 nobody else hammers on while
 //!   one task sleeps. A `Retry-After` longer than [`RetryPolicy::max_retry_after`] is not slept through in
 //!   place: the call fails as rate-limited and the job queue reschedules the work.
-//! - 5xx, timeouts, connection errors: exponential backoff with full jitter, capped attempts.
+//! - 5xx, timeouts, connection errors: exponential backoff with full jitter, capped attempts; each one
+//!   counts towards opening the upstream's circuit [`Breaker`]. While it is open, a call fails at once
+//!   with [`SendError::CircuitOpen`] (nothing is sent), except one probe per
+//!   `limits.outage_probe_interval`; the job queue then makes the job wait for the upstream
+//!   ([`outage`]) instead of spending an attempt.
 //! - Any other status is returned to the caller, who turns 4xx into its own typed errors (no retry).
 //!
 //! Adapters (Slack, Zendesk, Discord, Heap) and FullStory all use [`Upstream::send`]; none retries on its own.
@@ -17,8 +21,10 @@
 //! `upstream call` line per attempt (debug: status, elapsed). Calls the upstream meters against a quota
 //! ([`Upstream::with_metered`]) are counted for the daily estimate in [`crate::metrics`].
 
+mod breaker;
 mod budget;
 mod cooldown;
+pub mod outage;
 mod redis_budget;
 
 use std::time::{Duration, SystemTime};
@@ -27,9 +33,13 @@ use reqwest::{Response, StatusCode, header::HeaderMap};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+pub use breaker::{
+    Admission, Breaker, BreakerMetrics, BreakerSettings, BreakerState, Breakers,
+    DEFAULT_PROBE_INTERVAL, OPEN_AFTER, PARK_INTERVALS,
+};
 pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::CoolDown;
-pub use redis_budget::{RedisBudget, RedisBudgetSettings, ping as ping_redis};
+pub use redis_budget::{RedisBudget, RedisBudgetSettings, RedisLink, ping as ping_redis};
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
@@ -90,6 +100,19 @@ pub enum SendError {
     Timeout,
     #[error("could not connect: {0}")]
     Transport(String),
+    /// The upstream's circuit breaker is open: nothing was sent.
+    #[error("{upstream} is unavailable (circuit open; next probe in {}s): not called", retry_in.as_secs())]
+    CircuitOpen {
+        upstream: &'static str,
+        retry_in: Duration,
+    },
+}
+
+impl SendError {
+    /// Whether this says the upstream is down (as opposed to busy: a 429).
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, SendError::RateLimited { .. })
+    }
 }
 
 /// Reads `Retry-After` as seconds (`"3"`, `"1.5"`) or as an HTTP date.
@@ -113,6 +136,7 @@ pub struct Upstream {
     policy: RetryPolicy,
     cooldown: CoolDown,
     budget: Option<std::sync::Arc<dyn Budget>>,
+    breaker: std::sync::Arc<Breaker>,
     metrics: UpstreamMetrics,
     retry_after_body: Option<RetryAfterBody>,
     metered: &'static [&'static str],
@@ -133,6 +157,7 @@ impl Upstream {
             policy,
             cooldown: CoolDown::default(),
             budget,
+            breaker: metrics.breakers.get(name),
             metrics,
             retry_after_body: None,
             metered: &[],
@@ -160,6 +185,12 @@ impl Upstream {
 
     pub fn cooldown(&self) -> &CoolDown {
         &self.cooldown
+    }
+
+    /// This upstream's circuit breaker (shared with every other `Upstream` of the same name built from
+    /// the same metrics).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     fn count(&self, endpoint: &'static str, outcome: &'static str) {
@@ -233,9 +264,17 @@ impl Upstream {
             endpoint,
             request_id = request_id.as_deref().unwrap_or("-")
         );
-        self.attempts(endpoint, http, request, retry_failures)
+        let result = self
+            .attempts(endpoint, http, request, retry_failures)
             .instrument(span)
-            .await
+            .await;
+        if let Err(error) = &result
+            && error.is_outage()
+        {
+            let called = !matches!(error, SendError::CircuitOpen { .. });
+            outage::note_outage(self.name, self.breaker.wait_hint(called));
+        }
+        result
     }
 
     async fn attempts(
@@ -246,6 +285,8 @@ impl Upstream {
         retry_failures: bool,
     ) -> Result<Response, SendError> {
         let mut attempt = 0;
+        // The last real failure: returned instead of "circuit open" when the breaker opens mid-way.
+        let mut failure: Option<SendError> = None;
         loop {
             attempt += 1;
             if attempt > 1 {
@@ -258,6 +299,13 @@ impl Upstream {
                     .inc();
             }
             let last = attempt >= self.policy.max_attempts;
+            if let Admission::Refused { retry_in } = self.breaker.admit().await {
+                self.count(endpoint, "circuit_open");
+                return Err(failure.unwrap_or(SendError::CircuitOpen {
+                    upstream: self.name,
+                    retry_in,
+                }));
+            }
             if let Err(refused) = self.wait_turn().await {
                 self.count(endpoint, "budget_refused");
                 // Nothing was sent, so even a request that must not be repeated may go again.
@@ -334,6 +382,9 @@ impl Upstream {
                             "client_error"
                         },
                     );
+                    if self.breaker.succeeded().await {
+                        outage::note_recovered(self.name);
+                    }
                     return Ok(response);
                 }
                 Err(e) if e.is_timeout() => {
@@ -345,10 +396,12 @@ impl Upstream {
                     SendError::Transport(without_url(&e))
                 }
             };
+            self.breaker.failed().await;
             if last || !retry_failures {
                 return Err(error);
             }
             self.back_off(endpoint, attempt, &error).await;
+            failure = Some(error);
         }
     }
 

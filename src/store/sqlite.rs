@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "request_id",
         sql: include_str!("migrations/sqlite/0004_request_id.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outages",
+        sql: include_str!("migrations/sqlite/0005_outages.sql"),
+    },
 ];
 
 /// The SQLite store's pools: every write goes through `write`, a pool of

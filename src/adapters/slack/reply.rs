@@ -42,6 +42,10 @@ use crate::{
 /// Posts a `response_url` takes, and for how long.
 pub const RESPONSE_URL_MAX_USES: usize = 5;
 pub const RESPONSE_URL_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+/// The last moment a job answering through a `response_url` starts its answer (a minute of margin
+/// for the lookup and the post), counted from the request (or from an operator's `jobs retry`, whose
+/// answer goes through `chat.postEphemeral`).
+pub const ANSWER_DEADLINE: chrono::TimeDelta = chrono::TimeDelta::minutes(29);
 /// What the ledger records as the external id of a `response_url` post (Slack returns none).
 const RESPONSE_URL_ID: &str = "response_url";
 /// Codes that mean "the bot may not post in this channel".
@@ -137,6 +141,18 @@ pub struct SlackReplier {
 impl Replier for SlackReplier {
     fn platform(&self) -> &'static str {
         PLATFORM
+    }
+
+    /// Answers through a `response_url` ([`ANSWER_DEADLINE`]); thread answers have none (a thread can
+    /// be posted in at any time).
+    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
+        let target: Target = serde_json::from_value(reply.target.clone()).ok()?;
+        matches!(target, Target::ResponseUrl { .. }).then(|| {
+            job.retried_at()
+                .unwrap_or(job.enqueued_at())
+                .checked_add_signed(ANSWER_DEADLINE)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        })
     }
 
     async fn deliver(

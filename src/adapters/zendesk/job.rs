@@ -399,7 +399,10 @@ impl JobHandler for TicketHandler {
                     self.replier.deliver(job, &lookup.reply, answer).await?;
                 }
                 Err(error) if error.is_transient() => {
-                    return Err(JobError::Retry(anyhow::Error::new(error)));
+                    // FullStory is down: wait for it (no attempt spent, no note) until max_delay.
+                    let replier: &dyn Replier = self.replier.as_ref();
+                    return jobs::wait_for_fullstory(&self.app, replier, job, &lookup.reply, error)
+                        .await;
                 }
                 Err(error) => {
                     tracing::warn!(ticket = id, %error, "FullStory refused the lookup");

@@ -204,8 +204,8 @@ pub fn user_message(error: &FsError) -> String {
 }
 
 /// What the person who asked is told when their answer's deadline came before the answer.
-pub const TOO_LATE: &str = "Sorry: FullStory was unavailable for too long, so replaydesk could not \
-     answer this in time. Please ask again later.";
+pub const TOO_LATE: &str =
+    "Sorry, this took too long to answer. Please try again in a few minutes.";
 
 /// Ends the job when the replier's deadline has come: [`TOO_LATE`] is delivered (once: the effect
 /// ledger) and the job is [`JobError::Expired`]. `None` while there is still time (or no deadline).

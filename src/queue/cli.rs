@@ -136,7 +136,7 @@ pub async fn render(
                 match store.get_job(id).await? {
                     None => bail!("no job {id}"),
                     Some(job) => bail!(
-                        "job {id} is {}; only dead or expired jobs can be retried",
+                        "job {id} is {}, not dead or expired; only those can be retried",
                         job.state
                     ),
                 }

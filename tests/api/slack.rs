@@ -202,7 +202,7 @@ impl Slack {
     }
 }
 
-fn command_fields<'a>(
+pub(crate) fn command_fields<'a>(
     text: &'a str,
     trigger: &'a str,
     response_url: &'a str,

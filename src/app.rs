@@ -115,6 +115,7 @@ fn breaker_settings(config: &Config) -> anyhow::Result<BreakerSettings> {
     Ok(BreakerSettings {
         probe_interval: limits.outage_probe_interval.0,
         redis,
+        org: crate::outbound::org_tag(config.fullstory.api_key.expose().unwrap_or("no-key")),
     })
 }
 

@@ -269,15 +269,18 @@ pub async fn wait_for_fullstory(
     if let Some(ended) = out_of_time(app, replier, job, reply).await {
         return ended;
     }
-    replier
-        .deliver(
-            job,
-            reply,
-            Answer::Delayed {
-                message: user_message(&error),
-            },
-        )
-        .await?;
+    // Told at the first wait only (and the replier's ledger keeps it to one post anyway).
+    if job.waiting_on().is_none() {
+        replier
+            .deliver(
+                job,
+                reply,
+                Answer::Delayed {
+                    message: user_message(&error),
+                },
+            )
+            .await?;
+    }
     let wait = chrono::Duration::from_std(fullstory_wait(app, &error)).unwrap_or_default();
     let mut until = app.clock.now() + wait;
     if let Some(deadline) = replier.deadline(job, reply) {

@@ -63,6 +63,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
             fs.requests_per_second, fs.burst
         ),
     }
+    println!("{:<10} {}", "outages", outages(&app).await);
     for (name, on) in integrations(&app.config) {
         println!(
             "{name:<10} {}",
@@ -77,6 +78,32 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         Err(Failure::failed("some checks failed (see above)"))
     } else {
         Ok(())
+    }
+}
+
+/// Open circuit breakers (as shared through Redis with `limits.backend = "redis"`; a local breaker
+/// lives in its `serve` process only) and the jobs waiting in the store for a down upstream. Said, not
+/// failed: an outage is the upstream's, and the FullStory line above already fails when it is down.
+async fn outages(app: &App) -> String {
+    let mut open = Vec::new();
+    for &name in crate::outbound::UPSTREAMS {
+        let breaker = app.metrics.upstream.breakers.get(name);
+        if breaker.refresh().await == crate::outbound::BreakerState::Open {
+            open.push(format!("{name} breaker open"));
+        }
+    }
+    match app.store.count_waiting().await {
+        Ok(waiting) => open.extend(
+            waiting
+                .into_iter()
+                .map(|(upstream, n)| format!("{n} job(s) waiting on {upstream}")),
+        ),
+        Err(error) => open.push(format!("waiting jobs unknown ({error:#})")),
+    }
+    if open.is_empty() {
+        "none (no open circuit breaker, no job waiting on an upstream)".into()
+    } else {
+        open.join("; ")
     }
 }
 

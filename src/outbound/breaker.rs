@@ -17,7 +17,8 @@
 //!
 //! Shared by the workers of a replica (one breaker per [`super::Upstream`], held in [`Breakers`]) and,
 //! with `limits.backend = "redis"`, across replicas through two small keys per upstream:
-//! `replaydesk:breaker:<upstream>:open` (set with a time to live while open, refreshed by each failed
+//! `replaydesk:{fs:<org>}:breaker:<upstream>:open` (`<org>` names the deployment by its FullStory
+//! organisation, as the shared budget does; set with a time to live while open, refreshed by each failed
 //! probe, deleted on close) and `…:probe` (`SET NX PX <interval>`: the probe slot, so the replicas
 //! together send at most one probe per interval). A replica reads the shared state at most once a
 //! second, so it learns of an opening or a closing elsewhere within a second. If Redis is unreachable
@@ -136,8 +137,11 @@ impl Breaker {
             }),
             shared: settings.redis.as_ref().map(|link| Shared {
                 link: link.clone(),
-                open_key: format!("replaydesk:breaker:{upstream}:open"),
-                probe_key: format!("replaydesk:breaker:{upstream}:probe"),
+                open_key: format!("replaydesk:{{fs:{}}}:breaker:{upstream}:open", settings.org),
+                probe_key: format!(
+                    "replaydesk:{{fs:{}}}:breaker:{upstream}:probe",
+                    settings.org
+                ),
             }),
             state_gauge: metrics.state.get_or_create(&labels).clone(),
             openings: metrics.openings.get_or_create(&labels).clone(),
@@ -150,7 +154,7 @@ impl Breaker {
             upstream,
             &BreakerSettings {
                 probe_interval,
-                redis: None,
+                ..BreakerSettings::default()
             },
             &BreakerMetrics::default(),
         )
@@ -194,6 +198,13 @@ impl Breaker {
             Some(retry_in) => retry_in.max(self.probe_interval * PARK_INTERVALS),
             None => self.probe_interval,
         }
+    }
+
+    /// The state, after reading the shared one from Redis (when shared): what another replica opened
+    /// shows here. Takes no probe slot (for `replaydesk check`).
+    pub async fn refresh(&self) -> BreakerState {
+        self.read_shared().await;
+        self.state()
     }
 
     /// May a call go out now? See the module docs.
@@ -347,6 +358,8 @@ fn millis(d: Duration) -> u64 {
 pub struct BreakerSettings {
     pub probe_interval: Duration,
     pub redis: Option<Arc<RedisLink>>,
+    /// Names this deployment in the shared keys: [`super::org_tag`] of the FullStory API key.
+    pub org: String,
 }
 
 impl Default for BreakerSettings {
@@ -354,6 +367,7 @@ impl Default for BreakerSettings {
         Self {
             probe_interval: DEFAULT_PROBE_INTERVAL,
             redis: None,
+            org: "default".into(),
         }
     }
 }

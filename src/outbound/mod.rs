@@ -39,7 +39,17 @@ pub use breaker::{
 };
 pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::CoolDown;
-pub use redis_budget::{RedisBudget, RedisBudgetSettings, RedisLink, ping as ping_redis};
+pub use redis_budget::{RedisBudget, RedisBudgetSettings, RedisLink, org_tag, ping as ping_redis};
+
+/// The names of every upstream replaydesk calls (each has a circuit breaker).
+pub const UPSTREAMS: &[&str] = &[
+    "fullstory",
+    "zendesk",
+    "slack",
+    "slack_response_url",
+    "discord",
+    "heap",
+];
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent.
 pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
@@ -299,13 +309,17 @@ impl Upstream {
                     .inc();
             }
             let last = attempt >= self.policy.max_attempts;
-            if let Admission::Refused { retry_in } = self.breaker.admit().await {
-                self.count(endpoint, "circuit_open");
-                return Err(failure.unwrap_or(SendError::CircuitOpen {
-                    upstream: self.name,
-                    retry_in,
-                }));
-            }
+            let probing = match self.breaker.admit().await {
+                Admission::Refused { retry_in } => {
+                    self.count(endpoint, "circuit_open");
+                    return Err(failure.unwrap_or(SendError::CircuitOpen {
+                        upstream: self.name,
+                        retry_in,
+                    }));
+                }
+                Admission::Probe => true,
+                Admission::Go => false,
+            };
             if let Err(refused) = self.wait_turn().await {
                 self.count(endpoint, "budget_refused");
                 // Nothing was sent, so even a request that must not be repeated may go again.
@@ -397,7 +411,8 @@ impl Upstream {
                 }
             };
             self.breaker.failed().await;
-            if last || !retry_failures {
+            // A probe is one call: a failed one is not retried in place (the next is an interval away).
+            if last || !retry_failures || probing {
                 return Err(error);
             }
             self.back_off(endpoint, attempt, &error).await;

@@ -157,7 +157,7 @@ impl RedisBudget {
         let per_second = u64::from(settings.per_second.max(1));
         let interval_us = 1_000_000 / per_second;
         let replicas = settings.expected_replicas.max(1);
-        let org = hex::encode(&sha2::Sha256::digest(settings.org_secret.as_bytes())[..8]);
+        let org = org_tag(&settings.org_secret);
         Ok(Self {
             link,
             acquire: redis::Script::new(ACQUIRE),
@@ -208,6 +208,11 @@ impl RedisBudget {
     pub fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }
+}
+
+/// Names a FullStory organisation in Redis keys: a SHA-256 prefix of its API key (never the key).
+pub fn org_tag(api_key: &str) -> String {
+    hex::encode(&sha2::Sha256::digest(api_key.as_bytes())[..8])
 }
 
 /// One connection whose connect and every answer time out after `timeout`.

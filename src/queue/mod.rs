@@ -198,6 +198,7 @@ pub struct JobContext {
     payload: serde_json::Value,
     enqueued_at: DateTime<Utc>,
     retried_at: Option<DateTime<Utc>>,
+    waiting_on: Option<String>,
     effects: Effects,
 }
 
@@ -233,6 +234,11 @@ impl JobContext {
 
     pub fn enqueued_at(&self) -> DateTime<Utc> {
         self.enqueued_at
+    }
+
+    /// The upstream this job was waiting for when it was claimed (its previous try met an outage).
+    pub fn waiting_on(&self) -> Option<&str> {
+        self.waiting_on.as_deref()
     }
 
     /// When an operator last retried it (`jobs retry`), if ever.
@@ -459,6 +465,7 @@ impl Queue {
             payload: job.payload,
             enqueued_at: job.enqueued_at,
             retried_at: job.retried_at,
+            waiting_on: job.waiting_on,
             effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone()),
         };
         // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.

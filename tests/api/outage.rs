@@ -21,7 +21,9 @@ use std::{
 
 use replaydesk::{
     adapters::slack::verify::sign,
-    outbound::OPEN_AFTER,
+    outbound::{
+        Admission, Breaker, BreakerSettings, BreakerState, Breakers, OPEN_AFTER, RedisLink,
+    },
     store::{self, JobState},
 };
 use serde_json::Value;
@@ -267,4 +269,92 @@ async fn a_fullstory_outage_longer_than_the_retry_schedule_is_waited_out_and_ans
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_outage_with_the_process_killed_and_restarted_midway() {
     an_outage_is_waited_out(true).await;
+}
+
+// ------------------------------------------------------------------ the breaker shared through Redis
+
+/// Two replicas' breakers (two registries) on the test Redis, for an upstream name of this run only.
+fn two_replicas(redis: &str, interval: Duration) -> (Arc<Breaker>, Arc<Breaker>, &'static str) {
+    let upstream: &'static str =
+        Box::leak(format!("test-{}", uuid::Uuid::new_v4().simple()).into_boxed_str());
+    let replica = || {
+        let breakers = Breakers::default();
+        breakers.configure(BreakerSettings {
+            probe_interval: interval,
+            redis: Some(Arc::new(
+                RedisLink::new(redis, Duration::from_millis(250)).unwrap(),
+            )),
+            org: upstream.to_owned(),
+        });
+        breakers.get(upstream)
+    };
+    (replica(), replica(), upstream)
+}
+
+#[tokio::test]
+async fn replicas_share_a_breaker_through_redis_with_one_probe_for_all() {
+    let redis = super::processes::redis_url();
+    super::processes::require_redis(&redis).await;
+    let (a, b, _) = two_replicas(&redis, Duration::from_secs(1));
+    assert_eq!(b.admit().await, Admission::Go);
+    for _ in 0..OPEN_AFTER {
+        a.failed().await;
+    }
+    assert_eq!(a.state(), BreakerState::Open);
+    wait_until(
+        "the other replica sees the breaker open",
+        Duration::from_secs(5),
+        async || matches!(b.admit().await, Admission::Refused { .. }),
+    )
+    .await;
+    // One probe per interval for both replicas together.
+    let mut probes = 0;
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        for breaker in [&a, &b] {
+            if breaker.admit().await == Admission::Probe {
+                probes += 1;
+                breaker.failed().await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        (1..=3).contains(&probes),
+        "{probes} probes in 2.5 s at one per second for both replicas"
+    );
+    // A's probe succeeds: B closes within a second.
+    wait_until(
+        "a probe slot for replica A",
+        Duration::from_secs(5),
+        async || a.admit().await == Admission::Probe,
+    )
+    .await;
+    assert!(a.succeeded().await);
+    wait_until(
+        "the other replica sees the breaker closed",
+        Duration::from_secs(5),
+        async || b.admit().await == Admission::Go,
+    )
+    .await;
+    assert_eq!(b.state(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn a_breaker_whose_redis_is_unreachable_works_on_its_own_observations() {
+    let (a, b, _) = two_replicas("redis://127.0.0.1:1", Duration::from_secs(60));
+    for _ in 0..OPEN_AFTER {
+        a.failed().await;
+    }
+    assert_eq!(
+        a.state(),
+        BreakerState::Open,
+        "fail open to the local breaker"
+    );
+    assert!(matches!(a.admit().await, Admission::Refused { .. }));
+    assert_eq!(
+        b.admit().await,
+        Admission::Go,
+        "nothing shared, nothing invented"
+    );
 }

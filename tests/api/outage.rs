@@ -358,3 +358,68 @@ async fn a_breaker_whose_redis_is_unreachable_works_on_its_own_observations() {
         "nothing shared, nothing invented"
     );
 }
+
+// ------------------------------------------------------------------ what /metrics shows
+
+#[tokio::test]
+async fn metrics_show_an_open_breaker_and_the_jobs_waiting_on_it() {
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&fullstory)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let app = super::helpers::app(super::helpers::config(&fullstory.uri(), &dir)).await;
+    let text = app.metrics.render();
+    assert!(
+        text.contains(r#"replaydesk_upstream_breaker_state{upstream="fullstory"} 0"#),
+        "{text}"
+    );
+    let jane = replaydesk::identity::Identity::Email(
+        replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap(),
+    );
+    use replaydesk::fullstory::SessionsApi as _;
+    assert!(app.fullstory.list_sessions(&jane, 5).await.is_err());
+
+    // A job waiting on FullStory, as the queue records it.
+    let store = app.store.clone();
+    let now = app.clock.now();
+    store
+        .enqueue(
+            "metrics:1",
+            replaydesk::store::NewJob::new("lookup", serde_json::json!({})),
+            now,
+        )
+        .await
+        .unwrap();
+    let job = store
+        .claim("w", now + chrono::Duration::seconds(30), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let wait = replaydesk::store::Wait {
+        upstream: "fullstory",
+        until: now + chrono::Duration::seconds(60),
+        error: "waiting: fullstory unavailable",
+    };
+    assert!(store.wait_later(job.id, "w", wait, now).await.unwrap());
+    let queue = replaydesk::queue::Queue::new(
+        store,
+        vec![],
+        replaydesk::queue::Settings::default(),
+        app.clock.clone(),
+        app.queue_metrics.clone(),
+    )
+    .unwrap();
+    queue.refresh_metrics().await.unwrap();
+
+    let text = app.metrics.render();
+    for line in [
+        r#"replaydesk_upstream_breaker_state{upstream="fullstory"} 1"#,
+        r#"replaydesk_upstream_breaker_openings_total{upstream="fullstory"} 1"#,
+        r#"replaydesk_queue_waiting_jobs{upstream="fullstory"} 1"#,
+        r#"replaydesk_queue_jobs{state="expired"} 0"#,
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+}

@@ -254,6 +254,10 @@ async fn an_outage_is_waited_out(kill_during_outage: bool) {
     // then one probe per interval over the outage (and one more for a partial interval).
     let probes = outage_lasted.as_secs() / PROBE_INTERVAL_SECS + 1;
     let bound = processes * (OPEN_AFTER as usize + WORKERS) + usize::try_from(probes).unwrap();
+    println!(
+        "{calls_during_outage} FullStory calls during a {outage_lasted:?} outage ({processes} \
+         process(es), probe every {PROBE_INTERVAL_SECS}s); bound {bound}"
+    );
     assert!(
         calls_during_outage <= bound,
         "{calls_during_outage} FullStory calls during a {outage_lasted:?} outage; the breaker allows {bound}"

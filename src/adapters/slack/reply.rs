@@ -5,8 +5,11 @@
 //!   for Share in channel). The slash command's answers replace its "Looking up…" message
 //!   (`replace_original`); a button's answers come as new messages. A `response_url` takes at most
 //!   **5 posts within 30 minutes**: the posts made are counted in the job's ledger, and when they are
-//!   used up or the URL is older than 30 minutes (a job retried for long) the answer goes through
-//!   `chat.postEphemeral` to the same user and channel instead (`chat.postMessage` for a shared one).
+//!   used up or the URL is older than 30 minutes the answer goes through `chat.postEphemeral` to the same
+//!   user and channel instead (`chat.postMessage` for a shared one). [`Replier::deadline`] is 29 minutes
+//!   ([`ANSWER_DEADLINE`]): a job waiting for a down FullStory waits at most that long, then sends one
+//!   "took too long" and ends `expired`; one an operator retries later answers through
+//!   `chat.postEphemeral`.
 //!   Crash window: a `response_url` post cannot be searched for, so a worker dying between Slack's
 //!   answer and the ledger's record may post once more; for the slash command that post replaces the
 //!   first (same message), for buttons it is a second copy.

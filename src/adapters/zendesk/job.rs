@@ -12,8 +12,10 @@
 //! (`around`) is the ticket's creation; the summary is asked for when `zendesk.auto_summary` is on.
 //!
 //! Failure policy (deliberately not the shared handler's): a FullStory failure that may pass (429, 5xx,
-//! timeout) retries the job quietly, with no "delayed" note (a note cannot be replaced later); a lasting
-//! one posts one short failure note on the ticket and ends; a Zendesk refusal that will not pass (401,
+//! timeout, its circuit breaker open) makes the job wait for FullStory quietly, without spending attempts
+//! and with no "delayed" note (a note cannot be replaced later), for at most `zendesk.max_delay`; past
+//! it, one note says it took too long and the job ends `expired` ([`jobs::wait_for_fullstory`]); a
+//! lasting one posts one short failure note on the ticket and ends; a Zendesk refusal that will not pass (401,
 //! 403, 404) makes the job dead at once, to be replayed with `replaydesk jobs retry` once fixed. When
 //! the queue gives up, the ticket gets the failure note unless its replays note is already there.
 //!

@@ -85,11 +85,14 @@ pub async fn run(config: Config) -> Result<(), Failure> {
 /// lives in its `serve` process only) and the jobs waiting in the store for a down upstream. Said, not
 /// failed: an outage is the upstream's, and the FullStory line above already fails when it is down.
 async fn outages(app: &App) -> String {
+    let shared = app.config.limits.backend == crate::config::LimitsBackend::Redis;
     let mut open = Vec::new();
-    for &name in crate::outbound::UPSTREAMS {
-        let breaker = app.metrics.upstream.breakers.get(name);
-        if breaker.refresh().await == crate::outbound::BreakerState::Open {
-            open.push(format!("{name} breaker open"));
+    if shared {
+        for &name in crate::outbound::UPSTREAMS {
+            let breaker = app.metrics.upstream.breakers.get(name);
+            if breaker.refresh().await == crate::outbound::BreakerState::Open {
+                open.push(format!("{name} breaker open"));
+            }
         }
     }
     match app.store.count_waiting().await {
@@ -100,10 +103,12 @@ async fn outages(app: &App) -> String {
         ),
         Err(error) => open.push(format!("waiting jobs unknown ({error:#})")),
     }
-    if open.is_empty() {
-        "none (no open circuit breaker, no job waiting on an upstream)".into()
-    } else {
-        open.join("; ")
+    match (open.is_empty(), shared) {
+        (true, true) => "none (no open circuit breaker, no job waiting on an upstream)".into(),
+        (true, false) => "no job waiting on an upstream (breakers live in each serve process: \
+                          replaydesk_upstream_breaker_state in its /metrics)"
+            .into(),
+        (false, _) => open.join("; "),
     }
 }
 

@@ -201,7 +201,7 @@ async fn check_reports_each_integration_and_fails_on_a_bad_key() {
     assert!(stdout.contains(&format!("fullstory  ok ({})", server.uri())));
     assert!(stdout.contains("slack      off"));
     assert!(
-        stdout.contains("outages    none (no open circuit breaker"),
+        stdout.contains("outages    no job waiting on an upstream"),
         "{stdout}"
     );
 

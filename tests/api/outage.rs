@@ -427,3 +427,48 @@ async fn metrics_show_an_open_breaker_and_the_jobs_waiting_on_it() {
         assert!(text.contains(line), "{line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn check_shows_a_breaker_another_replica_opened_in_redis() {
+    let redis = super::processes::redis_url();
+    super::processes::require_redis(&redis).await;
+    let fullstory = MockServer::start().await;
+    Mock::given(path("/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"org": "o"})))
+        .mount(&fullstory)
+        .await;
+    // A key of its own: breakers of their own in Redis, for this run only.
+    let api_key = format!("na1.check-{}", uuid::Uuid::new_v4().simple());
+    let replica = Breakers::default();
+    replica.configure(BreakerSettings {
+        probe_interval: Duration::from_secs(10),
+        redis: Some(Arc::new(
+            RedisLink::new(&redis, Duration::from_millis(250)).unwrap(),
+        )),
+        org: replaydesk::outbound::org_tag(&api_key),
+    });
+    let breaker = replica.get("fullstory");
+    for _ in 0..OPEN_AFTER {
+        breaker.failed().await;
+    }
+    let dir = TempDir::new().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("REPLAYDESK_FULLSTORY__API_KEY", &api_key)
+        .env("REPLAYDESK_FULLSTORY__BASE_URL", fullstory.uri())
+        .env("REPLAYDESK_LIMITS__BACKEND", "redis")
+        .env("REPLAYDESK_LIMITS__REDIS_URL", &redis)
+        .output()
+        .await
+        .unwrap();
+    super::helpers::capture_process_logs(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("outages    fullstory breaker open"),
+        "{stdout}"
+    );
+    assert!(breaker.succeeded().await);
+}

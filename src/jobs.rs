@@ -12,8 +12,9 @@
 //!   429): the requester is told once ([`Answer::Delayed`], through the effect ledger) that FullStory is
 //!   unavailable and the answer will follow, and the job **waits** for FullStory ([`JobError::Wait`]:
 //!   no attempt is spent) until FullStory is back or the answer's deadline comes, whichever is first.
-//!   That notice goes out at the job's first failure, i.e. after the FullStory call's own retries (a few
-//!   seconds with the default `fullstory.retry_backoff`). When FullStory is back, the answer comes once.
+//!   That notice goes out when the FullStory call gives up: after its own retries, which the breaker
+//!   cuts at three failed attempts (a few seconds for errors; for timeouts about 21 s after the first,
+//!   with the default 10 s `fullstory.timeout`). When FullStory is back, the answer comes once.
 //! - A lasting reason (the key is rejected, the request is refused): the requester gets a short, polite
 //!   explanation ([`Answer::Failed`]) and the job ends; retrying would not help.
 //! - The queue gives up (attempts exhausted by failures that are the job's own): [`Answer::Failed`] with

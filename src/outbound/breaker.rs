@@ -5,8 +5,10 @@
 //! outage used to make every job dead after ~6 attempts) and the upstream gets a storm of calls just as
 //! it comes back. The rule, kept small on purpose:
 //!
-//! - **Opens** after [`OPEN_AFTER`] consecutive failed attempts of this replica (HTTP 5xx, a timeout, a
-//!   connection error), whatever the endpoint. Any other answer (2xx, a 4xx: the upstream is up, the
+//! - **Opens** after [`OPEN_AFTER`] (3) consecutive failed attempts of this replica (HTTP 5xx, a timeout,
+//!   a connection error), whatever the endpoint. Three: a call survives two passing errors with its own
+//!   retries, and a job hears of an outage within 30 s of its first failure even when FullStory times
+//!   out (two more attempts of `fullstory.timeout`, 10 s, and their backoff). Any other answer (2xx, a 4xx: the upstream is up, the
 //!   request was ours to fix) resets the count; a 429 is neither (the cool-down handles it).
 //! - **While open**, [`Breaker::admit`] refuses at once (no HTTP call, [`Admission::Refused`]), except
 //!   for one probe per `limits.outage_probe_interval` (default 10 s) per replica: the first call after

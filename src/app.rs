@@ -18,7 +18,7 @@ use crate::{
     jobs::{LookupHandler, Repliers, SummaryHandler},
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
-    outbound::{Budget, LocalBudget, RedisBudget, RedisBudgetSettings},
+    outbound::{BreakerSettings, Budget, LocalBudget, RedisBudget, RedisBudgetSettings, RedisLink},
     privacy::{Auditor, erase::EraseHandler, heap::Heap},
     queue::{JobHandler, Queue, QueueMetrics, Settings},
     store::{self, Store},
@@ -51,6 +51,10 @@ impl App {
                 store::redact_url(&config.store.url)
             )
         })?;
+        metrics
+            .upstream
+            .breakers
+            .configure(breaker_settings(&config)?);
         let fs = &config.fullstory;
         let budget = fullstory_budget(&config)?;
         let fullstory = Arc::new(
@@ -101,6 +105,24 @@ impl App {
             max_identities: self.config.identity.max_per_request,
         }
     }
+}
+
+/// How the upstreams' circuit breakers behave: the probe interval, and shared through Redis when the
+/// limits are.
+fn breaker_settings(config: &Config) -> anyhow::Result<BreakerSettings> {
+    let limits = &config.limits;
+    let redis = match (&limits.backend, &limits.redis_url) {
+        (crate::config::LimitsBackend::Redis, Some(url)) => Some(Arc::new(RedisLink::new(
+            url,
+            std::time::Duration::from_millis(250),
+        )?)),
+        _ => None,
+    };
+    Ok(BreakerSettings {
+        probe_interval: limits.outage_probe_interval.0,
+        redis,
+        org: crate::outbound::org_tag(config.fullstory.api_key.expose().unwrap_or("no-key")),
+    })
 }
 
 /// The FullStory budget the configuration asks for: this process's own, or one shared through Redis.

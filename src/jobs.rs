@@ -8,15 +8,22 @@
 //! exist once, for every platform.
 //!
 //! Failure policy (what the person who asked sees):
-//! - FullStory failing for a passing reason (429, 5xx, timeout): the requester is told once that the
-//!   answer is delayed ([`Answer::Delayed`]), and the job is retried with backoff by the queue.
+//! - FullStory failing for a passing reason (5xx, timeout, connection error, its circuit breaker open,
+//!   429): the requester is told once ([`Answer::Delayed`], through the effect ledger) that FullStory is
+//!   unavailable and the answer will follow, and the job **waits** for FullStory ([`JobError::Wait`]:
+//!   no attempt is spent) until FullStory is back or the answer's deadline comes, whichever is first.
+//!   That notice goes out when the FullStory call gives up: after its own retries, which the breaker
+//!   cuts at three failed attempts (a few seconds for errors; for timeouts about 21 s after the first,
+//!   with the default 10 s `fullstory.timeout`). When FullStory is back, the answer comes once.
 //! - A lasting reason (the key is rejected, the request is refused): the requester gets a short, polite
 //!   explanation ([`Answer::Failed`]) and the job ends; retrying would not help.
-//! - The queue gives up (attempts exhausted): [`Answer::Failed`] with a reference the operator can replay
-//!   (`replaydesk jobs retry ID`).
-//! - The answer has a deadline ([`Replier::deadline`], e.g. Discord's 15-minute interaction token) and the
-//!   job reaches it, or its next retry would land after it: [`Answer::Failed`] saying it took too long
-//!   ([`TOO_LATE`]), sent while it can still be delivered, instead of running or retrying.
+//! - The queue gives up (attempts exhausted by failures that are the job's own): [`Answer::Failed`] with
+//!   a reference the operator can replay (`replaydesk jobs retry ID`).
+//! - The answer's deadline ([`Replier::deadline`]: Slack's `response_url` 30 minutes, Discord's
+//!   interaction token 15 minutes, a Zendesk note `zendesk.max_delay`, each with a margin to deliver)
+//!   passes before FullStory answers: one honest final message ([`TOO_LATE`], with the job's reference),
+//!   sent while it can still be delivered, and the job ends `expired` ([`JobError::Expired`]), which
+//!   `replaydesk jobs list --state expired` lists and `jobs retry ID` takes back.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -146,7 +153,8 @@ pub trait Replier: Send + Sync {
     ) -> Result<(), JobError>;
 
     /// The last moment to start answering `reply`, when answers expire (Discord's interaction token
-    /// lives 15 minutes); `None` (the default) when they never do. See the module docs.
+    /// lives 15 minutes, a Slack `response_url` 30); `None` (the default) when they never do: such a
+    /// job waits for a down upstream as long as it takes. See the module docs.
     fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
         let _ = (job, reply);
         None
@@ -185,7 +193,9 @@ pub fn user_message(error: &FsError) -> String {
             "FullStory is busy right now; your replays are on their way shortly.".into()
         }
         FsError::Unavailable { .. } | FsError::Timeout | FsError::Transport(_) => {
-            "FullStory is not answering right now; replaydesk will keep trying.".into()
+            "FullStory is unavailable right now. replaydesk keeps trying: the answer will follow \
+             here when it is back."
+                .into()
         }
         FsError::NotFound { .. } | FsError::Rejected { .. } | FsError::Malformed { .. } => {
             "FullStory could not answer this request. Please try again, or ask your replaydesk admin."
@@ -198,39 +208,29 @@ pub fn user_message(error: &FsError) -> String {
 pub const TOO_LATE: &str =
     "Sorry, this took too long to answer. Please try again in a few minutes.";
 
-/// Ends the job with [`TOO_LATE`] when the replier's deadline comes before `now + wait`; `None` when
-/// there is still time (or no deadline).
+/// Ends the job when the replier's deadline has come: [`TOO_LATE`] is delivered (once: the effect
+/// ledger) and the job is [`JobError::Expired`]. `None` while there is still time (or no deadline).
 async fn out_of_time(
     app: &App,
-    replier: &Arc<dyn Replier>,
+    replier: &dyn Replier,
     job: &JobContext,
     reply: &ReplyTo,
-    wait: Duration,
 ) -> Option<Result<(), JobError>> {
     let deadline = replier.deadline(job, reply)?;
-    let ready = chrono::Duration::from_std(wait)
-        .ok()
-        .and_then(|wait| app.clock.now().checked_add_signed(wait));
-    if ready.is_some_and(|ready| ready < deadline) {
+    if app.clock.now() < deadline {
         return None;
     }
-    tracing::warn!(%deadline, "the answer's deadline comes first; ending the job");
+    tracing::warn!(%deadline, "the answer's deadline has come; ending the job");
     let answer = Answer::Failed {
         message: TOO_LATE.into(),
         reference: reference(job),
     };
-    Some(replier.deliver(job, reply, answer).await)
-}
-
-/// The longest the queue waits before retrying after `job`'s current attempt.
-fn longest_retry_wait(app: &App, job: &JobContext) -> Duration {
-    let settings = crate::queue::Settings::from_config(&app.config);
-    crate::queue::backoff_delay(
-        settings.backoff_base,
-        settings.backoff_cap,
-        job.attempt(),
-        1.0,
-    )
+    Some(match replier.deliver(job, reply, answer).await {
+        Ok(()) => Err(JobError::Expired(anyhow::anyhow!(
+            "the answer's deadline ({deadline}) passed before FullStory answered; the requester was told"
+        ))),
+        Err(error) => Err(error),
+    })
 }
 
 /// The reference shown when a job gives up: enough for an operator to find and replay it.
@@ -242,7 +242,59 @@ pub fn reference(job: &JobContext) -> String {
     )
 }
 
-/// Maps a FullStory failure to the queue's retry decision, telling the requester once when it is a delay.
+/// How long a job that could not have FullStory waits before trying again: what FullStory said (a
+/// 429's `Retry-After`), else what its circuit breaker says (see
+/// [`crate::outbound::Breaker::wait_hint`]). The queue runs it sooner if FullStory comes back.
+fn fullstory_wait(app: &App, error: &FsError) -> Duration {
+    if let Some(wait) = error.retry_after() {
+        return wait;
+    }
+    match crate::outbound::outage::current() {
+        Some(outage) if outage.upstream == app.fullstory.upstream().name() => outage.wait,
+        // The call was made by another job (the cache shares one call between concurrent lookups).
+        _ => app.fullstory.upstream().breaker().wait_hint(false),
+    }
+}
+
+/// A FullStory failure that may pass (see [`FsError::is_transient`]): past the answer's deadline, the
+/// final message and `expired`; before it, the requester told once that the answer will follow, and
+/// the job waits for FullStory until it is back or the deadline comes ([`JobError::Wait`]: the attempt
+/// is not counted). Adapters whose jobs run their own lookups call this too.
+pub async fn wait_for_fullstory(
+    app: &App,
+    replier: &dyn Replier,
+    job: &JobContext,
+    reply: &ReplyTo,
+    error: FsError,
+) -> Result<(), JobError> {
+    if let Some(ended) = out_of_time(app, replier, job, reply).await {
+        return ended;
+    }
+    // Told at the first wait only (and the replier's ledger keeps it to one post anyway).
+    if job.waiting_on().is_none() {
+        replier
+            .deliver(
+                job,
+                reply,
+                Answer::Delayed {
+                    message: user_message(&error),
+                },
+            )
+            .await?;
+    }
+    let wait = chrono::Duration::from_std(fullstory_wait(app, &error)).unwrap_or_default();
+    let mut until = app.clock.now() + wait;
+    if let Some(deadline) = replier.deadline(job, reply) {
+        until = until.min(deadline);
+    }
+    Err(JobError::Wait {
+        upstream: app.fullstory.upstream().name(),
+        until,
+        error: anyhow::Error::new(error),
+    })
+}
+
+/// Maps a FullStory failure to the queue's decision, telling the requester once when it is a delay.
 async fn on_fullstory_error(
     app: &App,
     replier: &Arc<dyn Replier>,
@@ -250,26 +302,8 @@ async fn on_fullstory_error(
     reply: &ReplyTo,
     error: FsError,
 ) -> Result<(), JobError> {
-    if error.is_transient() && !job.is_last_attempt() {
-        let wait = longest_retry_wait(app, job);
-        if let Some(ended) = out_of_time(app, replier, job, reply, wait).await {
-            tracing::warn!(%error, "not retrying: the retry would come too late");
-            return ended;
-        }
-    }
     if error.is_transient() {
-        if job.attempt() == 1 && !job.is_last_attempt() {
-            replier
-                .deliver(
-                    job,
-                    reply,
-                    Answer::Delayed {
-                        message: user_message(&error),
-                    },
-                )
-                .await?;
-        }
-        return Err(JobError::Retry(anyhow::Error::new(error)));
+        return wait_for_fullstory(app, replier.as_ref(), job, reply, error).await;
     }
     tracing::warn!(%error, "FullStory refused the job's request");
     replier
@@ -332,7 +366,7 @@ pub async fn run_lookup(
     job: &JobContext,
     payload: &LookupJob,
 ) -> Result<(), JobError> {
-    if let Some(ended) = out_of_time(app, replier, job, &payload.reply, Duration::ZERO).await {
+    if let Some(ended) = out_of_time(app, replier.as_ref(), job, &payload.reply).await {
         return ended;
     }
     let request = payload.to_request(app);
@@ -407,9 +441,7 @@ impl JobHandler for SummaryHandler {
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
         let payload: SummaryJob = job.payload_as()?;
         let replier = self.repliers.get(&payload.reply)?;
-        if let Some(ended) =
-            out_of_time(&self.app, replier, job, &payload.reply, Duration::ZERO).await
-        {
+        if let Some(ended) = out_of_time(&self.app, replier.as_ref(), job, &payload.reply).await {
             return ended;
         }
         let outcome = match self

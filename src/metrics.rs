@@ -162,11 +162,29 @@ pub struct UpstreamMetrics {
     /// Messages a platform refused, by platform and the platform's code (a fixed set per platform).
     pub refusals: Family<RefusalLabels, Counter>,
     windows: Arc<Mutex<HashMap<&'static str, RollingDay>>>,
+    /// The circuit breaker of each upstream, shared by every client built from these metrics (one
+    /// per upstream name, so per process); their state is exported here.
+    pub breakers: crate::outbound::Breakers,
 }
 
 impl UpstreamMetrics {
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
+        let breaker_metrics = crate::outbound::BreakerMetrics::default();
+        let metrics = Self {
+            breakers: crate::outbound::Breakers::with_metrics(breaker_metrics.clone()),
+            ..Self::default()
+        };
+        registry.register(
+            "replaydesk_upstream_breaker_state",
+            "Circuit breaker of each upstream: 1 open (calls fail fast, one probe per \
+             limits.outage_probe_interval), 0 closed",
+            breaker_metrics.state,
+        );
+        registry.register(
+            "replaydesk_upstream_breaker_openings",
+            "Times an upstream's circuit breaker opened (consecutive 5xx, timeouts or connection errors)",
+            breaker_metrics.openings,
+        );
         registry.register(
             "replaydesk_upstream_requests",
             "HTTP requests to upstream APIs by endpoint and outcome",

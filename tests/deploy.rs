@@ -1022,8 +1022,10 @@ async fn the_grafana_dashboard_charts_only_metrics_the_server_exposes() {
             charted.insert(name);
         }
     }
-    // What the dashboard is for: inbound, upstream economy, the queue.
+    // What the dashboard is for: inbound, upstream economy, the queue, outages.
     for family in [
+        "replaydesk_upstream_breaker_state",
+        "replaydesk_queue_waiting_jobs",
         "replaydesk_inbound_requests_total",
         "replaydesk_upstream_requests_total",
         "replaydesk_upstream_retries_total",

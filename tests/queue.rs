@@ -233,6 +233,9 @@ enum Step {
     Permanent(&'static str),
     Panic(&'static str),
     Sleep(Duration),
+    /// FullStory is down: wait for it (an hour more at each run).
+    WaitForFullStory,
+    Expire(&'static str),
 }
 
 type Script = Box<dyn Fn(&JobContext) -> Step + Send + Sync>;
@@ -278,7 +281,12 @@ impl JobHandler for Scripted {
     }
 
     async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        *self.runs.lock().unwrap().entry(job.id()).or_default() += 1;
+        let runs = {
+            let mut all = self.runs.lock().unwrap();
+            let runs = all.entry(job.id()).or_default();
+            *runs += 1;
+            *runs
+        };
         let step = (self.script)(job);
         match step {
             Step::Succeed => Ok(()),
@@ -289,6 +297,13 @@ impl JobHandler for Scripted {
                 tokio::time::sleep(duration).await;
                 Ok(())
             }
+            // An hour more at each run.
+            Step::WaitForFullStory => Err(JobError::Wait {
+                upstream: "fullstory",
+                until: job.enqueued_at() + chrono::Duration::hours(i64::from(runs)),
+                error: anyhow!("FullStory is unavailable (503) after several attempts"),
+            }),
+            Step::Expire(message) => Err(JobError::Expired(anyhow!(message))),
         }
     }
 
@@ -371,6 +386,9 @@ impl JobHandler for NotePoster {
 // ---------------------------------------------------------------- tests
 
 both_backends!(
+    an_outage_makes_a_job_wait_without_spending_attempts_however_long_it_lasts,
+    when_an_upstream_is_back_its_waiting_jobs_run_at_once_oldest_first,
+    a_job_past_its_deadline_is_expired_not_dead_and_can_be_retried,
     an_enqueued_job_is_claimed_run_and_completed,
     a_duplicate_delivery_key_gives_one_job_and_says_duplicate,
     a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate,
@@ -913,6 +931,171 @@ async fn a_panicking_job_is_a_recorded_failure(db: TestDb) {
         Some("gave up after 2 attempts: job panicked: kaboom in the handler")
     );
     assert_eq!(handler.dead_calls().len(), 1);
+}
+
+async fn an_outage_makes_a_job_wait_without_spending_attempts_however_long_it_lasts(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let outage_runs = 10; // more than max_attempts (6)
+    let handler = Scripted::new("lookup", move |job| {
+        if job.attempt() == 1 && job.kind() == "lookup" {
+            Step::WaitForFullStory
+        } else {
+            Step::Succeed
+        }
+    });
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), clock.clock());
+    let id = queue
+        .enqueue("k:outage", NewJob::new("lookup", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    for _ in 0..outage_runs {
+        assert_eq!(
+            queue.try_execute_one("w").await.unwrap(),
+            ExecutionOutcome::Waiting(id)
+        );
+        let waiting = job(&db.store, id).await;
+        assert_eq!(waiting.state, JobState::Queued);
+        assert_eq!(waiting.attempts, 0, "a wait is not an attempt");
+        assert_eq!(waiting.waiting_on.as_deref(), Some("fullstory"));
+        assert!(
+            waiting
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("waiting: fullstory unavailable"),
+            "{:?}",
+            waiting.last_error
+        );
+        assert_eq!(
+            queue.try_execute_one("w").await.unwrap(),
+            ExecutionOutcome::EmptyQueue,
+            "it waits until the time it was given"
+        );
+        clock.advance(Duration::from_secs(3601));
+    }
+    let listed = cli::render(
+        JobsCommand::List {
+            state: None,
+            limit: 10,
+        },
+        db.store.as_ref(),
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        listed.contains("waiting: fullstory unavailable"),
+        "{listed}"
+    );
+    assert!(handler.dead_calls().is_empty());
+    assert_eq!(handler.runs()[&id], outage_runs);
+}
+
+async fn when_an_upstream_is_back_its_waiting_jobs_run_at_once_oldest_first(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("lookup", Step::WaitForFullStory);
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), clock.clock());
+    let mut waiting = Vec::new();
+    for key in ["k:a", "k:b", "k:c"] {
+        let id = queue
+            .enqueue(key, NewJob::new("lookup", json!({})))
+            .await
+            .unwrap()
+            .job_id;
+        waiting.push(id);
+        clock.advance(Duration::from_secs(1));
+    }
+    // Run them newest first, so their waits end in the opposite order of their age.
+    for _ in 0..3 {
+        let outcome = queue.try_execute_one("w").await.unwrap();
+        assert!(
+            matches!(outcome, ExecutionOutcome::Waiting(_)),
+            "{outcome:?}"
+        );
+        clock.advance(Duration::from_secs(1));
+    }
+    let fresh = queue
+        .enqueue("k:fresh", NewJob::new("lookup", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        db.store.count_waiting().await.unwrap(),
+        [("fullstory".to_owned(), 3)]
+    );
+    assert_eq!(
+        db.store
+            .wake_waiting("fullstory", clock.now())
+            .await
+            .unwrap(),
+        3
+    );
+    let lease = clock.now() + chrono::Duration::seconds(30);
+    let mut order = Vec::new();
+    for i in 0..4 {
+        let claimed = db
+            .store
+            .claim(&format!("o{i}"), lease, clock.now())
+            .await
+            .unwrap()
+            .expect("due");
+        order.push(claimed.id);
+    }
+    waiting.push(fresh);
+    assert_eq!(order, waiting, "the waiting jobs first, oldest first");
+}
+
+async fn a_job_past_its_deadline_is_expired_not_dead_and_can_be_retried(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("lookup", Step::Expire("the answer's deadline passed"));
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), clock.clock());
+    let id = queue
+        .enqueue("k:late", NewJob::new("lookup", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Expired(id)
+    );
+    let expired = job(&db.store, id).await;
+    assert_eq!(expired.state, JobState::Expired);
+    assert!(handler.dead_calls().is_empty(), "no 'gave up' message");
+    let listed = cli::render(
+        JobsCommand::List {
+            state: Some(JobState::Expired),
+            limit: 10,
+        },
+        db.store.as_ref(),
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        listed.contains("expired: the answer's deadline passed"),
+        "{listed}"
+    );
+    let counts = db.store.count_by_state().await.unwrap();
+    assert!(counts.contains(&(JobState::Expired, 1)), "{counts:?}");
+    clock.advance(Duration::from_secs(60));
+    let retried = cli::render(
+        JobsCommand::Retry {
+            id: Some(id),
+            all_dead: false,
+        },
+        db.store.as_ref(),
+        clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(retried.contains("queued again"), "{retried}");
+    let again = job(&db.store, id).await;
+    assert_eq!(again.state, JobState::Queued);
+    assert_eq!(
+        again.retried_at.map(|t| t.timestamp_millis()),
+        Some(clock.now().timestamp_millis())
+    );
 }
 
 async fn a_permanent_error_makes_a_job_dead_at_once(db: TestDb) {

@@ -64,6 +64,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
             fs.requests_per_second, fs.burst
         ),
     }
+    println!("{:<10} {}", "outages", outages(&app).await);
     for (name, on) in integrations(&app.config) {
         println!(
             "{name:<10} {}",
@@ -110,6 +111,37 @@ pub fn open_tenancy(config: &Config) -> Vec<String> {
         );
     }
     open
+}
+
+/// Open circuit breakers (as shared through Redis with `limits.backend = "redis"`; a local breaker
+/// lives in its `serve` process only) and the jobs waiting in the store for a down upstream. Said, not
+/// failed: an outage is the upstream's, and the FullStory line above already fails when it is down.
+async fn outages(app: &App) -> String {
+    let shared = app.config.limits.backend == crate::config::LimitsBackend::Redis;
+    let mut open = Vec::new();
+    if shared {
+        for &name in crate::outbound::UPSTREAMS {
+            let breaker = app.metrics.upstream.breakers.get(name);
+            if breaker.refresh().await == crate::outbound::BreakerState::Open {
+                open.push(format!("{name} breaker open"));
+            }
+        }
+    }
+    match app.store.count_waiting().await {
+        Ok(waiting) => open.extend(
+            waiting
+                .into_iter()
+                .map(|(upstream, n)| format!("{n} job(s) waiting on {upstream}")),
+        ),
+        Err(error) => open.push(format!("waiting jobs unknown ({error:#})")),
+    }
+    match (open.is_empty(), shared) {
+        (true, true) => "none (no open circuit breaker, no job waiting on an upstream)".into(),
+        (true, false) => "no job waiting on an upstream (breakers live in each serve process: \
+                          replaydesk_upstream_breaker_state in its /metrics)"
+            .into(),
+        (false, _) => open.join("; "),
+    }
 }
 
 /// Which adapters are switched on by their secrets.

@@ -216,6 +216,8 @@ pub struct LimitsConfig {
     pub per_source_per_minute: u32,
     /// Requests one source may make at once before the per-minute rate applies.
     pub per_source_burst: u32,
+    /// While an upstream's circuit breaker is open, at most one probe per this interval per replica.
+    pub outage_probe_interval: Interval,
 }
 
 impl Default for LimitsConfig {
@@ -227,6 +229,7 @@ impl Default for LimitsConfig {
             fail_closed: false,
             per_source_per_minute: 120,
             per_source_burst: 30,
+            outage_probe_interval: Interval(crate::outbound::DEFAULT_PROBE_INTERVAL),
         }
     }
 }
@@ -289,6 +292,9 @@ pub struct ZendeskConfig {
     /// Identities one Zendesk account may have looked up in FullStory per minute; a ticket job past it
     /// is delayed (run later), never refused.
     pub account_lookups_per_minute: u32,
+    /// How long a ticket's note may wait for an upstream that is down before the job ends (expired)
+    /// with one note saying so.
+    pub max_delay: Interval,
 }
 
 impl Default for ZendeskConfig {
@@ -308,6 +314,7 @@ impl Default for ZendeskConfig {
             timeout: Interval(Duration::from_secs(10)),
             max_comment_identities: 5,
             account_lookups_per_minute: 120,
+            max_delay: Interval(Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -579,6 +586,12 @@ impl Config {
             return Err(invalid(
                 "limits.per_source_per_minute",
                 "limits.per_source_per_minute and limits.per_source_burst must be at least 1",
+            ));
+        }
+        if self.limits.outage_probe_interval.0.is_zero() {
+            return Err(invalid(
+                "limits.outage_probe_interval",
+                "must be more than 0s",
             ));
         }
         if self.limits.expected_replicas == 0 {

@@ -117,6 +117,7 @@ impl Client {
                 },
                 SendError::Timeout => FsError::Timeout,
                 SendError::Transport(t) => FsError::Transport(t),
+                open @ SendError::CircuitOpen { .. } => FsError::Transport(open.to_string()),
             })?;
         let status = response.status();
         let body = response

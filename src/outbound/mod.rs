@@ -12,7 +12,11 @@
 //!   Reading the value never panics: negative, `NaN`, infinite or unreadable values count as absent
 //!   (our own backoff applies), huge ones and far-future dates are cut to [`cooldown::LONGEST`]
 //!   ([`retry_after`], [`retry_after_seconds`]).
-//! - 5xx, timeouts, connection errors: exponential backoff with full jitter, capped attempts.
+//! - 5xx, timeouts, connection errors: exponential backoff with full jitter, capped attempts; each one
+//!   counts towards opening the upstream's circuit [`Breaker`]. While it is open, a call fails at once
+//!   with [`SendError::CircuitOpen`] (nothing is sent), except one probe per
+//!   `limits.outage_probe_interval`; the job queue then makes the job wait for the upstream
+//!   ([`outage`]) instead of spending an attempt.
 //! - Any other status is returned to the caller, who turns 4xx into its own typed errors (no retry).
 //!
 //! Adapters (Slack, Zendesk, Discord, Heap) and FullStory all use [`Upstream::send`]; none retries on its own.
@@ -22,8 +26,10 @@
 //! `upstream call` line per attempt (debug: status, elapsed). Calls the upstream meters against a quota
 //! ([`Upstream::with_metered`]) are counted for the daily estimate in [`crate::metrics`].
 
+mod breaker;
 mod budget;
 mod cooldown;
+pub mod outage;
 mod redis_budget;
 
 use std::time::{Duration, SystemTime};
@@ -32,9 +38,23 @@ use reqwest::{Response, StatusCode, header::HeaderMap};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+pub use breaker::{
+    Admission, Breaker, BreakerMetrics, BreakerSettings, BreakerState, Breakers,
+    DEFAULT_PROBE_INTERVAL, OPEN_AFTER, PARK_INTERVALS,
+};
 pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::{CoolDown, LONGEST as LONGEST_COOL_DOWN};
-pub use redis_budget::{RedisBudget, RedisBudgetSettings, ping as ping_redis};
+pub use redis_budget::{RedisBudget, RedisBudgetSettings, RedisLink, org_tag, ping as ping_redis};
+
+/// The names of every upstream replaydesk calls (each has a circuit breaker).
+pub const UPSTREAMS: &[&str] = &[
+    "fullstory",
+    "zendesk",
+    "slack",
+    "slack_response_url",
+    "discord",
+    "heap",
+];
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no
 /// redirects followed: every client carries customer data or credentials, and a redirect would take
@@ -98,6 +118,19 @@ pub enum SendError {
     Timeout,
     #[error("could not connect: {0}")]
     Transport(String),
+    /// The upstream's circuit breaker is open: nothing was sent.
+    #[error("{upstream} is unavailable (circuit open; next probe in {}s): not called", retry_in.as_secs())]
+    CircuitOpen {
+        upstream: &'static str,
+        retry_in: Duration,
+    },
+}
+
+impl SendError {
+    /// Whether this says the upstream is down (as opposed to busy: a 429).
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, SendError::RateLimited { .. })
+    }
 }
 
 /// Reads `Retry-After` as seconds (`"3"`, `"1.5"`) or as an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`;
@@ -144,6 +177,7 @@ pub struct Upstream {
     policy: RetryPolicy,
     cooldown: CoolDown,
     budget: Option<std::sync::Arc<dyn Budget>>,
+    breaker: std::sync::Arc<Breaker>,
     metrics: UpstreamMetrics,
     retry_after_body: Option<RetryAfterBody>,
     metered: &'static [&'static str],
@@ -164,6 +198,7 @@ impl Upstream {
             policy,
             cooldown: CoolDown::default(),
             budget,
+            breaker: metrics.breakers.get(name),
             metrics,
             retry_after_body: None,
             metered: &[],
@@ -196,6 +231,12 @@ impl Upstream {
 
     pub fn cooldown(&self) -> &CoolDown {
         &self.cooldown
+    }
+
+    /// This upstream's circuit breaker (shared with every other `Upstream` of the same name built from
+    /// the same metrics).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     fn count(&self, endpoint: &'static str, outcome: &'static str) {
@@ -273,9 +314,17 @@ impl Upstream {
             endpoint,
             request_id = request_id.as_deref().unwrap_or("-")
         );
-        self.attempts(endpoint, http, request, retry_failures)
+        let result = self
+            .attempts(endpoint, http, request, retry_failures)
             .instrument(span)
-            .await
+            .await;
+        if let Err(error) = &result
+            && error.is_outage()
+        {
+            let called = !matches!(error, SendError::CircuitOpen { .. });
+            outage::note_outage(self.name, self.breaker.wait_hint(called));
+        }
+        result
     }
 
     async fn attempts(
@@ -287,6 +336,8 @@ impl Upstream {
     ) -> Result<Response, SendError> {
         let host = host_of(request.url());
         let mut attempt = 0;
+        // The last real failure: returned instead of "circuit open" when the breaker opens mid-way.
+        let mut failure: Option<SendError> = None;
         loop {
             attempt += 1;
             if attempt > 1 {
@@ -299,6 +350,17 @@ impl Upstream {
                     .inc();
             }
             let last = attempt >= self.policy.max_attempts;
+            let probing = match self.breaker.admit().await {
+                Admission::Refused { retry_in } => {
+                    self.count(endpoint, "circuit_open");
+                    return Err(failure.unwrap_or(SendError::CircuitOpen {
+                        upstream: self.name,
+                        retry_in,
+                    }));
+                }
+                Admission::Probe => true,
+                Admission::Go => false,
+            };
             if let Err(refused) = self.wait_turn(&host).await {
                 if let SendError::RateLimited { retry_after } = refused {
                     // The host's cool-down is longer than we wait in place: the job runs later.
@@ -389,6 +451,9 @@ impl Upstream {
                             "client_error"
                         },
                     );
+                    if self.breaker.succeeded().await {
+                        outage::note_recovered(self.name);
+                    }
                     return Ok(response);
                 }
                 Err(e) if e.is_timeout() => {
@@ -400,10 +465,13 @@ impl Upstream {
                     SendError::Transport(without_url(&e))
                 }
             };
-            if last || !retry_failures {
+            self.breaker.failed().await;
+            // A probe is one call: a failed one is not retried in place (the next is an interval away).
+            if last || !retry_failures || probing {
                 return Err(error);
             }
             self.back_off(endpoint, attempt, &error).await;
+            failure = Some(error);
         }
     }
 

@@ -74,58 +74,30 @@ pub struct RedisBudgetSettings {
     pub timeout: Duration,
 }
 
-pub struct RedisBudget {
+/// One lazily made, shared connection to Redis whose every call times out, reconnecting at most once a
+/// second after a failure. Used by the shared budget and the shared circuit breakers.
+pub struct RedisLink {
     client: redis::Client,
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     next_connect: Mutex<Option<Instant>>,
-    acquire: redis::Script,
-    cool_down: redis::Script,
-    tat_key: String,
-    cool_key: String,
-    interval_us: u64,
-    tolerance_us: u64,
     timeout: Duration,
-    fallback: LocalBudget,
-    fail_closed: bool,
-    degraded: AtomicBool,
 }
 
-impl RedisBudget {
+impl RedisLink {
     /// Checks the URL; connects on first use (Redis may come up after us).
-    pub fn new(settings: &RedisBudgetSettings) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.redis_url.as_str())
-            .map_err(|e| anyhow::anyhow!("limits.redis_url: {e}"))?;
-        let per_second = u64::from(settings.per_second.max(1));
-        let interval_us = 1_000_000 / per_second;
-        let replicas = settings.expected_replicas.max(1);
-        let org = hex::encode(&sha2::Sha256::digest(settings.org_secret.as_bytes())[..8]);
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let client =
+            redis::Client::open(url).map_err(|e| anyhow::anyhow!("limits.redis_url: {e}"))?;
         Ok(Self {
             client,
             connection: tokio::sync::Mutex::new(None),
             next_connect: Mutex::new(None),
-            acquire: redis::Script::new(ACQUIRE),
-            cool_down: redis::Script::new(COOL_DOWN),
-            tat_key: format!("replaydesk:{{fs:{org}}}:tat"),
-            cool_key: format!("replaydesk:{{fs:{org}}}:cool"),
-            interval_us,
-            tolerance_us: interval_us * u64::from(settings.burst.max(1) - 1),
-            timeout: settings.timeout,
-            fallback: LocalBudget::new(
-                (settings.per_second / replicas).max(1),
-                (settings.burst / replicas).max(1),
-            ),
-            fail_closed: settings.fail_closed,
-            degraded: AtomicBool::new(false),
+            timeout,
         })
     }
 
-    /// The Redis keys of this budget: `(theoretical arrival time, cool-down)`.
-    pub fn keys(&self) -> (&str, &str) {
-        (&self.tat_key, &self.cool_key)
-    }
-
     /// Runs `script` on the shared connection, making one when there is none (at most once a second).
-    async fn invoke(&self, script: &redis::ScriptInvocation<'_>) -> Result<i64, String> {
+    pub async fn invoke(&self, script: &redis::ScriptInvocation<'_>) -> Result<i64, String> {
         let mut slot = self.connection.lock().await;
         if slot.is_none() {
             {
@@ -163,6 +135,50 @@ impl RedisBudget {
     async fn disconnect(&self) {
         *self.connection.lock().await = None;
     }
+}
+
+pub struct RedisBudget {
+    link: RedisLink,
+    acquire: redis::Script,
+    cool_down: redis::Script,
+    tat_key: String,
+    cool_key: String,
+    interval_us: u64,
+    tolerance_us: u64,
+    fallback: LocalBudget,
+    fail_closed: bool,
+    degraded: AtomicBool,
+}
+
+impl RedisBudget {
+    /// Checks the URL; connects on first use (Redis may come up after us).
+    pub fn new(settings: &RedisBudgetSettings) -> anyhow::Result<Self> {
+        let link = RedisLink::new(&settings.redis_url, settings.timeout)?;
+        let per_second = u64::from(settings.per_second.max(1));
+        let interval_us = 1_000_000 / per_second;
+        let replicas = settings.expected_replicas.max(1);
+        let org = org_tag(&settings.org_secret);
+        Ok(Self {
+            link,
+            acquire: redis::Script::new(ACQUIRE),
+            cool_down: redis::Script::new(COOL_DOWN),
+            tat_key: format!("replaydesk:{{fs:{org}}}:tat"),
+            cool_key: format!("replaydesk:{{fs:{org}}}:cool"),
+            interval_us,
+            tolerance_us: interval_us * u64::from(settings.burst.max(1) - 1),
+            fallback: LocalBudget::new(
+                (settings.per_second / replicas).max(1),
+                (settings.burst / replicas).max(1),
+            ),
+            fail_closed: settings.fail_closed,
+            degraded: AtomicBool::new(false),
+        })
+    }
+
+    /// The Redis keys of this budget: `(theoretical arrival time, cool-down)`.
+    pub fn keys(&self) -> (&str, &str) {
+        (&self.tat_key, &self.cool_key)
+    }
 
     fn reachable(&self) {
         if self.degraded.swap(false, Ordering::Relaxed) {
@@ -192,6 +208,11 @@ impl RedisBudget {
     pub fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }
+}
+
+/// Names a FullStory organisation in Redis keys: a SHA-256 prefix of its API key (never the key).
+pub fn org_tag(api_key: &str) -> String {
+    hex::encode(&sha2::Sha256::digest(api_key.as_bytes())[..8])
 }
 
 /// One connection whose connect and every answer time out after `timeout`.
@@ -228,7 +249,7 @@ impl Budget for RedisBudget {
                 .key(&self.cool_key)
                 .arg(self.interval_us)
                 .arg(self.tolerance_us);
-            match self.invoke(&invocation).await {
+            match self.link.invoke(&invocation).await {
                 Ok(wait_us) if wait_us <= 0 => {
                     self.reachable();
                     return Ok(waited);
@@ -261,7 +282,7 @@ impl Budget for RedisBudget {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut invocation = self.cool_down.key(&self.cool_key);
         invocation.arg(ms);
-        if let Err(error) = self.invoke(&invocation).await {
+        if let Err(error) = self.link.invoke(&invocation).await {
             // This replica's own cool-down still holds; the others learn of the 429 from theirs.
             self.unreachable(&error);
         }

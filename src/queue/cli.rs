@@ -7,8 +7,13 @@
 //!   chat threads and tickets.
 //! * `jobs show ID` prints one job in full, payload and effect ledger
 //!   included: it is meant for an operator's terminal.
+//! * A job waiting for a down upstream is `queued` with a last error that
+//!   says so (`waiting: fullstory unavailable: …`); `jobs show` adds
+//!   `waiting on`. A job whose answer's deadline passed during an outage is
+//!   `expired` (not `dead`: nothing was wrong with it).
 //! * `jobs retry ID` / `jobs retry --all-dead` queue dead jobs again, due now,
-//!   attempts reset. Retrying a job that is not dead is an error. `--all-dead`
+//!   attempts reset; `jobs retry ID` takes an expired job back too.
+//!   Retrying a job that is neither is an error. `--all-dead`
 //!   works in batches of 500 and prints `done/total` progress to stderr.
 //! * `jobs purge --done-older-than 7d` runs retention by hand with that
 //!   period (see [`Store::purge_done`]).
@@ -41,7 +46,7 @@ const LIST_ERROR_WIDTH: usize = 100;
 pub enum JobsCommand {
     /// List jobs, newest first (no payloads).
     List {
-        /// Only jobs in this state: queued, running, done or dead.
+        /// Only jobs in this state: queued, running, done, dead or expired.
         #[arg(long, value_parser = parse_state)]
         state: Option<JobState>,
         /// At most this many jobs.
@@ -131,7 +136,7 @@ pub async fn render(
                 match store.get_job(id).await? {
                     None => bail!("no job {id}"),
                     Some(job) => bail!(
-                        "job {id} is {}, not dead; only dead jobs can be retried",
+                        "job {id} is {}, not dead or expired; only those can be retried",
                         job.state
                     ),
                 }
@@ -220,6 +225,15 @@ fn show(out: &mut String, job: &Job) -> anyhow::Result<()> {
     writeln!(out, "updated at:    {}", time(job.updated_at))?;
     if let Some(at) = job.finished_at {
         writeln!(out, "finished at:   {}", time(at))?;
+    }
+    if let Some(upstream) = &job.waiting_on {
+        writeln!(
+            out,
+            "waiting on:    {upstream} (unavailable; waits are not attempts)"
+        )?;
+    }
+    if let Some(at) = job.retried_at {
+        writeln!(out, "retried at:    {}", time(at))?;
     }
     if let (Some(owner), Some(until)) = (&job.lock_owner, job.locked_until) {
         writeln!(out, "lease:         {owner} until {}", time(until))?;

@@ -9,8 +9,10 @@
 //! | `replaydesk_queue_jobs{state}` | gauge | jobs per state, refreshed by the queue's maintenance task every 15 s (and by [`crate::queue::Queue::refresh_metrics`]) |
 //! | `replaydesk_queue_enqueued_total` | counter | new jobs recorded |
 //! | `replaydesk_queue_duplicates_total` | counter | deliveries refused as duplicates |
-//! | `replaydesk_queue_executions_total{outcome}` | counter | attempts by outcome: done, retry, dead, lease_lost, released |
+//! | `replaydesk_queue_executions_total{outcome}` | counter | attempts by outcome: done, retry, wait, expired, dead, lease_lost, released |
 //! | `replaydesk_queue_dead_letters_total` | counter | jobs that went dead |
+//! | `replaydesk_queue_waiting_jobs{upstream}` | gauge | queued jobs waiting for a down upstream (refreshed with `replaydesk_queue_jobs`) |
+//! | `replaydesk_queue_expired_total` | counter | jobs whose answer's deadline passed while an upstream was down (state `expired`) |
 //! | `replaydesk_queue_enqueue_to_done_seconds` | histogram | enqueue → done latency |
 //! | `replaydesk_queue_attempts` | histogram | attempts a job used, observed when it is done or dead |
 //!
@@ -34,6 +36,11 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
 }
@@ -44,6 +51,8 @@ struct Inner {
     duplicates: Counter,
     executions: Family<OutcomeLabel, Counter>,
     dead_letters: Counter,
+    waiting: Family<UpstreamLabel, Gauge>,
+    expired: Counter,
     enqueue_to_done: Histogram,
     attempts: Histogram,
 }
@@ -60,6 +69,8 @@ impl Default for QueueMetrics {
             duplicates: Counter::default(),
             executions: Family::default(),
             dead_letters: Counter::default(),
+            waiting: Family::default(),
+            expired: Counter::default(),
             // 50 ms … ~7 h
             enqueue_to_done: Histogram::new(exponential_buckets(0.05, 2.0, 20)),
             attempts: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0]),
@@ -102,6 +113,16 @@ impl QueueMetrics {
             "replaydesk_queue_dead_letters",
             "Jobs that gave up (dead)",
             m.dead_letters.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_waiting_jobs",
+            "Queued jobs waiting for an upstream that is down (their waits are not attempts)",
+            m.waiting.clone(),
+        );
+        registry.register(
+            "replaydesk_queue_expired",
+            "Jobs whose answer's deadline passed while an upstream was down (state expired)",
+            m.expired.clone(),
         );
         registry.register(
             "replaydesk_queue_enqueue_to_done_seconds",
@@ -152,6 +173,29 @@ impl QueueMetrics {
                 })
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Jobs waiting per upstream; upstreams no longer listed drop out (FullStory is always shown).
+    pub(crate) fn set_waiting(&self, waiting: &[(String, u64)]) {
+        self.0.waiting.clear();
+        self.0
+            .waiting
+            .get_or_create(&UpstreamLabel {
+                upstream: "fullstory".into(),
+            })
+            .set(0);
+        for (upstream, n) in waiting {
+            self.0
+                .waiting
+                .get_or_create(&UpstreamLabel {
+                    upstream: upstream.clone(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub(crate) fn expired(&self) {
+        self.0.expired.inc();
     }
 
     /// Duplicates refused so far (for tests and logs).

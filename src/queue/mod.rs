@@ -31,6 +31,21 @@
 //! * A handler may put its job off instead ([`JobError::Later`]: a spend
 //!   limit that delays work rather than refusing it): queued again after the
 //!   wait it names, the attempt not counted, so a delay never kills a job.
+//! * **Outages wait, they do not kill.** Attempts count only failures that
+//!   are the job's own. A handler that cannot go on because an upstream is
+//!   down returns [`JobError::Wait`] (the shared jobs do, with their
+//!   platform's deadline in mind), and any [`JobError::Retry`] from an attempt
+//!   that met an upstream outage ([`crate::outbound::outage`]: a 5xx, timeout
+//!   or connection error after the call's own retries, or an open circuit
+//!   breaker) is turned into a wait on that upstream: the job goes back to
+//!   `queued` with `waiting_on` set, the claim is not counted, and it is due
+//!   again when the breaker's next probe is (or later: see
+//!   [`crate::outbound::Breaker::wait_hint`]). When an attempt's call closes a
+//!   breaker, every job waiting on that upstream is made due at once, in
+//!   enqueue order ([`Store::wake_waiting`]).
+//! * [`JobError::Expired`]: the answer's deadline passed (the handler told the
+//!   person who asked); the job ends `expired`, not `dead`, and `jobs retry`
+//!   takes it back.
 //! * External effects go through the [`ledger`] (`ctx.effects().once(…)`).
 //! * Graceful shutdown (the `watch` channel given to [`Queue::spawn_workers`]
 //!   turns `true`, or its sender is dropped): workers stop claiming, running
@@ -156,6 +171,17 @@ pub enum JobError {
     /// spend limit that delays work rather than refusing it).
     #[error("delayed by {after:?}: {reason}")]
     Later { after: Duration, reason: String },
+    /// An upstream the job needs is down: try again at `until` (sooner if it comes back), without
+    /// counting this attempt.
+    #[error("waiting: {upstream} unavailable ({error:#})")]
+    Wait {
+        upstream: &'static str,
+        until: DateTime<Utc>,
+        error: anyhow::Error,
+    },
+    /// The answer's deadline passed (the handler has told the requester): the job ends `expired`.
+    #[error("expired: {0:#}")]
+    Expired(anyhow::Error),
 }
 
 impl JobError {
@@ -178,6 +204,8 @@ pub struct JobContext {
     max_attempts: u32,
     payload: serde_json::Value,
     enqueued_at: DateTime<Utc>,
+    retried_at: Option<DateTime<Utc>>,
+    waiting_on: Option<String>,
     effects: Effects,
 }
 
@@ -215,6 +243,16 @@ impl JobContext {
         self.enqueued_at
     }
 
+    /// The upstream this job was waiting for when it was claimed (its previous try met an outage).
+    pub fn waiting_on(&self) -> Option<&str> {
+        self.waiting_on.as_deref()
+    }
+
+    /// When an operator last retried it (`jobs retry`), if ever.
+    pub fn retried_at(&self) -> Option<DateTime<Utc>> {
+        self.retried_at
+    }
+
     /// This job's effect ledger.
     pub fn effects(&self) -> &Effects {
         &self.effects
@@ -248,6 +286,10 @@ pub enum ExecutionOutcome {
     /// Put off by the handler ([`JobError::Later`]); queued again, the attempt not counted.
     Delayed(i64),
     Dead(i64),
+    /// An upstream it needs is down: queued again, the attempt not counted.
+    Waiting(i64),
+    /// Its answer's deadline passed: ended as `expired`.
+    Expired(i64),
     /// The lease was taken over (or could not be renewed); nothing recorded.
     LeaseLost(i64),
     /// Cancelled by shutdown after the grace period; lease released.
@@ -357,6 +399,8 @@ impl Queue {
     pub async fn refresh_metrics(&self) -> anyhow::Result<()> {
         let counts = self.inner.store.count_by_state().await?;
         self.inner.metrics.set_counts(&counts);
+        let waiting = self.inner.store.count_waiting().await?;
+        self.inner.metrics.set_waiting(&waiting);
         Ok(())
     }
 
@@ -429,6 +473,8 @@ impl Queue {
             max_attempts: inner.settings.max_attempts,
             payload: job.payload,
             enqueued_at: job.enqueued_at,
+            retried_at: job.retried_at,
+            waiting_on: job.waiting_on,
             effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone()),
         };
         // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
@@ -465,8 +511,29 @@ impl Queue {
             );
             return self.bury(&ctx, Some(handler), owner, error).await;
         }
-        let run = AssertUnwindSafe(handler.run(&ctx)).catch_unwind();
-        match self.leased(ctx.id, owner, run, shutdown).await {
+        let run =
+            crate::outbound::outage::observe(AssertUnwindSafe(handler.run(&ctx)).catch_unwind());
+        let (outcome, seen) = match self.leased(ctx.id, owner, run, shutdown).await {
+            Leased::Finished((result, seen)) => (Leased::Finished(result), seen),
+            Leased::LeaseLost => (Leased::LeaseLost, Default::default()),
+            Leased::Interrupted => (Leased::Interrupted, Default::default()),
+        };
+        for upstream in &seen.recovered {
+            self.wake_waiting(upstream).await;
+        }
+        let outcome = match (outcome, seen.outage) {
+            // A failure in an attempt that met an outage: the upstream's, not the job's.
+            (Leased::Finished(Ok(Err(JobError::Retry(error)))), Some(outage)) => {
+                let wait = chrono::Duration::from_std(outage.wait).unwrap_or_default();
+                Leased::Finished(Ok(Err(JobError::Wait {
+                    upstream: outage.upstream,
+                    until: inner.clock.now() + wait,
+                    error,
+                })))
+            }
+            (outcome, _) => outcome,
+        };
+        match outcome {
             Leased::Finished(Ok(Ok(()))) => {
                 let now = inner.clock.now();
                 if !inner.store.complete(ctx.id, owner, now).await? {
@@ -499,6 +566,22 @@ impl Queue {
             Leased::Finished(Ok(Err(JobError::Permanent(error)))) => {
                 let error = format!("permanent error: {error:#}");
                 self.bury(&ctx, Some(handler), owner, error).await
+            }
+            Leased::Finished(Ok(Err(JobError::Wait {
+                upstream,
+                until,
+                error,
+            }))) => self.wait(&ctx, owner, upstream, until, error).await,
+            Leased::Finished(Ok(Err(JobError::Expired(error)))) => {
+                let error = truncate(format!("expired: {error:#}"));
+                let now = inner.clock.now();
+                if !inner.store.mark_expired(ctx.id, owner, &error, now).await? {
+                    return Ok(self.lease_lost(ctx.id));
+                }
+                inner.metrics.execution("expired");
+                inner.metrics.expired();
+                tracing::warn!(%error, "job expired: its answer's deadline passed");
+                Ok(ExecutionOutcome::Expired(ctx.id))
             }
             Leased::Finished(Err(panic)) => {
                 let error = format!(
@@ -550,6 +633,52 @@ impl Queue {
         inner.metrics.execution("retry");
         tracing::info!(%error, retry_in = ?delay, "job failed; will retry");
         Ok(ExecutionOutcome::Retrying(ctx.id))
+    }
+
+    /// An upstream the job needs is down: queued again until `until`, the attempt not counted.
+    async fn wait(
+        &self,
+        ctx: &JobContext,
+        owner: &str,
+        upstream: &'static str,
+        until: DateTime<Utc>,
+        error: anyhow::Error,
+    ) -> anyhow::Result<ExecutionOutcome> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let error = truncate(format!("waiting: {upstream} unavailable: {error:#}"));
+        let wait = crate::store::Wait {
+            upstream,
+            until: until.max(now),
+            error: &error,
+        };
+        if !inner.store.wait_later(ctx.id, owner, wait, now).await? {
+            return Ok(self.lease_lost(ctx.id));
+        }
+        inner.metrics.execution("wait");
+        tracing::info!(%until, %error, "attempt not counted");
+        Ok(ExecutionOutcome::Waiting(ctx.id))
+    }
+
+    /// `upstream` is back: the jobs waiting on it are due now, oldest first, and idle workers wake.
+    async fn wake_waiting(&self, upstream: &str) {
+        match self
+            .inner
+            .store
+            .wake_waiting(upstream, self.inner.clock.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(woken) => {
+                tracing::info!(upstream, woken, "upstream back: waiting jobs are due");
+                self.inner.wake.notify_waiters();
+            }
+            Err(error) => tracing::warn!(
+                upstream,
+                error = format!("{error:#}"),
+                "could not wake the jobs waiting on the upstream (they run at their next try)"
+            ),
+        }
     }
 
     /// Gives up on a job: `on_dead` (under the lease), then dead.

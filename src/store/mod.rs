@@ -96,14 +96,18 @@ pub enum JobState {
     Done,
     /// Gave up: attempts exhausted, a permanent error, or no handler.
     Dead,
+    /// Its answer's deadline passed while an upstream it needed was down (the person who asked was
+    /// told); nothing was wrong with the job itself. Listed and retried like a dead job.
+    Expired,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 4] = [
+    pub const ALL: [JobState; 5] = [
         JobState::Queued,
         JobState::Running,
         JobState::Done,
         JobState::Dead,
+        JobState::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +116,7 @@ impl JobState {
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Dead => "dead",
+            JobState::Expired => "expired",
         }
     }
 }
@@ -131,7 +136,10 @@ impl FromStr for JobState {
             "running" => Ok(JobState::Running),
             "done" => Ok(JobState::Done),
             "dead" => Ok(JobState::Dead),
-            other => bail!("unknown job state {other:?} (expected queued, running, done or dead)"),
+            "expired" => Ok(JobState::Expired),
+            other => bail!(
+                "unknown job state {other:?} (expected queued, running, done, dead or expired)"
+            ),
         }
     }
 }
@@ -158,6 +166,21 @@ pub struct Job {
     pub payload_purged_at: Option<DateTime<Utc>>,
     /// The inbound request that enqueued it (`x-request-id`), when there was one.
     pub request_id: Option<String>,
+    /// Queued, waiting for this upstream to be back (its wait did not count as an attempt).
+    pub waiting_on: Option<String>,
+    /// When an operator last retried it (`jobs retry`).
+    pub retried_at: Option<DateTime<Utc>>,
+}
+
+/// A job waiting for an upstream: see [`Store::wait_later`].
+#[derive(Debug, Clone, Copy)]
+pub struct Wait<'a> {
+    /// The upstream (`fullstory`, `zendesk`, …).
+    pub upstream: &'a str,
+    /// When to try again (sooner if the upstream comes back: [`Store::wake_waiting`]).
+    pub until: DateTime<Utc>,
+    /// Why, for `jobs show`.
+    pub error: &'a str,
 }
 
 /// How far an effect got: intent recorded before the external call, done
@@ -304,6 +327,33 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
+    /// running → expired (its answer's deadline passed while an upstream was down), with the error, if
+    /// `owner` still holds the lease.
+    async fn mark_expired(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// running → queued until `wait.until`, waiting on `wait.upstream`, un-counting the attempt (an
+    /// upstream outage is not the job's failure), if `owner` still holds the lease.
+    async fn wait_later(
+        &self,
+        job_id: i64,
+        owner: &str,
+        wait: Wait<'_>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
+    /// `upstream` is back: every job queued waiting on it is due now, in enqueue order (its
+    /// `run_after` becomes its `enqueued_at`). Returns how many.
+    async fn wake_waiting(&self, upstream: &str, now: DateTime<Utc>) -> anyhow::Result<u64>;
+
+    /// Queued jobs waiting on an upstream, by upstream.
+    async fn count_waiting(&self) -> anyhow::Result<Vec<(String, u64)>>;
+
     /// running → queued, due now, un-counting the attempt (shutdown
     /// interrupted it; it was not the job's fault), if `owner` still holds
     /// the lease.
@@ -317,7 +367,7 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// Every state, zero included.
     async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>>;
 
-    /// dead → queued, due now, attempts reset. `false` if not dead.
+    /// dead or expired → queued, due now, attempts reset, `retried_at` = now. `false` if neither.
     async fn retry_dead(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
 
     /// Every dead job → queued; how many.
@@ -327,7 +377,7 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// until it returns 0, this is [`Store::retry_all_dead`] in steps that can report progress.
     async fn retry_dead_batch(&self, limit: u32, now: DateTime<Utc>) -> anyhow::Result<u64>;
 
-    /// Retention: done and dead jobs finished before `finished_before` get
+    /// Retention: done, dead and expired jobs finished before `finished_before` get
     /// their payload replaced by JSON `null` and their `last_error` cleared
     /// (both may hold customer emails; a dead job kept its email and reply
     /// address forever before). The job row (kind, times, attempts), its

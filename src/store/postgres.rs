@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "request_id",
         sql: include_str!("migrations/postgres/0004_request_id.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outages",
+        sql: include_str!("migrations/postgres/0005_outages.sql"),
+    },
 ];
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<PgPool> {

@@ -91,8 +91,38 @@ pub(super) use with_db;
 macro_rules! job_columns {
     () => {
         "id, kind, payload, delivery_key, state, attempts, run_after, lock_owner, \
-         locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at, request_id"
+         locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at, request_id, \
+         waiting_on, retried_at"
     };
+}
+
+/// Reads a [`JobRow`] from a row of `job_columns!()` (by position: more columns than sqlx's tuple
+/// `FromRow` takes). Expanded inside `with_db!`, so once per backend.
+macro_rules! job_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let r = &$row;
+        let row: JobRow = (
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+            r.try_get(5)?,
+            r.try_get(6)?,
+            r.try_get(7)?,
+            r.try_get(8)?,
+            r.try_get(9)?,
+            r.try_get(10)?,
+            r.try_get(11)?,
+            r.try_get(12)?,
+            r.try_get(13)?,
+            r.try_get(14)?,
+            r.try_get(15)?,
+            r.try_get(16)?,
+        );
+        row
+    }};
 }
 
 macro_rules! effect_columns {
@@ -130,14 +160,25 @@ const INSERT_DELIVERY: &str = "INSERT INTO deliveries (delivery_key, job_id, rec
 const RENEW: &str = "UPDATE jobs SET locked_until = $3 \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 const COMPLETE: &str = "UPDATE jobs SET state = 'done', lock_owner = NULL, locked_until = NULL, \
-     finished_at = $3, updated_at = $3 \
+     finished_at = $3, updated_at = $3, waiting_on = NULL \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 const RETRY_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
-     locked_until = NULL, run_after = $3, last_error = $4, updated_at = $5 \
+     locked_until = NULL, run_after = $3, last_error = $4, updated_at = $5, waiting_on = NULL \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
-const MARK_DEAD: &str = "UPDATE jobs SET state = 'dead', lock_owner = NULL, locked_until = NULL, \
-     last_error = $3, finished_at = $4, updated_at = $4 \
+/// Like a retry, but the claim is not counted as an attempt, and the upstream waited for is kept.
+const WAIT_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
+     locked_until = NULL, run_after = $3, last_error = $4, waiting_on = $5, updated_at = $6, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+/// Ends a job as `$5` (`dead` or `expired`).
+const MARK_ENDED: &str = "UPDATE jobs SET state = $5, lock_owner = NULL, locked_until = NULL, \
+     last_error = $3, finished_at = $4, updated_at = $4, waiting_on = NULL \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+/// The upstream is back: its waiting jobs are due, oldest first (the claim orders by `run_after`).
+const WAKE_WAITING: &str = "UPDATE jobs SET run_after = enqueued_at, updated_at = $2 \
+     WHERE state = 'queued' AND waiting_on = $1 AND run_after > $2";
+const COUNT_WAITING: &str = "SELECT waiting_on, COUNT(*) FROM jobs \
+     WHERE state = 'queued' AND waiting_on IS NOT NULL GROUP BY waiting_on";
 const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
      run_after = $3, updated_at = $3, \
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
@@ -159,8 +200,9 @@ const LIST_JOBS_IN_STATE: &str = concat!(
 );
 const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
 const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $2, \
-     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $2 \
-     WHERE id = $1 AND state = 'dead'";
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $2, retried_at = $2, \
+     waiting_on = NULL \
+     WHERE id = $1 AND state IN ('dead', 'expired')";
 const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1 \
      WHERE state = 'dead'";
@@ -171,7 +213,7 @@ const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, 
 const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
      payload_purged_at = $2, updated_at = $2 \
      WHERE id IN (SELECT id FROM jobs \
-         WHERE state IN ('done', 'dead') AND finished_at < $1 AND payload_purged_at IS NULL \
+         WHERE state IN ('done', 'dead', 'expired') AND finished_at < $1 AND payload_purged_at IS NULL \
          LIMIT 500)";
 const GET_EFFECT: &str = concat!(
     "SELECT ",
@@ -219,6 +261,8 @@ type JobRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<String>,
+    Option<i64>,
 );
 
 type EffectRow = (i64, String, String, Option<String>, String, i64, i64);
@@ -240,6 +284,8 @@ fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
         finished_at,
         payload_purged_at,
         request_id,
+        waiting_on,
+        retried_at,
     ) = row;
     Ok(Job {
         id,
@@ -258,6 +304,8 @@ fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
         finished_at: finished_at.map(from_ms),
         payload_purged_at: payload_purged_at.map(from_ms),
         request_id,
+        waiting_on,
+        retried_at: retried_at.map(from_ms),
     })
 }
 
@@ -298,6 +346,33 @@ impl SqlStore {
         Self {
             db: Db::Postgres(pool),
         }
+    }
+
+    /// running → `state` (dead or expired), with the error, if `owner` still holds the lease.
+    async fn end(
+        &self,
+        job_id: i64,
+        owner: &str,
+        state: JobState,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(MARK_ENDED)
+                .bind(job_id)
+                .bind(owner)
+                .bind(error)
+                .bind(to_ms(now))
+                .bind(state.as_str())
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("marking a job {state}"))?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
     }
 
     /// Applies the backend's pending migrations in one locked transaction.
@@ -466,7 +541,7 @@ impl Store for SqlStore {
     ) -> anyhow::Result<Option<Job>> {
         let row: Option<JobRow> = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await.context("claim: begin")?;
-            let row = sqlx::query_as(claim_sql_of(pool))
+            let row = sqlx::query(claim_sql_of(pool))
                 .bind(owner)
                 .bind(to_ms(lease_until))
                 .bind(to_ms(now))
@@ -474,7 +549,10 @@ impl Store for SqlStore {
                 .await
                 .context("claiming a job")?;
             tx.commit().await.context("claim: commit")?;
-            row
+            match row {
+                Some(row) => Some(job_row!(row)),
+                None => None,
+            }
         });
         row.map(job_from_row).transpose()
     }
@@ -551,16 +629,38 @@ impl Store for SqlStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
+        self.end(job_id, owner, JobState::Dead, error, now).await
+    }
+
+    async fn mark_expired(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.end(job_id, owner, JobState::Expired, error, now).await
+    }
+
+    async fn wait_later(
+        &self,
+        job_id: i64,
+        owner: &str,
+        wait: super::Wait<'_>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
         let n = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let n = sqlx::query(MARK_DEAD)
+            let n = sqlx::query(WAIT_LATER)
                 .bind(job_id)
                 .bind(owner)
-                .bind(error)
+                .bind(to_ms(wait.until))
+                .bind(wait.error)
+                .bind(wait.upstream)
                 .bind(to_ms(now))
                 .execute(&mut *tx)
                 .await
-                .context("marking a job dead")?
+                .context("scheduling a wait")?
                 .rows_affected();
             tx.commit().await?;
             n
@@ -594,6 +694,37 @@ impl Store for SqlStore {
         Ok(n == 1)
     }
 
+    async fn wake_waiting(&self, upstream: &str, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(WAKE_WAITING)
+                .bind(upstream)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("waking the jobs waiting on an upstream")?
+                .rows_affected();
+            if n > 0 {
+                pool.notify_jobs(&mut tx).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    async fn count_waiting(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = with_db!(self, |pool| {
+            sqlx::query_as(COUNT_WAITING)
+                .fetch_all(pool.reader())
+                .await
+                .context("counting waiting jobs")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(upstream, n)| (upstream, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
     async fn release(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
         let n = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -614,11 +745,15 @@ impl Store for SqlStore {
 
     async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<Job>> {
         let row: Option<JobRow> = with_db!(self, |pool| {
-            sqlx::query_as(GET_JOB)
+            match sqlx::query(GET_JOB)
                 .bind(job_id)
                 .fetch_optional(pool.reader())
                 .await
                 .context("reading a job")?
+            {
+                Some(row) => Some(job_row!(row)),
+                None => None,
+            }
         });
         row.map(job_from_row).transpose()
     }
@@ -626,22 +761,27 @@ impl Store for SqlStore {
     async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> anyhow::Result<Vec<Job>> {
         let limit = i64::from(limit);
         let rows: Vec<JobRow> = with_db!(self, |pool| {
-            match state {
+            let rows = match state {
                 Some(state) => {
-                    sqlx::query_as(LIST_JOBS_IN_STATE)
+                    sqlx::query(LIST_JOBS_IN_STATE)
                         .bind(state.as_str())
                         .bind(limit)
                         .fetch_all(pool.reader())
                         .await
                 }
                 None => {
-                    sqlx::query_as(LIST_JOBS)
+                    sqlx::query(LIST_JOBS)
                         .bind(limit)
                         .fetch_all(pool.reader())
                         .await
                 }
             }
-            .context("listing jobs")?
+            .context("listing jobs")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(job_row!(row));
+            }
+            out
         });
         rows.into_iter().map(job_from_row).collect()
     }

@@ -50,7 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "request_id",
         sql: include_str!("migrations/sqlite/0004_request_id.sql"),
     },
-    // 5 is left free for a migration both backends share; this one is SQLite's alone.
+    Migration {
+        version: 5,
+        name: "outages",
+        sql: include_str!("migrations/sqlite/0005_outages.sql"),
+    },
+    // SQLite's alone (PostgreSQL announces erasures with NOTIFY).
     Migration {
         version: 6,
         name: "erasure_announcements",

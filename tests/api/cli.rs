@@ -205,6 +205,10 @@ async fn check_reports_each_integration_and_fails_on_a_bad_key() {
     assert!(stdout.contains("store      ok"));
     assert!(stdout.contains(&format!("fullstory  ok ({}: key accepted)", server.uri())));
     assert!(stdout.contains("slack      off"));
+    assert!(
+        stdout.contains("outages    no job waiting on an upstream"),
+        "{stdout}"
+    );
 
     let rejecting = MockServer::start().await;
     Mock::given(path("/v2/users/replaydesk-key-check"))

@@ -620,7 +620,7 @@ async fn a_lookup_that_starts_after_fourteen_minutes_says_it_took_too_long_witho
         ))
         .await;
     discord.clock.advance(Duration::from_secs(14 * 60 + 30));
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.step().await, ExecutionOutcome::Expired(_)));
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 1);
     assert_eq!(edits[0]["embeds"][0]["description"], TOO_LATE);
@@ -637,7 +637,7 @@ async fn after_fifteen_minutes_nothing_is_sent_since_the_token_is_dead() {
         ))
         .await;
     discord.clock.advance(Duration::from_secs(15 * 60 + 1));
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.step().await, ExecutionOutcome::Expired(_)));
     assert!(
         discord
             .discord
@@ -659,7 +659,8 @@ async fn after_fifteen_minutes_nothing_is_sent_since_the_token_is_dead() {
 #[tokio::test]
 async fn fullstory_down_says_it_is_late_then_answers_but_a_retry_past_the_deadline_says_too_long() {
     let discord = Harness::start().await;
-    // Each attempt makes 4 FullStory requests: the first attempt fails, the second is answered.
+    // The first try's 4 FullStory requests fail (the breaker opens after OPEN_AFTER = 3; the test's
+    // 1 ms probe interval lets the 4th through as a probe); the next try's probe is answered.
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(4)
@@ -676,17 +677,14 @@ async fn fullstory_down_says_it_is_late_then_answers_but_a_retry_past_the_deadli
             json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
         ))
         .await;
-    assert!(matches!(
-        discord.step().await,
-        ExecutionOutcome::Retrying(_)
-    ));
+    assert!(matches!(discord.step().await, ExecutionOutcome::Waiting(_)));
     discord.clock.advance(Duration::from_secs(5));
     assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 2);
     assert_eq!(
         edits[0]["embeds"][0]["description"],
-        "FullStory is not answering right now; replaydesk will keep trying."
+        "FullStory is unavailable right now. replaydesk keeps trying: the answer will follow here when it is back."
     );
     assert!(
         edits[1]["embeds"][0]["title"]
@@ -695,7 +693,7 @@ async fn fullstory_down_says_it_is_late_then_answers_but_a_retry_past_the_deadli
             .contains("1 recent session")
     );
 
-    // The same outage 13 min 59 s in: the retry would come after the deadline, so it ends now.
+    // The same outage 13 min 59 s in: told it is late, then, at the deadline, one final message.
     let late = Harness::start().await;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
@@ -709,10 +707,18 @@ async fn fullstory_down_says_it_is_late_then_answers_but_a_retry_past_the_deadli
     ))
     .await;
     late.clock.advance(Duration::from_secs(13 * 60 + 59));
-    assert!(matches!(late.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(late.step().await, ExecutionOutcome::Waiting(_)));
+    late.clock.advance(Duration::from_secs(2));
+    assert!(matches!(late.step().await, ExecutionOutcome::Expired(_)));
     let edits = late.edits().await;
-    assert_eq!(edits.len(), 1, "no delay notice, no retry: {edits:?}");
-    assert_eq!(edits[0]["embeds"][0]["description"], TOO_LATE);
+    assert_eq!(
+        edits.len(),
+        2,
+        "the delay notice, then the final message: {edits:?}"
+    );
+    assert_eq!(edits[1]["embeds"][0]["description"], TOO_LATE);
+    let job = late.state.store.list_jobs(None, 1).await.unwrap().remove(0);
+    assert_eq!(job.state, replaydesk::store::JobState::Expired);
 }
 
 #[tokio::test]

@@ -168,17 +168,25 @@ async fn server_errors_are_retried_until_an_answer_comes() {
 }
 
 #[tokio::test]
-async fn server_errors_give_up_after_the_attempt_cap() {
+async fn server_errors_open_the_breaker_and_later_calls_fail_fast_without_a_request() {
     let server = MockServer::start().await;
+    // max_attempts is 4, but the breaker opens after OPEN_AFTER consecutive failures.
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
-        .expect(4)
+        .expect(u64::from(replaydesk::outbound::OPEN_AFTER))
         .mount(&server)
         .await;
     let (client, _) = client_with(&fs_config(&server));
     let error = client.list_sessions(&jane(), 5).await.unwrap_err();
     assert!(matches!(error, FsError::Unavailable { status: 503 }));
     assert!(error.is_transient());
+    let again = client.list_sessions(&jane(), 5).await.unwrap_err();
+    assert!(again.to_string().contains("circuit open"), "{again}");
+    assert!(again.is_transient());
+    assert_eq!(
+        client.upstream().breaker().state(),
+        replaydesk::outbound::BreakerState::Open
+    );
 }
 
 #[tokio::test]

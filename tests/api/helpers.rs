@@ -66,7 +66,9 @@ pub fn capture_process_logs(output: &std::process::Output) {
     let _ = log_file().write_all(&output.stderr);
 }
 
-/// A configuration for tests: FullStory at `fullstory_url`, a fresh SQLite file, fast retries.
+/// A configuration for tests: FullStory at `fullstory_url`, a fresh SQLite file, fast retries, and
+/// circuit breakers that may probe 1 ms after opening (tests step jobs on a manual clock, while the
+/// breakers keep real time).
 pub fn config(fullstory_url: &str, dir: &TempDir) -> Config {
     let mut config = Config::default();
     config.fullstory.api_key = Secret::new("na1.test-key-0123456789");
@@ -75,6 +77,7 @@ pub fn config(fullstory_url: &str, dir: &TempDir) -> Config {
     config.fullstory.timeout = Interval(Duration::from_secs(2));
     config.fullstory.requests_per_second = 1000;
     config.fullstory.burst = 1000;
+    config.limits.outage_probe_interval = Interval(Duration::from_millis(1));
     config.store.url = format!("sqlite://{}", dir.path().join("replaydesk.db").display());
     config.server.listen = "127.0.0.1:0".into();
     config.validate().expect("the test configuration is valid");

@@ -11,6 +11,7 @@ mod fullstory;
 mod helpers;
 mod jobs;
 mod lookup;
+mod outage;
 mod privacy;
 mod processes;
 mod server;

@@ -207,6 +207,55 @@ async fn a_heap_failure_leaves_the_erasure_pending_and_the_retry_does_not_repeat
 }
 
 #[tokio::test]
+async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finishes() {
+    let fullstory = fullstory_with_jane().await; // each deletion .expect(1): not repeated by the waits
+    // Each try reads a token (answered: the breaker closes) then fails the deletion 4 times.
+    let heap = heap_answering(503, Some(12)).await;
+    Mock::given(method("POST"))
+        .and(path("/api/public/v0/user_deletion"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"deletion_request_id":"del-44"})),
+        )
+        .mount(&heap)
+        .await;
+    let dir = TempDir::new().unwrap();
+    let mut config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
+    config.queue.max_attempts = 2;
+    let state = AppState::around(helpers::app(config).await).unwrap();
+    let id = enqueue_erasure(&state).await;
+
+    let mut waits = 0;
+    let outcome = loop {
+        match state.queue.try_execute_one("w").await.unwrap() {
+            ExecutionOutcome::Waiting(_) => {
+                waits += 1;
+                let job = state.store.get_job(id).await.unwrap().unwrap();
+                assert_eq!(job.waiting_on.as_deref(), Some("heap"));
+                assert_eq!(job.attempts, 0, "a wait is not an attempt");
+            }
+            // Its next try is due when Heap's breaker lets a probe through.
+            ExecutionOutcome::EmptyQueue => {
+                assert!(waits < 50, "stuck after {waits} waits");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => break other,
+        }
+    };
+    assert_eq!(outcome, ExecutionOutcome::Done(id));
+    assert!(
+        waits >= 2,
+        "more failed tries than max_attempts (2): {waits}"
+    );
+    let done = ErasureReceipt::of_job(&state.store, id).await.unwrap();
+    assert_eq!(done.status, "done");
+    assert!(
+        done.done
+            .contains(&"heap deletion request del-44".to_owned()),
+        "{done:?}"
+    );
+}
+
+#[tokio::test]
 async fn after_erasure_the_cache_is_gone_and_no_stored_payload_holds_the_email() {
     let fullstory = fullstory_with_jane().await;
     let dir = TempDir::new().unwrap();

@@ -35,11 +35,11 @@ use super::zendesk::{FakeZendesk, SECRET};
 /// Answers every session list with one recent session and its events, after `delay`; records when
 /// each request arrived; with a `limit`, answers 429 to a request that would make more than `limit`
 /// in the trailing second (what FullStory does when its quota is exceeded).
-struct MeteredApi {
-    arrivals: Arc<Mutex<Vec<Instant>>>,
-    rejected: Arc<AtomicUsize>,
-    limit: Option<usize>,
-    delay: Duration,
+pub(super) struct MeteredApi {
+    pub(super) arrivals: Arc<Mutex<Vec<Instant>>>,
+    pub(super) rejected: Arc<AtomicUsize>,
+    pub(super) limit: Option<usize>,
+    pub(super) delay: Duration,
 }
 
 impl Respond for MeteredApi {
@@ -78,10 +78,10 @@ impl Respond for MeteredApi {
     }
 }
 
-struct MeteredFullStory {
-    server: MockServer,
-    arrivals: Arc<Mutex<Vec<Instant>>>,
-    rejected: Arc<AtomicUsize>,
+pub(super) struct MeteredFullStory {
+    pub(super) server: MockServer,
+    pub(super) arrivals: Arc<Mutex<Vec<Instant>>>,
+    pub(super) rejected: Arc<AtomicUsize>,
 }
 
 impl MeteredFullStory {
@@ -131,14 +131,14 @@ pub(crate) fn busiest_second(mut times: Vec<Instant>) -> usize {
 // ------------------------------------------------------------------ replicas
 
 /// One `replaydesk serve` child process; killed (SIGKILL) when dropped.
-struct Replica {
+pub(super) struct Replica {
     child: tokio::process::Child,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Replica {
     /// Starts `replaydesk serve` with `env` on a free loopback port; returns once `/readyz` says 200.
-    async fn start(env: &[(String, String)]) -> Self {
+    pub(super) async fn start(env: &[(String, String)]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -184,14 +184,14 @@ impl Replica {
     }
 
     /// `kill -9`: no shutdown, no lease released.
-    async fn kill(&mut self) {
+    pub(super) async fn kill(&mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
 }
 
 /// The environment every replica of one test shares.
-fn environment(
+pub(super) fn environment(
     store_url: &str,
     zendesk: &FakeZendesk,
     fullstory: &MeteredFullStory,
@@ -227,7 +227,7 @@ fn environment(
 }
 
 /// Posts a "ticket created" webhook for `ticket`, signed as Zendesk signs it, to `replica`.
-async fn deliver(http: &reqwest::Client, replica: &Replica, ticket: u64) -> u16 {
+pub(super) async fn deliver(http: &reqwest::Client, replica: &Replica, ticket: u64) -> u16 {
     let body = format!(
         r#"{{"ticket_id": "{ticket}", "updated_at": "2026-11-20T14:10Z", "requester_email": "jane@acme.com"}}"#
     );
@@ -249,7 +249,7 @@ async fn deliver(http: &reqwest::Client, replica: &Replica, ticket: u64) -> u16 
 }
 
 /// Polls `done` until it holds, or fails the test with `what` after `limit`.
-async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+pub(super) async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done().await {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");

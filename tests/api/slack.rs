@@ -228,7 +228,7 @@ impl Slack {
     }
 }
 
-fn command_fields<'a>(
+pub(crate) fn command_fields<'a>(
     text: &'a str,
     trigger: &'a str,
     response_url: &'a str,
@@ -1145,23 +1145,23 @@ async fn no_sessions_is_a_polite_line_not_an_error() {
 }
 
 #[tokio::test]
-async fn fullstory_down_tells_the_user_and_the_job_is_retried() {
+async fn fullstory_down_tells_the_user_and_the_job_waits_for_it() {
     let slack = Slack::start().await;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(4)
+        .up_to_n_times(4) // the first try's calls; the next try's probe is answered
         .mount(&slack.fullstory)
         .await;
     slack.slash_command_about_jane("t-down").await;
     assert!(matches!(
         slack.run_job().await,
-        ExecutionOutcome::Retrying(_)
+        ExecutionOutcome::Waiting(_)
     ));
     let posts = slack.received(RESPONSE_PATH).await;
     assert_eq!(posts.len(), 1);
     assert_eq!(
         posts[0]["text"],
-        "FullStory is not answering right now; replaydesk will keep trying."
+        "FullStory is unavailable right now. replaydesk keeps trying: the answer will follow here when it is back."
     );
     slack.clock.advance(Duration::from_secs(60));
     assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
@@ -1255,8 +1255,13 @@ async fn an_old_response_url_gives_way_to_chat_post_ephemeral() {
             &slack.response_url(),
         ))
         .await;
+    // Past the answer's deadline (29 minutes): one final message, through chat.postEphemeral since the
+    // response_url is too old, and the job expired.
     slack.clock.advance(Duration::from_secs(31 * 60));
-    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(
+        slack.run_job().await,
+        ExecutionOutcome::Expired(_)
+    ));
     assert!(slack.received(RESPONSE_PATH).await.is_empty());
     let posts = slack.received("/api/chat.postEphemeral").await;
     assert_eq!(posts[0]["channel"], "C1");
@@ -1573,14 +1578,14 @@ async fn a_delay_notice_about_a_shared_answer_goes_only_to_the_person_who_shared
         .await;
     assert!(matches!(
         slack.run_job().await,
-        ExecutionOutcome::Retrying(_)
+        ExecutionOutcome::Waiting(_)
     ));
     let posts = slack.received(RESPONSE_PATH).await;
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0]["response_type"], "ephemeral");
     assert_eq!(
         posts[0]["text"],
-        "FullStory is not answering right now; replaydesk will keep trying."
+        "FullStory is unavailable right now. replaydesk keeps trying: the answer will follow here when it is back."
     );
 }
 

@@ -509,10 +509,16 @@ impl Harness {
     }
 
     /// Runs due jobs until none is left; their outcomes.
+    /// Runs due jobs until none is due; a job waiting for an upstream gets its time (20 s later).
     async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
         let mut outcomes = Vec::new();
         for _ in 0..20 {
             match self.queue.try_execute_one("test").await.unwrap() {
+                ExecutionOutcome::EmptyQueue
+                    if matches!(outcomes.last(), Some(ExecutionOutcome::Waiting(_))) =>
+                {
+                    self.clock.advance(Duration::from_secs(20));
+                }
                 ExecutionOutcome::EmptyQueue => return outcomes,
                 outcome => outcomes.push(outcome),
             }
@@ -727,7 +733,7 @@ async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let outcomes = rd.run_jobs().await;
     assert!(
-        matches!(outcomes[0], ExecutionOutcome::Retrying(_)),
+        matches!(outcomes[0], ExecutionOutcome::Waiting(_)),
         "{outcomes:?}"
     );
     assert!(
@@ -791,7 +797,7 @@ async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
     assert!(
         matches!(
             outcomes[..],
-            [ExecutionOutcome::Retrying(_), ExecutionOutcome::Done(_)]
+            [ExecutionOutcome::Waiting(_), ExecutionOutcome::Done(_)]
         ),
         "{outcomes:?}"
     );
@@ -800,29 +806,32 @@ async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
 }
 
 #[tokio::test]
-async fn when_fullstory_stays_down_the_ticket_gets_one_note_saying_replaydesk_gave_up() {
-    let rd = Harness::start(|_| {}).await;
+async fn when_fullstory_stays_down_past_max_delay_the_ticket_gets_one_note_and_the_job_expires() {
+    let rd = Harness::start(|config| {
+        config.zendesk.max_delay = Interval(Duration::from_secs(120));
+    })
+    .await;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
         .mount(&rd.fullstory)
         .await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let outcomes = rd.run_jobs().await;
+    let (last, waits) = outcomes.split_last().unwrap();
+    assert!(matches!(last, ExecutionOutcome::Expired(_)), "{outcomes:?}");
     assert!(
-        matches!(
-            outcomes[..],
-            [
-                ExecutionOutcome::Retrying(_),
-                ExecutionOutcome::Retrying(_),
-                ExecutionOutcome::Dead(_)
-            ]
-        ),
-        "{outcomes:?}"
+        waits.len() > 3
+            && waits
+                .iter()
+                .all(|o| matches!(o, ExecutionOutcome::Waiting(_))),
+        "more waits than max_attempts (3), none counted: {outcomes:?}"
     );
     let notes = rd.zendesk.notes(TICKET);
-    assert_eq!(notes.len(), 1, "no 'delayed' notes, one failure note");
-    assert!(notes[0].contains("after several tries"), "{}", notes[0]);
+    assert_eq!(notes.len(), 1, "no 'delayed' notes, one final note");
+    assert!(notes[0].contains("took too long"), "{}", notes[0]);
     assert!(notes[0].contains("replaydesk jobs retry"), "{}", notes[0]);
+    let job = rd.state.store.list_jobs(None, 1).await.unwrap().remove(0);
+    assert_eq!(job.state, replaydesk::store::JobState::Expired);
 }
 
 #[tokio::test]

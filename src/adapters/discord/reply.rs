@@ -13,9 +13,9 @@
 //!
 //! The interaction token lives 15 minutes from the interaction ([`TOKEN_LIFETIME`]; the job's
 //! `enqueued_at` is when we received it). [`Replier::deadline`] is 14 minutes ([`ANSWER_DEADLINE`]): the
-//! shared job handlers neither start a lookup nor schedule a retry that would end past it, and send "it
-//! took too long" instead while the token still works. Once the token has expired no edit is tried (it
-//! would fail with 404): the answer is dropped with a warning.
+//! shared job handlers start no lookup past it, and a job waiting for FullStory waits at most until it;
+//! then they send "it took too long" while the token still works, and the job ends `expired`. Once the
+//! token has expired no edit is tried (it would fail with 404): the answer is dropped with a warning.
 
 use std::{sync::Arc, time::Duration};
 

@@ -5,8 +5,11 @@
 //!   for Share in channel). The slash command's answers replace its "Looking up…" message
 //!   (`replace_original`); a button's answers come as new messages. A `response_url` takes at most
 //!   **5 posts within 30 minutes**: the posts made are counted in the job's ledger, and when they are
-//!   used up or the URL is older than 30 minutes (a job retried for long) the answer goes through
-//!   `chat.postEphemeral` to the same user and channel instead (`chat.postMessage` for a shared one).
+//!   used up or the URL is older than 30 minutes the answer goes through `chat.postEphemeral` to the same
+//!   user and channel instead (`chat.postMessage` for a shared one). [`Replier::deadline`] is 29 minutes
+//!   ([`ANSWER_DEADLINE`]): a job waiting for a down FullStory waits at most that long, then sends one
+//!   "took too long" and ends `expired`; one an operator retries later answers through
+//!   `chat.postEphemeral`.
 //!   Crash window: a `response_url` post cannot be searched for, so a worker dying between Slack's
 //!   answer and the ledger's record may post once more; for the slash command that post replaces the
 //!   first (same message), for buttons it is a second copy.
@@ -47,6 +50,10 @@ use crate::{
 /// Posts a `response_url` takes, and for how long.
 pub const RESPONSE_URL_MAX_USES: usize = 5;
 pub const RESPONSE_URL_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+/// The last moment a job answering through a `response_url` starts its answer (a minute of margin
+/// for the lookup and the post), counted from the request (or from an operator's `jobs retry`, whose
+/// answer goes through `chat.postEphemeral`).
+pub const ANSWER_DEADLINE: chrono::TimeDelta = chrono::TimeDelta::minutes(29);
 /// What the ledger records as the external id of a `response_url` post (Slack returns none).
 const RESPONSE_URL_ID: &str = "response_url";
 /// Codes that mean "the bot may not post in this channel".
@@ -142,6 +149,18 @@ pub struct SlackReplier {
 impl Replier for SlackReplier {
     fn platform(&self) -> &'static str {
         PLATFORM
+    }
+
+    /// Answers through a `response_url` ([`ANSWER_DEADLINE`]); thread answers have none (a thread can
+    /// be posted in at any time).
+    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
+        let target: Target = serde_json::from_value(reply.target.clone()).ok()?;
+        matches!(target, Target::ResponseUrl { .. }).then(|| {
+            job.retried_at()
+                .unwrap_or(job.enqueued_at())
+                .checked_add_signed(ANSWER_DEADLINE)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        })
     }
 
     async fn deliver(

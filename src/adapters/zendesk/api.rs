@@ -367,6 +367,7 @@ impl ZendeskApi {
             },
             SendError::Timeout => ZdError::Timeout,
             SendError::Transport(t) => ZdError::Transport(t),
+            open @ SendError::CircuitOpen { .. } => ZdError::Transport(open.to_string()),
         })?;
         let status = response.status();
         let body = response

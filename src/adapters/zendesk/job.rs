@@ -18,8 +18,10 @@
 //! Zendesk does not resend a webhook we answered 2xx.
 //!
 //! Failure policy (deliberately not the shared handler's): a FullStory failure that may pass (429, 5xx,
-//! timeout) retries the job quietly, with no "delayed" note (a note cannot be replaced later); a lasting
-//! one posts one short failure note on the ticket and ends; a Zendesk refusal that will not pass (401,
+//! timeout, its circuit breaker open) makes the job wait for FullStory quietly, without spending attempts
+//! and with no "delayed" note (a note cannot be replaced later), for at most `zendesk.max_delay`; past
+//! it, one note says it took too long and the job ends `expired` ([`jobs::wait_for_fullstory`]); a
+//! lasting one posts one short failure note on the ticket and ends; a Zendesk refusal that will not pass (401,
 //! 403, 404) makes the job dead at once, to be replayed with `replaydesk jobs retry` once fixed. When
 //! the queue gives up, the ticket gets the failure note unless its replays note is already there.
 //!
@@ -425,7 +427,10 @@ impl JobHandler for TicketHandler {
                     self.replier.deliver(job, &lookup.reply, answer).await?;
                 }
                 Err(error) if error.is_transient() => {
-                    return Err(JobError::Retry(anyhow::Error::new(error)));
+                    // FullStory is down: wait for it (no attempt spent, no note) until max_delay.
+                    let replier: &dyn Replier = self.replier.as_ref();
+                    return jobs::wait_for_fullstory(&self.app, replier, job, &lookup.reply, error)
+                        .await;
                 }
                 Err(error) => {
                     tracing::warn!(ticket = id, %error, "FullStory refused the lookup");

@@ -149,6 +149,7 @@ pub struct ZendeskReplier {
     clock: Clock,
     note_when_empty: bool,
     tag: String,
+    max_delay: std::time::Duration,
 }
 
 impl ZendeskReplier {
@@ -164,6 +165,7 @@ impl ZendeskReplier {
             clock,
             note_when_empty: config.note_when_empty,
             tag: config.tag.trim().to_owned(),
+            max_delay: config.max_delay.0,
         }
     }
 
@@ -309,6 +311,19 @@ impl ZendeskReplier {
 impl Replier for ZendeskReplier {
     fn platform(&self) -> &'static str {
         super::PLATFORM
+    }
+
+    /// `zendesk.max_delay` after the ticket's delivery (or after an operator's `jobs retry`): a
+    /// note may come late, but a ticket should not get its replays a week after it was answered.
+    fn deadline(
+        &self,
+        job: &JobContext,
+        _reply: &ReplyTo,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let since = job.retried_at().unwrap_or(job.enqueued_at());
+        chrono::Duration::from_std(self.max_delay)
+            .ok()
+            .and_then(|delay| since.checked_add_signed(delay))
     }
 
     async fn deliver(

@@ -366,10 +366,22 @@ pub async fn run_lookup(
     job: &JobContext,
     payload: &LookupJob,
 ) -> Result<(), JobError> {
+    run_lookup_as(app, replier, job, payload, payload.to_request(app)).await
+}
+
+/// [`run_lookup`] with the request already made: for an adapter whose request differs from the job's
+/// defaults (a Zendesk ticket caps the comment's identities). Audit, metrics, the failure policy and
+/// its wording are the same for every platform because they live only here.
+pub async fn run_lookup_as(
+    app: &App,
+    replier: &Arc<dyn Replier>,
+    job: &JobContext,
+    payload: &LookupJob,
+    request: LookupRequest,
+) -> Result<(), JobError> {
     if let Some(ended) = out_of_time(app, replier.as_ref(), job, &payload.reply).await {
         return ended;
     }
-    let request = payload.to_request(app);
     match app.lookup.run(&request).await {
         Ok(result) => {
             tracing::info!(

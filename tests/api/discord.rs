@@ -1003,3 +1003,20 @@ async fn a_hostile_summary_is_shown_as_typed_and_pings_nobody() {
         r"@everyone \*\*urgent\*\* \[Reset your password\]\(https://evil.example\) \<@123\> \`x\`"
     );
 }
+
+#[tokio::test]
+async fn a_moderators_lookup_is_in_the_audit_trail() {
+    let discord = Harness::start().await;
+    discord
+        .customer("jane@acme.com", vec![official_session("7", "8", 20)])
+        .await;
+    discord.accept_edits("tok-audit").await;
+    let (status, _) = discord
+        .ask_about_jane("1700000000000000077", "tok-audit")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    let audited = helpers::audited_lookups(&discord.state.app, "jane@acme.com").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].platform, "discord");
+}

@@ -180,3 +180,18 @@ pub fn slack_command(
     ];
     (body, headers)
 }
+
+/// The audit trail's `lookup` entries about `email`, as `replaydesk audit --identity` finds them: its
+/// keyed hash, never the address.
+pub async fn audited_lookups(app: &App, email: &str) -> Vec<replaydesk::store::AuditRecord> {
+    let who = replaydesk::identity::Identity::Email(
+        replaydesk::identity::CustomerEmail::parse(email).expect("a test email"),
+    );
+    app.store
+        .audit(None, Some(&app.auditor.hash(&who)), 100)
+        .await
+        .expect("the audit trail reads")
+        .into_iter()
+        .filter(|r| r.action == "lookup")
+        .collect()
+}

@@ -2289,3 +2289,16 @@ async fn a_link_of_another_fullstory_organisation_is_left_alone() {
     assert!(slack.received("/api/chat.unfurl").await.is_empty());
     assert_eq!(slack.fullstory_calls().await, 0);
 }
+
+#[tokio::test]
+async fn a_slash_commands_lookup_is_in_the_audit_trail() {
+    let slack = Slack::start().await;
+    slack.slash_command_about_jane("trigger-audit").await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    let audited = helpers::audited_lookups(&slack.state.app, "jane@acme.com").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(
+        (audited[0].platform.as_str(), audited[0].actor.as_str()),
+        ("slack", "U1")
+    );
+}

@@ -1880,3 +1880,22 @@ async fn when_zendesk_refuses_every_note_the_job_names_zendesk_not_fullstory() {
     );
     assert!(!error.contains("FullStory"), "{error}");
 }
+
+#[tokio::test]
+async fn a_tickets_lookup_is_in_the_audit_trail_like_every_platforms() {
+    let rd = Harness::with_a_session_for_jane().await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    assert_eq!(
+        rd.deliver("inv-audit", &created_body(TICKET)).await,
+        StatusCode::OK
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    let audited = helpers::audited_lookups(&rd.state.app, "jane@acme.com").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].platform, "zendesk");
+    assert_eq!(
+        audited[0].place.as_deref(),
+        Some(&*format!("ticket {TICKET}"))
+    );
+    assert_eq!(audited[0].sessions, 1);
+}

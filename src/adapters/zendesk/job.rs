@@ -412,35 +412,9 @@ impl JobHandler for TicketHandler {
                     ),
                 });
             }
-            match self.app.lookup.run(&request).await {
-                Ok(result) => {
-                    tracing::info!(
-                        ticket = id,
-                        identities = lookup.identities.len(),
-                        sessions = result.session_count(),
-                        "lookup answered"
-                    );
-                    let answer = Answer::Sessions {
-                        job: &lookup,
-                        result: &result,
-                    };
-                    self.replier.deliver(job, &lookup.reply, answer).await?;
-                }
-                Err(error) if error.is_transient() => {
-                    // FullStory is down: wait for it (no attempt spent, no note) until max_delay.
-                    let replier: &dyn Replier = self.replier.as_ref();
-                    return jobs::wait_for_fullstory(&self.app, replier, job, &lookup.reply, error)
-                        .await;
-                }
-                Err(error) => {
-                    tracing::warn!(ticket = id, %error, "FullStory refused the lookup");
-                    let answer = Answer::Failed {
-                        message: jobs::user_message(&error),
-                        reference: jobs::reference(job),
-                    };
-                    self.replier.deliver(job, &lookup.reply, answer).await?;
-                }
-            }
+            // The one shared path: audit, failure policy and wording as on every platform.
+            let replier: Arc<dyn Replier> = self.replier.clone();
+            jobs::run_lookup_as(&self.app, &replier, job, &lookup, request).await?;
         }
         if config.zendesk.fullstory_event {
             self.send_ticket_event(job, &ticket, requester.as_ref())

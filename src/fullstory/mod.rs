@@ -21,6 +21,8 @@ use chrono::{DateTime, Utc};
 use crate::identity::Identity;
 pub use cache::CachedSessions;
 pub use client::{Client, base_url_for_key};
+#[cfg(test)]
+pub(crate) use model::test_event;
 pub use model::{EventKind, Session, SessionEvent, SessionId, SessionList, Summary};
 
 /// The session-data calls `lookup` makes.

@@ -121,6 +121,19 @@ pub struct SessionEvent {
     pub status: Option<u16>,
 }
 
+/// An event `secs` after 2023-11-14T22:13:20Z, for the tests of what reads events.
+#[cfg(test)]
+pub(crate) fn test_event(kind: EventKind, secs: i64, url: Option<&str>) -> SessionEvent {
+    SessionEvent {
+        kind,
+        at: Utc.timestamp_opt(1_700_000_000 + secs, 0).single(),
+        url: url.map(str::to_owned),
+        message: None,
+        method: None,
+        status: None,
+    }
+}
+
 /// An AI summary of a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {

@@ -222,14 +222,7 @@ mod tests {
     }
 
     fn event(kind: EventKind, secs: i64, url: Option<&str>) -> SessionEvent {
-        SessionEvent {
-            kind,
-            at: Utc.timestamp_opt(1_700_000_000 + secs, 0).single(),
-            url: url.map(str::to_owned),
-            message: None,
-            method: None,
-            status: None,
-        }
+        crate::fullstory::test_event(kind, secs, url)
     }
 
     #[test]

@@ -551,12 +551,13 @@ impl Queue {
             }
             Leased::Finished(Ok(Err(JobError::Later { after, reason }))) => {
                 let now = inner.clock.now();
-                let run_after = now + chrono::Duration::from_std(after)?;
-                if !inner
-                    .store
-                    .postpone(ctx.id, owner, run_after, &truncate(reason.clone()), now)
-                    .await?
-                {
+                let error = truncate(reason.clone());
+                let wait = crate::store::Wait {
+                    upstream: None,
+                    until: now + chrono::Duration::from_std(after)?,
+                    error: &error,
+                };
+                if !inner.store.wait_later(ctx.id, owner, wait, now).await? {
                     return Ok(self.lease_lost(ctx.id));
                 }
                 inner.metrics.execution("delayed");
@@ -648,7 +649,7 @@ impl Queue {
         let now = inner.clock.now();
         let error = truncate(format!("waiting: {upstream} unavailable: {error:#}"));
         let wait = crate::store::Wait {
-            upstream,
+            upstream: Some(upstream),
             until: until.max(now),
             error: &error,
         };

@@ -175,8 +175,9 @@ pub struct Job {
 /// A job waiting for an upstream: see [`Store::wait_later`].
 #[derive(Debug, Clone, Copy)]
 pub struct Wait<'a> {
-    /// The upstream (`fullstory`, `zendesk`, …).
-    pub upstream: &'a str,
+    /// The upstream waited for (`fullstory`, `zendesk`, …); `None` for a delay that is no outage (a
+    /// spend limit: [`crate::queue::JobError::Later`]).
+    pub upstream: Option<&'a str>,
     /// When to try again (sooner if the upstream comes back: [`Store::wake_waiting`]).
     pub until: DateTime<Utc>,
     /// Why, for `jobs show`.
@@ -315,18 +316,6 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
-    /// running → queued until `run_after`, un-counting the attempt (a limit
-    /// that delays the job; not its failure), with `reason`, if `owner` still
-    /// holds the lease.
-    async fn postpone(
-        &self,
-        job_id: i64,
-        owner: &str,
-        run_after: DateTime<Utc>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool>;
-
     /// running → expired (its answer's deadline passed while an upstream was down), with the error, if
     /// `owner` still holds the lease.
     async fn mark_expired(
@@ -337,8 +326,9 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
-    /// running → queued until `wait.until`, waiting on `wait.upstream`, un-counting the attempt (an
-    /// upstream outage is not the job's failure), if `owner` still holds the lease.
+    /// running → queued until `wait.until`, waiting on `wait.upstream` (or only delayed, without one),
+    /// un-counting the attempt (an upstream outage or a spend limit is not the job's failure), if
+    /// `owner` still holds the lease.
     async fn wait_later(
         &self,
         job_id: i64,

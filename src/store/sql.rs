@@ -183,10 +183,6 @@ const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, lock
      run_after = $3, updated_at = $3, \
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
-const POSTPONE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
-     run_after = $3, last_error = $4, updated_at = $5, \
-     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
 const LIST_JOBS: &str = concat!(
     "SELECT ",
@@ -661,32 +657,6 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .context("scheduling a wait")?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        });
-        Ok(n == 1)
-    }
-
-    async fn postpone(
-        &self,
-        job_id: i64,
-        owner: &str,
-        run_after: DateTime<Utc>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let n = with_db!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query(POSTPONE)
-                .bind(job_id)
-                .bind(owner)
-                .bind(to_ms(run_after))
-                .bind(reason)
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await
-                .context("postponing a job")?
                 .rows_affected();
             tx.commit().await?;
             n

@@ -402,7 +402,7 @@ async fn metrics_show_an_open_breaker_and_the_jobs_waiting_on_it() {
         .unwrap()
         .unwrap();
     let wait = replaydesk::store::Wait {
-        upstream: "fullstory",
+        upstream: Some("fullstory"),
         until: now + chrono::Duration::seconds(60),
         error: "waiting: fullstory unavailable",
     };

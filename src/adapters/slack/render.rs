@@ -148,14 +148,7 @@ pub fn sessions(result: &LookupResult, options: Options) -> Message {
                 if let Some(line) = render::digest_line(group) {
                     blocks.push(context(&escape(&line)));
                 }
-                if !went_wrong.is_empty() {
-                    let lines: Vec<String> = went_wrong.iter().map(|l| escape(l)).collect();
-                    blocks.push(context(&format!(
-                        "*{}*\n{}",
-                        render::WENT_WRONG_HEADING,
-                        lines.join("\n")
-                    )));
-                }
+                blocks.extend(went_wrong_block(&went_wrong));
                 if options.summarize
                     && let Some(button) = summarize_button(session, result.around)
                 {
@@ -387,15 +380,9 @@ pub fn unfurl_blocks(preview: &super::unfurl::Preview) -> Vec<SlackBlock> {
     }
     let mut blocks = vec![section(&heading)];
     blocks.push(context(&escape(&preview.digest.line())));
-    let went_wrong = render::went_wrong_list(&preview.digest.went_wrong);
-    if !went_wrong.is_empty() {
-        let lines: Vec<String> = went_wrong.iter().map(|l| escape(l)).collect();
-        blocks.push(context(&format!(
-            "*{}*\n{}",
-            render::WENT_WRONG_HEADING,
-            lines.join("\n")
-        )));
-    }
+    blocks.extend(went_wrong_block(&render::went_wrong_list(
+        &preview.digest.went_wrong,
+    )));
     let session = FoundSession {
         id: preview.session.clone(),
         url: preview.url.clone(),
@@ -406,6 +393,19 @@ pub fn unfurl_blocks(preview: &super::unfurl::Preview) -> Vec<SlackBlock> {
         blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
     }
     blocks
+}
+
+/// "What went wrong" as one context block (each line escaped), when there is anything.
+fn went_wrong_block(lines: &[String]) -> Option<SlackBlock> {
+    if lines.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+    Some(context(&format!(
+        "*{}*\n{}",
+        render::WENT_WRONG_HEADING,
+        lines.join("\n")
+    )))
 }
 
 fn summarize_button(

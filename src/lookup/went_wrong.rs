@@ -148,6 +148,23 @@ impl WhatWentWrong {
     }
 }
 
+impl WhatWentWrong {
+    /// The list the renderers' tests and snapshots show: one of each kind, as a session with a failed
+    /// payment would have them.
+    #[cfg(test)]
+    pub(crate) fn sample() -> Self {
+        let moment = |secs, text: &str| Moment {
+            offset_secs: Some(secs),
+            text: text.into(),
+        };
+        Self {
+            console_errors: vec![moment(230, "TypeError: total is undefined")],
+            failed_requests: vec![moment(212, "POST /api/pay → 502")],
+            frustrated_pages: vec![moment(262, "3 rage clicks on /checkout")],
+        }
+    }
+}
+
 /// A URL's path, without scheme, host, query or fragment (`https://a.io/pay?card=4111#x` → `/pay`);
 /// text that is not a URL is returned without its query and fragment.
 fn path_of(url: &str) -> String {

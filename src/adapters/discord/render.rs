@@ -469,6 +469,7 @@ mod tests {
                         errors: 2,
                         rage_clicks: 3,
                         duration_secs: Some(420),
+                        went_wrong: crate::lookup::WhatWentWrong::sample(),
                         ..Digest::default()
                     }),
                     summary: None,
@@ -500,8 +501,13 @@ mod tests {
             "Tried to pay twice; the Pay button did not respond.".into(),
         ));
         let rendered = json(sessions(&result, true, MARKER));
+        // What went wrong first, then the summary.
         assert_eq!(
-            rendered["embeds"][0]["fields"][0]["value"],
+            rendered["embeds"][0]["fields"][0]["name"],
+            "What went wrong"
+        );
+        assert_eq!(
+            rendered["embeds"][0]["fields"][1]["value"],
             "Tried to pay twice; the Pay button did not respond."
         );
         let buttons = rendered["components"].as_array().unwrap();

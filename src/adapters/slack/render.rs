@@ -527,6 +527,7 @@ mod tests {
                         errors: 2,
                         rage_clicks: 3,
                         duration_secs: Some(420),
+                        went_wrong: crate::lookup::WhatWentWrong::sample(),
                         ..Digest::default()
                     }),
                     summary: None,
@@ -539,6 +540,27 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn a_fullstory_link_preview_has_when_who_digest_what_went_wrong_and_summarize() {
+        let preview = crate::adapters::slack::unfurl::Preview {
+            url: "https://app.fullstory.com/ui/o-1/session/5191865402245120:4000000000000003"
+                .into(),
+            session: SessionId::new("5191865402245120:4000000000000003").unwrap(),
+            started: Some(at(1_763_990_000)),
+            digest: Digest {
+                pages: 3,
+                errors: 2,
+                rage_clicks: 3,
+                duration_secs: Some(420),
+                went_wrong: crate::lookup::WhatWentWrong::sample(),
+                ..Digest::default()
+            },
+            customer: Some("j•••@acme.com".into()),
+        };
+        // As a message ({"blocks": …}) so the contract script validates it with slack_sdk.
+        assert_json_snapshot!(serde_json::json!({ "blocks": unfurl_blocks(&preview) }));
     }
 
     #[test]

@@ -346,6 +346,7 @@ mod tests {
                         errors: 2,
                         rage_clicks: 3,
                         duration_secs: Some(420),
+                        went_wrong: crate::lookup::WhatWentWrong::sample(),
                         ..Digest::default()
                     }),
                     summary: Some(SummaryOutcome::Ready(

@@ -281,6 +281,16 @@ pub struct ZendeskConfig {
     /// Identities one Zendesk account may have looked up in FullStory per minute; a ticket job past it
     /// is delayed (run later), never refused.
     pub account_lookups_per_minute: u32,
+    /// The sidebar app's public key (PEM, `GET /api/v2/apps/{app_id}/public_key.pem`): verifies the
+    /// RS256 JWT Zendesk signs the sidebar's first load with. Unset: the sidebar answers 401.
+    pub app_public_key: Option<String>,
+    /// The app installation whose JWT `aud` is accepted; unset: any installation of the account.
+    pub app_installation_id: Option<String>,
+    /// The uploaded app's id: `replaydesk zendesk app` then fetches its public key.
+    pub app_id: Option<String>,
+    /// Where the sidebar page loads the ZAF SDK from: Zendesk's address; tests and the demo point it
+    /// at a stand-in.
+    pub app_sdk_url: String,
 }
 
 impl Default for ZendeskConfig {
@@ -300,6 +310,10 @@ impl Default for ZendeskConfig {
             timeout: Interval(Duration::from_secs(10)),
             max_comment_identities: 5,
             account_lookups_per_minute: 120,
+            app_public_key: None,
+            app_installation_id: None,
+            app_id: None,
+            app_sdk_url: crate::adapters::zendesk::app::page::ZAF_SDK.into(),
         }
     }
 }
@@ -638,6 +652,24 @@ impl Config {
         }
         if zd.timeout.0.is_zero() {
             return Err(invalid("zendesk.timeout", "must be more than 0s"));
+        }
+        if let Some(pem) = &zd.app_public_key
+            && crate::adapters::zendesk::app::jwt::RsaPublicKey::from_pem(pem).is_none()
+        {
+            return Err(invalid(
+                "zendesk.app_public_key",
+                "must be the app's RSA public key in PEM (-----BEGIN PUBLIC KEY-----)",
+            ));
+        }
+        for (key, value) in [
+            ("zendesk.app_installation_id", &zd.app_installation_id),
+            ("zendesk.app_id", &zd.app_id),
+        ] {
+            if let Some(id) = value
+                && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(invalid(key, "must be a number (Zendesk's id)"));
+            }
         }
         Ok(())
     }

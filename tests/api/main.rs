@@ -16,3 +16,4 @@ mod processes;
 mod server;
 mod slack;
 mod zendesk;
+mod zendesk_app;

@@ -36,11 +36,11 @@ use wiremock::{
 use super::helpers;
 
 pub(crate) const SECRET: &str = "zd-signing-secret";
-const TICKET: u64 = 35436;
-const CREATED: &str = "2026-11-20T14:10:00Z";
-const NOW: &str = "2026-11-20T15:00:00Z";
+pub(crate) const TICKET: u64 = 35436;
+pub(crate) const CREATED: &str = "2026-11-20T14:10:00Z";
+pub(crate) const NOW: &str = "2026-11-20T15:00:00Z";
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
@@ -261,7 +261,7 @@ impl FakeZendesk {
             .collect()
     }
 
-    fn set_tags(&self, id: u64, tags: &[&str]) {
+    pub(crate) fn set_tags(&self, id: u64, tags: &[&str]) {
         let mut state = self.state.lock().unwrap();
         if let Some(ticket) = state.tickets.get_mut(&id) {
             ticket.tags = tags.iter().map(|t| (*t).to_owned()).collect();
@@ -287,7 +287,7 @@ impl FakeZendesk {
 
 // ------------------------------------------------------------------ the fake FullStory
 
-fn fs_session(device: &str, session: &str, created: &str) -> Value {
+pub(crate) fn fs_session(device: &str, session: &str, created: &str) -> Value {
     json!({
         "userId": device,
         "sessionId": session,
@@ -309,7 +309,7 @@ async fn fake_fullstory() -> MockServer {
     server
 }
 
-async fn sessions_for(fullstory: &MockServer, email: &str, sessions: Vec<Value>) {
+pub(crate) async fn sessions_for(fullstory: &MockServer, email: &str, sessions: Vec<Value>) {
     Mock::given(path("/sessions/v2"))
         .and(query_param("email", email))
         .respond_with(ResponseTemplate::new(200).set_body_json(helpers::sessions(sessions)))
@@ -336,17 +336,17 @@ async fn looked_up(fullstory: &MockServer) -> Vec<String> {
 
 // ------------------------------------------------------------------ the service
 
-struct Harness {
-    state: AppState,
+pub(crate) struct Harness {
+    pub(crate) state: AppState,
     queue: Queue,
-    clock: ManualClock,
-    zendesk: FakeZendesk,
-    fullstory: MockServer,
+    pub(crate) clock: ManualClock,
+    pub(crate) zendesk: FakeZendesk,
+    pub(crate) fullstory: MockServer,
     _dir: TempDir,
 }
 
 impl Harness {
-    async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
         let zendesk = FakeZendesk::start().await;
         let fullstory = fake_fullstory().await;
         let dir = TempDir::new().unwrap();
@@ -411,7 +411,7 @@ impl Harness {
     }
 
     /// [`Self::with_a_session_for_jane`] with `tweak` applied to the configuration.
-    async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
         let rd = Self::start(tweak).await;
         sessions_for(
             &rd.fullstory,
@@ -468,13 +468,13 @@ impl Harness {
         )
     }
 
-    async fn deliver(&self, invocation: &str, body: &str) -> StatusCode {
+    pub(crate) async fn deliver(&self, invocation: &str, body: &str) -> StatusCode {
         let now = self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         self.deliver_signed(invocation, body, SECRET, &now).await.0
     }
 
     /// Runs due jobs until none is left; their outcomes.
-    async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
+    pub(crate) async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
         let mut outcomes = Vec::new();
         for _ in 0..20 {
             match self.queue.try_execute_one("test").await.unwrap() {
@@ -489,14 +489,14 @@ impl Harness {
         self.state.store.list_jobs(None, 100).await.unwrap().len()
     }
 
-    async fn note_puts(&self) -> Vec<Value> {
+    pub(crate) async fn note_puts(&self) -> Vec<Value> {
         self.zendesk
             .bodies("PUT", &format!("/api/v2/tickets/{TICKET}.json"))
             .await
     }
 }
 
-fn created_body(ticket: u64) -> String {
+pub(crate) fn created_body(ticket: u64) -> String {
     format!(
         r#"{{"ticket_id": "{ticket}", "updated_at": "2026-11-20T14:10Z", "requester_email": "jane@acme.com"}}"#
     )
@@ -516,7 +516,7 @@ fn stable(html: &str) -> String {
         .into_owned()
 }
 
-fn done(outcomes: &[ExecutionOutcome]) -> usize {
+pub(crate) fn done(outcomes: &[ExecutionOutcome]) -> usize {
     outcomes
         .iter()
         .filter(|o| matches!(o, ExecutionOutcome::Done(_)))

@@ -285,8 +285,11 @@ pub struct ZendeskConfig {
     /// RS256 JWT Zendesk signs the sidebar's first load with. Unset: the sidebar answers 401.
     pub app_public_key: Option<String>,
     /// The app installation whose JWT `aud` is accepted; unset: any installation of the account.
+    /// (Ids are read as text or number, like Discord's: the environment turns `…=123` into a number.)
+    #[serde(deserialize_with = "discord::id")]
     pub app_installation_id: Option<String>,
     /// The uploaded app's id: `replaydesk zendesk app` then fetches its public key.
+    #[serde(deserialize_with = "discord::id")]
     pub app_id: Option<String>,
     /// Where the sidebar page loads the ZAF SDK from: Zendesk's address; tests and the demo point it
     /// at a stand-in.

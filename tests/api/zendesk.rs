@@ -79,7 +79,7 @@ struct ZdState {
 
 struct ZendeskApi(Arc<Mutex<ZdState>>);
 
-fn expected_auth() -> String {
+pub(crate) fn expected_auth() -> String {
     format!("Basic {}", STANDARD.encode("agent@help.io/token:zd-token"))
 }
 
@@ -1078,7 +1078,7 @@ async fn replaydesk(
 }
 
 /// [`replaydesk`] with more configuration in the environment.
-async fn replaydesk_with(
+pub(crate) async fn replaydesk_with(
     dir: &TempDir,
     zendesk: &str,
     fullstory: &str,
@@ -1105,7 +1105,7 @@ async fn replaydesk_with(
         .unwrap()
 }
 
-fn stdout(output: &std::process::Output) -> String {
+pub(crate) fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

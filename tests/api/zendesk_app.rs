@@ -514,3 +514,78 @@ async fn a_ticket_asking_for_erasure_shows_nothing() {
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert_eq!(answer.json()["state"], json!("not_allowed"));
 }
+
+// ------------------------------------------------------------------ `replaydesk zendesk app`
+
+#[tokio::test]
+async fn zendesk_app_writes_a_zip_that_zendesks_validator_rules_accept_and_prints_the_key_line() {
+    let zendesk = wiremock::MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .and(path("/api/v2/apps/77/public_key.pem"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            super::zendesk::expected_auth().as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_string(PUBLIC_KEY))
+        .expect(1)
+        .mount(&zendesk)
+        .await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let output = super::zendesk::replaydesk_with(
+        &dir,
+        &zendesk.uri(),
+        "http://127.0.0.1:9",
+        &[
+            "zendesk",
+            "app",
+            "--url",
+            "https://rd.example.com/",
+            "--out",
+            "rd.zip",
+        ],
+        &[("REPLAYDESK_ZENDESK__APP_ID", "77")],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let text = super::zendesk::stdout(&output);
+    assert!(text.contains("Upload private app"), "{text}");
+    assert!(
+        text.contains("app_public_key = \"\"\"\n-----BEGIN PUBLIC KEY-----"),
+        "{text}"
+    );
+
+    let zip = dir.path().join("rd.zip");
+    let check = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/check_zaf_package.py"
+        ))
+        .arg(&zip)
+        .arg("https://rd.example.com")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[tokio::test]
+async fn zendesk_setup_mentions_the_sidebar_app() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let output = super::zendesk::replaydesk_with(
+        &dir,
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        &["zendesk", "setup", "--url", "https://rd.example.com"],
+        &[],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        super::zendesk::stdout(&output)
+            .contains("replaydesk zendesk app --url https://rd.example.com")
+    );
+}

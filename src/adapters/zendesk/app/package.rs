@@ -181,7 +181,7 @@ pub fn write_zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
         central.extend_from_slice(&0x0201_4b50_u32.to_le_bytes());
         central.extend_from_slice(&20u16.to_le_bytes()); // made by
         central.extend_from_slice(&common);
-        central.extend_from_slice(&[0; 8]); // comment length, disk, internal attributes
+        central.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
         central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
         central.extend_from_slice(&offset.to_le_bytes());
         central.extend_from_slice(name.as_bytes());

@@ -589,3 +589,164 @@ async fn zendesk_setup_mentions_the_sidebar_app() {
             .contains("replaydesk zendesk app --url https://rd.example.com")
     );
 }
+
+// ------------------------------------------------------------------ a real browser
+
+/// The stand-in for Zendesk's ZAF SDK: a `ZAFClient` answering `ticket` and `currentUser` as ZAF does
+/// (and refusing, like the real `init`, a page without `origin` and `app_guid`), then the test's own
+/// clicks once the sessions are listed: Summarize on the likely session, "Add as internal note" twice.
+const ZAF_STUB: &str = r#"
+window.ZAFClient = { init: function () {
+  var query = new URLSearchParams(location.search);
+  if (!query.get("origin") || !query.get("app_guid")) { return false; }
+  var data = {
+    ticket: { id: 35436, subject: "Checkout is broken", createdAt: "2026-11-20T14:10:00Z",
+              requester: { id: 1, email: "jane@acme.com", name: "Jane" } },
+    currentUser: { id: 2, name: "Agent" }
+  };
+  return {
+    get: function (path) { var out = { errors: {} }; out[path] = data[path]; return Promise.resolve(out); },
+    invoke: function (name, size) {
+      document.documentElement.setAttribute("data-zaf-" + name, size.height);
+      return Promise.resolve({});
+    }
+  };
+} };
+(function clickWhenListed() {
+  var summarize = document.querySelector("li.likely button[data-action=summarize]");
+  var note = document.getElementById("add-note");
+  if (!summarize || !note || note.disabled) { setTimeout(clickWhenListed, 50); return; }
+  summarize.click();
+  note.click();
+  note.click();
+}());
+"#;
+
+/// Zendesk's frame: the signed first load, a form POST of the JWT to replaydesk's `/zendesk/app` with
+/// `origin` and `app_guid` in the query string.
+fn frame(sidebar_url: &str, jwt: &str) -> String {
+    format!(
+        r#"<!doctype html><html><body>
+<form method="post" action="{sidebar_url}?origin=https%3A%2F%2Facme.zendesk.com&amp;app_guid=0b5e-guid">
+<input type="hidden" name="token" value="{jwt}"></form>
+<script>document.forms[0].submit();</script></body></html>"#
+    )
+}
+
+/// Debian's `chromium`, or `None` (and the test is skipped) when it is missing outside CI.
+fn chromium() -> Option<&'static str> {
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is required in CI (apt-get install chromium)"
+        );
+        eprintln!("chromium is not installed: the browser test is skipped");
+    }
+    found.then_some("chromium")
+}
+
+async fn run_chromium(binary: &str, output: &str, url: &str) -> String {
+    let profile = tempfile::TempDir::new().unwrap();
+    let out = tokio::process::Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=360,560",
+            "--virtual-time-budget=15000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(output)
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
+    let Some(chromium) = chromium() else { return };
+    let standin = wiremock::MockServer::start().await;
+    let rd = sidebar_with(|c| {
+        c.zendesk.app_sdk_url = format!("{}/zaf_sdk.min.js", standin.uri());
+    })
+    .await;
+    Mock::given(path("/v2/sessions/5%3A3/summary"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"summary": "Clicked Pay 4 times; nothing happened."})),
+        )
+        .mount(&rd.fullstory)
+        .await;
+    // replaydesk's router on a real port; its queue is stepped by the test (`run_jobs`).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sidebar_url = format!("http://{}/zendesk/app", listener.local_addr().unwrap());
+    let router = replaydesk::server::router(rd.state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Mock::given(path("/zaf_sdk.min.js"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(ZAF_STUB, "text/javascript"))
+        .mount(&standin)
+        .await;
+    let (base, now) = (rd.zendesk.server.uri(), rd.clock.now().timestamp());
+    Mock::given(path("/frame.html"))
+        .respond_with(move |_: &wiremock::Request| {
+            // A fresh JWT per load, as Zendesk signs each one.
+            let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
+            ResponseTemplate::new(200).set_body_raw(frame(&sidebar_url, &jwt), "text/html")
+        })
+        .mount(&standin)
+        .await;
+    let frame_url = format!("{}/frame.html", standin.uri());
+
+    let dom = run_chromium(chromium, "--dump-dom", &frame_url).await;
+    assert!(dom.contains(r#"data-state="ok""#), "{dom}");
+    assert!(
+        dom.contains(r#"class="session likely" data-session="5:3""#),
+        "{dom}"
+    );
+    assert!(dom.contains(">Likely<"), "{dom}");
+    assert!(
+        dom.contains(r#"target="_blank""#),
+        "Watch replay opens a new tab: {dom}"
+    );
+    assert!(
+        dom.contains("Clicked Pay 4 times; nothing happened."),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"id="note-status" class="hint" role="status" data-state="queued""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("data-zaf-resize="),
+        "the frame was resized: {dom}"
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1, "exactly one note");
+
+    // The screenshot the README shows: a second load, whose note finds the session already on the ticket.
+    let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/zendesk-sidebar.png");
+    run_chromium(chromium, &format!("--screenshot={shot}"), &frame_url).await;
+    assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+    rd.run_jobs().await;
+    assert_eq!(
+        rd.zendesk.notes(TICKET).len(),
+        1,
+        "never the same session twice"
+    );
+}

@@ -88,6 +88,12 @@
         ul.appendChild(li);
       });
       block.appendChild(ul);
+      if (!customer.sessions.length) {
+        var none = document.createElement("p");
+        none.className = "digest";
+        none.textContent = "No sessions in the last " + data.lookback_days + " days.";
+        block.appendChild(none);
+      }
       if (customer.digest) {
         var digest = document.createElement("p");
         digest.className = "digest";

@@ -317,6 +317,13 @@ pub(crate) async fn sessions_for(fullstory: &MockServer, email: &str, sessions: 
         .await;
 }
 
+/// FullStory summarising jane's session `5:3` as `text`, when asked to cut it at the ticket's creation.
+pub(crate) fn summary_of_jane_s_session(text: &str) -> Mock {
+    Mock::given(path("/v2/sessions/5%3A3/summary"))
+        .and(query_param("end_timestamp", CREATED))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "summary": text })))
+}
+
 /// Emails FullStory was asked about, in order.
 async fn looked_up(fullstory: &MockServer) -> Vec<String> {
     fullstory
@@ -957,12 +964,7 @@ async fn auto_summary_adds_fullstorys_summary_cut_at_the_ticket_creation() {
     )
     .await;
     sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
-    Mock::given(path("/v2/sessions/5%3A3/summary"))
-        .and(query_param("end_timestamp", "2026-11-20T14:10:00Z"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"summary": "Clicked Pay 4 times; nothing happened."})),
-        )
+    summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
         .expect(1)
         .mount(&rd.fullstory)
         .await;

@@ -18,12 +18,11 @@ use ring::{
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use wiremock::{
-    Mock, ResponseTemplate,
-    matchers::{path, query_param},
-};
+use wiremock::{Mock, ResponseTemplate, matchers::path};
 
-use super::zendesk::{CREATED, Harness, SECRET, TICKET, at, done, sessions_for};
+use super::zendesk::{
+    CREATED, Harness, SECRET, TICKET, at, done, sessions_for, summary_of_jane_s_session,
+};
 
 pub(crate) const PRIVATE_KEY: &str = include_str!("../data/zendesk-app-test-key.pem");
 pub(crate) const PUBLIC_KEY: &str = include_str!("../data/zendesk-app-test-key.pub.pem");
@@ -96,6 +95,15 @@ impl Answer {
     fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
+
+    /// The page's view: this status, this `state`, a message saying `says`.
+    fn assert_state(&self, status: StatusCode, state: &str, says: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let json = self.json();
+        assert_eq!(json["state"], json!(state), "{}", self.text);
+        let message = json["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+    }
 }
 
 async fn send(rd: &Harness, request: HttpRequest<Body>) -> Answer {
@@ -149,6 +157,12 @@ async fn call(rd: &Harness, method: &str, uri: &str, token: &str, body: Value) -
         .body(Body::from(body.to_string()))
         .unwrap();
     send(rd, request).await
+}
+
+/// `GET /zendesk/app/api/sessions?ticket=…` with `token`.
+async fn sessions_of(rd: &Harness, token: &str, ticket: u64) -> Answer {
+    let uri = format!("/zendesk/app/api/sessions?ticket={ticket}");
+    call(rd, "GET", &uri, token, json!({})).await
 }
 
 /// The signed load, then the exchange for a token of `ticket`, as the page does.
@@ -308,16 +322,7 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
     let token = ticket_token(&rd, TICKET).await;
     let sessions = |token: String, ticket: u64| {
         let rd = &rd;
-        async move {
-            call(
-                rd,
-                "GET",
-                &format!("/zendesk/app/api/sessions?ticket={ticket}"),
-                &token,
-                json!({}),
-            )
-            .await
-        }
+        async move { sessions_of(rd, &token, ticket).await }
     };
     assert_eq!(sessions(token.clone(), TICKET).await.status, StatusCode::OK);
     assert_eq!(
@@ -347,14 +352,7 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
     );
     rd.clock.advance(std::time::Duration::from_secs(11 * 60));
     let expired = sessions(token, TICKET).await;
-    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(expired.json()["state"], json!("not_allowed"));
-    assert!(
-        expired.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("expired")
-    );
+    expired.assert_state(StatusCode::UNAUTHORIZED, "not_allowed", "expired");
 }
 
 // ------------------------------------------------------------------ the JSON calls
@@ -363,14 +361,7 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
 async fn the_sidebar_lists_the_ticket_customers_sessions_newest_first_with_the_likely_one() {
     let rd = sidebar().await;
     let token = ticket_token(&rd, TICKET).await;
-    let answer = call(
-        &rd,
-        "GET",
-        &format!("/zendesk/app/api/sessions?ticket={TICKET}"),
-        &token,
-        json!({}),
-    )
-    .await;
+    let answer = sessions_of(&rd, &token, TICKET).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let data = answer.json();
     assert_eq!(data["state"], json!("ok"));
@@ -411,38 +402,14 @@ async fn fullstory_down_is_a_state_the_page_shows() {
         .mount(&rd.fullstory)
         .await;
     let token = ticket_token(&rd, TICKET).await;
-    let answer = call(
-        &rd,
-        "GET",
-        &format!("/zendesk/app/api/sessions?ticket={TICKET}"),
-        &token,
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.text
-    );
-    assert_eq!(answer.json()["state"], json!("unavailable"));
-    assert!(
-        answer.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("FullStory")
-    );
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    answer.assert_state(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "FullStory");
 }
 
 #[tokio::test]
 async fn summarize_gives_fullstorys_summary_cut_at_the_ticket_creation_and_only_for_its_sessions() {
     let rd = sidebar().await;
-    Mock::given(path("/v2/sessions/5%3A3/summary"))
-        .and(query_param("end_timestamp", CREATED))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"summary": "Clicked Pay 4 times; nothing happened."})),
-        )
+    summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
         .expect(1)
         .mount(&rd.fullstory)
         .await;
@@ -472,8 +439,7 @@ async fn add_as_internal_note_posts_the_webhooks_note_once_under_repeated_clicks
     let uri = format!("/zendesk/app/api/note?ticket={TICKET}");
     for _ in 0..3 {
         let answer = call(&rd, "POST", &uri, &token, json!({})).await;
-        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
-        assert_eq!(answer.json()["state"], json!("queued"));
+        answer.assert_state(StatusCode::ACCEPTED, "queued", "on its way");
     }
     assert_eq!(
         done(&rd.run_jobs().await),
@@ -503,16 +469,8 @@ async fn a_ticket_asking_for_erasure_shows_nothing() {
     let rd = sidebar_with(|c| c.privacy.zendesk_erasure_tag = Some("forget_me".into())).await;
     rd.zendesk.set_tags(TICKET, &["forget_me"]);
     let token = ticket_token(&rd, TICKET).await;
-    let answer = call(
-        &rd,
-        "GET",
-        &format!("/zendesk/app/api/sessions?ticket={TICKET}"),
-        &token,
-        json!({}),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert_eq!(answer.json()["state"], json!("not_allowed"));
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    answer.assert_state(StatusCode::FORBIDDEN, "not_allowed", "erased");
 }
 
 // ------------------------------------------------------------------ `replaydesk zendesk app`
@@ -686,11 +644,7 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
         c.zendesk.app_sdk_url = format!("{}/zaf_sdk.min.js", standin.uri());
     })
     .await;
-    Mock::given(path("/v2/sessions/5%3A3/summary"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"summary": "Clicked Pay 4 times; nothing happened."})),
-        )
+    summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
         .mount(&rd.fullstory)
         .await;
     // replaydesk's router on a real port; its queue is stepped by the test (`run_jobs`).

@@ -304,3 +304,65 @@ async fn the_demo_refuses_a_store_file_that_already_exists() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("the file exists"));
 }
+
+#[tokio::test]
+async fn the_demo_serves_the_zendesk_sidebar_on_a_stand_in_for_zendesks_frame() {
+    helpers::capture_logs();
+    replaydesk::install_crypto_provider();
+    let dir = TempDir::new().unwrap();
+    let demo = Demo::start(&args(&dir), LogConfig::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    // The stand-in frame: a form that POSTs a freshly signed JWT to the sidebar, as Zendesk does.
+    let frame = http
+        .get(demo.sidebar_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action = frame
+        .split(r#"action=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let action = action.replace("&amp;", "&");
+    assert!(
+        action.contains("origin=") && action.contains("app_guid="),
+        "{action}"
+    );
+    let token = frame
+        .split(r#"name="token" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let page = http
+        .post(&action)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Add as internal note"), "{page}");
+    assert!(page.contains("/demo/zaf_sdk.js"), "the stub SDK: {page}");
+    let stub = http
+        .get(format!("http://{}/demo/zaf_sdk.js", demo.upstreams.zendesk))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        stub.contains("ZAFClient") && stub.contains("35436"),
+        "{stub}"
+    );
+    demo.stop().await.unwrap();
+}

@@ -7,14 +7,10 @@ use axum::{
     body::Body,
     http::{Request as HttpRequest, StatusCode, header},
 };
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
-use replaydesk::adapters::{signing, zendesk::app::token::AppToken};
-use ring::{
-    rand::SystemRandom,
-    signature::{RSA_PKCS1_SHA256, RsaKeyPair},
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use replaydesk::{
+    adapters::{signing, zendesk::app::token::AppToken},
+    demo::sidebar,
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -27,43 +23,19 @@ use super::zendesk::{
 pub(crate) const PRIVATE_KEY: &str = include_str!("../data/zendesk-app-test-key.pem");
 pub(crate) const PUBLIC_KEY: &str = include_str!("../data/zendesk-app-test-key.pub.pem");
 const OTHER_KEY: &str = include_str!("../data/zendesk-app-other-key.pem");
-const INSTALLATION: &str = "360001";
 
-fn der(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    STANDARD.decode(body).unwrap()
+/// A JWT signed RS256 with `pem`, whatever `header` says.
+fn rs256(pem: &str, header: &Value, claims: &Value) -> String {
+    sidebar::rs256(pem, header, claims).unwrap()
 }
 
-/// A JWT with `header` and `claims`, signed RS256 with the PKCS#8 key `pem`.
-pub(crate) fn rs256(pem: &str, header: &Value, claims: &Value) -> String {
-    let key = RsaKeyPair::from_pkcs8(&der(pem)).unwrap();
-    let signed = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        signed.as_bytes(),
-        &mut signature,
+/// The claims of a signed load for the account at `base_url`, agent 2, issued at `iat`.
+fn claims(base_url: &str, iat: i64) -> Value {
+    sidebar::claims(
+        base_url,
+        2,
+        chrono::DateTime::from_timestamp(iat, 0).unwrap(),
     )
-    .unwrap();
-    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
-
-/// The claims Zendesk puts in the sidebar's signed load, for the account at `base_url`, issued `iat`.
-pub(crate) fn claims(base_url: &str, iat: i64) -> Value {
-    let host = base_url.trim_start_matches("http://");
-    json!({
-        "iss": host,
-        "aud": format!("{base_url}/api/v2/apps/installations/{INSTALLATION}.json"),
-        "iat": iat,
-        "exp": iat + 300,
-        "sub": 2,
-        "context": {"product": "support", "location": "ticket_sidebar"},
-    })
 }
 
 fn rs256_header() -> Value {
@@ -550,26 +522,15 @@ async fn zendesk_setup_mentions_the_sidebar_app() {
 
 // ------------------------------------------------------------------ a real browser
 
-/// The stand-in for Zendesk's ZAF SDK: a `ZAFClient` answering `ticket` and `currentUser` as ZAF does
-/// (and refusing, like the real `init`, a page without `origin` and `app_guid`), then the test's own
-/// clicks once the sessions are listed: Summarize on the likely session, "Add as internal note" twice.
-const ZAF_STUB: &str = r#"
-window.ZAFClient = { init: function () {
-  var query = new URLSearchParams(location.search);
-  if (!query.get("origin") || !query.get("app_guid")) { return false; }
-  var data = {
-    ticket: { id: 35436, subject: "Checkout is broken", createdAt: "2026-11-20T14:10:00Z",
-              requester: { id: 1, email: "jane@acme.com", name: "Jane" } },
-    currentUser: { id: 2, name: "Agent" }
-  };
-  return {
-    get: function (path) { var out = { errors: {} }; out[path] = data[path]; return Promise.resolve(out); },
-    invoke: function (name, size) {
-      document.documentElement.setAttribute("data-zaf-" + name, size.height);
-      return Promise.resolve({});
-    }
-  };
-} };
+/// The stand-in for Zendesk's ZAF SDK (the demo's stub, answering the harness's ticket as ZAF would),
+/// then the test's own clicks once the sessions are listed: Summarize on the likely session, "Add as
+/// internal note" twice.
+fn zaf_stub() -> String {
+    let ticket = json!({
+        "id": TICKET, "subject": "Checkout is broken", "createdAt": CREATED,
+        "requester": {"id": 1, "email": "jane@acme.com", "name": "Jane"},
+    });
+    let clicks = r#"
 (function clickWhenListed() {
   var summarize = document.querySelector("li.likely button[data-action=summarize]");
   var note = document.getElementById("add-note");
@@ -579,16 +540,7 @@ window.ZAFClient = { init: function () {
   note.click();
 }());
 "#;
-
-/// Zendesk's frame: the signed first load, a form POST of the JWT to replaydesk's `/zendesk/app` with
-/// `origin` and `app_guid` in the query string.
-fn frame(sidebar_url: &str, jwt: &str) -> String {
-    format!(
-        r#"<!doctype html><html><body>
-<form method="post" action="{sidebar_url}?origin=https%3A%2F%2Facme.zendesk.com&amp;app_guid=0b5e-guid">
-<input type="hidden" name="token" value="{jwt}"></form>
-<script>document.forms[0].submit();</script></body></html>"#
-    )
+    sidebar::zaf_stub(&[ticket], &json!({"id": 2, "name": "Agent"})) + clicks
 }
 
 /// Debian's `chromium`, or `None` (and the test is skipped) when it is missing outside CI.
@@ -653,7 +605,7 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
     let router = replaydesk::server::router(rd.state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     Mock::given(path("/zaf_sdk.min.js"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(ZAF_STUB, "text/javascript"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(zaf_stub(), "text/javascript"))
         .mount(&standin)
         .await;
     let (base, now) = (rd.zendesk.server.uri(), rd.clock.now().timestamp());
@@ -661,7 +613,8 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
         .respond_with(move |_: &wiremock::Request| {
             // A fresh JWT per load, as Zendesk signs each one.
             let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
-            ResponseTemplate::new(200).set_body_raw(frame(&sidebar_url, &jwt), "text/html")
+            ResponseTemplate::new(200)
+                .set_body_raw(sidebar::frame(&sidebar_url, &jwt, TICKET), "text/html")
         })
         .mount(&standin)
         .await;

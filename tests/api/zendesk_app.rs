@@ -210,6 +210,16 @@ async fn every_bad_signed_load_is_401_with_a_page_that_says_what_to_check() {
             "expired",
         ),
         (
+            "expired at the start of time",
+            rs256(PRIVATE_KEY, &rs256_header(), &with("exp", json!(i64::MIN))),
+            "expired",
+        ),
+        (
+            "not valid before the end of time",
+            rs256(PRIVATE_KEY, &rs256_header(), &with("nbf", json!(i64::MAX))),
+            "expired",
+        ),
+        (
             "wrong key",
             rs256(OTHER_KEY, &rs256_header(), &good),
             "app_public_key",

@@ -1190,6 +1190,7 @@ async fn zendesk_setup_apply_creates_the_webhook_and_triggers_and_prints_the_sig
         text.contains(r#"webhook_secret = "c2lnbmluZy1zZWNyZXQ=""#),
         "{text}"
     );
+    assert!(text.contains("replaydesk zendesk app --url"), "{text}");
 
     let requests = zendesk.received_requests().await.unwrap();
     let webhook: Value = requests[0].body_json().unwrap();

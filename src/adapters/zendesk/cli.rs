@@ -337,6 +337,10 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
     println!("[zendesk]");
     println!("webhook_secret = \"{secret}\"");
     println!("(or REPLAYDESK_ZENDESK__WEBHOOK_SECRET={secret})");
+    println!();
+    println!(
+        "The ticket sidebar app: `replaydesk zendesk app --url {url}` writes it (upload it as a private app)."
+    );
     Ok(())
 }
 

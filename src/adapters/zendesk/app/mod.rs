@@ -37,7 +37,7 @@ use std::sync::{Arc, OnceLock};
 use axum::{
     Extension, Json, Router,
     body::Bytes,
-    extract::{Query, State},
+    extract::{FromRequestParts, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -278,19 +278,45 @@ struct TicketQuery {
     ticket: u64,
 }
 
-/// What a data call needs once authorized: the adapter's parts, the ticket as read over the API.
-struct Context<'a> {
-    parts: &'a Parts,
+/// A data call, authorized for its ticket (`?ticket=ID` and our token of that ticket), with the ticket
+/// as read over the API and the adapter's API client and account limits: the extractor every JSON
+/// endpoint but the exchange starts with.
+struct Context {
+    api: Arc<super::api::ZendeskApi>,
+    accounts: Arc<crate::adapters::sources::SourceLimits>,
     token: AppToken,
     ticket: TicketWithUsers,
 }
 
-async fn context<'a>(
+impl FromRequestParts<AppState> for Context {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        request: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Refusal> {
+        let Ok(Query(query)) = Query::<TicketQuery>::try_from_uri(&request.uri) else {
+            return Err(state_json(
+                StatusCode::BAD_REQUEST,
+                "error",
+                "the ticket query parameter (a ticket id) is required",
+            ));
+        };
+        let parts = request
+            .extensions
+            .get::<Arc<OnceLock<Parts>>>()
+            .cloned()
+            .unwrap_or_default();
+        context(state, &parts, &request.headers, query.ticket).await
+    }
+}
+
+async fn context(
     state: &AppState,
-    parts: &'a OnceLock<Parts>,
+    parts: &OnceLock<Parts>,
     headers: &HeaderMap,
     ticket: u64,
-) -> Result<Context<'a>, Refusal> {
+) -> Result<Context, Refusal> {
     let token = authorize(state, headers, Some(ticket))?;
     let Some(parts) = parts.get() else {
         return Err(state_json(
@@ -325,13 +351,14 @@ async fn context<'a>(
         ));
     }
     Ok(Context {
-        parts,
+        api: parts.api.clone(),
+        accounts: parts.accounts.clone(),
         token,
         ticket,
     })
 }
 
-impl Context<'_> {
+impl Context {
     fn requester(&self) -> Requester {
         Requester {
             platform: PLATFORM.into(),
@@ -353,7 +380,7 @@ impl Context<'_> {
         action: &str,
     ) -> Result<Option<LookupResult>, Refusal> {
         let customers = job::customers(
-            &self.parts.api,
+            &self.api,
             &state.config,
             &self.ticket,
             None,
@@ -372,7 +399,7 @@ impl Context<'_> {
             return Ok(None);
         }
         let spend = customers.identities.len().min(customers.max_identities);
-        if let Some(after) = self.parts.accounts.delay(PLATFORM, &self.token.acct, spend) {
+        if let Some(after) = self.accounts.delay(PLATFORM, &self.token.acct, spend) {
             return Err(state_json(
                 StatusCode::TOO_MANY_REQUESTS,
                 "busy",
@@ -432,13 +459,7 @@ fn sessions_json(result: &LookupResult) -> Value {
 }
 
 /// `GET /zendesk/app/api/sessions?ticket=ID`.
-async fn sessions(
-    State(state): State<AppState>,
-    Extension(parts): Extension<Arc<OnceLock<Parts>>>,
-    Query(query): Query<TicketQuery>,
-    headers: HeaderMap,
-) -> Result<Response, Refusal> {
-    let ctx = context(&state, &parts, &headers, query.ticket).await?;
+async fn sessions(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
     Ok(match ctx.lookup(&state, "sidebar.sessions").await? {
         Some(result) => Json(sessions_json(&result)).into_response(),
         None => Json(json!({
@@ -458,12 +479,9 @@ struct SummaryAsk {
 /// `POST /zendesk/app/api/summary?ticket=ID` `{session}`: only a session of this ticket's customers.
 async fn summary(
     State(state): State<AppState>,
-    Extension(parts): Extension<Arc<OnceLock<Parts>>>,
-    Query(query): Query<TicketQuery>,
-    headers: HeaderMap,
+    ctx: Context,
     body: Bytes,
 ) -> Result<Response, Refusal> {
-    let ctx = context(&state, &parts, &headers, query.ticket).await?;
     let Ok(asked) = serde_json::from_slice::<SummaryAsk>(&body) else {
         return Err(state_json(
             StatusCode::BAD_REQUEST,
@@ -509,13 +527,7 @@ async fn summary(
 }
 
 /// `POST /zendesk/app/api/note?ticket=ID`: the webhook's note, queued once per page load.
-async fn note(
-    State(state): State<AppState>,
-    Extension(parts): Extension<Arc<OnceLock<Parts>>>,
-    Query(query): Query<TicketQuery>,
-    headers: HeaderMap,
-) -> Result<Response, Refusal> {
-    let ctx = context(&state, &parts, &headers, query.ticket).await?;
+async fn note(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
     let ticket = ctx.ticket.ticket.id;
     let payload = TicketJob {
         ticket_id: ticket,

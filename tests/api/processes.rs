@@ -249,7 +249,7 @@ async fn deliver(http: &reqwest::Client, replica: &Replica, ticket: u64) -> u16 
 }
 
 /// Polls `done` until it holds, or fails the test with `what` after `limit`.
-pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done().await {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");

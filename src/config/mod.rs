@@ -295,6 +295,19 @@ pub struct ZendeskConfig {
     /// How long a ticket's note may wait for an upstream that is down before the job ends (expired)
     /// with one note saying so.
     pub max_delay: Interval,
+    /// The sidebar app's public key (PEM, `GET /api/v2/apps/{app_id}/public_key.pem`): verifies the
+    /// RS256 JWT Zendesk signs the sidebar's first load with. Unset: the sidebar answers 401.
+    pub app_public_key: Option<String>,
+    /// The app installation whose JWT `aud` is accepted; unset: any installation of the account.
+    /// (Ids are read as text or number, like Discord's: the environment turns `…=123` into a number.)
+    #[serde(deserialize_with = "discord::id")]
+    pub app_installation_id: Option<String>,
+    /// The uploaded app's id: `replaydesk zendesk app` then fetches its public key.
+    #[serde(deserialize_with = "discord::id")]
+    pub app_id: Option<String>,
+    /// Where the sidebar page loads the ZAF SDK from: Zendesk's address; tests and the demo point it
+    /// at a stand-in.
+    pub app_sdk_url: String,
 }
 
 impl Default for ZendeskConfig {
@@ -315,6 +328,10 @@ impl Default for ZendeskConfig {
             max_comment_identities: 5,
             account_lookups_per_minute: 120,
             max_delay: Interval(Duration::from_secs(24 * 3600)),
+            app_public_key: None,
+            app_installation_id: None,
+            app_id: None,
+            app_sdk_url: crate::adapters::zendesk::app::page::ZAF_SDK.into(),
         }
     }
 }
@@ -659,6 +676,24 @@ impl Config {
         }
         if zd.timeout.0.is_zero() {
             return Err(invalid("zendesk.timeout", "must be more than 0s"));
+        }
+        if let Some(pem) = &zd.app_public_key
+            && crate::adapters::zendesk::app::jwt::RsaPublicKey::from_pem(pem).is_none()
+        {
+            return Err(invalid(
+                "zendesk.app_public_key",
+                "must be the app's RSA public key in PEM (-----BEGIN PUBLIC KEY-----)",
+            ));
+        }
+        for (key, value) in [
+            ("zendesk.app_installation_id", &zd.app_installation_id),
+            ("zendesk.app_id", &zd.app_id),
+        ] {
+            if let Some(id) = value
+                && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(invalid(key, "must be a number (Zendesk's id)"));
+            }
         }
         Ok(())
     }

@@ -19,6 +19,7 @@
 
 pub mod requests;
 pub mod show;
+pub mod sidebar;
 pub mod upstream;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -197,6 +198,15 @@ impl Demo {
         waited.is_ok() && done(&captured.all())
     }
 
+    /// The stand-in for Zendesk's ticket frame, loading the sidebar app of the first sample ticket.
+    pub fn sidebar_url(&self) -> String {
+        let ticket = self.fixtures.zendesk.tickets.first().map_or(0, |t| t.id);
+        format!(
+            "http://{}/demo/sidebar?ticket={ticket}&app=http%3A%2F%2F{}%2Fzendesk%2Fapp",
+            self.upstreams.zendesk, self.server
+        )
+    }
+
     /// Stops the server (gracefully, as `serve` does on SIGTERM) and the fakes.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -239,6 +249,8 @@ fn config(
     zendesk.api_token = Secret::new(ZENDESK_TOKEN);
     zendesk.webhook_secret = Secrets::from_values([requests::ZENDESK_WEBHOOK_SECRET]);
     zendesk.auto_summary = true;
+    zendesk.app_public_key = Some(sidebar::DEMO_PUBLIC_KEY.into());
+    zendesk.app_sdk_url = format!("http://{}/demo/zaf_sdk.js", upstreams.zendesk);
     let discord = &mut config.discord;
     discord.application_id = Some(requests::DISCORD_APPLICATION_ID.into());
     discord.public_key = Some(crate::adapters::discord::verify::public_key(
@@ -268,7 +280,8 @@ fn introduction(demo: &Demo) -> String {
         "replaydesk demo: the real server, queue and adapters on http://{server}\n  \
          store: {store}\n  \
          sample FullStory on http://{fs} ({customers} customers from src/demo/fixtures.json)\n  \
-         fake Slack on http://{slack}, Zendesk on http://{zd}, Discord on http://{dc} (they record the answers)\n",
+         fake Slack on http://{slack}, Zendesk on http://{zd}, Discord on http://{dc} (they record the answers)\n  \
+         the Zendesk sidebar app, in your browser: {sidebar}\n",
         server = demo.server,
         store = store::redact_url(&demo.store_url),
         fs = up.fullstory,
@@ -276,6 +289,7 @@ fn introduction(demo: &Demo) -> String {
         slack = up.slack,
         zd = up.zendesk,
         dc = up.discord,
+        sidebar = demo.sidebar_url(),
     )
 }
 

@@ -476,6 +476,8 @@ fn zendesk() -> Router<Arc<Shared>> {
         .route("/api/v2/tickets/{id}/comments.json", get(zd_comments))
         .route("/api/v2/tickets/{id}/tags", put(zd_tags))
         .route("/api/v2/users/{file}", get(zd_user))
+        .route("/demo/sidebar", get(zd_sidebar_frame))
+        .route("/demo/zaf_sdk.js", get(zd_zaf_stub))
 }
 
 fn zd_authorized(shared: &Shared, headers: &HeaderMap) -> bool {
@@ -539,6 +541,78 @@ async fn zd_ticket(State(shared): Fake, headers: HeaderMap, Path(file): Path<Str
         "users": zd_users(&shared, sample),
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct FrameQuery {
+    /// replaydesk's `/zendesk/app` (on loopback).
+    app: String,
+    ticket: Option<u64>,
+}
+
+/// The stand-in for Zendesk's ticket frame ([`super::sidebar`]): a fresh signed load of the sidebar.
+async fn zd_sidebar_frame(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Query(query): Query<FrameQuery>,
+) -> Response {
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    if !loopback.iter().any(|p| query.app.starts_with(p)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "app must be replaydesk's /zendesk/app on loopback",
+        )
+            .into_response();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let agent = shared.fixtures.zendesk.agent.id;
+    let claims = super::sidebar::claims(&format!("http://{host}"), agent, Utc::now());
+    let header = json!({"alg": "RS256", "typ": "JWT"});
+    let Some(jwt) = super::sidebar::rs256(super::sidebar::DEMO_KEY, &header, &claims) else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the demo key does not sign",
+        )
+            .into_response();
+    };
+    let ticket = query
+        .ticket
+        .or_else(|| shared.fixtures.zendesk.tickets.first().map(|t| t.id))
+        .unwrap_or_default();
+    let page = super::sidebar::frame(&query.app, &jwt, ticket);
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+/// The stub ZAF SDK, answering with the sample tickets as ZAF would.
+async fn zd_zaf_stub(State(shared): Fake) -> Response {
+    let tickets: Vec<Value> = lock(&shared.tickets)
+        .values()
+        .map(|t| {
+            json!({
+                "id": t.sample.id,
+                "subject": t.sample.subject,
+                "createdAt": iso(t.created(shared.started)),
+                "requester": {"id": t.sample.requester.id, "email": t.sample.requester.email, "name": t.sample.requester.name},
+            })
+        })
+        .collect();
+    let agent = &shared.fixtures.zendesk.agent;
+    let user = json!({"id": agent.id, "name": agent.name});
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/javascript; charset=utf-8",
+        )],
+        super::sidebar::zaf_stub(&tickets, &user),
+    )
+        .into_response()
 }
 
 async fn zd_comments(State(shared): Fake, headers: HeaderMap, Path(id): Path<u64>) -> Response {

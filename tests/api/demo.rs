@@ -34,6 +34,13 @@ fn args(dir: &TempDir) -> DemoArgs {
     }
 }
 
+/// The demo in process, its store in `dir`.
+async fn start(dir: &TempDir) -> Demo {
+    helpers::capture_logs();
+    replaydesk::install_crypto_provider();
+    Demo::start(&args(dir), LogConfig::default()).await.unwrap()
+}
+
 /// Whether `text` has a line marking `session` as the likely one.
 fn marks_likely(text: &str, session: &str) -> bool {
     text.lines()
@@ -50,12 +57,8 @@ fn rendered(replies: &[Reply], platform: Platform) -> String {
 
 #[tokio::test]
 async fn the_demo_answers_on_every_platform_through_the_real_pipeline() {
-    helpers::capture_logs();
-    replaydesk::install_crypto_provider();
     let dir = TempDir::new().unwrap();
-    let demo = Demo::start(&args(&dir), LogConfig::default())
-        .await
-        .unwrap();
+    let demo = start(&dir).await;
 
     for request in demo.samples(Utc::now()).unwrap() {
         let (status, body) = demo.send(&request).await.unwrap();
@@ -303,4 +306,49 @@ async fn the_demo_refuses_a_store_file_that_already_exists() {
     helpers::capture_process_logs(&output);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("the file exists"));
+}
+
+#[tokio::test]
+async fn the_demo_serves_the_zendesk_sidebar_on_a_stand_in_for_zendesks_frame() {
+    let dir = TempDir::new().unwrap();
+    let demo = start(&dir).await;
+    let http = reqwest::Client::new();
+    // The stand-in frame: a form that POSTs a freshly signed JWT to the sidebar, as Zendesk does.
+    let get = async |url: String| http.get(url).send().await.unwrap().text().await.unwrap();
+    let frame = get(demo.sidebar_url()).await;
+    let action = frame
+        .split(r#"action=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let action = action.replace("&amp;", "&");
+    assert!(
+        action.contains("origin=") && action.contains("app_guid="),
+        "{action}"
+    );
+    let token = frame
+        .split(r#"name="token" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let page = http
+        .post(&action)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Add as internal note"), "{page}");
+    assert!(page.contains("/demo/zaf_sdk.js"), "the stub SDK: {page}");
+    let stub = get(format!("http://{}/demo/zaf_sdk.js", demo.upstreams.zendesk)).await;
+    assert!(
+        stub.contains("ZAFClient") && stub.contains("35436"),
+        "{stub}"
+    );
+    demo.stop().await.unwrap();
 }

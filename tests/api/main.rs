@@ -17,3 +17,4 @@ mod processes;
 mod server;
 mod slack;
 mod zendesk;
+mod zendesk_app;

@@ -36,11 +36,11 @@ use wiremock::{
 use super::helpers;
 
 pub(crate) const SECRET: &str = "zd-signing-secret";
-const TICKET: u64 = 35436;
-const CREATED: &str = "2026-11-20T14:10:00Z";
-const NOW: &str = "2026-11-20T15:00:00Z";
+pub(crate) const TICKET: u64 = 35436;
+pub(crate) const CREATED: &str = "2026-11-20T14:10:00Z";
+pub(crate) const NOW: &str = "2026-11-20T15:00:00Z";
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
@@ -81,7 +81,7 @@ struct ZdState {
 
 struct ZendeskApi(Arc<Mutex<ZdState>>);
 
-fn expected_auth() -> String {
+pub(crate) fn expected_auth() -> String {
     format!("Basic {}", STANDARD.encode("agent@help.io/token:zd-token"))
 }
 
@@ -277,7 +277,7 @@ impl FakeZendesk {
             .collect()
     }
 
-    fn set_tags(&self, id: u64, tags: &[&str]) {
+    pub(crate) fn set_tags(&self, id: u64, tags: &[&str]) {
         let mut state = self.state.lock().unwrap();
         if let Some(ticket) = state.tickets.get_mut(&id) {
             ticket.tags = tags.iter().map(|t| (*t).to_owned()).collect();
@@ -303,7 +303,7 @@ impl FakeZendesk {
 
 // ------------------------------------------------------------------ the fake FullStory
 
-fn fs_session(device: &str, session: &str, created: &str) -> Value {
+pub(crate) fn fs_session(device: &str, session: &str, created: &str) -> Value {
     json!({
         "userId": device,
         "sessionId": session,
@@ -344,12 +344,19 @@ async fn fake_fullstory() -> MockServer {
     server
 }
 
-async fn sessions_for(fullstory: &MockServer, email: &str, sessions: Vec<Value>) {
+pub(crate) async fn sessions_for(fullstory: &MockServer, email: &str, sessions: Vec<Value>) {
     Mock::given(path("/sessions/v2"))
         .and(query_param("email", email))
         .respond_with(ResponseTemplate::new(200).set_body_json(helpers::sessions(sessions)))
         .mount(fullstory)
         .await;
+}
+
+/// FullStory summarising jane's session `5:3` as `text`, when asked to cut it at the ticket's creation.
+pub(crate) fn summary_of_jane_s_session(text: &str) -> Mock {
+    Mock::given(path("/v2/sessions/5%3A3/summary"))
+        .and(query_param("end_timestamp", CREATED))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "summary": text })))
 }
 
 /// Emails FullStory was asked about, in order.
@@ -371,17 +378,17 @@ async fn looked_up(fullstory: &MockServer) -> Vec<String> {
 
 // ------------------------------------------------------------------ the service
 
-struct Harness {
-    state: AppState,
+pub(crate) struct Harness {
+    pub(crate) state: AppState,
     queue: Queue,
-    clock: ManualClock,
-    zendesk: FakeZendesk,
-    fullstory: MockServer,
+    pub(crate) clock: ManualClock,
+    pub(crate) zendesk: FakeZendesk,
+    pub(crate) fullstory: MockServer,
     _dir: TempDir,
 }
 
 impl Harness {
-    async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
         let zendesk = FakeZendesk::start().await;
         let fullstory = fake_fullstory().await;
         let dir = TempDir::new().unwrap();
@@ -446,7 +453,7 @@ impl Harness {
     }
 
     /// [`Self::with_a_session_for_jane`] with `tweak` applied to the configuration.
-    async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
         let rd = Self::start(tweak).await;
         sessions_for(
             &rd.fullstory,
@@ -503,14 +510,14 @@ impl Harness {
         )
     }
 
-    async fn deliver(&self, invocation: &str, body: &str) -> StatusCode {
+    pub(crate) async fn deliver(&self, invocation: &str, body: &str) -> StatusCode {
         let now = self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
         self.deliver_signed(invocation, body, SECRET, &now).await.0
     }
 
     /// Runs due jobs until none is left; their outcomes.
     /// Runs due jobs until none is due; a job waiting for an upstream gets its time (20 s later).
-    async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
+    pub(crate) async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
         let mut outcomes = Vec::new();
         for _ in 0..20 {
             match self.queue.try_execute_one("test").await.unwrap() {
@@ -530,14 +537,14 @@ impl Harness {
         self.state.store.list_jobs(None, 100).await.unwrap().len()
     }
 
-    async fn note_puts(&self) -> Vec<Value> {
+    pub(crate) async fn note_puts(&self) -> Vec<Value> {
         self.zendesk
             .bodies("PUT", &format!("/api/v2/tickets/{TICKET}.json"))
             .await
     }
 }
 
-fn created_body(ticket: u64) -> String {
+pub(crate) fn created_body(ticket: u64) -> String {
     format!(
         r#"{{"ticket_id": "{ticket}", "updated_at": "2026-11-20T14:10Z", "requester_email": "jane@acme.com"}}"#
     )
@@ -557,7 +564,7 @@ fn stable(html: &str) -> String {
         .into_owned()
 }
 
-fn done(outcomes: &[ExecutionOutcome]) -> usize {
+pub(crate) fn done(outcomes: &[ExecutionOutcome]) -> usize {
     outcomes
         .iter()
         .filter(|o| matches!(o, ExecutionOutcome::Done(_)))
@@ -1001,12 +1008,7 @@ async fn auto_summary_adds_fullstorys_summary_cut_at_the_ticket_creation() {
     )
     .await;
     sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
-    Mock::given(path("/v2/sessions/5%3A3/summary"))
-        .and(query_param("end_timestamp", "2026-11-20T14:10:00Z"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"summary": "Clicked Pay 4 times; nothing happened."})),
-        )
+    summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
         .expect(1)
         .mount(&rd.fullstory)
         .await;
@@ -1126,7 +1128,7 @@ async fn replaydesk(
 }
 
 /// [`replaydesk`] with more configuration in the environment.
-async fn replaydesk_with(
+pub(crate) async fn replaydesk_with(
     dir: &TempDir,
     zendesk: &str,
     fullstory: &str,
@@ -1153,7 +1155,7 @@ async fn replaydesk_with(
         .unwrap()
 }
 
-fn stdout(output: &std::process::Output) -> String {
+pub(crate) fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -1236,6 +1238,7 @@ async fn zendesk_setup_apply_creates_the_webhook_and_triggers_and_prints_the_sig
         text.contains(r#"webhook_secret = "c2lnbmluZy1zZWNyZXQ=""#),
         "{text}"
     );
+    assert!(text.contains("replaydesk zendesk app --url"), "{text}");
 
     let requests = zendesk.received_requests().await.unwrap();
     let webhook: Value = requests[0].body_json().unwrap();
@@ -1762,10 +1765,14 @@ async fn a_comment_with_2000_addresses_costs_the_requester_and_five_lookups() {
     );
     assert_eq!(done(&rd.run_jobs().await), 1);
 
-    // The requester, then the comment's first five in order of appearance: nothing else was asked.
+    // The requester, then the comment's first five in order of appearance: nothing else was asked. (The
+    // lookups run concurrently, so they reach FullStory in any order.)
     let mut expected = vec!["jane@acme.com".to_owned()];
     expected.extend(pasted[..5].iter().cloned());
-    assert_eq!(looked_up(&rd.fullstory).await, expected);
+    let mut asked = looked_up(&rd.fullstory).await;
+    asked.sort();
+    expected.sort();
+    assert_eq!(asked, expected);
     // The note names how many were left out.
     let notes = rd.zendesk.notes(TICKET);
     assert_eq!(notes.len(), 1);

@@ -553,6 +553,32 @@ impl ZendeskApi {
             })
     }
 
+    /// `GET /api/v2/apps/{app_id}/public_key.pem`: the sidebar app's public key (PEM), which verifies
+    /// the JWT Zendesk signs the app's first load with.
+    pub async fn app_public_key(&self, app_id: &str) -> Result<String, ZdError> {
+        let path = format!(
+            "/api/v2/apps/{}/public_key.pem",
+            percent_encoding::utf8_percent_encode(app_id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let body = self
+            .call(
+                "app_public_key",
+                "app",
+                self.request(Method::GET, &path)?,
+                true,
+            )
+            .await?;
+        let pem = String::from_utf8_lossy(&body).trim().to_owned();
+        if pem.contains("BEGIN PUBLIC KEY") {
+            Ok(pem)
+        } else {
+            Err(ZdError::Malformed {
+                endpoint: "app_public_key",
+                reason: "the answer is not a PEM public key".into(),
+            })
+        }
+    }
+
     /// One page of `GET /api/v2/incremental/tickets/cursor.json` (tickets updated since a time).
     pub async fn export_tickets(&self, from: &ExportFrom) -> Result<TicketPage, ZdError> {
         let request = self.request(Method::GET, "/api/v2/incremental/tickets/cursor.json")?;

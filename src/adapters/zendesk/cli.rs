@@ -1,5 +1,9 @@
-//! `replaydesk zendesk setup` and `replaydesk zendesk backfill`.
+//! `replaydesk zendesk setup`, `replaydesk zendesk backfill` and `replaydesk zendesk app`.
 //!
+//! - `app --url https://host --out replaydesk.zip`: writes the ticket sidebar app's ZAF v2 package
+//!   ([`super::app::package`]) for Admin Center's "Upload private app"; with `zendesk.app_id` and an
+//!   API credential it also fetches the uploaded app's public key and prints the
+//!   `zendesk.app_public_key` line to set.
 //! - `setup --url https://host`: prints the webhook and the two triggers (ticket created; requester
 //!   replied publicly), plus the erasure trigger (the ticket has `privacy.zendesk_erasure_tag`) when
 //!   that key is set, as the JSON the Zendesk API takes, with the recommended body template. With
@@ -52,6 +56,25 @@ pub enum ZendeskCommand {
     Setup(SetupArgs),
     /// Send "Support Ticket Created" events to FullStory for past tickets (batch imports).
     Backfill(BackfillArgs),
+    /// Write the ticket sidebar app (a ZAF v2 zip to upload as a private app); with zendesk.app_id,
+    /// print its public key for zendesk.app_public_key.
+    App(AppArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// replaydesk's public base URL, e.g. https://replaydesk.example.com (default: server.public_url).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Where to write the zip.
+    #[arg(long, default_value = "replaydesk.zip")]
+    pub out: std::path::PathBuf,
+    /// The manifest's author name.
+    #[arg(long, default_value = "replaydesk")]
+    pub author_name: String,
+    /// The manifest's author email (default: zendesk.email, else replaydesk@ the --url host).
+    #[arg(long)]
+    pub author_email: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +113,7 @@ pub async fn run(config: Config, command: ZendeskCommand) -> Result<(), Failure>
     match command {
         ZendeskCommand::Setup(args) => setup(config, args).await,
         ZendeskCommand::Backfill(args) => backfill(config, args).await,
+        ZendeskCommand::App(args) => app(config, args).await,
     }
 }
 
@@ -190,21 +214,66 @@ fn zendesk_failure(step: &str) -> impl Fn(ZdError) -> Failure + '_ {
     move |error| Failure::failed(format!("{step}: {error}"))
 }
 
-async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
-    let url = args
-        .url
+/// `--url`, else `server.public_url`, as an http(s) URL.
+fn public_url(config: &Config, url: Option<String>) -> Result<reqwest::Url, Failure> {
+    let url = url
         .or_else(|| config.server.public_url.clone())
         .ok_or_else(|| {
             Failure::usage("give --url https://your-replaydesk-host (or set server.public_url)")
         })?;
     match reqwest::Url::parse(&url) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(u),
+        _ => Err(Failure::usage(format!(
+            "--url `{url}` is not an http(s) URL"
+        ))),
+    }
+}
+
+async fn app(config: Config, args: AppArgs) -> Result<(), Failure> {
+    let url = public_url(&config, args.url)?;
+    let base = url.as_str().trim_end_matches('/').to_owned();
+    let email = args
+        .author_email
+        .or_else(|| config.zendesk.email.clone())
+        .unwrap_or_else(|| format!("replaydesk@{}", url.host_str().unwrap_or("localhost")));
+    let zip = super::app::package::zip(&base, &args.author_name, &email);
+    std::fs::write(&args.out, &zip)
+        .map_err(|e| Failure::failed(format!("could not write {}: {e}", args.out.display())))?;
+    println!(
+        "wrote {} ({} bytes): the ticket sidebar app, loading {base}/zendesk/app",
+        args.out.display(),
+        zip.len()
+    );
+    println!(
+        "Upload it in Admin Center: Apps and integrations > Apps > Zendesk Support apps > Upload private app."
+    );
+    let credentials = config.zendesk.api_token.is_set() || config.zendesk.oauth_token.is_set();
+    match (&config.zendesk.app_id, credentials) {
+        (Some(app_id), true) => {
+            let pem = api(&config, UpstreamMetrics::default())?
+                .app_public_key(app_id)
+                .await
+                .map_err(zendesk_failure("reading the app's public key"))?;
+            println!();
+            println!("Put the app's public key in the configuration, then restart replaydesk:");
+            println!("[zendesk]");
+            println!("app_public_key = \"\"\"\n{pem}\"\"\"");
+        }
         _ => {
-            return Err(Failure::usage(format!(
-                "--url `{url}` is not an http(s) URL"
-            )));
+            println!(
+                "Then set zendesk.app_id to the uploaded app's id and run this again to print its public key \
+                 for zendesk.app_public_key (or: curl https://SUBDOMAIN.zendesk.com/api/v2/apps/APP_ID/public_key.pem)."
+            );
         }
     }
+    Ok(())
+}
+
+async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
+    let url = public_url(&config, args.url)?
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
     let endpoint = format!("{}/zendesk/webhook", url.trim_end_matches('/'));
     let webhook = webhook_json(&endpoint);
     let erasure_tag = config
@@ -239,6 +308,9 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
         println!("# 3. Put the webhook's signing secret in zendesk.webhook_secret");
         println!("#    (Admin Center > Webhooks > replaydesk > Reveal secret).");
         println!("# Or run again with --apply to create all of this and print the secret.");
+        println!(
+            "# The ticket sidebar app: `replaydesk zendesk app --url {url}` writes it (upload it as a private app)."
+        );
         return Ok(());
     }
     let api = api(&config, UpstreamMetrics::default())?;
@@ -265,6 +337,10 @@ async fn setup(config: Config, args: SetupArgs) -> Result<(), Failure> {
     println!("[zendesk]");
     println!("webhook_secret = \"{secret}\"");
     println!("(or REPLAYDESK_ZENDESK__WEBHOOK_SECRET={secret})");
+    println!();
+    println!(
+        "The ticket sidebar app: `replaydesk zendesk app --url {url}` writes it (upload it as a private app)."
+    );
     Ok(())
 }
 

@@ -112,6 +112,94 @@ pub fn customer_identities(
         .collect()
 }
 
+/// Whom a ticket's replays are looked up for: what the webhook's job and the sidebar app share, so both
+/// follow the same identity rules and caps.
+pub struct Customers {
+    /// The requester as a user, when the ticket has one.
+    pub requester: Option<User>,
+    /// The requester's email first, then the customers named in the latest public comment.
+    pub identities: Vec<Identity>,
+    /// The requester plus at most `zendesk.max_comment_identities` of the comment's addresses, within
+    /// `identity.max_per_request`: the [`crate::lookup::LookupRequest::max_identities`] to use.
+    pub max_identities: usize,
+}
+
+/// The requester as a user, from the sideloads or (when Zendesk did not sideload them) by id.
+pub async fn requester(api: &ZendeskApi, ticket: &TicketWithUsers) -> anyhow::Result<Option<User>> {
+    if let Some(user) = ticket.requester() {
+        return Ok(Some(user.clone()));
+    }
+    match ticket.ticket.requester_id {
+        Some(id) => {
+            Ok(Some(api.user(id).await.map_err(|e| {
+                anyhow::Error::new(e).context("reading the requester")
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The customers of `ticket` (see the module docs): the requester (unless staff; `requester_hint` from
+/// the webhook body when the user has no email) and the customer addresses of the latest public comment
+/// (`comment_hint` from the webhook body, else read over the API), staff and excluded domains left out.
+pub async fn customers(
+    api: &ZendeskApi,
+    config: &crate::config::Config,
+    ticket: &TicketWithUsers,
+    requester_hint: Option<&str>,
+    comment_hint: Option<&str>,
+) -> anyhow::Result<Customers> {
+    let id = ticket.ticket.id;
+    let mut staff: HashSet<CustomerEmail> = HashSet::new();
+    let mut note_staff = |users: &[User]| {
+        for user in users.iter().filter(|u| u.is_staff()) {
+            if let Some(email) = user
+                .email
+                .as_deref()
+                .and_then(|e| CustomerEmail::parse(e).ok())
+            {
+                staff.insert(email);
+            }
+        }
+    };
+    note_staff(&ticket.users);
+    let comment = match comment_hint {
+        Some(text) => Some(text.to_owned()),
+        None => {
+            let comments = api
+                .comments(id)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("reading the comments"))?;
+            note_staff(&comments.users);
+            comments
+                .latest_public()
+                .and_then(|c| c.texts().next().map(str::to_owned))
+        }
+    };
+    let requester = requester(api, ticket).await?;
+    let requester_email = match &requester {
+        Some(user) if user.is_staff() => None,
+        Some(user) => user.email.clone().or(requester_hint.map(str::to_owned)),
+        None => requester_hint.map(str::to_owned),
+    };
+    let exclude = &config.identity.exclude_domains.0;
+    let identities = customer_identities(
+        requester_email.as_deref(),
+        comment.as_deref(),
+        &staff,
+        exclude,
+    );
+    let from_requester =
+        customer_identities(requester_email.as_deref(), None, &staff, exclude).len();
+    let max_identities = (from_requester + config.zendesk.max_comment_identities)
+        .min(config.identity.max_per_request);
+    Ok(Customers {
+        requester,
+        identities,
+        max_identities,
+    })
+}
+
 /// Runs [`TicketJob`]s.
 pub struct TicketHandler {
     pub app: Arc<App>,
@@ -123,19 +211,6 @@ pub struct TicketHandler {
 }
 
 impl TicketHandler {
-    /// The requester as a user, from the sideloads or (when Zendesk did not sideload them) by id.
-    async fn requester(&self, ticket: &TicketWithUsers) -> Result<Option<User>, JobError> {
-        if let Some(user) = ticket.requester() {
-            return Ok(Some(user.clone()));
-        }
-        match ticket.ticket.requester_id {
-            Some(id) => self.api.user(id).await.map(Some).map_err(|e| {
-                reply::job_error(anyhow::Error::new(e).context("reading the requester"))
-            }),
-            None => Ok(None),
-        }
-    }
-
     async fn send_ticket_event(
         &self,
         job: &JobContext,
@@ -226,7 +301,9 @@ impl TicketHandler {
                 updated_at: None,
             }),
         };
-        let requester = self.requester(ticket).await?;
+        let requester = requester(&self.api, ticket)
+            .await
+            .map_err(reply::job_error)?;
         let email = match &requester {
             Some(user) if user.is_staff() => None,
             Some(user) => user.email.clone().or(payload.requester_email.clone()),
@@ -329,51 +406,20 @@ impl JobHandler for TicketHandler {
         if let Some(tag) = erasure_tag(&self.app.config, &ticket) {
             return self.erase_requester(job, &payload, &ticket, tag).await;
         }
-        let mut staff: HashSet<CustomerEmail> = HashSet::new();
-        let mut note_staff = |users: &[User]| {
-            for user in users.iter().filter(|u| u.is_staff()) {
-                if let Some(email) = user
-                    .email
-                    .as_deref()
-                    .and_then(|e| CustomerEmail::parse(e).ok())
-                {
-                    staff.insert(email);
-                }
-            }
-        };
-        note_staff(&ticket.users);
-        let comment = match &payload.latest_comment {
-            Some(text) => Some(text.clone()),
-            None => {
-                let comments = self.api.comments(id).await.map_err(|e| {
-                    reply::job_error(anyhow::Error::new(e).context("reading the comments"))
-                })?;
-                note_staff(&comments.users);
-                comments
-                    .latest_public()
-                    .and_then(|c| c.texts().next().map(str::to_owned))
-            }
-        };
-        let requester = self.requester(&ticket).await?;
-        let requester_email = match &requester {
-            Some(user) if user.is_staff() => None,
-            Some(user) => user.email.clone().or(payload.requester_email.clone()),
-            None => payload.requester_email.clone(),
-        };
+        let Customers {
+            requester,
+            identities,
+            max_identities,
+        } = customers(
+            &self.api,
+            &self.app.config,
+            &ticket,
+            payload.requester_email.as_deref(),
+            payload.latest_comment.as_deref(),
+        )
+        .await
+        .map_err(reply::job_error)?;
         let config = &self.app.config;
-        let exclude = &config.identity.exclude_domains.0;
-        let identities = customer_identities(
-            requester_email.as_deref(),
-            comment.as_deref(),
-            &staff,
-            exclude,
-        );
-        // The requester, and at most `max_comment_identities` addresses of the comment (the rest are
-        // named in the note as not looked up), within `identity.max_per_request`.
-        let from_requester =
-            customer_identities(requester_email.as_deref(), None, &staff, exclude).len();
-        let max_identities = (from_requester + config.zendesk.max_comment_identities)
-            .min(config.identity.max_per_request);
         if identities.is_empty() {
             tracing::info!(
                 ticket = id,

@@ -19,13 +19,15 @@
 //! Parts: [`verify`] (signature), [`payload`] (the tolerant body reader), [`inbound`] (the route),
 //! [`job`] (`zendesk.ticket`: reads the ticket, resolves whom to look up, runs the lookup, sends the
 //! optional FullStory event), [`reply`] (the [`crate::jobs::Replier`]: claims, note, tag through the
-//! effect ledger), [`render`] (the note's HTML), [`cli`] (`replaydesk zendesk setup|backfill`).
+//! effect ledger), [`render`] (the note's HTML), [`cli`] (`replaydesk zendesk setup|backfill|app`),
+//! [`app`] (the ticket sidebar app: `/zendesk/app…`, sharing the job's identity rules and the note).
 //!
 //! The adapter is on when `zendesk.webhook_secret` and an API credential (`zendesk.api_token` with
 //! `zendesk.email`, or `zendesk.oauth_token`) are set; the configuration then also needs
 //! `zendesk.subdomain` or `zendesk.base_url`.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod inbound;
 pub mod job;
@@ -50,13 +52,17 @@ pub const PLATFORM: &str = "zendesk";
 
 /// The Zendesk adapter.
 pub struct Zendesk {
-    parts: OnceLock<Parts>,
+    /// Shared with the sidebar's routes, which are mounted before the service is assembled.
+    parts: Arc<OnceLock<Parts>>,
 }
 
-/// What the replier and the job handler share: one API client, so one 429 cool-down.
+/// What the replier, the job handler and the sidebar share: one API client, so one 429 cool-down, and
+/// one per-account lookup limit.
 struct Parts {
     api: Arc<api::ZendeskApi>,
     replier: Arc<reply::ZendeskReplier>,
+    /// Each account's FullStory spend (`zendesk.account_lookups_per_minute`).
+    accounts: Arc<crate::adapters::sources::SourceLimits>,
 }
 
 impl Zendesk {
@@ -65,7 +71,7 @@ impl Zendesk {
         let zd = &config.zendesk;
         let on = zd.webhook_secret.is_set() && (zd.api_token.is_set() || zd.oauth_token.is_set());
         on.then(|| Self {
-            parts: OnceLock::new(),
+            parts: Arc::new(OnceLock::new()),
         })
     }
 
@@ -83,7 +89,15 @@ impl Zendesk {
             app.clock.clone(),
             &app.config.zendesk,
         ));
-        Ok(self.parts.get_or_init(|| Parts { api, replier }))
+        let accounts = Arc::new(crate::adapters::sources::SourceLimits::per_minute(
+            app.config.zendesk.account_lookups_per_minute,
+            app.config.limits.per_source_burst,
+        ));
+        Ok(self.parts.get_or_init(|| Parts {
+            api,
+            replier,
+            accounts,
+        }))
     }
 }
 
@@ -93,7 +107,9 @@ impl super::Adapter for Zendesk {
     }
 
     fn routes(&self) -> Router<AppState> {
-        Router::new().route("/zendesk/webhook", post(inbound::webhook))
+        Router::new()
+            .route("/zendesk/webhook", post(inbound::webhook))
+            .merge(app::routes(self.parts.clone()))
     }
 
     fn replier(&self, app: &Arc<App>) -> anyhow::Result<Arc<dyn Replier>> {
@@ -106,10 +122,7 @@ impl super::Adapter for Zendesk {
             app: app.clone(),
             api: parts.api.clone(),
             replier: parts.replier.clone(),
-            accounts: Arc::new(crate::adapters::sources::SourceLimits::per_minute(
-                app.config.zendesk.account_lookups_per_minute,
-                app.config.limits.per_source_burst,
-            )),
+            accounts: parts.accounts.clone(),
         })])
     }
 }

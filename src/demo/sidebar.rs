@@ -1,0 +1,101 @@
+//! The Zendesk sidebar app without a Zendesk account: a stand-in for Zendesk's ticket frame, served by the
+//! demo's fake Zendesk, for a newcomer's ordinary browser (and the browser test, which adds its own clicks).
+//!
+//! What Zendesk does for a real sidebar, done here: the signed first load (a form POST of an RS256 JWT in
+//! the field `token` to replaydesk's `/zendesk/app`, with `origin` and `app_guid` in the query string; see
+//! [`crate::adapters::zendesk::app::jwt`]) and the ZAF SDK (a stub `ZAFClient` answering `ticket` and
+//! `currentUser`, and `resize`, served at the page's `zendesk.app_sdk_url`).
+//!
+//! The JWT is signed with [`DEMO_KEY`], an RSA key made for the demo and **public** (it is in this
+//! repository): the demo's configuration trusts it, and nothing else ever should.
+
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use chrono::{DateTime, Utc};
+use ring::{
+    rand::SystemRandom,
+    signature::{RSA_PKCS1_SHA256, RsaKeyPair},
+};
+use serde_json::{Value, json};
+
+/// The demo's app key (PKCS#8): public, for the demo only.
+pub const DEMO_KEY: &str = include_str!("sidebar-demo-key.pem");
+/// Its public half, the demo's `zendesk.app_public_key`.
+pub const DEMO_PUBLIC_KEY: &str = include_str!("sidebar-demo-key.pub.pem");
+/// The app installation the demo's JWTs name.
+pub const INSTALLATION: &str = "1";
+
+/// A JWT of `header` and `claims` signed RS256 with the PKCS#8 PEM key `pem` (whatever `header` says,
+/// so tests can also make tokens that lie about their algorithm).
+pub fn rs256(pem: &str, header: &Value, claims: &Value) -> Option<String> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key = RsaKeyPair::from_pkcs8(&STANDARD.decode(body).ok()?).ok()?;
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        signed.as_bytes(),
+        &mut signature,
+    )
+    .ok()?;
+    Some(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// The claims Zendesk puts in a ticket sidebar's signed load, for the account at `base_url`
+/// (`http(s)://host`), the agent `agent`, issued at `now` for five minutes.
+pub fn claims(base_url: &str, agent: u64, now: DateTime<Utc>) -> Value {
+    let host = base_url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    json!({
+        "iss": host,
+        "aud": format!("{base_url}/api/v2/apps/installations/{INSTALLATION}.json"),
+        "iat": now.timestamp(),
+        "exp": now.timestamp() + 300,
+        "sub": agent,
+        "context": {"product": "support", "location": "ticket_sidebar"},
+    })
+}
+
+/// Zendesk's frame for `ticket`: the signed POST of `jwt` to the sidebar at `sidebar_url`.
+pub fn frame(sidebar_url: &str, jwt: &str, ticket: u64) -> String {
+    format!(
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>Zendesk stand-in</title></head><body>
+<p>Loading the replaydesk sidebar as Zendesk does (a signed POST)…</p>
+<form method="post" action="{sidebar_url}?origin=https%3A%2F%2Fdemo.zendesk.com&amp;app_guid=demo-guid&amp;ticket={ticket}">
+<input type="hidden" name="token" value="{jwt}"></form>
+<script>document.forms[0].submit();</script></body></html>"#
+    )
+}
+
+/// The stub ZAF SDK: `ZAFClient.init()` (false without `origin` and `app_guid`, as the real one), whose
+/// client answers `ticket` (the one named by the page's `ticket` query parameter among `tickets`, else
+/// the first) and `currentUser` (`user`), and records `resize` on the page's root element.
+pub fn zaf_stub(tickets: &[Value], user: &Value) -> String {
+    format!(
+        r#"window.ZAFClient = {{ init: function () {{
+  var query = new URLSearchParams(location.search);
+  if (!query.get("origin") || !query.get("app_guid")) {{ return false; }}
+  var tickets = {tickets};
+  var wanted = Number(query.get("ticket"));
+  var ticket = tickets.filter(function (t) {{ return t.id === wanted; }})[0] || tickets[0];
+  var data = {{ ticket: ticket, currentUser: {user} }};
+  return {{
+    get: function (path) {{ var out = {{ errors: {{}} }}; out[path] = data[path]; return Promise.resolve(out); }},
+    invoke: function (name, size) {{
+      document.documentElement.setAttribute("data-zaf-" + name, size && size.height);
+      return Promise.resolve({{}});
+    }}
+  }};
+}} }};
+"#,
+        tickets = Value::Array(tickets.to_vec()),
+    )
+}

@@ -1,0 +1,671 @@
+//! The Zendesk sidebar app end to end, on the Zendesk harness of [`super::zendesk`] (the stateful fake
+//! Zendesk, the fake FullStory, the manual clock): the first load signed as Zendesk signs it (an RS256
+//! JWT in the form field `token`, made with the fixed test key in `tests/data/`), our own token, and the
+//! JSON calls the page makes; what the agent sees and what the ticket ends up showing.
+
+use axum::{
+    body::Body,
+    http::{Request as HttpRequest, StatusCode, header},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use replaydesk::{
+    adapters::{signing, zendesk::app::token::AppToken},
+    demo::sidebar,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use wiremock::{Mock, ResponseTemplate, matchers::path};
+
+use super::zendesk::{
+    CREATED, Harness, SECRET, TICKET, at, done, sessions_for, summary_of_jane_s_session,
+};
+
+pub(crate) const PRIVATE_KEY: &str = include_str!("../data/zendesk-app-test-key.pem");
+pub(crate) const PUBLIC_KEY: &str = include_str!("../data/zendesk-app-test-key.pub.pem");
+const OTHER_KEY: &str = include_str!("../data/zendesk-app-other-key.pem");
+
+/// A JWT signed RS256 with `pem`, whatever `header` says.
+fn rs256(pem: &str, header: &Value, claims: &Value) -> String {
+    sidebar::rs256(pem, header, claims).unwrap()
+}
+
+/// The claims of a signed load for the account at `base_url`, agent 2, issued at `iat`.
+fn claims(base_url: &str, iat: i64) -> Value {
+    sidebar::claims(
+        base_url,
+        2,
+        chrono::DateTime::from_timestamp(iat, 0).unwrap(),
+    )
+}
+
+fn rs256_header() -> Value {
+    json!({"alg": "RS256", "typ": "JWT"})
+}
+
+async fn sidebar() -> Harness {
+    sidebar_with(|_| {}).await
+}
+
+async fn sidebar_with(tweak: impl FnOnce(&mut replaydesk::config::Config)) -> Harness {
+    let rd = Harness::with_a_session_for_jane_and(|c| {
+        c.zendesk.app_public_key = Some(PUBLIC_KEY.into());
+        c.fullstory.summary_profile = Some("support".into());
+        tweak(c);
+    })
+    .await;
+    sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
+    rd
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    /// The page's view: this status, this `state`, a message saying `says`.
+    fn assert_state(&self, status: StatusCode, state: &str, says: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let json = self.json();
+        assert_eq!(json["state"], json!(state), "{}", self.text);
+        let message = json["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+    }
+}
+
+async fn send(rd: &Harness, request: HttpRequest<Body>) -> Answer {
+    let response = replaydesk::server::router(rd.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Zendesk's first load: `POST /zendesk/app?origin=…&app_guid=…` with the form field `token`.
+async fn load(rd: &Harness, jwt: &str) -> Answer {
+    let body = serde_urlencoded::to_string([("token", jwt)]).unwrap();
+    let request =
+        HttpRequest::post("/zendesk/app?origin=https%3A%2F%2Facme.zendesk.com&app_guid=0b5e-guid")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+    send(rd, request).await
+}
+
+fn good_jwt(rd: &Harness) -> String {
+    rs256(
+        PRIVATE_KEY,
+        &rs256_header(),
+        &claims(&rd.zendesk.server.uri(), rd.clock.now().timestamp()),
+    )
+}
+
+/// The token the page was answered with.
+fn page_token(page: &str) -> String {
+    let start = page.find(r#"{"token":""#).unwrap() + 10;
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn call(rd: &Harness, method: &str, uri: &str, token: &str, body: Value) -> Answer {
+    let request = HttpRequest::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(rd, request).await
+}
+
+/// `GET /zendesk/app/api/sessions?ticket=…` with `token`.
+async fn sessions_of(rd: &Harness, token: &str, ticket: u64) -> Answer {
+    let uri = format!("/zendesk/app/api/sessions?ticket={ticket}");
+    call(rd, "GET", &uri, token, json!({})).await
+}
+
+/// The signed load, then the exchange for a token of `ticket`, as the page does.
+async fn ticket_token(rd: &Harness, ticket: u64) -> String {
+    let page = load(rd, &good_jwt(rd)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let answer = call(
+        rd,
+        "POST",
+        "/zendesk/app/api/ticket",
+        &page_token(&page.text),
+        json!({"ticket_id": ticket, "agent_id": 2}),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()["token"].as_str().unwrap().to_owned()
+}
+
+// ------------------------------------------------------------------ the signed load
+
+#[tokio::test]
+async fn a_load_signed_by_zendesk_gets_the_page_framed_only_by_the_account() {
+    let rd = sidebar().await;
+    let page = load(&rd, &good_jwt(&rd)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(
+        page.headers[header::CONTENT_SECURITY_POLICY],
+        format!("frame-ancestors {}", rd.zendesk.server.uri()).as_str()
+    );
+    assert!(page.text.contains("zaf_sdk.min.js"));
+    assert!(page.text.contains("Add as internal note"));
+    assert!(!page_token(&page.text).is_empty());
+    assert!(
+        !page.text.contains("test-key-0123456789") && !page.text.contains(SECRET),
+        "no secret reaches the browser"
+    );
+}
+
+#[tokio::test]
+async fn every_bad_signed_load_is_401_with_a_page_that_says_what_to_check() {
+    let rd = sidebar().await;
+    let base = rd.zendesk.server.uri();
+    let now = rd.clock.now().timestamp();
+    let good = claims(&base, now);
+    let with = |key: &str, value: Value| {
+        let mut c = good.clone();
+        c[key] = value;
+        c
+    };
+    let hs256_with_public_key = {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(good.to_string());
+        let mac = signing::hmac_sha256(
+            PUBLIC_KEY.as_bytes(),
+            &[format!("{header}.{payload}").as_bytes()],
+        );
+        format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(mac))
+    };
+    let alg_none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none"}).to_string()),
+        URL_SAFE_NO_PAD.encode(good.to_string())
+    );
+    let cases = [
+        (
+            "expired",
+            rs256(PRIVATE_KEY, &rs256_header(), &with("exp", json!(now - 120))),
+            "expired",
+        ),
+        (
+            "issued in the future",
+            rs256(PRIVATE_KEY, &rs256_header(), &with("iat", json!(now + 600))),
+            "expired",
+        ),
+        (
+            "expired at the start of time",
+            rs256(PRIVATE_KEY, &rs256_header(), &with("exp", json!(i64::MIN))),
+            "expired",
+        ),
+        (
+            "not valid before the end of time",
+            rs256(PRIVATE_KEY, &rs256_header(), &with("nbf", json!(i64::MAX))),
+            "expired",
+        ),
+        (
+            "wrong key",
+            rs256(OTHER_KEY, &rs256_header(), &good),
+            "app_public_key",
+        ),
+        (
+            "wrong audience",
+            rs256(
+                PRIVATE_KEY,
+                &rs256_header(),
+                &with(
+                    "aud",
+                    json!(format!("{base}/api/v2/apps/installations/x.json")),
+                ),
+            ),
+            "audience",
+        ),
+        (
+            "wrong issuer",
+            rs256(
+                PRIVATE_KEY,
+                &rs256_header(),
+                &with("iss", json!("evil.example")),
+            ),
+            "issuer",
+        ),
+        ("alg none", alg_none, "not RS256"),
+        (
+            "HS256 with the public key as secret",
+            hs256_with_public_key,
+            "not RS256",
+        ),
+        ("no token", String::new(), "signedUrls"),
+        ("garbage", "not.a.jwt".into(), "not a JWT"),
+    ];
+    for (case, jwt, says) in cases {
+        let page = load(&rd, &jwt).await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNAUTHORIZED,
+            "{case}: {}",
+            page.text
+        );
+        assert!(page.text.contains(says), "{case}: {}", page.text);
+        assert!(
+            page.text.contains("zendesk.app_public_key"),
+            "{case}: names what to check"
+        );
+        assert!(!page.text.contains("rd-config"), "{case}: no token of ours");
+    }
+    let unsigned = send(
+        &rd,
+        HttpRequest::get("/zendesk/app")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_good_token_of_another_account_is_403() {
+    let rd = sidebar().await;
+    let mut other = claims("https://beta.zendesk.com", rd.clock.now().timestamp());
+    other["iss"] = json!("beta.zendesk.com");
+    let page = load(&rd, &rs256(PRIVATE_KEY, &rs256_header(), &other)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text);
+    assert!(page.text.contains("beta.zendesk.com"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn a_configured_installation_is_the_only_audience_accepted() {
+    let rd = sidebar_with(|c| c.zendesk.app_installation_id = Some("42".into())).await;
+    let page = load(&rd, &good_jwt(&rd)).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text);
+}
+
+// ------------------------------------------------------------------ our token
+
+#[tokio::test]
+async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account() {
+    let rd = sidebar().await;
+    let token = ticket_token(&rd, TICKET).await;
+    let sessions = |token: String, ticket: u64| {
+        let rd = &rd;
+        async move { sessions_of(rd, &token, ticket).await }
+    };
+    assert_eq!(sessions(token.clone(), TICKET).await.status, StatusCode::OK);
+    assert_eq!(
+        sessions(token.clone(), TICKET + 1).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        sessions(String::new(), TICKET).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let host = rd
+        .zendesk
+        .server
+        .uri()
+        .trim_start_matches("http://")
+        .to_owned();
+    let other_account =
+        AppToken::new("beta.zendesk.com", "2", Some(TICKET), rd.clock.now()).sign(SECRET);
+    assert_eq!(
+        sessions(other_account, TICKET).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let forged = AppToken::new(&host, "2", Some(TICKET), rd.clock.now()).sign("not-our-secret");
+    assert_eq!(
+        sessions(forged, TICKET).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let no_ticket = call(&rd, "GET", "/zendesk/app/api/sessions", &token, json!({})).await;
+    no_ticket.assert_state(StatusCode::BAD_REQUEST, "error", "ticket");
+    rd.clock.advance(std::time::Duration::from_secs(11 * 60));
+    let expired = sessions(token, TICKET).await;
+    expired.assert_state(StatusCode::UNAUTHORIZED, "not_allowed", "expired");
+}
+
+// ------------------------------------------------------------------ the JSON calls
+
+#[tokio::test]
+async fn the_sidebar_lists_the_ticket_customers_sessions_newest_first_with_the_likely_one() {
+    let rd = sidebar().await;
+    let token = ticket_token(&rd, TICKET).await;
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let data = answer.json();
+    assert_eq!(data["state"], json!("ok"));
+    let customers = data["customers"].as_array().unwrap();
+    assert_eq!(
+        customers[0]["who"],
+        json!("j•••@acme.com"),
+        "redacted, as in the note"
+    );
+    let sessions = customers[0]["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["id"], json!("5:3"));
+    assert_eq!(sessions[0]["likely"], json!(true));
+    assert!(
+        customers[0]["digest"].as_str().unwrap().contains("rage"),
+        "{data}"
+    );
+    assert_eq!(customers[1]["who"], json!("b•••@acme.com"));
+    assert!(!answer.text.contains("test-key-0123456789"));
+
+    let audit = rd.state.store.audit(None, None, 10).await.unwrap();
+    let record = audit
+        .iter()
+        .find(|r| r.action == "sidebar.sessions")
+        .unwrap();
+    assert_eq!(
+        (record.platform.as_str(), record.actor.as_str()),
+        ("zendesk", "2")
+    );
+    assert_eq!(record.identities.len(), 2);
+}
+
+#[tokio::test]
+async fn fullstory_down_is_a_state_the_page_shows() {
+    let rd = Harness::start(|c| c.zendesk.app_public_key = Some(PUBLIC_KEY.into())).await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&rd.fullstory)
+        .await;
+    let token = ticket_token(&rd, TICKET).await;
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    answer.assert_state(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "FullStory");
+}
+
+#[tokio::test]
+async fn summarize_gives_fullstorys_summary_cut_at_the_ticket_creation_and_only_for_its_sessions() {
+    let rd = sidebar().await;
+    summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
+        .expect(1)
+        .mount(&rd.fullstory)
+        .await;
+    let token = ticket_token(&rd, TICKET).await;
+    let uri = format!("/zendesk/app/api/summary?ticket={TICKET}");
+    let answer = call(&rd, "POST", &uri, &token, json!({"session": "5:3"})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(
+        answer.json(),
+        json!({"state": "ready", "text": "Clicked Pay 4 times; nothing happened."})
+    );
+    let again = call(&rd, "POST", &uri, &token, json!({"session": "5:3"})).await;
+    assert_eq!(
+        again.json()["state"],
+        json!("ready"),
+        "cached: FullStory is asked once"
+    );
+    let stranger = call(&rd, "POST", &uri, &token, json!({"session": "9:9"})).await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND);
+    assert!(at(CREATED) < rd.clock.now());
+}
+
+#[tokio::test]
+async fn add_as_internal_note_posts_the_webhooks_note_once_under_repeated_clicks() {
+    let rd = sidebar().await;
+    let token = ticket_token(&rd, TICKET).await;
+    let uri = format!("/zendesk/app/api/note?ticket={TICKET}");
+    for _ in 0..3 {
+        let answer = call(&rd, "POST", &uri, &token, json!({})).await;
+        answer.assert_state(StatusCode::ACCEPTED, "queued", "on its way");
+    }
+    assert_eq!(
+        done(&rd.run_jobs().await),
+        1,
+        "one job for one page's clicks"
+    );
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("5:3"), "{}", notes[0]);
+
+    // Another page load (a new token) and the webhook: the session is on the ticket already.
+    let later = ticket_token(&rd, TICKET).await;
+    call(&rd, "POST", &uri, &later, json!({})).await;
+    rd.deliver("inv-1", &super::zendesk::created_body(TICKET))
+        .await;
+    rd.run_jobs().await;
+    assert_eq!(
+        rd.zendesk.notes(TICKET).len(),
+        1,
+        "never the same session twice"
+    );
+    assert_eq!(rd.note_puts().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_ticket_asking_for_erasure_shows_nothing() {
+    let rd = sidebar_with(|c| c.privacy.zendesk_erasure_tag = Some("forget_me".into())).await;
+    rd.zendesk.set_tags(TICKET, &["forget_me"]);
+    let token = ticket_token(&rd, TICKET).await;
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    answer.assert_state(StatusCode::FORBIDDEN, "not_allowed", "erased");
+}
+
+// ------------------------------------------------------------------ `replaydesk zendesk app`
+
+#[tokio::test]
+async fn zendesk_app_writes_a_zip_that_zendesks_validator_rules_accept_and_prints_the_key_line() {
+    let zendesk = wiremock::MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .and(path("/api/v2/apps/77/public_key.pem"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            super::zendesk::expected_auth().as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_string(PUBLIC_KEY))
+        .expect(1)
+        .mount(&zendesk)
+        .await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let output = super::zendesk::replaydesk_with(
+        &dir,
+        &zendesk.uri(),
+        "http://127.0.0.1:9",
+        &[
+            "zendesk",
+            "app",
+            "--url",
+            "https://rd.example.com/",
+            "--out",
+            "rd.zip",
+        ],
+        &[("REPLAYDESK_ZENDESK__APP_ID", "77")],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    let text = super::zendesk::stdout(&output);
+    assert!(text.contains("Upload private app"), "{text}");
+    assert!(
+        text.contains("app_public_key = \"\"\"\n-----BEGIN PUBLIC KEY-----"),
+        "{text}"
+    );
+
+    let zip = dir.path().join("rd.zip");
+    let check = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/check_zaf_package.py"
+        ))
+        .arg(&zip)
+        .arg("https://rd.example.com")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[tokio::test]
+async fn zendesk_setup_mentions_the_sidebar_app() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let output = super::zendesk::replaydesk_with(
+        &dir,
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9",
+        &["zendesk", "setup", "--url", "https://rd.example.com"],
+        &[],
+    )
+    .await;
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        super::zendesk::stdout(&output)
+            .contains("replaydesk zendesk app --url https://rd.example.com")
+    );
+}
+
+// ------------------------------------------------------------------ a real browser
+
+/// The stand-in for Zendesk's ZAF SDK (the demo's stub, answering the harness's ticket as ZAF would),
+/// then the test's own clicks once the sessions are listed: Summarize on the likely session, "Add as
+/// internal note" twice.
+fn zaf_stub() -> String {
+    let ticket = json!({
+        "id": TICKET, "subject": "Checkout is broken", "createdAt": CREATED,
+        "requester": {"id": 1, "email": "jane@acme.com", "name": "Jane"},
+    });
+    let clicks = r#"
+(function clickWhenListed() {
+  var summarize = document.querySelector("li.likely button[data-action=summarize]");
+  var note = document.getElementById("add-note");
+  if (!summarize || !note || note.disabled) { setTimeout(clickWhenListed, 50); return; }
+  summarize.click();
+  note.click();
+  note.click();
+}());
+"#;
+    sidebar::zaf_stub(&[ticket], &json!({"id": 2, "name": "Agent"})) + clicks
+}
+
+/// Debian's `chromium`, or `None` (and the test is skipped) when it is missing outside CI.
+fn chromium() -> Option<&'static str> {
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is required in CI (apt-get install chromium)"
+        );
+        eprintln!("chromium is not installed: the browser test is skipped");
+    }
+    found.then_some("chromium")
+}
+
+async fn run_chromium(binary: &str, output: &str, url: &str) -> String {
+    let profile = tempfile::TempDir::new().unwrap();
+    let out = tokio::process::Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=360,560",
+            "--virtual-time-budget=15000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(output)
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
+    let Some(chromium) = chromium() else { return };
+    let standin = wiremock::MockServer::start().await;
+    let rd = sidebar_with(|c| {
+        c.zendesk.app_sdk_url = format!("{}/zaf_sdk.min.js", standin.uri());
+    })
+    .await;
+    summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
+        .mount(&rd.fullstory)
+        .await;
+    // replaydesk's router on a real port; its queue is stepped by the test (`run_jobs`).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sidebar_url = format!("http://{}/zendesk/app", listener.local_addr().unwrap());
+    let router = replaydesk::server::router(rd.state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Mock::given(path("/zaf_sdk.min.js"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(zaf_stub(), "text/javascript"))
+        .mount(&standin)
+        .await;
+    let (base, now) = (rd.zendesk.server.uri(), rd.clock.now().timestamp());
+    Mock::given(path("/frame.html"))
+        .respond_with(move |_: &wiremock::Request| {
+            // A fresh JWT per load, as Zendesk signs each one.
+            let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
+            ResponseTemplate::new(200)
+                .set_body_raw(sidebar::frame(&sidebar_url, &jwt, TICKET), "text/html")
+        })
+        .mount(&standin)
+        .await;
+    let frame_url = format!("{}/frame.html", standin.uri());
+
+    let dom = run_chromium(chromium, "--dump-dom", &frame_url).await;
+    assert!(dom.contains(r#"data-state="ok""#), "{dom}");
+    assert!(
+        dom.contains(r#"class="session likely" data-session="5:3""#),
+        "{dom}"
+    );
+    assert!(dom.contains(">Likely<"), "{dom}");
+    assert!(
+        dom.contains(r#"target="_blank""#),
+        "Watch replay opens a new tab: {dom}"
+    );
+    assert!(
+        dom.contains("Clicked Pay 4 times; nothing happened."),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"id="note-status" class="hint" role="status" data-state="queued""#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("data-zaf-resize="),
+        "the frame was resized: {dom}"
+    );
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert_eq!(rd.zendesk.notes(TICKET).len(), 1, "exactly one note");
+
+    // The screenshot the README shows: a second load, whose note finds the session already on the ticket.
+    let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/zendesk-sidebar.png");
+    run_chromium(chromium, &format!("--screenshot={shot}"), &frame_url).await;
+    assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+    rd.run_jobs().await;
+    assert_eq!(
+        rd.zendesk.notes(TICKET).len(),
+        1,
+        "never the same session twice"
+    );
+}

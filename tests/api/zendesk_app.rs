@@ -363,6 +363,14 @@ async fn the_sidebar_lists_the_ticket_customers_sessions_newest_first_with_the_l
         customers[0]["digest"].as_str().unwrap().contains("rage"),
         "{data}"
     );
+    // What went wrong, from the same events, for the page to list.
+    let went_wrong = customers[0]["went_wrong"].as_array().unwrap();
+    assert!(
+        went_wrong
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("rage click")),
+        "{data}"
+    );
     assert_eq!(customers[1]["who"], json!("b•••@acme.com"));
     assert!(!answer.text.contains("test-key-0123456789"));
 

@@ -446,6 +446,8 @@ fn sessions_json(result: &LookupResult) -> Value {
                 "who": group.identity.to_string(),
                 "sessions": group.sessions,
                 "digest": crate::render::digest_line(group),
+                // Already scrubbed (emails masked, queries dropped): the page shows it as text.
+                "went_wrong": crate::render::went_wrong_lines(group),
             })
         })
         .collect();

@@ -100,6 +100,21 @@
         digest.textContent = customer.digest;
         block.appendChild(digest);
       }
+      if (customer.went_wrong && customer.went_wrong.length) {
+        var heading = document.createElement("p");
+        heading.className = "went-wrong-heading";
+        heading.textContent = "What went wrong";
+        block.appendChild(heading);
+        var wrong = document.createElement("ul");
+        wrong.className = "went-wrong";
+        wrong.setAttribute("aria-label", "What went wrong in the likely session");
+        customer.went_wrong.forEach(function (line) {
+          var item = document.createElement("li");
+          item.textContent = line;
+          wrong.appendChild(item);
+        });
+        block.appendChild(wrong);
+      }
       list.appendChild(block);
     });
   }

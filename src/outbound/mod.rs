@@ -69,7 +69,9 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-use crate::metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
+pub mod metrics;
+
+use metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
 
 /// Attempts and backoff for one upstream.
 #[derive(Clone, Debug)]

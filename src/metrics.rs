@@ -1,5 +1,7 @@
-//! The Prometheus registry served at `GET /metrics`, and the metric families of the outbound side
-//! (every upstream call, retry, 429, limiter wait and cache lookup).
+//! The Prometheus registry served at `GET /metrics`, the inbound metric families, and (re-exported
+//! from `outbound/metrics.rs`, where the upstream client counts into them, so `outbound` never
+//! imports this module) the families of the outbound side: every upstream call, retry, 429, limiter
+//! wait and cache lookup.
 //!
 //! Each part registers its own families into the one registry at start-up (the queue does so in
 //! `queue::QueueMetrics::register`); the registry is then frozen and shared. Labels are small, fixed

@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod fullstory;
 pub mod identity;
@@ -22,6 +23,7 @@ pub mod privacy;
 pub mod queue;
 pub mod render;
 pub mod server;
+pub mod signing;
 pub mod store;
 pub mod telemetry;
 

@@ -18,7 +18,7 @@
 use crate::queue::{Effect, JobContext};
 
 /// Words every refusal's message carries; [`crate::jobs::gave_up`] looks for them.
-pub const REFUSED: &str = "refused our message";
+pub use crate::jobs::REFUSED;
 
 /// A platform's refusal of a message we sent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -6,8 +6,11 @@
 mod check;
 mod lookup;
 mod privacy;
-pub mod progress;
 pub mod serve;
+
+// What every command shares (a failure's exit code, progress on stderr) lives in the leaf
+// [`crate::console`], so the queue, the adapters and the demo can use it without importing the CLI.
+pub use crate::console::{Failure, progress};
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -55,37 +58,6 @@ pub enum Command {
     /// Connect Zendesk (setup) and send past tickets to FullStory (backfill).
     #[command(subcommand)]
     Zendesk(crate::adapters::zendesk::cli::ZendeskCommand),
-}
-
-/// A command's failure: what to print and which exit code to use.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    /// Exit 1: something failed at run time.
-    pub fn failed(message: impl Into<String>) -> Self {
-        Self {
-            code: 1,
-            message: message.into(),
-        }
-    }
-
-    /// Exit 2: the command line or the configuration is wrong.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Self {
-        Self::failed(format!("{error:#}"))
-    }
 }
 
 /// Parses the arguments, runs the command, and returns the process exit code.

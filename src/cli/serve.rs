@@ -5,6 +5,8 @@
 use anyhow::Context;
 
 use super::Failure;
+/// Kept under its old path for the tests and benches that start a server the way `serve` does.
+pub use crate::server::run_until;
 use crate::{app::AppState, clock::Clock, config::Config, server};
 
 pub async fn run(config: Config) -> Result<(), Failure> {
@@ -23,45 +25,6 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         .await
         .with_context(|| format!("could not listen on server.listen = {listen}"))?;
     tracing::info!(address = %listener.local_addr().context("no local address")?, "listening");
-    run_until(state, listener, server::shutdown_signal()).await?;
-    Ok(())
-}
-
-/// Serves `listener` and runs the workers until `stop` resolves; then shuts down gracefully.
-pub async fn run_until(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = state.queue.spawn_workers(stop_rx.clone()).await;
-    let background: Vec<_> = state
-        .adapters
-        .iter()
-        .filter_map(|adapter| adapter.background(&state, stop_rx.clone()))
-        .collect();
-    // Erasures announced by other replicas clear this one's cache (PostgreSQL only).
-    // A replica that cannot listen still serves; its cache then forgets an erased customer only when
-    // the entry expires (`fullstory.cache_ttl`), like one whose listener lost its connection.
-    let erasures = match crate::privacy::broadcast::listen(state.app.clone()).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "not listening for erasures announced by other replicas");
-            None
-        }
-    };
-    server::serve(state.clone(), listener, async move {
-        stop.await;
-        let _ = stop_tx.send(true);
-    })
-    .await?;
-    workers.join().await;
-    if let Some(listener) = erasures {
-        listener.abort();
-    }
-    for task in background {
-        let _ = task.await;
-    }
-    tracing::info!("stopped");
+    server::run_until(state, listener, server::shutdown_signal()).await?;
     Ok(())
 }

@@ -205,6 +205,10 @@ pub enum LimitsBackend {
     Redis,
 }
 
+/// The default of `limits.outage_probe_interval`: how often an open circuit breaker lets one call
+/// through to see whether its upstream is back.
+pub const DEFAULT_OUTAGE_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -229,7 +233,7 @@ impl Default for LimitsConfig {
             fail_closed: false,
             per_source_per_minute: 120,
             per_source_burst: 30,
-            outage_probe_interval: Interval(crate::outbound::DEFAULT_PROBE_INTERVAL),
+            outage_probe_interval: Interval(DEFAULT_OUTAGE_PROBE_INTERVAL),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Why: the first thing a newcomer wants is to see what an agent would see, before creating a Slack app,
 //! a Zendesk webhook, a Discord application and a FullStory key. The demo runs the *real* service (the
-//! same [`AppState`], router, queue workers and adapters as `serve`, via [`crate::cli::serve::run_until`])
+//! same [`AppState`], router, queue workers and adapters as `serve`, via [`crate::server::run_until`])
 //! on a fresh SQLite store, and replaces only what lies outside it: a sample FullStory serving
 //! `fixtures.json`, and the places answers go (Slack `response_url`s and Web API, the Zendesk API, Discord's
 //! webhook edits), all on loopback ports ([`upstream`]). Its configuration is built here, with demo
@@ -29,9 +29,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     app::AppState,
-    cli::Failure,
     clock::Clock,
     config::{Config, LogConfig, Secret, Secrets},
+    console::Failure,
     store,
 };
 use requests::Signed;
@@ -120,7 +120,7 @@ impl Demo {
             .with_context(|| format!("could not listen on --listen {}", args.listen))?;
         let server = listener.local_addr().context("no local address")?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(crate::cli::serve::run_until(state, listener, async move {
+        let serving = tokio::spawn(crate::server::run_until(state, listener, async move {
             let _ = stopped.await;
         }));
         Ok(Self {

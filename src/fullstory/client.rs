@@ -18,7 +18,7 @@ use crate::{
     config::{FullStoryConfig, Secret},
     identity::Identity,
     metrics::UpstreamMetrics,
-    outbound::{Budget, RetryPolicy, SendError, Upstream},
+    outbound::{Answered, Budget, CallError, RetryPolicy, SendError, Upstream},
 };
 
 /// The session-data calls FullStory meters against a plan's allowance (the Server API's users,
@@ -103,31 +103,30 @@ impl Client {
         not_found: &'static str,
         request: RequestBuilder,
     ) -> Result<Vec<u8>, FsError> {
-        let request = request
-            .build()
-            .map_err(|e| FsError::Transport(format!("could not build the request: {e}")))?;
-        let response = self
+        let Answered { status, body } = self
             .upstream
-            .send(endpoint, &self.http, request)
+            .call(endpoint, &self.http, request, true)
             .await
             .map_err(|e| match e {
-                SendError::RateLimited { retry_after } => FsError::RateLimited { retry_after },
-                SendError::Server { status, .. } => FsError::Unavailable {
+                CallError::Build(e) => {
+                    FsError::Transport(format!("could not build the request: {e}"))
+                }
+                CallError::Send(SendError::RateLimited { retry_after }) => {
+                    FsError::RateLimited { retry_after }
+                }
+                CallError::Send(SendError::Server { status, .. }) => FsError::Unavailable {
                     status: status.as_u16(),
                 },
-                SendError::Timeout => FsError::Timeout,
-                SendError::Transport(t) => FsError::Transport(t),
-                open @ SendError::CircuitOpen { .. } => FsError::Transport(open.to_string()),
+                CallError::Send(SendError::Timeout) => FsError::Timeout,
+                CallError::Send(SendError::Transport(t)) => FsError::Transport(t),
+                CallError::Send(open @ SendError::CircuitOpen { .. }) => {
+                    FsError::Transport(open.to_string())
+                }
+                CallError::Body => FsError::Malformed {
+                    endpoint,
+                    reason: "the body could not be read".into(),
+                },
             })?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| FsError::Malformed {
-                endpoint,
-                reason: "the body could not be read".into(),
-            })?
-            .to_vec();
         match status {
             s if s.is_success() => Ok(body),
             StatusCode::UNAUTHORIZED => Err(FsError::Unauthorized),

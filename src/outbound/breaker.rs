@@ -35,13 +35,14 @@ use std::{
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
 use tokio::time::Instant;
 
+use super::metrics::UpstreamLabels;
 use super::redis_budget::RedisLink;
-use crate::metrics::UpstreamLabels;
 
 /// Consecutive failed attempts that open a breaker.
 pub const OPEN_AFTER: u32 = 3;
-/// The default of `limits.outage_probe_interval`.
-pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(10);
+/// The default of `limits.outage_probe_interval` (set where the config is, so `config` stays below
+/// `outbound`).
+pub const DEFAULT_PROBE_INTERVAL: Duration = crate::config::DEFAULT_OUTAGE_PROBE_INTERVAL;
 /// A job refused without a call waits this many probe intervals (or until the upstream is back, when
 /// the queue runs it at once): the probing is left to the jobs whose own call failed, so a long
 /// outage does not make every waiting job wake at every probe.

@@ -69,7 +69,9 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-use crate::metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
+pub mod metrics;
+
+use metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
 
 /// Attempts and backoff for one upstream.
 #[derive(Clone, Debug)]
@@ -95,16 +97,25 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait after failed attempt `attempt` (1-based): `base · 2^(attempt-1)`, capped, with jitter
-    /// drawn from the upper half so waits never collapse to zero.
+    /// The wait after failed attempt `attempt` (1-based): [`backoff`] with jitter drawn from the
+    /// upper half (`floor` 0.5), so waits never collapse to zero.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(16)));
-        let ceiling = exp.min(self.cap);
-        let half = ceiling / 2;
-        half + ceiling.saturating_sub(half).mul_f64(fastrand::f64())
+        backoff(self.base, self.cap, attempt, 0.5, fastrand::f64())
     }
+}
+
+/// The one backoff formula (HTTP retries here, the queue's job retries in `queue`): the wait after
+/// failed attempt `attempt` (1-based) is `base·2ⁿ⁻¹` scaled by `floor + (1 − floor)·jitter`
+/// (`jitter` in `[0, 1]`, clamped), then capped at `cap`. With `floor` above 0.5 each attempt's
+/// shortest wait exceeds the previous one's longest, so waits grow strictly until they reach the
+/// cap; with a smaller floor they spread more (HTTP retries of many callers at once).
+pub fn backoff(base: Duration, cap: Duration, attempt: u32, floor: f64, jitter: f64) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(60);
+    let nominal = base.as_secs_f64() * 2f64.powi(i32::try_from(exponent).unwrap_or(60));
+    let floor = floor.clamp(0.0, 1.0);
+    let factor = floor + (1.0 - floor) * jitter.clamp(0.0, 1.0);
+    let delay = (nominal * factor).min(cap.as_secs_f64());
+    Duration::try_from_secs_f64(delay).unwrap_or(cap)
 }
 
 /// Why a call failed after the retry policy gave up.
@@ -131,6 +142,25 @@ impl SendError {
     pub fn is_outage(&self) -> bool {
         !matches!(self, SendError::RateLimited { .. })
     }
+}
+
+/// What an upstream answered once the retry policy is done: its status and its whole body. Each
+/// client maps this to its own typed error ([`Upstream::call`]).
+#[derive(Debug)]
+pub struct Answered {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+/// Why [`Upstream::call`] has no answer to give; each client maps it to its own typed error.
+#[derive(Debug)]
+pub enum CallError {
+    /// The request could not be built (a bad URL or header): nothing was sent.
+    Build(reqwest::Error),
+    /// The retry policy gave up (or the breaker is open): see [`SendError`].
+    Send(SendError),
+    /// The status came, but the body could not be read.
+    Body,
 }
 
 /// Reads `Retry-After` as seconds (`"3"`, `"1.5"`) or as an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`;
@@ -274,6 +304,31 @@ impl Upstream {
                 .inc_by(started.elapsed().as_secs_f64());
         }
         Ok(())
+    }
+
+    /// The one "build → send → read the body" step every upstream client starts from: builds
+    /// `request`, sends it through [`send`](Self::send) (or
+    /// [`send_unrepeatable`](Self::send_unrepeatable) when `repeatable` is false) and reads the whole
+    /// body. What a status means stays with each client (FullStory, Slack, Zendesk, Discord).
+    pub async fn call(
+        &self,
+        endpoint: &'static str,
+        http: &reqwest::Client,
+        request: reqwest::RequestBuilder,
+        repeatable: bool,
+    ) -> Result<Answered, CallError> {
+        let request = request.build().map_err(CallError::Build)?;
+        let response = self
+            .send_with(endpoint, http, request, repeatable)
+            .await
+            .map_err(CallError::Send)?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|_| CallError::Body)?
+            .to_vec();
+        Ok(Answered { status, body })
     }
 
     /// Sends `request` (a fresh copy for each attempt) under the budget, cool-down and retry policy.

@@ -63,7 +63,7 @@ impl Auditor {
             Identity::Email(email) => format!("email:{}", email.as_str()),
             Identity::Uid(uid) => format!("uid:{}", uid.as_str()),
         };
-        let mac = crate::adapters::signing::hmac_sha256(&self.key, &[normal.as_bytes()]);
+        let mac = crate::signing::hmac_sha256(&self.key, &[normal.as_bytes()]);
         hex::encode(&mac[..16])
     }
 

@@ -43,7 +43,7 @@ use crate::{
     identity::{CustomerEmail, Identity},
     jobs::{Answer, Repliers, ReplyTo, Requester},
     queue::{Effect, JobContext, JobError, JobHandler},
-    store::{EffectState, NewJob, Store},
+    store::{EffectState, NewJob},
 };
 
 pub const ERASE: &str = "privacy.erase";
@@ -72,16 +72,8 @@ pub struct EraseHandler {
     pub repliers: Repliers,
 }
 
-/// The ledger name of the Heap step, and the prefix of each FullStory user's.
-const HEAP_STEP: &str = "heap";
-const FULLSTORY_STEP: &str = "fs-";
-/// The prefix of a step replaydesk cannot do and a person must (its text says how).
-const MANUAL_STEP: &str = "manual-";
-
-/// Whether a ledger entry of an erasure job is one of its steps (not a receipt a replier posted).
-fn is_step(name: &str) -> bool {
-    name == HEAP_STEP || name.starts_with(FULLSTORY_STEP) || name.starts_with(MANUAL_STEP)
-}
+// The ledger names of the steps live beside the receipt that reads them back ([`ErasureReceipt`]).
+use crate::jobs::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
 
 /// How a FullStory user is deleted by hand, in FullStory's own words (its help page "Can I delete
 /// sessions?": "Delete a user via Fullstory application").
@@ -122,7 +114,7 @@ where
 
 /// A short, stable effect name for one FullStory user (`fs-` + 12 hex digits).
 fn user_effect_name(user_id: &str) -> String {
-    let digest = crate::adapters::signing::hmac_sha256(b"fullstory-user", &[user_id.as_bytes()]);
+    let digest = crate::signing::hmac_sha256(b"fullstory-user", &[user_id.as_bytes()]);
     format!("{FULLSTORY_STEP}{}", &hex::encode(digest)[..12])
 }
 
@@ -481,78 +473,5 @@ impl JobHandler for EraseHandler {
         if let Err(e) = told {
             tracing::warn!(error = %e, "could not send the failed erasure's receipt");
         }
-    }
-}
-
-/// What an erasure did, from its job's ledger.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ErasureReceipt {
-    pub job_id: i64,
-    /// `done` (every step confirmed), `incomplete` (finished what it could; `needs_action` lists the
-    /// rest), `pending` (will be retried), `dead`.
-    pub status: String,
-    pub done: Vec<String>,
-    pub pending: Vec<String>,
-    /// What replaydesk could not do and a person must (each line says how). A receipt with any is
-    /// `incomplete`, never `done`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub needs_action: Vec<String>,
-    pub last_error: Option<String>,
-}
-
-impl ErasureReceipt {
-    /// The receipt of erasure job `job_id` as the store sees it (its state decides the status).
-    pub async fn of_job(store: &Arc<dyn Store>, job_id: i64) -> anyhow::Result<Self> {
-        let job = store
-            .get_job(job_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no job {job_id}"))?;
-        let status = match job.state.as_str() {
-            "done" => "done",
-            "dead" => "dead",
-            _ => "pending",
-        };
-        Self::from_ledger(store, job_id, status, job.last_error.clone()).await
-    }
-
-    /// The receipt of erasure job `job_id` with `status` given (the job itself knows better than its
-    /// row while it runs): its steps from the ledger, done ones with their upstream references.
-    pub async fn from_ledger(
-        store: &Arc<dyn Store>,
-        job_id: i64,
-        status: &str,
-        last_error: Option<String>,
-    ) -> anyhow::Result<Self> {
-        let mut receipt = ErasureReceipt {
-            job_id,
-            status: status.to_owned(),
-            last_error,
-            ..Self::default()
-        };
-        for effect in store.effects_for_job(job_id).await? {
-            if !is_step(&effect.name) {
-                continue;
-            }
-            match (effect.state, effect.external_id) {
-                (EffectState::Done, Some(line)) if effect.name.starts_with(MANUAL_STEP) => {
-                    receipt.needs_action.push(line);
-                }
-                (EffectState::Done, Some(id)) => receipt.done.push(id),
-                _ => receipt.pending.push(effect.name),
-            }
-        }
-        if receipt.status == "done" {
-            receipt
-                .done
-                .push("replaydesk cache and stored payloads: cleared".into());
-            if !receipt.needs_action.is_empty() {
-                receipt.status = "incomplete".to_owned();
-            }
-        } else {
-            receipt
-                .pending
-                .push("replaydesk cache and stored payloads (cleared last)".into());
-        }
-        Ok(receipt)
     }
 }

@@ -16,5 +16,6 @@ pub mod broadcast;
 pub mod erase;
 pub mod heap;
 
+pub use crate::jobs::ErasureReceipt;
 pub use audit::Auditor;
-pub use erase::{ERASE, ErasureJob, ErasureReceipt};
+pub use erase::{ERASE, ErasureJob};

@@ -27,8 +27,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::cli::progress::Progress;
 use crate::config::{format_duration, parse_duration};
+use crate::console::progress::Progress;
 use crate::store::{Job, JobState, Store};
 
 /// Dead jobs queued again per transaction by `jobs retry --all-dead`.

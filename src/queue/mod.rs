@@ -795,16 +795,12 @@ async fn renew_loop(
     }
 }
 
-/// The delay after failed attempt `attempt` (1-based): `base·2ⁿ⁻¹` scaled by
-/// `0.8 + 0.2·jitter` (`jitter` in `[0, 1)`), then capped at `cap`. Each
-/// attempt's shortest delay (1.6·base·2ⁿ⁻¹) exceeds the previous one's
-/// longest, so delays grow strictly until they reach the cap.
+/// The delay after failed attempt `attempt` (1-based): the one backoff formula
+/// ([`crate::outbound::backoff`]) with `floor` 0.8, i.e. `base·2ⁿ⁻¹` scaled by `0.8 + 0.2·jitter`
+/// (`jitter` in `[0, 1)`), then capped at `cap`. Each attempt's shortest delay (1.6·base·2ⁿ⁻¹)
+/// exceeds the previous one's longest, so delays grow strictly until they reach the cap.
 pub fn backoff_delay(base: Duration, cap: Duration, attempt: u32, jitter: f64) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(60);
-    let nominal = base.as_secs_f64() * 2f64.powi(i32::try_from(exponent).unwrap_or(60));
-    let factor = 0.8 + 0.2 * jitter.clamp(0.0, 1.0);
-    let delay = (nominal * factor).min(cap.as_secs_f64());
-    Duration::try_from_secs_f64(delay).unwrap_or(cap)
+    crate::outbound::backoff(base, cap, attempt, 0.8, jitter)
 }
 
 /// Handles of the running workers; see [`Queue::spawn_workers`].

@@ -124,3 +124,44 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
+
+/// Serves `listener` and runs the workers, the adapters' background connections and the erasure
+/// listener until `stop` resolves; then shuts down gracefully. What `replaydesk serve` and
+/// `replaydesk demo` both run (so it lives here, below both commands).
+pub async fn run_until(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = state.queue.spawn_workers(stop_rx.clone()).await;
+    let background: Vec<_> = state
+        .adapters
+        .iter()
+        .filter_map(|adapter| adapter.background(&state, stop_rx.clone()))
+        .collect();
+    // Erasures announced by other replicas clear this one's cache (PostgreSQL only).
+    // A replica that cannot listen still serves; its cache then forgets an erased customer only when
+    // the entry expires (`fullstory.cache_ttl`), like one whose listener lost its connection.
+    let erasures = match crate::privacy::broadcast::listen(state.app.clone()).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "not listening for erasures announced by other replicas");
+            None
+        }
+    };
+    serve(state.clone(), listener, async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    })
+    .await?;
+    workers.join().await;
+    if let Some(listener) = erasures {
+        listener.abort();
+    }
+    for task in background {
+        let _ = task.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

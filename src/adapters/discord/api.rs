@@ -24,7 +24,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{DiscordConfig, Secret},
     metrics::UpstreamMetrics,
-    outbound::{RetryPolicy, SendError, Upstream},
+    outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
 };
 
 pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
@@ -197,20 +197,21 @@ impl Api {
         endpoint: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<Value, ApiError> {
-        let request = request.build().map_err(|e| ApiError::Other {
-            endpoint,
-            reason: format!("could not build the request: {e}"),
-        })?;
-        let response = self
+        let Answered { status, body } = self
             .upstream
-            .send(endpoint, &self.http, request)
+            .call(endpoint, &self.http, request, true)
             .await
-            .map_err(|source| ApiError::Unavailable { endpoint, source })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|_| ApiError::Other {
-            endpoint,
-            reason: "the answer could not be read".into(),
-        })?;
+            .map_err(|e| match e {
+                CallError::Build(e) => ApiError::Other {
+                    endpoint,
+                    reason: format!("could not build the request: {e}"),
+                },
+                CallError::Send(source) => ApiError::Unavailable { endpoint, source },
+                CallError::Body => ApiError::Other {
+                    endpoint,
+                    reason: "the answer could not be read".into(),
+                },
+            })?;
         if status == StatusCode::BAD_REQUEST && MESSAGE_ENDPOINTS.contains(&endpoint) {
             let refusal = refusal(&body);
             self.upstream

@@ -19,7 +19,7 @@ use super::{
     api::Api,
     interaction::{COMMAND, MESSAGE_COMMAND},
 };
-use crate::{cli::Failure, config::Config};
+use crate::{config::Config, console::Failure};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DiscordCommand {

@@ -25,7 +25,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{Secret, SlackConfig},
     metrics::UpstreamMetrics,
-    outbound::{RetryPolicy, SendError, Upstream},
+    outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
 };
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -480,19 +480,23 @@ impl SlackApi {
         method: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, SlackError> {
-        let request = request.build().map_err(|e| SlackError::Malformed {
-            method,
-            reason: e.to_string(),
-        })?;
-        let response = upstream
-            .send(method, &self.http, request)
+        let Answered {
+            status,
+            body: bytes,
+        } = upstream
+            .call(method, &self.http, request, true)
             .await
-            .map_err(|source| SlackError::Send { method, source })?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|_| SlackError::Malformed {
-            method,
-            reason: "the body could not be read".into(),
-        })?;
+            .map_err(|e| match e {
+                CallError::Build(e) => SlackError::Malformed {
+                    method,
+                    reason: e.to_string(),
+                },
+                CallError::Send(source) => SlackError::Send { method, source },
+                CallError::Body => SlackError::Malformed {
+                    method,
+                    reason: "the body could not be read".into(),
+                },
+            })?;
         let envelope: Envelope = match serde_json::from_slice(&bytes) {
             Ok(envelope) => envelope,
             Err(_) if !status.is_success() => {

@@ -15,7 +15,7 @@
 use clap::{Args, Subcommand};
 
 use super::handle::{COMMAND, FIND_REPLAYS};
-use crate::{cli::Failure, config::Config};
+use crate::{config::Config, console::Failure};
 
 #[derive(Debug, Subcommand)]
 pub enum SlackCommand {

@@ -33,7 +33,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{Secret, ZendeskConfig},
     metrics::UpstreamMetrics,
-    outbound::{RetryPolicy, SendError, Upstream},
+    outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
 };
 
 /// Why a Zendesk call failed.
@@ -350,34 +350,30 @@ impl ZendeskApi {
         request: RequestBuilder,
         repeatable: bool,
     ) -> Result<Vec<u8>, ZdError> {
-        let request = request
-            .build()
-            .map_err(|e| ZdError::Transport(format!("could not build the request: {e}")))?;
-        let sent = if repeatable {
-            self.upstream.send(endpoint, &self.http, request).await
-        } else {
-            self.upstream
-                .send_unrepeatable(endpoint, &self.http, request)
-                .await
-        };
-        let response = sent.map_err(|e| match e {
-            SendError::RateLimited { retry_after } => ZdError::RateLimited { retry_after },
-            SendError::Server { status, .. } => ZdError::Unavailable {
-                status: status.as_u16(),
-            },
-            SendError::Timeout => ZdError::Timeout,
-            SendError::Transport(t) => ZdError::Transport(t),
-            open @ SendError::CircuitOpen { .. } => ZdError::Transport(open.to_string()),
-        })?;
-        let status = response.status();
-        let body = response
-            .bytes()
+        let Answered { status, body } = self
+            .upstream
+            .call(endpoint, &self.http, request, repeatable)
             .await
-            .map_err(|_| ZdError::Malformed {
-                endpoint,
-                reason: "the body could not be read".into(),
-            })?
-            .to_vec();
+            .map_err(|e| match e {
+                CallError::Build(e) => {
+                    ZdError::Transport(format!("could not build the request: {e}"))
+                }
+                CallError::Send(SendError::RateLimited { retry_after }) => {
+                    ZdError::RateLimited { retry_after }
+                }
+                CallError::Send(SendError::Server { status, .. }) => ZdError::Unavailable {
+                    status: status.as_u16(),
+                },
+                CallError::Send(SendError::Timeout) => ZdError::Timeout,
+                CallError::Send(SendError::Transport(t)) => ZdError::Transport(t),
+                CallError::Send(open @ SendError::CircuitOpen { .. }) => {
+                    ZdError::Transport(open.to_string())
+                }
+                CallError::Body => ZdError::Malformed {
+                    endpoint,
+                    reason: "the body could not be read".into(),
+                },
+            })?;
         match status {
             s if s.is_success() => Ok(body),
             StatusCode::UNAUTHORIZED => Err(ZdError::Unauthorized),

@@ -43,9 +43,9 @@ use super::{
 };
 use crate::{
     app::App,
-    cli::{Failure, progress::Progress},
     clock::Clock,
     config::{Config, parse_duration},
+    console::{Failure, progress::Progress},
     fullstory::server_api::{BatchKind, BatchProgress, BatchStatus, MAX_BATCH},
     metrics::UpstreamMetrics,
 };

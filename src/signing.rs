@@ -2,6 +2,9 @@
 //! raw body, constant-time comparison, a replay window around the request's timestamp, and a typed error
 //! per way of failing.
 //!
+//! A leaf module (it uses nothing of the crate): the adapters verify with it and `privacy` keys its
+//! hashes with [`hmac_sha256`], so neither imports the other.
+//!
 //! Each platform's verifier (`adapters/<platform>/verify.rs`) only says which headers hold the signature
 //! and timestamp and how the signed message is laid out. Verification always runs on the raw body bytes,
 //! before a byte is decoded, and takes `now` from the caller so tests fix the clock. Several secrets can be

@@ -41,7 +41,11 @@ pub const MAX_SESSION: TimeDelta = TimeDelta::hours(24);
 impl Digest {
     /// The digest of a session that started at `started`, from its events (see the module docs).
     pub fn from_events(events: &[SessionEvent], started: DateTime<Utc>) -> Self {
-        let within = |at: &DateTime<Utc>| *at >= started && *at <= started + MAX_SESSION;
+        // Saturating: a start stamped near the end of time must not overflow.
+        let until = started
+            .checked_add_signed(MAX_SESSION)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let within = |at: &DateTime<Utc>| *at >= started && *at <= until;
         let mut digest = Digest::default();
         let mut urls = HashSet::new();
         let mut page_views = 0;

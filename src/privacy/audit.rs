@@ -110,19 +110,25 @@ async fn key_from_file(store: &Arc<dyn Store>, path: &Path) -> anyhow::Result<St
         legacy if !legacy.is_empty() => legacy,
         _ => fresh_key(),
     };
+    // Written whole to a private temporary file, then linked into place: another process starting at
+    // the same moment sees either no file or the whole key, never an empty one.
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
     let written = {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .mode(0o600)
-            .open(path)
+            .open(&temp)
             .and_then(|mut file| {
                 file.write_all(key.as_bytes())?;
                 file.sync_all()
             })
+            .and_then(|()| std::fs::hard_link(&temp, path))
     };
+    let _ = std::fs::remove_file(&temp);
     let key = match written {
         Ok(()) => key,
         // Another process made it first: theirs is the key.

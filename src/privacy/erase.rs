@@ -143,10 +143,12 @@ impl EraseHandler {
             .collect();
         let listed = self.app.fullstory.users_by_email(email.as_str()).await?;
         for user in listed.iter().flatten() {
+            // Only a record naming this very address: a list that ignored the filter (or a user
+            // without an email) must never get someone else deleted.
             let same = user
                 .email
                 .as_deref()
-                .is_none_or(|e| e.eq_ignore_ascii_case(email.as_str()));
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.as_str()));
             if !same || user.id.is_empty() {
                 continue;
             }

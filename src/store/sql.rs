@@ -200,10 +200,12 @@ const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_af
      waiting_on = NULL \
      WHERE id = $1 AND state IN ('dead', 'expired')";
 const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
-     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1 \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
+     waiting_on = NULL \
      WHERE state = 'dead'";
 const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
-     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1 \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
+     waiting_on = NULL \
      WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' ORDER BY id LIMIT $2)";
 /// One batch of retention; repeated until it touches nothing.
 const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \

@@ -677,3 +677,24 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
         "never the same session twice"
     );
 }
+
+#[tokio::test]
+async fn a_ticket_token_cannot_be_exchanged_again_to_renew_it_or_point_it_at_another_ticket() {
+    let rd = sidebar().await;
+    let bound = ticket_token(&rd, TICKET).await;
+    for ticket in [TICKET, TICKET + 1] {
+        let again = call(
+            &rd,
+            "POST",
+            "/zendesk/app/api/ticket",
+            &bound,
+            json!({"ticket_id": ticket, "agent_id": 2}),
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::FORBIDDEN, "{}", again.text);
+    }
+    assert_eq!(
+        sessions_of(&rd, &bound, TICKET + 1).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -171,6 +171,15 @@ fn from_json(value: &Value) -> Result<Delivery, String> {
         return Err("body: expected a JSON object with \"ticket_id\"".into());
     }
     let ticket = &value["ticket"];
+    if let (Some(top), Some(nested)) = (value.get("ticket_id"), ticket.get("id"))
+        && ticket_number(top) != ticket_number(nested)
+    {
+        return Err(
+            "ticket_id: the body names two different tickets (`ticket_id` and `ticket.id`; free \
+             text can forge one); refused"
+                .into(),
+        );
+    }
     let ticket_id = match (value.get("ticket_id"), ticket.get("id")) {
         (Some(id), _) => ticket_number(id).ok_or_else(|| {
             "ticket_id: expected a ticket number like \"123\" (use \"{{ticket.id}}\")".to_owned()
@@ -357,6 +366,15 @@ mod tests {
         let broken = br#"{"ticket_id":"1","latest_comment":"it "says" x","ticket_id":"4444"}"#;
         let reason = parse(broken).unwrap_err();
         assert!(reason.contains("names 2 ticket ids"), "{reason}");
+        // Valid JSON naming the ticket twice, in its two places, with two numbers.
+        let two = br#"{"ticket":{"id":1,"c":"x"},"ticket_id":"4444"}"#;
+        assert!(parse(two).unwrap_err().contains("two different tickets"));
+        assert_eq!(
+            parse(br#"{"ticket":{"id":7},"ticket_id":"7"}"#)
+                .unwrap()
+                .ticket_id,
+            7
+        );
         // Quotes inside a string value are not keys.
         let fine = br#"{"ticket_id":"1","latest_comment":"x\",\"ticket_id\":\"4444"}"#;
         assert_eq!(parse(fine).unwrap().ticket_id, 1);

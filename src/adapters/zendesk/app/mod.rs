@@ -246,6 +246,11 @@ async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(token) => token,
         Err(refused) => return refused.into_response(),
     };
+    // Once per page load: a token already bound to a ticket is not exchanged again (it could otherwise
+    // be renewed forever, or re-pointed at another ticket).
+    if token.ticket.is_some() {
+        return token_refused(&TokenError::OtherTicket).into_response();
+    }
     let Ok(asked) = serde_json::from_slice::<Exchange>(&body) else {
         return state_json(StatusCode::BAD_REQUEST, "error", "ticket_id is required")
             .into_response();
@@ -267,6 +272,8 @@ async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         state.clock.now(),
     );
     bound.load = token.load;
+    // The load's expiry stays: exchanging never lengthens a token's life.
+    bound.exp = token.exp;
     let Some(secret) = secrets(&state).next() else {
         return token_refused(&TokenError::Invalid).into_response();
     };

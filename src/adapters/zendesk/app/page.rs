@@ -7,9 +7,8 @@
 
 use crate::adapters::zendesk::render::escape;
 
-/// Zendesk's ZAF v2 SDK (developer.zendesk.com, "ZAF Client API").
-pub const ZAF_SDK: &str =
-    "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js";
+/// Zendesk's ZAF v2 SDK address: the default of `zendesk.app_sdk_url` (kept in `config`, the leaf).
+pub use crate::config::ZAF_SDK;
 
 const SIDEBAR: &str = include_str!("assets/sidebar.html");
 const REFUSED: &str = include_str!("assets/refused.html");

@@ -600,6 +600,16 @@ pub fn base_url(config: &ZendeskConfig) -> Option<String> {
     }
 }
 
+/// The account's host (`acme.zendesk.com`, with a port when the URL has one): what the sidebar's JWT
+/// names as its issuer, and the one key of the account's lookup limit for tickets and sidebar alike.
+pub fn account_host(config: &ZendeskConfig) -> Option<String> {
+    let url = Url::parse(&base_url(config)?).ok()?;
+    Some(match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str()?),
+        None => url.host_str()?.to_owned(),
+    })
+}
+
 fn read<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, ZdError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| ZdError::Malformed {

@@ -447,9 +447,12 @@ impl JobHandler for TicketHandler {
             };
             let mut request = lookup.to_request(&self.app);
             request.max_identities = max_identities;
-            let account = payload.account_id.as_deref().unwrap_or_default();
+            // Keyed like the sidebar's lookups (the account's host), so one account has one allowance.
+            let account = super::api::account_host(&config.zendesk)
+                .or_else(|| payload.account_id.clone())
+                .unwrap_or_default();
             let spend = lookup.identities.len().min(max_identities);
-            if let Some(after) = self.accounts.delay(PLATFORM, account, spend) {
+            if let Some(after) = self.accounts.delay(PLATFORM, &account, spend) {
                 // Zendesk does not resend after our 2xx: the ticket waits, it is never dropped.
                 return Err(JobError::Later {
                     after,

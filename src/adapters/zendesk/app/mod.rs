@@ -74,11 +74,7 @@ pub(super) fn routes(parts: Arc<OnceLock<Parts>>) -> Router<AppState> {
 /// The configured account: its host (the JWT's `iss`, our tokens' `acct`) and base URL.
 fn account(state: &AppState) -> Option<jwt::Expected> {
     let base_url = super::api::base_url(&state.config.zendesk)?;
-    let url = reqwest::Url::parse(&base_url).ok()?;
-    let host = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str()?),
-        None => url.host_str()?.to_owned(),
-    };
+    let host = super::api::account_host(&state.config.zendesk)?;
     Some(jwt::Expected {
         host,
         base_url: base_url.trim_end_matches('/').to_owned(),

@@ -295,6 +295,9 @@ async fn retention_scrubs_dead_jobs_too(store: Arc<dyn Store>) {
             .unwrap(),
         0
     );
+    // Nothing is left to run: a scrubbed job is not queued again, alone or in bulk.
+    assert!(!store.retry_dead(id, Utc::now()).await.unwrap());
+    assert_eq!(store.retry_all_dead(Utc::now()).await.unwrap(), 0);
 }
 
 fn items(names: &[&str]) -> Vec<String> {

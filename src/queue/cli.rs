@@ -135,6 +135,10 @@ pub async fn render(
             } else {
                 match store.get_job(id).await? {
                     None => bail!("no job {id}"),
+                    Some(job) if job.payload_purged_at.is_some() => bail!(
+                        "job {id} can no longer be retried: its payload was scrubbed (retention or an \
+                         erasure), so there is nothing left to run"
+                    ),
                     Some(job) => bail!(
                         "job {id} is {}, not dead or expired; only those can be retried",
                         job.state

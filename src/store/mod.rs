@@ -357,7 +357,9 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// Every state, zero included.
     async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>>;
 
-    /// dead or expired → queued, due now, attempts reset, `retried_at` = now. `false` if neither.
+    /// dead or expired → queued, due now, attempts reset, `retried_at` = now. `false` if neither, or
+    /// when retention or an erasure scrubbed its payload (nothing is left to run). The bulk retries
+    /// below leave scrubbed jobs alone too.
     async fn retry_dead(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
 
     /// Every dead job → queued; how many.

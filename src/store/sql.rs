@@ -198,15 +198,16 @@ const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
 const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $2, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $2, retried_at = $2, \
      waiting_on = NULL \
-     WHERE id = $1 AND state IN ('dead', 'expired')";
+     WHERE id = $1 AND state IN ('dead', 'expired') AND payload_purged_at IS NULL";
 const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
      waiting_on = NULL \
-     WHERE state = 'dead'";
+     WHERE state = 'dead' AND payload_purged_at IS NULL";
 const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
      waiting_on = NULL \
-     WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' ORDER BY id LIMIT $2)";
+     WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' AND payload_purged_at IS NULL \
+         ORDER BY id LIMIT $2)";
 /// One batch of retention; repeated until it touches nothing.
 const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
      payload_purged_at = $2, updated_at = $2 \

@@ -1,7 +1,8 @@
 //! The Zendesk body reader that refuses repeated keys (`payload::strict_json`), on arbitrary bytes:
-//! never a panic; whatever it accepts, `serde_json` accepts too and reads the same value (so a
-//! repeated key is the only thing it refuses beyond plain JSON errors); a refusal for a repeated key
-//! only ever happens to text `serde_json` reads as JSON.
+//! never a panic; whatever it accepts, `serde_json` accepts too and reads the same value; what it calls
+//! broken JSON, `serde_json` refuses too. (A repeated key is refused as soon as it is read, so a body
+//! that is broken further on is refused for the key: the first fuzz run found that, 2026-12-02; it is a
+//! refusal either way, and `payload`'s tests keep the case.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let plain = serde_json::from_slice::<serde_json::Value>(data);
     match strict_json(data) {
         Ok(value) => assert_eq!(plain.ok(), Some(value)),
-        Err(StrictError::Duplicate(_)) => assert!(plain.is_ok()),
+        // Refused either way (see above): nothing to compare.
+        Err(StrictError::Duplicate(_)) => {}
         Err(StrictError::Json(_)) => assert!(plain.is_err()),
     }
 });

@@ -375,6 +375,10 @@ mod tests {
                 .ticket_id,
             7
         );
+        // Found by fuzzing: a repeated key before the body breaks is refused for the key.
+        let broken_after = b"{\"{[[\"\t:\"\",\t\t\"{[[\"\t:\"\",\t\t";
+        let reason = parse(broken_after).unwrap_err();
+        assert!(reason.contains("names this key twice"), "{reason}");
         // Quotes inside a string value are not keys.
         let fine = br#"{"ticket_id":"1","latest_comment":"x\",\"ticket_id\":\"4444"}"#;
         assert_eq!(parse(fine).unwrap().ticket_id, 1);

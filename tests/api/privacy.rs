@@ -728,28 +728,14 @@ async fn a_key_an_older_version_kept_in_the_database_moves_into_the_file() {
 
 #[tokio::test]
 async fn a_postgresql_store_without_an_audit_key_refuses_to_start_naming_the_key() {
-    let url = std::env::var("REPLAYDESK_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let store = replaydesk::store::open_with(
-        &url,
-        replaydesk::store::StoreOptions {
-            pg_schema: Some(schema.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("PostgreSQL at REPLAYDESK_TEST_POSTGRES_URL");
+    let db = super::processes::FreshDatabase::create().await;
+    let store = replaydesk::store::open(&db.url)
+        .await
+        .expect("PostgreSQL at REPLAYDESK_TEST_POSTGRES_URL");
     let refused = replaydesk::privacy::Auditor::new(store.clone(), &Secret::default(), None).await;
     let error = format!("{:#}", refused.err().expect("refused"));
     assert!(error.contains("privacy.audit_key"), "{error}");
     assert!(error.contains("privacy.audit_key_file"), "{error}");
     store.close().await;
-    use sqlx::Connection;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-        let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-        let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
-            .execute(&mut conn)
-            .await;
-    }
+    db.drop_now().await;
 }

@@ -1,26 +1,25 @@
-//! The assembled service.
+//! The core of the service, and the state its request handlers share.
 //!
-//! [`App`] is the core, built once from the configuration: clock, metrics, store, FullStory client,
-//! cache and lookup. [`AppState`] adds what is built on top of it: the enabled adapters and the job
-//! queue whose handlers (the shared lookup and summary jobs, and the adapters' own) hold the `App`.
-//! Building in that order keeps the dependency one-way: handlers need the core, the core needs nothing
-//! of them. The server's handlers, the workers and the commands all share one `AppState`.
+//! [`App`] is built once from the configuration: clock, metrics, store, FullStory client, cache,
+//! lookup, auditor. [`AppState`] is the core plus the job queue, what every route and job reaches.
+//! Neither knows a platform: the composition root ([`crate::wiring`]) builds the core first, then plugs
+//! the enabled platforms and the job handlers into it, so handlers need the core and the core needs
+//! nothing of them.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::{
-    adapters::{self, Adapter, sources::SourceLimits},
+    audit::Auditor,
     clock::Clock,
     config::Config,
     fullstory::{CachedSessions, Client, SessionsApi},
-    jobs::{LookupHandler, Repliers, SummaryHandler},
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
     outbound::{BreakerSettings, Budget, LocalBudget, RedisBudget, RedisBudgetSettings, RedisLink},
-    privacy::{Auditor, erase::EraseHandler, heap::Heap},
-    queue::{JobHandler, Queue, QueueMetrics, Settings},
+    queue::{Queue, QueueMetrics},
+    source_limits::SourceLimits,
     store::{self, Store},
 };
 
@@ -145,67 +144,17 @@ fn fullstory_budget(config: &Config) -> anyhow::Result<Arc<dyn Budget>> {
     })
 }
 
-/// What handlers, workers and commands share. Cheap to clone.
+/// What routes, jobs and commands share: the core and the queue. Cheap to clone. Built by
+/// [`crate::wiring::Service`].
 #[derive(Clone)]
 pub struct AppState {
     pub app: Arc<App>,
     pub queue: Queue,
-    pub adapters: Arc<Vec<Arc<dyn Adapter>>>,
 }
 
 impl std::ops::Deref for AppState {
     type Target = App;
     fn deref(&self) -> &App {
         &self.app
-    }
-}
-
-impl AppState {
-    /// Builds the core, the enabled adapters and the queue with every job handler.
-    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let app = Arc::new(App::build(config, clock).await?);
-        Self::around(app)
-    }
-
-    /// Adds adapters and the queue to an already built core.
-    pub fn around(app: Arc<App>) -> anyhow::Result<Self> {
-        let adapters = adapters::enabled(&app.config);
-        let repliers = Repliers::new(
-            adapters
-                .iter()
-                .map(|a| a.replier(&app))
-                .collect::<anyhow::Result<Vec<_>>>()?,
-        );
-        let mut handlers: Vec<Arc<dyn JobHandler>> = vec![
-            Arc::new(LookupHandler {
-                app: app.clone(),
-                repliers: repliers.clone(),
-            }),
-            Arc::new(SummaryHandler {
-                app: app.clone(),
-                repliers: repliers.clone(),
-            }),
-            Arc::new(EraseHandler {
-                app: app.clone(),
-                heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())?
-                    .map(Arc::new),
-                repliers,
-            }),
-        ];
-        for adapter in &adapters {
-            handlers.extend(adapter.job_handlers(&app)?);
-        }
-        let queue = Queue::new(
-            app.store.clone(),
-            handlers,
-            Settings::from_config(&app.config),
-            app.clock.clone(),
-            app.queue_metrics.clone(),
-        )?;
-        Ok(Self {
-            app,
-            queue,
-            adapters: Arc::new(adapters),
-        })
     }
 }

@@ -40,18 +40,8 @@ use crate::{
     store::{EffectState, NewJob, Store},
 };
 
-/// Who asked, for the audit log and access decisions. Never holds a customer email.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Requester {
-    /// `slack`, `zendesk`, `discord`, `cli`.
-    pub platform: String,
-    /// Workspace, Zendesk account or guild.
-    pub tenant: String,
-    /// The platform's user id of the person asking.
-    pub user: String,
-    /// Channel, ticket or thread the question came from.
-    pub place: Option<String>,
-}
+/// Who asked: defined beside the audit trail that records it ([`crate::audit`]), below the jobs.
+pub use crate::audit::Requester;
 
 /// Where the answer goes: the platform's own description (a `response_url`, a ticket id, an interaction
 /// token), stored with the job and read back only by that platform's [`Replier`].

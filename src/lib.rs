@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -24,8 +25,10 @@ pub mod queue;
 pub mod render;
 pub mod server;
 pub mod signing;
+pub mod source_limits;
 pub mod store;
 pub mod telemetry;
+pub mod wiring;
 
 /// Installs rustls' `ring` crypto provider as the process default (idempotent). Called at start-up and
 /// by [`outbound::http_client`], so no client is ever built without it.

@@ -17,7 +17,7 @@ use std::{
 };
 
 use replaydesk::{
-    app::{App, AppState},
+    app::App,
     clock::Clock,
     config::{Config, LimitsBackend},
     identity::{CustomerEmail, Identity},
@@ -926,17 +926,13 @@ async fn metrics_of_a_running_server() -> (
     .unwrap();
     replaydesk::install_crypto_provider();
     let app = std::sync::Arc::new(App::build(config, Clock::system()).await.unwrap());
-    let state = AppState::around(app.clone()).unwrap();
+    let service = replaydesk::wiring::Service::around(app.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(replaydesk::cli::serve::run_until(
-        state,
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(service.run_until(listener, async move {
+        let _ = stopped.await;
+    }));
 
     // Upstream traffic: a 429 and its retry, a limiter wait, cache misses and a hit.
     for email in [

@@ -138,7 +138,9 @@ pub struct Service {
 /// Starts the service: the server alone, or (`workers`) the server and the job workers like `serve`.
 pub async fn serve(config: Config, workers: bool) -> anyhow::Result<Service> {
     replaydesk::install_crypto_provider();
-    let state = AppState::around(Arc::new(App::build(config, Clock::system()).await?))?;
+    let service =
+        replaydesk::wiring::Service::around(Arc::new(App::build(config, Clock::system()).await?))?;
+    let state = service.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -146,13 +148,12 @@ pub async fn serve(config: Config, workers: bool) -> anyhow::Result<Service> {
         let _ = stopped.await;
     };
     if workers {
-        tokio::spawn(replaydesk::cli::serve::run_until(
-            state.clone(),
-            listener,
-            stopped,
-        ));
+        tokio::spawn(service.run_until(listener, stopped));
     } else {
-        tokio::spawn(replaydesk::server::serve(state.clone(), listener, stopped));
+        let router = service.router();
+        tokio::spawn(async move {
+            replaydesk::server::serve(&service.config.server, router, listener, stopped).await
+        });
     }
     Ok(Service {
         base: format!("http://{address}"),

@@ -95,7 +95,7 @@ pub fn refuse(state: &AppState, platform: &'static str, rejection: Rejection) ->
 /// Whether a lookup of `identities` customers from `tenant` (workspace, guild) fits
 /// `limits.per_source_per_minute` and `per_source_burst` ([`super::sources`]: identities are counted,
 /// at most `identity.max_per_request`, the most one request looks up); when it does not, counts
-/// `rate_limited` and logs it, and the adapter answers [`super::sources::OVER_LIMIT`] without
+/// `rate_limited` and logs it, and the adapter answers [`crate::source_limits::OVER_LIMIT`] without
 /// enqueueing anything.
 pub fn within_source_limit(
     state: &AppState,

@@ -65,16 +65,26 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         ),
     }
     println!("{:<10} {}", "outages", outages(&app).await);
-    for (name, on) in integrations(&app.config) {
+    for platform in crate::adapters::PLATFORMS {
         println!(
-            "{name:<10} {}",
-            if on {
+            "{:<10} {}",
+            platform.name(),
+            if platform.enabled(&app.config) {
                 "configured"
             } else {
                 "off (its secrets are not set)"
             }
         );
     }
+    println!(
+        "{:<10} {}",
+        "heap",
+        if heap_configured(&app.config) {
+            "configured"
+        } else {
+            "off (its secrets are not set)"
+        }
+    );
     for warning in open_tenancy(&app.config) {
         println!("tenancy    open: {warning}");
     }
@@ -88,29 +98,10 @@ pub async fn run(config: Config) -> Result<(), Failure> {
 /// The enabled platforms that serve any tenant who reaches them (reported, not failed: a single-tenant
 /// install may mean it, but an operator should see it said).
 pub fn open_tenancy(config: &Config) -> Vec<String> {
-    let on = |name: &str| integrations(config).iter().any(|(n, on)| *n == name && *on);
-    let mut open = Vec::new();
-    if on("slack") && config.slack.allowed_team_ids.is_empty() {
-        open.push(
-            "slack answers any workspace that installs the app; set slack.allowed_team_ids"
-                .to_owned(),
-        );
-    }
-    if on("zendesk") && config.zendesk.allowed_account_ids.is_empty() {
-        open.push(
-            "zendesk accepts webhooks from any account that holds the secret; set \
-             zendesk.allowed_account_ids"
-                .to_owned(),
-        );
-    }
-    if on("discord") && config.discord.allow_any_guild {
-        open.push(
-            "discord serves every server that adds the app (discord.allow_any_guild = true); list \
-             yours in discord.allowed_guild_ids"
-                .to_owned(),
-        );
-    }
-    open
+    crate::adapters::enabled(config)
+        .into_iter()
+        .filter_map(|platform| platform.open_tenancy(config))
+        .collect()
 }
 
 /// Open circuit breakers (as shared through Redis with `limits.backend = "redis"`; a local breaker
@@ -120,7 +111,10 @@ async fn outages(app: &App) -> String {
     let shared = app.config.limits.backend == crate::config::LimitsBackend::Redis;
     let mut open = Vec::new();
     if shared {
-        for &name in crate::outbound::UPSTREAMS {
+        let platforms = crate::adapters::PLATFORMS
+            .iter()
+            .flat_map(|platform| platform.upstreams());
+        for &name in crate::outbound::CORE_UPSTREAMS.iter().chain(platforms) {
             let breaker = app.metrics.upstream.breakers.get(name);
             if breaker.refresh().await == crate::outbound::BreakerState::Open {
                 open.push(format!("{name} breaker open"));
@@ -144,28 +138,9 @@ async fn outages(app: &App) -> String {
     }
 }
 
-/// Which adapters are switched on by their secrets.
-pub fn integrations(config: &Config) -> [(&'static str, bool); 4] {
-    [
-        (
-            "slack",
-            config.slack.bot_token.is_set()
-                && (config.slack.signing_secret.is_set() || config.slack.app_token.is_set()),
-        ),
-        (
-            "zendesk",
-            config.zendesk.webhook_secret.is_set()
-                && (config.zendesk.api_token.is_set() || config.zendesk.oauth_token.is_set()),
-        ),
-        (
-            "discord",
-            config.discord.public_key.is_some() && config.discord.application_id.is_some(),
-        ),
-        (
-            "heap",
-            config.heap.app_id.is_some() && config.heap.api_key.is_set(),
-        ),
-    ]
+/// Whether Heap (the erasure's second upstream, not a platform) is configured.
+fn heap_configured(config: &Config) -> bool {
+    config.heap.app_id.is_some() && config.heap.api_key.is_set()
 }
 
 #[cfg(test)]
@@ -183,7 +158,7 @@ mod tests {
         config.zendesk.webhook_secret = Secrets::from_values(["w"]);
         config.zendesk.api_token = Secret::new("t");
         config.discord.application_id = Some("1234".into());
-        config.discord.public_key = Some("k".into());
+        config.discord.public_key = Some(crate::adapters::discord::verify::public_key(&[7; 32]));
         config.discord.allow_any_guild = true;
         let open = open_tenancy(&config).join("\n");
         assert!(open.contains("slack.allowed_team_ids"), "{open}");

@@ -1,4 +1,7 @@
-//! The `replaydesk` command line: `demo`, `serve`, `lookup`, `check`, `jobs …`, `discord register`.
+//! The `replaydesk` command line: `demo`, `serve`, `lookup`, `check`, `forget`, `audit`, `jobs …`, and
+//! each platform's own commands (`slack manifest`, `zendesk setup|backfill|app`, `discord register`),
+//! which the platforms declare themselves ([`crate::adapters::Platform::command`]) and this module adds
+//! to the parser from [`crate::adapters::PLATFORMS`].
 //!
 //! Exit codes: 0 ok, 1 failure (one actionable line on stderr), 2 usage or configuration error.
 //! Command output goes to stdout; logs go to stderr.
@@ -14,7 +17,7 @@ pub use crate::console::{Failure, progress};
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
 
@@ -49,28 +52,67 @@ pub enum Command {
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(crate::queue::cli::JobsCommand),
-    /// Slack: print the app manifest.
-    #[command(subcommand)]
-    Slack(crate::adapters::slack::cli::SlackCommand),
-    /// Set up the Discord application: `discord register [--guild ID]`.
-    #[command(subcommand)]
-    Discord(crate::adapters::discord::cli::DiscordCommand),
-    /// Connect Zendesk (setup) and send past tickets to FullStory (backfill).
-    #[command(subcommand)]
-    Zendesk(crate::adapters::zendesk::cli::ZendeskCommand),
+}
+
+/// What was asked for: one of [`Command`], or a platform's own command.
+enum Parsed {
+    Core(Cli),
+    Platform {
+        config: Option<PathBuf>,
+        run: crate::adapters::RunCommand,
+        matches: clap::ArgMatches,
+    },
+}
+
+/// Parses the arguments with every platform's command added (exits with clap's message on a usage
+/// error, like `Cli::parse`).
+fn parse() -> Parsed {
+    let mut platforms: Vec<_> = crate::adapters::PLATFORMS
+        .iter()
+        .filter_map(|platform| platform.command())
+        .collect();
+    let mut command = Cli::command();
+    for platform in &platforms {
+        command = command.subcommand(platform.command.clone());
+    }
+    let mut matches = command.get_matches();
+    let config = matches.get_one::<PathBuf>("config").cloned();
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(at) = platforms
+            .iter()
+            .position(|platform| platform.command.get_name() == name)
+    {
+        return Parsed::Platform {
+            config,
+            run: platforms.swap_remove(at).run,
+            matches: sub.clone(),
+        };
+    }
+    match Cli::from_arg_matches_mut(&mut matches) {
+        Ok(cli) => Parsed::Core(cli),
+        Err(error) => error.exit(),
+    }
 }
 
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let mut config = match Config::load(cli.config.as_deref()) {
+    let parsed = parse();
+    let config_path = match &parsed {
+        Parsed::Core(cli) => cli.config.clone(),
+        Parsed::Platform { config, .. } => config.clone(),
+    };
+    let mut config = match Config::load(config_path.as_deref()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("replaydesk: configuration error: {error}");
             return ExitCode::from(2);
         }
     };
-    if let Command::Demo(_) = cli.command {
+    if let Parsed::Core(Cli {
+        command: Command::Demo(_),
+        ..
+    }) = parsed
+    {
         crate::demo::quiet(&mut config.log);
     }
     crate::telemetry::init(&config.log);
@@ -86,7 +128,11 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        let command = match parsed {
+            Parsed::Core(cli) => cli.command,
+            Parsed::Platform { run, matches, .. } => return run(&matches, config).await,
+        };
+        match command {
             Command::Demo(args) => crate::demo::run(args, config.log).await,
             Command::Serve => serve::run(config).await,
             Command::Lookup(args) => lookup::run(config, args).await,
@@ -101,9 +147,6 @@ pub fn main() -> ExitCode {
                     .await
                     .map_err(Failure::from)
             }
-            Command::Slack(command) => crate::adapters::slack::cli::run(command, &config),
-            Command::Discord(command) => crate::adapters::discord::cli::run(command, config).await,
-            Command::Zendesk(command) => crate::adapters::zendesk::cli::run(config, command).await,
         }
     });
     // Stop the runtime first, so nothing it logs while shutting down lands after the failure line.

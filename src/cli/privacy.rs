@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::{Failure, progress::Progress};
 use crate::{
-    app::{App, AppState},
+    app::App,
     clock::Clock,
     config::Config,
     identity::{CustomerEmail, Identity, parse_query},
@@ -71,7 +71,7 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
             "give at least one email: replaydesk forget jane@acme.com",
         ));
     }
-    let state = AppState::build(config, Clock::system()).await?;
+    let state = crate::wiring::Service::build(config, Clock::system()).await?;
     let mut jobs = Vec::new();
     for email in &emails {
         let job = ErasureJob {

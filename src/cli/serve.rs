@@ -5,26 +5,22 @@
 use anyhow::Context;
 
 use super::Failure;
-/// Kept under its old path for the tests and benches that start a server the way `serve` does.
-pub use crate::server::run_until;
-use crate::{app::AppState, clock::Clock, config::Config, server};
+use crate::{clock::Clock, config::Config, server, wiring};
 
 pub async fn run(config: Config) -> Result<(), Failure> {
     let listen = config.server.listen.clone();
-    for (name, on) in super::check::integrations(&config) {
-        if !on {
-            tracing::info!(integration = name, "off: its secrets are not set");
-        }
-    }
+    wiring::log_platforms(&config);
     if !config.fullstory.api_key.is_set() {
         tracing::warn!("fullstory.api_key is not set: lookups will fail until it is");
     }
     server::connections::raise_file_limit(config.server.max_connections);
-    let state = AppState::build(config, Clock::system()).await?;
+    let service = wiring::Service::build(config, Clock::system()).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("could not listen on server.listen = {listen}"))?;
     tracing::info!(address = %listener.local_addr().context("no local address")?, "listening");
-    server::run_until(state, listener, server::shutdown_signal()).await?;
+    service
+        .run_until(listener, server::shutdown_signal())
+        .await?;
     Ok(())
 }

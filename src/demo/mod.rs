@@ -2,7 +2,7 @@
 //!
 //! Why: the first thing a newcomer wants is to see what an agent would see, before creating a Slack app,
 //! a Zendesk webhook, a Discord application and a FullStory key. The demo runs the *real* service (the
-//! same [`AppState`], router, queue workers and adapters as `serve`, via [`crate::server::run_until`])
+//! same service, router, queue workers and adapters as `serve`, assembled by [`crate::wiring`])
 //! on a fresh SQLite store, and replaces only what lies outside it: a sample FullStory serving
 //! `fixtures.json`, and the places answers go (Slack `response_url`s and Web API, the Zendesk API, Discord's
 //! webhook edits), all on loopback ports ([`upstream`]). Its configuration is built here, with demo
@@ -28,7 +28,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    app::AppState,
     clock::Clock,
     config::{Config, LogConfig, Secret, Secrets},
     console::Failure,
@@ -114,13 +113,13 @@ impl Demo {
             }
         };
         let config = config(&upstreams, &fixtures, &store_url, &args.listen, log)?;
-        let state = AppState::build(config, Clock::system()).await?;
+        let service = crate::wiring::Service::build(config, Clock::system()).await?;
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("could not listen on --listen {}", args.listen))?;
         let server = listener.local_addr().context("no local address")?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(crate::server::run_until(state, listener, async move {
+        let serving = tokio::spawn(service.run_until(listener, async move {
             let _ = stopped.await;
         }));
         Ok(Self {

@@ -46,15 +46,9 @@ pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::{CoolDown, LONGEST as LONGEST_COOL_DOWN};
 pub use redis_budget::{RedisBudget, RedisBudgetSettings, RedisLink, org_tag, ping as ping_redis};
 
-/// The names of every upstream replaydesk calls (each has a circuit breaker).
-pub const UPSTREAMS: &[&str] = &[
-    "fullstory",
-    "zendesk",
-    "slack",
-    "slack_response_url",
-    "discord",
-    "heap",
-];
+/// The upstreams of the core (each has a circuit breaker); each platform names its own
+/// (`crate::adapters::Platform::upstreams`).
+pub const CORE_UPSTREAMS: &[&str] = &["fullstory", "heap"];
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no
 /// redirects followed: every client carries customer data or credentials, and a redirect would take

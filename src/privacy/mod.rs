@@ -1,6 +1,6 @@
 //! Privacy: the audit trail and erasure.
 //!
-//! - [`audit::Auditor`] records every lookup, summary and erasure: who asked (platform user id), where
+//! - [`Auditor`] ([`crate::audit`], kept below the core that holds it) records every lookup, summary and erasure: who asked (platform user id), where
 //!   (workspace/account/guild, channel/ticket), which identities (a keyed hash with `privacy.audit_key`,
 //!   never the email), when, and how many sessions were shown. Without a configured key, one is generated
 //!   once and kept in the store, so hashes stay comparable across restarts and replicas.
@@ -11,11 +11,10 @@
 //! - [`broadcast`] carries an erasure to every replica's cache (PostgreSQL `NOTIFY`), naming the
 //!   customer by their keyed hash.
 
-pub mod audit;
 pub mod broadcast;
 pub mod erase;
 pub mod heap;
 
+pub use crate::audit::{self, Auditor};
 pub use crate::jobs::ErasureReceipt;
-pub use audit::Auditor;
 pub use erase::{ERASE, ErasureJob};

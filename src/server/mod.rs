@@ -4,13 +4,15 @@
 //! the answer), a tracing span carrying it, the same id in scope for the handler (so the job it enqueues
 //! records it: see [`crate::telemetry`]), panic → 500 (no panic on any input takes the server down),
 //! the request timeout (`server.request_timeout` → 408), and the body limit (`server.max_body_bytes` →
-//! 413). Platform routes are added by the adapters; this module knows no business rules.
+//! 413). Platform routes come from the composition root ([`crate::wiring`]); this module knows no
+//! business rules and no platform.
 //!
 //! Connections are accepted by [`connections`]: at most `server.max_connections` at once, each closed
 //! when its request head is slower than `server.header_read_timeout` or it sits idle past
 //! `server.idle_timeout`, so slow and idle clients cannot starve the server.
 //!
-//! `fn router(state) -> Router` lets tests drive the real stack with `oneshot` or a real port.
+//! `fn router(state, platforms) -> Router` lets tests drive the real stack with `oneshot` or a real
+//! port (through [`crate::wiring::Service::router`]).
 
 pub mod connections;
 mod exposition;
@@ -36,35 +38,35 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::app::AppState;
+use crate::{app::AppState, config::ServerConfig};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole router with its layers.
-pub fn router(state: AppState) -> Router {
+/// The whole router with its layers: health and metrics, and `platforms` (the enabled platforms'
+/// routes, merged by [`crate::wiring`]).
+pub fn router(state: AppState, platforms: Router<AppState>) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let timeout = state.config.server.request_timeout.0;
-    let mut routes = Router::new()
+    Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics));
-    for adapter in state.adapters.iter() {
-        routes = routes.merge(adapter.routes());
-    }
-    routes.with_state(state).layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span))
-            .layer(middleware::from_fn(carry_request_id))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(CatchPanicLayer::new())
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                timeout,
-            ))
-            .layer(RequestBodyLimitLayer::new(max_body))
-            .layer(DefaultBodyLimit::max(max_body)),
-    )
+        .route("/metrics", get(health::metrics))
+        .merge(platforms)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(middleware::from_fn(carry_request_id))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(max_body))
+                .layer(DefaultBodyLimit::max(max_body)),
+        )
 }
 
 /// The span of one inbound request: its id, method and route (never the query, which may hold an email).
@@ -92,14 +94,20 @@ async fn carry_request_id(request: Request, next: Next) -> Response {
     crate::telemetry::scope_request_id(id, next.run(request)).await
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+/// Serves `router` until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
 pub async fn serve(
-    state: AppState,
+    config: &ServerConfig,
+    router: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let limits = connections::Limits::from(&state.config.server);
-    connections::serve(listener, router(state), limits, shutdown).await
+    connections::serve(
+        listener,
+        router,
+        connections::Limits::from(config),
+        shutdown,
+    )
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -123,45 +131,4 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested");
-}
-
-/// Serves `listener` and runs the workers, the adapters' background connections and the erasure
-/// listener until `stop` resolves; then shuts down gracefully. What `replaydesk serve` and
-/// `replaydesk demo` both run (so it lives here, below both commands).
-pub async fn run_until(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = state.queue.spawn_workers(stop_rx.clone()).await;
-    let background: Vec<_> = state
-        .adapters
-        .iter()
-        .filter_map(|adapter| adapter.background(&state, stop_rx.clone()))
-        .collect();
-    // Erasures announced by other replicas clear this one's cache (PostgreSQL only).
-    // A replica that cannot listen still serves; its cache then forgets an erased customer only when
-    // the entry expires (`fullstory.cache_ttl`), like one whose listener lost its connection.
-    let erasures = match crate::privacy::broadcast::listen(state.app.clone()).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "not listening for erasures announced by other replicas");
-            None
-        }
-    };
-    serve(state.clone(), listener, async move {
-        stop.await;
-        let _ = stop_tx.send(true);
-    })
-    .await?;
-    workers.join().await;
-    if let Some(listener) = erasures {
-        listener.abort();
-    }
-    for task in background {
-        let _ = task.await;
-    }
-    tracing::info!("stopped");
-    Ok(())
 }

@@ -212,7 +212,9 @@ async fn an_erasure_on_one_replica_clears_the_cache_of_another() {
         "replica B answers the second lookup from its cache"
     );
 
-    let state = replaydesk::app::AppState::around(a.clone()).unwrap();
+    let state = replaydesk::wiring::Service::around(a.clone())
+        .unwrap()
+        .state;
     super::privacy::enqueue_erasure(&state).await;
     assert!(matches!(
         state.queue.try_execute_one("a").await.unwrap(),

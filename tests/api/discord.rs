@@ -12,6 +12,7 @@ use replaydesk::{
     jobs::TOO_LATE,
     queue::{ExecutionOutcome, ManualClock},
     render::{NO_IDENTITIES, NOT_ALLOWED},
+    wiring::Service,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -85,6 +86,7 @@ fn edit_path(token: &str) -> String {
 /// The service with a hand-moved clock, the queue stepped by the test.
 struct Harness {
     state: AppState,
+    router: axum::Router,
     clock: ManualClock,
     fullstory: MockServer,
     discord: MockServer,
@@ -110,9 +112,10 @@ impl Harness {
         replaydesk::install_crypto_provider();
         let clock = ManualClock::starting_now();
         let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
-        let state = AppState::around(app).unwrap();
+        let service = Service::around(app).unwrap();
         Self {
-            state,
+            router: service.router(),
+            state: service.state,
             clock,
             fullstory,
             discord,
@@ -137,10 +140,7 @@ impl Harness {
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = replaydesk::server::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use replaydesk::{
-    app::{App, AppState},
+    app::App,
     clock::Clock,
     config::{Config, Interval, Secret},
 };
@@ -104,20 +104,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
-        let state = AppState::around(app(config).await).expect("the service assembles");
+        let service =
+            replaydesk::wiring::Service::around(app(config).await).expect("the service assembles");
+        let app = service.app.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(replaydesk::cli::serve::run_until(
-            state.clone(),
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        tokio::spawn(service.run_until(listener, async move {
+            let _ = stopped.await;
+        }));
         Self {
             address,
-            app: state.app.clone(),
+            app,
             http: reqwest::Client::new(),
             _stop: stop,
         }

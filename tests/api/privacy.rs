@@ -7,6 +7,7 @@ use replaydesk::{
     privacy::{ErasureJob, ErasureReceipt},
     queue::ExecutionOutcome,
     store::NewJob,
+    wiring::Service,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -127,7 +128,7 @@ async fn erasure_deletes_the_fullstory_users_and_the_heap_user_and_says_so() {
     let heap = heap_answering(200, None).await;
     let dir = TempDir::new().unwrap();
     let config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
-    let state = AppState::around(helpers::app(config).await).unwrap();
+    let state = Service::around(helpers::app(config).await).unwrap().state;
     let id = enqueue_erasure(&state).await;
     assert_eq!(
         state.queue.try_execute_one("w").await.unwrap(),
@@ -169,7 +170,7 @@ async fn a_heap_failure_leaves_the_erasure_pending_and_the_retry_does_not_repeat
         .await;
     let dir = TempDir::new().unwrap();
     let config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
-    let state = AppState::around(helpers::app(config).await).unwrap();
+    let state = Service::around(helpers::app(config).await).unwrap().state;
     let id = enqueue_erasure(&state).await;
 
     assert_eq!(
@@ -221,7 +222,7 @@ async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finish
     let dir = TempDir::new().unwrap();
     let mut config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
     config.queue.max_attempts = 2;
-    let state = AppState::around(helpers::app(config).await).unwrap();
+    let state = Service::around(helpers::app(config).await).unwrap().state;
     let id = enqueue_erasure(&state).await;
 
     let mut waits = 0;
@@ -259,8 +260,9 @@ async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finish
 async fn after_erasure_the_cache_is_gone_and_no_stored_payload_holds_the_email() {
     let fullstory = fullstory_with_jane().await;
     let dir = TempDir::new().unwrap();
-    let state =
-        AppState::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await).unwrap();
+    let state = Service::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await)
+        .unwrap()
+        .state;
     let who = Identity::Email(jane());
     let request = state.lookup_request(vec![who.clone()]);
     state.lookup.run(&request).await.unwrap();
@@ -469,8 +471,9 @@ async fn deletions(server: &MockServer) -> Vec<String> {
 
 async fn erase_jane_in_process(fullstory: &MockServer) -> ErasureReceipt {
     let dir = TempDir::new().unwrap();
-    let state =
-        AppState::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await).unwrap();
+    let state = Service::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await)
+        .unwrap()
+        .state;
     let id = enqueue_erasure(&state).await;
     assert_eq!(
         state.queue.try_execute_one("w").await.unwrap(),
@@ -569,8 +572,9 @@ async fn no_session_and_no_user_is_its_own_outcome_not_a_deletion() {
 async fn after_an_erasure_no_encoded_copy_is_left_in_the_sqlite_files() {
     let fullstory = fullstory_with_jane().await;
     let dir = TempDir::new().unwrap();
-    let state =
-        AppState::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await).unwrap();
+    let state = Service::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await)
+        .unwrap()
+        .state;
     // Every form extraction reads, as stored payloads and errors hold them.
     for (i, text) in [
         "Jane@Acme.com",
@@ -648,7 +652,7 @@ async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache
     );
 
     // `forget`: another process (its own app, its own cache) on the same file.
-    let forgetting = AppState::around(helpers::app(config).await).unwrap();
+    let forgetting = Service::around(helpers::app(config).await).unwrap().state;
     let id = enqueue_erasure(&forgetting).await;
     assert_eq!(
         forgetting.queue.try_execute_one("forget").await.unwrap(),

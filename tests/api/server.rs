@@ -309,17 +309,13 @@ async fn past_max_connections_a_client_waits_for_a_free_one() {
 async fn a_graceful_shutdown_closes_idle_connections_and_stops_accepting() {
     let dir = TempDir::new().unwrap();
     let config = helpers::config("http://127.0.0.1:9", &dir);
-    let state = replaydesk::app::AppState::around(helpers::app(config).await).unwrap();
+    let service = replaydesk::wiring::Service::around(helpers::app(config).await).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(replaydesk::cli::serve::run_until(
-        state,
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let serving = tokio::spawn(service.run_until(listener, async move {
+        let _ = stopped.await;
+    }));
     // A kept-alive connection that has been answered once and now waits.
     let mut kept = TcpStream::connect(address).await.unwrap();
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")

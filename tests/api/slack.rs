@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use replaydesk::{
     adapters::slack::verify::sign,
-    app::AppState,
     clock::ManualClock,
     config::{Config, List, Secret, Secrets},
     queue::ExecutionOutcome,
     store::JobState,
+    wiring::Service,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -35,7 +35,7 @@ const RESPONSE_PATH: &str = "/hooks/T1/123/abc";
 
 /// The service with Slack on, its API and FullStory faked, no workers (tests run jobs one by one).
 struct Slack {
-    state: AppState,
+    state: Service,
     clock: ManualClock,
     address: std::net::SocketAddr,
     http: reqwest::Client,
@@ -65,10 +65,10 @@ impl Slack {
         let app = replaydesk::app::App::build(config, clock.clock())
             .await
             .unwrap();
-        let state = AppState::around(std::sync::Arc::new(app)).unwrap();
+        let state = Service::around(std::sync::Arc::new(app)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let router = replaydesk::server::router(state.clone());
+        let router = state.router();
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self {
             state,
@@ -519,7 +519,7 @@ async fn a_workspace_over_its_per_source_limit_is_told_to_wait_and_counted() {
     let answer = &answers[1];
     assert_eq!(
         answer["text"],
-        replaydesk::adapters::sources::OVER_LIMIT,
+        replaydesk::source_limits::OVER_LIMIT,
         "{answer}"
     );
     assert_ne!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
@@ -1357,9 +1357,11 @@ async fn socket_mode_acknowledges_after_storing_and_reconnects_on_disconnect() {
         .mount(&slack.slack)
         .await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let adapter = slack.state.adapters[0].clone();
-    let task = adapter
-        .background(&slack.state, stopped)
+    let mut slack = slack;
+    let task = slack
+        .state
+        .start_background(&stopped)
+        .pop()
         .expect("Socket Mode runs");
 
     // First connection: hello, a slash command, its ack with the immediate answer, then disconnect.
@@ -1989,7 +1991,7 @@ async fn per_source_limits_count_identities_not_requests() {
         .json()
         .await
         .unwrap();
-    assert_eq!(second["text"], replaydesk::adapters::sources::OVER_LIMIT);
+    assert_eq!(second["text"], replaydesk::source_limits::OVER_LIMIT);
 }
 
 // Issue 16.1/16.2 and 14.8: escaping, the Share button's reference, and Slack refusing a message.

@@ -20,10 +20,9 @@ use replaydesk::{
     app::{App, AppState},
     clock::ManualClock,
     config::{Config, Interval, List, Secret, Secrets},
-    jobs::Repliers,
-    privacy::{erase::EraseHandler, heap::Heap},
-    queue::{ExecutionOutcome, JobHandler, Queue, Settings},
+    queue::{ExecutionOutcome, Queue, Settings},
     store::JobState,
+    wiring::Service,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -380,6 +379,7 @@ async fn looked_up(fullstory: &MockServer) -> Vec<String> {
 
 pub(crate) struct Harness {
     pub(crate) state: AppState,
+    pub(crate) router: axum::Router,
     queue: Queue,
     pub(crate) clock: ManualClock,
     pub(crate) zendesk: FakeZendesk,
@@ -406,39 +406,22 @@ impl Harness {
         replaydesk::install_crypto_provider();
         let clock = ManualClock::new(at(NOW));
         let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
-        let state = AppState::around(app.clone()).unwrap();
-        assert!(
-            state.adapters.iter().any(|a| a.name() == "zendesk"),
-            "the Zendesk adapter is on"
-        );
-        let mut handlers: Vec<Arc<dyn JobHandler>> = state
-            .adapters
-            .iter()
-            .flat_map(|a| a.job_handlers(&app).unwrap())
-            .collect();
-        // The erasure job, as `AppState` assembles it (a tagged ticket's requester is erased by it).
-        handlers.push(Arc::new(EraseHandler {
-            app: app.clone(),
-            heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())
-                .unwrap()
-                .map(Arc::new),
-            repliers: Repliers::new(state.adapters.iter().map(|a| a.replier(&app).unwrap())),
-        }));
         let settings = Settings {
             max_attempts: 3,
             backoff_base: Duration::ZERO,
             ..Settings::default()
         };
-        let queue = Queue::new(
-            app.store.clone(),
-            handlers,
-            settings,
-            app.clock.clone(),
-            app.queue_metrics.clone(),
-        )
-        .unwrap();
+        let service = Service::with_queue_settings(app, settings).unwrap();
+        assert!(
+            service.platforms().contains(&"zendesk"),
+            "the Zendesk adapter is on"
+        );
+        let queue = service.queue.clone();
+        let router = service.router();
+        let state = service.state;
         Self {
             state,
+            router,
             queue,
             clock,
             zendesk,
@@ -496,10 +479,7 @@ impl Harness {
             request = request.header(ACCOUNT, account);
         }
         let request = request.body(Body::from(body.to_owned())).unwrap();
-        let response = replaydesk::server::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -1656,7 +1636,8 @@ async fn slack_command(rd: &Harness, trigger: &str, response_url: &str) -> Statu
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    replaydesk::server::router(rd.state.clone())
+    rd.router
+        .clone()
         .oneshot(request.body(Body::from(body)).unwrap())
         .await
         .unwrap()
@@ -1695,11 +1676,12 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
     );
     assert_eq!(rd.jobs().await, 3);
 
-    // The service's own queue (every handler, as `serve` runs it) takes the jobs oldest first: no step
-    // sleeps through the 100,000 s (a hung step would hang the test).
+    // The service's own queue as `serve` runs it (every handler, the configured backoff) takes the
+    // jobs oldest first: no step sleeps through the 100,000 s (a hung step would hang the test).
+    let serving = Service::around(rd.state.app.clone()).unwrap();
     let mut outcomes = Vec::new();
     loop {
-        match rd.state.queue.try_execute_one("test").await.unwrap() {
+        match serving.queue.try_execute_one("test").await.unwrap() {
             ExecutionOutcome::EmptyQueue => break,
             outcome => outcomes.push(outcome),
         }

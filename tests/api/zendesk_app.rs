@@ -79,10 +79,7 @@ impl Answer {
 }
 
 async fn send(rd: &Harness, request: HttpRequest<Body>) -> Answer {
-    let response = replaydesk::server::router(rd.state.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
+    let response = rd.router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -622,7 +619,7 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
     // replaydesk's router on a real port; its queue is stepped by the test (`run_jobs`).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sidebar_url = format!("http://{}/zendesk/app", listener.local_addr().unwrap());
-    let router = replaydesk::server::router(rd.state.clone());
+    let router = rd.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await });
     Mock::given(path("/zaf_sdk.min.js"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(zaf_stub(), "text/javascript"))

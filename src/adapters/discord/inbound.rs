@@ -129,7 +129,7 @@ pub async fn interactions(
         _ => 1,
     };
     if !inbound::within_source_limit(&state, PLATFORM, &guild, asked) {
-        return Json(render::ephemeral(crate::adapters::sources::OVER_LIMIT)).into_response();
+        return Json(render::ephemeral(crate::source_limits::OVER_LIMIT)).into_response();
     }
     let job = match to_job(&interaction, intent) {
         Ok(job) => job,

@@ -36,26 +36,43 @@ use std::sync::Arc;
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
 
-use super::Adapter;
+use super::{Platform, PlatformCommand, Plugged};
 use crate::{
     app::{App, AppState},
     config::Config,
-    jobs::Replier,
 };
 
 pub const PLATFORM: &str = "discord";
 
-pub struct Discord {
-    endpoint: Arc<inbound::Endpoint>,
-}
+/// Discord, as the service plugs it in.
+pub struct Discord;
 
-impl Discord {
-    /// The adapter, when `discord.application_id` and `discord.public_key` are set.
-    pub fn from_config(config: &Config) -> Option<Arc<dyn Adapter>> {
-        let discord = &config.discord;
+impl Platform for Discord {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn enabled(&self, config: &Config) -> bool {
+        config.discord.application_id.is_some() && config.discord.verifier().is_some()
+    }
+
+    fn upstreams(&self) -> &'static [&'static str] {
+        &[PLATFORM]
+    }
+
+    fn open_tenancy(&self, config: &Config) -> Option<String> {
+        config.discord.allow_any_guild.then(|| {
+            "discord serves every server that adds the app (discord.allow_any_guild = true); list \
+             yours in discord.allowed_guild_ids"
+                .into()
+        })
+    }
+
+    fn plug(&self, app: &Arc<App>) -> anyhow::Result<Plugged> {
+        let discord = &app.config.discord;
         let (Some(application_id), Some(verifier)) = (&discord.application_id, discord.verifier())
         else {
-            return None;
+            anyhow::bail!("discord.application_id and discord.public_key are both needed");
         };
         if discord.allow_any_guild {
             tracing::warn!(
@@ -63,41 +80,38 @@ impl Discord {
                  lookups; list your servers in discord.allowed_guild_ids to close it"
             );
         }
-        Some(Arc::new(Self {
-            endpoint: Arc::new(inbound::Endpoint {
-                application_id: application_id.clone(),
-                verifier,
-                gate: permissions::Gate::from_config(discord),
-                allowed_guild_ids: discord.allowed_guild_ids.clone(),
-                allow_any_guild: discord.allow_any_guild,
-            }),
-        }))
-    }
-}
-
-impl Adapter for Discord {
-    fn name(&self) -> &'static str {
-        PLATFORM
-    }
-
-    fn routes(&self) -> Router<AppState> {
-        let endpoint = self.endpoint.clone();
-        Router::new().route(
-            "/discord/interactions",
-            post(
-                move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
-                    inbound::interactions(endpoint.clone(), state, headers, body)
-                },
+        let endpoint = Arc::new(inbound::Endpoint {
+            application_id: application_id.clone(),
+            verifier,
+            gate: permissions::Gate::from_config(discord),
+            allowed_guild_ids: discord.allowed_guild_ids.clone(),
+            allow_any_guild: discord.allow_any_guild,
+        });
+        let api = api::Api::new(discord, app.metrics.upstream.clone())?;
+        Ok(Plugged {
+            routes: Router::new().route(
+                "/discord/interactions",
+                post(
+                    move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+                        inbound::interactions(endpoint.clone(), state, headers, body)
+                    },
+                ),
             ),
-        )
+            replier: Arc::new(reply::DiscordReplier::new(
+                Arc::new(api),
+                app.clock.clone(),
+                app.lookup.clone(),
+            )),
+            handlers: Vec::new(),
+            background: None,
+        })
     }
 
-    fn replier(&self, app: &Arc<App>) -> anyhow::Result<Arc<dyn Replier>> {
-        let api = api::Api::new(&app.config.discord, app.metrics.upstream.clone())?;
-        Ok(Arc::new(reply::DiscordReplier::new(
-            Arc::new(api),
-            app.clock.clone(),
-            app.lookup.clone(),
-        )))
+    fn command(&self) -> Option<PlatformCommand> {
+        Some(PlatformCommand::of(
+            PLATFORM,
+            "Set up the Discord application: `discord register [--guild ID]`",
+            cli::run,
+        ))
     }
 }

@@ -29,6 +29,11 @@ use crate::{
 };
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+
+/// The upstream (and circuit breaker) names: the Web API, and the `response_url` hooks, which
+/// Slack limits apart from it.
+pub const WEB_API: &str = "slack";
+pub const RESPONSE_URL: &str = "slack_response_url";
 /// The `metadata.event_type` of every message replaydesk posts in a thread.
 pub const METADATA_EVENT_TYPE: &str = "replaydesk_reply";
 /// Timeout of one request to Slack.
@@ -207,13 +212,8 @@ impl SlackApi {
                 .to_owned(),
             bot_token: config.bot_token.clone(),
             app_token: config.app_token.clone(),
-            web: Upstream::new("slack", RetryPolicy::default(), None, metrics.clone()),
-            hooks: Upstream::new(
-                "slack_response_url",
-                RetryPolicy::default(),
-                None,
-                metrics.clone(),
-            ),
+            web: Upstream::new(WEB_API, RetryPolicy::default(), None, metrics.clone()),
+            hooks: Upstream::new(RESPONSE_URL, RetryPolicy::default(), None, metrics.clone()),
             response_url_hosts: config
                 .response_url_hosts
                 .iter()
@@ -365,7 +365,7 @@ impl SlackApi {
             self.metrics
                 .refused_destinations
                 .get_or_create(&crate::metrics::UpstreamLabels {
-                    upstream: "slack_response_url",
+                    upstream: RESPONSE_URL,
                 })
                 .inc();
             return Err(SlackError::RefusedDestination { host, reason });

@@ -33,7 +33,7 @@ pub struct ManifestArgs {
     pub socket_mode: bool,
 }
 
-pub fn run(command: SlackCommand, config: &Config) -> Result<(), Failure> {
+pub async fn run(command: SlackCommand, config: Config) -> Result<(), Failure> {
     match command {
         SlackCommand::Manifest(args) => {
             let url = args.url.or_else(|| config.server.public_url.clone());

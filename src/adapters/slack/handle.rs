@@ -37,10 +37,7 @@ use super::{
     unfurl,
 };
 use crate::{
-    adapters::{
-        inbound::{self, Rejection},
-        sources::OVER_LIMIT,
-    },
+    adapters::inbound::{self, Rejection},
     app::AppState,
     identity::{Identity, extract_identities, parse_query},
     jobs::{LookupJob, Requester, SummaryJob},
@@ -49,6 +46,7 @@ use crate::{
         ERASURE_CANCELLED, FORGET_NOT_ALLOWED, NO_IDENTITIES, NOT_ALLOWED, forget_usage,
         looking_up, usage,
     },
+    source_limits::OVER_LIMIT,
     store::NewJob,
 };
 

@@ -45,102 +45,84 @@ pub mod socket;
 pub mod unfurl;
 pub mod verify;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::{Router, routing::post};
 
-use super::Adapter;
-use crate::{
-    app::{App, AppState},
-    config::Config,
-    jobs::Replier,
-    queue::JobHandler,
-};
+use super::{Platform, PlatformCommand, Plugged};
+use crate::{app::App, config::Config};
 use api::SlackApi;
 use reply::SlackReplier;
 
 pub const PLATFORM: &str = "slack";
 
-/// The Slack adapter, when its secrets are configured.
-pub fn adapter(config: &Config) -> Option<Arc<dyn Adapter>> {
-    let slack = &config.slack;
-    let on =
-        slack.bot_token.is_set() && (slack.signing_secret.is_set() || slack.app_token.is_set());
-    on.then(|| Arc::new(Slack::default()) as Arc<dyn Adapter>)
-}
+/// Slack, as the service plugs it in.
+pub struct Slack;
 
-#[derive(Default)]
-pub struct Slack {
-    /// One client (and so one shared rate-limit cool-down) for the replier, the jobs and Socket Mode.
-    api: OnceLock<Arc<SlackApi>>,
-}
-
-impl Slack {
-    fn api(&self, app: &App) -> anyhow::Result<Arc<SlackApi>> {
-        if let Some(api) = self.api.get() {
-            return Ok(api.clone());
-        }
-        let api = Arc::new(SlackApi::new(
-            &app.config.slack,
-            app.metrics.upstream.clone(),
-        )?);
-        Ok(self.api.get_or_init(|| api).clone())
-    }
-
-    fn replier(&self, app: &Arc<App>) -> anyhow::Result<Arc<SlackReplier>> {
-        Ok(Arc::new(SlackReplier {
-            app: app.clone(),
-            api: self.api(app)?,
-        }))
-    }
-}
-
-impl Adapter for Slack {
+impl Platform for Slack {
     fn name(&self) -> &'static str {
         PLATFORM
     }
 
-    fn routes(&self) -> Router<AppState> {
-        Router::new()
-            .route("/slack/commands", post(inbound::commands))
-            .route("/slack/interactions", post(inbound::interactions))
-            .route("/slack/events", post(inbound::events))
+    fn enabled(&self, config: &Config) -> bool {
+        let slack = &config.slack;
+        slack.bot_token.is_set() && (slack.signing_secret.is_set() || slack.app_token.is_set())
     }
 
-    fn replier(&self, app: &Arc<App>) -> anyhow::Result<Arc<dyn Replier>> {
-        Ok(Slack::replier(self, app)?)
+    fn upstreams(&self) -> &'static [&'static str] {
+        &[api::WEB_API, api::RESPONSE_URL]
     }
 
-    fn job_handlers(&self, app: &Arc<App>) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
-        let replier = Slack::replier(self, app)?;
-        Ok(vec![
-            Arc::new(jobs::MentionHandler {
-                app: app.clone(),
-                api: self.api(app)?,
-                replier: replier.clone(),
+    fn open_tenancy(&self, config: &Config) -> Option<String> {
+        config.slack.allowed_team_ids.is_empty().then(|| {
+            "slack answers any workspace that installs the app; set slack.allowed_team_ids".into()
+        })
+    }
+
+    fn plug(&self, app: &Arc<App>) -> anyhow::Result<Plugged> {
+        let api = Arc::new(SlackApi::new(
+            &app.config.slack,
+            app.metrics.upstream.clone(),
+        )?);
+        let replier = Arc::new(SlackReplier {
+            app: app.clone(),
+            api: api.clone(),
+        });
+        let socket_api = api.clone();
+        Ok(Plugged {
+            routes: Router::new()
+                .route("/slack/commands", post(inbound::commands))
+                .route("/slack/interactions", post(inbound::interactions))
+                .route("/slack/events", post(inbound::events)),
+            handlers: vec![
+                Arc::new(jobs::MentionHandler {
+                    app: app.clone(),
+                    api: api.clone(),
+                    replier: replier.clone(),
+                }),
+                Arc::new(jobs::NoticeHandler {
+                    replier: replier.clone(),
+                }),
+                Arc::new(unfurl::UnfurlHandler {
+                    app: app.clone(),
+                    api,
+                }),
+            ],
+            replier,
+            // Socket Mode, when `slack.app_token` is set.
+            background: app.config.slack.app_token.is_set().then(|| {
+                Box::new(move |state, shutdown| {
+                    tokio::spawn(socket::run(state, socket_api, shutdown))
+                }) as super::Background
             }),
-            Arc::new(jobs::NoticeHandler { replier }),
-            Arc::new(unfurl::UnfurlHandler {
-                app: app.clone(),
-                api: self.api(app)?,
-            }),
-        ])
+        })
     }
 
-    fn background(
-        &self,
-        state: &AppState,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        if !state.config.slack.app_token.is_set() {
-            return None;
-        }
-        match self.api(&state.app) {
-            Ok(api) => Some(tokio::spawn(socket::run(state.clone(), api, shutdown))),
-            Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "Socket Mode cannot start");
-                None
-            }
-        }
+    fn command(&self) -> Option<PlatformCommand> {
+        Some(PlatformCommand::of(
+            PLATFORM,
+            "Slack: print the app manifest",
+            cli::run,
+        ))
     }
 }

@@ -109,7 +109,7 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("`{text}` is not a date like 2026-01-31 or 2026-01-31T09:00:00Z"))
 }
 
-pub async fn run(config: Config, command: ZendeskCommand) -> Result<(), Failure> {
+pub async fn run(command: ZendeskCommand, config: Config) -> Result<(), Failure> {
     match command {
         ZendeskCommand::Setup(args) => setup(config, args).await,
         ZendeskCommand::Backfill(args) => backfill(config, args).await,

@@ -49,7 +49,6 @@ use super::{
     reply::{self, Target, ZendeskReplier},
 };
 use crate::{
-    adapters::sources::SourceLimits,
     app::App,
     fullstory::{
         Client, FsError,
@@ -59,6 +58,7 @@ use crate::{
     jobs::{self, Answer, LookupJob, Replier, ReplyTo, Requester},
     privacy::ErasureJob,
     queue::{Effect, JobContext, JobError, JobHandler},
+    source_limits::SourceLimits,
     store::{EffectState, NewJob},
 };
 
@@ -206,7 +206,7 @@ pub struct TicketHandler {
     pub api: Arc<ZendeskApi>,
     pub replier: Arc<ZendeskReplier>,
     /// Each account's FullStory spend: `zendesk.account_lookups_per_minute` identities a minute; a
-    /// ticket past it is delayed ([`JobError::Later`]), never refused (see [`crate::adapters::sources`]).
+    /// ticket past it is delayed ([`JobError::Later`]), never refused (see [`crate::source_limits`]).
     pub accounts: Arc<SourceLimits>,
 }
 

@@ -36,49 +36,48 @@ pub mod render;
 pub mod reply;
 pub mod verify;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::{Router, routing::post};
 
-use crate::{
-    app::{App, AppState},
-    config::Config,
-    jobs::Replier,
-    queue::JobHandler,
-};
+use super::{Platform, PlatformCommand, Plugged};
+use crate::{app::App, config::Config, source_limits::SourceLimits};
 
-/// `ReplyTo::platform` and the metrics label.
 pub const PLATFORM: &str = "zendesk";
 
-/// The Zendesk adapter.
-pub struct Zendesk {
-    /// Shared with the sidebar's routes, which are mounted before the service is assembled.
-    parts: Arc<OnceLock<Parts>>,
-}
+/// Zendesk, as the service plugs it in.
+pub struct Zendesk;
 
-/// What the replier, the job handler and the sidebar share: one API client, so one 429 cool-down, and
-/// one per-account lookup limit.
-struct Parts {
+/// What the ticket job and the sidebar share: built once by [`Platform::plug`].
+pub(crate) struct Parts {
     api: Arc<api::ZendeskApi>,
-    replier: Arc<reply::ZendeskReplier>,
-    /// Each account's FullStory spend (`zendesk.account_lookups_per_minute`).
-    accounts: Arc<crate::adapters::sources::SourceLimits>,
+    /// One lookup allowance per account for tickets and the sidebar (`zendesk.account_lookups_per_minute`).
+    accounts: Arc<SourceLimits>,
 }
 
-impl Zendesk {
-    /// The adapter, or `None` (off) when its secrets are absent.
-    pub fn from_config(config: &Config) -> Option<Self> {
+impl Platform for Zendesk {
+    fn name(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn enabled(&self, config: &Config) -> bool {
         let zd = &config.zendesk;
-        let on = zd.webhook_secret.is_set() && (zd.api_token.is_set() || zd.oauth_token.is_set());
-        on.then(|| Self {
-            parts: Arc::new(OnceLock::new()),
+        zd.webhook_secret.is_set() && (zd.api_token.is_set() || zd.oauth_token.is_set())
+    }
+
+    fn upstreams(&self) -> &'static [&'static str] {
+        &[PLATFORM]
+    }
+
+    fn open_tenancy(&self, config: &Config) -> Option<String> {
+        config.zendesk.allowed_account_ids.is_empty().then(|| {
+            "zendesk accepts webhooks from any account that holds the secret; set \
+             zendesk.allowed_account_ids"
+                .into()
         })
     }
 
-    fn parts(&self, app: &Arc<App>) -> anyhow::Result<&Parts> {
-        if let Some(parts) = self.parts.get() {
-            return Ok(parts);
-        }
+    fn plug(&self, app: &Arc<App>) -> anyhow::Result<Plugged> {
         let api = Arc::new(api::ZendeskApi::from_config(
             &app.config.zendesk,
             app.metrics.upstream.clone(),
@@ -89,40 +88,33 @@ impl Zendesk {
             app.clock.clone(),
             &app.config.zendesk,
         ));
-        let accounts = Arc::new(crate::adapters::sources::SourceLimits::per_minute(
-            app.config.zendesk.account_lookups_per_minute,
-            app.config.limits.per_source_burst,
-        ));
-        Ok(self.parts.get_or_init(|| Parts {
+        let parts = Arc::new(Parts {
             api,
+            accounts: Arc::new(SourceLimits::per_minute(
+                app.config.zendesk.account_lookups_per_minute,
+                app.config.limits.per_source_burst,
+            )),
+        });
+        Ok(Plugged {
+            routes: Router::new()
+                .route("/zendesk/webhook", post(inbound::webhook))
+                .merge(app::routes(parts.clone())),
+            handlers: vec![Arc::new(job::TicketHandler {
+                app: app.clone(),
+                api: parts.api.clone(),
+                replier: replier.clone(),
+                accounts: parts.accounts.clone(),
+            })],
             replier,
-            accounts,
-        }))
-    }
-}
-
-impl super::Adapter for Zendesk {
-    fn name(&self) -> &'static str {
-        PLATFORM
+            background: None,
+        })
     }
 
-    fn routes(&self) -> Router<AppState> {
-        Router::new()
-            .route("/zendesk/webhook", post(inbound::webhook))
-            .merge(app::routes(self.parts.clone()))
-    }
-
-    fn replier(&self, app: &Arc<App>) -> anyhow::Result<Arc<dyn Replier>> {
-        Ok(self.parts(app)?.replier.clone())
-    }
-
-    fn job_handlers(&self, app: &Arc<App>) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
-        let parts = self.parts(app)?;
-        Ok(vec![Arc::new(job::TicketHandler {
-            app: app.clone(),
-            api: parts.api.clone(),
-            replier: parts.replier.clone(),
-            accounts: parts.accounts.clone(),
-        })])
+    fn command(&self) -> Option<PlatformCommand> {
+        Some(PlatformCommand::of(
+            PLATFORM,
+            "Connect Zendesk (setup), send past tickets to FullStory (backfill), build the sidebar app",
+            cli::run,
+        ))
     }
 }

@@ -32,7 +32,7 @@ pub mod package;
 pub mod page;
 pub mod token;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::{
     Extension, Json, Router,
@@ -59,9 +59,8 @@ use crate::{
 };
 use token::{AppToken, TokenError};
 
-/// The sidebar's routes; `parts` is the Zendesk adapter's API client and account limits, set once the
-/// service is assembled.
-pub(super) fn routes(parts: Arc<OnceLock<Parts>>) -> Router<AppState> {
+/// The sidebar's routes; `parts` is the Zendesk adapter's API client and account limits.
+pub(super) fn routes(parts: Arc<Parts>) -> Router<AppState> {
     Router::new()
         .route("/zendesk/app", post(load).get(unsigned))
         .route("/zendesk/app/api/ticket", post(exchange))
@@ -286,7 +285,7 @@ struct TicketQuery {
 /// endpoint but the exchange starts with.
 struct Context {
     api: Arc<super::api::ZendeskApi>,
-    accounts: Arc<crate::adapters::sources::SourceLimits>,
+    accounts: Arc<crate::source_limits::SourceLimits>,
     token: AppToken,
     ticket: TicketWithUsers,
 }
@@ -305,29 +304,24 @@ impl FromRequestParts<AppState> for Context {
                 "the ticket query parameter (a ticket id) is required",
             ));
         };
-        let parts = request
-            .extensions
-            .get::<Arc<OnceLock<Parts>>>()
-            .cloned()
-            .unwrap_or_default();
+        let Some(parts) = request.extensions.get::<Arc<Parts>>().cloned() else {
+            return Err(state_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error",
+                "replaydesk is starting",
+            ));
+        };
         context(state, &parts, &request.headers, query.ticket).await
     }
 }
 
 async fn context(
     state: &AppState,
-    parts: &OnceLock<Parts>,
+    parts: &Parts,
     headers: &HeaderMap,
     ticket: u64,
 ) -> Result<Context, Refusal> {
     let token = authorize(state, headers, Some(ticket))?;
-    let Some(parts) = parts.get() else {
-        return Err(state_json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error",
-            "replaydesk is starting",
-        ));
-    };
     let ticket = match parts.api.ticket(ticket).await {
         Ok(found) => found,
         Err(ZdError::NotFound { .. }) => {

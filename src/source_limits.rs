@@ -5,7 +5,7 @@
 //! one request can look up). Past that, the adapter answers politely ("too many lookups from this
 //! workspace, try again in a minute") and enqueues nothing. In-process GCRA (`governor`), per replica.
 //!
-//! Checked through [`super::inbound::within_source_limit`] (counted as `rate_limited`) by Slack's
+//! Checked through [`crate::adapters::inbound::within_source_limit`] (counted as `rate_limited`) by Slack's
 //! slash command and mentions (a mention over the limit is acknowledged and left unanswered) and by
 //! Discord's lookups and Summarize presses.
 //!

@@ -1,4 +1,6 @@
-//! The audit trail: who looked up whom, with identities as keyed hashes.
+//! The audit trail: who looked up whom, with identities as keyed hashes. Part of privacy (see
+//! [`crate::privacy`]), kept below it and below the core: [`crate::app::App`] holds the [`Auditor`]
+//! and every job records through it.
 //!
 //! The hash is HMAC-SHA256 under `privacy.audit_key` of the identity's normal form (`email:jane@acme.com`,
 //! `uid:12345`), hex, cut to 32 characters: stable for one key, useless without it. An auditor asking
@@ -15,13 +17,26 @@
 use std::{path::Path, sync::Arc};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     config::Secret,
     identity::Identity,
-    jobs::Requester,
     store::{AuditRecord, Store},
 };
+
+/// Who asked, for the audit log and access decisions. Never holds a customer email.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// `slack`, `zendesk`, `discord`, `cli`.
+    pub platform: String,
+    /// Workspace, Zendesk account or guild.
+    pub tenant: String,
+    /// The platform's user id of the person asking.
+    pub user: String,
+    /// Channel, ticket or thread the question came from.
+    pub place: Option<String>,
+}
 
 /// Where versions before 2026-12 kept a generated key (in the database: moved out on first start).
 const LEGACY_SETTING: &str = "audit_key";

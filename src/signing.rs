@@ -134,3 +134,26 @@ mod tests {
         );
     }
 }
+
+/// What the verifiers' tests share: the signed headers and a moment, built the same way for every
+/// platform.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod test_support {
+    use axum::http::{HeaderMap, HeaderValue};
+    use chrono::{DateTime, TimeZone, Utc};
+
+    /// Headers holding `(name, value)` pairs (a timestamp and a signature).
+    pub(crate) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    /// The moment `seconds` after the Unix epoch.
+    pub(crate) fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(seconds, 0).unwrap()
+    }
+}

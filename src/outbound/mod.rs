@@ -50,6 +50,15 @@ pub use redis_budget::{RedisBudget, RedisBudgetSettings, RedisLink, org_tag, pin
 /// (`crate::adapters::Platform::upstreams`).
 pub const CORE_UPSTREAMS: &[&str] = &["fullstory", "heap"];
 
+/// An upstream's base URL: the configured one (tests and proxies point it elsewhere), else its
+/// default, without a trailing `/` (paths are appended with one).
+pub fn base_url(configured: Option<&str>, default: &str) -> String {
+    configured
+        .unwrap_or(default)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no
 /// redirects followed: every client carries customer data or credentials, and a redirect would take
 /// them to a host nobody configured (a 3xx is returned to the caller as an unexpected answer).

@@ -36,12 +36,7 @@ impl Heap {
         };
         Ok(Some(Self {
             http: crate::outbound::http_client(std::time::Duration::from_secs(15))?,
-            base: config
-                .base_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
+            base: crate::outbound::base_url(config.base_url.as_deref(), DEFAULT_BASE_URL),
             app_id: app_id.clone(),
             api_key: api_key.to_owned(),
             upstream: Upstream::new("heap", RetryPolicy::default(), None, metrics),

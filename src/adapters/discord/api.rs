@@ -164,12 +164,7 @@ impl Api {
             .build()?;
         Ok(Self {
             http,
-            base: config
-                .api_url
-                .as_deref()
-                .unwrap_or(DEFAULT_API_URL)
-                .trim_end_matches('/')
-                .to_owned(),
+            base: crate::outbound::base_url(config.api_url.as_deref(), DEFAULT_API_URL),
             bot_token: config.bot_token.clone(),
             upstream: Upstream::new("discord", RetryPolicy::default(), None, metrics)
                 .with_retry_after_body(retry_after_body),

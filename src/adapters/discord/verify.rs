@@ -59,9 +59,8 @@ pub fn public_key(seed: &[u8; 32]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
+    use crate::signing::test_support::at;
 
     // PLATFORMS.md's known-answer vector (RFC 8032 test-1 key), verbatim.
     const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
@@ -78,14 +77,7 @@ mod tests {
     }
 
     fn headers(ts: &str, signature: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(TIMESTAMP, HeaderValue::from_str(ts).unwrap());
-        headers.insert(SIGNATURE, HeaderValue::from_str(signature).unwrap());
-        headers
-    }
-
-    fn at(seconds: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(seconds, 0).unwrap()
+        crate::signing::test_support::headers(&[(TIMESTAMP, ts), (SIGNATURE, signature)])
     }
 
     #[test]

@@ -204,12 +204,7 @@ impl SlackApi {
     pub fn new(config: &SlackConfig, metrics: UpstreamMetrics) -> anyhow::Result<Self> {
         Ok(Self {
             http: crate::outbound::http_client(TIMEOUT)?,
-            base: config
-                .api_url
-                .as_deref()
-                .unwrap_or(DEFAULT_API_URL)
-                .trim_end_matches('/')
-                .to_owned(),
+            base: crate::outbound::base_url(config.api_url.as_deref(), DEFAULT_API_URL),
             bot_token: config.bot_token.clone(),
             app_token: config.app_token.clone(),
             web: Upstream::new(WEB_API, RetryPolicy::default(), None, metrics.clone()),

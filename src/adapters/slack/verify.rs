@@ -53,9 +53,8 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> (String, String) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
+    use crate::signing::test_support::at;
 
     // PLATFORMS.md's known-answer vector, verbatim.
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -65,14 +64,7 @@ mod tests {
         "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
 
     fn headers(ts: &str, signature: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(TIMESTAMP, HeaderValue::from_str(ts).unwrap());
-        headers.insert(SIGNATURE, HeaderValue::from_str(signature).unwrap());
-        headers
-    }
-
-    fn at(seconds: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(seconds, 0).unwrap()
+        crate::signing::test_support::headers(&[(TIMESTAMP, ts), (SIGNATURE, signature)])
     }
 
     #[test]

@@ -43,8 +43,6 @@ pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
     // PLATFORMS.md's known-answer vector, verbatim.
@@ -54,10 +52,7 @@ mod tests {
     const SIGNATURE_VALUE: &str = "YmkQCnSLfGdf5pcvqNFcuOtUpzUb/ss09fM0NCi/wvw=";
 
     fn headers(ts: &str, signature: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(TIMESTAMP, HeaderValue::from_str(ts).unwrap());
-        headers.insert(SIGNATURE, HeaderValue::from_str(signature).unwrap());
-        headers
+        crate::signing::test_support::headers(&[(TIMESTAMP, ts), (SIGNATURE, signature)])
     }
 
     fn now() -> DateTime<Utc> {

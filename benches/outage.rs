@@ -32,7 +32,7 @@ use replaydesk::{
     identity::{CustomerEmail, Identity},
     jobs::{Answer, LookupHandler, LookupJob, Replier, Repliers, ReplyTo, Requester},
     queue::{JobContext, JobError, JobHandler, Queue, Settings},
-    store::JobState,
+    store::{JobState, NewJob},
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::path_regex};
 
@@ -159,7 +159,7 @@ fn main() -> anyhow::Result<()> {
                     target: serde_json::Value::Null,
                 },
             };
-            items.push((format!("bench:{i}"), job.to_new_job()?));
+            items.push((format!("bench:{i}"), NewJob::of(&job)?));
         }
         for chunk in items.chunks(500) {
             app.store.enqueue_batch(chunk.to_vec(), now).await?;

@@ -36,8 +36,8 @@ use crate::{
     fullstory::{FsError, SessionId},
     identity::{CustomerEmail, Identity},
     lookup::{LookupRequest, LookupResult, SummaryOutcome},
-    queue::{JobContext, JobError, JobHandler},
-    store::{EffectState, NewJob, Store},
+    queue::{Job, JobContext, JobError, RunJob},
+    store::{EffectState, Store},
 };
 
 /// Who asked, for the audit log and access decisions. Never holds a customer email.
@@ -89,14 +89,15 @@ pub struct SummaryJob {
     pub reply: ReplyTo,
 }
 
-pub const LOOKUP: &str = "lookup";
-pub const SUMMARY: &str = "summary";
+impl Job for LookupJob {
+    const KIND: &'static str = "lookup";
+}
+
+impl Job for SummaryJob {
+    const KIND: &'static str = "summary";
+}
 
 impl LookupJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(LOOKUP, serde_json::to_value(self)?))
-    }
-
     /// The core's request for this job: the configured defaults, overridden by what the job says.
     pub fn to_request(&self, app: &App) -> LookupRequest {
         let mut request = app.lookup_request(self.identities.clone());
@@ -106,12 +107,6 @@ impl LookupJob {
             request.digest = digest;
         }
         request
-    }
-}
-
-impl SummaryJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(SUMMARY, serde_json::to_value(self)?))
     }
 }
 
@@ -338,24 +333,23 @@ pub fn gave_up(error: &str) -> &'static str {
     }
 }
 
-/// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`; an
-/// adapter's own job kinds that do too can call this from their `on_dead`.
-pub async fn deliver_dead(repliers: &Repliers, job: &JobContext, error: &str) {
-    #[derive(Deserialize)]
-    struct Reply {
-        reply: ReplyTo,
-    }
-    let Ok(Reply { reply }) = job.payload_as::<Reply>() else {
-        return;
-    };
-    let Ok(replier) = repliers.get(&reply) else {
+/// Tells the requester at `reply` that a job gave up, when its payload could still be read (`None`:
+/// nowhere to tell) and its platform is on. The shared handlers' `on_dead`; an adapter's own job kinds
+/// that carry a [`ReplyTo`] call it from theirs.
+pub async fn deliver_dead(
+    repliers: &Repliers,
+    job: &JobContext,
+    reply: Option<&ReplyTo>,
+    error: &str,
+) {
+    let Some((reply, Ok(replier))) = reply.map(|reply| (reply, repliers.get(reply))) else {
         return;
     };
     let answer = Answer::Failed {
         message: gave_up(error).into(),
         reference: reference(job),
     };
-    if let Err(error) = replier.deliver(job, &reply, answer).await {
+    if let Err(error) = replier.deliver(job, reply, answer).await {
         tracing::warn!(error = %error, "could not tell the requester the job failed");
     }
 }
@@ -425,19 +419,17 @@ pub struct LookupHandler {
 }
 
 #[async_trait]
-impl JobHandler for LookupHandler {
-    fn kind(&self) -> &'static str {
-        LOOKUP
-    }
+impl RunJob for LookupHandler {
+    type Job = LookupJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: LookupJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: LookupJob) -> Result<(), JobError> {
         let replier = self.repliers.get(&payload.reply)?;
         run_lookup(&self.app, replier, job, &payload).await
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        deliver_dead(&self.repliers, job, error).await;
+    async fn on_dead(&self, job: &JobContext, payload: Option<LookupJob>, error: &str) {
+        let reply = payload.as_ref().map(|p| &p.reply);
+        deliver_dead(&self.repliers, job, reply, error).await;
     }
 }
 
@@ -448,13 +440,10 @@ pub struct SummaryHandler {
 }
 
 #[async_trait]
-impl JobHandler for SummaryHandler {
-    fn kind(&self) -> &'static str {
-        SUMMARY
-    }
+impl RunJob for SummaryHandler {
+    type Job = SummaryJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: SummaryJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: SummaryJob) -> Result<(), JobError> {
         let replier = self.repliers.get(&payload.reply)?;
         if let Some(ended) = out_of_time(&self.app, replier.as_ref(), job, &payload.reply).await {
             return ended;
@@ -494,8 +483,9 @@ impl JobHandler for SummaryHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        deliver_dead(&self.repliers, job, error).await;
+    async fn on_dead(&self, job: &JobContext, payload: Option<SummaryJob>, error: &str) {
+        let reply = payload.as_ref().map(|p| &p.reply);
+        deliver_dead(&self.repliers, job, reply, error).await;
     }
 }
 

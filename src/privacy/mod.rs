@@ -18,4 +18,4 @@ pub mod heap;
 
 pub use crate::jobs::ErasureReceipt;
 pub use audit::Auditor;
-pub use erase::{ERASE, ErasureJob};
+pub use erase::ErasureJob;

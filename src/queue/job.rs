@@ -1,15 +1,25 @@
-//! What a job is to the code that runs one: the handler contract ([`JobHandler`]), what a handler is
-//! given ([`JobContext`]) and may answer ([`JobError`]), what one step of the worker did
+//! What a job is to the code that defines and runs one: the payload trait ([`Job`]), the handler
+//! contracts ([`RunJob`], typed, and [`JobHandler`], what the worker calls), what a handler is given
+//! ([`JobContext`]) and may answer ([`JobError`]), what one step of the worker did
 //! ([`ExecutionOutcome`]), and the queue's [`Settings`]. The worker runtime that uses them is in
 //! [`super::worker`].
+//!
+//! Modelled on crates.io's `BackgroundJob`: a payload type names its kind once
+//! (`impl Job for X { const KIND = "…"; }`; everything else says `X::KIND`), is enqueued by type
+//! ([`super::Queue::push`], or [`NewJob::of`] where a [`NewJob`] is wanted) and is run by a [`RunJob`]
+//! handler that receives it decoded. Kinds and payload shapes are stored with every job: a released
+//! kind string never changes, and a payload only gains fields with defaults, so jobs queued by an
+//! older version still run after an upgrade (`tests/api/stored_jobs.rs` keeps each kind's stored
+//! shape).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
+use serde::{Serialize, de::DeserializeOwned};
 
 use super::ledger::Effects;
+use crate::store::NewJob;
 
 /// Queue settings, built from `queue.*` (and `server.shutdown_grace`) in the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,15 +142,29 @@ impl JobContext {
         self.attempt >= self.max_attempts
     }
 
+    /// The payload as stored (JSON); a [`RunJob`] handler gets it decoded.
     pub fn payload(&self) -> &serde_json::Value {
         &self.payload
     }
 
-    /// The payload as `T`; a payload that does not fit is a permanent error
-    /// (it will not fit next time either).
-    pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T, JobError> {
-        T::deserialize(&self.payload)
-            .map_err(|e| JobError::permanent(anyhow::anyhow!("job {} payload: {e}", self.id)))
+    /// The payload as `J`. One that does not fit is a permanent error (it will not fit next time
+    /// either) naming the field, never quoting the payload (it may hold an email).
+    fn decode<J: Job>(&self) -> Result<J, JobError> {
+        serde_path_to_error::deserialize(&self.payload).map_err(|error| {
+            let path = error.path().to_string();
+            let message = error.into_inner().to_string();
+            // "missing field `x`" names a field; serde's other messages may quote the value.
+            let what = if message.starts_with("missing field") {
+                message
+            } else {
+                "invalid value".to_owned()
+            };
+            JobError::permanent(anyhow::anyhow!(
+                "job {} is not a {:?} payload: {path}: {what}",
+                self.id,
+                J::KIND
+            ))
+        })
     }
 
     pub fn enqueued_at(&self) -> DateTime<Utc> {
@@ -163,7 +187,57 @@ impl JobContext {
     }
 }
 
-/// Runs the jobs of one kind.
+/// A job's payload: stored with the job as JSON, handed back decoded to the [`RunJob`] handler of
+/// its kind.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stored `kind` of this payload's jobs. Never change a released one: queued jobs carry it.
+    const KIND: &'static str;
+}
+
+impl NewJob {
+    /// `job` as a job to enqueue, under its kind. (Beside [`Job`] rather than in the store, which
+    /// knows nothing of payload types.) Fails only if the payload cannot be written as JSON.
+    pub fn of<J: Job>(job: &J) -> anyhow::Result<NewJob> {
+        Ok(NewJob::new(J::KIND, serde_json::to_value(job)?))
+    }
+}
+
+/// Runs the jobs of one [`Job`] type: the way to write a handler. Every `RunJob` is a [`JobHandler`]
+/// for the kind `Self::Job::KIND`, with the payload decoded once per call (one that does not fit is a
+/// permanent error), so it is registered as `Arc::new(handler)`.
+#[async_trait]
+pub trait RunJob: Send + Sync + 'static {
+    type Job: Job;
+
+    async fn run(&self, ctx: &JobContext, job: Self::Job) -> Result<(), JobError>;
+
+    /// Called once the job has given up, before it is marked dead (at least once: dedupe external
+    /// effects with `ctx.effects()`), for telling the requester. `job` is `None` when the payload
+    /// cannot be read (it does not fit, or retention or an erasure scrubbed it). Panics are caught and
+    /// logged.
+    async fn on_dead(&self, ctx: &JobContext, job: Option<Self::Job>, error: &str) {
+        let _ = (ctx, job, error);
+    }
+}
+
+#[async_trait]
+impl<H: RunJob> JobHandler for H {
+    fn kind(&self) -> &'static str {
+        H::Job::KIND
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let job = ctx.decode::<H::Job>()?;
+        RunJob::run(self, ctx, job).await
+    }
+
+    async fn on_dead(&self, ctx: &JobContext, error: &str) {
+        RunJob::on_dead(self, ctx, ctx.decode::<H::Job>().ok(), error).await;
+    }
+}
+
+/// What the worker calls: runs the jobs of one kind, given the payload as stored. Write a [`RunJob`];
+/// this lower level stays for handlers that take any payload (the queue's own tests).
 #[async_trait]
 pub trait JobHandler: Send + Sync + 'static {
     /// The `NewJob::kind` this handler runs.

@@ -2,6 +2,8 @@
 //! [`crate::store`], and workers run it exactly once in effect.
 //!
 //! # Contract
+//! * A job's payload is a [`Job`] (its kind an associated constant), enqueued with [`Queue::push`]
+//!   and run by a [`RunJob`] handler (`queue/job.rs` says why a stored kind or shape never changes).
 //! * [`Queue::enqueue`] records the delivery key and the job in **one**
 //!   transaction ([`Store::enqueue`](crate::store::Store::enqueue)) and only then returns, so a handler that
 //!   answers 2xx after it has a job that survives a crash. A delivery key seen
@@ -81,7 +83,7 @@ mod metrics;
 mod worker;
 
 pub use crate::clock::{Clock, ManualClock};
-pub use job::{ExecutionOutcome, JobContext, JobError, JobHandler, Settings};
+pub use job::{ExecutionOutcome, Job, JobContext, JobError, JobHandler, RunJob, Settings};
 pub use ledger::{Effect, Effects};
 pub use metrics::QueueMetrics;
 pub use worker::{Queue, Workers, backoff_delay};

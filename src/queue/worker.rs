@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::{
-    Clock, Effects, ExecutionOutcome, JobContext, JobError, JobHandler, QueueMetrics, Settings,
-    group_commit,
+    Clock, Effects, ExecutionOutcome, Job, JobContext, JobError, JobHandler, QueueMetrics,
+    Settings, group_commit,
 };
 use crate::store::{Enqueued, NewJob, Store};
 
@@ -116,6 +116,11 @@ impl Queue {
             self.inner.wake.notify_one();
         }
         Ok(enqueued)
+    }
+
+    /// Enqueues `job` under its kind ([`Queue::enqueue`] of [`NewJob::of`]).
+    pub async fn push<J: Job>(&self, delivery_key: &str, job: &J) -> anyhow::Result<Enqueued> {
+        self.enqueue(delivery_key, NewJob::of(job)?).await
     }
 
     /// Claims and runs at most one due job as `owner` (the zero2prod-style

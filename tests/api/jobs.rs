@@ -91,7 +91,7 @@ async fn enqueue_lookup(queue: &Queue, key: &str) {
             target: json!({"channel": "C1"}),
         },
     };
-    queue.enqueue(key, job.to_new_job().unwrap()).await.unwrap();
+    queue.push(key, &job).await.unwrap();
 }
 
 #[tokio::test]

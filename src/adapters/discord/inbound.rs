@@ -173,27 +173,25 @@ fn to_job(interaction: &Interaction, intent: Intent) -> Result<NewJob, Rejection
             identities,
             around,
             summary,
-        } => LookupJob {
+        } => NewJob::of(&LookupJob {
             identities,
             around,
             summary,
             digest: None,
             requester,
             reply,
-        }
-        .to_new_job(),
+        }),
         Intent::Summarize {
             session,
             around,
             url,
-        } => SummaryJob {
+        } => NewJob::of(&SummaryJob {
             session,
             url,
             around,
             requester,
             reply,
-        }
-        .to_new_job(),
+        }),
         Intent::Ping | Intent::Explain(_) => {
             return Err(Rejection::Malformed("nothing to look up".into()));
         }

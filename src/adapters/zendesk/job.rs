@@ -58,12 +58,9 @@ use crate::{
     identity::{CustomerEmail, Identity, extract_emails},
     jobs::{self, Answer, LookupJob, Replier, ReplyTo, Requester},
     privacy::ErasureJob,
-    queue::{Effect, JobContext, JobError, JobHandler},
+    queue::{Effect, Job, JobContext, JobError, RunJob},
     store::{EffectState, NewJob},
 };
-
-/// The job kind.
-pub const KIND: &str = "zendesk.ticket";
 
 /// The claim (per ticket) that makes erasure happen once per ticket.
 pub const ERASURE_ITEM: &str = "erasure";
@@ -87,10 +84,8 @@ pub struct TicketJob {
     pub latest_comment: Option<String>,
 }
 
-impl TicketJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(KIND, serde_json::to_value(self)?))
-    }
+impl Job for TicketJob {
+    const KIND: &'static str = "zendesk.ticket";
 }
 
 /// The customers to look up: the requester first, then the comment's other addresses; staff and
@@ -334,7 +329,7 @@ impl TicketHandler {
             },
             reply: Some(reply),
         };
-        let new_job = erasure.to_new_job().map_err(JobError::Retry)?;
+        let new_job = NewJob::of(&erasure).map_err(JobError::Retry)?;
         let enqueued = self
             .app
             .store
@@ -391,13 +386,10 @@ pub fn ticket_event(ticket: &TicketWithUsers, uid: String, link: &str) -> Server
 }
 
 #[async_trait]
-impl JobHandler for TicketHandler {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
+impl RunJob for TicketHandler {
+    type Job = TicketJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: TicketJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: TicketJob) -> Result<(), JobError> {
         let id = payload.ticket_id;
         let ticket =
             self.api.ticket(id).await.map_err(|e| {
@@ -472,8 +464,8 @@ impl JobHandler for TicketHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        let Ok(payload) = job.payload_as::<TicketJob>() else {
+    async fn on_dead(&self, job: &JobContext, payload: Option<TicketJob>, error: &str) {
+        let Some(payload) = payload else {
             return;
         };
         if let Ok(Some(note)) = self.app.store.effect(job.id(), reply::NOTE).await

@@ -30,7 +30,10 @@ use replaydesk::{
     clock::Clock,
     config::Interval,
     identity::{CustomerEmail, Identity},
-    jobs::{Answer, LookupHandler, LookupJob, Replier, Repliers, ReplyTo, Requester},
+    jobs::{
+        Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
+        Requester,
+    },
     queue::{JobContext, JobError, JobHandler, Queue, Settings},
     store::{JobState, NewJob},
 };
@@ -64,16 +67,22 @@ impl Respond for FullStory {
 /// Delivers nowhere.
 struct Nowhere;
 
+/// Where the bench's answers go (nowhere).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NowhereTarget;
+
+impl ReplyTarget for NowhereTarget {
+    const PLATFORM: &'static str = "bench";
+}
+
 #[async_trait]
-impl Replier for Nowhere {
-    fn platform(&self) -> &'static str {
-        "bench"
-    }
+impl PlatformReplier for Nowhere {
+    type Target = NowhereTarget;
 
     async fn deliver(
         &self,
         _job: &JobContext,
-        _reply: &ReplyTo,
+        _target: &NowhereTarget,
         _answer: Answer<'_>,
     ) -> Result<(), JobError> {
         Ok(())
@@ -154,10 +163,7 @@ fn main() -> anyhow::Result<()> {
                 summary: false,
                 digest: None,
                 requester: Requester::default(),
-                reply: ReplyTo {
-                    platform: "bench".into(),
-                    target: serde_json::Value::Null,
-                },
+                reply: ReplyTo::new(&NowhereTarget),
             };
             items.push((format!("bench:{i}"), NewJob::of(&job)?));
         }

@@ -150,17 +150,9 @@ impl JobContext {
     /// The payload as `J`. One that does not fit is a permanent error (it will not fit next time
     /// either) naming the field, never quoting the payload (it may hold an email).
     fn decode<J: Job>(&self) -> Result<J, JobError> {
-        serde_path_to_error::deserialize(&self.payload).map_err(|error| {
-            let path = error.path().to_string();
-            let message = error.into_inner().to_string();
-            // "missing field `x`" names a field; serde's other messages may quote the value.
-            let what = if message.starts_with("missing field") {
-                message
-            } else {
-                "invalid value".to_owned()
-            };
+        decode_stored(&self.payload).map_err(|why| {
             JobError::permanent(anyhow::anyhow!(
-                "job {} is not a {:?} payload: {path}: {what}",
+                "job {} is not a {:?} payload: {why}",
                 self.id,
                 J::KIND
             ))
@@ -185,6 +177,23 @@ impl JobContext {
     pub fn effects(&self) -> &Effects {
         &self.effects
     }
+}
+
+/// Reads `T` from stored JSON (a payload, or a part of one such as a reply target), or says which
+/// field does not fit (`times: invalid value`, `.: missing field `name``) without quoting its value:
+/// payloads hold emails and reply targets hold tokens.
+pub fn decode_stored<T: DeserializeOwned>(stored: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(stored).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        // "missing field `x`" names a field; serde's other messages may quote the value.
+        let what = if message.starts_with("missing field") {
+            message
+        } else {
+            "invalid value".to_owned()
+        };
+        format!("{path}: {what}")
+    })
 }
 
 /// A job's payload: stored with the job as JSON, handed back decoded to the [`RunJob`] handler of

@@ -5,8 +5,9 @@
 //! * A job's payload is a [`Job`] (its kind an associated constant), enqueued with [`Queue::push`]
 //!   and run by a [`RunJob`] handler (`queue/job.rs` says why a stored kind or shape never changes).
 //! * [`Queue::enqueue`] records the delivery key and the job in **one**
-//!   transaction ([`Store::enqueue`](crate::store::Store::enqueue)) and only then returns, so a handler that
-//!   answers 2xx after it has a job that survives a crash. A delivery key seen
+//!   transaction ([`Store::enqueue`](crate::store::Store::enqueue)) and only
+//!   then returns, so a handler that answers 2xx after it has a job that
+//!   survives a crash. A delivery key seen
 //!   before is a no-op reported as `duplicate` (answer 2xx anyway). Then it
 //!   wakes an idle worker in this process.
 //! * The job keeps the request id it was enqueued under (the inbound
@@ -83,7 +84,9 @@ mod metrics;
 mod worker;
 
 pub use crate::clock::{Clock, ManualClock};
-pub use job::{ExecutionOutcome, Job, JobContext, JobError, JobHandler, RunJob, Settings};
+pub use job::{
+    ExecutionOutcome, Job, JobContext, JobError, JobHandler, RunJob, Settings, decode_stored,
+};
 pub use ledger::{Effect, Effects};
 pub use metrics::QueueMetrics;
 pub use worker::{Queue, Workers, backoff_delay};

@@ -21,7 +21,6 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 use serenity::interactions_endpoint::Verifier;
 
 use super::{
@@ -164,10 +163,7 @@ fn to_job(interaction: &Interaction, intent: Intent) -> Result<NewJob, Rejection
         token,
         interaction_id: interaction.id.to_string(),
     };
-    let reply = ReplyTo {
-        platform: PLATFORM.into(),
-        target: json!(target),
-    };
+    let reply = ReplyTo::new(&target);
     let job = match intent {
         Intent::Lookup {
             identities,

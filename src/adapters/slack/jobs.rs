@@ -53,11 +53,6 @@ impl Job for NoticeJob {
     const KIND: &'static str = "slack.notice";
 }
 
-fn target_of(reply: &ReplyTo) -> Result<Target, JobError> {
-    serde_json::from_value(reply.target.clone())
-        .map_err(|e| JobError::permanent(anyhow::anyhow!("Slack reply target: {e}")))
-}
-
 /// Runs [`MentionJob`]s.
 pub struct MentionHandler {
     pub app: Arc<App>,
@@ -92,7 +87,7 @@ impl RunJob for MentionHandler {
             query.identities = found.identities;
         }
         if query.identities.is_empty() {
-            let target = target_of(&mention.reply)?;
+            let target = mention.reply.target::<Target>()?;
             return self
                 .replier
                 .post(
@@ -132,7 +127,7 @@ impl RunJob for NoticeHandler {
     type Job = NoticeJob;
 
     async fn run(&self, job: &JobContext, notice: NoticeJob) -> Result<(), JobError> {
-        let target = target_of(&notice.reply)?;
+        let target = notice.reply.target::<Target>()?;
         self.replier
             .post(job, "notice", &target, render::notice(&notice.text))
             .await

@@ -56,7 +56,7 @@ use crate::{
         server_api::{EventTarget, ServerEvent},
     },
     identity::{CustomerEmail, Identity, extract_emails},
-    jobs::{self, Answer, LookupJob, Replier, ReplyTo, Requester},
+    jobs::{self, Answer, LookupJob, PlatformReplier, ReplyTo, Requester},
     privacy::ErasureJob,
     queue::{Effect, Job, JobContext, JobError, RunJob},
     store::{EffectState, NewJob},
@@ -289,12 +289,9 @@ impl TicketHandler {
             );
             return Ok(());
         }
-        let reply = ReplyTo {
-            platform: PLATFORM.into(),
-            target: json!(Target {
-                ticket_id: id,
-                updated_at: None,
-            }),
+        let target = Target {
+            ticket_id: id,
+            updated_at: None,
         };
         let requester = requester(&self.api, ticket)
             .await
@@ -317,7 +314,7 @@ impl TicketHandler {
                 ),
                 reference: jobs::reference(job),
             };
-            return self.replier.deliver(job, &reply, answer).await;
+            return self.replier.deliver(job, &target, answer).await;
         };
         let erasure = ErasureJob {
             email,
@@ -327,7 +324,7 @@ impl TicketHandler {
                 user: format!("tag:{tag}"),
                 place: Some(format!("ticket {id}")),
             },
-            reply: Some(reply),
+            reply: Some(ReplyTo::new(&target)),
         };
         let new_job = NewJob::of(&erasure).map_err(JobError::Retry)?;
         let enqueued = self
@@ -429,13 +426,10 @@ impl RunJob for TicketHandler {
                     user: "trigger".into(),
                     place: Some(format!("ticket {id}")),
                 },
-                reply: ReplyTo {
-                    platform: PLATFORM.into(),
-                    target: json!(Target {
-                        ticket_id: id,
-                        updated_at: ticket.ticket.updated_at.clone(),
-                    }),
-                },
+                reply: ReplyTo::new(&Target {
+                    ticket_id: id,
+                    updated_at: ticket.ticket.updated_at.clone(),
+                }),
             };
             let mut request = lookup.to_request(&self.app);
             request.max_identities = max_identities;
@@ -454,7 +448,7 @@ impl RunJob for TicketHandler {
                 });
             }
             // The one shared path: audit, failure policy and wording as on every platform.
-            let replier: Arc<dyn Replier> = self.replier.clone();
+            let replier: Arc<dyn jobs::Replier> = self.replier.clone();
             jobs::run_lookup_as(&self.app, &replier, job, &lookup, request).await?;
         }
         if config.zendesk.fullstory_event {
@@ -473,18 +467,15 @@ impl RunJob for TicketHandler {
         {
             return;
         }
-        let reply = ReplyTo {
-            platform: PLATFORM.into(),
-            target: json!(Target {
-                ticket_id: payload.ticket_id,
-                updated_at: None,
-            }),
+        let target = Target {
+            ticket_id: payload.ticket_id,
+            updated_at: None,
         };
         let answer = Answer::Failed {
             message: jobs::gave_up(error).into(),
             reference: jobs::reference(job),
         };
-        if let Err(error) = self.replier.deliver(job, &reply, answer).await {
+        if let Err(error) = self.replier.deliver(job, &target, answer).await {
             tracing::warn!(ticket = payload.ticket_id, %error, "could not put the failure note on the ticket");
         }
     }

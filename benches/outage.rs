@@ -30,9 +30,12 @@ use replaydesk::{
     clock::Clock,
     config::Interval,
     identity::{CustomerEmail, Identity},
-    jobs::{Answer, LookupHandler, LookupJob, Replier, Repliers, ReplyTo, Requester},
+    jobs::{
+        Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
+        Requester,
+    },
     queue::{JobContext, JobError, JobHandler, Queue, Settings},
-    store::JobState,
+    store::{JobState, NewJob},
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::path_regex};
 
@@ -64,16 +67,22 @@ impl Respond for FullStory {
 /// Delivers nowhere.
 struct Nowhere;
 
+/// Where the bench's answers go (nowhere).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NowhereTarget;
+
+impl ReplyTarget for NowhereTarget {
+    const PLATFORM: &'static str = "bench";
+}
+
 #[async_trait]
-impl Replier for Nowhere {
-    fn platform(&self) -> &'static str {
-        "bench"
-    }
+impl PlatformReplier for Nowhere {
+    type Target = NowhereTarget;
 
     async fn deliver(
         &self,
         _job: &JobContext,
-        _reply: &ReplyTo,
+        _target: &NowhereTarget,
         _answer: Answer<'_>,
     ) -> Result<(), JobError> {
         Ok(())
@@ -154,12 +163,9 @@ fn main() -> anyhow::Result<()> {
                 summary: false,
                 digest: None,
                 requester: Requester::default(),
-                reply: ReplyTo {
-                    platform: "bench".into(),
-                    target: serde_json::Value::Null,
-                },
+                reply: ReplyTo::new(&NowhereTarget),
             };
-            items.push((format!("bench:{i}"), job.to_new_job()?));
+            items.push((format!("bench:{i}"), NewJob::of(&job)?));
         }
         for chunk in items.chunks(500) {
             app.store.enqueue_batch(chunk.to_vec(), now).await?;

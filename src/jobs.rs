@@ -2,7 +2,8 @@
 //!
 //! An adapter's inbound side turns a platform request into a [`LookupJob`] ("find this customer's
 //! sessions") or a [`SummaryJob`] ("summarise this session"), each carrying who asked ([`Requester`]) and
-//! where the answer goes ([`ReplyTo`]: opaque to the core, read back by that platform's [`Replier`]). The
+//! where the answer goes ([`ReplyTo`]: a platform's own [`ReplyTarget`], opaque to the core, read back by
+//! that platform's [`PlatformReplier`], which the core calls as a [`Replier`]). The
 //! handlers here run the core ([`crate::lookup`]) and hand the outcome to the replier, which renders and
 //! posts it through the effect ledger. So lookup, error wording, retry policy and the "it failed" message
 //! exist once, for every platform.
@@ -19,7 +20,7 @@
 //!   explanation ([`Answer::Failed`]) and the job ends; retrying would not help.
 //! - The queue gives up (attempts exhausted by failures that are the job's own): [`Answer::Failed`] with
 //!   a reference the operator can replay (`replaydesk jobs retry ID`).
-//! - The answer's deadline ([`Replier::deadline`]: Slack's `response_url` 30 minutes, Discord's
+//! - The answer's deadline ([`PlatformReplier::deadline`]: Slack's `response_url` 30 minutes, Discord's
 //!   interaction token 15 minutes, a Zendesk note `zendesk.max_delay`, each with a margin to deliver)
 //!   passes before FullStory answers: one honest final message ([`TOO_LATE`], with the job's reference),
 //!   sent while it can still be delivered, and the job ends `expired` ([`JobError::Expired`]), which
@@ -29,26 +30,64 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     app::App,
     fullstory::{FsError, SessionId},
     identity::{CustomerEmail, Identity},
     lookup::{LookupRequest, LookupResult, SummaryOutcome},
-    queue::{JobContext, JobError, JobHandler},
-    store::{EffectState, NewJob, Store},
+    queue::{Job, JobContext, JobError, RunJob, decode_stored},
+    store::{EffectState, Store},
 };
 
 /// Who asked: defined beside the audit trail that records it ([`crate::audit`]), below the jobs.
 pub use crate::audit::Requester;
 
-/// Where the answer goes: the platform's own description (a `response_url`, a ticket id, an interaction
-/// token), stored with the job and read back only by that platform's [`Replier`].
+/// Where the answer goes: the platform's own description ([`ReplyTarget`]: a `response_url`, a ticket
+/// id, an interaction token), stored with the job as `{"platform": …, "target": {…}}` and read back only
+/// by that platform's replier. The core never looks inside, so adding a platform adds no variant here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplyTo {
-    pub platform: String,
-    pub target: serde_json::Value,
+    platform: String,
+    target: serde_json::Value,
+}
+
+/// One platform's description of where its answers go: the `target` of a [`ReplyTo`]. Its stored shape
+/// is kept across versions like a job's payload (queued jobs carry it).
+pub trait ReplyTarget: Serialize + DeserializeOwned + Send + Sync {
+    /// The platform's name: its adapter's name and its [`Requester::platform`].
+    const PLATFORM: &'static str;
+}
+
+impl ReplyTo {
+    /// Answers go to `target`, on its platform.
+    pub fn new<T: ReplyTarget>(target: &T) -> Self {
+        Self {
+            platform: T::PLATFORM.to_owned(),
+            // A target is plain data (strings, numbers, flags): writing it as JSON cannot fail.
+            target: serde_json::to_value(target).unwrap_or_default(),
+        }
+    }
+
+    pub fn platform(&self) -> &str {
+        &self.platform
+    }
+
+    /// The target, read back as `T`: a permanent error when it is another platform's, or does not fit
+    /// (naming the field, never quoting its value: targets hold tokens).
+    pub fn target<T: ReplyTarget>(&self) -> Result<T, JobError> {
+        if self.platform != T::PLATFORM {
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "a reply to {:?} is not a {} reply target",
+                self.platform,
+                T::PLATFORM
+            )));
+        }
+        decode_stored(&self.target).map_err(|why| {
+            JobError::permanent(anyhow::anyhow!("{} reply target: {why}", T::PLATFORM))
+        })
+    }
 }
 
 /// "Find this customer's sessions."
@@ -79,14 +118,15 @@ pub struct SummaryJob {
     pub reply: ReplyTo,
 }
 
-pub const LOOKUP: &str = "lookup";
-pub const SUMMARY: &str = "summary";
+impl Job for LookupJob {
+    const KIND: &'static str = "lookup";
+}
+
+impl Job for SummaryJob {
+    const KIND: &'static str = "summary";
+}
 
 impl LookupJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(LOOKUP, serde_json::to_value(self)?))
-    }
-
     /// The core's request for this job: the configured defaults, overridden by what the job says.
     pub fn to_request(&self, app: &App) -> LookupRequest {
         let mut request = app.lookup_request(self.identities.clone());
@@ -99,9 +139,14 @@ impl LookupJob {
     }
 }
 
-impl SummaryJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(SUMMARY, serde_json::to_value(self)?))
+#[cfg(test)]
+impl ReplyTo {
+    /// A reply to no platform, for tests that render answers and never deliver them.
+    pub(crate) fn nowhere() -> Self {
+        Self {
+            platform: "test".into(),
+            target: serde_json::Value::Null,
+        }
     }
 }
 
@@ -128,8 +173,54 @@ pub enum Answer<'a> {
     },
 }
 
-/// One platform's way of delivering answers. Implementations render the answer and post it with
-/// `job.effects().once(…)`, so a retried job never posts twice.
+/// One platform's way of delivering answers, to its own [`ReplyTarget`]: what an adapter implements.
+/// Implementations render the answer and post it with `job.effects().once(…)`, so a retried job never
+/// posts twice. Every `PlatformReplier` is a [`Replier`] (the target read from the [`ReplyTo`] once, a
+/// target that does not fit being a permanent error), so the core holds it as `Arc<dyn Replier>`.
+#[async_trait]
+pub trait PlatformReplier: Send + Sync {
+    type Target: ReplyTarget;
+
+    async fn deliver(
+        &self,
+        job: &JobContext,
+        target: &Self::Target,
+        answer: Answer<'_>,
+    ) -> Result<(), JobError>;
+
+    /// The last moment to start answering at `target`, when answers expire (Discord's interaction token
+    /// lives 15 minutes, a Slack `response_url` 30); `None` (the default) when they never do: such a
+    /// job waits for a down upstream as long as it takes. See the module docs.
+    fn deadline(&self, job: &JobContext, target: &Self::Target) -> Option<DateTime<Utc>> {
+        let _ = (job, target);
+        None
+    }
+}
+
+#[async_trait]
+impl<R: PlatformReplier> Replier for R {
+    fn platform(&self) -> &'static str {
+        R::Target::PLATFORM
+    }
+
+    async fn deliver(
+        &self,
+        job: &JobContext,
+        reply: &ReplyTo,
+        answer: Answer<'_>,
+    ) -> Result<(), JobError> {
+        let target = reply.target::<R::Target>()?;
+        PlatformReplier::deliver(self, job, &target, answer).await
+    }
+
+    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
+        let target = reply.target::<R::Target>().ok()?;
+        PlatformReplier::deadline(self, job, &target)
+    }
+}
+
+/// The replier the core calls, whatever the platform: written as a [`PlatformReplier`], whose target
+/// it reads from the [`ReplyTo`].
 #[async_trait]
 pub trait Replier: Send + Sync {
     fn platform(&self) -> &'static str;
@@ -141,13 +232,8 @@ pub trait Replier: Send + Sync {
         answer: Answer<'_>,
     ) -> Result<(), JobError>;
 
-    /// The last moment to start answering `reply`, when answers expire (Discord's interaction token
-    /// lives 15 minutes, a Slack `response_url` 30); `None` (the default) when they never do: such a
-    /// job waits for a down upstream as long as it takes. See the module docs.
-    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
-        let _ = (job, reply);
-        None
-    }
+    /// [`PlatformReplier::deadline`] of `reply`'s target (`None` when it does not fit).
+    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>>;
 }
 
 /// The repliers of the enabled platforms, by platform name.
@@ -161,10 +247,10 @@ impl Repliers {
 
     /// The replier for `reply`'s platform; a permanent error when that adapter is off.
     pub fn get(&self, reply: &ReplyTo) -> Result<&Arc<dyn Replier>, JobError> {
-        self.0.get(reply.platform.as_str()).ok_or_else(|| {
+        self.0.get(reply.platform()).ok_or_else(|| {
             JobError::permanent(anyhow::anyhow!(
                 "no replier for platform {:?} (is the adapter switched off?)",
-                reply.platform
+                reply.platform()
             ))
         })
     }
@@ -328,24 +414,23 @@ pub fn gave_up(error: &str) -> &'static str {
     }
 }
 
-/// Tells the requester that a job gave up. Every job kind here carries its [`ReplyTo`] as `reply`; an
-/// adapter's own job kinds that do too can call this from their `on_dead`.
-pub async fn deliver_dead(repliers: &Repliers, job: &JobContext, error: &str) {
-    #[derive(Deserialize)]
-    struct Reply {
-        reply: ReplyTo,
-    }
-    let Ok(Reply { reply }) = job.payload_as::<Reply>() else {
-        return;
-    };
-    let Ok(replier) = repliers.get(&reply) else {
+/// Tells the requester at `reply` that a job gave up, when its payload could still be read (`None`:
+/// nowhere to tell) and its platform is on. The shared handlers' `on_dead`; an adapter's own job kinds
+/// that carry a [`ReplyTo`] call it from theirs.
+pub async fn deliver_dead(
+    repliers: &Repliers,
+    job: &JobContext,
+    reply: Option<&ReplyTo>,
+    error: &str,
+) {
+    let Some((reply, Ok(replier))) = reply.map(|reply| (reply, repliers.get(reply))) else {
         return;
     };
     let answer = Answer::Failed {
         message: gave_up(error).into(),
         reference: reference(job),
     };
-    if let Err(error) = replier.deliver(job, &reply, answer).await {
+    if let Err(error) = replier.deliver(job, reply, answer).await {
         tracing::warn!(error = %error, "could not tell the requester the job failed");
     }
 }
@@ -415,19 +500,17 @@ pub struct LookupHandler {
 }
 
 #[async_trait]
-impl JobHandler for LookupHandler {
-    fn kind(&self) -> &'static str {
-        LOOKUP
-    }
+impl RunJob for LookupHandler {
+    type Job = LookupJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: LookupJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: LookupJob) -> Result<(), JobError> {
         let replier = self.repliers.get(&payload.reply)?;
         run_lookup(&self.app, replier, job, &payload).await
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        deliver_dead(&self.repliers, job, error).await;
+    async fn on_dead(&self, job: &JobContext, payload: Option<LookupJob>, error: &str) {
+        let reply = payload.as_ref().map(|p| &p.reply);
+        deliver_dead(&self.repliers, job, reply, error).await;
     }
 }
 
@@ -438,13 +521,10 @@ pub struct SummaryHandler {
 }
 
 #[async_trait]
-impl JobHandler for SummaryHandler {
-    fn kind(&self) -> &'static str {
-        SUMMARY
-    }
+impl RunJob for SummaryHandler {
+    type Job = SummaryJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: SummaryJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: SummaryJob) -> Result<(), JobError> {
         let replier = self.repliers.get(&payload.reply)?;
         if let Some(ended) = out_of_time(&self.app, replier.as_ref(), job, &payload.reply).await {
             return ended;
@@ -484,8 +564,9 @@ impl JobHandler for SummaryHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        deliver_dead(&self.repliers, job, error).await;
+    async fn on_dead(&self, job: &JobContext, payload: Option<SummaryJob>, error: &str) {
+        let reply = payload.as_ref().map(|p| &p.reply);
+        deliver_dead(&self.repliers, job, reply, error).await;
     }
 }
 
@@ -571,5 +652,80 @@ impl ErasureReceipt {
                 .push("replaydesk cache and stored payloads (cleared last)".into());
         }
         Ok(receipt)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A platform's reply target, as an adapter would define one.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Desk {
+        ticket: u64,
+        #[serde(default)]
+        note: Option<String>,
+    }
+
+    impl ReplyTarget for Desk {
+        const PLATFORM: &'static str = "desk";
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Chat {
+        channel: String,
+    }
+
+    impl ReplyTarget for Chat {
+        const PLATFORM: &'static str = "chat";
+    }
+
+    #[test]
+    fn a_reply_is_stored_as_its_platform_and_target_and_read_back_as_the_same_target() {
+        let reply = ReplyTo::new(&Desk {
+            ticket: 7,
+            note: None,
+        });
+        let stored = serde_json::to_value(&reply).unwrap();
+        assert_eq!(
+            stored,
+            json!({"platform": "desk", "target": {"ticket": 7, "note": null}})
+        );
+        let read: ReplyTo = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.platform(), "desk");
+        assert_eq!(
+            read.target::<Desk>().unwrap(),
+            Desk {
+                ticket: 7,
+                note: None
+            }
+        );
+    }
+
+    #[test]
+    fn another_platforms_target_or_one_that_does_not_fit_is_a_permanent_error() {
+        let reply = ReplyTo::new(&Chat {
+            channel: "C1".into(),
+        });
+        let Err(JobError::Permanent(error)) = reply.target::<Desk>() else {
+            panic!("a chat reply read as a desk target");
+        };
+        assert_eq!(
+            error.to_string(),
+            "a reply to \"chat\" is not a desk reply target"
+        );
+        let broken: ReplyTo =
+            serde_json::from_value(json!({"platform": "desk", "target": {"ticket": "tok-secret"}}))
+                .unwrap();
+        let Err(JobError::Permanent(error)) = broken.target::<Desk>() else {
+            panic!("a target that does not fit was read");
+        };
+        assert_eq!(
+            error.to_string(),
+            "desk reply target: ticket: invalid value"
+        );
     }
 }

@@ -288,10 +288,7 @@ pub(crate) fn test_job(result: &LookupResult) -> crate::jobs::LookupJob {
         summary: false,
         digest: None,
         requester: crate::jobs::Requester::default(),
-        reply: crate::jobs::ReplyTo {
-            platform: "test".into(),
-            target: serde_json::Value::Null,
-        },
+        reply: crate::jobs::ReplyTo::nowhere(),
     }
 }
 

@@ -28,8 +28,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use replaydesk::queue::cli::{self, JobsCommand};
 use replaydesk::queue::{
-    Clock, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, ManualClock, Queue,
-    QueueMetrics, Settings,
+    self, Clock, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, ManualClock, Queue,
+    QueueMetrics, RunJob, Settings,
 };
 use replaydesk::store::{
     self, Durability, EffectState, Enqueued, Job, JobState, NewJob, Store, StoreOptions,
@@ -402,6 +402,8 @@ both_backends!(
     a_panicking_job_is_a_recorded_failure,
     a_permanent_error_makes_a_job_dead_at_once,
     a_job_of_an_unknown_kind_is_dead_with_a_clear_error,
+    a_typed_job_is_stored_under_its_kind_and_its_handler_gets_it_decoded,
+    a_payload_that_does_not_fit_its_kind_is_dead_at_once_naming_the_field,
     dead_jobs_are_listed_without_emails_and_can_be_retried_from_the_cli,
     the_effect_ledger_performs_once_and_a_rerun_gets_the_recorded_id,
     an_effect_intent_without_an_external_id_is_looked_up_before_acting_again,
@@ -1141,6 +1143,102 @@ async fn a_job_of_an_unknown_kind_is_dead_with_a_clear_error(db: TestDb) {
         Some("no handler registered for job kind \"mystery\" (known kinds: known)")
     );
     assert!(handler.runs().is_empty());
+}
+
+/// A typed payload and its handler, which remembers what it was given.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Greet {
+    name: String,
+    times: u32,
+}
+
+impl queue::Job for Greet {
+    const KIND: &'static str = "greet";
+}
+
+#[derive(Default)]
+struct Greeter {
+    greeted: Mutex<Vec<String>>,
+    dead: Mutex<Vec<Option<String>>>,
+}
+
+#[async_trait]
+impl RunJob for Greeter {
+    type Job = Greet;
+
+    async fn run(&self, _: &JobContext, job: Greet) -> Result<(), JobError> {
+        let greeting = format!("{} ×{}", job.name, job.times);
+        self.greeted.lock().unwrap().push(greeting);
+        Ok(())
+    }
+
+    async fn on_dead(&self, _: &JobContext, job: Option<Greet>, _: &str) {
+        self.dead.lock().unwrap().push(job.map(|j| j.name));
+    }
+}
+
+async fn a_typed_job_is_stored_under_its_kind_and_its_handler_gets_it_decoded(db: TestDb) {
+    let greeter = Arc::new(Greeter::default());
+    let queue = new_queue(&db, vec![greeter.clone()], step_settings(), Clock::system());
+    let greet = Greet {
+        name: "Ada".into(),
+        times: 2,
+    };
+    let id = queue.push("k:typed", &greet).await.unwrap().job_id;
+    let stored = job(&db.store, id).await;
+    assert_eq!(
+        (stored.kind.as_str(), stored.payload),
+        ("greet", json!({"name": "Ada", "times": 2}))
+    );
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+    assert_eq!(*greeter.greeted.lock().unwrap(), ["Ada ×2"]);
+}
+
+async fn a_payload_that_does_not_fit_its_kind_is_dead_at_once_naming_the_field(db: TestDb) {
+    let greeter = Arc::new(Greeter::default());
+    let queue = new_queue(&db, vec![greeter.clone()], step_settings(), Clock::system());
+    let wrong_type = queue
+        .enqueue(
+            "k:wrong",
+            NewJob::new("greet", json!({"name": "Ada", "times": "jane@acme.com"})),
+        )
+        .await
+        .unwrap()
+        .job_id;
+    let missing = queue
+        .enqueue("k:missing", NewJob::new("greet", json!({"name": "Ada"})))
+        .await
+        .unwrap()
+        .job_id;
+    for id in [wrong_type, missing] {
+        assert_eq!(
+            queue.try_execute_one("w").await.unwrap(),
+            ExecutionOutcome::Dead(id)
+        );
+        assert_eq!(job(&db.store, id).await.attempts, 1);
+    }
+    assert_eq!(
+        job(&db.store, wrong_type).await.last_error.unwrap(),
+        format!(
+            "permanent error: job {wrong_type} is not a \"greet\" payload: times: invalid value"
+        ),
+        "the field is named, its value (maybe an email) is not quoted"
+    );
+    assert_eq!(
+        job(&db.store, missing).await.last_error.unwrap(),
+        format!(
+            "permanent error: job {missing} is not a \"greet\" payload: .: missing field `times`"
+        )
+    );
+    assert!(greeter.greeted.lock().unwrap().is_empty());
+    assert_eq!(
+        *greeter.dead.lock().unwrap(),
+        [None, None],
+        "on_dead gets no payload"
+    );
 }
 
 async fn dead_jobs_are_listed_without_emails_and_can_be_retried_from_the_cli(db: TestDb) {

@@ -80,11 +80,7 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
             reply: None,
         };
         let key = format!("cli:erase:{}", uuid::Uuid::new_v4());
-        let enqueued = state
-            .queue
-            .enqueue(&key, job.to_new_job().map_err(Failure::from)?)
-            .await
-            .map_err(Failure::from)?;
+        let enqueued = state.queue.push(&key, &job).await.map_err(Failure::from)?;
         jobs.push((email.clone(), enqueued.job_id));
     }
     eprintln!("erasing {} customer(s)…", jobs.len());

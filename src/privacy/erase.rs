@@ -42,11 +42,9 @@ use crate::{
     fullstory::{FsError, SessionsApi},
     identity::{CustomerEmail, Identity},
     jobs::{Answer, Repliers, ReplyTo, Requester},
-    queue::{Effect, JobContext, JobError, JobHandler},
-    store::{EffectState, NewJob},
+    queue::{Effect, Job, JobContext, JobError, RunJob},
+    store::EffectState,
 };
-
-pub const ERASE: &str = "privacy.erase";
 
 /// "Delete everything about this customer."
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,10 +56,8 @@ pub struct ErasureJob {
     pub reply: Option<ReplyTo>,
 }
 
-impl ErasureJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(ERASE, serde_json::to_value(self)?))
-    }
+impl Job for ErasureJob {
+    const KIND: &'static str = "privacy.erase";
 }
 
 /// Runs [`ErasureJob`]s.
@@ -327,7 +323,7 @@ impl EraseHandler {
             match self
                 .app
                 .store
-                .scrub_payloads_mentioning(email, ERASE, Some(job.id()), now)
+                .scrub_payloads_mentioning(email, ErasureJob::KIND, Some(job.id()), now)
                 .await
             {
                 Ok(n) => return Ok(n),
@@ -384,13 +380,10 @@ impl EraseHandler {
 }
 
 #[async_trait]
-impl JobHandler for EraseHandler {
-    fn kind(&self) -> &'static str {
-        ERASE
-    }
+impl RunJob for EraseHandler {
+    type Job = ErasureJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: ErasureJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: ErasureJob) -> Result<(), JobError> {
         let users = match self.upstream_steps(job, &payload).await {
             Ok(users) => users,
             Err(error) => return self.not_yet(job, &payload, error).await,
@@ -405,7 +398,7 @@ impl JobHandler for EraseHandler {
         let mut scrubbed = match self
             .app
             .store
-            .scrub_payloads_mentioning(email, ERASE, own_now, now)
+            .scrub_payloads_mentioning(email, ErasureJob::KIND, own_now, now)
             .await
         {
             Ok(n) => n,
@@ -461,13 +454,10 @@ impl JobHandler for EraseHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        let Ok(payload) = job.payload_as::<ErasureJob>() else {
+    async fn on_dead(&self, job: &JobContext, payload: Option<ErasureJob>, error: &str) {
+        let Some(payload) = payload.filter(|p| p.reply.is_some()) else {
             return;
         };
-        if payload.reply.is_none() {
-            return;
-        }
         let told = match self.receipt(job, "dead", Some(error.to_owned())).await {
             Ok(receipt) => self.deliver(job, &payload, &receipt).await,
             Err(e) => Err(JobError::Retry(e)),

@@ -17,4 +17,4 @@ pub mod heap;
 
 pub use crate::audit::{self, Auditor};
 pub use crate::jobs::ErasureReceipt;
-pub use erase::{ERASE, ErasureJob};
+pub use erase::ErasureJob;

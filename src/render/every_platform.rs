@@ -156,10 +156,7 @@ fn summary_job(url: &str) -> SummaryJob {
         url: Some(url.to_owned()),
         around: None,
         requester: Requester::default(),
-        reply: ReplyTo {
-            platform: "test".into(),
-            target: Value::Null,
-        },
+        reply: ReplyTo::nowhere(),
     }
 }
 

@@ -7,32 +7,42 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use replaydesk::{
     identity::{CustomerEmail, Identity},
-    jobs::{Answer, LookupHandler, LookupJob, Replier, Repliers, ReplyTo, Requester},
+    jobs::{
+        Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
+        Requester,
+    },
     queue::{ExecutionOutcome, JobContext, JobError, JobHandler, Queue, Settings},
 };
-use serde_json::json;
 use tempfile::TempDir;
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers::path};
 
 use super::helpers::{self, official_session, sessions};
+
+/// Where the test platform's answers go.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Channel {
+    channel: String,
+}
+
+impl ReplyTarget for Channel {
+    const PLATFORM: &'static str = "test";
+}
 
 /// Remembers what it was asked to deliver, as text.
 #[derive(Default)]
 struct RecordingReplier(Mutex<Vec<String>>);
 
 #[async_trait]
-impl Replier for RecordingReplier {
-    fn platform(&self) -> &'static str {
-        "test"
-    }
+impl PlatformReplier for RecordingReplier {
+    type Target = Channel;
 
     async fn deliver(
         &self,
         _: &JobContext,
-        reply: &ReplyTo,
+        target: &Channel,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        assert_eq!(reply.target, json!({"channel": "C1"}));
+        assert_eq!(target.channel, "C1");
         let text = match answer {
             Answer::Sessions { result, .. } => format!("sessions:{}", result.session_count()),
             Answer::Summary { .. } => "summary".into(),
@@ -86,12 +96,11 @@ async fn enqueue_lookup(queue: &Queue, key: &str) {
             user: "U1".into(),
             place: Some("C1".into()),
         },
-        reply: ReplyTo {
-            platform: "test".into(),
-            target: json!({"channel": "C1"}),
-        },
+        reply: ReplyTo::new(&Channel {
+            channel: "C1".into(),
+        }),
     };
-    queue.enqueue(key, job.to_new_job().unwrap()).await.unwrap();
+    queue.push(key, &job).await.unwrap();
 }
 
 #[tokio::test]

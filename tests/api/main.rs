@@ -16,5 +16,6 @@ mod privacy;
 mod processes;
 mod server;
 mod slack;
+mod stored_jobs;
 mod zendesk;
 mod zendesk_app;

@@ -114,12 +114,7 @@ pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
         },
         reply: None,
     };
-    state
-        .queue
-        .enqueue("test:erase", job.to_new_job().unwrap())
-        .await
-        .unwrap()
-        .job_id
+    state.queue.push("test:erase", &job).await.unwrap().job_id
 }
 
 #[tokio::test]

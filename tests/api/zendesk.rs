@@ -1712,7 +1712,10 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|j| j.kind != replaydesk::adapters::zendesk::job::KIND)
+        .filter(|j| {
+            j.kind
+                != <replaydesk::adapters::zendesk::job::TicketJob as replaydesk::queue::Job>::KIND
+        })
         .collect();
     assert_eq!(slack_jobs.len(), 2);
     let metrics = rd.state.metrics.render();

@@ -21,7 +21,6 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 use serenity::interactions_endpoint::Verifier;
 
 use super::{
@@ -164,36 +163,31 @@ fn to_job(interaction: &Interaction, intent: Intent) -> Result<NewJob, Rejection
         token,
         interaction_id: interaction.id.to_string(),
     };
-    let reply = ReplyTo {
-        platform: PLATFORM.into(),
-        target: json!(target),
-    };
+    let reply = ReplyTo::new(&target);
     let job = match intent {
         Intent::Lookup {
             identities,
             around,
             summary,
-        } => LookupJob {
+        } => NewJob::of(&LookupJob {
             identities,
             around,
             summary,
             digest: None,
             requester,
             reply,
-        }
-        .to_new_job(),
+        }),
         Intent::Summarize {
             session,
             around,
             url,
-        } => SummaryJob {
+        } => NewJob::of(&SummaryJob {
             session,
             url,
             around,
             requester,
             reply,
-        }
-        .to_new_job(),
+        }),
         Intent::Ping | Intent::Explain(_) => {
             return Err(Rejection::Malformed("nothing to look up".into()));
         }

@@ -568,10 +568,7 @@ mod tests {
             ),
             around: Some(at("2026-11-24T14:05:00Z")),
             requester: Requester::default(),
-            reply: ReplyTo {
-                platform: "discord".into(),
-                target: Value::Null,
-            },
+            reply: ReplyTo::nowhere(),
         };
         assert_json_snapshot!(
             "summary",

@@ -12,10 +12,11 @@
 //! `<name>-plain` ([`crate::adapters::refusal::once_or_fallback`]); its marker is on its last line.
 //!
 //! The interaction token lives 15 minutes from the interaction ([`TOKEN_LIFETIME`]; the job's
-//! `enqueued_at` is when we received it). [`Replier::deadline`] is 14 minutes ([`ANSWER_DEADLINE`]): the
-//! shared job handlers start no lookup past it, and a job waiting for FullStory waits at most until it;
-//! then they send "it took too long" while the token still works, and the job ends `expired`. Once the
-//! token has expired no edit is tried (it would fail with 404): the answer is dropped with a warning.
+//! `enqueued_at` is when we received it). [`PlatformReplier::deadline`] is 14 minutes
+//! ([`ANSWER_DEADLINE`]): the shared job handlers start no lookup past it, and a job waiting for
+//! FullStory waits at most until it; then they send "it took too long" while the token still works,
+//! and the job ends `expired`. Once the token has expired no edit is tried (it would fail with 404): the
+//! answer is dropped with a warning.
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,7 +29,7 @@ use super::{api::Api, render};
 use crate::{
     adapters::refusal::once_or_fallback,
     clock::Clock,
-    jobs::{Answer, Replier, ReplyTo},
+    jobs::{Answer, PlatformReplier, ReplyTarget},
     lookup::Lookup,
     queue::{Effect, JobContext, JobError},
 };
@@ -38,13 +39,17 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// The last moment a job starts an answer (a minute of margin for the lookup and the edit).
 pub const ANSWER_DEADLINE: Duration = Duration::from_secs(14 * 60);
 
-/// Where a Discord answer goes: the job's `ReplyTo::target`.
+/// Where a Discord answer goes: the job's `ReplyTo` target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub application_id: String,
     /// The interaction token (a credential for 15 minutes).
     pub token: String,
     pub interaction_id: String,
+}
+
+impl ReplyTarget for Target {
+    const PLATFORM: &'static str = super::PLATFORM;
 }
 
 pub struct DiscordReplier {
@@ -107,27 +112,19 @@ fn message_id(message: &serde_json::Value) -> String {
 }
 
 #[async_trait]
-impl Replier for DiscordReplier {
-    fn platform(&self) -> &'static str {
-        super::PLATFORM
-    }
+impl PlatformReplier for DiscordReplier {
+    type Target = Target;
 
-    fn deadline(&self, job: &JobContext, _reply: &ReplyTo) -> Option<DateTime<Utc>> {
+    fn deadline(&self, job: &JobContext, _target: &Target) -> Option<DateTime<Utc>> {
         Self::expires(job, ANSWER_DEADLINE)
     }
 
     async fn deliver(
         &self,
         job: &JobContext,
-        reply: &ReplyTo,
+        target: &Target,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        let target: Target = serde_json::from_value(reply.target.clone()).map_err(|e| {
-            JobError::permanent(anyhow::anyhow!(
-                "job {}: not a Discord reply target: {e}",
-                job.id()
-            ))
-        })?;
         if Self::expires(job, TOKEN_LIFETIME).is_none_or(|expiry| self.clock.now() >= expiry) {
             tracing::warn!(
                 interaction_id = %target.interaction_id,
@@ -138,7 +135,7 @@ impl Replier for DiscordReplier {
         let summaries = self.lookup.summaries_enabled();
         let plain = EditOriginal {
             api: &self.api,
-            target: &target,
+            target,
             render: Box::new(|marker| render::plain(&answer, marker)),
         };
         let (name, render): (
@@ -175,7 +172,7 @@ impl Replier for DiscordReplier {
         };
         let edit = EditOriginal {
             api: &self.api,
-            target: &target,
+            target,
             render,
         };
         let refusal = |error: &anyhow::Error| {

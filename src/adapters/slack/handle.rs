@@ -42,6 +42,7 @@ use crate::{
     identity::{Identity, extract_identities, parse_query},
     jobs::{LookupJob, Requester, SummaryJob},
     privacy::ErasureJob,
+    queue::Job,
     render::{
         ERASURE_CANCELLED, FORGET_NOT_ALLOWED, NO_IDENTITIES, NOT_ALLOWED, forget_usage,
         looking_up, usage,
@@ -109,7 +110,7 @@ pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Reje
         }
         .reply_to(),
     };
-    enqueue(state, &command.trigger_id, job.to_new_job()).await?;
+    enqueue(state, &command.trigger_id, &job).await?;
     Ok(Immediate::Json(ack))
 }
 
@@ -185,7 +186,7 @@ async fn shortcut(
         }
         .reply_to(),
     };
-    enqueue(state, &action.trigger_id, job.to_new_job()).await?;
+    enqueue(state, &action.trigger_id, &job).await?;
     Ok(Immediate::Empty)
 }
 
@@ -258,7 +259,7 @@ async fn block_actions(
             requester,
             reply: target.reply_to(),
         };
-        enqueue(state, &click.trigger_id, job.to_new_job()).await?;
+        enqueue(state, &click.trigger_id, &job).await?;
     } else {
         let value: ShareValue = decode_value(value, &field)?;
         let url = click
@@ -290,7 +291,7 @@ async fn block_actions(
             }
             .reply_to(),
         };
-        enqueue(state, &click.trigger_id, job.to_new_job()).await?;
+        enqueue(state, &click.trigger_id, &job).await?;
     }
     Ok(Immediate::Empty)
 }
@@ -315,7 +316,7 @@ async fn app_mention(
             text: NOT_ALLOWED.into(),
             reply: target.reply_to(),
         };
-        inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+        inbound::accept(state, PLATFORM, &key, new_job(state, &job)?).await?;
         return Ok(Immediate::Empty);
     }
     // The mention's own identities (one when it names none: the thread's parent is read later).
@@ -343,7 +344,7 @@ async fn app_mention(
         }
         .reply_to(),
     };
-    inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+    inbound::accept(state, PLATFORM, &key, new_job(state, &job)?).await?;
     Ok(Immediate::Empty)
 }
 
@@ -387,7 +388,7 @@ async fn link_shared(
         requester: requester(&callback.team_id, &user, &shared.channel),
     };
     let key = format!("event:{}", callback.event_id);
-    inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+    inbound::accept(state, PLATFORM, &key, new_job(state, &job)?).await?;
     Ok(Immediate::Empty)
 }
 
@@ -428,7 +429,7 @@ async fn share_of(
         Rejection::Unavailable
     })?;
     let lookup = job
-        .filter(|job| job.kind == crate::jobs::LOOKUP)
+        .filter(|job| job.kind == LookupJob::KIND)
         .and_then(|job| serde_json::from_value::<LookupJob>(job.payload).ok())
         .filter(|lookup| {
             lookup.requester.platform == PLATFORM
@@ -532,7 +533,7 @@ async fn erasure_click(
         reply: Some(target.reply_to()),
     };
     let key = format!("erase:{}", value.request);
-    inbound::accept(state, PLATFORM, &key, new_job(state, job.to_new_job())?).await?;
+    inbound::accept(state, PLATFORM, &key, new_job(state, &job)?).await?;
     Ok(Immediate::Empty)
 }
 
@@ -547,15 +548,11 @@ async fn notice(
         text: text.into(),
         reply: target.reply_to(),
     };
-    enqueue(state, trigger_id, job.to_new_job()).await?;
+    enqueue(state, trigger_id, &job).await?;
     Ok(Immediate::Empty)
 }
 
-async fn enqueue(
-    state: &AppState,
-    trigger_id: &str,
-    job: anyhow::Result<NewJob>,
-) -> Result<(), Rejection> {
+async fn enqueue<J: Job>(state: &AppState, trigger_id: &str, job: &J) -> Result<(), Rejection> {
     if trigger_id.trim().is_empty() {
         return Err(Rejection::Malformed("trigger_id: empty".into()));
     }
@@ -564,8 +561,8 @@ async fn enqueue(
     Ok(())
 }
 
-fn new_job(state: &AppState, job: anyhow::Result<NewJob>) -> Result<NewJob, Rejection> {
-    job.map_err(|error| {
+fn new_job<J: Job>(state: &AppState, job: &J) -> Result<NewJob, Rejection> {
+    NewJob::of(job).map_err(|error| {
         inbound::count(state, PLATFORM, "unavailable");
         tracing::error!(error = %format!("{error:#}"), "could not build the job");
         Rejection::Unavailable

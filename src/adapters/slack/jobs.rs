@@ -24,12 +24,8 @@ use crate::{
     app::App,
     identity::parse_query,
     jobs::{self, LookupJob, Replier, Repliers, ReplyTo, Requester},
-    queue::{JobContext, JobError, JobHandler},
-    store::NewJob,
+    queue::{Job, JobContext, JobError, RunJob},
 };
-
-pub const MENTION: &str = "slack.mention";
-pub const NOTICE: &str = "slack.notice";
 
 /// "Someone mentioned @replaydesk."
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,10 +38,8 @@ pub struct MentionJob {
     pub reply: ReplyTo,
 }
 
-impl MentionJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(MENTION, serde_json::to_value(self)?))
-    }
+impl Job for MentionJob {
+    const KIND: &'static str = "slack.mention";
 }
 
 /// "Tell them this."
@@ -55,15 +49,8 @@ pub struct NoticeJob {
     pub reply: ReplyTo,
 }
 
-impl NoticeJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(NOTICE, serde_json::to_value(self)?))
-    }
-}
-
-fn target_of(reply: &ReplyTo) -> Result<Target, JobError> {
-    serde_json::from_value(reply.target.clone())
-        .map_err(|e| JobError::permanent(anyhow::anyhow!("Slack reply target: {e}")))
+impl Job for NoticeJob {
+    const KIND: &'static str = "slack.notice";
 }
 
 /// Runs [`MentionJob`]s.
@@ -74,13 +61,10 @@ pub struct MentionHandler {
 }
 
 #[async_trait]
-impl JobHandler for MentionHandler {
-    fn kind(&self) -> &'static str {
-        MENTION
-    }
+impl RunJob for MentionHandler {
+    type Job = MentionJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let mention: MentionJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, mention: MentionJob) -> Result<(), JobError> {
         let exclude = &self.app.config.identity.exclude_domains.0;
         let mut query = parse_query(&mention.text, exclude);
         if query.identities.is_empty()
@@ -103,7 +87,7 @@ impl JobHandler for MentionHandler {
             query.identities = found.identities;
         }
         if query.identities.is_empty() {
-            let target = target_of(&mention.reply)?;
+            let target = mention.reply.target::<Target>()?;
             return self
                 .replier
                 .post(
@@ -126,9 +110,10 @@ impl JobHandler for MentionHandler {
         jobs::run_lookup(&self.app, &replier, job, &lookup).await
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
+    async fn on_dead(&self, job: &JobContext, mention: Option<MentionJob>, error: &str) {
         let replier: Arc<dyn Replier> = self.replier.clone();
-        jobs::deliver_dead(&Repliers::new([replier]), job, error).await;
+        let reply = mention.as_ref().map(|m| &m.reply);
+        jobs::deliver_dead(&Repliers::new([replier]), job, reply, error).await;
     }
 }
 
@@ -138,14 +123,11 @@ pub struct NoticeHandler {
 }
 
 #[async_trait]
-impl JobHandler for NoticeHandler {
-    fn kind(&self) -> &'static str {
-        NOTICE
-    }
+impl RunJob for NoticeHandler {
+    type Job = NoticeJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let notice: NoticeJob = job.payload_as()?;
-        let target = target_of(&notice.reply)?;
+    async fn run(&self, job: &JobContext, notice: NoticeJob) -> Result<(), JobError> {
+        let target = notice.reply.target::<Target>()?;
         self.replier
             .post(job, "notice", &target, render::notice(&notice.text))
             .await

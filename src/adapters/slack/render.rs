@@ -481,7 +481,6 @@ fn named_link(url: &str, name: &str) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use insta::assert_json_snapshot;
-    use serde_json::json;
 
     use super::*;
     use crate::{
@@ -599,10 +598,7 @@ mod tests {
             url: Some("https://app.fullstory.com/ui/o-1/session/1:2".into()),
             around: None,
             requester: Requester::default(),
-            reply: ReplyTo {
-                platform: "slack".into(),
-                target: json!({}),
-            },
+            reply: ReplyTo::nowhere(),
         };
         assert_json_snapshot!(
             "summary_ready",

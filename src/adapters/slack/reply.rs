@@ -6,9 +6,9 @@
 //!   (`replace_original`); a button's answers come as new messages. A `response_url` takes at most
 //!   **5 posts within 30 minutes**: the posts made are counted in the job's ledger, and when they are
 //!   used up or the URL is older than 30 minutes the answer goes through `chat.postEphemeral` to the same
-//!   user and channel instead (`chat.postMessage` for a shared one). [`Replier::deadline`] is 29 minutes
-//!   ([`ANSWER_DEADLINE`]): a job waiting for a down FullStory waits at most that long, then sends one
-//!   "took too long" and ends `expired`; one an operator retries later answers through
+//!   user and channel instead (`chat.postMessage` for a shared one). [`PlatformReplier::deadline`] is
+//!   29 minutes ([`ANSWER_DEADLINE`]): a job waiting for a down FullStory waits at most that long, then
+//!   sends one "took too long" and ends `expired`; one an operator retries later answers through
 //!   `chat.postEphemeral`.
 //!   Crash window: a `response_url` post cannot be searched for, so a worker dying between Slack's
 //!   answer and the ledger's record may post once more; for the slash command that post replaces the
@@ -42,7 +42,7 @@ use super::{
 use crate::{
     adapters::refusal::once_or_fallback,
     app::App,
-    jobs::{Answer, Replier, ReplyTo},
+    jobs::{Answer, PlatformReplier, ReplyTarget, ReplyTo},
     queue::{Effect, JobContext, JobError},
     store::EffectState,
 };
@@ -65,7 +65,7 @@ const CANNOT_POST_HERE: &[&str] = &[
     "cannot_reply_to_message",
 ];
 
-/// Where a Slack answer goes: `ReplyTo::target` of every Slack job.
+/// Where a Slack answer goes: the `ReplyTo` target of every Slack job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
@@ -99,12 +99,14 @@ pub enum Target {
     },
 }
 
+impl ReplyTarget for Target {
+    const PLATFORM: &'static str = PLATFORM;
+}
+
 impl Target {
+    /// Answers go here.
     pub fn reply_to(&self) -> ReplyTo {
-        ReplyTo {
-            platform: PLATFORM.into(),
-            target: serde_json::to_value(self).unwrap_or_default(),
-        }
+        ReplyTo::new(self)
     }
 
     /// The same place, but seen only by the person who asked (for notices about a shared answer).
@@ -139,22 +141,19 @@ impl Target {
     }
 }
 
-/// Slack's [`Replier`].
+/// Slack's replier.
 pub struct SlackReplier {
     pub app: Arc<App>,
     pub api: Arc<SlackApi>,
 }
 
 #[async_trait]
-impl Replier for SlackReplier {
-    fn platform(&self) -> &'static str {
-        PLATFORM
-    }
+impl PlatformReplier for SlackReplier {
+    type Target = Target;
 
     /// Answers through a `response_url` ([`ANSWER_DEADLINE`]); thread answers have none (a thread can
     /// be posted in at any time).
-    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
-        let target: Target = serde_json::from_value(reply.target.clone()).ok()?;
+    fn deadline(&self, job: &JobContext, target: &Target) -> Option<DateTime<Utc>> {
         matches!(target, Target::ResponseUrl { .. }).then(|| {
             job.retried_at()
                 .unwrap_or(job.enqueued_at())
@@ -166,11 +165,9 @@ impl Replier for SlackReplier {
     async fn deliver(
         &self,
         job: &JobContext,
-        reply: &ReplyTo,
+        target: &Target,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        let target: Target = serde_json::from_value(reply.target.clone())
-            .map_err(|e| JobError::permanent(anyhow::anyhow!("Slack reply target: {e}")))?;
         let plain = render::plain(&answer);
         let (name, message) = match answer {
             Answer::Sessions {
@@ -215,7 +212,7 @@ impl Replier for SlackReplier {
                     .await;
             }
         };
-        self.post_or_plain(job, name, &target, message, plain).await
+        self.post_or_plain(job, name, target, message, plain).await
     }
 }
 

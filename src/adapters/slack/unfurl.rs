@@ -29,11 +29,8 @@ use crate::{
     fullstory::{FsError, SessionId, SessionsApi},
     jobs::Requester,
     lookup::{Digest, WhatWentWrong},
-    queue::{Effect, JobContext, JobError, JobHandler},
-    store::NewJob,
+    queue::{Effect, Job, JobContext, JobError, RunJob},
 };
-
-pub const UNFURL: &str = "slack.unfurl";
 
 /// Links previewed per `link_shared` event (a message may carry many).
 pub const MAX_LINKS: usize = 3;
@@ -82,10 +79,8 @@ pub struct UnfurlJob {
     pub requester: Requester,
 }
 
-impl UnfurlJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(UNFURL, serde_json::to_value(self)?))
-    }
+impl Job for UnfurlJob {
+    const KIND: &'static str = "slack.unfurl";
 }
 
 /// Runs [`UnfurlJob`]s.
@@ -162,13 +157,10 @@ impl Effect for Unfurl<'_> {
 }
 
 #[async_trait]
-impl JobHandler for UnfurlHandler {
-    fn kind(&self) -> &'static str {
-        UNFURL
-    }
+impl RunJob for UnfurlHandler {
+    type Job = UnfurlJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: UnfurlJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: UnfurlJob) -> Result<(), JobError> {
         let org = self.app.config.fullstory.org_id.as_deref();
         let mut unfurls = serde_json::Map::new();
         for url in payload.urls.iter().take(MAX_LINKS) {

@@ -34,6 +34,7 @@ use crate::{
         signing,
     },
     app::AppState,
+    store::NewJob,
 };
 
 pub const ACCOUNT: &str = "x-zendesk-account-id";
@@ -114,7 +115,7 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
         requester_email: delivery.requester_email,
         latest_comment: delivery.latest_comment,
     };
-    let Ok(job) = job.to_new_job() else {
+    let Ok(job) = NewJob::of(&job) else {
         return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);
     };
     match inbound::accept(&state, PLATFORM, &key, job).await {

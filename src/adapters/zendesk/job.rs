@@ -55,15 +55,12 @@ use crate::{
         server_api::{EventTarget, ServerEvent},
     },
     identity::{CustomerEmail, Identity, extract_emails},
-    jobs::{self, Answer, LookupJob, Replier, ReplyTo, Requester},
+    jobs::{self, Answer, LookupJob, PlatformReplier, ReplyTo, Requester},
     privacy::ErasureJob,
-    queue::{Effect, JobContext, JobError, JobHandler},
+    queue::{Effect, Job, JobContext, JobError, RunJob},
     source_limits::SourceLimits,
     store::{EffectState, NewJob},
 };
-
-/// The job kind.
-pub const KIND: &str = "zendesk.ticket";
 
 /// The claim (per ticket) that makes erasure happen once per ticket.
 pub const ERASURE_ITEM: &str = "erasure";
@@ -87,10 +84,8 @@ pub struct TicketJob {
     pub latest_comment: Option<String>,
 }
 
-impl TicketJob {
-    pub fn to_new_job(&self) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(KIND, serde_json::to_value(self)?))
-    }
+impl Job for TicketJob {
+    const KIND: &'static str = "zendesk.ticket";
 }
 
 /// The customers to look up: the requester first, then the comment's other addresses; staff and
@@ -294,12 +289,9 @@ impl TicketHandler {
             );
             return Ok(());
         }
-        let reply = ReplyTo {
-            platform: PLATFORM.into(),
-            target: json!(Target {
-                ticket_id: id,
-                updated_at: None,
-            }),
+        let target = Target {
+            ticket_id: id,
+            updated_at: None,
         };
         let requester = requester(&self.api, ticket)
             .await
@@ -322,7 +314,7 @@ impl TicketHandler {
                 ),
                 reference: jobs::reference(job),
             };
-            return self.replier.deliver(job, &reply, answer).await;
+            return self.replier.deliver(job, &target, answer).await;
         };
         let erasure = ErasureJob {
             email,
@@ -332,9 +324,9 @@ impl TicketHandler {
                 user: format!("tag:{tag}"),
                 place: Some(format!("ticket {id}")),
             },
-            reply: Some(reply),
+            reply: Some(ReplyTo::new(&target)),
         };
-        let new_job = erasure.to_new_job().map_err(JobError::Retry)?;
+        let new_job = NewJob::of(&erasure).map_err(JobError::Retry)?;
         let enqueued = self
             .app
             .store
@@ -391,13 +383,10 @@ pub fn ticket_event(ticket: &TicketWithUsers, uid: String, link: &str) -> Server
 }
 
 #[async_trait]
-impl JobHandler for TicketHandler {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
+impl RunJob for TicketHandler {
+    type Job = TicketJob;
 
-    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
-        let payload: TicketJob = job.payload_as()?;
+    async fn run(&self, job: &JobContext, payload: TicketJob) -> Result<(), JobError> {
         let id = payload.ticket_id;
         let ticket =
             self.api.ticket(id).await.map_err(|e| {
@@ -437,13 +426,10 @@ impl JobHandler for TicketHandler {
                     user: "trigger".into(),
                     place: Some(format!("ticket {id}")),
                 },
-                reply: ReplyTo {
-                    platform: PLATFORM.into(),
-                    target: json!(Target {
-                        ticket_id: id,
-                        updated_at: ticket.ticket.updated_at.clone(),
-                    }),
-                },
+                reply: ReplyTo::new(&Target {
+                    ticket_id: id,
+                    updated_at: ticket.ticket.updated_at.clone(),
+                }),
             };
             let mut request = lookup.to_request(&self.app);
             request.max_identities = max_identities;
@@ -462,7 +448,7 @@ impl JobHandler for TicketHandler {
                 });
             }
             // The one shared path: audit, failure policy and wording as on every platform.
-            let replier: Arc<dyn Replier> = self.replier.clone();
+            let replier: Arc<dyn jobs::Replier> = self.replier.clone();
             jobs::run_lookup_as(&self.app, &replier, job, &lookup, request).await?;
         }
         if config.zendesk.fullstory_event {
@@ -472,8 +458,8 @@ impl JobHandler for TicketHandler {
         Ok(())
     }
 
-    async fn on_dead(&self, job: &JobContext, error: &str) {
-        let Ok(payload) = job.payload_as::<TicketJob>() else {
+    async fn on_dead(&self, job: &JobContext, payload: Option<TicketJob>, error: &str) {
+        let Some(payload) = payload else {
             return;
         };
         if let Ok(Some(note)) = self.app.store.effect(job.id(), reply::NOTE).await
@@ -481,18 +467,15 @@ impl JobHandler for TicketHandler {
         {
             return;
         }
-        let reply = ReplyTo {
-            platform: PLATFORM.into(),
-            target: json!(Target {
-                ticket_id: payload.ticket_id,
-                updated_at: None,
-            }),
+        let target = Target {
+            ticket_id: payload.ticket_id,
+            updated_at: None,
         };
         let answer = Answer::Failed {
             message: jobs::gave_up(error).into(),
             reference: jobs::reference(job),
         };
-        if let Err(error) = self.replier.deliver(job, &reply, answer).await {
+        if let Err(error) = self.replier.deliver(job, &target, answer).await {
             tracing::warn!(ticket = payload.ticket_id, %error, "could not put the failure note on the ticket");
         }
     }

@@ -40,7 +40,7 @@ use crate::{
     config::ZendeskConfig,
     fullstory::FsError,
     identity::CustomerEmail,
-    jobs::{Answer, LookupJob, Replier, ReplyTo},
+    jobs::{Answer, LookupJob, PlatformReplier, ReplyTarget},
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
@@ -62,13 +62,17 @@ const RECEIPT_DEAD: &str = "receipt-dead";
 const EMPTY_NOTE: &str = "empty-note";
 const FAILURE_NOTE: &str = "failure-note";
 
-/// What `ReplyTo::target` holds for Zendesk.
+/// Where a Zendesk answer goes: the job's `ReplyTo` target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub ticket_id: u64,
     /// The ticket's `updated_at` when the job read it: the first `updated_stamp` to try.
     #[serde(default)]
     pub updated_at: Option<String>,
+}
+
+impl ReplyTarget for Target {
+    const PLATFORM: &'static str = super::PLATFORM;
 }
 
 /// The claim scope of one ticket.
@@ -308,17 +312,15 @@ impl ZendeskReplier {
 }
 
 #[async_trait]
-impl Replier for ZendeskReplier {
-    fn platform(&self) -> &'static str {
-        super::PLATFORM
-    }
+impl PlatformReplier for ZendeskReplier {
+    type Target = Target;
 
     /// `zendesk.max_delay` after the ticket's delivery (or after an operator's `jobs retry`): a
     /// note may come late, but a ticket should not get its replays a week after it was answered.
     fn deadline(
         &self,
         job: &JobContext,
-        _reply: &ReplyTo,
+        _target: &Target,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
         let since = job.retried_at().unwrap_or(job.enqueued_at());
         chrono::Duration::from_std(self.max_delay)
@@ -329,20 +331,15 @@ impl Replier for ZendeskReplier {
     async fn deliver(
         &self,
         job: &JobContext,
-        reply: &ReplyTo,
+        target: &Target,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        let target: Target = serde_json::from_value(reply.target.clone()).map_err(|e| {
-            JobError::permanent(anyhow::anyhow!(
-                "a Zendesk reply target needs ticket_id: {e}"
-            ))
-        })?;
         let plain = render::plain_lines(&answer);
         match answer {
             Answer::Sessions {
                 job: lookup,
                 result,
-            } => self.sessions(job, &target, lookup, result).await,
+            } => self.sessions(job, target, lookup, result).await,
             Answer::Summary {
                 job: asked,
                 outcome,
@@ -351,7 +348,7 @@ impl Replier for ZendeskReplier {
                     url: asked.url.as_deref(),
                     outcome,
                 };
-                self.post(job, &target, SUMMARY, body, &plain).await
+                self.post(job, target, SUMMARY, body, &plain).await
             }
             Answer::Delayed { .. } => Ok(()),
             // Like a delay, "still pending" is not worth a note that cannot be replaced: the ticket gets
@@ -365,7 +362,7 @@ impl Replier for ZendeskReplier {
                 };
                 self.post(
                     job,
-                    &target,
+                    target,
                     name,
                     NoteBody::Receipt { email, receipt },
                     &plain,
@@ -387,7 +384,7 @@ impl Replier for ZendeskReplier {
                     message: &message,
                     reference: &reference,
                 };
-                self.post(job, &target, FAILED, body, &plain).await
+                self.post(job, target, FAILED, body, &plain).await
             }
         }
     }

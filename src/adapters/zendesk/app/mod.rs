@@ -56,6 +56,7 @@ use crate::{
     fullstory::SessionId,
     jobs::{self, Requester},
     lookup::{LookupResult, SummaryOutcome},
+    store::NewJob,
 };
 use token::{AppToken, TokenError};
 
@@ -534,7 +535,7 @@ async fn note(State(state): State<AppState>, ctx: Context) -> Result<Response, R
         requester_email: None,
         latest_comment: None,
     };
-    let Ok(new_job) = payload.to_new_job() else {
+    let Ok(new_job) = NewJob::of(&payload) else {
         return Err(state_json(
             StatusCode::INTERNAL_SERVER_ERROR,
             "error",

@@ -1,0 +1,352 @@
+//! Jobs already in a store when replaydesk is upgraded still run. Each payload below is exactly what the
+//! code before typed jobs stored for its kind (printed from that code's `to_new_job`, kept verbatim; only
+//! `{SLACK}` stands for the fake Slack's address). Each is enqueued raw, as that code stored it, and run
+//! to completion by the real handlers of the whole service (Slack, Zendesk and Discord on), with
+//! FullStory and the platform the answer goes to faked on loopback: the answer reaches the fake and the
+//! job ends `done`. Every test runs on SQLite and on PostgreSQL (a fresh database on the server at
+//! `REPLAYDESK_TEST_POSTGRES_URL`; never skipped).
+
+use std::sync::Arc;
+
+use replaydesk::{
+    app::{App, AppState},
+    clock::Clock,
+    config::{Secret, Secrets},
+    privacy::ErasureReceipt,
+    queue::ExecutionOutcome,
+    store::{JobState, NewJob},
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path, query_param},
+};
+
+use super::{
+    helpers::{self, official_session, sessions},
+    processes::FreshDatabase,
+    zendesk::{FakeZendesk, TICKET, fs_session, sessions_for},
+};
+
+const LOOKUP_ON_SLACK: &str = r#"{"around":null,"digest":null,"identities":[{"email":"jane@acme.com"}],"reply":{"platform":"slack","target":{"channel":"C1","in_channel":false,"kind":"response_url","replace_original":true,"url":"{SLACK}/hooks/T1/123/abc","user":"U1"}},"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"},"summary":false}"#;
+const SUMMARY_ON_DISCORD: &str = r#"{"around":null,"reply":{"platform":"discord","target":{"application_id":"111","interaction_id":"222","token":"tok-1"}},"requester":{"place":"C1","platform":"discord","tenant":"T1","user":"U1"},"session":"5:3","url":"https://app.fullstory.com/ui/ORG/session/5:3"}"#;
+const ZENDESK_TICKET: &str = r#"{"account_id":"9001","latest_comment":null,"requester_email":"jane@acme.com","ticket_id":35436}"#;
+const ERASURE_FROM_THE_CLI: &str = r#"{"email":"jane@acme.com","requester":{"place":null,"platform":"cli","tenant":"local","user":"dpo"}}"#;
+const SLACK_MENTION: &str = r#"{"channel":"C1","reply":{"platform":"slack","target":{"channel":"C1","kind":"thread","response_url":null,"thread_ts":"1700000000.000100","user":"U1"}},"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"},"text":"<@UBOT> jane@acme.com","thread_ts":null,"ts":"1700000000.000100"}"#;
+const SLACK_NOTICE: &str = r#"{"reply":{"platform":"slack","target":{"channel":"C1","kind":"ephemeral","thread_ts":null,"user":"U1"}},"text":"Sorry, only some people may ask."}"#;
+const SLACK_UNFURL: &str = r#"{"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"},"target":{"channel":"C1","ts":"1700000000.000100"},"urls":["https://app.fullstory.com/ui/ORG/session/5%3A3"]}"#;
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The whole service after the upgrade, its store holding what the old code queued.
+struct Upgraded {
+    state: AppState,
+    fullstory: MockServer,
+    slack: MockServer,
+    discord: MockServer,
+    zendesk: FakeZendesk,
+    database: Option<FreshDatabase>,
+    _dir: TempDir,
+}
+
+impl Upgraded {
+    async fn start(backend: Backend) -> Self {
+        let fullstory = MockServer::start().await;
+        let slack = MockServer::start().await;
+        let discord = MockServer::start().await;
+        let zendesk = FakeZendesk::start().await;
+        let dir = TempDir::new().unwrap();
+        let mut config = helpers::config(&fullstory.uri(), &dir);
+        config.fullstory.digest = false;
+        config.fullstory.summary_profile = Some("support".into());
+        config.slack.signing_secret = Secrets::from_values(["slack-signing-secret"]);
+        config.slack.bot_token = Secret::new("xoxb-test-token");
+        config.slack.api_url = Some(format!("{}/api", slack.uri()));
+        config.discord.application_id = Some("111".into());
+        config.discord.public_key =
+            Some("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".into());
+        config.discord.api_url = Some(discord.uri());
+        config.discord.allowed_guild_ids =
+            replaydesk::config::List(vec!["1200000000000000001".into()]);
+        config.zendesk.base_url = Some(zendesk.server.uri());
+        config.zendesk.email = Some("agent@help.io".into());
+        config.zendesk.api_token = Secret::new("zd-token");
+        config.zendesk.webhook_secret = Secrets::from_values([super::zendesk::SECRET]);
+        config.identity.exclude_domains = replaydesk::config::List(vec!["help.io".into()]);
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let database = FreshDatabase::create().await;
+                config.store.url = database.url.clone();
+                config.privacy.audit_key = Secret::new("stored-jobs-audit-key");
+                Some(database)
+            }
+        };
+        config.validate().unwrap();
+        replaydesk::install_crypto_provider();
+        helpers::capture_logs();
+        let app = Arc::new(App::build(config, Clock::system()).await.unwrap());
+        let service = replaydesk::wiring::Service::around(app).unwrap();
+        assert_eq!(service.platforms(), ["slack", "zendesk", "discord"]);
+        Self {
+            state: service.state,
+            fullstory,
+            slack,
+            discord,
+            zendesk,
+            database,
+            _dir: dir,
+        }
+    }
+
+    /// Stores `payload` as a job of `kind`, exactly as the code before the upgrade did.
+    async fn stored_by_the_old_code(&self, kind: &str, payload: &str) -> i64 {
+        let payload = payload.replace("{SLACK}", &self.slack.uri());
+        let payload: Value = serde_json::from_str(&payload).unwrap();
+        self.state
+            .queue
+            .enqueue(&format!("old:{kind}"), NewJob::new(kind, payload))
+            .await
+            .unwrap()
+            .job_id
+    }
+
+    /// Runs every due job; the job `id` must have ended `done` at its first attempt, and nothing else
+    /// must be left to run.
+    async fn runs_to_done(&self, id: i64) {
+        let mut outcomes = Vec::new();
+        loop {
+            match self.state.queue.try_execute_one("test").await.unwrap() {
+                ExecutionOutcome::EmptyQueue => break,
+                outcome => outcomes.push(outcome),
+            }
+            assert!(
+                outcomes.len() < 10,
+                "the queue does not drain: {outcomes:?}"
+            );
+        }
+        let job = self.state.store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(
+            (job.state, job.last_error.as_deref()),
+            (JobState::Done, None),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes, [ExecutionOutcome::Done(id)]);
+    }
+
+    /// Requests the fake `server` received with `method` at `path`.
+    async fn received(server: &MockServer, method: &str, path: &str) -> usize {
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == method && r.url.path() == path)
+            .count()
+    }
+
+    async fn fullstory_knows_janes_session(&self) {
+        Mock::given(path("/sessions/v2"))
+            .and(query_param("email", "jane@acme.com"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(sessions(vec![official_session("1", "2", 5)])),
+            )
+            .mount(&self.fullstory)
+            .await;
+    }
+
+    async fn slack_answers(&self, route: &str, answer: Value) {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&self.slack)
+            .await;
+    }
+
+    async fn stop(self) {
+        self.state.store.close().await;
+        if let Some(database) = self.database {
+            database.drop_now().await;
+        }
+    }
+}
+
+/// `on_both_backends!(name, …)` turns each `async fn name(backend: Backend)` into the tests
+/// `name::sqlite` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    a_stored_lookup_is_answered_through_its_slack_response_url,
+    a_stored_summary_is_answered_by_editing_the_discord_response,
+    a_stored_zendesk_ticket_gets_its_note,
+    a_stored_erasure_from_the_command_line_erases_and_its_receipt_says_done,
+    a_stored_slack_mention_is_answered_in_its_thread,
+    a_stored_slack_notice_is_posted_privately,
+    a_stored_slack_unfurl_previews_the_link,
+);
+
+async fn a_stored_lookup_is_answered_through_its_slack_response_url(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    rd.fullstory_knows_janes_session().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/T1/123/abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&rd.slack)
+        .await;
+    let id = rd.stored_by_the_old_code("lookup", LOOKUP_ON_SLACK).await;
+    rd.runs_to_done(id).await;
+    assert_eq!(
+        Upgraded::received(&rd.slack, "POST", "/hooks/T1/123/abc").await,
+        1
+    );
+    rd.stop().await;
+}
+
+async fn a_stored_summary_is_answered_by_editing_the_discord_response(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    Mock::given(path("/v2/sessions/5%3A3/summary"))
+        .and(query_param("config_profile", "support"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"summary": "Tried to pay twice."})),
+        )
+        .expect(1)
+        .mount(&rd.fullstory)
+        .await;
+    let edit = "/webhooks/111/tok-1/messages/@original";
+    Mock::given(method("PATCH"))
+        .and(path(edit))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "1600000000000000001"})),
+        )
+        .mount(&rd.discord)
+        .await;
+    let id = rd
+        .stored_by_the_old_code("summary", SUMMARY_ON_DISCORD)
+        .await;
+    rd.runs_to_done(id).await;
+    assert_eq!(Upgraded::received(&rd.discord, "PATCH", edit).await, 1);
+    rd.stop().await;
+}
+
+async fn a_stored_zendesk_ticket_gets_its_note(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    sessions_for(
+        &rd.fullstory,
+        "jane@acme.com",
+        vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
+    )
+    .await;
+    let id = rd
+        .stored_by_the_old_code("zendesk.ticket", ZENDESK_TICKET)
+        .await;
+    rd.runs_to_done(id).await;
+    let notes = rd.zendesk.notes(TICKET);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("5:3"), "{}", notes[0]);
+    rd.stop().await;
+}
+
+async fn a_stored_erasure_from_the_command_line_erases_and_its_receipt_says_done(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    // jane's two FullStory users are each read and deleted exactly once (checked when the fake drops).
+    super::privacy::mount_jane(&rd.fullstory).await;
+    let id = rd
+        .stored_by_the_old_code("privacy.erase", ERASURE_FROM_THE_CLI)
+        .await;
+    rd.runs_to_done(id).await;
+    assert_eq!(
+        Upgraded::received(&rd.fullstory, "DELETE", "/v2/users").await,
+        2
+    );
+    let receipt = ErasureReceipt::of_job(&rd.state.store, id).await.unwrap();
+    assert_eq!(receipt.status, "done", "{receipt:?}");
+    rd.stop().await;
+}
+
+async fn a_stored_slack_mention_is_answered_in_its_thread(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    rd.fullstory_knows_janes_session().await;
+    rd.slack_answers(
+        "/api/chat.postMessage",
+        json!({"ok": true, "ts": "1700000999.000002"}),
+    )
+    .await;
+    let id = rd
+        .stored_by_the_old_code("slack.mention", SLACK_MENTION)
+        .await;
+    rd.runs_to_done(id).await;
+    let posts: Vec<Value> = rd
+        .slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/chat.postMessage")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["thread_ts"], "1700000000.000100");
+    rd.stop().await;
+}
+
+async fn a_stored_slack_notice_is_posted_privately(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    rd.slack_answers(
+        "/api/chat.postEphemeral",
+        json!({"ok": true, "message_ts": "1700000999.000003"}),
+    )
+    .await;
+    let id = rd
+        .stored_by_the_old_code("slack.notice", SLACK_NOTICE)
+        .await;
+    rd.runs_to_done(id).await;
+    assert_eq!(
+        Upgraded::received(&rd.slack, "POST", "/api/chat.postEphemeral").await,
+        1
+    );
+    rd.stop().await;
+}
+
+async fn a_stored_slack_unfurl_previews_the_link(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/sessions/5%3A3/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
+            {"type": "navigate", "timestamp": helpers::minutes_ago(20), "data": {"url": "https://shop.acme.com/cart"}}
+        ]})))
+        .mount(&rd.fullstory)
+        .await;
+    rd.slack_answers("/api/chat.unfurl", json!({"ok": true}))
+        .await;
+    let id = rd
+        .stored_by_the_old_code("slack.unfurl", SLACK_UNFURL)
+        .await;
+    rd.runs_to_done(id).await;
+    assert_eq!(
+        Upgraded::received(&rd.slack, "POST", "/api/chat.unfurl").await,
+        1
+    );
+    rd.stop().await;
+}

@@ -26,14 +26,14 @@ use std::{
 
 use async_trait::async_trait;
 use replaydesk::{
+    answer::{
+        Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
+        Requester,
+    },
     app::App,
     clock::Clock,
     config::Interval,
     identity::{CustomerEmail, Identity},
-    jobs::{
-        Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
-        Requester,
-    },
     queue::{JobContext, JobError, JobHandler, Queue, Settings},
     store::{JobState, NewJob},
 };

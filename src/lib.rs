@@ -7,6 +7,7 @@
 //! the result and posts it once (the effect ledger). See DESIGN.md in the shared docs for the whole picture.
 
 pub mod adapters;
+pub mod answer;
 pub mod app;
 pub mod audit;
 pub mod cli;
@@ -16,7 +17,7 @@ pub mod console;
 pub mod demo;
 pub mod fullstory;
 pub mod identity;
-pub mod jobs;
+
 pub mod lookup;
 pub mod metrics;
 pub mod outbound;

@@ -17,8 +17,8 @@ mod every_platform;
 use chrono::{DateTime, Utc};
 
 use crate::{
+    answer::Answer,
     identity::{CustomerEmail, Identity, redact_emails},
-    jobs::Answer,
     lookup::{IdentityResult, LookupResult},
     privacy::ErasureReceipt,
 };
@@ -277,8 +277,8 @@ pub fn fallback_lines(
 
 /// A lookup job for `result`'s identities, for renderers' tests (a job is only read for its reply).
 #[cfg(test)]
-pub(crate) fn test_job(result: &LookupResult) -> crate::jobs::LookupJob {
-    crate::jobs::LookupJob {
+pub(crate) fn test_job(result: &LookupResult) -> crate::answer::LookupJob {
+    crate::answer::LookupJob {
         identities: result
             .identities
             .iter()
@@ -287,8 +287,8 @@ pub(crate) fn test_job(result: &LookupResult) -> crate::jobs::LookupJob {
         around: result.around,
         summary: false,
         digest: None,
-        requester: crate::jobs::Requester::default(),
-        reply: crate::jobs::ReplyTo::nowhere(),
+        requester: crate::answer::Requester::default(),
+        reply: crate::answer::ReplyTo::nowhere(),
     }
 }
 

@@ -11,7 +11,7 @@
 //!
 //! `serve`, `demo`, the CLI commands that run jobs (`forget`) and the tests all assemble the service
 //! here, so what runs in a test is what runs in production. Nothing below this module knows which
-//! platforms exist: `app`, `jobs`, `privacy` and `queue` use none of them, and the module graph test
+//! platforms exist: `app`, `answer`, `privacy` and `queue` use none of them, and the module graph test
 //! (`tests/modules.rs`) keeps it so.
 
 use std::{future::Future, sync::Arc};
@@ -20,10 +20,10 @@ use axum::Router;
 
 use crate::{
     adapters::{self, Background},
+    answer::{LookupHandler, Repliers, SummaryHandler},
     app::{App, AppState},
     clock::Clock,
     config::Config,
-    jobs::{LookupHandler, Repliers, SummaryHandler},
     privacy::{erase::EraseHandler, heap::Heap},
     queue::{JobHandler, Queue, Settings},
     server,

@@ -32,7 +32,7 @@ use replaydesk::queue::{
     QueueMetrics, RunJob, Settings,
 };
 use replaydesk::store::{
-    self, Durability, EffectState, Enqueued, Job, JobState, NewJob, Store, StoreOptions,
+    self, Durability, EffectState, Enqueued, JobState, NewJob, Store, StoreOptions, StoredJob,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -191,7 +191,7 @@ where
     }
 }
 
-async fn job(store: &Arc<dyn Store>, id: i64) -> Job {
+async fn job(store: &Arc<dyn Store>, id: i64) -> StoredJob {
     store.get_job(id).await.unwrap().expect("job exists")
 }
 

@@ -2,10 +2,10 @@
 //!
 //! - `verify.rs`: the platform's signature scheme, over the raw body, built from [`signing`];
 //! - `inbound.rs`: its routes: verify → check the tenant → parse → enqueue a platform-neutral job
-//!   ([`crate::jobs`]) durably → acknowledge within the platform's deadline ([`inbound::accept`]);
+//!   ([`crate::answer`]) durably → acknowledge within the platform's deadline ([`inbound::accept`]);
 //! - `api.rs`: its Web API client, sending through [`crate::outbound::Upstream`] (retries, 429s);
 //! - `render.rs`: pure functions from a lookup result to the platform's message format;
-//! - `reply.rs`: its [`crate::jobs::Replier`], posting through the effect ledger so nothing is posted twice;
+//! - `reply.rs`: its [`crate::answer::Replier`], posting through the effect ledger so nothing is posted twice;
 //! - `mod.rs`: its [`Platform`]: when the configuration switches it on, and [`Platform::plug`], which
 //!   builds its clients once and hands back everything the service needs of it ([`Plugged`]).
 //!
@@ -30,10 +30,10 @@ use axum::Router;
 use futures_util::future::BoxFuture;
 
 use crate::{
+    answer::Replier,
     app::{App, AppState},
     config::Config,
     console::Failure,
-    jobs::Replier,
     queue::JobHandler,
 };
 

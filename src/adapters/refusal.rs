@@ -13,12 +13,12 @@
 //!   person asking gets an answer, once, and the job ends well;
 //! - when the fallback fails too, the job's error names the platform's refusal (never FullStory) in front
 //!   of the fallback's own error, which decides whether the job is retried (a 5xx) or ends (refused
-//!   again); the queue's last word then says the answer could not be posted ([`crate::jobs::gave_up`]).
+//!   again); the queue's last word then says the answer could not be posted ([`crate::answer::gave_up`]).
 
 use crate::queue::{Effect, JobContext};
 
-/// Words every refusal's message carries; [`crate::jobs::gave_up`] looks for them.
-pub use crate::jobs::REFUSED;
+/// Words every refusal's message carries; [`crate::answer::gave_up`] looks for them.
+pub use crate::answer::REFUSED;
 
 /// A platform's refusal of a message we sent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -86,7 +86,7 @@ pub async fn once_or_fallback(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::{GAVE_UP, GAVE_UP_POSTING, gave_up};
+    use crate::answer::{GAVE_UP, GAVE_UP_POSTING, gave_up};
 
     #[test]
     fn a_refusal_names_the_platform_and_a_job_dead_of_one_does_not_blame_fullstory() {

@@ -12,11 +12,11 @@ use clap::Args;
 
 use super::{Failure, progress::Progress};
 use crate::{
+    answer::Requester,
     app::App,
     clock::Clock,
     config::Config,
     identity::{CustomerEmail, Identity, parse_query},
-    jobs::Requester,
     privacy::{ErasureJob, ErasureReceipt},
     queue::ExecutionOutcome,
     store::JobState,

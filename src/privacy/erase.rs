@@ -20,7 +20,7 @@
 //! Any failing step fails the attempt; the queue retries it, and the receipt says what is still pending.
 //! The receipt is read back from the effect ledger ([`ErasureReceipt::of_job`]): the command line prints
 //! it, and a job that came with a [`ReplyTo`] (the Slack confirmation, the Zendesk ticket) delivers it
-//! there through that platform's [`crate::jobs::Replier`] as [`Answer::Erasure`]:
+//! there through that platform's [`crate::answer::Replier`] as [`Answer::Erasure`]:
 //! - after the first failed attempt, "pending" (what is done, what is not, the last error), once;
 //! - when every step but the last is done, "done": sent *before* this job's own payload is scrubbed,
 //!   because that payload is where the reply address lives. A receipt that cannot be sent yet retries the
@@ -38,10 +38,10 @@ use serde::{Deserialize, Serialize};
 
 use super::heap::Heap;
 use crate::{
+    answer::{Answer, Repliers, ReplyTo, Requester},
     app::App,
     fullstory::{FsError, SessionsApi},
     identity::{CustomerEmail, Identity},
-    jobs::{Answer, Repliers, ReplyTo, Requester},
     queue::{Effect, Job, JobContext, JobError, RunJob},
     store::EffectState,
 };
@@ -69,7 +69,7 @@ pub struct EraseHandler {
 }
 
 // The ledger names of the steps live beside the receipt that reads them back ([`ErasureReceipt`]).
-use crate::jobs::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
+use crate::answer::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
 
 /// How a FullStory user is deleted by hand, in FullStory's own words (its help page "Can I delete
 /// sessions?": "Delete a user via Fullstory application").

@@ -15,6 +15,6 @@ pub mod broadcast;
 pub mod erase;
 pub mod heap;
 
+pub use crate::answer::ErasureReceipt;
 pub use crate::audit::{self, Auditor};
-pub use crate::jobs::ErasureReceipt;
 pub use erase::ErasureJob;

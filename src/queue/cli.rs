@@ -29,7 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::config::{format_duration, parse_duration};
 use crate::console::progress::Progress;
-use crate::store::{Job, JobState, Store};
+use crate::store::{JobState, Store, StoredJob};
 
 /// Dead jobs queued again per transaction by `jobs retry --all-dead`.
 const RETRY_BATCH: u32 = 500;
@@ -186,7 +186,7 @@ pub async fn render(
     Ok(out)
 }
 
-fn list(out: &mut String, jobs: &[Job]) -> anyhow::Result<()> {
+fn list(out: &mut String, jobs: &[StoredJob]) -> anyhow::Result<()> {
     let kind_width = jobs.iter().map(|j| j.kind.len()).max().unwrap_or(4).max(4);
     writeln!(
         out,
@@ -214,7 +214,7 @@ fn list(out: &mut String, jobs: &[Job]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show(out: &mut String, job: &Job) -> anyhow::Result<()> {
+fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
     writeln!(out, "job {}", job.id)?;
     writeln!(out, "kind:          {}", job.kind)?;
     writeln!(out, "state:         {}", job.state)?;

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::limits::len;
 use crate::{
     adapters::{discord, slack, zendesk},
+    answer::{Answer, ReplyTo, Requester, SummaryJob},
     fullstory::SessionId,
     identity::{CustomerEmail, Identity, Uid},
-    jobs::{Answer, ReplyTo, Requester, SummaryJob},
     lookup::{
         Digest, FoundSession, IdentityResult, LookupResult, Moment, SummaryOutcome, WhatWentWrong,
     },

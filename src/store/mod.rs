@@ -144,9 +144,10 @@ impl FromStr for JobState {
     }
 }
 
-/// A job as stored.
+/// A job as stored: its row (the payload still JSON). Not to be confused with [`crate::queue::Job`],
+/// the trait of a typed payload.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Job {
+pub struct StoredJob {
     pub id: i64,
     pub kind: String,
     /// `null` once purged by retention.
@@ -283,7 +284,7 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         owner: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<Job>>;
+    ) -> anyhow::Result<Option<StoredJob>>;
 
     /// Extends a lease still held by `owner`; `false` if it was lost.
     async fn renew_lease(
@@ -349,10 +350,14 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// the lease.
     async fn release(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
 
-    async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<Job>>;
+    async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<StoredJob>>;
 
     /// Newest first.
-    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> anyhow::Result<Vec<Job>>;
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<StoredJob>>;
 
     /// Every state, zero included.
     async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>>;

@@ -26,7 +26,7 @@ use sqlx::postgres::PgPool;
 
 use super::sqlite::SqliteDb;
 use super::{
-    EffectRecord, EffectState, Enqueued, ItemClaim, Job, JobState, NewJob, Store, from_ms,
+    EffectRecord, EffectState, Enqueued, ItemClaim, JobState, NewJob, Store, StoredJob, from_ms,
     postgres, to_ms,
 };
 
@@ -266,7 +266,7 @@ type JobRow = (
 
 type EffectRow = (i64, String, String, Option<String>, String, i64, i64);
 
-fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
+fn job_from_row(row: JobRow) -> anyhow::Result<StoredJob> {
     let (
         id,
         kind,
@@ -286,7 +286,7 @@ fn job_from_row(row: JobRow) -> anyhow::Result<Job> {
         waiting_on,
         retried_at,
     ) = row;
-    Ok(Job {
+    Ok(StoredJob {
         id,
         kind,
         payload: serde_json::from_str(&payload)
@@ -537,7 +537,7 @@ impl Store for SqlStore {
         owner: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<Job>> {
+    ) -> anyhow::Result<Option<StoredJob>> {
         let row: Option<JobRow> = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await.context("claim: begin")?;
             let row = sqlx::query(claim_sql_of(pool))
@@ -716,7 +716,7 @@ impl Store for SqlStore {
         Ok(n == 1)
     }
 
-    async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<Job>> {
+    async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<StoredJob>> {
         let row: Option<JobRow> = with_db!(self, |pool| {
             match sqlx::query(GET_JOB)
                 .bind(job_id)
@@ -731,7 +731,11 @@ impl Store for SqlStore {
         row.map(job_from_row).transpose()
     }
 
-    async fn list_jobs(&self, state: Option<JobState>, limit: u32) -> anyhow::Result<Vec<Job>> {
+    async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<StoredJob>> {
         let limit = i64::from(limit);
         let rows: Vec<JobRow> = with_db!(self, |pool| {
             let rows = match state {

@@ -7,9 +7,9 @@ use std::{process::Output, sync::Arc, time::Duration};
 use axum::{body::Body, http::Request};
 use replaydesk::{
     adapters::discord::api::Api,
+    answer::TOO_LATE,
     app::{App, AppState},
     config::{Config, List},
-    jobs::TOO_LATE,
     queue::{ExecutionOutcome, ManualClock},
     render::{NO_IDENTITIES, NOT_ALLOWED},
     wiring::Service,

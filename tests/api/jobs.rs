@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use replaydesk::{
-    identity::{CustomerEmail, Identity},
-    jobs::{
+    answer::{
         Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
         Requester,
     },
+    identity::{CustomerEmail, Identity},
     queue::{ExecutionOutcome, JobContext, JobError, JobHandler, Queue, Settings},
 };
 use tempfile::TempDir;

@@ -106,7 +106,7 @@ pub fn with_heap(mut config: Config, heap: &MockServer) -> Config {
 pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
     let job = ErasureJob {
         email: jane(),
-        requester: replaydesk::jobs::Requester {
+        requester: replaydesk::answer::Requester {
             platform: "cli".into(),
             tenant: "local".into(),
             user: "dpo".into(),

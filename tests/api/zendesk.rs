@@ -1714,7 +1714,7 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
         .into_iter()
         .filter(|j| {
             j.kind
-                != <replaydesk::adapters::zendesk::job::TicketJob as replaydesk::queue::Job>::KIND
+                != <replaydesk::adapters::zendesk::ticket::TicketJob as replaydesk::queue::Job>::KIND
         })
         .collect();
     assert_eq!(slack_jobs.len(), 2);

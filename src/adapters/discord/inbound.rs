@@ -33,8 +33,8 @@ use super::{
 };
 use crate::{
     adapters::inbound::{self, Rejection},
+    answer::{LookupJob, ReplyTo, Requester, SummaryJob},
     app::AppState,
-    jobs::{LookupJob, ReplyTo, Requester, SummaryJob},
     store::NewJob,
 };
 

@@ -30,8 +30,8 @@ use serenity::{
 };
 
 use crate::{
+    answer::{Answer, SummaryJob},
     fullstory::SessionId,
-    jobs::{Answer, SummaryJob},
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     render::{
         self, LIKELY,
@@ -419,8 +419,8 @@ mod tests {
 
     use super::*;
     use crate::{
+        answer::{ReplyTo, Requester},
         identity::{CustomerEmail, Identity, Uid},
-        jobs::{ReplyTo, Requester},
         lookup::{Digest, FoundSession},
     };
 
@@ -588,7 +588,7 @@ mod tests {
         assert_json_snapshot!(
             "failed",
             json(failed(
-                crate::jobs::TOO_LATE,
+                crate::answer::TOO_LATE,
                 "job 42 (an admin can run `replaydesk jobs retry 42`)",
                 MARKER
             ))

@@ -28,8 +28,8 @@ use serenity::builder::EditInteractionResponse;
 use super::{api::Api, render};
 use crate::{
     adapters::refusal::once_or_fallback,
+    answer::{Answer, PlatformReplier, ReplyTarget},
     clock::Clock,
-    jobs::{Answer, PlatformReplier, ReplyTarget},
     lookup::Lookup,
     queue::{Effect, JobContext, JobError},
 };

@@ -24,11 +24,12 @@ use serde_json::{Value, json};
 use super::{
     PLATFORM,
     api::response_body,
-    jobs::{MentionJob, NoticeJob},
+    mention::MentionJob,
     model::{
         self, Action, AppMention, BlockActions, Event, EventCallback, Interaction, LinkShared,
         MessageAction, SlashCommand, decode, str_at,
     },
+    notice::NoticeJob,
     render::{
         self, ERASE_CANCEL, ERASE_CONFIRM, ForgetValue, SHARE, SUMMARIZE, ShareValue,
         SummarizeValue,
@@ -38,9 +39,9 @@ use super::{
 };
 use crate::{
     adapters::inbound::{self, Rejection},
+    answer::{LookupJob, Requester, SummaryJob},
     app::AppState,
     identity::{Identity, extract_identities, parse_query},
-    jobs::{LookupJob, Requester, SummaryJob},
     privacy::ErasureJob,
     queue::Job,
     render::{

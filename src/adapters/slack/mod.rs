@@ -18,7 +18,7 @@
 //!
 //! Parts: [`inbound`] (HTTP routes) and [`socket`] (Socket Mode) both hand each request to [`handle`];
 //! [`model`] reads payloads; [`api`] is the Web API client (through [`crate::outbound::Upstream`]);
-//! [`render`] builds Block Kit; [`reply`] posts; [`jobs`] holds the mention and notice jobs; [`cli`] prints
+//! [`render`] builds Block Kit; [`reply`] posts; [`mention`] and [`notice`] are its own job kinds; [`cli`] prints
 //! the app manifest.
 //!
 //! Crates: Block Kit and message metadata are slack-morphism's models (`default-features = false`: models
@@ -37,8 +37,9 @@ pub mod api;
 pub mod cli;
 pub mod handle;
 pub mod inbound;
-pub mod jobs;
+pub mod mention;
 pub mod model;
+pub mod notice;
 pub mod render;
 pub mod reply;
 pub mod socket;
@@ -95,12 +96,12 @@ impl Platform for Slack {
                 .route("/slack/interactions", post(inbound::interactions))
                 .route("/slack/events", post(inbound::events)),
             handlers: vec![
-                Arc::new(jobs::MentionHandler {
+                Arc::new(mention::MentionHandler {
                     app: app.clone(),
                     api: api.clone(),
                     replier: replier.clone(),
                 }),
-                Arc::new(jobs::NoticeHandler {
+                Arc::new(notice::NoticeHandler {
                     replier: replier.clone(),
                 }),
                 Arc::new(unfurl::UnfurlHandler {

@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use slack_morphism::{SlackActionId, blocks::*, md, pt};
 
 use crate::{
+    answer::{Answer, SummaryJob},
     fullstory::SessionId,
     identity::{CustomerEmail, Identity},
-    jobs::{Answer, SummaryJob},
     lookup::{FoundSession, IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     render::{
@@ -484,8 +484,8 @@ mod tests {
 
     use super::*;
     use crate::{
+        answer::{ReplyTo, Requester},
         identity::{CustomerEmail, Uid},
-        jobs::{ReplyTo, Requester},
         lookup::Digest,
     };
 

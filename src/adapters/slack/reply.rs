@@ -41,8 +41,8 @@ use super::{
 };
 use crate::{
     adapters::refusal::once_or_fallback,
+    answer::{Answer, PlatformReplier, ReplyTarget, ReplyTo},
     app::App,
-    jobs::{Answer, PlatformReplier, ReplyTarget, ReplyTo},
     queue::{Effect, JobContext, JobError},
     store::EffectState,
 };

@@ -25,9 +25,9 @@ use serde_json::json;
 
 use super::{api::SlackApi, render};
 use crate::{
+    answer::Requester,
     app::App,
     fullstory::{FsError, SessionId, SessionsApi},
-    jobs::Requester,
     lookup::{Digest, WhatWentWrong},
     queue::{Effect, Job, JobContext, JobError, RunJob},
 };

@@ -27,7 +27,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{PLATFORM, job::TicketJob, payload, reply, verify};
+use super::{PLATFORM, payload, reply, ticket::TicketJob, verify};
 use crate::{
     adapters::{
         inbound::{self, Rejection},

@@ -17,8 +17,9 @@
 //!   retry policy (429 + `Retry-After`, 5xx backoff).
 //!
 //! Parts: [`verify`] (signature), [`payload`] (the tolerant body reader), [`inbound`] (the route),
-//! [`job`] (`zendesk.ticket`: reads the ticket, resolves whom to look up, runs the lookup, sends the
-//! optional FullStory event), [`reply`] (the [`crate::jobs::Replier`]: claims, note, tag through the
+//! [`ticket`] (the `zendesk.ticket` job: reads the ticket, runs the lookup), [`customers`] (whom a
+//! ticket's replays are looked up for), [`erasure_tag`] (a tagged ticket erases its requester),
+//! [`ticket_event`] (the optional FullStory event), [`reply`] (the [`crate::answer::Replier`]: claims, note, tag through the
 //! effect ledger), [`render`] (the note's HTML), [`cli`] (`replaydesk zendesk setup|backfill|app`),
 //! [`app`] (the ticket sidebar app: `/zendesk/app…`, sharing the job's identity rules and the note).
 //!
@@ -29,11 +30,14 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod customers;
+pub mod erasure_tag;
 pub mod inbound;
-pub mod job;
 pub mod payload;
 pub mod render;
 pub mod reply;
+pub mod ticket;
+pub mod ticket_event;
 pub mod verify;
 
 use std::sync::Arc;
@@ -99,7 +103,7 @@ impl Platform for Zendesk {
             routes: Router::new()
                 .route("/zendesk/webhook", post(inbound::webhook))
                 .merge(app::routes(parts.clone())),
-            handlers: vec![Arc::new(job::TicketHandler {
+            handlers: vec![Arc::new(ticket::TicketHandler {
                 app: app.clone(),
                 api: parts.api.clone(),
                 replier: replier.clone(),

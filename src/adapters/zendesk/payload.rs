@@ -16,7 +16,7 @@
 //! body naming ticket 4444 a second time. So a body with a **duplicate key** at any depth, or (when it
 //! is broken and only scanned) with **more than one ticket id**, is refused with 400 saying so; and
 //! nothing that decides an erasure is read from the body: the erasure tag is read from the ticket over
-//! Zendesk's API only ([`super::job::erasure_tag`]). Tags in a body are ignored.
+//! Zendesk's API only ([`super::erasure_tag`]). Tags in a body are ignored.
 //!
 //! [`Delivery::content_hash`] identifies what was said (the ticket id and the whole body, keys in a
 //! fixed order), so the same action fired twice under two invocation ids is recognised.

@@ -20,8 +20,8 @@
 use std::fmt::Write as _;
 
 use crate::{
+    answer::Answer,
     identity::CustomerEmail,
-    jobs::Answer,
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     render::{

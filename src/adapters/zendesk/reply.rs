@@ -36,11 +36,11 @@ use super::{
 };
 use crate::{
     adapters::refusal::once_or_fallback,
+    answer::{Answer, LookupJob, PlatformReplier, ReplyTarget},
     clock::Clock,
     config::ZendeskConfig,
     fullstory::FsError,
     identity::CustomerEmail,
-    jobs::{Answer, LookupJob, PlatformReplier, ReplyTarget},
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},

@@ -10,7 +10,7 @@
 //! - `POST /zendesk/app/api/ticket` `{ticket_id, agent_id}`: exchanges the load's token for one bound to
 //!   the ticket the ZAF client reports (Zendesk's JWT does not name the ticket).
 //! - `GET /zendesk/app/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
-//!   caps, [`super::job::customers`]), their sessions newest first, the one live at the ticket's creation
+//!   caps, [`super::customers`]), their sessions newest first, the one live at the ticket's creation
 //!   marked likely, with its digest.
 //! - `POST /zendesk/app/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
 //!   cut at the ticket's creation (cached by the shared FullStory cache).
@@ -49,12 +49,13 @@ use serde_json::{Value, json};
 use super::{
     PLATFORM, Parts,
     api::{TicketWithUsers, ZdError},
-    job::{self, TicketJob},
+    customers, erasure_tag,
+    ticket::TicketJob,
 };
 use crate::{
+    answer::{self, Requester},
     app::AppState,
     fullstory::SessionId,
-    jobs::{self, Requester},
     lookup::{LookupResult, SummaryOutcome},
     store::NewJob,
 };
@@ -341,7 +342,7 @@ async fn context(
             ));
         }
     };
-    if job::erasure_tag(&state.config, &ticket).is_some() {
+    if erasure_tag::erasure_tag(&state.config, &ticket).is_some() {
         return Err(state_json(
             StatusCode::FORBIDDEN,
             "not_allowed",
@@ -377,7 +378,7 @@ impl Context {
         state: &AppState,
         action: &str,
     ) -> Result<Option<LookupResult>, Refusal> {
-        let customers = job::customers(
+        let customers = customers::customers(
             &self.api,
             &state.config,
             &self.ticket,
@@ -428,7 +429,7 @@ impl Context {
             state_json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                &jobs::user_message(&error),
+                &answer::user_message(&error),
             )
         })
     }
@@ -521,7 +522,7 @@ async fn summary(
         Err(error) => Err(state_json(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            &jobs::user_message(&error),
+            &answer::user_message(&error),
         )),
     }
 }

@@ -25,8 +25,8 @@ use super::{BackfillArgs, api, zendesk_failure};
 use crate::{
     adapters::zendesk::{
         api::{ExportFrom, Ticket, TicketWithUsers, User},
-        job::{EVENT_ITEM, fullstory_uid, ticket_event},
         reply::ticket_scope,
+        ticket_event::{EVENT_ITEM, fullstory_uid, ticket_event},
     },
     app::App,
     clock::Clock,

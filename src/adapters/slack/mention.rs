@@ -1,14 +1,9 @@
-//! Slack's own job kinds, beside the shared lookup and summary jobs.
-//!
-//! - `slack.mention`: an `@replaydesk` mention. Who to look up is worked out in the job, not before the
-//!   acknowledgement: the emails (or `uid:…`) in the mention, or if none, in the thread's parent message
-//!   (`conversations.replies`, the one Slack call a mention needs before the lookup). Then the lookup
-//!   runs through the shared [`crate::jobs::run_lookup`], with its failure policy, "around" = the
-//!   mention's time, and the answer goes in the thread.
-//! - `slack.notice`: a short private line for requests that cannot be answered in the HTTP response
-//!   (a shortcut or mention from someone not allowed, a shortcut on a message naming nobody). Posting it
-//!   is a job so it is durable, deduplicated on the request's key and posted once through the ledger;
-//!   no lookup is enqueued and FullStory is not called.
+//! `slack.mention`: an `@replaydesk` mention, beside the shared lookup and summary jobs. Who to look
+//! up is worked out in the job, not before the acknowledgement: the emails (or `uid:…`) in the
+//! mention, or if none, in the thread's parent message (`conversations.replies`, the one Slack call a
+//! mention needs before the lookup). Then the lookup runs through the shared
+//! [`crate::answer::run_lookup`], with its failure policy, "around" = the mention's time, and the
+//! answer goes in the thread.
 
 use std::sync::Arc;
 
@@ -21,9 +16,9 @@ use super::{
     reply::{SlackReplier, Target},
 };
 use crate::{
+    answer::{self, LookupJob, Replier, Repliers, ReplyTo, Requester},
     app::App,
     identity::parse_query,
-    jobs::{self, LookupJob, Replier, Repliers, ReplyTo, Requester},
     queue::{Job, JobContext, JobError, RunJob},
 };
 
@@ -40,17 +35,6 @@ pub struct MentionJob {
 
 impl Job for MentionJob {
     const KIND: &'static str = "slack.mention";
-}
-
-/// "Tell them this."
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NoticeJob {
-    pub text: String,
-    pub reply: ReplyTo,
-}
-
-impl Job for NoticeJob {
-    const KIND: &'static str = "slack.notice";
 }
 
 /// Runs [`MentionJob`]s.
@@ -107,29 +91,12 @@ impl RunJob for MentionHandler {
             reply: mention.reply,
         };
         let replier: Arc<dyn Replier> = self.replier.clone();
-        jobs::run_lookup(&self.app, &replier, job, &lookup).await
+        answer::run_lookup(&self.app, &replier, job, &lookup).await
     }
 
     async fn on_dead(&self, job: &JobContext, mention: Option<MentionJob>, error: &str) {
         let replier: Arc<dyn Replier> = self.replier.clone();
         let reply = mention.as_ref().map(|m| &m.reply);
-        jobs::deliver_dead(&Repliers::new([replier]), job, reply, error).await;
-    }
-}
-
-/// Runs [`NoticeJob`]s.
-pub struct NoticeHandler {
-    pub replier: Arc<SlackReplier>,
-}
-
-#[async_trait]
-impl RunJob for NoticeHandler {
-    type Job = NoticeJob;
-
-    async fn run(&self, job: &JobContext, notice: NoticeJob) -> Result<(), JobError> {
-        let target = notice.reply.target::<Target>()?;
-        self.replier
-            .post(job, "notice", &target, render::notice(&notice.text))
-            .await
+        answer::deliver_dead(&Repliers::new([replier]), job, reply, error).await;
     }
 }

@@ -1,0 +1,132 @@
+//! The shared `lookup` job ("find this customer's sessions") and the one path every platform's
+//! lookups take: [`run_lookup`] (and [`run_lookup_as`], for an adapter whose request differs from the
+//! defaults), which runs the core, answers, audits, and applies the failure policy.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Answer, Replier, Repliers, ReplyTo, Requester,
+    policy::{deliver_dead, on_fullstory_error, out_of_time},
+};
+use crate::{
+    app::App,
+    identity::Identity,
+    lookup::LookupRequest,
+    queue::{Job, JobContext, JobError, RunJob},
+};
+
+/// "Find this customer's sessions."
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LookupJob {
+    pub identities: Vec<Identity>,
+    /// The moment in question (ticket created, message sent).
+    pub around: Option<DateTime<Utc>>,
+    /// Add FullStory's AI summary of the likely session.
+    #[serde(default)]
+    pub summary: bool,
+    /// Add the digest line; `None` follows `fullstory.digest`.
+    #[serde(default)]
+    pub digest: Option<bool>,
+    pub requester: Requester,
+    pub reply: ReplyTo,
+}
+
+impl Job for LookupJob {
+    const KIND: &'static str = "lookup";
+}
+
+impl LookupJob {
+    /// The core's request for this job: the configured defaults, overridden by what the job says.
+    pub fn to_request(&self, app: &App) -> LookupRequest {
+        let mut request = app.lookup_request(self.identities.clone());
+        request.around = self.around;
+        request.summary = self.summary;
+        if let Some(digest) = self.digest {
+            request.digest = digest;
+        }
+        request
+    }
+}
+
+/// Runs one lookup within `job` and hands the outcome to `replier`, with the failure policy above. The
+/// [`LookupHandler`] calls this; so can an adapter's own job kind that first works out who to look up
+/// (a Slack mention whose emails are in the thread's first message).
+pub async fn run_lookup(
+    app: &App,
+    replier: &Arc<dyn Replier>,
+    job: &JobContext,
+    payload: &LookupJob,
+) -> Result<(), JobError> {
+    run_lookup_as(app, replier, job, payload, payload.to_request(app)).await
+}
+
+/// [`run_lookup`] with the request already made: for an adapter whose request differs from the job's
+/// defaults (a Zendesk ticket caps the comment's identities). Audit, metrics, the failure policy and
+/// its wording are the same for every platform because they live only here.
+pub async fn run_lookup_as(
+    app: &App,
+    replier: &Arc<dyn Replier>,
+    job: &JobContext,
+    payload: &LookupJob,
+    request: LookupRequest,
+) -> Result<(), JobError> {
+    if let Some(ended) = out_of_time(app, replier.as_ref(), job, &payload.reply).await {
+        return ended;
+    }
+    match app.lookup.run(&request).await {
+        Ok(result) => {
+            tracing::info!(
+                identities = payload.identities.len(),
+                sessions = result.session_count(),
+                "lookup answered"
+            );
+            replier
+                .deliver(
+                    job,
+                    &payload.reply,
+                    Answer::Sessions {
+                        job: payload,
+                        result: &result,
+                    },
+                )
+                .await?;
+            app.auditor
+                .record(
+                    app.clock.now(),
+                    "lookup",
+                    &payload.requester,
+                    &payload.identities,
+                    result.session_count(),
+                    Some(format!("job {}", job.id())),
+                )
+                .await;
+            Ok(())
+        }
+        Err(error) => on_fullstory_error(app, replier, job, &payload.reply, error).await,
+    }
+}
+
+/// Runs [`LookupJob`]s.
+pub struct LookupHandler {
+    pub app: Arc<App>,
+    pub repliers: Repliers,
+}
+
+#[async_trait]
+impl RunJob for LookupHandler {
+    type Job = LookupJob;
+
+    async fn run(&self, job: &JobContext, payload: LookupJob) -> Result<(), JobError> {
+        let replier = self.repliers.get(&payload.reply)?;
+        run_lookup(&self.app, replier, job, &payload).await
+    }
+
+    async fn on_dead(&self, job: &JobContext, payload: Option<LookupJob>, error: &str) {
+        let reply = payload.as_ref().map(|p| &p.reply);
+        deliver_dead(&self.repliers, job, reply, error).await;
+    }
+}

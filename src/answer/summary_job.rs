@@ -1,0 +1,89 @@
+//! The shared `summary` job ("summarise this session", a Summarize button) and its handler.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Answer, Repliers, ReplyTo, Requester,
+    policy::{deliver_dead, on_fullstory_error, out_of_time},
+};
+use crate::{
+    app::App,
+    fullstory::SessionId,
+    queue::{Job, JobContext, JobError, RunJob},
+};
+
+/// "Summarise this session" (a Summarize button).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryJob {
+    pub session: SessionId,
+    /// The replay link, to show beside the summary.
+    pub url: Option<String>,
+    /// Cut the session here (the ticket's or message's time).
+    pub around: Option<DateTime<Utc>>,
+    pub requester: Requester,
+    pub reply: ReplyTo,
+}
+
+impl Job for SummaryJob {
+    const KIND: &'static str = "summary";
+}
+
+/// Runs [`SummaryJob`]s.
+pub struct SummaryHandler {
+    pub app: Arc<App>,
+    pub repliers: Repliers,
+}
+
+#[async_trait]
+impl RunJob for SummaryHandler {
+    type Job = SummaryJob;
+
+    async fn run(&self, job: &JobContext, payload: SummaryJob) -> Result<(), JobError> {
+        let replier = self.repliers.get(&payload.reply)?;
+        if let Some(ended) = out_of_time(&self.app, replier.as_ref(), job, &payload.reply).await {
+            return ended;
+        }
+        let outcome = match self
+            .app
+            .lookup
+            .summarize(&payload.session, payload.around)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                return on_fullstory_error(&self.app, replier, job, &payload.reply, error).await;
+            }
+        };
+        replier
+            .deliver(
+                job,
+                &payload.reply,
+                Answer::Summary {
+                    job: &payload,
+                    outcome: &outcome,
+                },
+            )
+            .await?;
+        self.app
+            .auditor
+            .record(
+                self.app.clock.now(),
+                "summary",
+                &payload.requester,
+                &[],
+                1,
+                Some(format!("job {}, session {}", job.id(), payload.session)),
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn on_dead(&self, job: &JobContext, payload: Option<SummaryJob>, error: &str) {
+        let reply = payload.as_ref().map(|p| &p.reply);
+        deliver_dead(&self.repliers, job, reply, error).await;
+    }
+}

@@ -20,7 +20,7 @@ use axum::Router;
 
 use crate::{
     adapters::{self, Background},
-    answer::{LookupHandler, Repliers, SummaryHandler},
+    answer::{LookupHandler, Replier, Repliers, SummaryHandler},
     app::{App, AppState},
     clock::Clock,
     config::Config,
@@ -60,9 +60,18 @@ impl Service {
 
     /// [`Service::around`] with queue settings of the caller's (tests: no backoff, few attempts).
     pub fn with_queue_settings(app: Arc<App>, settings: Settings) -> anyhow::Result<Self> {
+        Self::with_repliers(app, settings, Vec::new())
+    }
+
+    /// [`Service::with_queue_settings`] with repliers of the caller's beside the platforms' (tests: one
+    /// that records what the shared job path hands it).
+    pub fn with_repliers(
+        app: Arc<App>,
+        settings: Settings,
+        mut repliers: Vec<Arc<dyn Replier>>,
+    ) -> anyhow::Result<Self> {
         let mut platforms = Vec::new();
         let mut routes = Router::new();
-        let mut repliers = Vec::new();
         let mut handlers: Vec<Arc<dyn JobHandler>> = Vec::new();
         let mut background = Vec::new();
         for platform in adapters::enabled(&app.config) {

@@ -2,7 +2,7 @@
 //!
 //! The budget tests run two [`RedisBudget`]s (two replicas, as far as Redis can tell) against a
 //! private `redis-server` started by the test, so that it can be stopped and started again; the erasure
-//! test runs two apps on one fresh PostgreSQL database.
+//! test runs two replicas of the app on one fresh PostgreSQL database.
 
 use std::{
     net::TcpListener,
@@ -12,14 +12,14 @@ use std::{
 };
 
 use replaydesk::{
+    config::Secret,
     identity::{CustomerEmail, Identity},
     outbound::{Budget, RedisBudget, RedisBudgetSettings},
     privacy::broadcast,
     queue::ExecutionOutcome,
 };
-use tempfile::TempDir;
 
-use super::helpers;
+use super::helpers::TestApp;
 
 /// A `redis-server` of the test's own on a free port; killed when dropped.
 struct PrivateRedis {
@@ -177,18 +177,16 @@ async fn with_redis_stopped_a_replica_uses_its_share_or_refuses_as_configured_th
 #[tokio::test]
 async fn an_erasure_on_one_replica_clears_the_cache_of_another() {
     let db = super::processes::FreshDatabase::create().await;
-    let fullstory = super::privacy::fullstory_with_jane().await;
-    let (dir_a, dir_b) = (TempDir::new().unwrap(), TempDir::new().unwrap());
-    let on_postgres = |dir: &TempDir| {
-        let mut config = helpers::config(&fullstory.uri(), dir);
-        config.store.url = db.url.clone();
+    let a = TestApp::builder()
+        .store_url(&db.url)
         // Replicas on PostgreSQL share one audit key (the broadcast names customers by its hash).
-        config.privacy.audit_key = replaydesk::config::Secret::new("replicas-audit-key");
-        config
-    };
-    let a = helpers::app(on_postgres(&dir_a)).await;
-    let b = helpers::app(on_postgres(&dir_b)).await;
-    let listener = broadcast::listen(b.clone())
+        .configure(|c| c.privacy.audit_key = Secret::new("replicas-audit-key"))
+        .start()
+        .await;
+    let b = TestApp::builder().replica_of(&a).start().await;
+    let fullstory = &a.fullstory;
+    super::privacy::mount_jane(fullstory).await;
+    let listener = broadcast::listen(b.app.clone())
         .await
         .unwrap()
         .expect("PostgreSQL listens");
@@ -212,14 +210,8 @@ async fn an_erasure_on_one_replica_clears_the_cache_of_another() {
         "replica B answers the second lookup from its cache"
     );
 
-    let state = replaydesk::wiring::Service::around(a.clone())
-        .unwrap()
-        .state;
-    super::privacy::enqueue_erasure(&state).await;
-    assert!(matches!(
-        state.queue.try_execute_one("a").await.unwrap(),
-        ExecutionOutcome::Done(_)
-    ));
+    super::privacy::enqueue_erasure(&a).await;
+    assert!(matches!(a.run_job().await, ExecutionOutcome::Done(_)));
     assert_eq!(lists().await, 2, "the erasure itself asked FullStory once");
 
     // B learns of it through PostgreSQL: its next lookup reaches FullStory again.

@@ -2,34 +2,28 @@
 //! key, the same as PLATFORMS.md's vector), the real router, the queue stepped by hand, and Discord's API
 //! and FullStory faked on loopback.
 
-use std::{process::Output, sync::Arc, time::Duration};
+use std::{process::Output, time::Duration};
 
 use axum::{body::Body, http::Request};
 use replaydesk::{
     adapters::discord::api::Api,
     answer::TOO_LATE,
-    app::{App, AppState},
     config::{Config, List},
-    queue::{ExecutionOutcome, ManualClock},
+    queue::ExecutionOutcome,
     render::{NO_IDENTITIES, NOT_ALLOWED},
-    wiring::Service,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tower::ServiceExt;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{header, method, path, query_param},
 };
 
-use super::helpers::{self, TestServer, minutes_ago, official_session, sessions};
+use super::helpers::{self, TestApp, minutes_ago, official_session, sessions};
 
-/// RFC 8032 test 1: the secret seed and its public key.
-const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-const PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const APP: &str = "1100000000000000001";
-const GUILD: &str = "1200000000000000001";
+/// RFC 8032 test 1's seed and the harness's application and guild.
+use super::helpers::{DISCORD_APP as APP, DISCORD_GUILD as GUILD, DISCORD_SEED as SEED};
 const MODERATE_MEMBERS: &str = "1099511627776";
 
 fn signature(seed: &str, timestamp: i64, body: &[u8]) -> String {
@@ -83,14 +77,15 @@ fn edit_path(token: &str) -> String {
     format!("/webhooks/{APP}/{token}/messages/@original")
 }
 
-/// The service with a hand-moved clock, the queue stepped by the test.
-struct Harness {
-    state: AppState,
-    router: axum::Router,
-    clock: ManualClock,
-    fullstory: MockServer,
-    discord: MockServer,
-    _dir: TempDir,
+/// The service with Discord on (its API and FullStory faked), driven through the router; the queue
+/// stepped by the test.
+struct Harness(TestApp);
+
+impl std::ops::Deref for Harness {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl Harness {
@@ -98,29 +93,14 @@ impl Harness {
         Self::with(|_| {}).await
     }
 
-    async fn with(configure: impl FnOnce(&mut Config)) -> Self {
-        let fullstory = MockServer::start().await;
-        let discord = MockServer::start().await;
-        let dir = TempDir::new().unwrap();
-        let mut config = helpers::config(&fullstory.uri(), &dir);
-        config.discord.application_id = Some(APP.into());
-        config.discord.public_key = Some(PUBLIC_KEY.into());
-        config.discord.api_url = Some(discord.uri());
-        config.discord.allowed_guild_ids = List(vec![GUILD.into()]);
-        configure(&mut config);
-        config.validate().unwrap();
-        replaydesk::install_crypto_provider();
-        let clock = ManualClock::starting_now();
-        let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
-        let service = Service::around(app).unwrap();
-        Self {
-            router: service.router(),
-            state: service.state,
-            clock,
-            fullstory,
-            discord,
-            _dir: dir,
-        }
+    async fn with(configure: impl FnOnce(&mut Config) + 'static) -> Self {
+        Self(
+            TestApp::builder()
+                .discord()
+                .configure(configure)
+                .start()
+                .await,
+        )
     }
 
     /// Posts `body` signed now, with the given signing seed and timestamp offset.
@@ -140,28 +120,13 @@ impl Harness {
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn step(&self) -> ExecutionOutcome {
-        self.state.queue.try_execute_one("test").await.unwrap()
-    }
-
-    async fn jobs(&self) -> usize {
-        self.state.store.list_jobs(None, 100).await.unwrap().len()
+        let response = self.oneshot(request).await;
+        (response.status, response.json())
     }
 
     /// The bodies of the edits Discord received, in order.
     async fn edits(&self) -> Vec<Value> {
-        self.discord
+        self.discord_api()
             .received_requests()
             .await
             .unwrap()
@@ -187,7 +152,7 @@ impl Harness {
             .respond_with(
                 ResponseTemplate::new(200).set_body_json(json!({"id": "1600000000000000001"})),
             )
-            .mount(&self.discord)
+            .mount(self.discord_api())
             .await;
     }
 
@@ -292,8 +257,8 @@ async fn a_moderators_slash_command_is_deferred_ephemerally_then_answered_by_edi
         "nothing is sent before the job runs"
     );
 
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
-    let requests = discord.discord.received_requests().await.unwrap();
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
+    let requests = discord.discord_api().received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
     let edit = &requests[0];
     assert_eq!(edit.method.as_str(), "PATCH");
@@ -366,7 +331,7 @@ async fn the_message_command_looks_up_the_emails_in_the_message_around_its_time(
         (status, body["type"].clone(), body["data"]["flags"].clone()),
         (StatusCode::OK, json!(5), json!(64))
     );
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
 
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 1);
@@ -443,7 +408,7 @@ async fn a_member_without_the_permission_is_refused_politely_and_nothing_is_enqu
     assert_eq!(discord.jobs().await, 0);
     assert!(
         discord
-            .discord
+            .discord_api()
             .received_requests()
             .await
             .unwrap()
@@ -505,7 +470,7 @@ async fn the_summarize_button_answers_in_a_new_ephemeral_message_with_the_summar
         "a new deferred message, not an update of the list"
     );
     assert_eq!(body["data"]["flags"], 64);
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 1);
     let embed = &edits[0]["embeds"][0];
@@ -526,7 +491,7 @@ async fn a_repeated_interaction_makes_one_job_and_one_edit() {
             ResponseTemplate::new(200).set_body_json(json!({"id": "1600000000000000001"})),
         )
         .expect(1)
-        .mount(&discord.discord)
+        .mount(discord.discord_api())
         .await;
     let request = slash(
         "1700000000000000011",
@@ -538,8 +503,8 @@ async fn a_repeated_interaction_makes_one_job_and_one_edit() {
         assert_eq!((status, body["type"].clone()), (StatusCode::OK, json!(5)));
     }
     assert_eq!(discord.jobs().await, 1);
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
-    assert_eq!(discord.step().await, ExecutionOutcome::EmptyQueue);
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(discord.run_job().await, ExecutionOutcome::EmptyQueue);
 }
 
 #[tokio::test]
@@ -574,13 +539,13 @@ async fn discords_429_with_the_wait_only_in_the_body_is_honoured() {
             json!({"message": "You are being rate limited.", "retry_after": 0.05, "global": false}),
         ))
         .up_to_n_times(1)
-        .mount(&discord.discord)
+        .mount(discord.discord_api())
         .await;
     discord.accept_edits("tok-429").await;
     discord
         .ask_about_jane("1700000000000000015", "tok-429")
         .await;
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     assert_eq!(discord.edits().await.len(), 2, "retried once after the 429");
 }
 
@@ -620,7 +585,10 @@ async fn a_lookup_that_starts_after_fourteen_minutes_says_it_took_too_long_witho
         ))
         .await;
     discord.clock.advance(Duration::from_secs(14 * 60 + 30));
-    assert!(matches!(discord.step().await, ExecutionOutcome::Expired(_)));
+    assert!(matches!(
+        discord.run_job().await,
+        ExecutionOutcome::Expired(_)
+    ));
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 1);
     assert_eq!(edits[0]["embeds"][0]["description"], TOO_LATE);
@@ -637,10 +605,13 @@ async fn after_fifteen_minutes_nothing_is_sent_since_the_token_is_dead() {
         ))
         .await;
     discord.clock.advance(Duration::from_secs(15 * 60 + 1));
-    assert!(matches!(discord.step().await, ExecutionOutcome::Expired(_)));
+    assert!(matches!(
+        discord.run_job().await,
+        ExecutionOutcome::Expired(_)
+    ));
     assert!(
         discord
-            .discord
+            .discord_api()
             .received_requests()
             .await
             .unwrap()
@@ -677,9 +648,12 @@ async fn fullstory_down_says_it_is_late_then_answers_but_a_retry_past_the_deadli
             json!([{"name": "email", "type": 3, "value": "jane@acme.com"}]),
         ))
         .await;
-    assert!(matches!(discord.step().await, ExecutionOutcome::Waiting(_)));
+    assert!(matches!(
+        discord.run_job().await,
+        ExecutionOutcome::Waiting(_)
+    ));
     discord.clock.advance(Duration::from_secs(5));
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 2);
     assert_eq!(
@@ -707,9 +681,9 @@ async fn fullstory_down_says_it_is_late_then_answers_but_a_retry_past_the_deadli
     ))
     .await;
     late.clock.advance(Duration::from_secs(13 * 60 + 59));
-    assert!(matches!(late.step().await, ExecutionOutcome::Waiting(_)));
+    assert!(matches!(late.run_job().await, ExecutionOutcome::Waiting(_)));
     late.clock.advance(Duration::from_secs(2));
-    assert!(matches!(late.step().await, ExecutionOutcome::Expired(_)));
+    assert!(matches!(late.run_job().await, ExecutionOutcome::Expired(_)));
     let edits = late.edits().await;
     assert_eq!(
         edits.len(),
@@ -756,16 +730,16 @@ async fn an_edit_that_landed_before_a_crash_is_found_and_not_sent_again() {
             "embeds": [{"title": "j•••@acme.com · 1 recent session", "footer": {"text": format!("likely: the most recent · ref {marker}")}}]
         })))
         .expect(1)
-        .mount(&discord.discord)
+        .mount(discord.discord_api())
         .await;
     Mock::given(method("PATCH"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"id": "1600000000000000077"})),
         )
         .expect(0)
-        .mount(&discord.discord)
+        .mount(discord.discord_api())
         .await;
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     let effect = discord
         .state
         .store
@@ -778,18 +752,22 @@ async fn an_edit_that_landed_before_a_crash_is_found_and_not_sent_again() {
 
 #[tokio::test]
 async fn the_slash_command_works_end_to_end_over_a_real_port() {
-    let fullstory = MockServer::start().await;
-    let api = MockServer::start().await;
+    let server = TestApp::builder()
+        .discord()
+        .serve_with_workers()
+        .start()
+        .await;
+    let api = server.discord_api();
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(sessions(vec![official_session("7", "8", 20)])),
         )
-        .mount(&fullstory)
+        .mount(&server.fullstory)
         .await;
     Mock::given(path("/v2/sessions/7%3A8/events"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": []})))
-        .mount(&fullstory)
+        .mount(&server.fullstory)
         .await;
     Mock::given(method("PATCH"))
         .and(path(edit_path("tok-port")))
@@ -797,15 +775,8 @@ async fn the_slash_command_works_end_to_end_over_a_real_port() {
             ResponseTemplate::new(200).set_body_json(json!({"id": "1600000000000000001"})),
         )
         .expect(1)
-        .mount(&api)
+        .mount(api)
         .await;
-    let dir = TempDir::new().unwrap();
-    let mut config = helpers::config(&fullstory.uri(), &dir);
-    config.discord.application_id = Some(APP.into());
-    config.discord.public_key = Some(PUBLIC_KEY.into());
-    config.discord.api_url = Some(api.uri());
-    config.discord.allowed_guild_ids = List(vec![GUILD.into()]);
-    let server = TestServer::start(config).await;
 
     let body = slash(
         "1700000000000000021",
@@ -944,13 +915,13 @@ async fn when_discord_refuses_the_answer_the_plain_links_follow_and_fullstory_is
             "message": "Invalid Form Body"
         })))
         .with_priority(1)
-        .mount(&discord.discord)
+        .mount(discord.discord_api())
         .await;
     discord.accept_edits("tok-refused").await;
     discord
         .ask_about_jane("1700000000000000050", "tok-refused")
         .await;
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     let edits = discord.edits().await;
     assert_eq!(edits.len(), 2, "the refused answer, then the plain one");
     let plain = &edits[1];
@@ -995,7 +966,7 @@ async fn a_hostile_summary_is_shown_as_typed_and_pings_nobody() {
         "message": {"id": "1600000000000000001", "flags": 64, "components": []}
     });
     discord.post(&press).await;
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     let edits = discord.edits().await;
     assert_eq!(edits[0]["allowed_mentions"]["parse"], json!([]));
     assert_eq!(
@@ -1015,7 +986,7 @@ async fn a_moderators_lookup_is_in_the_audit_trail() {
         .ask_about_jane("1700000000000000077", "tok-audit")
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(matches!(discord.step().await, ExecutionOutcome::Done(_)));
+    assert!(matches!(discord.run_job().await, ExecutionOutcome::Done(_)));
     let audited = helpers::audited_lookups(&discord.state.app, "jane@acme.com").await;
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0].platform, "discord");

@@ -6,17 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use replaydesk::{
-    answer::{
-        Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
-        Requester,
-    },
+    answer::{Answer, LookupJob, PlatformReplier, ReplyTarget, ReplyTo, Requester},
     identity::{CustomerEmail, Identity},
-    queue::{ExecutionOutcome, JobContext, JobError, JobHandler, Queue, Settings},
+    queue::{ExecutionOutcome, JobContext, JobError, Queue, Settings},
 };
-use tempfile::TempDir;
-use wiremock::{Mock, MockServer, ResponseTemplate, matchers::path};
+use wiremock::{Mock, ResponseTemplate, matchers::path};
 
-use super::helpers::{self, official_session, sessions};
+use super::helpers::{TestApp, official_session, sessions};
 
 /// Where the test platform's answers go.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -55,31 +51,22 @@ impl PlatformReplier for RecordingReplier {
     }
 }
 
-async fn queue_with(
-    fullstory: &MockServer,
-    dir: &TempDir,
-    max_attempts: u32,
-) -> (Queue, Arc<RecordingReplier>) {
-    let app = helpers::app(helpers::config(&fullstory.uri(), dir)).await;
+/// The service with a [`RecordingReplier`] for the platform `test`, `max_attempts` without backoff, on
+/// the system clock (a job waiting for FullStory is due when the breaker, in real time, lets a probe
+/// through).
+async fn app_with(max_attempts: u32) -> (TestApp, Arc<RecordingReplier>) {
     let replier = Arc::new(RecordingReplier::default());
-    let handler: Arc<dyn JobHandler> = Arc::new(LookupHandler {
-        app: app.clone(),
-        repliers: Repliers::new([replier.clone() as Arc<dyn Replier>]),
-    });
-    let settings = Settings {
-        max_attempts,
-        backoff_base: std::time::Duration::ZERO,
-        ..Settings::default()
-    };
-    let queue = Queue::new(
-        app.store.clone(),
-        vec![handler],
-        settings,
-        app.clock.clone(),
-        app.queue_metrics.clone(),
-    )
-    .unwrap();
-    (queue, replier)
+    let app = TestApp::builder()
+        .replier(replier.clone())
+        .queue_settings(Settings {
+            max_attempts,
+            backoff_base: std::time::Duration::ZERO,
+            ..Settings::default()
+        })
+        .system_clock()
+        .start()
+        .await;
+    (app, replier)
 }
 
 async fn enqueue_lookup(queue: &Queue, key: &str) {
@@ -105,18 +92,17 @@ async fn enqueue_lookup(queue: &Queue, key: &str) {
 
 #[tokio::test]
 async fn a_queued_lookup_is_answered_through_the_platforms_replier() {
-    let fullstory = MockServer::start().await;
+    let (app, replier) = app_with(3).await;
+    let queue = &app.queue;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
         )
         .expect(1)
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let (queue, replier) = queue_with(&fullstory, &dir, 3).await;
-    enqueue_lookup(&queue, "test:delivery-1").await;
-    enqueue_lookup(&queue, "test:delivery-1").await; // the platform retried: no second job
+    enqueue_lookup(queue, "test:delivery-1").await;
+    enqueue_lookup(queue, "test:delivery-1").await; // the platform retried: no second job
     assert!(matches!(
         queue.try_execute_one("w").await.unwrap(),
         ExecutionOutcome::Done(_)
@@ -153,24 +139,23 @@ async fn run_until_finished(queue: &Queue) -> Vec<ExecutionOutcome> {
 
 #[tokio::test]
 async fn fullstory_down_tells_the_requester_once_and_waits_without_spending_attempts() {
-    let fullstory = MockServer::start().await;
+    let (app, replier) = app_with(2).await;
+    let queue = &app.queue;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(8)
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
         )
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let (queue, replier) = queue_with(&fullstory, &dir, 2).await;
-    enqueue_lookup(&queue, "test:down").await;
+    enqueue_lookup(queue, "test:down").await;
     // 8 failures: the first try's FullStory calls open the breaker (OPEN_AFTER), then each try is
     // one probe, until FullStory answers: more tries than max_attempts (2), none counted.
-    let outcomes = run_until_finished(&queue).await;
+    let outcomes = run_until_finished(queue).await;
     assert!(outcomes.len() > 3, "{outcomes:?}");
     assert!(
         outcomes[..outcomes.len() - 1]
@@ -194,15 +179,14 @@ async fn fullstory_down_tells_the_requester_once_and_waits_without_spending_atte
 
 #[tokio::test]
 async fn a_rejected_key_is_explained_politely_and_not_retried() {
-    let fullstory = MockServer::start().await;
+    let (app, replier) = app_with(5).await;
+    let queue = &app.queue;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(401))
         .expect(1)
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let (queue, replier) = queue_with(&fullstory, &dir, 5).await;
-    enqueue_lookup(&queue, "test:badkey").await;
+    enqueue_lookup(queue, "test:badkey").await;
     assert!(matches!(
         queue.try_execute_one("w").await.unwrap(),
         ExecutionOutcome::Done(_)
@@ -221,14 +205,13 @@ async fn a_rejected_key_is_explained_politely_and_not_retried() {
 
 #[tokio::test]
 async fn an_outage_never_makes_a_job_dead_however_few_attempts_it_has() {
-    let fullstory = MockServer::start().await;
+    let (app, replier) = app_with(2).await;
+    let queue = &app.queue;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(500))
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let (queue, replier) = queue_with(&fullstory, &dir, 2).await;
-    enqueue_lookup(&queue, "test:dead").await;
+    enqueue_lookup(queue, "test:dead").await;
     let mut waits = 0;
     let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while waits < 5 {

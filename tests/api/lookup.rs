@@ -1,7 +1,7 @@
 //! The lookup engine through the cache and the real client, against a fake FullStory: coalescing,
 //! negative caching, ranking, de-duplication across identities, and the metered extras only when asked.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use replaydesk::{
     config::Interval,
@@ -9,13 +9,12 @@ use replaydesk::{
     lookup::{LookupRequest, SummaryOutcome},
 };
 use serde_json::json;
-use tempfile::TempDir;
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, ResponseTemplate,
     matchers::{path, query_param},
 };
 
-use super::helpers::{self, official_session, sessions};
+use super::helpers::{self, TestApp, official_session, sessions, spawn_app};
 
 fn email(text: &str) -> Identity {
     Identity::Email(CustomerEmail::parse(text).unwrap())
@@ -36,7 +35,8 @@ fn request(identities: Vec<Identity>) -> LookupRequest {
 
 #[tokio::test]
 async fn fifty_concurrent_lookups_of_one_customer_cost_one_call() {
-    let server = MockServer::start().await;
+    let app = spawn_app().await;
+    let server = &app.fullstory;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200)
@@ -44,13 +44,11 @@ async fn fifty_concurrent_lookups_of_one_customer_cost_one_call() {
                 .set_delay(Duration::from_millis(200)),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let dir = TempDir::new().unwrap();
-    let app = helpers::app(helpers::config(&server.uri(), &dir)).await;
     let lookups: Vec<_> = (0..50)
         .map(|_| {
-            let app = app.clone();
+            let app = app.app.clone();
             tokio::spawn(
                 async move { app.lookup.run(&request(vec![email("jane@acme.com")])).await },
             )
@@ -72,12 +70,17 @@ async fn fifty_concurrent_lookups_of_one_customer_cost_one_call() {
 
 #[tokio::test]
 async fn no_sessions_is_cached_briefly_and_sessions_longer() {
-    let server = MockServer::start().await;
+    let app = TestApp::builder()
+        .configure(|c| c.fullstory.negative_cache_ttl = Interval(Duration::from_millis(300)))
+        .configure(|c| c.fullstory.cache_ttl = Interval(Duration::from_secs(60)))
+        .start()
+        .await;
+    let server = &app.fullstory;
     Mock::given(path("/sessions/v2"))
         .and(query_param("email", "nobody@acme.com"))
         .respond_with(ResponseTemplate::new(200).set_body_json(sessions(vec![])))
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(path("/sessions/v2"))
         .and(query_param("email", "jane@acme.com"))
@@ -85,13 +88,8 @@ async fn no_sessions_is_cached_briefly_and_sessions_longer() {
             ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 3)])),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let dir = TempDir::new().unwrap();
-    let mut config = helpers::config(&server.uri(), &dir);
-    config.fullstory.negative_cache_ttl = Interval(Duration::from_millis(300));
-    config.fullstory.cache_ttl = Interval(Duration::from_secs(60));
-    let app = helpers::app(config).await;
     for _ in 0..3 {
         app.lookup
             .run(&request(vec![email("nobody@acme.com")]))
@@ -118,16 +116,15 @@ async fn no_sessions_is_cached_briefly_and_sessions_longer() {
 
 #[tokio::test]
 async fn invalidating_an_identity_sends_the_next_lookup_upstream() {
-    let server = MockServer::start().await;
+    let app = spawn_app().await;
+    let server = &app.fullstory;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 3)])),
         )
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
-    let dir = TempDir::new().unwrap();
-    let app = helpers::app(helpers::config(&server.uri(), &dir)).await;
     app.lookup
         .run(&request(vec![email("jane@acme.com")]))
         .await
@@ -146,7 +143,8 @@ async fn invalidating_an_identity_sends_the_next_lookup_upstream() {
 #[tokio::test]
 async fn the_session_live_before_the_ticket_is_likely_and_duplicates_across_identities_are_dropped()
 {
-    let server = MockServer::start().await;
+    let app = spawn_app().await;
+    let server = &app.fullstory;
     // Sessions 2 h, 1 h and 10 min ago; the email and the uid find the same customer.
     let all = sessions(vec![
         official_session("d", "old", 120),
@@ -156,7 +154,7 @@ async fn the_session_live_before_the_ticket_is_likely_and_duplicates_across_iden
     Mock::given(path("/sessions/v2"))
         .and(query_param("email", "jane@acme.com"))
         .respond_with(ResponseTemplate::new(200).set_body_json(all.clone()))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(path("/sessions/v2"))
         .and(query_param("uid", "cust-9"))
@@ -164,10 +162,8 @@ async fn the_session_live_before_the_ticket_is_likely_and_duplicates_across_iden
             official_session("d", "mid", 60),
             official_session("d", "other", 30),
         ])))
-        .mount(&server)
+        .mount(server)
         .await;
-    let dir = TempDir::new().unwrap();
-    let app = helpers::app(helpers::config(&server.uri(), &dir)).await;
     let mut req = request(vec![
         email("jane@acme.com"),
         Identity::Uid(Uid::parse("cust-9").unwrap()),
@@ -195,13 +191,17 @@ async fn the_session_live_before_the_ticket_is_likely_and_duplicates_across_iden
 
 #[tokio::test]
 async fn the_digest_and_summary_are_fetched_only_when_asked() {
-    let server = MockServer::start().await;
+    let app = TestApp::builder()
+        .configure(|c| c.fullstory.summary_profile = Some("support".into()))
+        .start()
+        .await;
+    let server = &app.fullstory;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(sessions(vec![official_session("7", "8", 20)])),
         )
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(path("/v2/sessions/7%3A8/events"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events":[
@@ -211,7 +211,7 @@ async fn the_digest_and_summary_are_fetched_only_when_asked() {
             {"event_time":helpers::minutes_ago(12),"event_type":"navigate","event_properties":{"url":"https://shop/pay"}}
         ]})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(path("/v2/sessions/7%3A8/summary"))
         .and(query_param("config_profile", "support"))
@@ -220,12 +220,8 @@ async fn the_digest_and_summary_are_fetched_only_when_asked() {
                 .set_body_json(json!({"response":"Tried to pay twice, then gave up."})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let dir = TempDir::new().unwrap();
-    let mut config = helpers::config(&server.uri(), &dir);
-    config.fullstory.summary_profile = Some("support".into());
-    let app = helpers::app(config).await;
 
     let plain = app
         .lookup
@@ -253,16 +249,15 @@ async fn the_digest_and_summary_are_fetched_only_when_asked() {
 
 #[tokio::test]
 async fn a_summary_without_a_profile_says_how_to_switch_it_on() {
-    let server = MockServer::start().await;
+    let app = spawn_app().await;
+    let server = &app.fullstory;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(sessions(vec![official_session("7", "8", 20)])),
         )
-        .mount(&server)
+        .mount(server)
         .await;
-    let dir = TempDir::new().unwrap();
-    let app = helpers::app(helpers::config(&server.uri(), &dir)).await;
     let mut req = request(vec![email("jane@acme.com")]);
     req.summary = true;
     let result = app.lookup.run(&req).await.unwrap();
@@ -272,5 +267,4 @@ async fn a_summary_without_a_profile_says_how_to_switch_it_on() {
         }
         other => panic!("unexpected summary {other:?}"),
     }
-    let _ = Arc::clone(&app);
 }

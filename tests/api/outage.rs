@@ -34,9 +34,9 @@ use wiremock::{
 };
 
 use super::{
+    fakes::FakeZendesk,
     processes::{MeteredApi, MeteredFullStory, Replica, deliver, environment, wait_until},
     slack::command_fields,
-    zendesk::FakeZendesk,
 };
 
 const SLACK_SECRET: &str = "outage-slack-signing-secret";
@@ -367,13 +367,11 @@ async fn a_breaker_whose_redis_is_unreachable_works_on_its_own_observations() {
 
 #[tokio::test]
 async fn metrics_show_an_open_breaker_and_the_jobs_waiting_on_it() {
-    let fullstory = MockServer::start().await;
+    let app = super::helpers::spawn_app().await;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let app = super::helpers::app(super::helpers::config(&fullstory.uri(), &dir)).await;
     let text = app.metrics.render();
     assert!(
         text.contains(r#"replaydesk_upstream_breaker_state{upstream="fullstory"} 0"#),
@@ -383,7 +381,7 @@ async fn metrics_show_an_open_breaker_and_the_jobs_waiting_on_it() {
         replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap(),
     );
     use replaydesk::fullstory::SessionsApi as _;
-    assert!(app.fullstory.list_sessions(&jane, 5).await.is_err());
+    assert!(app.state.fullstory.list_sessions(&jane, 5).await.is_err());
 
     // A job waiting on FullStory, as the queue records it.
     let store = app.store.clone();
@@ -407,15 +405,7 @@ async fn metrics_show_an_open_breaker_and_the_jobs_waiting_on_it() {
         error: "waiting: fullstory unavailable",
     };
     assert!(store.wait_later(job.id, "w", wait, now).await.unwrap());
-    let queue = replaydesk::queue::Queue::new(
-        store,
-        vec![],
-        replaydesk::queue::Settings::default(),
-        app.clock.clone(),
-        app.queue_metrics.clone(),
-    )
-    .unwrap();
-    queue.refresh_metrics().await.unwrap();
+    app.queue.refresh_metrics().await.unwrap();
 
     let text = app.metrics.render();
     for line in [

@@ -7,7 +7,6 @@ use replaydesk::{
     privacy::{ErasureJob, ErasureReceipt},
     queue::ExecutionOutcome,
     store::NewJob,
-    wiring::Service,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -17,7 +16,7 @@ use wiremock::{
     matchers::{body_json, header, method, path, query_param},
 };
 
-use super::helpers::{self, official_session, sessions};
+use super::helpers::{self, TestApp, official_session, sessions, spawn_app};
 
 fn jane() -> CustomerEmail {
     CustomerEmail::parse("jane@acme.com").unwrap()
@@ -96,11 +95,14 @@ pub async fn heap_answering(status: u16, times: Option<u64>) -> MockServer {
     heap
 }
 
-pub fn with_heap(mut config: Config, heap: &MockServer) -> Config {
-    config.heap.app_id = Some("app-7".into());
-    config.heap.api_key = Secret::new("heap-key");
-    config.heap.base_url = Some(heap.uri());
-    config
+/// Heap on, at its fake `heap`.
+pub fn with_heap(heap: &MockServer) -> impl FnOnce(&mut Config) + 'static {
+    let url = heap.uri();
+    move |config| {
+        config.heap.app_id = Some("app-7".into());
+        config.heap.api_key = Secret::new("heap-key");
+        config.heap.base_url = Some(url);
+    }
 }
 
 pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
@@ -119,11 +121,9 @@ pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
 
 #[tokio::test]
 async fn erasure_deletes_the_fullstory_users_and_the_heap_user_and_says_so() {
-    let fullstory = fullstory_with_jane().await;
     let heap = heap_answering(200, None).await;
-    let dir = TempDir::new().unwrap();
-    let config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
-    let state = Service::around(helpers::app(config).await).unwrap().state;
+    let state = TestApp::builder().configure(with_heap(&heap)).start().await;
+    mount_jane(&state.fullstory).await;
     let id = enqueue_erasure(&state).await;
     assert_eq!(
         state.queue.try_execute_one("w").await.unwrap(),
@@ -154,7 +154,6 @@ async fn erasure_deletes_the_fullstory_users_and_the_heap_user_and_says_so() {
 
 #[tokio::test]
 async fn a_heap_failure_leaves_the_erasure_pending_and_the_retry_does_not_repeat_fullstory() {
-    let fullstory = fullstory_with_jane().await; // each deletion .expect(1): not repeated by the retry
     let heap = heap_answering(400, Some(1)).await;
     Mock::given(method("POST"))
         .and(path("/api/public/v0/user_deletion"))
@@ -163,9 +162,13 @@ async fn a_heap_failure_leaves_the_erasure_pending_and_the_retry_does_not_repeat
         )
         .mount(&heap)
         .await;
-    let dir = TempDir::new().unwrap();
-    let config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
-    let state = Service::around(helpers::app(config).await).unwrap().state;
+    // The retry waits out its backoff in real time.
+    let state = TestApp::builder()
+        .configure(with_heap(&heap))
+        .system_clock()
+        .start()
+        .await;
+    mount_jane(&state.fullstory).await; // each deletion .expect(1): not repeated by the retry
     let id = enqueue_erasure(&state).await;
 
     assert_eq!(
@@ -204,7 +207,6 @@ async fn a_heap_failure_leaves_the_erasure_pending_and_the_retry_does_not_repeat
 
 #[tokio::test]
 async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finishes() {
-    let fullstory = fullstory_with_jane().await; // each deletion .expect(1): not repeated by the waits
     // Each try reads a token (answered: the breaker closes) then fails the deletion 4 times.
     let heap = heap_answering(503, Some(12)).await;
     Mock::given(method("POST"))
@@ -214,10 +216,14 @@ async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finish
         )
         .mount(&heap)
         .await;
-    let dir = TempDir::new().unwrap();
-    let mut config = with_heap(helpers::config(&fullstory.uri(), &dir), &heap);
-    config.queue.max_attempts = 2;
-    let state = Service::around(helpers::app(config).await).unwrap().state;
+    // Its next try is due when Heap's breaker lets a probe through, in real time.
+    let state = TestApp::builder()
+        .configure(with_heap(&heap))
+        .configure(|c| c.queue.max_attempts = 2)
+        .system_clock()
+        .start()
+        .await;
+    mount_jane(&state.fullstory).await; // each deletion .expect(1): not repeated by the waits
     let id = enqueue_erasure(&state).await;
 
     let mut waits = 0;
@@ -253,11 +259,9 @@ async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finish
 
 #[tokio::test]
 async fn after_erasure_the_cache_is_gone_and_no_stored_payload_holds_the_email() {
-    let fullstory = fullstory_with_jane().await;
-    let dir = TempDir::new().unwrap();
-    let state = Service::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await)
-        .unwrap()
-        .state;
+    let state = spawn_app().await;
+    mount_jane(&state.fullstory).await;
+    let fullstory = &state.fullstory;
     let who = Identity::Email(jane());
     let request = state.lookup_request(vec![who.clone()]);
     state.lookup.run(&request).await.unwrap();
@@ -429,28 +433,27 @@ fn seed_session(id: &str, minutes_ago: i64) -> serde_json::Value {
     })
 }
 
-/// A FullStory fake whose sessions for jane are in the seed's shape and whose list of users by email
+/// Jane's sessions in the seed's shape on the FullStory fake `server`, whose list of users by email
 /// answers `users` (`None`: not there, 404, as in the seed).
-async fn fullstory_in_the_seed_shape(
+async fn mount_the_seed_shape(
+    server: &MockServer,
     sessions_for_jane: Vec<serde_json::Value>,
     users: Option<serde_json::Value>,
-) -> MockServer {
-    let server = MockServer::start().await;
+) {
     Mock::given(method("GET"))
         .and(path("/sessions/v2"))
         .and(query_param("email", "jane@acme.com"))
         .respond_with(ResponseTemplate::new(200).set_body_json(sessions(sessions_for_jane)))
-        .mount(&server)
+        .mount(server)
         .await;
     if let Some(users) = users {
         Mock::given(method("GET"))
             .and(path("/v2/users"))
             .and(query_param("email", "jane@acme.com"))
             .respond_with(ResponseTemplate::new(200).set_body_json(users))
-            .mount(&server)
+            .mount(server)
             .await;
     }
-    server
 }
 
 async fn deletions(server: &MockServer) -> Vec<String> {
@@ -464,12 +467,9 @@ async fn deletions(server: &MockServer) -> Vec<String> {
         .collect()
 }
 
-async fn erase_jane_in_process(fullstory: &MockServer) -> ErasureReceipt {
-    let dir = TempDir::new().unwrap();
-    let state = Service::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await)
-        .unwrap()
-        .state;
-    let id = enqueue_erasure(&state).await;
+/// Erases jane through the service's own erasure job, run once: its receipt.
+async fn erase_jane_in_process(state: &TestApp) -> ErasureReceipt {
+    let id = enqueue_erasure(state).await;
     assert_eq!(
         state.queue.try_execute_one("w").await.unwrap(),
         ExecutionOutcome::Done(id)
@@ -479,9 +479,9 @@ async fn erase_jane_in_process(fullstory: &MockServer) -> ErasureReceipt {
 
 #[tokio::test]
 async fn sessions_without_a_user_are_left_to_a_person_and_forget_does_not_say_done() {
-    let fullstory =
-        fullstory_in_the_seed_shape(vec![seed_session("s1", 10), seed_session("s2", 20)], None)
-            .await;
+    let fullstory = MockServer::start().await;
+    let jane_s = vec![seed_session("s1", 10), seed_session("s2", 20)];
+    mount_the_seed_shape(&fullstory, jane_s, None).await;
     let dir = TempDir::new().unwrap();
     let output = replaydesk(&dir, &fullstory.uri(), &["forget", "jane@acme.com"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -503,7 +503,9 @@ async fn sessions_without_a_user_are_left_to_a_person_and_forget_does_not_say_do
 
 #[tokio::test]
 async fn a_user_found_by_email_is_deleted_by_uid_even_when_the_sessions_name_no_user() {
-    let fullstory = fullstory_in_the_seed_shape(
+    let app = spawn_app().await;
+    mount_the_seed_shape(
+        &app.fullstory,
         vec![seed_session("s1", 10)],
         Some(json!({"results":[{"id":"u9","uid":"cust-9","email":"Jane@Acme.com"}]})),
     )
@@ -513,9 +515,9 @@ async fn a_user_found_by_email_is_deleted_by_uid_even_when_the_sessions_name_no_
         .and(query_param("uid", "cust-9"))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
-        .mount(&fullstory)
+        .mount(&app.fullstory)
         .await;
-    let receipt = erase_jane_in_process(&fullstory).await;
+    let receipt = erase_jane_in_process(&app).await;
     assert_eq!(receipt.status, "done", "{receipt:?}");
     assert!(
         receipt
@@ -528,25 +530,30 @@ async fn a_user_found_by_email_is_deleted_by_uid_even_when_the_sessions_name_no_
 
 #[tokio::test]
 async fn a_user_without_a_uid_is_left_to_a_person_not_deleted_by_a_call_the_api_lacks() {
-    let fullstory = fullstory_in_the_seed_shape(
+    let app = spawn_app().await;
+    mount_the_seed_shape(
+        &app.fullstory,
         vec![seed_session("s1", 10)],
         Some(json!({"results":[{"id":"u7","email":"jane@acme.com"}]})),
     )
     .await;
-    let receipt = erase_jane_in_process(&fullstory).await;
+    let receipt = erase_jane_in_process(&app).await;
+    let fullstory = &app.fullstory;
     assert_eq!(receipt.status, "incomplete", "{receipt:?}");
     assert_eq!(receipt.needs_action.len(), 1, "{receipt:?}");
     assert!(
         receipt.needs_action[0].starts_with("FullStory user u7 has no uid"),
         "{receipt:?}"
     );
-    assert!(deletions(&fullstory).await.is_empty());
+    assert!(deletions(fullstory).await.is_empty());
 }
 
 #[tokio::test]
 async fn no_session_and_no_user_is_its_own_outcome_not_a_deletion() {
-    let fullstory = fullstory_in_the_seed_shape(vec![], Some(json!({"results":[]}))).await;
-    let receipt = erase_jane_in_process(&fullstory).await;
+    let app = spawn_app().await;
+    mount_the_seed_shape(&app.fullstory, vec![], Some(json!({"results":[]}))).await;
+    let receipt = erase_jane_in_process(&app).await;
+    let fullstory = &app.fullstory;
     assert_eq!(receipt.status, "done", "{receipt:?}");
     assert!(
         receipt
@@ -560,16 +567,13 @@ async fn no_session_and_no_user_is_its_own_outcome_not_a_deletion() {
             .iter()
             .any(|d| d.contains("deletion requested"))
     );
-    assert!(deletions(&fullstory).await.is_empty());
+    assert!(deletions(fullstory).await.is_empty());
 }
 
 #[tokio::test]
 async fn after_an_erasure_no_encoded_copy_is_left_in_the_sqlite_files() {
-    let fullstory = fullstory_with_jane().await;
-    let dir = TempDir::new().unwrap();
-    let state = Service::around(helpers::app(helpers::config(&fullstory.uri(), &dir)).await)
-        .unwrap()
-        .state;
+    let state = spawn_app().await;
+    mount_jane(&state.fullstory).await;
     // Every form extraction reads, as stored payloads and errors hold them.
     for (i, text) in [
         "Jane@Acme.com",
@@ -600,7 +604,7 @@ async fn after_an_erasure_no_encoded_copy_is_left_in_the_sqlite_files() {
     assert!(finished);
     let forms = ["jane@acme.com", "jane&#64;acme.com", "jane%40acme.com"];
     let mut files = 0;
-    for file in std::fs::read_dir(dir.path()).unwrap() {
+    for file in std::fs::read_dir(state.dir()).unwrap() {
         let file = file.unwrap().path();
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_lowercase();
         files += 1;
@@ -618,12 +622,11 @@ async fn after_an_erasure_no_encoded_copy_is_left_in_the_sqlite_files() {
 #[tokio::test]
 async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache_within_2_seconds()
 {
-    let fullstory = fullstory_with_jane().await;
-    let dir = TempDir::new().unwrap();
-    let config = helpers::config(&fullstory.uri(), &dir);
     // `serve`: a cache warmed with jane's sessions, listening for erasures.
-    let serving = helpers::app(config.clone()).await;
-    let listener = replaydesk::privacy::broadcast::listen(serving.clone())
+    let serving = spawn_app().await;
+    mount_jane(&serving.fullstory).await;
+    let fullstory = &serving.fullstory;
+    let listener = replaydesk::privacy::broadcast::listen(serving.app.clone())
         .await
         .unwrap()
         .expect("SQLite announces erasures too");
@@ -647,7 +650,7 @@ async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache
     );
 
     // `forget`: another process (its own app, its own cache) on the same file.
-    let forgetting = Service::around(helpers::app(config).await).unwrap().state;
+    let forgetting = TestApp::builder().replica_of(&serving).start().await;
     let id = enqueue_erasure(&forgetting).await;
     assert_eq!(
         forgetting.queue.try_execute_one("forget").await.unwrap(),
@@ -675,11 +678,12 @@ async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache
 async fn without_a_configured_key_the_audit_key_is_generated_into_a_private_file_not_the_database()
 {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new().unwrap();
-    let config = helpers::config("http://127.0.0.1:9", &dir);
-    let key_file = dir.path().join("replaydesk.db.audit-key");
-    assert_eq!(config.audit_key_file().as_deref(), Some(key_file.as_path()));
-    let app = helpers::app(config.clone()).await;
+    let app = spawn_app().await;
+    let key_file = app.dir().join("replaydesk.db.audit-key");
+    assert_eq!(
+        app.config.audit_key_file().as_deref(),
+        Some(key_file.as_path())
+    );
     let key = std::fs::read_to_string(&key_file).unwrap();
     assert_eq!(key.len(), 64, "a 32-byte key in hex");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
@@ -688,27 +692,27 @@ async fn without_a_configured_key_the_audit_key_is_generated_into_a_private_file
     app.store.close().await;
     // The database alone cannot give the key back.
     for file in ["replaydesk.db", "replaydesk.db-wal"] {
-        if let Ok(bytes) = std::fs::read(dir.path().join(file)) {
+        if let Ok(bytes) = std::fs::read(app.dir().join(file)) {
             assert!(!String::from_utf8_lossy(&bytes).contains(&key), "{file}");
         }
     }
     // The next start reads the same key: hashes stay comparable.
-    let again = helpers::app(config).await;
+    let again = TestApp::builder().replica_of(&app).start().await;
     assert_eq!(again.auditor.hash(&Identity::Email(jane())), hash);
 }
 
 #[tokio::test]
 async fn a_key_an_older_version_kept_in_the_database_moves_into_the_file() {
     let dir = TempDir::new().unwrap();
-    let config = helpers::config("http://127.0.0.1:9", &dir);
-    let store = replaydesk::store::open(&config.store.url).await.unwrap();
+    let url = helpers::sqlite_url(&dir);
+    let store = replaydesk::store::open(&url).await.unwrap();
     store
         .setting_or_insert("audit_key", "legacy-generated-key")
         .await
         .unwrap();
     store.close().await;
-    let app = helpers::app(config.clone()).await;
-    let key_file = config.audit_key_file().unwrap();
+    let app = TestApp::builder().store_url(&url).start().await;
+    let key_file = app.config.audit_key_file().unwrap();
     assert_eq!(
         std::fs::read_to_string(key_file).unwrap(),
         "legacy-generated-key"

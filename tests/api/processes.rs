@@ -28,7 +28,7 @@ use serde_json::json;
 use tempfile::TempDir;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::path_regex};
 
-use super::zendesk::{FakeZendesk, SECRET};
+use super::{fakes::FakeZendesk, helpers::ZENDESK_SECRET as SECRET};
 
 // ------------------------------------------------------------------ a FullStory that meters us
 

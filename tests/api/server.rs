@@ -3,29 +3,36 @@
 use std::time::Duration;
 
 use replaydesk::{
-    config::{Interval, Secret, Secrets},
+    config::Interval,
     identity::{CustomerEmail, Identity},
 };
-use tempfile::TempDir;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use wiremock::{Mock, MockServer, ResponseTemplate, matchers::path};
+use wiremock::{Mock, ResponseTemplate, matchers::path};
 
-use super::helpers::{self, TestServer, official_session, sessions};
+use super::helpers::{self, SLACK_SECRET, TestApp, TestAppBuilder, official_session, sessions};
+
+/// The whole service as `replaydesk serve` runs it, on a real loopback port.
+async fn serve() -> TestApp {
+    serving(TestApp::builder()).await
+}
+
+/// [`serve`] with the builder's other options.
+async fn serving(builder: TestAppBuilder) -> TestApp {
+    builder.serve_with_workers().start().await
+}
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    let fullstory = MockServer::start().await;
+    let server = serve().await;
     Mock::given(path("/sessions/v2"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(sessions(vec![official_session("1", "2", 5)])),
         )
-        .mount(&fullstory)
+        .mount(&server.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let server = TestServer::start(helpers::config(&fullstory.uri(), &dir)).await;
     let jane = Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap());
     let request = server.app.lookup_request(vec![jane]);
     server.app.lookup.run(&request).await.unwrap();
@@ -64,7 +71,7 @@ async fn health_readiness_and_metrics_answer() {
 }
 
 /// `(content type, body)` of `GET /metrics` with this `Accept` header (none when `None`).
-async fn scrape(server: &TestServer, accept: Option<&str>) -> (String, String) {
+async fn scrape(server: &TestApp, accept: Option<&str>) -> (String, String) {
     let mut request = server.http.get(server.url("/metrics"));
     if let Some(accept) = accept {
         request = request.header("accept", accept);
@@ -88,8 +95,7 @@ fn descriptors(text: &str, prefix: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn metrics_answer_in_the_format_the_scraper_asks_for_with_help_for_every_family() {
-    let dir = TempDir::new().unwrap();
-    let server = TestServer::start(helpers::config("http://127.0.0.1:9", &dir)).await;
+    let server = serve().await;
     server.app.metrics.upstream.cache_hit("sessions", true);
 
     // Prometheus 3's default Accept header prefers OpenMetrics.
@@ -133,8 +139,7 @@ async fn metrics_answer_in_the_format_the_scraper_asks_for_with_help_for_every_f
 
 #[tokio::test]
 async fn readiness_fails_when_the_store_is_gone() {
-    let dir = TempDir::new().unwrap();
-    let server = TestServer::start(helpers::config("http://127.0.0.1:9", &dir)).await;
+    let server = serve().await;
     server.app.store.close().await;
     let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -143,13 +148,11 @@ async fn readiness_fails_when_the_store_is_gone() {
 #[tokio::test]
 async fn readiness_does_not_flip_when_an_upstream_is_down() {
     // Load balancers must keep sending webhooks during an outage: jobs wait, the ack is still ours.
-    let fullstory = MockServer::start().await;
+    let server = serve().await;
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(503))
-        .mount(&fullstory)
+        .mount(&server.fullstory)
         .await;
-    let dir = TempDir::new().unwrap();
-    let server = TestServer::start(helpers::config(&fullstory.uri(), &dir)).await;
     let jane = Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap());
     let request = server.app.lookup_request(vec![jane]);
     assert!(server.app.lookup.run(&request).await.is_err());
@@ -159,8 +162,7 @@ async fn readiness_does_not_flip_when_an_upstream_is_down() {
 
 #[tokio::test]
 async fn every_answer_carries_a_request_id_and_keeps_the_callers() {
-    let dir = TempDir::new().unwrap();
-    let server = TestServer::start(helpers::config("http://127.0.0.1:9", &dir)).await;
+    let server = serve().await;
     let made = server
         .http
         .get(server.url("/healthz"))
@@ -181,8 +183,7 @@ async fn every_answer_carries_a_request_id_and_keeps_the_callers() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused_with_413() {
-    let dir = TempDir::new().unwrap();
-    let server = TestServer::start(helpers::config("http://127.0.0.1:9", &dir)).await;
+    let server = serve().await;
     let response = server
         .http
         .post(server.url("/healthz"))
@@ -204,19 +205,16 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 
 #[tokio::test]
 async fn thousands_of_silent_and_half_sent_connections_do_not_keep_signed_requests_out() {
-    const SECRET: &str = "slack-signing-secret";
-    let dir = TempDir::new().unwrap();
-    let mut config = helpers::config("http://127.0.0.1:9", &dir);
-    config.slack.signing_secret = Secrets::from_values([SECRET]);
-    config.slack.bot_token = Secret::new("xoxb-test-token");
-    config.server.header_read_timeout = Interval(Duration::from_secs(2));
-    config.server.idle_timeout = Interval(Duration::from_secs(60));
     // This test process holds both ends of every connection.
     replaydesk::server::connections::raise_file_limit(5_000);
-    let server = TestServer::start(config).await;
+    let server = serving(TestApp::builder().slack().configure(|c| {
+        c.server.header_read_timeout = Interval(Duration::from_secs(2));
+        c.server.idle_timeout = Interval(Duration::from_secs(60));
+    }))
+    .await;
 
     // A kept-alive connection, answered once, now waiting for its next request.
-    let mut kept = TcpStream::connect(server.address).await.unwrap();
+    let mut kept = TcpStream::connect(server.address()).await.unwrap();
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
         .await
         .unwrap();
@@ -231,11 +229,11 @@ async fn thousands_of_silent_and_half_sent_connections_do_not_keep_signed_reques
     // 1,000 connections that never send a byte, then 1,000 that stop in the middle of their headers.
     let mut idle = Vec::new();
     for _ in 0..1_000 {
-        idle.push(TcpStream::connect(server.address).await.unwrap());
+        idle.push(TcpStream::connect(server.address()).await.unwrap());
     }
     let mut half_sent = Vec::new();
     for _ in 0..1_000 {
-        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        let mut stream = TcpStream::connect(server.address()).await.unwrap();
         stream
             .write_all(b"POST /slack/commands HTTP/1.1\r\nHost: replaydesk\r\nX-Slack-Sig")
             .await
@@ -253,7 +251,7 @@ async fn thousands_of_silent_and_half_sent_connections_do_not_keep_signed_reques
     assert_eq!(health.status(), 200);
     let now = chrono::Utc::now().timestamp();
     let hooks = "https://hooks.slack.com/commands/T1/1/x";
-    let (body, headers) = helpers::slack_command(SECRET, now, "help", hooks, "trigger-1");
+    let (body, headers) = helpers::slack_command(SLACK_SECRET, now, "help", hooks, "trigger-1");
     let mut request = server.http.post(server.url("/slack/commands")).body(body);
     for (name, value) in headers {
         request = request.header(name, value);
@@ -280,13 +278,13 @@ async fn thousands_of_silent_and_half_sent_connections_do_not_keep_signed_reques
 
 #[tokio::test]
 async fn past_max_connections_a_client_waits_for_a_free_one() {
-    let dir = TempDir::new().unwrap();
-    let mut config = helpers::config("http://127.0.0.1:9", &dir);
-    config.server.max_connections = 1;
-    config.server.header_read_timeout = Interval(Duration::from_secs(1));
-    let server = TestServer::start(config).await;
+    let server = serving(TestApp::builder().configure(|c| {
+        c.server.max_connections = 1;
+        c.server.header_read_timeout = Interval(Duration::from_secs(1));
+    }))
+    .await;
     // The only connection served at once, saying nothing.
-    let first = TcpStream::connect(server.address).await.unwrap();
+    let first = TcpStream::connect(server.address()).await.unwrap();
     // A second client is accepted by the kernel, but served only once the first is gone: here, when
     // the server closes it for not asking anything within header_read_timeout.
     let status = server
@@ -307,15 +305,8 @@ async fn past_max_connections_a_client_waits_for_a_free_one() {
 
 #[tokio::test]
 async fn a_graceful_shutdown_closes_idle_connections_and_stops_accepting() {
-    let dir = TempDir::new().unwrap();
-    let config = helpers::config("http://127.0.0.1:9", &dir);
-    let service = replaydesk::wiring::Service::around(helpers::app(config).await).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(service.run_until(listener, async move {
-        let _ = stopped.await;
-    }));
+    let mut server = serve().await;
+    let address = server.address();
     // A kept-alive connection that has been answered once and now waits.
     let mut kept = TcpStream::connect(address).await.unwrap();
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
@@ -325,9 +316,8 @@ async fn a_graceful_shutdown_closes_idle_connections_and_stops_accepting() {
     kept.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200 OK");
 
-    stop.send(()).unwrap();
-    let stopped = tokio::time::timeout(Duration::from_secs(30), serving).await;
-    assert!(stopped.unwrap().unwrap().is_ok(), "serve returned");
+    let stopped = tokio::time::timeout(Duration::from_secs(30), server.shut_down()).await;
+    assert!(stopped.unwrap().is_ok(), "serve returned");
     // The rest of the answer, then the end of the connection.
     read_to_close(&mut kept).await;
     assert!(
@@ -338,11 +328,11 @@ async fn a_graceful_shutdown_closes_idle_connections_and_stops_accepting() {
 
 #[tokio::test]
 async fn a_kept_alive_connection_idle_past_idle_timeout_is_closed() {
-    let dir = TempDir::new().unwrap();
-    let mut config = helpers::config("http://127.0.0.1:9", &dir);
-    config.server.idle_timeout = Interval(Duration::from_secs(1));
-    let server = TestServer::start(config).await;
-    let mut kept = TcpStream::connect(server.address).await.unwrap();
+    let server = serving(
+        TestApp::builder().configure(|c| c.server.idle_timeout = Interval(Duration::from_secs(1))),
+    )
+    .await;
+    let mut kept = TcpStream::connect(server.address()).await.unwrap();
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: replaydesk\r\n\r\n")
         .await
         .unwrap();

@@ -8,11 +8,9 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use replaydesk::{
     adapters::slack::verify::sign,
-    clock::ManualClock,
     config::{Config, List, Secret, Secrets},
     queue::ExecutionOutcome,
     store::JobState,
-    wiring::Service,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -22,26 +20,25 @@ use wiremock::{
     matchers::{header, method, path, query_param},
 };
 
-use super::helpers::{self, official_session, sessions};
+use super::helpers::{self, SLACK_SECRET, TestApp, official_session, sessions};
 
-/// PLATFORMS.md's known-answer vector, verbatim.
-const KNOWN_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// PLATFORMS.md's known-answer vector, verbatim (its secret is the harness's [`SLACK_SECRET`]).
 const KNOWN_TS: i64 = 1_531_420_618;
 const KNOWN_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
 const KNOWN_SIGNATURE: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
 
-const SECRET: &str = KNOWN_SECRET;
+const SECRET: &str = SLACK_SECRET;
 const RESPONSE_PATH: &str = "/hooks/T1/123/abc";
 
-/// The service with Slack on, its API and FullStory faked, no workers (tests run jobs one by one).
-struct Slack {
-    state: Service,
-    clock: ManualClock,
-    address: std::net::SocketAddr,
-    http: reqwest::Client,
-    fullstory: MockServer,
-    slack: MockServer,
-    _dir: TempDir,
+/// The service with Slack on (its API and FullStory faked) on a real port, no workers (tests run jobs
+/// one by one), FullStory's digest off.
+struct Slack(TestApp);
+
+impl std::ops::Deref for Slack {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl Slack {
@@ -49,40 +46,19 @@ impl Slack {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let fullstory = MockServer::start().await;
-        let slack = MockServer::start().await;
-        let dir = TempDir::new().unwrap();
-        let mut config = helpers::config(&fullstory.uri(), &dir);
-        config.fullstory.digest = false;
-        config.slack.signing_secret = Secrets::from_values([SECRET]);
-        config.slack.bot_token = Secret::new("xoxb-test-token");
-        config.slack.api_url = Some(format!("{}/api", slack.uri()));
-        tweak(&mut config);
-        config.validate().unwrap();
-        let clock = ManualClock::starting_now();
-        replaydesk::install_crypto_provider();
-        let app = replaydesk::app::App::build(config, clock.clock())
-            .await
-            .unwrap();
-        let state = Service::around(std::sync::Arc::new(app)).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let router = state.router();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
-            state,
-            clock,
-            address,
-            http: reqwest::Client::new(),
-            fullstory,
-            slack,
-            _dir: dir,
-        }
+    async fn start_with(tweak: impl FnOnce(&mut Config) + 'static) -> Self {
+        let app = TestApp::builder()
+            .slack()
+            .configure(|c| c.fullstory.digest = false)
+            .configure(tweak)
+            .serve()
+            .start()
+            .await;
+        Self(app)
     }
 
     fn response_url(&self) -> String {
-        format!("{}{RESPONSE_PATH}", self.slack.uri())
+        format!("{}{RESPONSE_PATH}", self.slack_api().uri())
     }
 
     /// POSTs `body` to `route` signed as Slack signs it, now.
@@ -110,7 +86,7 @@ impl Slack {
         let (ts, signature) = sign(secret, timestamp, body.as_bytes());
         let mut request = self
             .http
-            .post(format!("http://{}{route}", self.address))
+            .post(self.url(route))
             .header("content-type", content_type)
             .header("x-slack-request-timestamp", ts)
             .header("x-slack-signature", signature)
@@ -153,10 +129,6 @@ impl Slack {
         .await
     }
 
-    async fn run_job(&self) -> ExecutionOutcome {
-        self.state.queue.try_execute_one("test").await.unwrap()
-    }
-
     async fn fullstory_has(&self, body: Value) {
         Mock::given(path("/sessions/v2"))
             .respond_with(ResponseTemplate::new(200).set_body_json(body))
@@ -194,7 +166,7 @@ impl Slack {
         Mock::given(method("POST"))
             .and(path(RESPONSE_PATH))
             .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-            .mount(&self.slack)
+            .mount(self.slack_api())
             .await;
     }
 
@@ -203,13 +175,13 @@ impl Slack {
             .and(path("/api/chat.postMessage"))
             .and(header("authorization", "Bearer xoxb-test-token"))
             .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-            .mount(&self.slack)
+            .mount(self.slack_api())
             .await;
     }
 
     /// JSON bodies Slack's fake received at `route`.
     async fn received(&self, route: &str) -> Vec<Value> {
-        self.slack
+        self.slack_api()
             .received_requests()
             .await
             .unwrap_or_default()
@@ -320,7 +292,7 @@ async fn the_known_answer_request_from_platforms_md_is_accepted_as_signed() {
         .set(DateTime::from_timestamp(KNOWN_TS + 10, 0).unwrap());
     let response = slack
         .http
-        .post(format!("http://{}/slack/commands", slack.address))
+        .post(slack.url("/slack/commands"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-slack-request-timestamp", KNOWN_TS.to_string())
         .header("x-slack-signature", KNOWN_SIGNATURE)
@@ -497,7 +469,11 @@ async fn the_inbound_request_id_is_kept_with_the_job_and_logged_with_every_outbo
         );
     }
     // Our id stays ours: it is not sent to Slack (nor to FullStory).
-    let sent = slack.slack.received_requests().await.unwrap_or_default();
+    let sent = slack
+        .slack_api()
+        .received_requests()
+        .await
+        .unwrap_or_default();
     assert!(sent.iter().all(|r| !r.headers.contains_key("x-request-id")));
 }
 
@@ -612,7 +588,7 @@ async fn bad_missing_or_stale_signatures_are_refused_with_401_on_every_route() {
         assert_eq!(stale.status(), 401, "{route}");
         let unsigned = slack
             .http
-            .post(format!("http://{}{route}", slack.address))
+            .post(slack.url(route))
             .body(body.clone())
             .send()
             .await
@@ -623,7 +599,7 @@ async fn bad_missing_or_stale_signatures_are_refused_with_401_on_every_route() {
     let (ts, signature) = sign(SECRET, now, b"text=other");
     let tampered = slack
         .http
-        .post(format!("http://{}/slack/commands", slack.address))
+        .post(slack.url("/slack/commands"))
         .header("x-slack-request-timestamp", ts)
         .header("x-slack-signature", signature)
         .body(body)
@@ -967,7 +943,7 @@ async fn a_mention_without_emails_looks_in_the_threads_parent_message() {
             "messages": [{"type": "message", "ts": "1699990000.000001", "text": "From <mailto:jane@acme.com|jane@acme.com>: the pay button does nothing"}],
             "has_more": true
         })))
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     slack
         .post_message_answers(json!({"ok": true, "ts": "1700000999.000003"}))
@@ -1034,7 +1010,7 @@ async fn after_a_worker_crash_the_thread_reply_is_found_and_not_posted_again() {
             "response_metadata": {"next_cursor": ""}
         })))
         .expect(1)
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
     assert!(
@@ -1207,7 +1183,7 @@ async fn slack_rate_limits_are_waited_out_through_retry_after() {
         .and(path("/api/chat.postMessage"))
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
         .up_to_n_times(1)
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     slack
         .post_message_answers(json!({"ok": true, "ts": "1700000999.000006"}))
@@ -1246,7 +1222,7 @@ async fn an_old_response_url_gives_way_to_chat_post_ephemeral() {
                 .set_body_json(json!({"ok": true, "message_ts": "1700000999.000007"})),
         )
         .expect(1)
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     slack
         .command(&command_fields(
@@ -1282,7 +1258,7 @@ async fn a_response_url_is_used_at_most_five_times() {
                 .set_body_json(json!({"ok": true, "message_ts": "1700000999.000008"})),
         )
         .expect(1)
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     slack
         .command(&command_fields(
@@ -1354,12 +1330,12 @@ async fn socket_mode_acknowledges_after_storing_and_reconnects_on_disconnect() {
         .and(header("authorization", "Bearer xapp-test-token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "url": url})))
         .expect(2)
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut slack = slack;
     let task = slack
-        .state
+        .0
         .start_background(&stopped)
         .pop()
         .expect("Socket Mode runs");
@@ -1514,7 +1490,7 @@ async fn a_redirect_from_an_upstream_is_not_followed() {
             ResponseTemplate::new(307)
                 .insert_header("location", format!("{}/took", elsewhere.uri())),
         )
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     slack
         .command(&command_fields(
@@ -1598,10 +1574,11 @@ const ADMIN: &str = "U1";
 
 /// Slack with `ADMIN` as the only privacy admin, FullStory knowing jane, and Heap on when given.
 async fn slack_for_erasure(heap: Option<&MockServer>) -> Slack {
+    let heap = heap.map(super::privacy::with_heap);
     let slack = Slack::start_with(|c| {
         c.privacy.admin_slack_user_ids = List(vec![ADMIN.into()]);
         if let Some(heap) = heap {
-            *c = super::privacy::with_heap(c.clone(), heap);
+            heap(c);
         }
     })
     .await;
@@ -2090,7 +2067,7 @@ async fn when_slack_refuses_the_answer_the_plain_links_follow_once_and_the_refus
             "error": "invalid_blocks",
             "response_metadata": {"messages": ["[ERROR] must be less than 3001 characters [json-pointer:/blocks/2/text/text]"]}
         })))
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
     slack
         .post_message_answers(json!({"ok": true, "ts": "1700000999.000001"}))
@@ -2120,7 +2097,7 @@ async fn when_slack_refuses_the_answer_the_plain_links_follow_once_and_the_refus
         slack.received(RESPONSE_PATH).await.is_empty(),
         "no failure notice: the answer arrived"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", slack.address))
+    let metrics = reqwest::get(slack.url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -2194,7 +2171,7 @@ async fn unfurl_answers(slack: &Slack) {
         .and(path("/api/chat.unfurl"))
         .and(header("authorization", "Bearer xoxb-test-token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&slack.slack)
+        .mount(slack.slack_api())
         .await;
 }
 

@@ -6,27 +6,23 @@
 //! job ends `done`. Every test runs on SQLite and on PostgreSQL (a fresh database on the server at
 //! `REPLAYDESK_TEST_POSTGRES_URL`; never skipped).
 
-use std::sync::Arc;
-
 use replaydesk::{
-    app::{App, AppState},
-    clock::Clock,
-    config::{Secret, Secrets},
+    config::{List, Secret},
     privacy::ErasureReceipt,
     queue::ExecutionOutcome,
     store::{JobState, NewJob},
 };
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use wiremock::{
     Mock, MockServer, ResponseTemplate,
     matchers::{method, path, query_param},
 };
 
 use super::{
-    helpers::{self, official_session, sessions},
+    fakes::TICKET,
+    helpers::{self, TestApp, official_session, sessions},
     processes::FreshDatabase,
-    zendesk::{FakeZendesk, TICKET, fs_session, sessions_for},
+    zendesk::{fs_session, sessions_for},
 };
 
 const LOOKUP_ON_SLACK: &str = r#"{"around":null,"digest":null,"identities":[{"email":"jane@acme.com"}],"reply":{"platform":"slack","target":{"channel":"C1","in_channel":false,"kind":"response_url","replace_original":true,"url":"{SLACK}/hooks/T1/123/abc","user":"U1"}},"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"},"summary":false}"#;
@@ -45,70 +41,43 @@ enum Backend {
 
 /// The whole service after the upgrade, its store holding what the old code queued.
 struct Upgraded {
-    state: AppState,
-    fullstory: MockServer,
-    slack: MockServer,
-    discord: MockServer,
-    zendesk: FakeZendesk,
+    app: TestApp,
     database: Option<FreshDatabase>,
-    _dir: TempDir,
 }
 
 impl Upgraded {
     async fn start(backend: Backend) -> Self {
-        let fullstory = MockServer::start().await;
-        let slack = MockServer::start().await;
-        let discord = MockServer::start().await;
-        let zendesk = FakeZendesk::start().await;
-        let dir = TempDir::new().unwrap();
-        let mut config = helpers::config(&fullstory.uri(), &dir);
-        config.fullstory.digest = false;
-        config.fullstory.summary_profile = Some("support".into());
-        config.slack.signing_secret = Secrets::from_values(["slack-signing-secret"]);
-        config.slack.bot_token = Secret::new("xoxb-test-token");
-        config.slack.api_url = Some(format!("{}/api", slack.uri()));
-        config.discord.application_id = Some("111".into());
-        config.discord.public_key =
-            Some("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".into());
-        config.discord.api_url = Some(discord.uri());
-        config.discord.allowed_guild_ids =
-            replaydesk::config::List(vec!["1200000000000000001".into()]);
-        config.zendesk.base_url = Some(zendesk.server.uri());
-        config.zendesk.email = Some("agent@help.io".into());
-        config.zendesk.api_token = Secret::new("zd-token");
-        config.zendesk.webhook_secret = Secrets::from_values([super::zendesk::SECRET]);
-        config.identity.exclude_domains = replaydesk::config::List(vec!["help.io".into()]);
         let database = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => {
-                let database = FreshDatabase::create().await;
-                config.store.url = database.url.clone();
-                config.privacy.audit_key = Secret::new("stored-jobs-audit-key");
-                Some(database)
-            }
+            Backend::Postgres => Some(FreshDatabase::create().await),
         };
-        config.validate().unwrap();
-        replaydesk::install_crypto_provider();
-        helpers::capture_logs();
-        let app = Arc::new(App::build(config, Clock::system()).await.unwrap());
-        let service = replaydesk::wiring::Service::around(app).unwrap();
-        assert_eq!(service.platforms(), ["slack", "zendesk", "discord"]);
-        Self {
-            state: service.state,
-            fullstory,
-            slack,
-            discord,
-            zendesk,
-            database,
-            _dir: dir,
+        let mut builder = TestApp::builder()
+            .slack()
+            .zendesk()
+            .discord()
+            .system_clock()
+            .configure(|config| {
+                config.fullstory.digest = false;
+                config.fullstory.summary_profile = Some("support".into());
+                config.discord.application_id = Some("111".into());
+                config.identity.exclude_domains = List(vec!["help.io".into()]);
+            });
+        if let Some(database) = &database {
+            builder = builder.store_url(&database.url).configure(|config| {
+                config.privacy.audit_key = Secret::new("stored-jobs-audit-key");
+            });
         }
+        let app = builder.start().await;
+        assert_eq!(app.platforms(), ["slack", "zendesk", "discord"]);
+        Self { app, database }
     }
 
     /// Stores `payload` as a job of `kind`, exactly as the code before the upgrade did.
     async fn stored_by_the_old_code(&self, kind: &str, payload: &str) -> i64 {
-        let payload = payload.replace("{SLACK}", &self.slack.uri());
+        let payload = payload.replace("{SLACK}", &self.app.slack_api().uri());
         let payload: Value = serde_json::from_str(&payload).unwrap();
-        self.state
+        self.app
+            .state
             .queue
             .enqueue(&format!("old:{kind}"), NewJob::new(kind, payload))
             .await
@@ -121,7 +90,7 @@ impl Upgraded {
     async fn runs_to_done(&self, id: i64) {
         let mut outcomes = Vec::new();
         loop {
-            match self.state.queue.try_execute_one("test").await.unwrap() {
+            match self.app.state.queue.try_execute_one("test").await.unwrap() {
                 ExecutionOutcome::EmptyQueue => break,
                 outcome => outcomes.push(outcome),
             }
@@ -130,7 +99,7 @@ impl Upgraded {
                 "the queue does not drain: {outcomes:?}"
             );
         }
-        let job = self.state.store.get_job(id).await.unwrap().unwrap();
+        let job = self.app.state.store.get_job(id).await.unwrap().unwrap();
         assert_eq!(
             (job.state, job.last_error.as_deref()),
             (JobState::Done, None),
@@ -157,7 +126,7 @@ impl Upgraded {
                 ResponseTemplate::new(200)
                     .set_body_json(sessions(vec![official_session("1", "2", 5)])),
             )
-            .mount(&self.fullstory)
+            .mount(&self.app.fullstory)
             .await;
     }
 
@@ -165,12 +134,12 @@ impl Upgraded {
         Mock::given(method("POST"))
             .and(path(route))
             .respond_with(ResponseTemplate::new(200).set_body_json(answer))
-            .mount(&self.slack)
+            .mount(self.app.slack_api())
             .await;
     }
 
     async fn stop(self) {
-        self.state.store.close().await;
+        self.app.state.store.close().await;
         if let Some(database) = self.database {
             database.drop_now().await;
         }
@@ -213,12 +182,12 @@ async fn a_stored_lookup_is_answered_through_its_slack_response_url(backend: Bac
     Mock::given(method("POST"))
         .and(path("/hooks/T1/123/abc"))
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&rd.slack)
+        .mount(rd.app.slack_api())
         .await;
     let id = rd.stored_by_the_old_code("lookup", LOOKUP_ON_SLACK).await;
     rd.runs_to_done(id).await;
     assert_eq!(
-        Upgraded::received(&rd.slack, "POST", "/hooks/T1/123/abc").await,
+        Upgraded::received(rd.app.slack_api(), "POST", "/hooks/T1/123/abc").await,
         1
     );
     rd.stop().await;
@@ -232,7 +201,7 @@ async fn a_stored_summary_is_answered_by_editing_the_discord_response(backend: B
             ResponseTemplate::new(200).set_body_json(json!({"summary": "Tried to pay twice."})),
         )
         .expect(1)
-        .mount(&rd.fullstory)
+        .mount(&rd.app.fullstory)
         .await;
     let edit = "/webhooks/111/tok-1/messages/@original";
     Mock::given(method("PATCH"))
@@ -240,20 +209,23 @@ async fn a_stored_summary_is_answered_by_editing_the_discord_response(backend: B
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"id": "1600000000000000001"})),
         )
-        .mount(&rd.discord)
+        .mount(rd.app.discord_api())
         .await;
     let id = rd
         .stored_by_the_old_code("summary", SUMMARY_ON_DISCORD)
         .await;
     rd.runs_to_done(id).await;
-    assert_eq!(Upgraded::received(&rd.discord, "PATCH", edit).await, 1);
+    assert_eq!(
+        Upgraded::received(rd.app.discord_api(), "PATCH", edit).await,
+        1
+    );
     rd.stop().await;
 }
 
 async fn a_stored_zendesk_ticket_gets_its_note(backend: Backend) {
     let rd = Upgraded::start(backend).await;
     sessions_for(
-        &rd.fullstory,
+        &rd.app.fullstory,
         "jane@acme.com",
         vec![fs_session("5", "3", "2026-11-20T14:02:00Z")],
     )
@@ -262,7 +234,7 @@ async fn a_stored_zendesk_ticket_gets_its_note(backend: Backend) {
         .stored_by_the_old_code("zendesk.ticket", ZENDESK_TICKET)
         .await;
     rd.runs_to_done(id).await;
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.app.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].contains("5:3"), "{}", notes[0]);
     rd.stop().await;
@@ -271,16 +243,18 @@ async fn a_stored_zendesk_ticket_gets_its_note(backend: Backend) {
 async fn a_stored_erasure_from_the_command_line_erases_and_its_receipt_says_done(backend: Backend) {
     let rd = Upgraded::start(backend).await;
     // jane's two FullStory users are each read and deleted exactly once (checked when the fake drops).
-    super::privacy::mount_jane(&rd.fullstory).await;
+    super::privacy::mount_jane(&rd.app.fullstory).await;
     let id = rd
         .stored_by_the_old_code("privacy.erase", ERASURE_FROM_THE_CLI)
         .await;
     rd.runs_to_done(id).await;
     assert_eq!(
-        Upgraded::received(&rd.fullstory, "DELETE", "/v2/users").await,
+        Upgraded::received(&rd.app.fullstory, "DELETE", "/v2/users").await,
         2
     );
-    let receipt = ErasureReceipt::of_job(&rd.state.store, id).await.unwrap();
+    let receipt = ErasureReceipt::of_job(&rd.app.state.store, id)
+        .await
+        .unwrap();
     assert_eq!(receipt.status, "done", "{receipt:?}");
     rd.stop().await;
 }
@@ -298,7 +272,8 @@ async fn a_stored_slack_mention_is_answered_in_its_thread(backend: Backend) {
         .await;
     rd.runs_to_done(id).await;
     let posts: Vec<Value> = rd
-        .slack
+        .app
+        .slack_api()
         .received_requests()
         .await
         .unwrap()
@@ -323,7 +298,7 @@ async fn a_stored_slack_notice_is_posted_privately(backend: Backend) {
         .await;
     rd.runs_to_done(id).await;
     assert_eq!(
-        Upgraded::received(&rd.slack, "POST", "/api/chat.postEphemeral").await,
+        Upgraded::received(rd.app.slack_api(), "POST", "/api/chat.postEphemeral").await,
         1
     );
     rd.stop().await;
@@ -336,7 +311,7 @@ async fn a_stored_slack_unfurl_previews_the_link(backend: Backend) {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": [
             {"type": "navigate", "timestamp": helpers::minutes_ago(20), "data": {"url": "https://shop.acme.com/cart"}}
         ]})))
-        .mount(&rd.fullstory)
+        .mount(&rd.app.fullstory)
         .await;
     rd.slack_answers("/api/chat.unfurl", json!({"ok": true}))
         .await;
@@ -345,7 +320,7 @@ async fn a_stored_slack_unfurl_previews_the_link(backend: Backend) {
         .await;
     rd.runs_to_done(id).await;
     assert_eq!(
-        Upgraded::received(&rd.slack, "POST", "/api/chat.unfurl").await,
+        Upgraded::received(rd.app.slack_api(), "POST", "/api/chat.unfurl").await,
         1
     );
     rd.stop().await;

@@ -1,304 +1,32 @@
 //! Zendesk end to end: webhooks signed exactly as Zendesk signs them go through the real router; the
-//! queue is stepped with `try_execute_one`; Zendesk and FullStory are fakes on loopback. The Zendesk
-//! fake keeps state like the real API (tickets, comments, tags, `updated_at` checked by `safe_update`),
-//! so the tests assert what a ticket ends up showing, and what each fake received.
+//! queue is stepped with `try_execute_one`; Zendesk and FullStory are fakes on loopback, started by the
+//! shared harness ([`TestApp`]). The Zendesk fake ([`super::fakes::FakeZendesk`]) keeps state like the
+//! real API, so the tests assert what a ticket ends up showing, and what each fake received.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use axum::{
     body::Body,
     http::{Request as HttpRequest, StatusCode},
 };
-use base64::{Engine, engine::general_purpose::STANDARD};
-use chrono::{DateTime, Utc};
 use replaydesk::{
     adapters::zendesk::{inbound::ACCOUNT, inbound::INVOCATION, verify},
-    app::{App, AppState},
-    clock::ManualClock,
-    config::{Config, Interval, List, Secret, Secrets},
-    queue::{ExecutionOutcome, Queue, Settings},
+    config::{Config, Interval, List},
+    queue::{ExecutionOutcome, Settings},
     store::JobState,
-    wiring::Service,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tower::ServiceExt;
 use wiremock::{
-    Mock, MockServer, Request, Respond, ResponseTemplate,
+    Mock, MockServer, ResponseTemplate,
     matchers::{method, path, path_regex, query_param},
 };
 
-use super::helpers;
-
-pub(crate) const SECRET: &str = "zd-signing-secret";
-pub(crate) const TICKET: u64 = 35436;
-pub(crate) const CREATED: &str = "2026-11-20T14:10:00Z";
-pub(crate) const NOW: &str = "2026-11-20T15:00:00Z";
-
-pub(crate) fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
-}
-
-// ------------------------------------------------------------------ the fake Zendesk
-
-#[derive(Default)]
-struct Ticket {
-    subject: String,
-    version: u32,
-    requester_id: u64,
-    comments: Vec<Value>,
-    tags: Vec<String>,
-}
-
-impl Ticket {
-    fn updated_at(&self) -> String {
-        format!("2026-11-20T14:{:02}:00Z", 10 + self.version)
-    }
-}
-
-/// What the fake holds, and the failures it was told to show.
-#[derive(Default)]
-struct ZdState {
-    tickets: BTreeMap<u64, Ticket>,
-    users: Vec<Value>,
-    next_id: u64,
-    /// Note PUTs to refuse with 409 because "an agent" updated the ticket just before.
-    conflicts: u32,
-    /// Note PUTs to refuse with 429 + `Retry-After: 1`.
-    rate_limits: u32,
-    /// Note PUTs to carry out but answer too late for the client (the worker "dies" after the PUT).
-    slow_puts: u32,
-    /// Note PUTs to refuse with 503.
-    server_errors: u32,
-    /// HTML note PUTs to refuse with 422 (a plain `body` note is taken).
-    refused_html: u32,
-}
-
-struct ZendeskApi(Arc<Mutex<ZdState>>);
-
-pub(crate) fn expected_auth() -> String {
-    format!("Basic {}", STANDARD.encode("agent@help.io/token:zd-token"))
-}
-
-impl Respond for ZendeskApi {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        if request
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            != Some(expected_auth().as_str())
-        {
-            return ResponseTemplate::new(401)
-                .set_body_json(json!({"error": "Couldn't authenticate you"}));
-        }
-        let mut state = self.0.lock().unwrap();
-        let path = request.url.path().trim_start_matches("/api/v2/").to_owned();
-        let parts: Vec<&str> = path.split('/').collect();
-        let id_of = |file: &str| file.trim_end_matches(".json").parse::<u64>().ok();
-        match (request.method.as_str(), parts.as_slice()) {
-            ("GET", ["tickets", file]) => {
-                let Some(ticket) =
-                    id_of(file).and_then(|id| state.tickets.get(&id).map(|t| (id, t)))
-                else {
-                    return ResponseTemplate::new(404)
-                        .set_body_json(json!({"error": "RecordNotFound"}));
-                };
-                let (id, t) = ticket;
-                ResponseTemplate::new(200).set_body_json(json!({
-                    "ticket": {
-                        "id": id, "subject": t.subject, "created_at": CREATED,
-                        "updated_at": t.updated_at(), "requester_id": t.requester_id,
-                        "status": "new", "tags": t.tags,
-                    },
-                    "users": state.users,
-                }))
-            }
-            ("GET", ["tickets", id, "comments.json"]) => {
-                let Some(t) = id.parse::<u64>().ok().and_then(|id| state.tickets.get(&id)) else {
-                    return ResponseTemplate::new(404);
-                };
-                let newest_first: Vec<Value> = t.comments.iter().rev().cloned().collect();
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({ "comments": newest_first, "users": state.users }))
-            }
-            ("PUT", ["tickets", file]) => {
-                let Some(id) = id_of(file) else {
-                    return ResponseTemplate::new(404);
-                };
-                let body: Value = request.body_json().unwrap_or_default();
-                if state.rate_limits > 0 {
-                    state.rate_limits -= 1;
-                    return ResponseTemplate::new(429).insert_header("Retry-After", "1");
-                }
-                if state.server_errors > 0 {
-                    state.server_errors -= 1;
-                    return ResponseTemplate::new(503);
-                }
-                if state.refused_html > 0 && body["ticket"]["comment"]["html_body"].is_string() {
-                    state.refused_html -= 1;
-                    return ResponseTemplate::new(422).set_body_json(json!({
-                        "error": "RecordInvalid",
-                        "description": "Record validation errors",
-                        "details": {"base": [{"description": "Comment body is too long"}]}
-                    }));
-                }
-                let conflict = state.conflicts > 0;
-                let next_id = state.next_id + 1;
-                let Some(t) = state.tickets.get_mut(&id) else {
-                    return ResponseTemplate::new(404);
-                };
-                if conflict {
-                    t.version += 1;
-                }
-                let stale = body["ticket"]["safe_update"] == json!(true)
-                    && body["ticket"]["updated_stamp"] != json!(t.updated_at());
-                if stale {
-                    state.conflicts = state.conflicts.saturating_sub(1);
-                    return ResponseTemplate::new(409)
-                        .set_body_json(json!({"error": "UpdateConflict"}));
-                }
-                let comment = &body["ticket"]["comment"];
-                // A plain note's body is kept as its text (Zendesk renders it as HTML too).
-                let html = match &comment["html_body"] {
-                    Value::Null => comment["body"].clone(),
-                    html => html.clone(),
-                };
-                t.comments.push(json!({
-                    "id": next_id, "author_id": 999, "html_body": html,
-                    "body": comment["body"].as_str().unwrap_or("(rendered)"),
-                    "public": comment["public"], "created_at": NOW,
-                }));
-                t.version += 1;
-                state.next_id = next_id;
-                let answer = ResponseTemplate::new(200).set_body_json(json!({
-                    "ticket": { "id": id },
-                    "audit": { "id": 7000 + next_id, "events": [{ "id": next_id, "type": "Comment" }] },
-                }));
-                if state.slow_puts > 0 {
-                    state.slow_puts -= 1;
-                    return answer.set_delay(Duration::from_secs(3));
-                }
-                answer
-            }
-            ("PUT", ["tickets", id, "tags"]) => {
-                let body: Value = request.body_json().unwrap_or_default();
-                let Some(t) = id
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(|id| state.tickets.get_mut(&id))
-                else {
-                    return ResponseTemplate::new(404);
-                };
-                for tag in body["tags"].as_array().into_iter().flatten() {
-                    if let Some(tag) = tag.as_str()
-                        && !t.tags.iter().any(|x| x == tag)
-                    {
-                        t.tags.push(tag.to_owned());
-                    }
-                }
-                ResponseTemplate::new(200).set_body_json(json!({ "tags": t.tags }))
-            }
-            _ => ResponseTemplate::new(404),
-        }
-    }
-}
-
-pub(crate) struct FakeZendesk {
-    pub(crate) server: MockServer,
-    state: Arc<Mutex<ZdState>>,
-}
-
-impl FakeZendesk {
-    pub(crate) async fn start() -> Self {
-        let server = MockServer::start().await;
-        let state = Arc::new(Mutex::new(ZdState {
-            next_id: 100,
-            users: vec![
-                json!({"id": 1, "email": "Jane@Acme.com", "role": "end-user", "external_id": null}),
-                json!({"id": 2, "email": "agent@help.io", "role": "agent"}),
-                json!({"id": 999, "email": "api@help.io", "role": "admin"}),
-            ],
-            ..ZdState::default()
-        }));
-        Mock::given(path_regex("^/api/v2/"))
-            .respond_with(ZendeskApi(state.clone()))
-            .mount(&server)
-            .await;
-        let fake = Self { server, state };
-        fake.add_ticket(
-            TICKET,
-            "Checkout is broken",
-            "The Pay button does nothing. My colleague bob@acme.com sees it too.",
-        );
-        fake
-    }
-
-    pub(crate) fn add_ticket(&self, id: u64, subject: &str, description: &str) {
-        let mut state = self.state.lock().unwrap();
-        state.tickets.insert(
-            id,
-            Ticket {
-                subject: subject.into(),
-                requester_id: 1,
-                comments: vec![json!({
-                    "id": 10, "author_id": 1, "body": description, "plain_body": description,
-                    "html_body": format!("<p>{description}</p>"), "public": true, "created_at": CREATED,
-                })],
-                ..Ticket::default()
-            },
-        );
-    }
-
-    fn add_public_comment(&self, id: u64, text: &str) {
-        let mut state = self.state.lock().unwrap();
-        let next = state.next_id + 1;
-        state.next_id = next;
-        let ticket = state.tickets.get_mut(&id).unwrap();
-        ticket.comments.push(json!({
-            "id": next, "author_id": 1, "body": text, "plain_body": text, "public": true,
-            "created_at": "2026-11-20T14:50:00Z",
-        }));
-        ticket.version += 1;
-    }
-
-    /// The internal notes on a ticket, oldest first.
-    pub(crate) fn notes(&self, id: u64) -> Vec<String> {
-        let state = self.state.lock().unwrap();
-        state.tickets[&id]
-            .comments
-            .iter()
-            .filter(|c| c["public"] == json!(false))
-            .map(|c| c["html_body"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    pub(crate) fn set_tags(&self, id: u64, tags: &[&str]) {
-        let mut state = self.state.lock().unwrap();
-        if let Some(ticket) = state.tickets.get_mut(&id) {
-            ticket.tags = tags.iter().map(|t| (*t).to_owned()).collect();
-        }
-    }
-
-    fn tags(&self, id: u64) -> Vec<String> {
-        self.state.lock().unwrap().tickets[&id].tags.clone()
-    }
-
-    /// Bodies of the requests with `method` to `path`.
-    async fn bodies(&self, method: &str, path: &str) -> Vec<Value> {
-        self.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r.method.as_str() == method && r.url.path() == path)
-            .map(|r| r.body_json::<Value>().unwrap_or(Value::Null))
-            .collect()
-    }
-}
+use super::helpers::{self, SLACK_SECRET, TestApp, TestAppBuilder};
+pub(crate) use super::{
+    fakes::{CREATED, NOW, TICKET, at, expected_auth},
+    helpers::ZENDESK_SECRET,
+};
 
 // ------------------------------------------------------------------ the fake FullStory
 
@@ -321,8 +49,8 @@ fn three_events(times: [&str; 3]) -> Value {
     ]})
 }
 
-async fn fake_fullstory() -> MockServer {
-    let server = MockServer::start().await;
+/// Every session's events: three of them within its first minutes.
+async fn mount_session_events(server: &MockServer) {
     // bob's 7:9 began on the 18th; the other sessions on the 20th.
     Mock::given(path("/v2/sessions/7%3A9/events"))
         .respond_with(ResponseTemplate::new(200).set_body_json(three_events([
@@ -330,7 +58,7 @@ async fn fake_fullstory() -> MockServer {
             "2026-11-18T08:02:00Z",
             "2026-11-18T08:07:00Z",
         ])))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(path_regex("^/v2/sessions/.+/events$"))
         .respond_with(ResponseTemplate::new(200).set_body_json(three_events([
@@ -338,9 +66,8 @@ async fn fake_fullstory() -> MockServer {
             "2026-11-20T14:04:00Z",
             "2026-11-20T14:09:00Z",
         ])))
-        .mount(&server)
+        .mount(server)
         .await;
-    server
 }
 
 pub(crate) async fn sessions_for(fullstory: &MockServer, email: &str, sessions: Vec<Value>) {
@@ -377,57 +104,50 @@ async fn looked_up(fullstory: &MockServer) -> Vec<String> {
 
 // ------------------------------------------------------------------ the service
 
-pub(crate) struct Harness {
-    pub(crate) state: AppState,
-    pub(crate) router: axum::Router,
-    queue: Queue,
-    pub(crate) clock: ManualClock,
-    pub(crate) zendesk: FakeZendesk,
-    pub(crate) fullstory: MockServer,
-    _dir: TempDir,
+/// The service with Zendesk on (the stateful fake) and the Zendesk tests' settings: the clock at
+/// [`NOW`], caches that forget at once, few attempts without backoff, the agents' domain excluded;
+/// FullStory's events of every session mounted.
+pub(crate) struct Harness(TestApp);
+
+impl std::ops::Deref for Harness {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl Harness {
-    pub(crate) async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
-        let zendesk = FakeZendesk::start().await;
-        let fullstory = fake_fullstory().await;
-        let dir = TempDir::new().unwrap();
-        let mut config = helpers::config(&fullstory.uri(), &dir);
-        config.fullstory.cache_ttl = Interval(Duration::from_millis(1));
-        config.fullstory.negative_cache_ttl = Interval(Duration::from_millis(1));
-        config.zendesk.base_url = Some(zendesk.server.uri());
-        config.zendesk.email = Some("agent@help.io".into());
-        config.zendesk.api_token = Secret::new("zd-token");
-        config.zendesk.webhook_secret = Secrets::from_values(["old-secret", SECRET]);
-        config.zendesk.timeout = Interval(Duration::from_millis(1500));
-        config.identity.exclude_domains = List(vec!["help.io".into()]);
-        tweak(&mut config);
-        config.validate().unwrap();
-        replaydesk::install_crypto_provider();
-        let clock = ManualClock::new(at(NOW));
-        let app = Arc::new(App::build(config, clock.clock()).await.unwrap());
-        let settings = Settings {
-            max_attempts: 3,
-            backoff_base: Duration::ZERO,
-            ..Settings::default()
-        };
-        let service = Service::with_queue_settings(app, settings).unwrap();
+    pub(crate) async fn start(tweak: impl FnOnce(&mut Config) + 'static) -> Self {
+        Self::start_from(Self::builder(tweak)).await
+    }
+
+    /// The Zendesk tests' app, not started yet: for a test that needs more of the builder.
+    pub(crate) fn builder(tweak: impl FnOnce(&mut Config) + 'static) -> TestAppBuilder {
+        TestApp::builder()
+            .zendesk()
+            .clock_at(at(NOW))
+            .queue_settings(Settings {
+                max_attempts: 3,
+                backoff_base: Duration::ZERO,
+                ..Settings::default()
+            })
+            .configure(|config| {
+                config.fullstory.cache_ttl = Interval(Duration::from_millis(1));
+                config.fullstory.negative_cache_ttl = Interval(Duration::from_millis(1));
+                config.zendesk.timeout = Interval(Duration::from_millis(1500));
+                config.identity.exclude_domains = List(vec!["help.io".into()]);
+            })
+            .configure(tweak)
+    }
+
+    pub(crate) async fn start_from(builder: TestAppBuilder) -> Self {
+        let app = builder.start().await;
         assert!(
-            service.platforms().contains(&"zendesk"),
+            app.platforms().contains(&"zendesk"),
             "the Zendesk adapter is on"
         );
-        let queue = service.queue.clone();
-        let router = service.router();
-        let state = service.state;
-        Self {
-            state,
-            router,
-            queue,
-            clock,
-            zendesk,
-            fullstory,
-            _dir: dir,
-        }
+        mount_session_events(&app.fullstory).await;
+        Self(app)
     }
 
     /// The default harness, FullStory knowing one session of jane@acme.com (the ticket's requester).
@@ -436,8 +156,15 @@ impl Harness {
     }
 
     /// [`Self::with_a_session_for_jane`] with `tweak` applied to the configuration.
-    pub(crate) async fn with_a_session_for_jane_and(tweak: impl FnOnce(&mut Config)) -> Self {
-        let rd = Self::start(tweak).await;
+    pub(crate) async fn with_a_session_for_jane_and(
+        tweak: impl FnOnce(&mut Config) + 'static,
+    ) -> Self {
+        Self::with_a_session_for_jane_from(Self::builder(tweak)).await
+    }
+
+    /// [`Self::with_a_session_for_jane`] from a builder of [`Self::builder`]'s.
+    pub(crate) async fn with_a_session_for_jane_from(builder: TestAppBuilder) -> Self {
+        let rd = Self::start_from(builder).await;
         sessions_for(
             &rd.fullstory,
             "jane@acme.com",
@@ -478,47 +205,21 @@ impl Harness {
         if let Some(account) = account {
             request = request.header(ACCOUNT, account);
         }
-        let request = request.body(Body::from(body.to_owned())).unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let response = self
+            .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+            .await;
+        (response.status, response.json())
     }
 
     pub(crate) async fn deliver(&self, invocation: &str, body: &str) -> StatusCode {
         let now = self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        self.deliver_signed(invocation, body, SECRET, &now).await.0
-    }
-
-    /// Runs due jobs until none is left; their outcomes.
-    /// Runs due jobs until none is due; a job waiting for an upstream gets its time (20 s later).
-    pub(crate) async fn run_jobs(&self) -> Vec<ExecutionOutcome> {
-        let mut outcomes = Vec::new();
-        for _ in 0..20 {
-            match self.queue.try_execute_one("test").await.unwrap() {
-                ExecutionOutcome::EmptyQueue
-                    if matches!(outcomes.last(), Some(ExecutionOutcome::Waiting(_))) =>
-                {
-                    self.clock.advance(Duration::from_secs(20));
-                }
-                ExecutionOutcome::EmptyQueue => return outcomes,
-                outcome => outcomes.push(outcome),
-            }
-        }
-        panic!("the queue did not drain: {outcomes:?}");
-    }
-
-    async fn jobs(&self) -> usize {
-        self.state.store.list_jobs(None, 100).await.unwrap().len()
+        self.deliver_signed(invocation, body, ZENDESK_SECRET, &now)
+            .await
+            .0
     }
 
     pub(crate) async fn note_puts(&self) -> Vec<Value> {
-        self.zendesk
+        self.zendesk()
             .bodies("PUT", &format!("/api/v2/tickets/{TICKET}.json"))
             .await
     }
@@ -588,15 +289,15 @@ async fn a_new_ticket_gets_exactly_one_private_note_with_the_replays_and_the_tag
     assert!(!html.contains("jane@acme.com"), "addresses are redacted");
     insta::assert_snapshot!(stable(html));
 
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
-    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().tags(TICKET), ["replaydesk"]);
     let tag_path = format!("/api/v2/tickets/{TICKET}/tags");
     assert_eq!(
-        rd.zendesk.bodies("PUT", &tag_path).await,
+        rd.zendesk().bodies("PUT", &tag_path).await,
         [json!({"tags": ["replaydesk"]})]
     );
     assert!(
-        rd.zendesk.bodies("POST", &tag_path).await.is_empty(),
+        rd.zendesk().bodies("POST", &tag_path).await.is_empty(),
         "POST would replace every tag"
     );
     assert_eq!(
@@ -617,7 +318,7 @@ async fn the_same_delivery_three_times_gives_one_job_and_one_note() {
     assert_eq!(rd.jobs().await, 1);
     assert_eq!(done(&rd.run_jobs().await), 1);
     assert_eq!(rd.note_puts().await.len(), 1);
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
@@ -643,7 +344,7 @@ async fn one_action_fired_twice_under_two_invocation_ids_gives_one_note() {
     );
     assert_eq!(rd.jobs().await, 1);
     rd.run_jobs().await;
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
@@ -660,7 +361,7 @@ async fn two_jobs_for_one_ticket_never_post_the_same_session_twice() {
     );
     assert_eq!(rd.jobs().await, 2);
     assert_eq!(done(&rd.run_jobs().await), 2);
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
     assert_eq!(rd.note_puts().await.len(), 1);
 }
 
@@ -676,7 +377,7 @@ async fn a_later_trigger_posts_only_the_new_session_and_then_nothing() {
     .await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     rd.run_jobs().await;
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 
     // The customer came back, had a new session, and replied.
     rd.fullstory.reset().await;
@@ -695,20 +396,20 @@ async fn a_later_trigger_posts_only_the_new_session_and_then_nothing() {
     )
     .await;
     sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
-    rd.zendesk
+    rd.zendesk()
         .add_public_comment(TICKET, "Still broken, tried again just now.");
     rd.deliver("inv-2", &replied_body(TICKET, 50)).await;
     rd.run_jobs().await;
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 2);
     assert!(notes[1].contains("/session/5:2\""), "{}", notes[1]);
     assert!(!notes[1].contains("/session/5:1\""), "{}", notes[1]);
 
     // Nothing new: a third trigger adds nothing.
-    rd.zendesk.add_public_comment(TICKET, "Any news?");
+    rd.zendesk().add_public_comment(TICKET, "Any news?");
     rd.deliver("inv-3", &replied_body(TICKET, 55)).await;
     assert_eq!(done(&rd.run_jobs().await), 1);
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 2);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 2);
     assert_eq!(rd.note_puts().await.len(), 2);
 }
 
@@ -716,7 +417,7 @@ async fn a_later_trigger_posts_only_the_new_session_and_then_nothing() {
 async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again() {
     let rd = Harness::with_a_session_for_jane().await;
     // Zendesk makes the note but the answer never reaches us: the attempt fails after the PUT.
-    rd.zendesk.state.lock().unwrap().slow_puts = 1;
+    rd.zendesk().state.lock().unwrap().slow_puts = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let outcomes = rd.run_jobs().await;
     assert!(
@@ -728,8 +429,8 @@ async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again
         "{outcomes:?}"
     );
     assert_eq!(rd.note_puts().await.len(), 1, "the note was not sent again");
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
-    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().tags(TICKET), ["replaydesk"]);
     let job = rd.state.store.list_jobs(None, 1).await.unwrap().remove(0);
     let note = rd
         .state
@@ -744,7 +445,7 @@ async fn a_worker_that_died_after_the_put_finds_its_note_and_does_not_post_again
 #[tokio::test]
 async fn a_stale_stamp_is_retried_with_the_fresh_one_after_409() {
     let rd = Harness::with_a_session_for_jane().await;
-    rd.zendesk.state.lock().unwrap().conflicts = 1;
+    rd.zendesk().state.lock().unwrap().conflicts = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     assert_eq!(done(&rd.run_jobs().await), 1);
     let stamps: Vec<Value> = rd
@@ -757,13 +458,13 @@ async fn a_stale_stamp_is_retried_with_the_fresh_one_after_409() {
         stamps,
         [json!("2026-11-20T14:10:00Z"), json!("2026-11-20T14:11:00Z")]
     );
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
 async fn a_429_from_zendesk_is_waited_out_then_the_note_is_posted_once() {
     let rd = Harness::with_a_session_for_jane().await;
-    rd.zendesk.state.lock().unwrap().rate_limits = 1;
+    rd.zendesk().state.lock().unwrap().rate_limits = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let started = Instant::now();
     assert_eq!(done(&rd.run_jobs().await), 1);
@@ -772,13 +473,13 @@ async fn a_429_from_zendesk_is_waited_out_then_the_note_is_posted_once() {
         "Retry-After: 1 was honoured"
     );
     assert_eq!(rd.note_puts().await.len(), 2);
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
 async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
     let rd = Harness::with_a_session_for_jane().await;
-    rd.zendesk.state.lock().unwrap().server_errors = 1;
+    rd.zendesk().state.lock().unwrap().server_errors = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     let outcomes = rd.run_jobs().await;
     assert!(
@@ -789,7 +490,7 @@ async fn a_5xx_to_the_note_is_not_resent_in_place_but_by_the_next_attempt() {
         "{outcomes:?}"
     );
     assert_eq!(rd.note_puts().await.len(), 2);
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
@@ -813,7 +514,7 @@ async fn when_fullstory_stays_down_past_max_delay_the_ticket_gets_one_note_and_t
                 .all(|o| matches!(o, ExecutionOutcome::Waiting(_))),
         "more waits than max_attempts (3), none counted: {outcomes:?}"
     );
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1, "no 'delayed' notes, one final note");
     assert!(notes[0].contains("took too long"), "{}", notes[0]);
     assert!(notes[0].contains("replaydesk jobs retry"), "{}", notes[0]);
@@ -829,7 +530,7 @@ async fn a_bad_or_stale_signature_is_refused_with_401_and_nothing_is_queued() {
     let (status, _) = rd.deliver_signed("inv-1", &body, "wrong-secret", now).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = rd
-        .deliver_signed("inv-2", &body, SECRET, "2026-11-20T14:54:59Z")
+        .deliver_signed("inv-2", &body, ZENDESK_SECRET, "2026-11-20T14:54:59Z")
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The other configured secret (rotation) is accepted.
@@ -846,7 +547,7 @@ async fn a_body_without_a_ticket_id_is_refused_with_400_naming_the_field() {
         .deliver_signed(
             "inv-1",
             r#"{"requester_email": "jane@acme.com"}"#,
-            SECRET,
+            ZENDESK_SECRET,
             now,
         )
         .await;
@@ -856,7 +557,12 @@ async fn a_body_without_a_ticket_id_is_refused_with_400_naming_the_field() {
         "{body}"
     );
     let (status, body) = rd
-        .deliver_signed("inv-2", r#"{"comment": "it says "no" "#, SECRET, now)
+        .deliver_signed(
+            "inv-2",
+            r#"{"comment": "it says "no" "#,
+            ZENDESK_SECRET,
+            now,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
@@ -879,12 +585,12 @@ async fn a_body_broken_by_an_unescaped_quote_is_accepted_and_the_rest_read_from_
     assert_eq!(rd.deliver("inv-1", &broken).await, StatusCode::OK);
     assert_eq!(done(&rd.run_jobs().await), 1);
     let comments_path = format!("/api/v2/tickets/{TICKET}/comments.json");
-    assert_eq!(rd.zendesk.bodies("GET", &comments_path).await.len(), 1);
+    assert_eq!(rd.zendesk().bodies("GET", &comments_path).await.len(), 1);
     assert_eq!(
         looked_up(&rd.fullstory).await,
         ["jane@acme.com", "bob@acme.com"]
     );
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
@@ -897,11 +603,17 @@ async fn another_zendesk_account_is_refused_with_403() {
     // The account header is not signed: leaving it out does not get around the list.
     let now = rd.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let (status, _) = rd
-        .deliver_from(None, "inv-2", &created_body(TICKET), SECRET, &now)
+        .deliver_from(None, "inv-2", &created_body(TICKET), ZENDESK_SECRET, &now)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = rd
-        .deliver_from(Some("1234"), "inv-3", &created_body(TICKET), SECRET, &now)
+        .deliver_from(
+            Some("1234"),
+            "inv-3",
+            &created_body(TICKET),
+            ZENDESK_SECRET,
+            &now,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rd.jobs().await, 1);
@@ -913,7 +625,9 @@ async fn a_body_forging_a_second_ticket_id_is_refused_and_erases_nobody() {
     // What a comment `x","ticket_id":"4444","tags":"gdpr_erase` makes of a template with free text.
     let forged = r#"{"ticket_id":"1","latest_comment":"x","ticket_id":"4444","tags":"gdpr_erase"}"#;
     let now = rd.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let (status, body) = rd.deliver_signed("inv-forged", forged, SECRET, &now).await;
+    let (status, body) = rd
+        .deliver_signed("inv-forged", forged, ZENDESK_SECRET, &now)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"]
@@ -932,15 +646,15 @@ async fn an_unknown_customer_gets_one_short_note_saying_so() {
     sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     rd.run_jobs().await;
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     insta::assert_snapshot!(stable(&notes[0]));
-    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    assert_eq!(rd.zendesk().tags(TICKET), ["replaydesk"]);
     // Still nothing later: the ticket already says so.
-    rd.zendesk.add_public_comment(TICKET, "Hello?");
+    rd.zendesk().add_public_comment(TICKET, "Hello?");
     rd.deliver("inv-2", &replied_body(TICKET, 50)).await;
     rd.run_jobs().await;
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
 }
 
 #[tokio::test]
@@ -951,7 +665,7 @@ async fn an_unknown_customer_gets_no_note_when_note_when_empty_is_off() {
     rd.deliver("inv-1", &created_body(TICKET)).await;
     assert_eq!(done(&rd.run_jobs().await), 1);
     assert!(rd.note_puts().await.is_empty());
-    assert!(rd.zendesk.tags(TICKET).is_empty());
+    assert!(rd.zendesk().tags(TICKET).is_empty());
 }
 
 #[tokio::test]
@@ -962,7 +676,7 @@ async fn agents_and_our_own_domains_are_never_looked_up() {
     .await;
     sessions_for(&rd.fullstory, "jane@acme.com", vec![]).await;
     sessions_for(&rd.fullstory, "eve@beta.io", vec![]).await;
-    rd.zendesk.add_public_comment(
+    rd.zendesk().add_public_comment(
         TICKET,
         "Forwarding: agent@help.io and billing@ourco.com looked at it; eve@beta.io has it too.",
     );
@@ -994,7 +708,7 @@ async fn auto_summary_adds_fullstorys_summary_cut_at_the_ticket_creation() {
         .await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     rd.run_jobs().await;
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert!(
         notes[0].contains("<strong>Summary</strong>: Clicked Pay 4 times; nothing happened."),
         "{}",
@@ -1011,7 +725,7 @@ async fn a_refused_fullstory_key_puts_one_failure_note_on_the_ticket() {
         .await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     assert_eq!(done(&rd.run_jobs().await), 1);
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].contains("its API key was refused"), "{}", notes[0]);
     assert!(
@@ -1019,7 +733,7 @@ async fn a_refused_fullstory_key_puts_one_failure_note_on_the_ticket() {
         "the command shows as code, not between literal backticks: {}",
         notes[0]
     );
-    assert!(rd.zendesk.tags(TICKET).is_empty());
+    assert!(rd.zendesk().tags(TICKET).is_empty());
 }
 
 #[tokio::test]
@@ -1066,7 +780,7 @@ async fn the_fullstory_event_is_sent_once_per_ticket_for_the_requester() {
         .await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     rd.run_jobs().await;
-    rd.zendesk.add_public_comment(TICKET, "Any news?");
+    rd.zendesk().add_public_comment(TICKET, "Any news?");
     rd.deliver("inv-2", &replied_body(TICKET, 50)).await;
     rd.run_jobs().await;
 
@@ -1089,7 +803,7 @@ async fn the_fullstory_event_is_sent_once_per_ticket_for_the_requester() {
             "properties": {
                 "ticket_id": TICKET,
                 "subject": "Checkout is broken",
-                "link": format!("{}/agent/tickets/{TICKET}", rd.zendesk.server.uri()),
+                "link": format!("{}/agent/tickets/{TICKET}", rd.zendesk().server.uri()),
             },
         })]
     );
@@ -1513,7 +1227,7 @@ async fn harness_for_erasure() -> Harness {
 #[tokio::test]
 async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_receipt_note() {
     let rd = harness_for_erasure().await;
-    rd.zendesk.set_tags(TICKET, &["vip", ERASE_TAG]);
+    rd.zendesk().set_tags(TICKET, &["vip", ERASE_TAG]);
     // The trigger fires on the tag; the body's template sends no tags here: they are read from the API.
     assert_eq!(
         rd.deliver("inv-e1", &created_body(TICKET)).await,
@@ -1527,7 +1241,7 @@ async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_rece
 
     // Only the requester (bob@acme.com is in the description: neither erased nor looked up).
     assert_eq!(looked_up(&rd.fullstory).await, ["jane@acme.com"]);
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1, "{notes:?}");
     let note = &notes[0];
     assert!(
@@ -1549,7 +1263,7 @@ async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_rece
         json!(false)
     );
     assert!(
-        !rd.zendesk.tags(TICKET).contains(&"replaydesk".to_owned()),
+        !rd.zendesk().tags(TICKET).contains(&"replaydesk".to_owned()),
         "no replays note, so no replays tag"
     );
     assert_eq!(
@@ -1576,7 +1290,7 @@ async fn a_ticket_tagged_for_erasure_erases_only_its_requester_and_gets_one_rece
     );
     let outcomes = rd.run_jobs().await;
     assert_eq!(done(&outcomes), 1, "{outcomes:?}");
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
     assert_eq!(looked_up(&rd.fullstory).await, ["jane@acme.com"]);
 }
 
@@ -1597,7 +1311,7 @@ async fn the_erasure_tag_in_the_webhook_body_alone_erases_nobody() {
         StatusCode::OK
     );
     assert_eq!(done(&rd.run_jobs().await), 1, "the ticket job only");
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(!notes[0].contains("Erasure"), "{}", notes[0]);
     let deletions = rd
@@ -1614,13 +1328,13 @@ async fn the_erasure_tag_in_the_webhook_body_alone_erases_nobody() {
 #[tokio::test]
 async fn without_the_tag_configured_a_tagged_ticket_gets_its_replays_as_before() {
     let rd = Harness::with_a_session_for_jane().await;
-    rd.zendesk.set_tags(TICKET, &[ERASE_TAG]);
+    rd.zendesk().set_tags(TICKET, &[ERASE_TAG]);
     assert_eq!(
         rd.deliver("inv-e4", &created_body(TICKET)).await,
         StatusCode::OK
     );
     assert_eq!(done(&rd.run_jobs().await), 1);
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(!notes[0].contains("Erasure"), "{}", notes[0]);
 }
@@ -1636,24 +1350,16 @@ async fn slack_command(rd: &Harness, trigger: &str, response_url: &str) -> Statu
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    rd.router
-        .clone()
-        .oneshot(request.body(Body::from(body)).unwrap())
+    rd.oneshot(request.body(Body::from(body)).unwrap())
         .await
-        .unwrap()
-        .status()
+        .status
 }
-
-const SLACK_SECRET: &str = "slack-signing-secret";
 
 #[tokio::test]
 async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
-    let rd = Harness::with_a_session_for_jane_and(|c| {
-        c.slack.signing_secret = Secrets::from_values([SLACK_SECRET]);
-        c.slack.bot_token = Secret::new("xoxb-test-token");
-        c.slack.api_url = Some("http://127.0.0.1:9/api".into());
-    })
-    .await;
+    // Slack on too; the queue as `serve` runs it (every handler, the configured backoff).
+    let builder = Harness::builder(|_| {}).slack().configured_queue();
+    let rd = Harness::with_a_session_for_jane_from(builder).await;
     let hooks = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "100000"))
@@ -1676,12 +1382,11 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
     );
     assert_eq!(rd.jobs().await, 3);
 
-    // The service's own queue as `serve` runs it (every handler, the configured backoff) takes the
-    // jobs oldest first: no step sleeps through the 100,000 s (a hung step would hang the test).
-    let serving = Service::around(rd.state.app.clone()).unwrap();
+    // The service's own queue as `serve` runs it takes the jobs oldest first: no step sleeps through
+    // the 100,000 s (a hung step would hang the test).
     let mut outcomes = Vec::new();
     loop {
-        match serving.queue.try_execute_one("test").await.unwrap() {
+        match rd.run_job().await {
             ExecutionOutcome::EmptyQueue => break,
             outcome => outcomes.push(outcome),
         }
@@ -1699,7 +1404,7 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
     );
 
     // The ticket got its note with jane's session, FullStory answering as usual.
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].contains("2026-11-20 14:02 UTC"), "{}", notes[0]);
     // The host that said to wait heard from us once: every later answer for it failed its attempt at
@@ -1740,7 +1445,7 @@ async fn a_comment_with_2000_addresses_costs_the_requester_and_five_lookups() {
     let pasted: Vec<String> = (0..2000)
         .map(|i| format!("customer{i}@example.org"))
         .collect();
-    rd.zendesk.add_public_comment(
+    rd.zendesk().add_public_comment(
         TICKET,
         &format!("Please check all of these: {}", pasted.join(", ")),
     );
@@ -1759,7 +1464,7 @@ async fn a_comment_with_2000_addresses_costs_the_requester_and_five_lookups() {
     expected.sort();
     assert_eq!(asked, expected);
     // The note names how many were left out.
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(
         notes[0].contains("1995 more identities were not looked up"),
@@ -1775,7 +1480,7 @@ async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refus
         c.limits.per_source_burst = 2;
     })
     .await;
-    rd.zendesk
+    rd.zendesk()
         .add_ticket(TICKET + 1, "Still broken", "Same here, says jane again.");
     // Jane and bob: the account's burst of two is spent by the first ticket.
     assert_eq!(
@@ -1794,8 +1499,8 @@ async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refus
         ),
         "{outcomes:?}"
     );
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1);
-    assert!(rd.zendesk.notes(TICKET + 1).is_empty(), "not yet");
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
+    assert!(rd.zendesk().notes(TICKET + 1).is_empty(), "not yet");
     assert_eq!(
         looked_up(&rd.fullstory).await,
         ["jane@acme.com", "bob@acme.com"]
@@ -1818,10 +1523,10 @@ async fn an_account_past_its_lookups_per_minute_has_its_ticket_delayed_not_refus
 #[tokio::test]
 async fn when_zendesk_refuses_the_note_a_plain_note_with_the_links_follows_once_and_is_counted() {
     let rd = Harness::with_a_session_for_jane().await;
-    rd.zendesk.state.lock().unwrap().refused_html = 1;
+    rd.zendesk().state.lock().unwrap().refused_html = 1;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     assert_eq!(done(&rd.run_jobs().await), 1, "the job ends well");
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
         notes[0].contains("here are the replay links"),
@@ -1842,7 +1547,7 @@ async fn when_zendesk_refuses_the_note_a_plain_note_with_the_links_follows_once_
     let puts = rd.note_puts().await;
     assert_eq!(puts.len(), 2, "the refused HTML note, then the plain one");
     assert!(puts[1]["ticket"]["comment"]["html_body"].is_null());
-    assert_eq!(rd.zendesk.tags(TICKET), ["replaydesk"]);
+    assert_eq!(rd.zendesk().tags(TICKET), ["replaydesk"]);
     let metrics = rd.state.app.metrics.render();
     assert!(
         metrics.contains(r#"replaydesk_platform_refusals_total{platform="zendesk",code="422"} 1"#),
@@ -1860,7 +1565,7 @@ async fn when_zendesk_refuses_every_note_the_job_names_zendesk_not_fullstory() {
             json!({"error": "RecordInvalid", "description": "Ticket has too many comments"}),
         ))
         .with_priority(1)
-        .mount(&rd.zendesk.server)
+        .mount(&rd.zendesk().server)
         .await;
     rd.deliver("inv-1", &created_body(TICKET)).await;
     rd.run_jobs().await;

@@ -13,11 +13,11 @@ use replaydesk::{
     demo::sidebar,
 };
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use wiremock::{Mock, ResponseTemplate, matchers::path};
 
+use super::helpers::{TestAppBuilder, TestResponse};
 use super::zendesk::{
-    CREATED, Harness, SECRET, TICKET, at, done, sessions_for, summary_of_jane_s_session,
+    CREATED, Harness, TICKET, ZENDESK_SECRET, at, done, sessions_for, summary_of_jane_s_session,
 };
 
 pub(crate) const PRIVATE_KEY: &str = include_str!("../data/zendesk-app-test-key.pem");
@@ -46,50 +46,36 @@ async fn sidebar() -> Harness {
     sidebar_with(|_| {}).await
 }
 
-async fn sidebar_with(tweak: impl FnOnce(&mut replaydesk::config::Config)) -> Harness {
-    let rd = Harness::with_a_session_for_jane_and(|c| {
+async fn sidebar_with(tweak: impl FnOnce(&mut replaydesk::config::Config) + 'static) -> Harness {
+    sidebar_from(Harness::builder(tweak)).await
+}
+
+/// The sidebar's harness from a builder of [`Harness::builder`]'s: the app's key, summaries on,
+/// FullStory knowing jane (one session) and bob (none).
+async fn sidebar_from(builder: TestAppBuilder) -> Harness {
+    let rd = Harness::with_a_session_for_jane_from(builder.configure(|c| {
         c.zendesk.app_public_key = Some(PUBLIC_KEY.into());
         c.fullstory.summary_profile = Some("support".into());
-        tweak(c);
-    })
+    }))
     .await;
     sessions_for(&rd.fullstory, "bob@acme.com", vec![]).await;
     rd
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
+/// What the page receives.
+type Answer = TestResponse;
 
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-
-    /// The page's view: this status, this `state`, a message saying `says`.
-    fn assert_state(&self, status: StatusCode, state: &str, says: &str) {
-        assert_eq!(self.status, status, "{}", self.text);
-        let json = self.json();
-        assert_eq!(json["state"], json!(state), "{}", self.text);
-        let message = json["message"].as_str().unwrap_or_default();
-        assert!(message.contains(says), "{message}");
-    }
+/// The page's view: this status, this `state`, a message saying `says`.
+fn assert_state(answer: &Answer, status: StatusCode, state: &str, says: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    let json = answer.json();
+    assert_eq!(json["state"], json!(state), "{}", answer.text);
+    let message = json["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{message}");
 }
 
 async fn send(rd: &Harness, request: HttpRequest<Body>) -> Answer {
-    let response = rd.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    rd.oneshot(request).await
 }
 
 /// Zendesk's first load: `POST /zendesk/app?origin=…&app_guid=…` with the form field `token`.
@@ -107,7 +93,7 @@ fn good_jwt(rd: &Harness) -> String {
     rs256(
         PRIVATE_KEY,
         &rs256_header(),
-        &claims(&rd.zendesk.server.uri(), rd.clock.now().timestamp()),
+        &claims(&rd.zendesk().server.uri(), rd.clock.now().timestamp()),
     )
 }
 
@@ -159,13 +145,13 @@ async fn a_load_signed_by_zendesk_gets_the_page_framed_only_by_the_account() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert_eq!(
         page.headers[header::CONTENT_SECURITY_POLICY],
-        format!("frame-ancestors {}", rd.zendesk.server.uri()).as_str()
+        format!("frame-ancestors {}", rd.zendesk().server.uri()).as_str()
     );
     assert!(page.text.contains("zaf_sdk.min.js"));
     assert!(page.text.contains("Add as internal note"));
     assert!(!page_token(&page.text).is_empty());
     assert!(
-        !page.text.contains("test-key-0123456789") && !page.text.contains(SECRET),
+        !page.text.contains("test-key-0123456789") && !page.text.contains(ZENDESK_SECRET),
         "no secret reaches the browser"
     );
 }
@@ -173,7 +159,7 @@ async fn a_load_signed_by_zendesk_gets_the_page_framed_only_by_the_account() {
 #[tokio::test]
 async fn every_bad_signed_load_is_401_with_a_page_that_says_what_to_check() {
     let rd = sidebar().await;
-    let base = rd.zendesk.server.uri();
+    let base = rd.zendesk().server.uri();
     let now = rd.clock.now().timestamp();
     let good = claims(&base, now);
     let with = |key: &str, value: Value| {
@@ -313,13 +299,13 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
         StatusCode::UNAUTHORIZED
     );
     let host = rd
-        .zendesk
+        .zendesk()
         .server
         .uri()
         .trim_start_matches("http://")
         .to_owned();
     let other_account =
-        AppToken::new("beta.zendesk.com", "2", Some(TICKET), rd.clock.now()).sign(SECRET);
+        AppToken::new("beta.zendesk.com", "2", Some(TICKET), rd.clock.now()).sign(ZENDESK_SECRET);
     assert_eq!(
         sessions(other_account, TICKET).await.status,
         StatusCode::FORBIDDEN
@@ -330,10 +316,10 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
         StatusCode::UNAUTHORIZED
     );
     let no_ticket = call(&rd, "GET", "/zendesk/app/api/sessions", &token, json!({})).await;
-    no_ticket.assert_state(StatusCode::BAD_REQUEST, "error", "ticket");
+    assert_state(&no_ticket, StatusCode::BAD_REQUEST, "error", "ticket");
     rd.clock.advance(std::time::Duration::from_secs(11 * 60));
     let expired = sessions(token, TICKET).await;
-    expired.assert_state(StatusCode::UNAUTHORIZED, "not_allowed", "expired");
+    assert_state(&expired, StatusCode::UNAUTHORIZED, "not_allowed", "expired");
 }
 
 // ------------------------------------------------------------------ the JSON calls
@@ -392,7 +378,12 @@ async fn fullstory_down_is_a_state_the_page_shows() {
         .await;
     let token = ticket_token(&rd, TICKET).await;
     let answer = sessions_of(&rd, &token, TICKET).await;
-    answer.assert_state(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "FullStory");
+    assert_state(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "FullStory",
+    );
 }
 
 #[tokio::test]
@@ -428,14 +419,14 @@ async fn add_as_internal_note_posts_the_webhooks_note_once_under_repeated_clicks
     let uri = format!("/zendesk/app/api/note?ticket={TICKET}");
     for _ in 0..3 {
         let answer = call(&rd, "POST", &uri, &token, json!({})).await;
-        answer.assert_state(StatusCode::ACCEPTED, "queued", "on its way");
+        assert_state(&answer, StatusCode::ACCEPTED, "queued", "on its way");
     }
     assert_eq!(
         done(&rd.run_jobs().await),
         1,
         "one job for one page's clicks"
     );
-    let notes = rd.zendesk.notes(TICKET);
+    let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].contains("5:3"), "{}", notes[0]);
 
@@ -446,7 +437,7 @@ async fn add_as_internal_note_posts_the_webhooks_note_once_under_repeated_clicks
         .await;
     rd.run_jobs().await;
     assert_eq!(
-        rd.zendesk.notes(TICKET).len(),
+        rd.zendesk().notes(TICKET).len(),
         1,
         "never the same session twice"
     );
@@ -456,10 +447,10 @@ async fn add_as_internal_note_posts_the_webhooks_note_once_under_repeated_clicks
 #[tokio::test]
 async fn a_ticket_asking_for_erasure_shows_nothing() {
     let rd = sidebar_with(|c| c.privacy.zendesk_erasure_tag = Some("forget_me".into())).await;
-    rd.zendesk.set_tags(TICKET, &["forget_me"]);
+    rd.zendesk().set_tags(TICKET, &["forget_me"]);
     let token = ticket_token(&rd, TICKET).await;
     let answer = sessions_of(&rd, &token, TICKET).await;
-    answer.assert_state(StatusCode::FORBIDDEN, "not_allowed", "erased");
+    assert_state(&answer, StatusCode::FORBIDDEN, "not_allowed", "erased");
 }
 
 // ------------------------------------------------------------------ `replaydesk zendesk app`
@@ -609,23 +600,18 @@ async fn run_chromium(binary: &str, output: &str, url: &str) -> String {
 async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
     let Some(chromium) = chromium() else { return };
     let standin = wiremock::MockServer::start().await;
-    let rd = sidebar_with(|c| {
-        c.zendesk.app_sdk_url = format!("{}/zaf_sdk.min.js", standin.uri());
-    })
-    .await;
+    let sdk = format!("{}/zaf_sdk.min.js", standin.uri());
+    // replaydesk's router on a real port; its queue is stepped by the test (`run_jobs`).
+    let rd = sidebar_from(Harness::builder(|c| c.zendesk.app_sdk_url = sdk).serve()).await;
     summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
         .mount(&rd.fullstory)
         .await;
-    // replaydesk's router on a real port; its queue is stepped by the test (`run_jobs`).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sidebar_url = format!("http://{}/zendesk/app", listener.local_addr().unwrap());
-    let router = rd.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let sidebar_url = rd.url("/zendesk/app");
     Mock::given(path("/zaf_sdk.min.js"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(zaf_stub(), "text/javascript"))
         .mount(&standin)
         .await;
-    let (base, now) = (rd.zendesk.server.uri(), rd.clock.now().timestamp());
+    let (base, now) = (rd.zendesk().server.uri(), rd.clock.now().timestamp());
     Mock::given(path("/frame.html"))
         .respond_with(move |_: &wiremock::Request| {
             // A fresh JWT per load, as Zendesk signs each one.
@@ -661,7 +647,7 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
         "the frame was resized: {dom}"
     );
     assert_eq!(done(&rd.run_jobs().await), 1);
-    assert_eq!(rd.zendesk.notes(TICKET).len(), 1, "exactly one note");
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1, "exactly one note");
 
     // The screenshot the README shows: a second load, whose note finds the session already on the ticket.
     let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/zendesk-sidebar.png");
@@ -669,7 +655,7 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
     assert!(std::fs::metadata(shot).unwrap().len() > 1000);
     rd.run_jobs().await;
     assert_eq!(
-        rd.zendesk.notes(TICKET).len(),
+        rd.zendesk().notes(TICKET).len(),
         1,
         "never the same session twice"
     );

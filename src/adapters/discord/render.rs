@@ -420,68 +420,13 @@ mod tests {
     use super::*;
     use crate::{
         answer::{ReplyTo, Requester},
-        identity::{CustomerEmail, Identity, Uid},
-        lookup::{Digest, FoundSession},
+        render::sample::{sample_result as result, session},
     };
 
     const MARKER: &str = "rd-42-answer-9f3a01c2";
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
-    }
-
-    fn session(id: &str, created: &str, likely: bool) -> FoundSession {
-        FoundSession {
-            id: SessionId::new(id).unwrap(),
-            url: format!("https://app.fullstory.com/ui/o-1/session/{id}"),
-            created: at(created),
-            likely,
-        }
-    }
-
-    fn result() -> LookupResult {
-        LookupResult {
-            not_looked_up: 0,
-            around: Some(at("2026-11-24T14:05:00Z")),
-            lookback_days: 30,
-            identities: vec![
-                IdentityResult {
-                    identity: Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap()),
-                    sessions: vec![
-                        session(
-                            "5191865402245120:4000000000000004",
-                            "2026-11-24T15:00:00Z",
-                            false,
-                        ),
-                        session(
-                            "5191865402245120:4000000000000003",
-                            "2026-11-24T14:02:00Z",
-                            true,
-                        ),
-                        session(
-                            "5191865402245120:4000000000000001",
-                            "2026-11-20T09:11:00Z",
-                            false,
-                        ),
-                    ],
-                    digest: Some(Digest {
-                        pages: 6,
-                        errors: 2,
-                        rage_clicks: 3,
-                        duration_secs: Some(420),
-                        went_wrong: crate::lookup::WhatWentWrong::sample(),
-                        ..Digest::default()
-                    }),
-                    summary: None,
-                },
-                IdentityResult {
-                    identity: Identity::Uid(Uid::parse("user_42").unwrap()),
-                    sessions: vec![],
-                    digest: None,
-                    summary: None,
-                },
-            ],
-        }
     }
 
     fn json(value: impl serde::Serialize) -> Value {
@@ -519,7 +464,7 @@ mod tests {
             "{rendered}"
         );
         assert_eq!(
-            rendered["embeds"][1]["footer"]["text"],
+            rendered["embeds"][2]["footer"]["text"],
             "likely: the most recent · ref rd-42-answer-9f3a01c2"
         );
     }
@@ -616,7 +561,7 @@ mod tests {
         result.identities[0].sessions.clear();
         let rendered = json(sessions(&result, true, MARKER));
         assert_eq!(
-            rendered["embeds"][1]["footer"]["text"],
+            rendered["embeds"][2]["footer"]["text"],
             "ref rd-42-answer-9f3a01c2"
         );
         assert_eq!(

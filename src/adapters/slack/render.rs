@@ -485,13 +485,10 @@ mod tests {
     use super::*;
     use crate::{
         answer::{ReplyTo, Requester},
-        identity::{CustomerEmail, Uid},
+        identity::Uid,
         lookup::Digest,
+        render::sample::{self, sample_result},
     };
-
-    fn jane() -> Identity {
-        Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap())
-    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(seconds, 0).unwrap()
@@ -508,37 +505,16 @@ mod tests {
         }
     }
 
+    /// The shared sample ([`render::sample`]) asked about at `around`.
     fn result(around: Option<DateTime<Utc>>) -> LookupResult {
         LookupResult {
-            not_looked_up: 0,
             around,
-            lookback_days: 30,
-            identities: vec![
-                IdentityResult {
-                    identity: jane(),
-                    sessions: vec![
-                        session(3, 1_764_000_000, false),
-                        session(2, 1_763_990_000, true),
-                        session(1, 1_763_900_000, false),
-                    ],
-                    digest: Some(Digest {
-                        pages: 6,
-                        errors: 2,
-                        rage_clicks: 3,
-                        duration_secs: Some(420),
-                        went_wrong: crate::lookup::WhatWentWrong::sample(),
-                        ..Digest::default()
-                    }),
-                    summary: None,
-                },
-                IdentityResult {
-                    identity: Identity::Uid(Uid::parse("12345").unwrap()),
-                    sessions: vec![],
-                    digest: None,
-                    summary: None,
-                },
-            ],
+            ..sample_result()
         }
+    }
+
+    fn around() -> Option<DateTime<Utc>> {
+        Some(sample::at(sample::AROUND))
     }
 
     #[test]
@@ -564,9 +540,8 @@ mod tests {
 
     #[test]
     fn a_private_answer_has_dates_the_likely_digest_and_every_button() {
-        let around = Some(at(1_763_995_000));
         let message = sessions(
-            &result(around),
+            &result(around()),
             Options {
                 share: Some(7),
                 summarize: true,
@@ -626,7 +601,7 @@ mod tests {
 
     #[test]
     fn the_plain_fallback_is_text_with_the_links_only() {
-        let result = result(Some(at(1_763_995_000)));
+        let result = result(around());
         let job = render::test_job(&result);
         let message = plain(&Answer::Sessions {
             job: &job,
@@ -658,7 +633,7 @@ mod tests {
     #[test]
     fn button_values_round_trip_and_fit_slacks_limit() {
         let message = sessions(
-            &result(Some(at(1_763_995_000))),
+            &result(around()),
             Options {
                 share: Some(7),
                 summarize: true,
@@ -674,11 +649,8 @@ mod tests {
             .collect();
         assert_eq!(values.len(), 2);
         let summarize: SummarizeValue = serde_json::from_str(values[0]).unwrap();
-        assert_eq!(
-            summarize.session.as_str(),
-            "5191865402245120:4000000000000002"
-        );
-        assert_eq!(summarize.around, Some(1_763_995_000));
+        assert_eq!(summarize.session.as_str(), sample::LIKELY);
+        assert_eq!(summarize.around, around().map(|t| t.timestamp()));
         assert_eq!(
             values[1], r#"{"j":7}"#,
             "the Share button carries the job, no email"

@@ -303,70 +303,16 @@ fn escape_multiline(text: &str) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
-    use crate::{
-        fullstory::SessionId,
-        identity::{CustomerEmail, Identity},
-        lookup::{Digest, FoundSession},
-    };
+    use crate::render::sample::{self, sample_result};
 
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
-    }
-
-    fn email(s: &str) -> Identity {
-        Identity::Email(CustomerEmail::parse(s).unwrap())
-    }
-
-    fn session(id: &str, created: &str, likely: bool) -> FoundSession {
-        FoundSession {
-            id: SessionId::new(id).unwrap(),
-            url: format!("https://app.fullstory.com/ui/o-1/session/{id}?a=1&b=2"),
-            created: at(created),
-            likely,
-        }
-    }
-
+    /// The shared sample ([`render::sample`]) with jane's summary, as a ticket's note shows it.
     fn result() -> LookupResult {
-        LookupResult {
-            not_looked_up: 0,
-            around: Some(at("2026-11-20T14:10:00Z")),
-            lookback_days: 30,
-            identities: vec![
-                IdentityResult {
-                    identity: email("jane@acme.com"),
-                    sessions: vec![
-                        session("5:3", "2026-11-20T14:02:00Z", true),
-                        session("5:1", "2026-11-19T09:11:00Z", false),
-                    ],
-                    digest: Some(Digest {
-                        pages: 6,
-                        errors: 2,
-                        rage_clicks: 3,
-                        duration_secs: Some(420),
-                        went_wrong: crate::lookup::WhatWentWrong::sample(),
-                        ..Digest::default()
-                    }),
-                    summary: Some(SummaryOutcome::Ready(
-                        "Tried to pay twice; the <Pay> button did nothing.\nGave up.".into(),
-                    )),
-                },
-                IdentityResult {
-                    identity: email("bob@acme.com"),
-                    sessions: vec![session("7:9", "2026-11-18T08:00:00Z", false)],
-                    digest: None,
-                    summary: None,
-                },
-                IdentityResult {
-                    identity: email("nobody@acme.com"),
-                    sessions: vec![],
-                    digest: None,
-                    summary: None,
-                },
-            ],
-        }
+        let mut result = sample_result();
+        result.identities[0].summary = Some(SummaryOutcome::Ready(
+            "Tried to pay twice; the <Pay> button did nothing.\nGave up.".into(),
+        ));
+        result
     }
 
     #[test]
@@ -413,10 +359,14 @@ mod tests {
     #[test]
     fn only_web_links_become_links() {
         let mut odd = result();
-        odd.identities[0].sessions[0].url = "javascript:alert(1)".into();
+        odd.identities[0].sessions[1].url = "javascript:alert(1)".into();
         let html = sessions_note(&odd, "rd-1-note-00000000");
         assert!(!html.contains("javascript:"));
-        assert!(html.contains("<li>2026-11-20 14:02 UTC · session 5:3 · <strong>likely</strong>"));
+        let likely = format!(
+            "<li>2026-11-24 14:02 UTC · session {} · <strong>likely</strong>",
+            sample::LIKELY
+        );
+        assert!(html.contains(&likely), "{html}");
     }
 
     #[test]

@@ -73,6 +73,23 @@ pub fn within_window(timestamp: DateTime<Utc>, now: DateTime<Utc>) -> Result<(),
     }
 }
 
+/// The Unix-seconds timestamp in header `name` (Slack's and Discord's kind), as sent, once it is
+/// known to be within [`REPLAY_WINDOW`] of `now`: what the platform signed along with the body.
+pub fn fresh_unix_timestamp<'a>(
+    headers: &'a axum::http::HeaderMap,
+    name: &'static str,
+    now: DateTime<Utc>,
+) -> Result<&'a str, SignatureError> {
+    let timestamp = header(headers, name)?;
+    let seconds: i64 = timestamp
+        .parse()
+        .map_err(|_| SignatureError::Malformed(name))?;
+    let sent =
+        DateTime::<Utc>::from_timestamp(seconds, 0).ok_or(SignatureError::Malformed(name))?;
+    within_window(sent, now)?;
+    Ok(timestamp)
+}
+
 /// Reads a header as text, or says which one is missing or malformed.
 pub fn header<'a>(
     headers: &'a axum::http::HeaderMap,

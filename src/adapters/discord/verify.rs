@@ -9,11 +9,11 @@
 //! verify, but both sides of the scheme live here.
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
 use serenity::interactions_endpoint::Verifier;
 
-use crate::adapters::signing::{SignatureError, header, within_window};
+use crate::adapters::signing::{SignatureError, fresh_unix_timestamp, header};
 
 pub const SIGNATURE: &str = "x-signature-ed25519";
 pub const TIMESTAMP: &str = "x-signature-timestamp";
@@ -25,15 +25,7 @@ pub fn verify(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
-    let timestamp = header(headers, TIMESTAMP)?;
-    let seconds: i64 = timestamp
-        .parse()
-        .map_err(|_| SignatureError::Malformed(TIMESTAMP))?;
-    let sent = Utc
-        .timestamp_opt(seconds, 0)
-        .single()
-        .ok_or(SignatureError::Malformed(TIMESTAMP))?;
-    within_window(sent, now)?;
+    let timestamp = fresh_unix_timestamp(headers, TIMESTAMP, now)?;
     let signature = header(headers, SIGNATURE)?;
     if signature.len() != 128 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SignatureError::Malformed(SIGNATURE));

@@ -5,9 +5,9 @@
 //! from our clock are refused (replays). Several signing secrets may be configured during rotation.
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::adapters::signing::{SignatureError, any_secret_matches, header, within_window};
+use crate::adapters::signing::{SignatureError, any_secret_matches, fresh_unix_timestamp, header};
 
 pub const SIGNATURE: &str = "x-slack-signature";
 pub const TIMESTAMP: &str = "x-slack-request-timestamp";
@@ -19,15 +19,7 @@ pub fn verify<'s>(
     secrets: impl Iterator<Item = &'s str>,
     now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
-    let timestamp = header(headers, TIMESTAMP)?;
-    let seconds: i64 = timestamp
-        .parse()
-        .map_err(|_| SignatureError::Malformed(TIMESTAMP))?;
-    let sent = Utc
-        .timestamp_opt(seconds, 0)
-        .single()
-        .ok_or(SignatureError::Malformed(TIMESTAMP))?;
-    within_window(sent, now)?;
+    let timestamp = fresh_unix_timestamp(headers, TIMESTAMP, now)?;
     let signature = header(headers, SIGNATURE)?;
     let hex_part = signature
         .strip_prefix("v0=")

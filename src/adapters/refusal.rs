@@ -20,6 +20,13 @@ use crate::queue::{Effect, JobContext};
 /// Words every refusal's message carries; [`crate::answer::gave_up`] looks for them.
 pub use crate::answer::REFUSED;
 
+/// A platform client's error, which may be its refusal of our message ([`once_or_fallback`] looks
+/// for it in the effect's error).
+pub trait Refusing: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static {
+    /// The platform's refusal of our message, when this is one.
+    fn refusal(&self) -> Option<&Refusal>;
+}
+
 /// A platform's refusal of a message we sent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{} {REFUSED} ({code}): {reason}", display_name(platform))]
@@ -55,18 +62,17 @@ fn display_name(platform: &str) -> &str {
 /// Runs `rich` once as effect `name`; when the platform refuses it (`refusal` finds a [`Refusal`] in
 /// the error), logs the refusal and runs `plain` once as effect `<name>-plain` instead. The external
 /// id of whichever was posted.
-pub async fn once_or_fallback(
+pub async fn once_or_fallback<E: Refusing>(
     job: &JobContext,
     name: &str,
     rich: &dyn Effect,
     plain: &dyn Effect,
-    refusal: impl Fn(&anyhow::Error) -> Option<Refusal>,
 ) -> anyhow::Result<String> {
     let error = match job.effects().once(name, rich).await {
         Ok(id) => return Ok(id),
         Err(error) => error,
     };
-    let Some(refused) = refusal(&error) else {
+    let Some(refused) = error.downcast_ref::<E>().and_then(E::refusal).cloned() else {
         return Err(error);
     };
     tracing::warn!(

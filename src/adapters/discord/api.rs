@@ -66,9 +66,10 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
     }
+}
 
-    /// Discord's refusal of our message, when this is one.
-    pub fn refusal(&self) -> Option<&Refusal> {
+impl crate::adapters::refusal::Refusing for ApiError {
+    fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::MessageRefused(refusal) => Some(refusal),
             _ => None,

@@ -175,13 +175,7 @@ impl PlatformReplier for DiscordReplier {
             target,
             render,
         };
-        let refusal = |error: &anyhow::Error| {
-            error
-                .downcast_ref::<super::api::ApiError>()
-                .and_then(super::api::ApiError::refusal)
-                .cloned()
-        };
-        match once_or_fallback(job, name, &edit, &plain, refusal).await {
+        match once_or_fallback::<super::api::ApiError>(job, name, &edit, &plain).await {
             Ok(message_id) => {
                 tracing::info!(effect = name, %message_id, "answered on Discord");
                 Ok(())

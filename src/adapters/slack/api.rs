@@ -114,9 +114,10 @@ impl SlackError {
             _ => None,
         }
     }
+}
 
-    /// Slack's refusal of our message, when this is one.
-    pub fn refusal(&self) -> Option<&Refusal> {
+impl crate::adapters::refusal::Refusing for SlackError {
+    fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::MessageRefused(refusal) => Some(refusal),
             _ => None,

@@ -248,13 +248,7 @@ impl SlackReplier {
             target,
             message,
         };
-        let refusal = |error: &anyhow::Error| {
-            error
-                .downcast_ref::<SlackError>()
-                .and_then(SlackError::refusal)
-                .cloned()
-        };
-        once_or_fallback(job, name, &post(message), &post(plain), refusal)
+        once_or_fallback::<SlackError>(job, name, &post(message), &post(plain))
             .await
             .map(|_| ())
             .map_err(classify)

@@ -85,14 +85,6 @@ pub enum NoteText<'a> {
 }
 
 impl ZdError {
-    /// Zendesk's refusal of our note, when this is one.
-    pub fn refusal(&self) -> Option<&Refusal> {
-        match self {
-            Self::NoteRefused(refusal) => Some(refusal),
-            _ => None,
-        }
-    }
-
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -103,6 +95,15 @@ impl ZdError {
                 | Self::Timeout
                 | Self::Transport(_)
         )
+    }
+}
+
+impl crate::adapters::refusal::Refusing for ZdError {
+    fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Self::NoteRefused(refusal) => Some(refusal),
+            _ => None,
+        }
     }
 }
 

@@ -214,21 +214,10 @@ impl ZendeskReplier {
             stamp: target.updated_at.clone(),
             body,
         };
-        let refusal = |error: &anyhow::Error| {
-            error
-                .downcast_ref::<ZdError>()
-                .and_then(ZdError::refusal)
-                .cloned()
-        };
-        let id = once_or_fallback(
-            job,
-            name,
-            &effect(body),
-            &effect(NoteBody::Plain(plain)),
-            refusal,
-        )
-        .await
-        .map_err(job_error)?;
+        let id =
+            once_or_fallback::<ZdError>(job, name, &effect(body), &effect(NoteBody::Plain(plain)))
+                .await
+                .map_err(job_error)?;
         tracing::info!(ticket = target.ticket_id, note = %id, "internal note on the ticket");
         Ok(())
     }

@@ -180,13 +180,15 @@ impl Service {
     }
 }
 
-/// Says, once at start-up, which platforms are on and which are off (their secrets are not set).
+/// Says, once at start-up, which integrations (the platforms, and Heap for erasures) are off because
+/// their secrets are not set.
 pub fn log_platforms(config: &Config) {
-    for platform in adapters::PLATFORMS {
-        if platform.enabled(config) {
-            tracing::info!(platform = platform.name(), "on");
-        } else {
-            tracing::info!(platform = platform.name(), "off: its secrets are not set");
+    let platforms = adapters::PLATFORMS
+        .iter()
+        .map(|platform| (platform.name(), platform.enabled(config)));
+    for (name, on) in platforms.chain([("heap", config.heap.is_enabled())]) {
+        if !on {
+            tracing::info!(integration = name, "off: its secrets are not set");
         }
     }
 }

@@ -27,15 +27,16 @@
 //! fullstory  → config identity metrics outbound
 //! lookup     → clock fullstory identity
 //! queue      → clock config console outbound store telemetry
-//! app        → audit … (the core: knows no platform, no job kind)
-//! jobs       → app audit fullstory identity lookup outbound queue store
-//! privacy    → app audit config fullstory identity jobs metrics outbound queue signing store
-//! render     → identity jobs lookup privacy
-//! adapters   → app … jobs privacy queue render signing source_limits store
+//! app        → audit clock config fullstory identity lookup metrics outbound queue source_limits store
+//!              (the core: knows no platform, no job kind)
+//! answer     → app audit fullstory identity lookup outbound queue store
+//! privacy    → answer app audit config fullstory identity metrics outbound queue signing store
+//! render     → answer identity lookup privacy
+//! adapters   → answer app … privacy queue render signing source_limits store
 //! server     → app config telemetry
-//! wiring     → adapters app clock config jobs privacy queue server   (the composition root)
+//! wiring     → adapters answer app clock config privacy queue server   (the composition root)
 //! demo       → adapters … server store wiring
-//! cli        → everything it runs (adapters app demo queue server wiring …)
+//! cli        → everything it runs (adapters answer app demo queue server wiring …)
 //! ```
 
 #![allow(clippy::expect_used)]

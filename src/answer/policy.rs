@@ -24,7 +24,7 @@ use super::{Answer, Replier, Repliers, ReplyTo};
 use crate::{
     app::App,
     fullstory::FsError,
-    queue::{JobContext, JobError},
+    queue::{JobContext, JobError, decode_stored},
 };
 
 /// What the person who asked is told when FullStory fails, by cause.
@@ -185,8 +185,10 @@ pub fn gave_up(error: &str) -> &'static str {
     }
 }
 
-/// Tells the requester at `reply` that a job gave up, when its payload could still be read (`None`:
-/// nowhere to tell) and its platform is on. The shared handlers' `on_dead`; an adapter's own job kinds
+/// Tells the requester at `reply` that a job gave up, when its platform is on. `reply` is `None` when
+/// the payload could not be read as its kind (an older or edited row): its `reply` alone is then read
+/// from the stored payload, so the person who asked still hears that it failed; a payload without
+/// one (a command-line erasure) has nowhere to tell. The shared handlers' `on_dead`; an adapter's own job kinds
 /// that carry a [`ReplyTo`] call it from theirs.
 pub async fn deliver_dead(
     repliers: &Repliers,
@@ -194,7 +196,20 @@ pub async fn deliver_dead(
     reply: Option<&ReplyTo>,
     error: &str,
 ) {
-    let Some((reply, Ok(replier))) = reply.map(|reply| (reply, repliers.get(reply))) else {
+    #[derive(serde::Deserialize)]
+    struct OnlyReply {
+        reply: ReplyTo,
+    }
+    let stored = match reply {
+        Some(_) => None,
+        None => decode_stored::<OnlyReply>(job.payload())
+            .ok()
+            .map(|only| only.reply),
+    };
+    let Some(reply) = reply.or(stored.as_ref()) else {
+        return;
+    };
+    let Ok(replier) = repliers.get(reply) else {
         return;
     };
     let answer = Answer::Failed {

@@ -79,7 +79,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     println!(
         "{:<10} {}",
         "heap",
-        if heap_configured(&app.config) {
+        if app.config.heap.is_enabled() {
             "configured"
         } else {
             "off (its secrets are not set)"
@@ -136,11 +136,6 @@ async fn outages(app: &App) -> String {
             .into(),
         (false, _) => open.join("; "),
     }
-}
-
-/// Whether Heap (the erasure's second upstream, not a platform) is configured.
-fn heap_configured(config: &Config) -> bool {
-    config.heap.app_id.is_some() && config.heap.api_key.is_set()
 }
 
 #[cfg(test)]

@@ -385,6 +385,13 @@ pub struct HeapConfig {
     pub base_url: Option<String>,
 }
 
+impl HeapConfig {
+    /// Whether erasures reach Heap too (its app id and API key are set).
+    pub fn is_enabled(&self) -> bool {
+        self.app_id.is_some() && self.api_key.is_set()
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacyConfig {

@@ -221,3 +221,57 @@ async fn check_reports_each_integration_and_fails_on_a_bad_key() {
         text(&failed.stdout).contains("fullstory  failed: FullStory rejected the API key (401)")
     );
 }
+
+#[tokio::test]
+async fn every_platforms_own_commands_are_listed_and_parsed_where_they_always_were() {
+    let dir = TempDir::new().unwrap();
+    let help = replaydesk(&dir, "http://127.0.0.1:9", &["--help"]).await;
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for (command, about) in [
+        ("slack", "print the app manifest"),
+        ("zendesk", "Connect Zendesk (setup)"),
+        ("discord", "discord register [--guild ID]"),
+    ] {
+        assert!(
+            help.lines()
+                .any(|line| line.trim_start().starts_with(command) && line.contains(about)),
+            "`replaydesk --help` lists `{command}`: {help}"
+        );
+    }
+
+    // A platform's command without its subcommand is a usage error (exit 2), with the usage shown.
+    let bare = replaydesk(&dir, "http://127.0.0.1:9", &["zendesk"]).await;
+    assert_eq!(bare.status.code(), Some(2));
+    let usage = text(&bare.stderr);
+    for subcommand in ["setup", "backfill", "app"] {
+        assert!(usage.contains(subcommand), "{usage}");
+    }
+    let unknown = replaydesk(&dir, "http://127.0.0.1:9", &["slack", "publish"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown.stderr).contains("unrecognized subcommand 'publish'"),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    // `--config` is global: after a platform's command it is still the file read.
+    let config = dir.path().join("elsewhere.toml");
+    std::fs::write(
+        &config,
+        "[server]\npublic_url = \"https://from-the-file.example\"\n",
+    )
+    .unwrap();
+    let manifest = replaydesk(
+        &dir,
+        "http://127.0.0.1:9",
+        &["slack", "manifest", "--config", config.to_str().unwrap()],
+    )
+    .await;
+    assert!(manifest.status.success(), "{}", text(&manifest.stderr));
+    assert!(
+        text(&manifest.stdout).contains("https://from-the-file.example/slack/commands"),
+        "{}",
+        text(&manifest.stdout)
+    );
+}

@@ -6,16 +6,18 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use replaydesk::{
-    answer::{Answer, LookupJob, PlatformReplier, ReplyTarget, ReplyTo, Requester},
+    answer::{self, Answer, LookupJob, PlatformReplier, ReplyTarget, ReplyTo, Requester},
     identity::{CustomerEmail, Identity},
-    queue::{ExecutionOutcome, JobContext, JobError, Queue, Settings},
+    queue::{ExecutionOutcome, Job, JobContext, JobError, Queue, Settings},
+    store::NewJob,
 };
+use serde_json::json;
 use wiremock::{Mock, ResponseTemplate, matchers::path};
 
 use super::helpers::{TestApp, official_session, sessions};
 
 /// Where the test platform's answers go.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Channel {
     channel: String,
 }
@@ -38,7 +40,12 @@ impl PlatformReplier for RecordingReplier {
         target: &Channel,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        assert_eq!(target.channel, "C1");
+        assert_eq!(
+            *target,
+            Channel {
+                channel: "C1".into()
+            }
+        );
         let text = match answer {
             Answer::Sessions { result, .. } => format!("sessions:{}", result.session_count()),
             Answer::Summary { .. } => "summary".into(),
@@ -112,6 +119,42 @@ async fn a_queued_lookup_is_answered_through_the_platforms_replier() {
         ExecutionOutcome::EmptyQueue
     );
     assert_eq!(*replier.0.lock().unwrap(), ["sessions:1"]);
+}
+
+#[tokio::test]
+async fn a_lookup_whose_payload_no_longer_fits_still_tells_the_requester_it_failed() {
+    let (app, replier) = app_with(3).await;
+    // An older or edited row: its identities are not a list, but its reply is intact.
+    let payload = json!({
+        "identities": "jane@acme.com",
+        "around": null,
+        "requester": {"platform": "test", "tenant": "T1", "user": "U1", "place": "C1"},
+        "reply": {"platform": "test", "target": {"channel": "C1"}},
+    });
+    let id = app
+        .queue
+        .enqueue("test:unfit", NewJob::new(LookupJob::KIND, payload))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(
+        app.queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Dead(id),
+        "a payload that does not fit will not fit next time either"
+    );
+    let told = replier.0.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0].starts_with(&format!("failed:{}|job {id}", answer::GAVE_UP)),
+        "{told:?}"
+    );
+    let job = app.store.get_job(id).await.unwrap().unwrap();
+    let error = job.last_error.unwrap_or_default();
+    assert!(error.contains("identities"), "names the field: {error}");
+    assert!(
+        !error.contains("jane@acme.com"),
+        "never quotes the value: {error}"
+    );
 }
 
 /// Runs due jobs until one finishes (done, dead or expired), polling while they wait; returns every

@@ -29,6 +29,9 @@ const LOOKUP_ON_SLACK: &str = r#"{"around":null,"digest":null,"identities":[{"em
 const SUMMARY_ON_DISCORD: &str = r#"{"around":null,"reply":{"platform":"discord","target":{"application_id":"111","interaction_id":"222","token":"tok-1"}},"requester":{"place":"C1","platform":"discord","tenant":"T1","user":"U1"},"session":"5:3","url":"https://app.fullstory.com/ui/ORG/session/5:3"}"#;
 const ZENDESK_TICKET: &str = r#"{"account_id":"9001","latest_comment":null,"requester_email":"jane@acme.com","ticket_id":35436}"#;
 const ERASURE_FROM_THE_CLI: &str = r#"{"email":"jane@acme.com","requester":{"place":null,"platform":"cli","tenant":"local","user":"dpo"}}"#;
+/// An erasure asked for with `/replays forget` in Slack: the receipt goes back through the click's
+/// `response_url` (the same stored `ReplyTo` shape as [`LOOKUP_ON_SLACK`]'s).
+const ERASURE_FROM_SLACK: &str = r#"{"email":"jane@acme.com","reply":{"platform":"slack","target":{"channel":"C1","in_channel":false,"kind":"response_url","replace_original":true,"url":"{SLACK}/hooks/T1/123/abc","user":"U1"}},"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"}}"#;
 const SLACK_MENTION: &str = r#"{"channel":"C1","reply":{"platform":"slack","target":{"channel":"C1","kind":"thread","response_url":null,"thread_ts":"1700000000.000100","user":"U1"}},"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"},"text":"<@UBOT> jane@acme.com","thread_ts":null,"ts":"1700000000.000100"}"#;
 const SLACK_NOTICE: &str = r#"{"reply":{"platform":"slack","target":{"channel":"C1","kind":"ephemeral","thread_ts":null,"user":"U1"}},"text":"Sorry, only some people may ask."}"#;
 const SLACK_UNFURL: &str = r#"{"requester":{"place":"C1","platform":"slack","tenant":"T1","user":"U1"},"target":{"channel":"C1","ts":"1700000000.000100"},"urls":["https://app.fullstory.com/ui/ORG/session/5%3A3"]}"#;
@@ -171,6 +174,7 @@ on_both_backends!(
     a_stored_summary_is_answered_by_editing_the_discord_response,
     a_stored_zendesk_ticket_gets_its_note,
     a_stored_erasure_from_the_command_line_erases_and_its_receipt_says_done,
+    a_stored_erasure_from_slack_sends_its_receipt_to_the_response_url,
     a_stored_slack_mention_is_answered_in_its_thread,
     a_stored_slack_notice_is_posted_privately,
     a_stored_slack_unfurl_previews_the_link,
@@ -256,6 +260,38 @@ async fn a_stored_erasure_from_the_command_line_erases_and_its_receipt_says_done
         .await
         .unwrap();
     assert_eq!(receipt.status, "done", "{receipt:?}");
+    rd.stop().await;
+}
+
+async fn a_stored_erasure_from_slack_sends_its_receipt_to_the_response_url(backend: Backend) {
+    let rd = Upgraded::start(backend).await;
+    super::privacy::mount_jane(&rd.app.fullstory).await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/T1/123/abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(rd.app.slack_api())
+        .await;
+    let id = rd
+        .stored_by_the_old_code("privacy.erase", ERASURE_FROM_SLACK)
+        .await;
+    rd.runs_to_done(id).await;
+    let receipts: Vec<Value> = rd
+        .app
+        .slack_api()
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/hooks/T1/123/abc")
+        .map(|r| r.body_json().unwrap())
+        .collect();
+    assert_eq!(receipts.len(), 1, "one receipt: {receipts:?}");
+    let text = receipts[0]["text"].as_str().unwrap_or_default();
+    assert_eq!(
+        text,
+        format!("Erasure of j•••@acme.com: done (job {id})."),
+        "the receipt, privately, without the address"
+    );
     rd.stop().await;
 }
 

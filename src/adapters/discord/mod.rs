@@ -53,7 +53,7 @@ impl Platform for Discord {
     }
 
     fn enabled(&self, config: &Config) -> bool {
-        config.discord.application_id.is_some() && config.discord.verifier().is_some()
+        config.discord.is_enabled()
     }
 
     fn upstreams(&self) -> &'static [&'static str] {

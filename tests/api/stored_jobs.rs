@@ -133,6 +133,19 @@ impl Upgraded {
             .await;
     }
 
+    /// The JSON bodies the fake Slack received at `route`.
+    async fn slack_bodies(&self, route: &str) -> Vec<Value> {
+        self.app
+            .slack_api()
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == route)
+            .map(|r| r.body_json().unwrap())
+            .collect()
+    }
+
     async fn slack_answers(&self, route: &str, answer: Value) {
         Mock::given(method("POST"))
             .and(path(route))
@@ -275,16 +288,7 @@ async fn a_stored_erasure_from_slack_sends_its_receipt_to_the_response_url(backe
         .stored_by_the_old_code("privacy.erase", ERASURE_FROM_SLACK)
         .await;
     rd.runs_to_done(id).await;
-    let receipts: Vec<Value> = rd
-        .app
-        .slack_api()
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == "/hooks/T1/123/abc")
-        .map(|r| r.body_json().unwrap())
-        .collect();
+    let receipts = rd.slack_bodies("/hooks/T1/123/abc").await;
     assert_eq!(receipts.len(), 1, "one receipt: {receipts:?}");
     let text = receipts[0]["text"].as_str().unwrap_or_default();
     assert_eq!(
@@ -307,16 +311,7 @@ async fn a_stored_slack_mention_is_answered_in_its_thread(backend: Backend) {
         .stored_by_the_old_code("slack.mention", SLACK_MENTION)
         .await;
     rd.runs_to_done(id).await;
-    let posts: Vec<Value> = rd
-        .app
-        .slack_api()
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == "/api/chat.postMessage")
-        .map(|r| r.body_json().unwrap())
-        .collect();
+    let posts = rd.slack_bodies("/api/chat.postMessage").await;
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0]["thread_ts"], "1700000000.000100");
     rd.stop().await;

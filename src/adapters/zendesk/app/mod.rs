@@ -306,11 +306,14 @@ impl FromRequestParts<AppState> for Context {
                 "the ticket query parameter (a ticket id) is required",
             ));
         };
+        // Always there: `routes` layers the parts over every sidebar route. Without them (a wiring
+        // mistake) the request is an internal error, said plainly, never a panic.
         let Some(parts) = request.extensions.get::<Arc<Parts>>().cloned() else {
+            tracing::error!("zendesk app: a sidebar route is mounted without the adapter's parts");
             return Err(state_json(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "error",
-                "replaydesk is starting",
+                "replaydesk could not serve this request.",
             ));
         };
         context(state, &parts, &request.headers, query.ticket).await

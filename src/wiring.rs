@@ -180,13 +180,19 @@ impl Service {
     }
 }
 
-/// Says, once at start-up, which integrations (the platforms, and Heap for erasures) are off because
-/// their secrets are not set.
-pub fn log_platforms(config: &Config) {
-    let platforms = adapters::PLATFORMS
+/// Every integration (each platform of [`adapters::PLATFORMS`], then Heap for erasures) and whether
+/// the configuration switches it on: what `serve` logs and `check` prints.
+pub fn integrations(config: &Config) -> Vec<(&'static str, bool)> {
+    adapters::PLATFORMS
         .iter()
-        .map(|platform| (platform.name(), platform.enabled(config)));
-    for (name, on) in platforms.chain([("heap", config.heap.is_enabled())]) {
+        .map(|platform| (platform.name(), platform.enabled(config)))
+        .chain([("heap", config.heap.is_enabled())])
+        .collect()
+}
+
+/// Says, once at start-up, which integrations are off because their secrets are not set.
+pub fn log_platforms(config: &Config) {
+    for (name, on) in integrations(config) {
         if !on {
             tracing::info!(integration = name, "off: its secrets are not set");
         }

@@ -65,26 +65,16 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         ),
     }
     println!("{:<10} {}", "outages", outages(&app).await);
-    for platform in crate::adapters::PLATFORMS {
+    for (name, on) in crate::wiring::integrations(&app.config) {
         println!(
-            "{:<10} {}",
-            platform.name(),
-            if platform.enabled(&app.config) {
+            "{name:<10} {}",
+            if on {
                 "configured"
             } else {
                 "off (its secrets are not set)"
             }
         );
     }
-    println!(
-        "{:<10} {}",
-        "heap",
-        if app.config.heap.is_enabled() {
-            "configured"
-        } else {
-            "off (its secrets are not set)"
-        }
-    );
     for warning in open_tenancy(&app.config) {
         println!("tenancy    open: {warning}");
     }

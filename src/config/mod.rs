@@ -250,8 +250,9 @@ pub struct SlackConfig {
     pub allowed_team_ids: List,
     pub allowed_channel_ids: List,
     pub allowed_user_ids: List,
-    /// Hosts a `response_url` may name (https only; loopback addresses are allowed for tests). Slack's
-    /// own hooks hosts by default: a payload naming any other host is not posted to.
+    /// The only hosts a `response_url` may name, loopback ones included (https; http only to a loopback
+    /// host, for tests that list theirs). Slack's own hooks hosts by default: a payload naming any
+    /// other host is not posted to.
     pub response_url_hosts: List,
 }
 

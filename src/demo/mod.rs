@@ -242,6 +242,11 @@ fn config(
     slack.signing_secret = Secrets::from_values([requests::SLACK_SIGNING_SECRET]);
     slack.bot_token = Secret::new(SLACK_BOT_TOKEN);
     slack.api_url = Some(format!("http://{}/api", upstreams.slack));
+    // The fake Slack's `response_url`s are on loopback: listed like any other host.
+    slack
+        .response_url_hosts
+        .0
+        .push(upstreams.slack.ip().to_string());
     let zendesk = &mut config.zendesk;
     zendesk.base_url = Some(format!("http://{}", upstreams.zendesk));
     zendesk.email = Some(fixtures.zendesk.agent.email.clone());

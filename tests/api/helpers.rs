@@ -321,6 +321,8 @@ impl TestAppBuilder {
             config.slack.signing_secret = Secrets::from_values([SLACK_SECRET]);
             config.slack.bot_token = Secret::new(SLACK_BOT_TOKEN);
             config.slack.api_url = Some(format!("{}/api", slack.uri()));
+            // The fakes' host: `slack.response_url_hosts` governs loopback too.
+            config.slack.response_url_hosts.0.push("127.0.0.1".into());
             fakes.slack = Some(Arc::new(slack));
         }
         if self.zendesk && fakes.zendesk.is_none() {

@@ -1478,6 +1478,51 @@ async fn a_response_url_outside_the_allowed_hosts_is_never_posted_to_and_is_coun
 }
 
 #[tokio::test]
+async fn a_loopback_response_url_host_not_in_the_list_is_never_posted_to() {
+    // Issue 22 row 13: the harness lists 127.0.0.1 only; a fake listening on 127.0.0.2 (loopback too)
+    // hears nothing, though the command naming it is signed as Slack signs it.
+    let slack = Slack::start().await;
+    slack
+        .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
+        .await;
+    let elsewhere = MockServer::builder()
+        .listener(std::net::TcpListener::bind("127.0.0.2:0").unwrap())
+        .start()
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&elsewhere)
+        .await;
+    let url = format!("{}/commands/T1/1/x", elsewhere.uri());
+    assert!(url.starts_with("http://127.0.0.2:"), "{url}");
+    let response = slack
+        .command(&command_fields("jane@acme.com", "trigger-127-0-0-2", &url))
+        .await;
+    assert_eq!(response.status(), 200);
+    let outcome = slack.run_job().await;
+    assert!(matches!(outcome, ExecutionOutcome::Dead(_)), "{outcome:?}");
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+    let dead = slack
+        .state
+        .store
+        .list_jobs(Some(JobState::Dead), 10)
+        .await
+        .unwrap();
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("the host is not in slack.response_url_hosts"),
+        "{dead:?}"
+    );
+    // The answer and the "gave up" notice: both refused before any connection.
+    assert!(slack.state.metrics.render().contains(
+        "replaydesk_upstream_refused_destinations_total{upstream=\"slack_response_url\"} 2"
+    ));
+}
+
+#[tokio::test]
 async fn a_redirect_from_an_upstream_is_not_followed() {
     let slack = Slack::start().await;
     slack

@@ -539,29 +539,31 @@ fn string_field(answer: &Value, method: &'static str, field: &str) -> Result<Str
         })
 }
 
-/// Whether a `response_url` may be posted to: https to one of `hosts` (exactly, lower case), or any
-/// scheme to a loopback address (the tests' fakes). Everything else is refused: a payload naming
-/// another host would otherwise receive the answer (links, summary).
+/// Whether a `response_url` may be posted to: its host must be one of `hosts` (exactly, lower case),
+/// loopback hosts included (a test lists its fakes' `127.0.0.1`), and the scheme https, or http to a
+/// loopback host. Everything else is refused: a payload naming another host would otherwise receive
+/// the answer (links, summary).
 fn destination_allowed(url: &Url, hosts: &[String]) -> Result<(), &'static str> {
     let Some(host) = url.host_str() else {
         return Err("it names no host");
     };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = bare.eq_ignore_ascii_case("localhost")
-        || bare
+    let bare = |h: &str| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase()
+    };
+    let host = bare(host);
+    if !hosts.iter().any(|allowed| bare(allowed) == host) {
+        return Err("the host is not in slack.response_url_hosts");
+    }
+    let loopback = host == "localhost"
+        || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        return Ok(());
-    }
-    if url.scheme() != "https" {
-        return Err("only https is allowed");
-    }
-    let host = host.to_ascii_lowercase();
-    if hosts.contains(&host) {
-        Ok(())
-    } else {
-        Err("the host is not in slack.response_url_hosts")
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("only https is allowed (http only to a loopback host)"),
     }
 }
 
@@ -576,4 +578,48 @@ pub fn response_body(message: &Message, in_channel: bool, replace_original: bool
         body["blocks"] = json!(message.blocks);
     }
     body
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_hosts_are_posted_to_loopback_included() {
+        let hosts: Vec<String> = ["hooks.slack.com", "127.0.0.1", "[::1]"]
+            .map(str::to_owned)
+            .to_vec();
+        let table: &[(&str, Result<(), &str>)] = &[
+            ("https://hooks.slack.com/commands/T1/2/x", Ok(())),
+            ("https://HOOKS.slack.com/commands/T1/2/x", Ok(())),
+            ("http://127.0.0.1:8081/hooks", Ok(())),
+            ("http://[::1]:8081/hooks", Ok(())),
+            ("https://127.0.0.1/hooks", Ok(())),
+            (
+                "http://127.0.0.2:8081/hooks",
+                Err("the host is not in slack.response_url_hosts"),
+            ),
+            (
+                "http://localhost:8081/hooks",
+                Err("the host is not in slack.response_url_hosts"),
+            ),
+            (
+                "https://evil.example/hooks",
+                Err("the host is not in slack.response_url_hosts"),
+            ),
+            (
+                "http://hooks.slack.com/commands/T1/2/x",
+                Err("only https is allowed (http only to a loopback host)"),
+            ),
+            (
+                "ftp://127.0.0.1/hooks",
+                Err("only https is allowed (http only to a loopback host)"),
+            ),
+        ];
+        for (url, expected) in table {
+            let url = Url::parse(url).unwrap();
+            assert_eq!(destination_allowed(&url, &hosts), *expected, "{url}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 
 use super::{Failure, progress::Progress};
+use crate::console::printable;
 use crate::{
     answer::Requester,
     app::App,
@@ -19,7 +20,7 @@ use crate::{
     identity::{CustomerEmail, Identity, parse_query},
     privacy::{ErasureJob, ErasureReceipt},
     queue::ExecutionOutcome,
-    store::JobState,
+    store::{AuditRecord, JobState},
 };
 
 #[derive(Debug, Args)]
@@ -138,19 +139,20 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
                 receipt.job_id,
                 receipt.status
             );
+            // What upstreams answered is theirs: printed escaped, like every table.
             for done in &receipt.done {
-                println!("  done     {done}");
+                println!("  done     {}", printable(done));
             }
             for pending in &receipt.pending {
-                println!("  pending  {pending}");
+                println!("  pending  {}", printable(pending));
             }
             for action in &receipt.needs_action {
-                println!("  by hand  {action}");
+                println!("  by hand  {}", printable(action));
             }
             if receipt.status != "done"
                 && let Some(error) = &receipt.last_error
             {
-                println!("  last error: {error}");
+                println!("  last error: {}", printable(error));
             }
         }
     }
@@ -205,27 +207,37 @@ pub async fn audit(config: Config, args: AuditArgs) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    print!("{}", audit_table(&entries));
+    Ok(())
+}
+
+/// `replaydesk audit`'s table, one line per entry. Every value read from the store goes through
+/// [`printable`]: an actor or a place is whatever the platform's request said, and an escape sequence
+/// or a line break in it must not play in the operator's terminal or forge a line of the table.
+pub fn audit_table(entries: &[AuditRecord]) -> String {
     if entries.is_empty() {
-        println!("No audit entries.");
-        return Ok(());
+        return "No audit entries.\n".into();
     }
-    println!(
-        "time                  action    platform  tenant       actor        place        sessions  identities"
+    let mut out = String::from(
+        "time                  action    platform  tenant       actor        place        sessions  identities\n",
     );
     for e in entries {
         let short: Vec<_> = e.identities.iter().map(|h| &h[..h.len().min(12)]).collect();
-        println!(
-            "{:<21} {:<9} {:<9} {:<12} {:<12} {:<12} {:<9} {}{}",
+        out.push_str(&format!(
+            "{:<21} {:<9} {:<9} {:<12} {:<12} {:<12} {:<9} {}{}\n",
             e.at.format("%Y-%m-%d %H:%M:%S"),
-            e.action,
-            e.platform,
-            e.tenant,
-            e.actor,
-            e.place.as_deref().unwrap_or("-"),
+            printable(&e.action),
+            printable(&e.platform),
+            printable(&e.tenant),
+            printable(&e.actor),
+            printable(e.place.as_deref().unwrap_or("-")),
             e.sessions,
-            short.join(","),
-            e.detail.map(|d| format!("  ({d})")).unwrap_or_default()
-        );
+            printable(&short.join(",")),
+            e.detail
+                .as_deref()
+                .map(|d| format!("  ({})", printable(d)))
+                .unwrap_or_default()
+        ));
     }
-    Ok(())
+    out
 }

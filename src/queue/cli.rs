@@ -5,6 +5,10 @@
 //!   attempts, times and the last error — never payloads, and with e-mail
 //!   addresses in errors masked (`j***@example.com`): this output ends up in
 //!   chat threads and tickets.
+//! * Every value `jobs list` and `jobs show` read from the store goes through
+//!   [`printable`]: an upstream's error or a platform's id with an escape
+//!   sequence or a line break in it is shown escaped, never played in the
+//!   operator's terminal.
 //! * `jobs show ID` prints one job in full, payload and effect ledger
 //!   included: it is meant for an operator's terminal.
 //! * A job waiting for a down upstream is `queued` with a last error that
@@ -28,7 +32,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::config::{format_duration, parse_duration};
-use crate::console::progress::Progress;
+use crate::console::{printable, progress::Progress};
 use crate::store::{JobState, Store, StoredJob};
 
 /// Dead jobs queued again per transaction by `jobs retry --all-dead`.
@@ -117,10 +121,10 @@ pub async fn render(
                     writeln!(
                         out,
                         "  {:<16} {:<7} marker {}  external id {}  at {}",
-                        e.name,
+                        printable(&e.name),
                         e.state.as_str(),
-                        e.marker,
-                        e.external_id.as_deref().unwrap_or("-"),
+                        printable(&e.marker),
+                        printable(e.external_id.as_deref().unwrap_or("-")),
                         time(e.updated_at)
                     )?;
                 }
@@ -187,7 +191,12 @@ pub async fn render(
 }
 
 fn list(out: &mut String, jobs: &[StoredJob]) -> anyhow::Result<()> {
-    let kind_width = jobs.iter().map(|j| j.kind.len()).max().unwrap_or(4).max(4);
+    let kind_width = jobs
+        .iter()
+        .map(|j| printable(&j.kind).chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     writeln!(
         out,
         "{:>8}  {:<kind_width$}  {:<7}  {:>8}  {:<20}  {:<20}  LAST ERROR",
@@ -197,13 +206,13 @@ fn list(out: &mut String, jobs: &[StoredJob]) -> anyhow::Result<()> {
         let error = job
             .last_error
             .as_deref()
-            .map(|e| one_line(&mask_emails(e), LIST_ERROR_WIDTH))
+            .map(|e| one_line(&mask_emails(&printable(e)), LIST_ERROR_WIDTH))
             .unwrap_or_default();
         writeln!(
             out,
             "{:>8}  {:<kind_width$}  {:<7}  {:>8}  {:<20}  {:<20}  {}",
             job.id,
-            job.kind,
+            printable(&job.kind),
             job.state.as_str(),
             job.attempts,
             time(job.enqueued_at),
@@ -216,13 +225,13 @@ fn list(out: &mut String, jobs: &[StoredJob]) -> anyhow::Result<()> {
 
 fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
     writeln!(out, "job {}", job.id)?;
-    writeln!(out, "kind:          {}", job.kind)?;
+    writeln!(out, "kind:          {}", printable(&job.kind))?;
     writeln!(out, "state:         {}", job.state)?;
     writeln!(out, "attempts:      {}", job.attempts)?;
     writeln!(
         out,
         "delivery key:  {}",
-        job.delivery_key.as_deref().unwrap_or("-")
+        printable(job.delivery_key.as_deref().unwrap_or("-"))
     )?;
     writeln!(out, "enqueued at:   {}", time(job.enqueued_at))?;
     writeln!(out, "run after:     {}", time(job.run_after))?;
@@ -233,19 +242,25 @@ fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
     if let Some(upstream) = &job.waiting_on {
         writeln!(
             out,
-            "waiting on:    {upstream} (unavailable; waits are not attempts)"
+            "waiting on:    {} (unavailable; waits are not attempts)",
+            printable(upstream)
         )?;
     }
     if let Some(at) = job.retried_at {
         writeln!(out, "retried at:    {}", time(at))?;
     }
     if let (Some(owner), Some(until)) = (&job.lock_owner, job.locked_until) {
-        writeln!(out, "lease:         {owner} until {}", time(until))?;
+        writeln!(
+            out,
+            "lease:         {} until {}",
+            printable(owner),
+            time(until)
+        )?;
     }
     writeln!(
         out,
         "last error:    {}",
-        job.last_error.as_deref().unwrap_or("-")
+        printable(job.last_error.as_deref().unwrap_or("-"))
     )?;
     match job.payload_purged_at {
         Some(at) => writeln!(out, "payload:       purged at {}", time(at))?,
@@ -253,7 +268,7 @@ fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
             let pretty = serde_json::to_string_pretty(&job.payload)?;
             writeln!(out, "payload:")?;
             for line in pretty.lines() {
-                writeln!(out, "  {line}")?;
+                writeln!(out, "  {}", printable(line))?;
             }
         }
     }

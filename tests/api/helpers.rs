@@ -581,6 +581,67 @@ impl TestApp {
             .start_background(shutdown)
     }
 
+    /// A Slack slash command with `fields`, form-encoded and signed as Slack signs it now, through
+    /// the router.
+    pub async fn slack_command(&self, fields: &[(&str, &str)]) -> TestResponse {
+        let body = serde_urlencoded::to_string(fields).expect("a form body");
+        let (ts, signature) = replaydesk::adapters::slack::verify::sign(
+            SLACK_SECRET,
+            self.clock.now().timestamp(),
+            body.as_bytes(),
+        );
+        let request = axum::http::Request::post("/slack/commands")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", signature)
+            .body(axum::body::Body::from(body))
+            .expect("a request");
+        self.oneshot(request).await
+    }
+
+    /// Runs the `replaydesk` binary with `args` as an operator would beside this app: the same store
+    /// (and so the same audit key file), FullStory and, when on, Slack (its fake and test secrets),
+    /// nothing else from the environment; `stdin` is written to its standard input.
+    pub async fn command(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use tokio::io::AsyncWriteExt;
+        let config = &self.state.config;
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_replaydesk"));
+        command
+            .args(args)
+            .current_dir(self.dir())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("USER", "operator-1")
+            .env("REPLAYDESK_STORE__URL", &config.store.url)
+            .env("REPLAYDESK_FULLSTORY__API_KEY", "na1.test-key-0123456789")
+            .env("REPLAYDESK_FULLSTORY__BASE_URL", self.fullstory.uri())
+            .env("REPLAYDESK_FULLSTORY__RETRY_BACKOFF", "20ms")
+            .env("REPLAYDESK_LOG__LEVEL", "debug")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(slack) = &self.fakes.slack {
+            command
+                .env("REPLAYDESK_SLACK__SIGNING_SECRET", SLACK_SECRET)
+                .env("REPLAYDESK_SLACK__BOT_TOKEN", SLACK_BOT_TOKEN)
+                .env("REPLAYDESK_SLACK__API_URL", format!("{}/api", slack.uri()))
+                .env(
+                    "REPLAYDESK_SLACK__RESPONSE_URL_HOSTS",
+                    config.slack.response_url_hosts.0.join(","),
+                );
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let mut input = child.stdin.take().expect("its stdin");
+        input
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .await
+            .expect("its stdin takes the input");
+        drop(input);
+        let output = child.wait_with_output().await.expect("the binary runs");
+        capture_process_logs(&output);
+        output
+    }
+
     /// Stops a served app gracefully (as at SIGTERM); what serving returned.
     pub async fn shut_down(&mut self) -> anyhow::Result<()> {
         let serving = self.serving.take().expect("a served app");

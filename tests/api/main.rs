@@ -12,6 +12,7 @@ mod fullstory;
 mod helpers;
 mod jobs;
 mod lookup;
+mod operator;
 mod outage;
 mod privacy;
 mod processes;

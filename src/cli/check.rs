@@ -1,5 +1,7 @@
 //! `replaydesk check`: the configuration is valid (it was loaded to get here), the store opens, and each
-//! configured integration answers. One line per integration: ok, off (not configured), or why not.
+//! configured integration answers. One line per integration: ok, off (not configured), or why not; a
+//! warning for each SQLite file of the store others than its owner may read (it is not failed: the
+//! operator may have meant it, but should see it said).
 //! Exit 1 when anything configured fails, or when FullStory, which everything needs, is not configured.
 
 use super::Failure;
@@ -22,6 +24,13 @@ pub async fn run(config: Config) -> Result<(), Failure> {
             failed = true;
             println!("store      failed: {error:#}");
         }
+    }
+    for (file, mode) in crate::store::wider_than_private(&app.config.store.url) {
+        println!(
+            "store      warning: {} is mode {mode:04o}, readable by others than its owner (it holds \
+             customer emails and reply tokens): chmod 600 it",
+            file.display()
+        );
     }
     if app.config.fullstory.api_key.is_set() {
         // `GET /v2/users/{id}` of nobody: in the seed OpenAPI, unmetered, reads nothing.

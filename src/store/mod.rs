@@ -479,6 +479,17 @@ pub async fn open_with(url: &str, options: StoreOptions) -> anyhow::Result<Arc<d
     Ok(Arc::new(store))
 }
 
+/// The files of a SQLite store at `url` (the database, `-wal`, `-shm`) readable or writable by others
+/// than their owner, with their mode: `replaydesk check` warns about them (they hold customer emails
+/// and reply tokens). Empty for PostgreSQL and in-memory stores.
+pub fn wider_than_private(url: &str) -> Vec<(std::path::PathBuf, u32)> {
+    if url.starts_with("sqlite:") {
+        sqlite::wider_than_private(url)
+    } else {
+        Vec::new()
+    }
+}
+
 /// The URL with any password replaced, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

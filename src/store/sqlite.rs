@@ -2,7 +2,11 @@
 //! [`Dialect`] for it.
 //!
 //! # Contract
-//! * File databases: created if missing (parent directory too), WAL journal,
+//! * File databases: created if missing (parent directory too) with mode 0600, whatever the umask:
+//!   the file and its `-wal` and `-shm` hold customer emails, live Slack `response_url`s and Discord
+//!   interaction tokens. SQLite gives the `-wal` and `-shm` the database file's mode; they are also set
+//!   to 0600 after opening when the database file is owner-only. An existing file keeps its mode
+//!   (`replaydesk check` warns when one is wider: [`wider_than_private`]). WAL journal,
 //!   `synchronous=FULL` (or NORMAL when [`Durability::Normal`] is asked for),
 //!   `secure_delete=ON` (a scrubbed payload is zeroed in the file, not left in a free page),
 //!   `busy_timeout` of [`SQLITE_BUSY_TIMEOUT`], foreign keys on.
@@ -19,6 +23,7 @@
 //!   erasures announced by another process ([`announce_erasure`]) by polling
 //!   a table every [`ERASURE_POLL`] (PostgreSQL uses `NOTIFY` for both).
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::Context;
@@ -101,6 +106,7 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the directory of {}", path.display()))?;
     }
+    create_private(&path)?;
     connect = connect
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -120,7 +126,78 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result
         .connect_with(connect)
         .await
         .with_context(|| format!("opening SQLite store {url:?} for reading"))?;
+    private_companions(&path)?;
     Ok(SqliteDb { read, write })
+}
+
+/// The store's files: the database, its `-wal` and its `-shm`.
+fn files(path: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Creates the database file empty (SQLite's empty database) with mode 0600 when it does not exist,
+/// so SQLite never creates it with the umask's mode (0644 with the usual 022).
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// After opening: the `-wal` and `-shm` get mode 0600 when the database file is owner-only (SQLite
+/// gives them the database's mode when it creates them; this holds whatever created them first).
+fn private_companions(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o077 == 0)
+            .unwrap_or(false);
+        if private {
+            for file in files(path).iter().skip(1).filter(|f| f.exists()) {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private (0600)", file.display()))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// The files of the SQLite store at `url` that others than their owner may read or write, with their
+/// mode (unix; none for another store, an in-memory one, or elsewhere).
+pub(crate) fn wider_than_private(url: &str) -> Vec<(PathBuf, u32)> {
+    let Ok(options) = SqliteConnectOptions::from_str(url) else {
+        return Vec::new();
+    };
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Vec::new();
+    }
+    let mut wide = Vec::new();
+    #[cfg(unix)]
+    for file in files(options.get_filename()) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&file) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                wide.push((file, mode));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = options;
+    wide
 }
 
 impl Dialect for SqliteDb {

@@ -94,3 +94,59 @@ async fn escape_sequences_from_a_request_or_an_upstream_are_printed_escaped_in_a
     assert!(!shown.chars().any(plays_in_a_terminal), "{shown:?}");
     assert!(shown.contains(r"\u{1b}[2J"), "{shown}");
 }
+
+/// The mode of `file` (its permission bits).
+fn mode(file: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn the_sqlite_store_and_its_wal_and_shm_are_private_from_creation_and_check_warns_when_wider()
+{
+    // Issue 22 row 9: the store as `serve` opens it, in a fresh directory.
+    let app = TestApp::builder().start().await;
+    let db = app.dir().join("replaydesk.db");
+    let usual = app.dir().join("made-the-usual-way");
+    std::fs::write(&usual, b"").unwrap();
+    assert_ne!(mode(&usual) & 0o077, 0, "this umask makes readable files");
+    // A write, so the write-ahead log and its index hold something.
+    app.store
+        .enqueue(
+            "test:one",
+            replaydesk::store::NewJob::new("old", serde_json::json!({"email": "jane@acme.com"})),
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = app.dir().join(format!("replaydesk.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    Mock::given(path("/v2/users/replaydesk-key-check"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&app.fullstory)
+        .await;
+    let check = app.command(&["check"], None).await;
+    let said = String::from_utf8(check.stdout).unwrap();
+    assert!(said.contains("store      ok"), "{said}");
+    assert!(!said.contains("warning"), "{said}");
+
+    // An existing store made readable by others (an older version, a copy): said, with the fix.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let check = app.command(&["check"], None).await;
+    let said = String::from_utf8(check.stdout).unwrap();
+    assert!(
+        said.contains(&format!(
+            "store      warning: {} is mode 0644, readable by others than its owner",
+            db.display()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("chmod 600"), "{said}");
+    assert_eq!(mode(&db), 0o644, "check only says so; it changes nothing");
+}

@@ -1,6 +1,8 @@
-//! `replaydesk forget EMAIL…` and `replaydesk audit [--since DATE] [--identity EMAIL|uid:X]`.
+//! `replaydesk forget [--stdin] EMAIL…` and `replaydesk audit [--since DATE] [--identity EMAIL|uid:X]`.
 //!
-//! `forget` enqueues one erasure job per email (so a step that fails is retried by the queue, here or by
+//! `forget --stdin` reads the addresses from standard input, one a line (blank lines and lines starting
+//! with `#` skipped), so they never show in `ps` or the shell's history; a line that is not an address
+//! is named by its number, not repeated. `forget` enqueues one erasure job per email (so a step that fails is retried by the queue, here or by
 //! a running `serve`) and works the queue until each is finished or waiting for a retry, printing
 //! progress, then a receipt per email: what was deleted where (with upstream references) and what is
 //! still pending. Exit 0 when everything is done, 1 when something is pending or failed.
@@ -27,6 +29,10 @@ use crate::{
 pub struct ForgetArgs {
     /// Customer email addresses to erase everywhere.
     pub emails: Vec<String>,
+    /// Also read addresses from standard input, one a line (they then never show in `ps` or the
+    /// shell's history).
+    #[arg(long)]
+    pub stdin: bool,
     /// Print the receipts as JSON.
     #[arg(long)]
     pub json: bool,
@@ -58,8 +64,9 @@ pub fn cli_requester() -> Requester {
     }
 }
 
-pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
-    let emails = args
+/// The addresses `forget` was given: its arguments, then (with `--stdin`) standard input's lines.
+fn addresses(args: &ForgetArgs) -> Result<Vec<CustomerEmail>, Failure> {
+    let mut emails = args
         .emails
         .iter()
         .map(|e| {
@@ -67,11 +74,44 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
                 .map_err(|why| Failure::usage(format!("`{e}` is not an email address: {why}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if args.stdin {
+        let mut input = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+            .map_err(|e| Failure::failed(format!("could not read standard input: {e}")))?;
+        emails.extend(addresses_in(&input)?);
+    }
     if emails.is_empty() {
         return Err(Failure::usage(
-            "give at least one email: replaydesk forget jane@acme.com",
+            "give at least one email: replaydesk forget jane@acme.com (or --stdin, one a line)",
         ));
     }
+    let mut seen = std::collections::HashSet::new();
+    emails.retain(|e| seen.insert(e.clone()));
+    Ok(emails)
+}
+
+/// The addresses of `input`, one a line; blank lines and `#` comments are skipped. A line that is not
+/// an address is named by its number (the input is not repeated).
+fn addresses_in(input: &str) -> Result<Vec<CustomerEmail>, Failure> {
+    let mut emails = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let email = CustomerEmail::parse(line).map_err(|why| {
+            Failure::usage(format!(
+                "line {} of standard input is not an email address: {why}",
+                n + 1
+            ))
+        })?;
+        emails.push(email);
+    }
+    Ok(emails)
+}
+
+pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
+    let emails = addresses(&args)?;
     let state = crate::wiring::Service::build(config, Clock::system()).await?;
     let mut jobs = Vec::new();
     for email in &emails {

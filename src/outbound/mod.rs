@@ -59,6 +59,17 @@ pub fn base_url(configured: Option<&str>, default: &str) -> String {
         .to_owned()
 }
 
+/// Whether `host` (a URL's host: a name, an IPv4 address or a bracketed IPv6 one) is this machine's
+/// loopback: `localhost` or an address in `127.0.0.0/8` or `::1`. Where an https rule allows plain http
+/// for local tries and tests, this is what "local" means.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no
 /// redirects followed: every client carries customer data or credentials, and a redirect would take
 /// them to a host nobody configured (a 3xx is returned to the caller as an unexpected answer).

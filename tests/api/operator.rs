@@ -150,3 +150,128 @@ async fn the_sqlite_store_and_its_wal_and_shm_are_private_from_creation_and_chec
     assert!(said.contains("chmod 600"), "{said}");
     assert_eq!(mode(&db), 0o644, "check only says so; it changes nothing");
 }
+
+#[tokio::test]
+async fn zendesk_app_never_writes_through_a_symlink_nor_replaces_a_file_without_force_and_wants_https()
+ {
+    // Issue 22 row 12.
+    let app = TestApp::builder().start().await;
+    let dir = app.dir();
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("link.zip")).unwrap();
+    let run = |extra: &[&str]| {
+        let args: Vec<String> = ["zendesk", "app", "--url", "https://rd.example.com"]
+            .iter()
+            .chain(extra)
+            .map(|a| (*a).to_owned())
+            .collect();
+        let app = &app;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            app.command(&args, None).await
+        }
+    };
+
+    for extra in [
+        &["--out", "link.zip"][..],
+        &["--out", "link.zip", "--force"],
+    ] {
+        let refused = run(extra).await;
+        assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains("link.zip is a symbolic link"), "{said}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    let written = run(&["--out", "rd.zip"]).await;
+    assert!(written.status.success(), "{written:?}");
+    let zip = dir.join("rd.zip");
+    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK"));
+    std::fs::write(&zip, "an older package").unwrap();
+    let refused = run(&["--out", "rd.zip"]).await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("rd.zip already exists: give --force"),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&zip).unwrap(), "an older package");
+    let replaced = run(&["--out", "rd.zip", "--force"]).await;
+    assert!(replaced.status.success(), "{replaced:?}");
+    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    for (url, ok) in [
+        ("http://rd.example.com", false),
+        ("ftp://rd.example.com", false),
+        ("http://127.0.0.1:8080", true),
+        ("http://[::1]:8080", true),
+    ] {
+        let output = app
+            .command(
+                &[
+                    "zendesk",
+                    "app",
+                    "--url",
+                    url,
+                    "--out",
+                    "local.zip",
+                    "--force",
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(output.status.success(), ok, "{url}: {output:?}");
+        if !ok {
+            assert_eq!(output.status.code(), Some(2), "{url}");
+            let said = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                said.contains("must be https") || said.contains("is not an http(s) URL"),
+                "{said}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn forget_reads_addresses_from_standard_input_one_a_line() {
+    // Issue 22 row 12: the addresses never show in `ps` or the shell's history.
+    let app = TestApp::builder().start().await;
+    super::privacy::mount_jane(&app.fullstory).await;
+    let output = app
+        .command(
+            &["forget", "--stdin"],
+            Some("# erasure requests of the week\n\n  Jane@Acme.com  \njane@acme.com\n"),
+        )
+        .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        stdout.matches("Erasure of jane@acme.com (job ").count(),
+        1,
+        "one erasure for one customer: {stdout}"
+    );
+    assert!(stdout.contains("): done\n"), "{stdout}");
+
+    // A line that is not an address is named by its number, not repeated; nothing is erased.
+    let jobs = app.jobs().await;
+    let refused = app
+        .command(
+            &["forget", "--stdin"],
+            Some("bob@acme.com\nnot-an-address\n"),
+        )
+        .await;
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("line 2 of standard input is not an email address"),
+        "{said}"
+    );
+    assert!(!said.contains("not-an-address"), "{said}");
+    assert_eq!(app.jobs().await, jobs);
+}

@@ -556,13 +556,9 @@ fn destination_allowed(url: &Url, hosts: &[String]) -> Result<(), &'static str> 
     if !hosts.iter().any(|allowed| bare(allowed) == host) {
         return Err("the host is not in slack.response_url_hosts");
     }
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if crate::outbound::is_loopback_host(&host) => Ok(()),
         _ => Err("only https is allowed (http only to a loopback host)"),
     }
 }

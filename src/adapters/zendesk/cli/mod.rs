@@ -35,9 +35,12 @@ pub struct AppArgs {
     /// replaydesk's public base URL, e.g. https://replaydesk.example.com (default: server.public_url).
     #[arg(long)]
     pub url: Option<String>,
-    /// Where to write the zip.
+    /// Where to write the zip (never through a symbolic link).
     #[arg(long, default_value = "replaydesk.zip")]
     pub out: std::path::PathBuf,
+    /// Replace --out when it exists (a regular file only).
+    #[arg(long)]
+    pub force: bool,
     /// The manifest's author name.
     #[arg(long, default_value = "replaydesk")]
     pub author_name: String,

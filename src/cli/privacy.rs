@@ -1,7 +1,8 @@
 //! `replaydesk forget [--stdin] EMAIL…` and `replaydesk audit [--since DATE] [--identity EMAIL|uid:X]`.
 //!
-//! `forget --stdin` reads the addresses from standard input, one a line (blank lines and lines starting
-//! with `#` skipped), so they never show in `ps` or the shell's history; a line that is not an address
+//! Each address is read as a reader sees it ([`crate::identity::parse_address`]: `jane＠acme.com` or
+//! `jane%40acme.com` is jane@acme.com). `forget --stdin` reads the addresses from standard input, one a
+//! line (blank lines and lines starting with `#` skipped), so they never show in `ps` or the shell's history; a line that is not an address
 //! is named by its number, not repeated. `forget` enqueues one erasure job per email (so a step that fails is retried by the queue, here or by
 //! a running `serve`) and works the queue until each is finished or waiting for a retry, printing
 //! progress, then a receipt per email: what was deleted where (with upstream references) and what is
@@ -19,7 +20,7 @@ use crate::{
     app::App,
     clock::Clock,
     config::Config,
-    identity::{CustomerEmail, Identity, parse_query},
+    identity::{CustomerEmail, Identity, parse_address, parse_query},
     privacy::{ErasureJob, ErasureReceipt},
     queue::ExecutionOutcome,
     store::{AuditRecord, JobState},
@@ -70,7 +71,7 @@ fn addresses(args: &ForgetArgs) -> Result<Vec<CustomerEmail>, Failure> {
         .emails
         .iter()
         .map(|e| {
-            CustomerEmail::parse(e)
+            parse_address(e)
                 .map_err(|why| Failure::usage(format!("`{e}` is not an email address: {why}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -99,7 +100,7 @@ fn addresses_in(input: &str) -> Result<Vec<CustomerEmail>, Failure> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let email = CustomerEmail::parse(line).map_err(|why| {
+        let email = parse_address(line).map_err(|why| {
             Failure::usage(format!(
                 "line {} of standard input is not an email address: {why}",
                 n + 1

@@ -20,11 +20,13 @@
 //!   `jane@acme.com2`) is dropped rather than cut down to something that
 //!   looks valid but belongs to someone else.
 //!
-//! How: HTML entities are decoded first (`&#64;`, `&lt;`, `&amp;`, ...),
-//! then `mailto:` targets are percent-decoded and their `?subject=...` query
-//! dropped, then one regex finds `local@domain` (or `local%40domain`), then
-//! the characters on either side are checked, then [`CustomerEmail::parse`]
-//! has the last word. Things that are deliberately *not* addresses:
+//! How: the text is first read as a reader sees it ([`super::normalize_text`]:
+//! HTML entities and tags, percent-escapes until stable, quoted-printable
+//! `=40`, NFKC, invisible characters dropped, an address in a URL's user
+//! part set apart), then `mailto:` targets lose their `?subject=...` query,
+//! then one regex finds `local@domain` (or `local%40domain`), then the
+//! characters on either side are checked, then [`CustomerEmail::parse`] has
+//! the last word. Things that are deliberately *not* addresses:
 //! `user@localhost`, `@handle`, `foo@bar`, `a@b.c`, version strings
 //! (`react@18.2.0`), Slack mentions (`<@U123ABC>`, `<#C123|general>`),
 //! `https://medium.com/@user/post`, and `logo@2x.png` (file extensions
@@ -103,7 +105,9 @@ pub fn extract_identities(text: &str, exclude_domains: &[String]) -> Vec<Identit
 }
 
 /// Whether `text` mentions `email` in any form extraction reads (plain, `mailto:` with `%40`, HTML
-/// entities such as `&#64;`), compared exactly after normalisation: `alice.bob@x.example` does not
+/// entities such as `&#64;`, and every form [`super::normalize_text`] reads: tags, percent-escapes,
+/// quoted-printable, fullwidth, invisible characters, a URL's user part), compared exactly after
+/// normalisation: `alice.bob@x.example` does not
 /// mention `bob@x.example`, and `_` or `%` are ordinary characters. Text that is JSON (a stored job
 /// payload) is also read string by string, so JSON escapes (`\u0040`) hide nothing. Erasure scrubs
 /// what this finds ([`crate::store::PrivacyStore`]).
@@ -143,12 +147,13 @@ pub(super) fn is_excluded(email: &CustomerEmail, excluded: &[String]) -> bool {
 
 /// Calls `f` with every address found in `text`, in order, duplicates included.
 pub(super) fn for_each_email(text: &str, mut f: impl FnMut(CustomerEmail)) {
-    // An `@` can only come from `@`, `%40` or an entity such as `&#64;`.
-    if !text.bytes().any(|b| matches!(b, b'@' | b'%' | b'&')) {
+    // An `@` can only come from `@`, `%40`, `=40`, an entity such as `&#64;`, or a character NFKC
+    // makes one of (`＠`).
+    if text.is_ascii() && !text.bytes().any(|b| matches!(b, b'@' | b'%' | b'&' | b'=')) {
         return;
     }
-    let decoded = decode_html_entities(text);
-    let decoded = decode_mailto_targets(&decoded);
+    let decoded = super::normalize_text(text);
+    let decoded = drop_mailto_queries(&decoded);
     let text = decoded.as_ref();
     for caps in EMAIL_RE.captures_iter(text) {
         let (Some(whole), Some(local), Some(domain)) =
@@ -251,49 +256,18 @@ fn decode_entity(entity: &str) -> Option<char> {
     })
 }
 
-/// Rewrites every `mailto:TARGET` as `mailto:` + TARGET percent-decoded,
-/// without its `?query`, so `mailto:jane%2Btest%40acme.com?subject=Hi`
-/// reads `mailto:jane+test@acme.com`. Borrows when there is no `mailto:`.
-fn decode_mailto_targets(text: &str) -> Cow<'_, str> {
+/// Rewrites every `mailto:TARGET?QUERY` as `mailto:TARGET` (the target is already percent-decoded:
+/// [`super::normalize_text`]), so `mailto:jane@acme.com?subject=Hi` reads `mailto:jane@acme.com`.
+/// Borrows when there is no `mailto:`.
+fn drop_mailto_queries(text: &str) -> Cow<'_, str> {
     MAILTO_RE.replace_all(text, |caps: &Captures<'_>| {
         let whole = caps.get(0).map_or("", |m| m.as_str());
         let target = whole.get("mailto:".len()..).unwrap_or("");
         let address = target
             .split_once('?')
             .map_or(target, |(address, _)| address);
-        format!("mailto:{}", percent_decode(address))
+        format!("mailto:{address}")
     })
-}
-
-/// Decodes `%XX` escapes; invalid escapes are kept, control characters and
-/// invalid UTF-8 become separators.
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = bytes.get(i).copied().unwrap_or(b' ');
-        if byte == b'%' {
-            let hi = bytes.get(i + 1).and_then(|&b| (b as char).to_digit(16));
-            let lo = bytes.get(i + 2).and_then(|&b| (b as char).to_digit(16));
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                let decoded = u8::try_from(hi * 16 + lo).unwrap_or(b' ');
-                out.push(if decoded.is_ascii_control() {
-                    b' '
-                } else {
-                    decoded
-                });
-                i += 3;
-                continue;
-            }
-        }
-        out.push(byte);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -332,6 +306,43 @@ mod tests {
         let underscore = CustomerEmail::parse("b_b@x-corp.example").unwrap();
         assert!(!mentions(r#"{"email":"bob@x-corp.example"}"#, &underscore));
         assert!(mentions(r#"{"email":"b_b@x-corp.example"}"#, &underscore));
+    }
+
+    /// Issue 22 row 7: forms a reader sees as jane@acme.com, each found and matched by `mentions`.
+    const READER_FORMS: &[&str] = &[
+        "ja\u{200B}ne@acme.com",
+        "j\u{200C}a\u{200D}n\u{2060}e\u{FEFF}@acme.com",
+        "jan\u{AD}e@acme.com",
+        "jane\u{FF20}acme.com",
+        "ｊａｎｅ＠ａｃｍｅ．ｃｏｍ",
+        "%6A%61%6E%65%40%61%63%6D%65%2E%63%6F%6D",
+        "jane%40acme%2ecom",
+        "jane%2540acme.com",
+        "<b>jane</b>@acme.com",
+        "&lt;b&gt;jane&lt;/b&gt;@acme.com",
+        "<i>j</i><b>ane</b><span>@</span>acme.com",
+        "https://jane%40acme.com@host.example/",
+        "https://jane@acme.com@host.example/",
+        "mailto:jane%40acme.com",
+        "jane=40acme.com",
+        "jane=40acme=2Ecom",
+        "jane&#x40;acme&#46;com",
+    ];
+
+    #[test]
+    fn every_form_a_reader_sees_as_the_address_is_found_and_mentioned() {
+        let jane = CustomerEmail::parse("jane@acme.com").unwrap();
+        for form in READER_FORMS {
+            for text in [
+                (*form).to_owned(),
+                format!("Hi, please look at {form}, thanks"),
+                format!("<p>Customer: {form}</p>"),
+                serde_json::json!({ "text": form }).to_string(),
+            ] {
+                assert_eq!(extracted(&text, &[]), ["jane@acme.com"], "{text:?}");
+                assert!(mentions(&text, &jane), "{text:?}");
+            }
+        }
     }
 
     fn extracted(text: &str, exclude: &[&str]) -> Vec<String> {
@@ -473,7 +484,6 @@ mod tests {
             decode_html_entities("a &amp; b &bogus; &#0; &#x110000; &#65;"),
             "a & b &bogus; &#0; &#x110000; A"
         );
-        assert_eq!(percent_decode("a%40b%zz%4"), "a@b%zz%4");
     }
 
     #[test]
@@ -532,8 +542,50 @@ mod tests {
         prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
     }
 
+    /// `local@domain` written the way `how` says (0..=11), `at` picking where a hidden character
+    /// goes: the encodings a reader still reads as the address.
+    fn encoded(local: &str, domain: &str, how: u8, at: usize) -> String {
+        let plain = format!("{local}@{domain}");
+        let hide = |hidden: char| {
+            let at = at % (plain.len() + 1);
+            format!("{}{hidden}{}", &plain[..at], &plain[at..])
+        };
+        let percent = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+        match how {
+            0 => plain,
+            1 => hide('\u{200B}'),
+            2 => hide('\u{AD}'),
+            3 => hide('\u{FEFF}'),
+            4 => format!("{local}\u{FF20}{domain}"),
+            5 => percent(&plain),
+            6 => format!("{local}%40{}", domain.replace('.', "%2e")),
+            7 => format!("<b>{local}</b>@{domain}"),
+            8 => format!("https://{local}%40{domain}@host.example/x"),
+            9 => format!("mailto:{local}%40{domain}?subject=hi"),
+            10 => format!("{local}=40{domain}"),
+            _ => format!("{local}&#64;{domain}"),
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_encoding_of_an_address_is_found_and_mentioned(
+            local in "[a-z][a-z0-9]{0,6}(\\.[a-z0-9]{1,4})?",
+            domain in "[a-z][a-z0-9-]{0,6}[a-z0-9]\\.(com|io|org|co\\.uk)",
+            how in 0u8..12,
+            at in any::<usize>(),
+            before in prop_oneof![Just(""), Just(" "), Just("Hi "), Just("<p>"), Just("\n> "), Just("(")],
+            after in prop_oneof![Just(""), Just(" "), Just(", thanks"), Just("</p>"), Just("."), Just(")")],
+        ) {
+            let Ok(email) = CustomerEmail::parse(&format!("{local}@{domain}")) else {
+                return Ok(());
+            };
+            let text = format!("{before}{}{after}", encoded(&local, &domain, how, at));
+            prop_assert_eq!(extract_emails(&text, &[]), vec![email.clone()], "{:?}", text);
+            prop_assert!(mentions(&text, &email), "{:?}", text);
+        }
 
         #[test]
         fn extraction_never_panics_on_arbitrary_strings(s in any::<String>()) {

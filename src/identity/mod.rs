@@ -22,6 +22,7 @@
 mod email;
 mod error;
 mod extract;
+mod normalize;
 mod query;
 mod redact;
 mod uid;
@@ -33,9 +34,19 @@ use serde::{Deserialize, Serialize};
 pub use email::{CustomerEmail, MAX_EMAIL_LEN, MAX_LOCAL_PART_LEN};
 pub use error::IdentityError;
 pub use extract::{extract_emails, extract_identities, mentions};
+pub use normalize::normalize_text;
 pub use query::{ParsedQuery, parse_query};
 pub use redact::redact_emails;
 pub use uid::{MAX_UID_LEN, Uid};
+
+/// One address an operator typed (`replaydesk forget`), read as a reader sees it first
+/// ([`normalize_text`]): `ja\u{200B}ne@acme.com`, `jane＠acme.com` or `jane%40acme.com` is jane@acme.com.
+///
+/// # Errors
+/// What [`CustomerEmail::parse`] finds wrong with the normalised text.
+pub fn parse_address(text: &str) -> Result<CustomerEmail, IdentityError> {
+    CustomerEmail::parse(normalize_text(text).trim())
+}
 
 /// One way of naming a customer in FullStory.
 ///
@@ -103,6 +114,25 @@ mod tests {
 
     fn uid(s: &str) -> Identity {
         Uid::parse(s).unwrap().into()
+    }
+
+    #[test]
+    fn an_address_typed_in_any_form_a_reader_sees_as_it_is_that_address() {
+        for typed in [
+            "jane@acme.com",
+            " Jane@Acme.com ",
+            "ja\u{200B}ne@acme.com",
+            "jane\u{FF20}acme.com",
+            "jane%40acme.com",
+            "<b>jane</b>@acme.com",
+        ] {
+            assert_eq!(
+                parse_address(typed).map(CustomerEmail::into_inner),
+                Ok("jane@acme.com".to_owned()),
+                "{typed:?}"
+            );
+        }
+        assert!(parse_address("jane").is_err());
     }
 
     #[test]

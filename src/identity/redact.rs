@@ -9,15 +9,16 @@
 //! * every email-looking substring becomes `j•••@domain`: the part before
 //!   the separator is replaced by its first character and `•••`; the
 //!   separator and the domain are kept as they were. `@`, its URL encoding
-//!   `%40` and its HTML encodings (`&#64;`, `&#x40;`, `&commat;`) are all
-//!   separators, so `email=jane%40acme.com` becomes `email=j•••%40acme.com`;
+//!   `%40`, its HTML encodings (`&#64;`, `&#x40;`, `&commat;`) and the
+//!   fullwidth and small at signs (`＠`, `﹫`, which a reader sees as `@`) are
+//!   all separators, so `email=jane%40acme.com` becomes `email=j•••%40acme.com`;
 //! * it errs towards masking: each separator is judged on its own (a
 //!   domain can be the next address's local part, as in
 //!   `jane@acme.comjoe@acme.com`), the part before it may contain `%`
 //!   escapes, and the domain need only look like `label.label`; so nothing
 //!   [`extract_emails`](super::extract_emails) finds in a string appears in
 //!   its redacted form, and redacting twice changes nothing;
-//! * text with no `@`, `%` or `&` is returned borrowed after a `memchr`
+//! * text with no `@`, `%`, `&`, `＠` or `﹫` is returned borrowed after a
 //!   scan, without running any regex, because this runs on every log line;
 //!   text where nothing matched is also returned borrowed;
 //! * one pass over the text: linear time, no panics.
@@ -31,7 +32,7 @@ use super::email::MASK;
 use super::extract::compile;
 
 /// The ways an `@` is written in logs, URLs and HTML.
-const SEPARATOR_PATTERN: &str = r"@|%40|&#0*64;|&#[xX]0*40;|(?i:&commat;)";
+const SEPARATOR_PATTERN: &str = r"@|%40|&#0*64;|&#[xX]0*40;|(?i:&commat;)|\x{FF20}|\x{FE6B}";
 
 static SEPARATOR_RE: LazyLock<Regex> = LazyLock::new(|| compile(SEPARATOR_PATTERN));
 
@@ -39,7 +40,7 @@ static SEPARATOR_RE: LazyLock<Regex> = LazyLock::new(|| compile(SEPARATOR_PATTER
 /// (`jane@acme.com` → `j•••@acme.com`). Borrows when nothing matched.
 #[must_use]
 pub fn redact_emails(s: &str) -> Cow<'_, str> {
-    if !s.contains('@') && !s.contains('%') && !s.contains('&') {
+    if !s.contains(['@', '%', '&', '\u{FF20}', '\u{FE6B}']) {
         return Cow::Borrowed(s);
     }
     let mut out = String::new();
@@ -173,6 +174,8 @@ mod tests {
                 "j•••&#64;acme.com j•••&#x40;acme.com",
             ),
             ("image@2x.png", "i•••@2x.png"),
+            ("jane\u{FF20}acme.com", "j•••\u{FF20}acme.com"),
+            ("jane\u{FE6B}acme.com", "j•••\u{FE6B}acme.com"),
         ];
         for (input, expected) in cases {
             assert_eq!(redact_emails(input), expected, "input {input:?}");

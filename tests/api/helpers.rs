@@ -585,13 +585,24 @@ impl TestApp {
     /// the router.
     pub async fn slack_command(&self, fields: &[(&str, &str)]) -> TestResponse {
         let body = serde_urlencoded::to_string(fields).expect("a form body");
+        self.signed_by_slack("/slack/commands", "application/x-www-form-urlencoded", body)
+            .await
+    }
+
+    /// A Slack Events API delivery of `body`, signed as Slack signs it now, through the router.
+    pub async fn slack_event(&self, body: &Value) -> TestResponse {
+        self.signed_by_slack("/slack/events", "application/json", body.to_string())
+            .await
+    }
+
+    async fn signed_by_slack(&self, route: &str, content_type: &str, body: String) -> TestResponse {
         let (ts, signature) = replaydesk::adapters::slack::verify::sign(
             SLACK_SECRET,
             self.clock.now().timestamp(),
             body.as_bytes(),
         );
-        let request = axum::http::Request::post("/slack/commands")
-            .header("content-type", "application/x-www-form-urlencoded")
+        let request = axum::http::Request::post(route)
+            .header("content-type", content_type)
             .header("x-slack-request-timestamp", ts)
             .header("x-slack-signature", signature)
             .body(axum::body::Body::from(body))

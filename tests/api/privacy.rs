@@ -742,3 +742,110 @@ async fn a_postgresql_store_without_an_audit_key_refuses_to_start_naming_the_key
     store.close().await;
     db.drop_now().await;
 }
+
+/// Every form issue 22 (row 7) names, as a Slack message carries it (Slack writes `<`, `>` and `&` as
+/// entities), each of which a reader sees as jane@acme.com.
+const JANE_AS_A_READER_SEES_HER: &[&str] = &[
+    "ja\u{200B}ne@acme.com",
+    "jan\u{AD}e@acme.com",
+    "jane\u{FF20}acme.com",
+    "%6A%61%6E%65%40%61%63%6D%65%2E%63%6F%6D",
+    "jane%40acme%2ecom",
+    "&lt;b&gt;jane&lt;/b&gt;@acme.com",
+    "https://jane%40acme.com@status.example/",
+    "mailto:jane%40acme.com",
+    "jane=40acme.com",
+];
+
+#[tokio::test]
+async fn every_form_a_reader_sees_as_her_address_is_looked_up_and_erased_by_forget() {
+    // Issue 22 row 7: `forget` missed forms a reader still sees as the address.
+    let app = TestApp::builder().slack().start().await;
+    mount_jane(&app.fullstory).await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "ts": "1700000999.000001"})),
+        )
+        .mount(app.slack_api())
+        .await;
+    // Each form arrives in an @mention signed as Slack signs it; the job keeps the message's text.
+    for (n, form) in JANE_AS_A_READER_SEES_HER.iter().enumerate() {
+        let ts = format!("{}.{n:06}", app.clock.now().timestamp());
+        let event = json!({
+            "type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+            "event_id": format!("EvForm{n}"), "event_time": 1_700_000_000,
+            "event": {"type": "app_mention", "user": "U1", "text": format!("<@UBOT> see {form} please"),
+                      "ts": ts, "channel": "C1", "event_ts": ts},
+        });
+        assert_eq!(app.slack_event(&event).await.status, 200, "{form}");
+    }
+    let outcomes = app.run_jobs().await;
+    assert_eq!(outcomes.len(), JANE_AS_A_READER_SEES_HER.len());
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ExecutionOutcome::Done(_))),
+        "{outcomes:?}"
+    );
+    // Found and looked up: every answer is about her (FullStory was asked for her, exactly).
+    let posts: Vec<serde_json::Value> = app
+        .slack_api()
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/chat.postMessage")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posts.len(), JANE_AS_A_READER_SEES_HER.len());
+    for post in &posts {
+        assert!(
+            post["blocks"]
+                .to_string()
+                .contains("j•••@acme.com · 3 recent sessions"),
+            "{post}"
+        );
+    }
+    let fullstory_asked: Vec<_> = app
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/sessions/v2")
+        .map(|r| r.url.query().unwrap_or("").to_owned())
+        .collect();
+    assert!(!fullstory_asked.is_empty());
+    assert!(
+        fullstory_asked
+            .iter()
+            .all(|q| q.contains("email=jane%40acme.com")),
+        "{fullstory_asked:?}"
+    );
+    assert_eq!(
+        app.store.count_payloads_mentioning(&jane()).await.unwrap(),
+        JANE_AS_A_READER_SEES_HER.len() as u64
+    );
+
+    // Erased: `forget jane@acme.com`'s job scrubs every payload holding any of the forms.
+    let id = enqueue_erasure(&app).await;
+    assert!(app.run_jobs().await.contains(&ExecutionOutcome::Done(id)));
+    assert_eq!(
+        app.store.count_payloads_mentioning(&jane()).await.unwrap(),
+        0
+    );
+    for file in std::fs::read_dir(app.dir()).unwrap() {
+        let file = file.unwrap().path();
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for form in JANE_AS_A_READER_SEES_HER {
+            assert!(
+                !text.contains(form),
+                "{form} is still in {}",
+                file.display()
+            );
+        }
+    }
+}

@@ -157,6 +157,7 @@ fn main() -> anyhow::Result<()> {
             app.fullstory.clone() as Arc<dyn SessionsApi>,
             None,
             Clock::system(),
+            app.tombstones.clone(),
         ));
         let failed_uncached = replay(&app, uncached, &plan, compression, "a").await;
         let without = fake.seen.calls();

@@ -1,7 +1,7 @@
 //! The core of the service, and the state its request handlers share.
 //!
 //! [`App`] is built once from the configuration: clock, metrics, store, FullStory client, cache,
-//! lookup, auditor. [`AppState`] is the core plus the job queue, what every route and job reaches.
+//! auditor, tombstones, lookup. [`AppState`] is the core plus the job queue, what every route and job reaches.
 //! Neither knows a platform: the composition root ([`crate::wiring`]) builds the core first, then plugs
 //! the enabled platforms and the job handlers into it, so handlers need the core and the core needs
 //! nothing of them.
@@ -21,6 +21,7 @@ use crate::{
     queue::{Queue, QueueMetrics},
     source_limits::SourceLimits,
     store::{self, Store},
+    tombstone::Tombstones,
 };
 
 pub struct App {
@@ -33,6 +34,8 @@ pub struct App {
     pub sessions: Arc<CachedSessions>,
     pub lookup: Arc<Lookup>,
     pub auditor: Auditor,
+    /// Erased addresses remembered: the erasure job keeps them, every lookup asks them.
+    pub tombstones: Tombstones,
     /// Per-source inbound limits, checked by every adapter after the tenant check.
     pub sources: SourceLimits,
 }
@@ -65,11 +68,6 @@ impl App {
             fs,
             metrics.upstream.clone(),
         ));
-        let lookup = Arc::new(Lookup::new(
-            sessions.clone() as Arc<dyn SessionsApi>,
-            fs.summary_profile.clone(),
-            clock.clone(),
-        ));
         let auditor = Auditor::new(
             store.clone(),
             &config.privacy.audit_key,
@@ -77,6 +75,18 @@ impl App {
         )
         .await
         .context("could not prepare the audit key")?;
+        let tombstones = Tombstones::new(
+            auditor.clone(),
+            store.clone(),
+            clock.clone(),
+            config.privacy.tombstone_keep(),
+        );
+        let lookup = Arc::new(Lookup::new(
+            sessions.clone() as Arc<dyn SessionsApi>,
+            fs.summary_profile.clone(),
+            clock.clone(),
+            tombstones.clone(),
+        ));
         Ok(Self {
             clock,
             metrics,
@@ -86,6 +96,7 @@ impl App {
             sessions,
             lookup,
             auditor,
+            tombstones,
             sources: SourceLimits::new(&config.limits),
             config,
         })

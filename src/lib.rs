@@ -29,6 +29,7 @@ pub mod signing;
 pub mod source_limits;
 pub mod store;
 pub mod telemetry;
+pub mod tombstone;
 pub mod wiring;
 
 /// Installs rustls' `ring` crypto provider as the process default (idempotent). Called at start-up and

@@ -63,10 +63,22 @@ pub fn not_looked_up(result: &LookupResult) -> Option<String> {
     })
 }
 
-/// The polite answer when a customer has no sessions.
-pub fn no_sessions(identity: &Identity, lookback_days: u64) -> String {
+/// The polite answer when a customer has no sessions to show: none found, or (for a customer who was
+/// erased and is still remembered: [`crate::tombstone`]) that they asked to be forgotten.
+pub fn no_sessions(group: &IdentityResult, lookback_days: u64) -> String {
+    if group.forgotten {
+        return forgotten(&group.identity);
+    }
     format!(
         "No sessions found for {} in the last {lookback_days} days.",
+        who(&group.identity)
+    )
+}
+
+/// The answer about a customer who was erased: nothing was looked up, nothing is kept.
+pub fn forgotten(identity: &Identity) -> String {
+    format!(
+        "{} asked to be forgotten: replaydesk erased their data and looks nothing up for them.",
         who(identity)
     )
 }
@@ -243,7 +255,7 @@ pub fn fallback_lines(
             let mut lines = vec![FALLBACK_INTRO.to_owned()];
             for group in &result.identities {
                 if group.sessions.is_empty() {
-                    lines.push(escape(&no_sessions(&group.identity, result.lookback_days)));
+                    lines.push(escape(&no_sessions(group, result.lookback_days)));
                     continue;
                 }
                 lines.push(escape(&sessions_heading(group)));
@@ -309,6 +321,7 @@ mod tests {
         };
         let mut group = IdentityResult {
             identity: Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap()),
+            forgotten: false,
             sessions: vec![],
             digest: None,
             summary: None,
@@ -344,9 +357,22 @@ mod tests {
             looking_up(&[jane.clone(), uid, jane.clone()], 1),
             "Looking up replays for j•••@acme.com… (2 more not looked up: at most 1 per request)"
         );
+        let mut group = IdentityResult {
+            identity: jane.clone(),
+            forgotten: false,
+            sessions: vec![],
+            digest: None,
+            summary: None,
+        };
         assert_eq!(
-            no_sessions(&jane, 30),
+            no_sessions(&group, 30),
             "No sessions found for j•••@acme.com in the last 30 days."
+        );
+        group.forgotten = true;
+        assert_eq!(
+            no_sessions(&group, 30),
+            "j•••@acme.com asked to be forgotten: replaydesk erased their data and looks nothing up \
+             for them."
         );
     }
 

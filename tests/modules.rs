@@ -24,10 +24,12 @@
 //! metrics    → outbound
 //! store      → identity
 //! audit      → config identity signing store
+//! tombstone  → audit clock identity store      (erased addresses remembered by their audit hash)
 //! fullstory  → config identity metrics outbound
-//! lookup     → clock fullstory identity
+//! lookup     → clock fullstory identity tombstone
 //! queue      → clock config console outbound store telemetry
 //! app        → audit clock config fullstory identity lookup metrics outbound queue source_limits store
+//!              tombstone
 //!              (the core: knows no platform, no job kind)
 //! answer     → app audit fullstory identity lookup outbound queue store
 //! privacy    → answer app audit config fullstory identity metrics outbound queue signing store

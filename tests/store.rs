@@ -2,7 +2,9 @@
 //! - item claims (`Store::claim_items` / `claimed_items`): the primitive behind "a Zendesk ticket never
 //!   shows the same session twice" and the per-ticket content dedupe;
 //! - erasure's scrub (`scrub_payloads_mentioning`): exactly the erased customer, in every encoded form,
-//!   never another erasure's job; retention scrubbing dead jobs too.
+//!   never another erasure's job; retention scrubbing dead jobs too;
+//! - erasure tombstones (`bury`, `buried`) and an operator's cancellation (`claim_job`,
+//!   `mark_cancelled`), both of migration 7.
 //!
 //! Every test body runs as `<name>::sqlite` (a fresh file) and `<name>::postgres` (a fresh schema in the
 //! database at `REPLAYDESK_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
@@ -14,7 +16,7 @@ use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use replaydesk::identity::CustomerEmail;
-use replaydesk::store::{self, ItemClaim, NewJob, Store, StoreOptions};
+use replaydesk::store::{self, ItemClaim, JobState, NewJob, Store, StoreOptions};
 use serde_json::json;
 
 #[derive(Clone, Copy)]
@@ -102,6 +104,8 @@ both_backends!(
     an_erasure_scrubs_exactly_its_customer_in_every_encoded_form,
     an_erasure_never_scrubs_another_erasure,
     retention_scrubs_dead_jobs_too,
+    a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it,
+    an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it,
 );
 
 fn email(text: &str) -> CustomerEmail {
@@ -502,4 +506,156 @@ async fn concurrent_claimers_split_the_items_without_overlap(store: Arc<dyn Stor
     let mut expected = all.clone();
     expected.sort();
     assert_eq!(won, expected, "every item is held by exactly one claimer");
+}
+
+async fn a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it(
+    store: Arc<dyn Store>,
+) {
+    let now = at(1_000_000_000);
+    let hashes = items(&["h-jane", "h-bob", "h-carol"]);
+    store
+        .bury("h-jane", now + Duration::days(30), now)
+        .await
+        .unwrap();
+    store
+        .bury("h-bob", now + Duration::days(1), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.buried(&hashes, now).await.unwrap(),
+        ["h-jane", "h-bob"]
+    );
+    // An earlier expiry never shortens a kept one; a later one extends it.
+    store
+        .bury("h-jane", now + Duration::days(2), now)
+        .await
+        .unwrap();
+    let later = now + Duration::days(3);
+    assert_eq!(store.buried(&hashes, later).await.unwrap(), ["h-jane"]);
+    store
+        .bury("h-jane", later + Duration::days(60), later)
+        .await
+        .unwrap();
+    let after = now + Duration::days(40);
+    assert_eq!(store.buried(&hashes, after).await.unwrap(), ["h-jane"]);
+    assert!(
+        store
+            .buried(&hashes, later + Duration::days(61))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it(store: Arc<dyn Store>) {
+    let then = Utc::now() - Duration::days(10);
+    let id = store
+        .enqueue(
+            "test:waiting",
+            NewJob::new(
+                "lookup",
+                json!({"identities":[{"email":"dave@corp.example"}]}),
+            ),
+            then,
+        )
+        .await
+        .unwrap()
+        .job_id;
+    // A worker's attempt met an outage: the job waits, due far ahead.
+    store
+        .claim("w", then + Duration::seconds(30), then)
+        .await
+        .unwrap()
+        .unwrap();
+    let wait = replaydesk::store::Wait {
+        upstream: Some("fullstory"),
+        until: then + Duration::days(365),
+        error: "waiting: fullstory unavailable",
+    };
+    assert!(store.wait_later(id, "w", wait, then).await.unwrap());
+    // An operator's hold: not due, but claimed; no attempt counted; nobody else can take it.
+    let held = store
+        .claim_job(id, "cli", then + Duration::seconds(30), then)
+        .await
+        .unwrap()
+        .expect("a queued job can be held");
+    assert_eq!(held.attempts, 0);
+    assert!(
+        store
+            .claim("w2", then + Duration::seconds(30), then)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .claim_job(id, "cli-2", then + Duration::seconds(30), then)
+            .await
+            .unwrap()
+            .is_none(),
+        "a held job is not held twice"
+    );
+    assert!(
+        !store
+            .mark_cancelled(id, "cli-2", "cancelled", then)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_cancelled(id, "cli", "cancelled by an operator", then)
+            .await
+            .unwrap()
+    );
+    let cancelled = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert_eq!(cancelled.waiting_on, None);
+    assert!(
+        store
+            .count_by_state()
+            .await
+            .unwrap()
+            .contains(&(JobState::Cancelled, 1))
+    );
+    assert_eq!(
+        store
+            .list_jobs(Some(JobState::Cancelled), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .claim_job(id, "cli", then, then)
+            .await
+            .unwrap()
+            .is_none(),
+        "ended"
+    );
+    // It can be taken back, like an expired job; and retention scrubs it like one.
+    assert!(store.retry_dead(id, then).await.unwrap());
+    assert_eq!(
+        store.get_job(id).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+    store
+        .claim_job(id, "cli", then + Duration::seconds(30), then)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .mark_cancelled(id, "cli", "cancelled again", then)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .purge_done(Utc::now() - Duration::days(7), Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(payload(&store, id).await, serde_json::Value::Null);
 }

@@ -1,6 +1,8 @@
 //! The shared `lookup` job ("find this customer's sessions") and the one path every platform's
 //! lookups take: [`run_lookup`] (and [`run_lookup_as`], for an adapter whose request differs from the
-//! defaults), which runs the core, answers, audits, and applies the failure policy.
+//! defaults), which runs the core, answers, audits, and applies the failure policy. A job whose answer
+//! names a customer who asked to be forgotten ([`crate::tombstone`]) has its payload scrubbed once
+//! answered: nothing of the question is kept until retention.
 
 use std::sync::Arc;
 
@@ -104,9 +106,25 @@ pub async fn run_lookup_as(
                     Some(format!("job {}", job.id())),
                 )
                 .await;
+            if result.names_a_forgotten_customer() {
+                forget_the_question(app, job).await;
+            }
             Ok(())
         }
         Err(error) => on_fullstory_error(app, replier, job, &payload.reply, error).await,
+    }
+}
+
+/// Once a job's answer named a customer who asked to be forgotten: its payload (the question, with
+/// their address) is scrubbed now rather than at retention, and the store's files keep no copy of it
+/// (as after an erasure). A failure is logged: the answer was given, and retention scrubs it later.
+async fn forget_the_question(app: &App, job: &JobContext) {
+    let scrubbed = match app.store.scrub_job(job.id(), app.clock.now()).await {
+        Ok(()) => app.store.compact_after_erasure().await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = scrubbed {
+        tracing::warn!(error = %format!("{error:#}"), "could not scrub the job that asked for a forgotten customer");
     }
 }
 

@@ -126,6 +126,13 @@ pub fn table(result: &LookupResult) -> String {
             Identity::Email(email) => email.as_str().to_owned(),
             Identity::Uid(uid) => format!("uid:{}", uid.as_str()),
         };
+        if group.forgotten {
+            let _ = writeln!(
+                out,
+                "{who} asked to be forgotten (erased; privacy.tombstone_days): nothing was looked up."
+            );
+            continue;
+        }
         if group.sessions.is_empty() {
             let _ = writeln!(
                 out,

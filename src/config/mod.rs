@@ -393,7 +393,7 @@ impl HeapConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacyConfig {
     pub admin_slack_user_ids: List,
@@ -404,6 +404,28 @@ pub struct PrivacyConfig {
     /// beside the hashes it protects). Default: beside a SQLite store (`<store file>.audit-key`); a
     /// PostgreSQL store needs `audit_key` or this file (the same on every replica).
     pub audit_key_file: Option<std::path::PathBuf>,
+    /// Days an erased address is remembered (as its keyed hash): a lookup of it meanwhile is answered
+    /// "this customer asked to be forgotten" and reaches nothing. 0: not remembered.
+    pub tombstone_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            admin_slack_user_ids: List::default(),
+            zendesk_erasure_tag: None,
+            audit_key: Secret::default(),
+            audit_key_file: None,
+            tombstone_days: 30,
+        }
+    }
+}
+
+impl PrivacyConfig {
+    /// How long an erased address is remembered (`tombstone_days`).
+    pub fn tombstone_keep(&self) -> Duration {
+        Duration::from_secs(u64::from(self.tombstone_days) * 86_400)
+    }
 }
 
 impl Config {
@@ -639,6 +661,12 @@ impl Config {
             if let Some(url) = url {
                 check_url(key, url)?;
             }
+        }
+        if self.privacy.tombstone_days > 3650 {
+            return Err(invalid(
+                "privacy.tombstone_days",
+                "must be between 0 (not remembered) and 3650",
+            ));
         }
         self.discord.validate()?;
         self.validate_zendesk()?;

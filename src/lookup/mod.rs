@@ -11,12 +11,19 @@
 //! counts the rest ([`LookupResult::not_looked_up`]) so each answer can say so. One request can
 //! therefore never spend more than that many session-list calls, whatever text it carried.
 //!
+//! Erased customers: an identity [`Tombstones`] remembers as erased is answered "this customer asked to
+//! be forgotten" ([`IdentityResult::forgotten`]) and never sent to FullStory, so nothing about it is
+//! fetched, cached or shown. Checked here, once, because every platform's lookup passes here (Slack,
+//! Zendesk notes and the sidebar, Discord, `replaydesk lookup`); an erasure itself reads FullStory
+//! directly, not through here.
+//!
 //! Decisions: when every session started *after* `around`, none is marked likely (the problem the ticket
 //! is about happened before any of them). A digest that cannot be made is left out (logged), never an
 //! error; a summary that cannot be made for a lasting reason (no profile, 404) says why in the result,
 //! while a passing failure (429, 5xx) fails the lookup so the job queue retries it.
 //!
-//! This module imports nothing of any platform; `fullstory` is its only upstream.
+//! This module imports nothing of any platform; `fullstory` is its only upstream, and the store (through
+//! [`Tombstones`]) the only other thing it reads.
 
 mod digest;
 mod rank;
@@ -32,6 +39,7 @@ use crate::{
     clock::Clock,
     fullstory::{FsError, SessionId, SessionsApi},
     identity::Identity,
+    tombstone::Tombstones,
 };
 pub use digest::Digest;
 pub use went_wrong::{Moment, WhatWentWrong};
@@ -76,6 +84,10 @@ pub enum SummaryOutcome {
 #[derive(Clone, Debug, Serialize)]
 pub struct IdentityResult {
     pub identity: Identity,
+    /// This customer was erased and asked to be forgotten (see the module docs): nothing was looked
+    /// up, `sessions` is empty, and every answer says so instead of "no sessions".
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forgotten: bool,
     pub sessions: Vec<FoundSession>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
@@ -109,6 +121,12 @@ impl LookupResult {
     pub fn session_count(&self) -> usize {
         self.identities.iter().map(|i| i.sessions.len()).sum()
     }
+
+    /// Whether the answer names a customer who asked to be forgotten (the job that asked then keeps
+    /// nothing of the question once answered).
+    pub fn names_a_forgotten_customer(&self) -> bool {
+        self.identities.iter().any(|i| i.forgotten)
+    }
 }
 
 /// The lookup engine.
@@ -116,6 +134,7 @@ pub struct Lookup {
     sessions: Arc<dyn SessionsApi>,
     summary_profile: Option<String>,
     clock: Clock,
+    tombstones: Tombstones,
 }
 
 impl Lookup {
@@ -123,11 +142,13 @@ impl Lookup {
         sessions: Arc<dyn SessionsApi>,
         summary_profile: Option<String>,
         clock: Clock,
+        tombstones: Tombstones,
     ) -> Self {
         Self {
             sessions,
             summary_profile,
             clock,
+            tombstones,
         }
     }
 
@@ -148,11 +169,23 @@ impl Lookup {
                 "more identities than one request looks up; the rest are named as not looked up"
             );
         }
-        let lists = try_join_all(
-            asked
-                .iter()
-                .map(|who| self.sessions.list_sessions(who, request.limit)),
-        )
+        let forgotten = self.tombstones.forgotten(asked).await;
+        if forgotten.contains(&true) {
+            tracing::info!(
+                forgotten = forgotten.iter().filter(|f| **f).count(),
+                "a customer who asked to be forgotten was asked for; not looked up"
+            );
+        }
+        let lists = try_join_all(asked.iter().zip(&forgotten).map(|(who, gone)| async move {
+            if *gone {
+                Ok(None)
+            } else {
+                self.sessions
+                    .list_sessions(who, request.limit)
+                    .await
+                    .map(Some)
+            }
+        }))
         .await?;
 
         let since =
@@ -163,13 +196,14 @@ impl Lookup {
             .zip(lists)
             .map(|(who, list)| {
                 let fresh = list
-                    .sessions
                     .iter()
+                    .flat_map(|list| list.sessions.iter())
                     .filter(|s| seen.insert(s.id.clone()))
                     .cloned()
                     .collect::<Vec<_>>();
                 IdentityResult {
                     identity: who.clone(),
+                    forgotten: list.is_none(),
                     sessions: rank::rank(fresh, since, request.around, request.limit as usize),
                     digest: None,
                     summary: None,

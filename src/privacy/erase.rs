@@ -1,6 +1,9 @@
 //! Erasure of one customer ("delete my data"), as a queued job.
 //!
 //! Steps, each a ledgered effect (done once, never repeated by a retry):
+//! 0. The address is remembered as erased ([`crate::tombstone`], its keyed hash, for
+//!    `privacy.tombstone_days`): from now on a lookup of it is answered "this customer asked to be
+//!    forgotten" and reaches nothing (idempotent: a retry only extends it).
 //! 1. FullStory: the users behind the email come from FullStory's user list by email
 //!    (`GET /v2/users?email=…`, when the account's API has it: a 404 there means "not available") and
 //!    from the email's sessions (`userId`, read with `GET /v2/users/{id}` for its `uid`). Each user with
@@ -384,6 +387,10 @@ impl RunJob for EraseHandler {
     type Job = ErasureJob;
 
     async fn run(&self, job: &JobContext, payload: ErasureJob) -> Result<(), JobError> {
+        // 0. Remembered first, so a lookup arriving while this runs is already answered "forgotten".
+        if let Err(error) = self.app.tombstones.bury(&payload.email).await {
+            return self.not_yet(job, &payload, error).await;
+        }
         let users = match self.upstream_steps(job, &payload).await {
             Ok(users) => users,
             Err(error) => return self.not_yet(job, &payload, error).await,

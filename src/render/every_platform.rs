@@ -119,6 +119,7 @@ fn group(n: usize) -> impl Strategy<Value = IdentityResult> {
                 .collect();
             IdentityResult {
                 identity,
+                forgotten: false,
                 digest: (digest && !sessions.is_empty()).then(|| Digest {
                     pages: 6,
                     errors: 2,

@@ -49,6 +49,7 @@ pub(crate) fn sample_result() -> LookupResult {
         identities: vec![
             IdentityResult {
                 identity: email("jane@acme.com"),
+                forgotten: false,
                 sessions: vec![
                     session(
                         "5191865402245120:4000000000000004",
@@ -74,6 +75,7 @@ pub(crate) fn sample_result() -> LookupResult {
             },
             IdentityResult {
                 identity: email("bob@acme.com"),
+                forgotten: false,
                 sessions: vec![session(
                     "5191865402245120:4000000000000009",
                     "2026-11-18T08:00:00Z",
@@ -84,6 +86,7 @@ pub(crate) fn sample_result() -> LookupResult {
             },
             IdentityResult {
                 identity: Identity::Uid(Uid::parse("12345").expect("a uid")),
+                forgotten: false,
                 sessions: vec![],
                 digest: None,
                 summary: None,

@@ -99,15 +99,19 @@ pub enum JobState {
     /// Its answer's deadline passed while an upstream it needed was down (the person who asked was
     /// told); nothing was wrong with the job itself. Listed and retried like a dead job.
     Expired,
+    /// An operator ended it while it waited (`replaydesk jobs cancel`; the person who asked was told).
+    /// Listed and retried like an expired job.
+    Cancelled,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
         JobState::Queued,
         JobState::Running,
         JobState::Done,
         JobState::Dead,
         JobState::Expired,
+        JobState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +121,7 @@ impl JobState {
             JobState::Done => "done",
             JobState::Dead => "dead",
             JobState::Expired => "expired",
+            JobState::Cancelled => "cancelled",
         }
     }
 }
@@ -137,8 +142,10 @@ impl FromStr for JobState {
             "done" => Ok(JobState::Done),
             "dead" => Ok(JobState::Dead),
             "expired" => Ok(JobState::Expired),
+            "cancelled" => Ok(JobState::Cancelled),
             other => bail!(
-                "unknown job state {other:?} (expected queued, running, done, dead or expired)"
+                "unknown job state {other:?} (expected queued, running, done, dead, expired or \
+                 cancelled)"
             ),
         }
     }
@@ -327,6 +334,26 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool>;
 
+    /// Leases job `job_id` to `owner` until `lease_until` when it is queued (due or not, waiting or
+    /// not) or running with a lease that ran out before `now`, without counting an attempt: an
+    /// operator's hold on it (`jobs cancel`). `None` when it is in any other state or absent.
+    async fn claim_job(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StoredJob>>;
+
+    /// running → cancelled (an operator ended it), with the reason, if `owner` still holds the lease.
+    async fn mark_cancelled(
+        &self,
+        job_id: i64,
+        owner: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+
     /// running → queued until `wait.until`, waiting on `wait.upstream` (or only delayed, without one),
     /// un-counting the attempt (an upstream outage or a spend limit is not the job's failure), if
     /// `owner` still holds the lease.
@@ -362,7 +389,7 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// Every state, zero included.
     async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>>;
 
-    /// dead or expired → queued, due now, attempts reset, `retried_at` = now. `false` if neither, or
+    /// dead, expired or cancelled → queued, due now, attempts reset, `retried_at` = now. `false` if none, or
     /// when retention or an erasure scrubbed its payload (nothing is left to run). The bulk retries
     /// below leave scrubbed jobs alone too.
     async fn retry_dead(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<bool>;
@@ -374,7 +401,7 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// until it returns 0, this is [`Store::retry_all_dead`] in steps that can report progress.
     async fn retry_dead_batch(&self, limit: u32, now: DateTime<Utc>) -> anyhow::Result<u64>;
 
-    /// Retention: done, dead and expired jobs finished before `finished_before` get
+    /// Retention: done, dead, expired and cancelled jobs finished before `finished_before` get
     /// their payload replaced by JSON `null` and their `last_error` cleared
     /// (both may hold customer emails; a dead job kept its email and reply
     /// address forever before). The job row (kind, times, attempts), its

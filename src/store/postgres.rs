@@ -58,6 +58,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "outages",
         sql: include_str!("migrations/postgres/0005_outages.sql"),
     },
+    // 6 is SQLite's alone (erasure announcements; PostgreSQL has NOTIFY).
+    Migration {
+        version: 7,
+        name: "cancelled_and_tombstones",
+        sql: include_str!("migrations/postgres/0007_cancelled_and_tombstones.sql"),
+    },
 ];
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<PgPool> {

@@ -1,6 +1,7 @@
 //! What the store keeps for privacy: the audit trail (who looked up whom, where, when, how many sessions
-//! were shown; identities only as keyed hashes), install-wide settings (the generated audit key), and
-//! the erasure of every stored payload that holds a customer's email.
+//! were shown; identities only as keyed hashes), install-wide settings (the generated audit key), the
+//! erasure of every stored payload that holds a customer's email, and the tombstones of erased
+//! addresses (their keyed hashes, until they expire: [`crate::tombstone`]).
 //!
 //! A supertrait of [`super::Store`], so `Arc<dyn Store>` has these methods, written once for both
 //! backends in the same `with_db!` style as the queue's SQL.
@@ -67,6 +68,22 @@ pub trait PrivacyStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> anyhow::Result<u64>;
 
+    /// Replaces by JSON `null` the payload and last error of job `job_id`, whatever its state: a job
+    /// that answered about a forgotten customer keeps nothing of the question.
+    async fn scrub_job(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<()>;
+
+    /// Keeps the tombstone `hash` until `expires_at` (a later date wins when it has one already), and
+    /// forgets the tombstones that expired before `now`.
+    async fn bury(
+        &self,
+        hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+
+    /// Which of `hashes` have a tombstone that has not expired at `now`.
+    async fn buried(&self, hashes: &[String], now: DateTime<Utc>) -> anyhow::Result<Vec<String>>;
+
     /// How many job payloads or errors still mention `email` (the same reading as the scrub).
     async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64>;
 
@@ -91,6 +108,12 @@ const SCAN_HELD: &str = "SELECT id, kind, payload, last_error FROM jobs \
 const SCRUB_ONE: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
      payload_purged_at = $2, updated_at = $2 WHERE id = $1";
 const SCAN_PAGE: i64 = 500;
+const BURY: &str = "INSERT INTO tombstones (hash, expires_at) VALUES ($1, $2) \
+     ON CONFLICT (hash) DO UPDATE SET expires_at = \
+     CASE WHEN excluded.expires_at > tombstones.expires_at THEN excluded.expires_at \
+     ELSE tombstones.expires_at END";
+const FORGET_EXPIRED_TOMBSTONES: &str = "DELETE FROM tombstones WHERE expires_at < $1";
+const IS_BURIED: &str = "SELECT hash FROM tombstones WHERE hash = $1 AND expires_at > $2";
 
 type AuditRow = (
     i64,
@@ -266,6 +289,60 @@ impl PrivacyStore for SqlStore {
             });
         }
         Ok(ids.len() as u64)
+    }
+
+    async fn scrub_job(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(SCRUB_ONE)
+                .bind(job_id)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("scrubbing a job's payload")?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn bury(
+        &self,
+        hash: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(BURY)
+                .bind(hash)
+                .bind(to_ms(expires_at))
+                .execute(&mut *tx)
+                .await
+                .context("keeping a tombstone")?;
+            sqlx::query(FORGET_EXPIRED_TOMBSTONES)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("forgetting expired tombstones")?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn buried(&self, hashes: &[String], now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+        let mut found = Vec::new();
+        for hash in hashes {
+            let row: Option<(String,)> = with_db!(self, |pool| {
+                sqlx::query_as(IS_BURIED)
+                    .bind(hash)
+                    .bind(to_ms(now))
+                    .fetch_optional(pool.reader())
+                    .await
+                    .context("reading tombstones")?
+            });
+            found.extend(row.map(|(h,)| h));
+        }
+        Ok(found)
     }
 
     async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64> {

@@ -170,7 +170,7 @@ const WAIT_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
      locked_until = NULL, run_after = $3, last_error = $4, waiting_on = $5, updated_at = $6, \
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
-/// Ends a job as `$5` (`dead` or `expired`).
+/// Ends a job as `$5` (`dead`, `expired` or `cancelled`).
 const MARK_ENDED: &str = "UPDATE jobs SET state = $5, lock_owner = NULL, locked_until = NULL, \
      last_error = $3, finished_at = $4, updated_at = $4, waiting_on = NULL \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
@@ -184,6 +184,12 @@ const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, lock
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+/// An operator's hold on one job: queued, or running with a lapsed lease; the attempt not counted.
+const CLAIM_JOB: &str = concat!(
+    "UPDATE jobs SET state = 'running', lock_owner = $2, locked_until = $3, updated_at = $4 \
+     WHERE id = $1 AND (state = 'queued' OR (state = 'running' AND locked_until < $4)) RETURNING ",
+    job_columns!()
+);
 const LIST_JOBS: &str = concat!(
     "SELECT ",
     job_columns!(),
@@ -198,7 +204,7 @@ const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
 const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $2, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $2, retried_at = $2, \
      waiting_on = NULL \
-     WHERE id = $1 AND state IN ('dead', 'expired') AND payload_purged_at IS NULL";
+     WHERE id = $1 AND state IN ('dead', 'expired', 'cancelled') AND payload_purged_at IS NULL";
 const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
      lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
      waiting_on = NULL \
@@ -212,7 +218,8 @@ const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, 
 const PURGE_DONE_BATCH: &str = "UPDATE jobs SET payload = 'null', last_error = NULL, \
      payload_purged_at = $2, updated_at = $2 \
      WHERE id IN (SELECT id FROM jobs \
-         WHERE state IN ('done', 'dead', 'expired') AND finished_at < $1 AND payload_purged_at IS NULL \
+         WHERE state IN ('done', 'dead', 'expired', 'cancelled') AND finished_at < $1 \
+             AND payload_purged_at IS NULL \
          LIMIT 500)";
 const GET_EFFECT: &str = concat!(
     "SELECT ",
@@ -347,7 +354,7 @@ impl SqlStore {
         }
     }
 
-    /// running → `state` (dead or expired), with the error, if `owner` still holds the lease.
+    /// running → `state` (dead, expired or cancelled), with the error, if `owner` still holds the lease.
     async fn end(
         &self,
         job_id: i64,
@@ -554,6 +561,43 @@ impl Store for SqlStore {
             }
         });
         row.map(job_from_row).transpose()
+    }
+
+    async fn claim_job(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StoredJob>> {
+        let row: Option<JobRow> = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await.context("claim_job: begin")?;
+            let row = sqlx::query(CLAIM_JOB)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(lease_until))
+                .bind(to_ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .context("claiming one job")?;
+            tx.commit().await.context("claim_job: commit")?;
+            match row {
+                Some(row) => Some(job_row!(row)),
+                None => None,
+            }
+        });
+        row.map(job_from_row).transpose()
+    }
+
+    async fn mark_cancelled(
+        &self,
+        job_id: i64,
+        owner: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.end(job_id, owner, JobState::Cancelled, reason, now)
+            .await
     }
 
     async fn renew_lease(

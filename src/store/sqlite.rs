@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "erasure_announcements",
         sql: include_str!("migrations/sqlite/0006_erasure_announcements.sql"),
     },
+    Migration {
+        version: 7,
+        name: "cancelled_and_tombstones",
+        sql: include_str!("migrations/sqlite/0007_cancelled_and_tombstones.sql"),
+    },
 ];
 
 /// The SQLite store's pools: every write goes through `write`, a pool of

@@ -257,9 +257,19 @@ async fn an_erasure_waits_out_a_heap_outage_without_spending_attempts_and_finish
     );
 }
 
+/// The app without tombstones (`privacy.tombstone_days = 0`): a lookup after an erasure reaches
+/// FullStory again, which shows that the cache forgot her (with tombstones, the default, it is answered
+/// "asked to be forgotten" without reaching anything: `an_erased_address_is_answered_forgotten_…`).
+async fn app_without_tombstones() -> TestApp {
+    TestApp::builder()
+        .configure(|c| c.privacy.tombstone_days = 0)
+        .start()
+        .await
+}
+
 #[tokio::test]
 async fn after_erasure_the_cache_is_gone_and_no_stored_payload_holds_the_email() {
-    let state = spawn_app().await;
+    let state = app_without_tombstones().await;
     mount_jane(&state.fullstory).await;
     let fullstory = &state.fullstory;
     let who = Identity::Email(jane());
@@ -623,7 +633,7 @@ async fn after_an_erasure_no_encoded_copy_is_left_in_the_sqlite_files() {
 async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache_within_2_seconds()
 {
     // `serve`: a cache warmed with jane's sessions, listening for erasures.
-    let serving = spawn_app().await;
+    let serving = app_without_tombstones().await;
     mount_jane(&serving.fullstory).await;
     let fullstory = &serving.fullstory;
     let listener = replaydesk::privacy::broadcast::listen(serving.app.clone())
@@ -848,4 +858,119 @@ async fn every_form_a_reader_sees_as_her_address_is_looked_up_and_erased_by_forg
             );
         }
     }
+}
+
+#[tokio::test]
+async fn an_erased_address_is_answered_forgotten_on_every_platform_and_reaches_nothing() {
+    // Issue 22 row 8: right after `forget`, her address was looked up and stored again. Slack and
+    // Zendesk on, the ticket event to FullStory too; Zendesk's ticket is jane's.
+    let builder = super::zendesk::Harness::builder(|c| c.zendesk.fullstory_event = true).slack();
+    let rd = super::zendesk::Harness::start_from(builder).await;
+    mount_jane(&rd.fullstory).await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/T1/1/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(rd.slack_api())
+        .await;
+    let id = enqueue_erasure(&rd).await;
+    assert!(rd.run_jobs().await.contains(&ExecutionOutcome::Done(id)));
+    let fullstory_calls = || async { rd.fullstory.received_requests().await.unwrap().len() };
+    let after_erasure = fullstory_calls().await;
+
+    // Asked again at once: in Slack, by a Zendesk ticket of hers, on the command line.
+    let response_url = format!("{}/hooks/T1/1/x", rd.slack_api().uri());
+    let ask_in_slack = |trigger: &'static str| {
+        let response_url = response_url.clone();
+        let rd = &rd;
+        async move {
+            rd.slack_command(&[
+                ("team_id", "T1"),
+                ("channel_id", "C1"),
+                ("user_id", "U1"),
+                ("command", "/replays"),
+                ("text", "Jane@Acme.com"),
+                ("response_url", &response_url),
+                ("trigger_id", trigger),
+            ])
+            .await
+            .status
+        }
+    };
+    assert_eq!(ask_in_slack("trig-after-erasure").await, 200);
+    assert_eq!(
+        rd.deliver(
+            "inv-after-erasure",
+            &super::zendesk::created_body(super::zendesk::TICKET)
+        )
+        .await,
+        200
+    );
+    let outcomes = rd.run_jobs().await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ExecutionOutcome::Done(_)))
+            && outcomes.len() == 2,
+        "{outcomes:?}"
+    );
+    let cli = rd.command(&["lookup", "jane@acme.com"], None).await;
+    assert!(cli.status.success(), "{cli:?}");
+
+    // Each answer says so, politely.
+    let said = "asked to be forgotten";
+    let slack: Vec<String> = rd
+        .slack_api()
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/hooks/T1/1/x")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(slack.len(), 1);
+    assert!(slack[0].contains(said), "{}", slack[0]);
+    let notes = rd.zendesk().notes(super::zendesk::TICKET);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains(said), "{}", notes[0]);
+    assert!(
+        String::from_utf8_lossy(&cli.stdout).contains(said),
+        "{cli:?}"
+    );
+
+    // Nothing about her reached FullStory (no lookup, no ticket event), nothing is kept: no payload
+    // holds her, and no file of the store has her address.
+    // (The ticket's latest comment names bob@acme.com too: he is looked up as usual.)
+    let asked: Vec<String> = rd.fullstory.received_requests().await.unwrap()[after_erasure..]
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.method,
+                r.url,
+                String::from_utf8_lossy(&r.body)
+            )
+        })
+        .collect();
+    assert!(
+        asked
+            .iter()
+            .all(|call| !call.to_lowercase().contains("jane") && !call.contains("/v2/events")),
+        "{asked:?}"
+    );
+    assert_eq!(
+        rd.store.count_payloads_mentioning(&jane()).await.unwrap(),
+        0
+    );
+    for file in std::fs::read_dir(rd.dir()).unwrap() {
+        let file = file.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_lowercase();
+        assert!(!text.contains("jane@acme.com"), "{}", file.display());
+    }
+
+    // Past `privacy.tombstone_days` (30), she is a customer like any other again.
+    rd.clock
+        .advance(std::time::Duration::from_secs(31 * 86_400));
+    assert_eq!(ask_in_slack("trig-a-month-later").await, 200);
+    rd.run_jobs().await;
+    assert!(fullstory_calls().await > after_erasure);
 }

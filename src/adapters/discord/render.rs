@@ -241,7 +241,7 @@ fn identity_embed(
     }
     let description = if group.sessions.is_empty() {
         cut(
-            &escape(&render::no_sessions(&group.identity, result.lookback_days)),
+            &escape(&render::no_sessions(group, result.lookback_days)),
             room,
         )
     } else {

@@ -120,7 +120,7 @@ pub fn sessions(result: &LookupResult, options: Options) -> Message {
         if group.sessions.is_empty() {
             if blocks.len() < budget {
                 blocks.push(section(&escape(&render::no_sessions(
-                    &group.identity,
+                    group,
                     result.lookback_days,
                 ))));
             }
@@ -178,7 +178,7 @@ pub fn sessions(result: &LookupResult, options: Options) -> Message {
     let mut text = Lines::new(MAX_TEXT, 40, "\n");
     for group in &result.identities {
         text.push(escape(&if group.sessions.is_empty() {
-            render::no_sessions(&group.identity, result.lookback_days)
+            render::no_sessions(group, result.lookback_days)
         } else {
             render::sessions_heading(group)
         }));

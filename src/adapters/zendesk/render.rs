@@ -164,7 +164,7 @@ pub fn empty_note(result: &LookupResult, reference: &str) -> String {
     for group in &result.identities {
         lines.push(format!(
             "<p>{}</p>",
-            escape(&render::no_sessions(&group.identity, result.lookback_days))
+            escape(&render::no_sessions(group, result.lookback_days))
         ));
     }
     let mut html = lines.finish(|n| format!("<p>and {n} more without sessions</p>"));

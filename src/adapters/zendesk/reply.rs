@@ -124,6 +124,7 @@ pub fn only_new(result: &LookupResult, new: &HashSet<String>) -> LookupResult {
             let no_likely = group.likely().is_none();
             Some(IdentityResult {
                 identity: group.identity.clone(),
+                forgotten: group.forgotten,
                 sessions,
                 digest: if keeps_likely {
                     group.digest.clone()
@@ -517,6 +518,7 @@ mod tests {
     fn group(email: &str, sessions: Vec<FoundSession>) -> IdentityResult {
         IdentityResult {
             identity: Identity::Email(CustomerEmail::parse(email).unwrap()),
+            forgotten: false,
             sessions,
             digest: Some(Digest::default()),
             summary: Some(SummaryOutcome::Ready("s".into())),

@@ -4,7 +4,8 @@
 //! "Support Ticket Created" (`POST /v2/events`, `session.use_most_recent`), once per ticket (claim
 //! `fullstory-event`) and once per job (ledger effect `fullstory-event`). The event names the
 //! requester by `uid`: the requester's Zendesk `external_id` when set (the company's own user id, which
-//! is what FullStory's uid usually is), else their email.
+//! is what FullStory's uid usually is), else their email. A requester who was erased and asked to be
+//! forgotten ([`crate::tombstone`]) gets no event.
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -18,8 +19,9 @@ use crate::{
         Client, FsError,
         server_api::{EventTarget, ServerEvent},
     },
-    identity::CustomerEmail,
+    identity::{CustomerEmail, Identity},
     queue::{Effect, JobContext, JobError},
+    tombstone::Tombstones,
 };
 
 /// The FullStory event's name.
@@ -40,6 +42,15 @@ impl TicketHandler {
             tracing::info!(ticket = id, "no requester to send the FullStory event for");
             return Ok(());
         };
+        if let Some(user) = requester
+            && forgotten(&self.app.tombstones, user).await
+        {
+            tracing::info!(
+                ticket = id,
+                "the requester asked to be forgotten: no FullStory event"
+            );
+            return Ok(());
+        }
         let claimed = self
             .replier
             .claim(job, id, &[EVENT_ITEM.to_owned()])
@@ -62,6 +73,24 @@ impl TicketHandler {
             },
         }
     }
+}
+
+/// Whether `user` (a ticket's requester) was erased and asked to be forgotten ([`Tombstones`]):
+/// nothing about them is sent to FullStory, by a ticket's job or by `zendesk backfill`.
+pub async fn forgotten(tombstones: &Tombstones, user: &User) -> bool {
+    let Some(email) = user
+        .email
+        .as_deref()
+        .and_then(|e| CustomerEmail::parse(e).ok())
+    else {
+        return false;
+    };
+    tombstones
+        .forgotten(&[Identity::Email(email)])
+        .await
+        .first()
+        .copied()
+        .unwrap_or(false)
 }
 
 /// How FullStory knows a Zendesk user: their `external_id` (the company's own user id) when set, else

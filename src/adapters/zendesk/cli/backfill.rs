@@ -26,7 +26,7 @@ use crate::{
     adapters::zendesk::{
         api::{ExportFrom, Ticket, TicketWithUsers, User},
         reply::ticket_scope,
-        ticket_event::{EVENT_ITEM, fullstory_uid, ticket_event},
+        ticket_event::{EVENT_ITEM, forgotten, fullstory_uid, ticket_event},
     },
     app::App,
     clock::Clock,
@@ -98,6 +98,7 @@ pub(super) async fn run(config: Config, args: BackfillArgs) -> Result<(), Failur
     }
 
     let mut anonymous = 0usize;
+    let mut erased = 0usize;
     let mut pending: Vec<(u64, Value)> = Vec::new();
     for ticket in tickets {
         let requester = ticket.requester_id.and_then(|id| users.get(&id));
@@ -105,6 +106,13 @@ pub(super) async fn run(config: Config, args: BackfillArgs) -> Result<(), Failur
             anonymous += 1;
             continue;
         };
+        // An erased customer who asked to be forgotten is not sent to FullStory again.
+        if let Some(user) = requester
+            && forgotten(&app.tombstones, user).await
+        {
+            erased += 1;
+            continue;
+        }
         let id = ticket.id;
         let link = api.ticket_link(id);
         let with_users = TicketWithUsers {
@@ -114,8 +122,13 @@ pub(super) async fn run(config: Config, args: BackfillArgs) -> Result<(), Failur
         pending.push((id, ticket_event(&with_users, uid, &link).to_json()));
     }
     println!(
-        "{} to send ({already} already sent, {anonymous} without a customer requester)",
-        events(pending.len())
+        "{} to send ({already} already sent, {anonymous} without a customer requester{})",
+        events(pending.len()),
+        if erased > 0 {
+            format!(", {erased} about a customer who asked to be forgotten")
+        } else {
+            String::new()
+        }
     );
     let size = usize::try_from(args.batch_size)
         .unwrap_or(MAX_BATCH)

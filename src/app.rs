@@ -117,8 +117,8 @@ impl App {
     }
 }
 
-/// How the upstreams' circuit breakers behave: the probe interval, and shared through Redis when the
-/// limits are.
+/// How the upstreams' circuit breakers behave: the probe interval, the longest `Retry-After`
+/// honoured, and shared through Redis when the limits are.
 fn breaker_settings(config: &Config) -> anyhow::Result<BreakerSettings> {
     let limits = &config.limits;
     let redis = match (&limits.backend, &limits.redis_url) {
@@ -130,6 +130,7 @@ fn breaker_settings(config: &Config) -> anyhow::Result<BreakerSettings> {
     };
     Ok(BreakerSettings {
         probe_interval: limits.outage_probe_interval.0,
+        max_retry_after: limits.max_retry_after.0,
         redis,
         org: crate::outbound::org_tag(config.fullstory.api_key.expose().unwrap_or("no-key")),
     })

@@ -200,6 +200,10 @@ pub fn erasure_heading(email: &CustomerEmail, receipt: &ErasureReceipt) -> Strin
             "Erasure of {email}: NOT finished. replaydesk gave up after several tries (job {job}; an \
              admin can run `replaydesk jobs retry {job}`)."
         ),
+        "cancelled" => format!(
+            "Erasure of {email}: NOT finished. An admin cancelled it while it waited (job {job}; \
+             `replaydesk jobs retry {job}` takes it back)."
+        ),
         _ => format!(
             "Erasure of {email}: still pending. replaydesk keeps retrying and will report again (job {job})."
         ),

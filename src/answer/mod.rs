@@ -26,8 +26,8 @@ pub mod summary_job;
 pub use crate::audit::Requester;
 pub use lookup_job::{LookupHandler, LookupJob, run_lookup, run_lookup_as};
 pub use policy::{
-    GAVE_UP, GAVE_UP_POSTING, REFUSED, TOO_LATE, deliver_dead, gave_up, reference, user_message,
-    wait_for_fullstory,
+    CANCELLED, GAVE_UP, GAVE_UP_POSTING, REFUSED, TOO_LATE, asked_wait, deliver_cancelled,
+    deliver_dead, gave_up, in_words, reference, user_message, wait_for_fullstory,
 };
 pub use receipt::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
 pub use reply::{Answer, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo};

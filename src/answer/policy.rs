@@ -5,6 +5,10 @@
 //!   429): the requester is told once ([`Answer::Delayed`], through the effect ledger) that FullStory is
 //!   unavailable and the answer will follow, and the job **waits** for FullStory ([`JobError::Wait`]:
 //!   no attempt is spent) until FullStory is back or the answer's deadline comes, whichever is first.
+//!   When FullStory asked replaydesk to wait (a 429's `Retry-After`, remembered by its circuit breaker
+//!   when longer than `limits.max_retry_after`), the requester is told that wait, in words ("about 24
+//!   hours"), and, when it is longer than the answer can wait here (the deadline below), that the
+//!   answer may not come here ([`delay_message`]): never that it is "on its way shortly".
 //!   That notice goes out when the FullStory call gives up: after its own retries, which the breaker
 //!   cuts at three failed attempts (a few seconds for errors; for timeouts about 21 s after the first,
 //!   with the default 10 s `fullstory.timeout`). When FullStory is back, the answer comes once.
@@ -14,9 +18,13 @@
 //!   a reference the operator can replay (`replaydesk jobs retry ID`).
 //! - The answer's deadline ([`PlatformReplier::deadline`]: Slack's `response_url` 30 minutes, Discord's
 //!   interaction token 15 minutes, a Zendesk note `zendesk.max_delay`, each with a margin to deliver)
-//!   passes before FullStory answers: one honest final message ([`TOO_LATE`], with the job's reference),
-//!   sent while it can still be delivered, and the job ends `expired` ([`JobError::Expired`]), which
-//!   `replaydesk jobs list --state expired` lists and `jobs retry ID` takes back.
+//!   passes before FullStory answers: one honest final message ([`TOO_LATE`], or with FullStory's own
+//!   wait when it asked for one: [`too_late_message`]; with the job's reference), sent while it can
+//!   still be delivered, and the job ends `expired` ([`JobError::Expired`]), which `replaydesk jobs
+//!   list --state expired` lists and `jobs retry ID` takes back.
+//! - A waiting job with no deadline (an erasure, a thread answer) may be ended by an operator
+//!   (`replaydesk jobs cancel ID`): its requester gets [`CANCELLED`], through the job's replier like an
+//!   expired job's final message ([`deliver_cancelled`]), and the job ends `cancelled`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,7 +44,7 @@ pub fn user_message(error: &FsError) -> String {
                 .into()
         }
         FsError::RateLimited { .. } => {
-            "FullStory is busy right now; your replays are on their way shortly.".into()
+            "FullStory is busy right now: it asked replaydesk to wait before asking again.".into()
         }
         FsError::Unavailable { .. } | FsError::Timeout | FsError::Transport(_) => {
             "FullStory is unavailable right now. replaydesk keeps trying: the answer will follow \
@@ -54,6 +62,79 @@ pub fn user_message(error: &FsError) -> String {
 pub const TOO_LATE: &str =
     "Sorry, this took too long to answer. Please try again in a few minutes.";
 
+/// What the person who asked is told when an operator ended the job (`replaydesk jobs cancel`).
+pub const CANCELLED: &str = "Sorry, replaydesk stopped waiting for this answer (an admin cancelled \
+     it), so it will not come here. Please ask again later.";
+
+/// How long FullStory asked replaydesk to wait, when it did: this error's `Retry-After`, or what is
+/// left of a longer one its circuit breaker remembers ([`crate::outbound::Breaker::asked_wait`]),
+/// whichever is longer. `None` for an outage (FullStory said nothing about when).
+pub fn asked_wait(app: &App, error: &FsError) -> Option<Duration> {
+    let remembered = app.fullstory.upstream().breaker().asked_wait();
+    match (error.retry_after(), remembered) {
+        (Some(this), Some(remembered)) => Some(this.max(remembered)),
+        (this, remembered) => this.or(remembered),
+    }
+}
+
+/// A wait in words, rounded up: "less than a minute", "about 5 minutes", "about 24 hours", "about 3
+/// days".
+pub fn in_words(wait: Duration) -> String {
+    let s = wait.as_secs();
+    let (n, unit) = match s {
+        0..60 => return "less than a minute".into(),
+        60..90 => return "about a minute".into(),
+        90..5_400 => (s.div_ceil(60), "minute"),
+        5_400..129_600 => (s.div_ceil(3_600), "hour"),
+        _ => (s.div_ceil(86_400), "day"),
+    };
+    format!("about {n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// What the requester is told while their answer waits for FullStory: the cause, and when FullStory
+/// asked for a wait, that wait; when it is longer than the answer can wait at `reply` (its
+/// deadline), that the answer may not come here. Never "shortly".
+pub fn delay_message(
+    app: &App,
+    replier: &dyn Replier,
+    job: &JobContext,
+    reply: &ReplyTo,
+    error: &FsError,
+) -> String {
+    let Some(wait) = asked_wait(app, error) else {
+        return user_message(error);
+    };
+    let asked = format!(
+        "FullStory is busy: it asked replaydesk to wait {} before asking again.",
+        in_words(wait)
+    );
+    let left = replier
+        .deadline(job, reply)
+        .map(|deadline| (deadline - app.clock.now()).to_std().unwrap_or_default());
+    match left {
+        Some(left) if wait > left => format!(
+            "{asked} That is longer than an answer can wait here ({} more). replaydesk keeps \
+             trying and answers here if FullStory lets it sooner; if not, it will say so here. You \
+             can also ask again after that.",
+            in_words(left)
+        ),
+        _ => format!("{asked} The answer will follow here after that."),
+    }
+}
+
+/// The final message at the answer's deadline: [`TOO_LATE`], or, while FullStory's own wait still
+/// runs, that wait, so nobody is told to try again "in a few minutes" when FullStory said a day.
+pub fn too_late_message(app: &App) -> String {
+    match app.fullstory.upstream().breaker().asked_wait() {
+        Some(left) => format!(
+            "Sorry, FullStory did not answer in time: it asked replaydesk to wait {} more. Please \
+             ask again after that.",
+            in_words(left)
+        ),
+        None => TOO_LATE.into(),
+    }
+}
+
 /// Ends the job when the replier's deadline has come: [`TOO_LATE`] is delivered (once: the effect
 /// ledger) and the job is [`JobError::Expired`]. `None` while there is still time (or no deadline).
 pub(super) async fn out_of_time(
@@ -68,7 +149,7 @@ pub(super) async fn out_of_time(
     }
     tracing::warn!(%deadline, "the answer's deadline has come; ending the job");
     let answer = Answer::Failed {
-        message: TOO_LATE.into(),
+        message: too_late_message(app),
         reference: reference(job),
     };
     Some(match replier.deliver(job, reply, answer).await {
@@ -118,14 +199,9 @@ pub async fn wait_for_fullstory(
     }
     // Told at the first wait only (and the replier's ledger keeps it to one post anyway).
     if job.waiting_on().is_none() {
+        let message = delay_message(app, replier, job, reply, &error);
         replier
-            .deliver(
-                job,
-                reply,
-                Answer::Delayed {
-                    message: user_message(&error),
-                },
-            )
+            .deliver(job, reply, Answer::Delayed { message })
             .await?;
     }
     let wait = chrono::Duration::from_std(fullstory_wait(app, &error)).unwrap_or_default();
@@ -196,6 +272,34 @@ pub async fn deliver_dead(
     reply: Option<&ReplyTo>,
     error: &str,
 ) {
+    if let Err(error) = deliver_last_word(repliers, job, reply, gave_up(error)).await {
+        tracing::warn!(error = %error, "could not tell the requester the job failed");
+    }
+}
+
+/// Tells the requester at `reply` that an operator cancelled the job ([`CANCELLED`]), like
+/// [`deliver_dead`] (the reply read from the stored payload when the payload does not fit), but
+/// returning the delivery's failure: a cancellation that could not be told is not made. The shared
+/// handlers' `on_cancel`; an adapter's own job kinds that carry a [`ReplyTo`] call it from theirs.
+///
+/// # Errors
+/// The replier could not deliver (the job then stays as it was).
+pub async fn deliver_cancelled(
+    repliers: &Repliers,
+    job: &JobContext,
+    reply: Option<&ReplyTo>,
+) -> Result<(), JobError> {
+    deliver_last_word(repliers, job, reply, CANCELLED).await
+}
+
+/// A job's last word, `message` with its reference, at `reply` (or the stored payload's `reply`);
+/// nothing when there is nowhere to tell or that platform is off.
+async fn deliver_last_word(
+    repliers: &Repliers,
+    job: &JobContext,
+    reply: Option<&ReplyTo>,
+    message: &str,
+) -> Result<(), JobError> {
     #[derive(serde::Deserialize)]
     struct OnlyReply {
         reply: ReplyTo,
@@ -207,16 +311,39 @@ pub async fn deliver_dead(
             .map(|only| only.reply),
     };
     let Some(reply) = reply.or(stored.as_ref()) else {
-        return;
+        return Ok(());
     };
     let Ok(replier) = repliers.get(reply) else {
-        return;
+        return Ok(());
     };
     let answer = Answer::Failed {
-        message: gave_up(error).into(),
+        message: message.into(),
         reference: reference(job),
     };
-    if let Err(error) = replier.deliver(job, reply, answer).await {
-        tracing::warn!(error = %error, "could not tell the requester the job failed");
+    replier.deliver(job, reply, answer).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_said_in_words_rounded_up() {
+        let table = [
+            (0, "less than a minute"),
+            (59, "less than a minute"),
+            (60, "about a minute"),
+            (120, "about 2 minutes"),
+            (300, "about 5 minutes"),
+            (1_740, "about 29 minutes"),
+            (5_399, "about 90 minutes"),
+            (5_400, "about 2 hours"),
+            (86_400, "about 24 hours"),
+            (129_600, "about 2 days"),
+            (7 * 86_400, "about 7 days"),
+        ];
+        for (secs, words) in table {
+            assert_eq!(in_words(Duration::from_secs(secs)), words, "{secs} s");
+        }
     }
 }

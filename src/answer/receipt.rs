@@ -24,7 +24,7 @@ fn is_step(name: &str) -> bool {
 pub struct ErasureReceipt {
     pub job_id: i64,
     /// `done` (every step confirmed), `incomplete` (finished what it could; `needs_action` lists the
-    /// rest), `pending` (will be retried), `dead`.
+    /// rest), `pending` (will be retried), `dead`, `cancelled` (an operator ended it: not finished).
     pub status: String,
     pub done: Vec<String>,
     pub pending: Vec<String>,
@@ -45,6 +45,7 @@ impl ErasureReceipt {
         let status = match job.state.as_str() {
             "done" => "done",
             "dead" => "dead",
+            "cancelled" => "cancelled",
             _ => "pending",
         };
         Self::from_ledger(store, job_id, status, job.last_error.clone()).await

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Answer, Repliers, ReplyTo, Requester,
-    policy::{deliver_dead, on_fullstory_error, out_of_time},
+    policy::{deliver_cancelled, deliver_dead, on_fullstory_error, out_of_time},
 };
 use crate::{
     app::App,
@@ -85,5 +85,13 @@ impl RunJob for SummaryHandler {
     async fn on_dead(&self, job: &JobContext, payload: Option<SummaryJob>, error: &str) {
         let reply = payload.as_ref().map(|p| &p.reply);
         deliver_dead(&self.repliers, job, reply, error).await;
+    }
+
+    async fn on_cancel(
+        &self,
+        job: &JobContext,
+        payload: Option<SummaryJob>,
+    ) -> Result<(), JobError> {
+        deliver_cancelled(&self.repliers, job, payload.as_ref().map(|p| &p.reply)).await
     }
 }

@@ -139,6 +139,18 @@ pub fn main() -> ExitCode {
             Command::Check => check::run(config).await,
             Command::Forget(args) => privacy::forget(config, args).await,
             Command::Audit(args) => privacy::audit(config, args).await,
+            Command::Jobs(crate::queue::cli::JobsCommand::Cancel { id }) => {
+                // The whole service: the job's replier tells its requester.
+                let service = crate::wiring::Service::build(config, crate::clock::Clock::system())
+                    .await
+                    .map_err(Failure::from)?;
+                let operator = privacy::cli_requester().user;
+                let said = crate::queue::cli::cancel(&service.queue, id, &operator)
+                    .await
+                    .map_err(Failure::from)?;
+                print!("{said}");
+                Ok(())
+            }
             Command::Jobs(command) => {
                 let store = crate::store::open(&config.store.url)
                     .await

@@ -209,6 +209,9 @@ pub enum LimitsBackend {
 /// through to see whether its upstream is back.
 pub const DEFAULT_OUTAGE_PROBE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The default of `limits.max_retry_after`: the longest one `Retry-After` is honoured.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -222,6 +225,10 @@ pub struct LimitsConfig {
     pub per_source_burst: u32,
     /// While an upstream's circuit breaker is open, at most one probe per this interval per replica.
     pub outage_probe_interval: Interval,
+    /// The longest one `Retry-After` is honoured: an upstream asking for longer is not called for
+    /// this long, then its circuit breaker probes it (one call at a time) instead of everything waiting
+    /// as long as it said.
+    pub max_retry_after: Interval,
 }
 
 impl Default for LimitsConfig {
@@ -234,6 +241,7 @@ impl Default for LimitsConfig {
             per_source_per_minute: 120,
             per_source_burst: 30,
             outage_probe_interval: Interval(DEFAULT_OUTAGE_PROBE_INTERVAL),
+            max_retry_after: Interval(DEFAULT_MAX_RETRY_AFTER),
         }
     }
 }
@@ -647,6 +655,14 @@ impl Config {
             return Err(invalid(
                 "limits.outage_probe_interval",
                 "must be more than 0s",
+            ));
+        }
+        if self.limits.max_retry_after.0.is_zero()
+            || self.limits.max_retry_after.0 > Duration::from_secs(24 * 3600)
+        {
+            return Err(invalid(
+                "limits.max_retry_after",
+                "must be more than 0s and at most 24h",
             ));
         }
         if self.limits.expected_replicas == 0 {

@@ -16,6 +16,12 @@
 //! - **Closes** on any answer that is not a failure (the probe's, or one that was in flight). Closing is
 //!   reported to the caller ([`Breaker::succeeded`] returns `true`), so the queue can run the jobs that
 //!   were waiting on this upstream at once.
+//! - **Also opens on a long `Retry-After`** ([`Breaker::rate_limited`]): an upstream asking to be left
+//!   alone for longer than `limits.max_retry_after` (default 5 minutes) is not called for that long,
+//!   then probed like a down one, instead of everything waiting as long as it said (one 429 with
+//!   `Retry-After: 86400` used to make every lookup wait a day). The breaker remembers what the upstream
+//!   asked for ([`Breaker::asked_wait`]), so the people waiting can be told the real expected wait. A
+//!   probe answered with another long 429 keeps it open for another `max_retry_after`.
 //!
 //! Shared by the workers of a replica (one breaker per [`super::Upstream`], held in [`Breakers`]) and,
 //! with `limits.backend = "redis"`, across replicas through two small keys per upstream:
@@ -82,6 +88,8 @@ struct Local {
     failures: u32,
     open: bool,
     next_probe: Instant,
+    /// Until when the upstream asked not to be called, when a long `Retry-After` opened the breaker.
+    asked_until: Option<Instant>,
     /// Our opening is recorded in Redis (so a missing key there means someone closed it).
     published: bool,
     shared_read: Option<Instant>,
@@ -119,6 +127,7 @@ impl Shared {
 pub struct Breaker {
     upstream: &'static str,
     probe_interval: Duration,
+    max_retry_after: Duration,
     local: Mutex<Local>,
     shared: Option<Shared>,
     state_gauge: Gauge,
@@ -131,10 +140,12 @@ impl Breaker {
         Self {
             upstream,
             probe_interval: settings.probe_interval,
+            max_retry_after: settings.max_retry_after,
             local: Mutex::new(Local {
                 failures: 0,
                 open: false,
                 next_probe: Instant::now(),
+                asked_until: None,
                 published: false,
                 shared_read: None,
             }),
@@ -161,6 +172,20 @@ impl Breaker {
             },
             &BreakerMetrics::default(),
         )
+    }
+
+    /// The longest one `Retry-After` is honoured (`limits.max_retry_after`): past it, this breaker
+    /// opens instead ([`Breaker::rate_limited`]).
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// While a long `Retry-After` keeps this breaker open: how much of what the upstream asked for is
+    /// left (the real expected wait, which may be longer than the next probe).
+    pub fn asked_wait(&self) -> Option<Duration> {
+        let local = self.local();
+        let until = local.asked_until.filter(|_| local.open)?;
+        Some(until.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
     }
 
     pub fn upstream(&self) -> &'static str {
@@ -247,6 +272,7 @@ impl Breaker {
             let was_open = local.open;
             local.open = false;
             local.published = false;
+            local.asked_until = None;
             was_open
         };
         if closed {
@@ -266,6 +292,57 @@ impl Breaker {
             }
         }
         closed
+    }
+
+    /// A 429 asking for `asked`, longer than [`Breaker::max_retry_after`]: the breaker opens (or stays
+    /// open) and lets no call through, not even a probe, for `max_retry_after`; then it probes as for
+    /// an outage. Remembers `asked` for [`Breaker::asked_wait`]. Other replicas (with Redis) see it open
+    /// and find the probe slot taken for as long.
+    pub async fn rate_limited(&self, asked: Duration) {
+        let now = Instant::now();
+        let hold = self.max_retry_after;
+        let opened = {
+            let mut local = self.local();
+            let opened = !local.open;
+            local.open = true;
+            local.next_probe = local.next_probe.max(now + hold);
+            let asked_until = now + asked.min(super::cooldown::LONGEST);
+            local.asked_until = Some(
+                local
+                    .asked_until
+                    .map_or(asked_until, |u| u.max(asked_until)),
+            );
+            opened
+        };
+        if opened {
+            self.state_gauge.set(1);
+            self.openings.inc();
+        }
+        tracing::warn!(
+            upstream = self.upstream,
+            asked_s = asked.as_secs(),
+            hold_s = hold.as_secs(),
+            "asked to wait longer than limits.max_retry_after: circuit open; probing after that"
+        );
+        if let Some(shared) = &self.shared {
+            let ms = millis(hold);
+            // The probe slot is held for the whole wait, so no replica probes before it ends.
+            if shared
+                .run(PROBE, &shared.probe_key, Some(ms))
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    upstream = self.upstream,
+                    "could not hold the shared probe slot in Redis"
+                );
+            }
+            let ttl = ms
+                .max(millis(self.probe_interval * PARK_INTERVALS))
+                .max(60_000);
+            let published = shared.run(OPEN, &shared.open_key, Some(ttl)).await.is_ok();
+            self.local().published = published;
+        }
     }
 
     /// A failed attempt (5xx, timeout, connection error).
@@ -356,10 +433,13 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// How breakers are built: `limits.outage_probe_interval`, and Redis when `limits.backend = "redis"`.
+/// How breakers are built: `limits.outage_probe_interval`, `limits.max_retry_after`, and Redis when
+/// `limits.backend = "redis"`.
 #[derive(Clone)]
 pub struct BreakerSettings {
     pub probe_interval: Duration,
+    /// The longest one `Retry-After` is honoured; past it the breaker opens ([`Breaker::rate_limited`]).
+    pub max_retry_after: Duration,
     pub redis: Option<Arc<RedisLink>>,
     /// Names this deployment in the shared keys: [`super::org_tag`] of the FullStory API key.
     pub org: String,
@@ -369,6 +449,7 @@ impl Default for BreakerSettings {
     fn default() -> Self {
         Self {
             probe_interval: DEFAULT_PROBE_INTERVAL,
+            max_retry_after: crate::config::DEFAULT_MAX_RETRY_AFTER,
             redis: None,
             org: "default".into(),
         }
@@ -505,6 +586,48 @@ mod tests {
         tokio::time::advance(Duration::from_secs(4)).await;
         assert_eq!(breaker.wait_hint(true), Duration::from_secs(6));
         assert_eq!(breaker.wait_hint(false), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_retry_after_opens_it_for_the_cap_then_it_probes_and_remembers_what_was_asked() {
+        let breaker = Breaker::new(
+            "fullstory",
+            &BreakerSettings {
+                probe_interval: Duration::from_secs(10),
+                max_retry_after: Duration::from_secs(300),
+                ..BreakerSettings::default()
+            },
+            &BreakerMetrics::default(),
+        );
+        assert_eq!(breaker.asked_wait(), None);
+        breaker.rate_limited(Duration::from_secs(86_400)).await;
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert_eq!(breaker.asked_wait(), Some(Duration::from_secs(86_400)));
+        assert!(matches!(
+            breaker.admit().await,
+            Admission::Refused { retry_in } if retry_in == Duration::from_secs(300)
+        ));
+        assert_eq!(breaker.wait_hint(true), Duration::from_secs(300));
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert!(matches!(breaker.admit().await, Admission::Refused { .. }));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            breaker.admit().await,
+            Admission::Probe,
+            "after the cap, a probe"
+        );
+        // The probe is told to wait a day again: no call for another cap.
+        breaker.rate_limited(Duration::from_secs(86_400)).await;
+        assert!(matches!(
+            breaker.admit().await,
+            Admission::Refused { retry_in } if retry_in == Duration::from_secs(300)
+        ));
+        assert_eq!(breaker.asked_wait(), Some(Duration::from_secs(86_400)));
+        tokio::time::advance(Duration::from_secs(300)).await;
+        assert_eq!(breaker.admit().await, Admission::Probe);
+        assert!(breaker.succeeded().await, "the probe's answer closes it");
+        assert_eq!(breaker.asked_wait(), None, "and forgets what was asked");
+        assert_eq!(breaker.admit().await, Admission::Go);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   (one Slack `response_url`) holds up no other. A `Retry-After` (or what is left of a host's
 //!   cool-down) longer than [`RetryPolicy::max_retry_after`] is not slept through in place: the call
 //!   fails as rate-limited at once and the job queue reschedules the work, so no worker is parked.
+//!   One answer cannot freeze replaydesk: a `Retry-After` longer than `limits.max_retry_after`
+//!   ([`Breaker::max_retry_after`], default 5 minutes) is honoured only that long, and the upstream's
+//!   circuit breaker opens ([`Breaker::rate_limited`]): after that, it is probed one call at a time,
+//!   as when it is down, and the jobs needing it wait for it without spending attempts.
 //!   Reading the value never panics: negative, `NaN`, infinite or unreadable values count as absent
 //!   (our own backoff applies), huge ones and far-future dates are cut to [`cooldown::LONGEST`]
 //!   ([`retry_after`], [`retry_after_seconds`]).
@@ -387,8 +391,10 @@ impl Upstream {
             .attempts(endpoint, http, request, retry_failures)
             .instrument(span)
             .await;
+        // An outage, or a rate limit long enough to have opened the breaker: the job waits for the
+        // upstream (woken when it is back) instead of spending an attempt.
         if let Err(error) = &result
-            && error.is_outage()
+            && (error.is_outage() || self.breaker.asked_wait().is_some())
         {
             let called = !matches!(error, SendError::CircuitOpen { .. });
             outage::note_outage(self.name, self.breaker.wait_hint(called));
@@ -483,7 +489,12 @@ impl Upstream {
                     if let (None, Some(read)) = (wait, self.retry_after_body) {
                         wait = read(&response.bytes().await.unwrap_or_default());
                     }
-                    let wait = wait.unwrap_or_else(|| self.policy.backoff(attempt));
+                    let mut wait = wait.unwrap_or_else(|| self.policy.backoff(attempt));
+                    if wait > self.breaker.max_retry_after() {
+                        // Honoured up to the cap; past it, the breaker probes.
+                        self.breaker.rate_limited(wait).await;
+                        wait = self.breaker.max_retry_after();
+                    }
                     self.cooldown.extend(&host, wait);
                     if let Some(budget) = &self.budget {
                         // Other replicas pause at most as long as anyone waits in place.

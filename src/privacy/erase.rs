@@ -461,6 +461,23 @@ impl RunJob for EraseHandler {
         Ok(())
     }
 
+    /// An operator ended the erasure while it waited: its requester gets the receipt as it stands,
+    /// "cancelled" (never "done"); the steps already done stay done.
+    async fn on_cancel(
+        &self,
+        job: &JobContext,
+        payload: Option<ErasureJob>,
+    ) -> Result<(), JobError> {
+        let Some(payload) = payload.filter(|p| p.reply.is_some()) else {
+            return Ok(());
+        };
+        let receipt = self
+            .receipt(job, "cancelled", None)
+            .await
+            .map_err(JobError::Retry)?;
+        self.deliver(job, &payload, &receipt).await
+    }
+
     async fn on_dead(&self, job: &JobContext, payload: Option<ErasureJob>, error: &str) {
         let Some(payload) = payload.filter(|p| p.reply.is_some()) else {
             return;

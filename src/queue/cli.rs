@@ -15,8 +15,13 @@
 //!   says so (`waiting: fullstory unavailable: …`); `jobs show` adds
 //!   `waiting on`. A job whose answer's deadline passed during an outage is
 //!   `expired` (not `dead`: nothing was wrong with it).
+//! * `jobs cancel ID` ends a queued job (one waiting with no deadline of its
+//!   own: an erasure, a thread answer) on the operator's word: its requester
+//!   is told through the job's replier, and it ends `cancelled`
+//!   ([`Queue::cancel`]; run by the command line with the whole service, whose
+//!   repliers it needs: [`cancel`]).
 //! * `jobs retry ID` / `jobs retry --all-dead` queue dead jobs again, due now,
-//!   attempts reset; `jobs retry ID` takes an expired job back too.
+//!   attempts reset; `jobs retry ID` takes an expired or cancelled job back too.
 //!   Retrying a job that is neither is an error. `--all-dead`
 //!   works in batches of 500 and prints `done/total` progress to stderr.
 //! * `jobs purge --done-older-than 7d` runs retention by hand with that
@@ -31,6 +36,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::Queue;
 use crate::config::{format_duration, parse_duration};
 use crate::console::{printable, progress::Progress};
 use crate::store::{JobState, Store, StoredJob};
@@ -50,7 +56,7 @@ const LIST_ERROR_WIDTH: usize = 100;
 pub enum JobsCommand {
     /// List jobs, newest first (no payloads).
     List {
-        /// Only jobs in this state: queued, running, done, dead or expired.
+        /// Only jobs in this state: queued, running, done, dead, expired or cancelled.
         #[arg(long, value_parser = parse_state)]
         state: Option<JobState>,
         /// At most this many jobs.
@@ -62,7 +68,13 @@ pub enum JobsCommand {
         /// Job id.
         id: i64,
     },
-    /// Queue a dead job again, due now, with its attempts reset.
+    /// End a queued job (one waiting: an erasure, a thread answer): its requester is told, and it is
+    /// marked cancelled.
+    Cancel {
+        /// Job id.
+        id: i64,
+    },
+    /// Queue a dead, expired or cancelled job again, due now, with its attempts reset.
     Retry {
         /// Job id.
         #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
@@ -144,7 +156,7 @@ pub async fn render(
                          erasure), so there is nothing left to run"
                     ),
                     Some(job) => bail!(
-                        "job {id} is {}, not dead or expired; only those can be retried",
+                        "job {id} is {}, not dead, expired or cancelled; only those can be retried",
                         job.state
                     ),
                 }
@@ -175,6 +187,10 @@ pub async fn render(
             id: None,
             all_dead: false,
         } => bail!("give a job id or --all-dead"),
+        JobsCommand::Cancel { id } => bail!(
+            "cancelling job {id} needs the whole service (its requester is told): run `replaydesk \
+             jobs cancel {id}`"
+        ),
         JobsCommand::Purge { done_older_than } => {
             let cutoff = now - chrono::Duration::from_std(done_older_than)?;
             let n = store.purge_done(cutoff, now).await?;
@@ -188,6 +204,21 @@ pub async fn render(
         }
     }
     Ok(out)
+}
+
+/// `jobs cancel ID` against `queue` (the whole service's, so that the job's replier can tell its
+/// requester); `operator` is named in the job's last error. What it prints.
+///
+/// # Errors
+/// What [`Queue::cancel`] refuses, said for the operator.
+pub async fn cancel(queue: &Queue, id: i64, operator: &str) -> anyhow::Result<String> {
+    queue.cancel(id, operator).await?;
+    let job = queue.store().get_job(id).await?;
+    let kind = job.map(|j| j.kind).unwrap_or_default();
+    Ok(format!(
+        "job {id} ({}) cancelled; whoever asked for it was told where it answers\n",
+        printable(&kind)
+    ))
 }
 
 fn list(out: &mut String, jobs: &[StoredJob]) -> anyhow::Result<()> {

@@ -227,6 +227,15 @@ pub trait RunJob: Send + Sync + 'static {
     async fn on_dead(&self, ctx: &JobContext, job: Option<Self::Job>, error: &str) {
         let _ = (ctx, job, error);
     }
+
+    /// Called when an operator cancels the job (`replaydesk jobs cancel`), before it is marked
+    /// cancelled, to tell the requester (dedupe with `ctx.effects()`). An error leaves the job as it
+    /// was, waiting. `job` is `None` when the payload cannot be read. By default there is nobody to
+    /// tell.
+    async fn on_cancel(&self, ctx: &JobContext, job: Option<Self::Job>) -> Result<(), JobError> {
+        let _ = (ctx, job);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -242,6 +251,10 @@ impl<H: RunJob> JobHandler for H {
 
     async fn on_dead(&self, ctx: &JobContext, error: &str) {
         RunJob::on_dead(self, ctx, ctx.decode::<H::Job>().ok(), error).await;
+    }
+
+    async fn on_cancel(&self, ctx: &JobContext) -> Result<(), JobError> {
+        RunJob::on_cancel(self, ctx, ctx.decode::<H::Job>().ok()).await
     }
 }
 
@@ -259,6 +272,13 @@ pub trait JobHandler: Send + Sync + 'static {
     /// the requester that it failed. Panics are caught and logged.
     async fn on_dead(&self, job: &JobContext, error: &str) {
         let _ = (job, error);
+    }
+
+    /// Called when an operator cancels the job, before it is marked cancelled; an error leaves it
+    /// waiting. See [`RunJob::on_cancel`].
+    async fn on_cancel(&self, job: &JobContext) -> Result<(), JobError> {
+        let _ = job;
+        Ok(())
     }
 }
 

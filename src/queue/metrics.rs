@@ -9,7 +9,7 @@
 //! | `replaydesk_queue_jobs{state}` | gauge | jobs per state, refreshed by the queue's maintenance task every 15 s (and by [`crate::queue::Queue::refresh_metrics`]) |
 //! | `replaydesk_queue_enqueued_total` | counter | new jobs recorded |
 //! | `replaydesk_queue_duplicates_total` | counter | deliveries refused as duplicates |
-//! | `replaydesk_queue_executions_total{outcome}` | counter | attempts by outcome: done, retry, wait, expired, dead, lease_lost, released |
+//! | `replaydesk_queue_executions_total{outcome}` | counter | attempts by outcome: done, retry, wait, expired, dead, lease_lost, released; and `cancelled` (an operator's `jobs cancel`) |
 //! | `replaydesk_queue_dead_letters_total` | counter | jobs that went dead |
 //! | `replaydesk_queue_waiting_jobs{upstream}` | gauge | queued jobs waiting for a down upstream (refreshed with `replaydesk_queue_jobs`) |
 //! | `replaydesk_queue_expired_total` | counter | jobs whose answer's deadline passed while an upstream was down (state `expired`) |

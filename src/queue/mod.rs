@@ -49,6 +49,11 @@
 //! * [`JobError::Expired`]: the answer's deadline passed (the handler told the
 //!   person who asked); the job ends `expired`, not `dead`, and `jobs retry`
 //!   takes it back.
+//! * [`Queue::cancel`] (`replaydesk jobs cancel ID`): an operator ends a queued
+//!   job. It is held (claimed for the operator, no attempt counted), its
+//!   handler tells the requester ([`JobHandler::on_cancel`]), and it ends
+//!   `cancelled`; if the requester cannot be told, it is put back as it was.
+//!   `jobs retry` takes it back; retention scrubs it like `expired`.
 //! * External effects go through the [`ledger`] (`ctx.effects().once(…)`).
 //! * Graceful shutdown (the `watch` channel given to [`Queue::spawn_workers`]
 //!   turns `true`, or its sender is dropped): workers stop claiming, running

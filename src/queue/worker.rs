@@ -20,7 +20,7 @@ use super::{
     Clock, Effects, ExecutionOutcome, Job, JobContext, JobError, JobHandler, QueueMetrics,
     Settings, group_commit,
 };
-use crate::store::{Enqueued, NewJob, Store};
+use crate::store::{Enqueued, JobState, NewJob, Store, StoredJob};
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 4_000;
@@ -206,6 +206,17 @@ impl Queue {
             attempt = job.attempts,
             request_id = job.request_id.as_deref().unwrap_or("-")
         );
+        let (ctx, last_error, request_id) = self.context(job);
+        // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
+        let run = self.run_claimed(ctx, last_error, &lease_owner, shutdown);
+        crate::telemetry::scope_request_id(request_id, run)
+            .instrument(span)
+            .await
+    }
+
+    /// What a handler is given for a claimed `job`, with the job's last error and request id.
+    fn context(&self, job: StoredJob) -> (JobContext, Option<String>, Option<String>) {
+        let inner = &self.inner;
         let ctx = JobContext {
             id: job.id,
             kind: job.kind,
@@ -217,11 +228,89 @@ impl Queue {
             waiting_on: job.waiting_on,
             effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone()),
         };
-        // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
-        let run = self.run_claimed(ctx, job.last_error, &lease_owner, shutdown);
-        crate::telemetry::scope_request_id(job.request_id, run)
+        (ctx, job.last_error, job.request_id)
+    }
+
+    /// Ends a queued job (one waiting for an upstream, say, with no deadline of its own: an erasure,
+    /// a thread answer) on an operator's word: the job is held (no worker can claim it meanwhile), its
+    /// handler tells the requester ([`JobHandler::on_cancel`], through the job's replier like an
+    /// expired job's final message), then it is marked `cancelled` with `operator` named. If the
+    /// requester cannot be told, the job is left waiting as it was and the error says why.
+    ///
+    /// # Errors
+    /// No such job; a job that is not queued (running, done, dead, expired, cancelled: named); the
+    /// requester could not be told; the store failed.
+    pub async fn cancel(&self, job_id: i64, operator: &str) -> anyhow::Result<()> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let owner = format!("{operator}:{:08x}", fastrand::u32(..));
+        let lease_until = now + chrono::Duration::from_std(inner.settings.lease)?;
+        let Some(job) = inner
+            .store
+            .claim_job(job_id, &owner, lease_until, now)
+            .await?
+        else {
+            return Err(match inner.store.get_job(job_id).await? {
+                None => anyhow::anyhow!("no job {job_id}"),
+                Some(job) if job.state == JobState::Running => anyhow::anyhow!(
+                    "job {job_id} is running (a worker holds it until {}): try again when its \
+                     attempt is over",
+                    job.locked_until
+                        .map_or_else(|| "-".into(), |t| t.to_rfc3339())
+                ),
+                Some(job) => anyhow::anyhow!(
+                    "job {job_id} is {}: only a queued job (one still waiting) can be cancelled",
+                    job.state
+                ),
+            });
+        };
+        let span = tracing::info_span!("job", job_id, kind = %job.kind, operator);
+        let (ctx, _, request_id) = self.context(job);
+        let tell = async {
+            match inner.handlers.get(ctx.kind.as_str()) {
+                Some(handler) => AssertUnwindSafe(handler.on_cancel(&ctx))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        Err(JobError::Retry(anyhow::anyhow!(
+                            "telling the requester panicked: {}",
+                            crate::telemetry::panic_message(panic.as_ref())
+                        )))
+                    }),
+                None => Ok(()),
+            }
+        };
+        let told = crate::telemetry::scope_request_id(request_id, tell)
             .instrument(span)
-            .await
+            .await;
+        if let Err(error) = told {
+            inner
+                .store
+                .unhold(job_id, &owner, inner.clock.now())
+                .await?;
+            anyhow::bail!(
+                "job {job_id} was not cancelled: its requester could not be told ({error}); it \
+                 waits as before"
+            );
+        }
+        let now = inner.clock.now();
+        let reason = format!(
+            "cancelled by {operator} at {} (replaydesk jobs cancel)",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        if !inner
+            .store
+            .mark_cancelled(job_id, &owner, &reason, now)
+            .await?
+        {
+            anyhow::bail!(
+                "job {job_id}: the hold on it was lost before it could be marked cancelled (see \
+                 `replaydesk jobs show {job_id}`)"
+            );
+        }
+        inner.metrics.execution("cancelled");
+        tracing::info!(job_id, operator, "job cancelled by an operator");
+        Ok(())
     }
 
     async fn run_claimed(

@@ -345,6 +345,10 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<StoredJob>>;
 
+    /// Undoes [`Store::claim_job`]: running → queued as it was (its `run_after`, attempts, wait and
+    /// error untouched), if `owner` still holds the lease.
+    async fn unhold(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool>;
+
     /// running → cancelled (an operator ended it), with the reason, if `owner` still holds the lease.
     async fn mark_cancelled(
         &self,

@@ -184,6 +184,9 @@ const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, lock
      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+/// Releases an operator's hold, leaving the job as it was before it.
+const UNHOLD: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
+     updated_at = $3 WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 /// An operator's hold on one job: queued, or running with a lapsed lease; the attempt not counted.
 const CLAIM_JOB: &str = concat!(
     "UPDATE jobs SET state = 'running', lock_owner = $2, locked_until = $3, updated_at = $4 \
@@ -374,6 +377,32 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await
                 .with_context(|| format!("marking a job {state}"))?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// Runs `sql` (`$1` job id, `$2` lease owner, `$3` a time) in its own write transaction; whether it
+    /// changed the job (the lease was still `owner`'s). The lease-guarded updates without more to bind.
+    async fn on_lease(
+        &self,
+        sql: &'static str,
+        job_id: i64,
+        owner: &str,
+        at: DateTime<Utc>,
+        what: &'static str,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(sql)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(at))
+                .execute(&mut *tx)
+                .await
+                .context(what)?
                 .rows_affected();
             tx.commit().await?;
             n
@@ -589,6 +618,11 @@ impl Store for SqlStore {
         row.map(job_from_row).transpose()
     }
 
+    async fn unhold(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        self.on_lease(UNHOLD, job_id, owner, now, "releasing a hold on a job")
+            .await
+    }
+
     async fn mark_cancelled(
         &self,
         job_id: i64,
@@ -606,37 +640,13 @@ impl Store for SqlStore {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let n = with_db!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query(RENEW)
-                .bind(job_id)
-                .bind(owner)
-                .bind(to_ms(lease_until))
-                .execute(&mut *tx)
-                .await
-                .context("renewing a lease")?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        });
-        Ok(n == 1)
+        self.on_lease(RENEW, job_id, owner, lease_until, "renewing a lease")
+            .await
     }
 
     async fn complete(&self, job_id: i64, owner: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        let n = with_db!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let n = sqlx::query(COMPLETE)
-                .bind(job_id)
-                .bind(owner)
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await
-                .context("completing a job")?
-                .rows_affected();
-            tx.commit().await?;
-            n
-        });
-        Ok(n == 1)
+        self.on_lease(COMPLETE, job_id, owner, now, "completing a job")
+            .await
     }
 
     async fn retry_later(

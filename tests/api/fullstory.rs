@@ -410,14 +410,40 @@ async fn after_a_429_every_caller_waits_out_retry_after_together() {
 async fn a_retry_after_longer_than_we_sleep_through_fails_fast_as_rate_limited() {
     let server = MockServer::start().await;
     Mock::given(path("/sessions/v2"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
         .expect(1)
         .mount(&server)
         .await;
     let (client, _) = client_with(&fs_config(&server));
     let error = client.list_sessions(&jane(), 5).await.unwrap_err();
-    assert_eq!(error.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
     assert!(error.is_transient());
+    assert_eq!(
+        client.upstream().breaker().asked_wait(),
+        None,
+        "within the cap"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_past_limits_max_retry_after_is_honoured_that_long_then_the_breaker_probes() {
+    let server = MockServer::start().await;
+    Mock::given(path("/sessions/v2"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "86400"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (client, _) = client_with(&fs_config(&server));
+    let error = client.list_sessions(&jane(), 5).await.unwrap_err();
+    // The default cap, 5 minutes, not a day; the breaker remembers the day for the people waiting.
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(300)));
+    let breaker = client.upstream().breaker();
+    assert_eq!(breaker.state(), replaydesk::outbound::BreakerState::Open);
+    assert!(breaker.asked_wait().unwrap() > Duration::from_secs(86_000));
+    // Every other caller is refused without a call until the probe is due.
+    let again = client.list_sessions(&jane(), 5).await.unwrap_err();
+    assert!(again.is_transient(), "{again}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -589,6 +589,23 @@ impl TestApp {
             .await
     }
 
+    /// `/replays TEXT` from `user` in workspace T1, channel C1, answered at `response_url`, signed as
+    /// Slack signs it; asserts that it was acknowledged.
+    pub async fn replays(&self, user: &str, text: &str, response_url: &str, trigger: &str) {
+        let response = self
+            .slack_command(&[
+                ("team_id", "T1"),
+                ("channel_id", "C1"),
+                ("user_id", user),
+                ("command", "/replays"),
+                ("text", text),
+                ("response_url", response_url),
+                ("trigger_id", trigger),
+            ])
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    }
+
     /// A Slack Events API delivery of `body`, signed as Slack signs it now, through the router.
     pub async fn slack_event(&self, body: &Value) -> TestResponse {
         self.signed_by_slack("/slack/events", "application/json", body.to_string())

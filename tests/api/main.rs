@@ -16,6 +16,7 @@ mod operator;
 mod outage;
 mod privacy;
 mod processes;
+mod rate_limits;
 mod server;
 mod slack;
 mod stored_jobs;

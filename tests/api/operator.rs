@@ -16,22 +16,6 @@ fn plays_in_a_terminal(c: char) -> bool {
     c.is_control() && c != '\n' || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// A Slack slash command about jane from `user`, signed as Slack signs it.
-async fn slack_command_from(app: &TestApp, user: &str, trigger: &str, response_url: &str) {
-    let response = app
-        .slack_command(&[
-            ("team_id", "T1"),
-            ("channel_id", "C1"),
-            ("user_id", user),
-            ("command", "/replays"),
-            ("text", "jane@acme.com"),
-            ("response_url", response_url),
-            ("trigger_id", trigger),
-        ])
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text);
-}
-
 #[tokio::test]
 async fn escape_sequences_from_a_request_or_an_upstream_are_printed_escaped_in_audit_and_jobs_list()
 {
@@ -59,8 +43,10 @@ async fn escape_sequences_from_a_request_or_an_upstream_are_printed_escaped_in_a
     let hooks = |p: &str| format!("{}{p}", app.slack_api().uri());
     // The user id a signed request names is stored as the audited actor, whatever it holds.
     let forged_actor = "U1\u{1b}]0;pwned\u{7}\u{1b}[2J\n2026-01-01 00:00:00   erasure   cli       local        root";
-    slack_command_from(&app, forged_actor, "trig-1", &hooks("/hooks/ok")).await;
-    slack_command_from(&app, "U2", "trig-2", &hooks("/hooks/hostile")).await;
+    app.replays(forged_actor, "jane@acme.com", &hooks("/hooks/ok"), "trig-1")
+        .await;
+    app.replays("U2", "jane@acme.com", &hooks("/hooks/hostile"), "trig-2")
+        .await;
     assert!(matches!(app.run_job().await, ExecutionOutcome::Done(_)));
     assert!(matches!(app.run_job().await, ExecutionOutcome::Dead(_)));
 

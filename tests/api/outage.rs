@@ -169,6 +169,8 @@ async fn an_outage_is_waited_out(kill_during_outage: bool) {
             ("REPLAYDESK_SLACK__SIGNING_SECRET", SLACK_SECRET.to_owned()),
             ("REPLAYDESK_SLACK__BOT_TOKEN", "xoxb-outage".into()),
             ("REPLAYDESK_SLACK__API_URL", format!("{}/api", slack.uri())),
+            // The fake's host, listed like any other (loopback is not exempt).
+            ("REPLAYDESK_SLACK__RESPONSE_URL_HOSTS", "127.0.0.1".into()),
             (
                 "REPLAYDESK_LIMITS__OUTAGE_PROBE_INTERVAL",
                 format!("{PROBE_INTERVAL_SECS}s"),
@@ -289,6 +291,7 @@ fn two_replicas(redis: &str, interval: Duration) -> (Arc<Breaker>, Arc<Breaker>,
                 RedisLink::new(redis, Duration::from_millis(250)).unwrap(),
             )),
             org: upstream.to_owned(),
+            ..BreakerSettings::default()
         });
         breakers.get(upstream)
     };
@@ -436,6 +439,7 @@ async fn check_shows_a_breaker_another_replica_opened_in_redis() {
             RedisLink::new(&redis, Duration::from_millis(250)).unwrap(),
         )),
         org: replaydesk::outbound::org_tag(&api_key),
+        ..BreakerSettings::default()
     });
     let breaker = replica.get("fullstory");
     for _ in 0..OPEN_AFTER {

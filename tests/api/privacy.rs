@@ -879,24 +879,8 @@ async fn an_erased_address_is_answered_forgotten_on_every_platform_and_reaches_n
 
     // Asked again at once: in Slack, by a Zendesk ticket of hers, on the command line.
     let response_url = format!("{}/hooks/T1/1/x", rd.slack_api().uri());
-    let ask_in_slack = |trigger: &'static str| {
-        let response_url = response_url.clone();
-        let rd = &rd;
-        async move {
-            rd.slack_command(&[
-                ("team_id", "T1"),
-                ("channel_id", "C1"),
-                ("user_id", "U1"),
-                ("command", "/replays"),
-                ("text", "Jane@Acme.com"),
-                ("response_url", &response_url),
-                ("trigger_id", trigger),
-            ])
-            .await
-            .status
-        }
-    };
-    assert_eq!(ask_in_slack("trig-after-erasure").await, 200);
+    rd.replays("U1", "Jane@Acme.com", &response_url, "trig-after-erasure")
+        .await;
     assert_eq!(
         rd.deliver(
             "inv-after-erasure",
@@ -970,7 +954,8 @@ async fn an_erased_address_is_answered_forgotten_on_every_platform_and_reaches_n
     // Past `privacy.tombstone_days` (30), she is a customer like any other again.
     rd.clock
         .advance(std::time::Duration::from_secs(31 * 86_400));
-    assert_eq!(ask_in_slack("trig-a-month-later").await, 200);
+    rd.replays("U1", "jane@acme.com", &response_url, "trig-a-month-later")
+        .await;
     rd.run_jobs().await;
     assert!(fullstory_calls().await > after_erasure);
 }

@@ -1391,12 +1391,15 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
             outcome => outcomes.push(outcome),
         }
     }
+    // Both Slack answers wait for that host without spending attempts: 100,000 s is past
+    // `limits.max_retry_after` (5 minutes), so its circuit breaker holds every call for 5 minutes,
+    // then probes it.
     assert!(
         matches!(
             outcomes[..],
             [
-                ExecutionOutcome::Retrying(_),
-                ExecutionOutcome::Retrying(_),
+                ExecutionOutcome::Waiting(_),
+                ExecutionOutcome::Waiting(_),
                 ExecutionOutcome::Done(_),
             ]
         ),
@@ -1407,8 +1410,8 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
     let notes = rd.zendesk().notes(TICKET);
     assert_eq!(notes.len(), 1);
     assert!(notes[0].contains("2026-11-20 14:02 UTC"), "{}", notes[0]);
-    // The host that said to wait heard from us once: every later answer for it failed its attempt at
-    // once (the cool-down is longer than we wait in place) and the queue kept it for later.
+    // The host that said to wait heard from us once: every later answer for it was refused by the
+    // breaker at once, and the queue keeps it for later.
     assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
     let slack_jobs: Vec<_> = rd
         .state
@@ -1426,15 +1429,22 @@ async fn a_response_url_host_saying_retry_after_100000_holds_up_nothing_else() {
     let metrics = rd.state.metrics.render();
     for line in [
         r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="rate_limited"} 1"#,
-        r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="cooling_down"} 1"#,
+        r#"replaydesk_upstream_requests_total{upstream="slack_response_url",endpoint="response_url",outcome="circuit_open"} 1"#,
+        r#"replaydesk_upstream_breaker_state{upstream="slack_response_url"} 1"#,
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     for job in &slack_jobs {
         assert_eq!(job.state, JobState::Queued, "{job:?}");
-        let error = job.last_error.as_deref().unwrap_or_default();
-        assert!(error.contains("429"), "{error}");
+        assert_eq!(job.attempts, 0, "{job:?}");
+        assert_eq!(job.waiting_on.as_deref(), Some("slack_response_url"));
     }
+    assert!(
+        slack_jobs
+            .iter()
+            .any(|j| j.last_error.as_deref().unwrap_or_default().contains("429")),
+        "{slack_jobs:?}"
+    );
 }
 
 // ------------------------------------------------------------------ fan-out is capped and counted

@@ -526,7 +526,7 @@ mod tests {
         assert_json_snapshot!(
             "delayed",
             json(delayed(
-                "FullStory is busy right now; your replays are on their way shortly.",
+                "FullStory is busy: it asked replaydesk to wait about 5 minutes before asking again. The answer will follow here after that.",
                 MARKER
             ))
         );

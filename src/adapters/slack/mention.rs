@@ -99,4 +99,15 @@ impl RunJob for MentionHandler {
         let reply = mention.as_ref().map(|m| &m.reply);
         answer::deliver_dead(&Repliers::new([replier]), job, reply, error).await;
     }
+
+    /// A thread answer has no deadline: an operator may end its wait (`replaydesk jobs cancel`).
+    async fn on_cancel(
+        &self,
+        job: &JobContext,
+        mention: Option<MentionJob>,
+    ) -> Result<(), JobError> {
+        let replier: Arc<dyn Replier> = self.replier.clone();
+        let reply = mention.as_ref().map(|m| &m.reply);
+        answer::deliver_cancelled(&Repliers::new([replier]), job, reply).await
+    }
 }

@@ -193,6 +193,7 @@ impl PlatformReplier for SlackReplier {
                 let name = match receipt.status.as_str() {
                     "done" => "receipt",
                     "dead" => "receipt-dead",
+                    "cancelled" => "receipt-cancelled",
                     _ => "receipt-pending",
                 };
                 let target = target.privately();

@@ -57,6 +57,7 @@ const FAILED: &str = "failed";
 const SUMMARY: &str = "summary";
 const RECEIPT: &str = "receipt";
 const RECEIPT_DEAD: &str = "receipt-dead";
+const RECEIPT_CANCELLED: &str = "receipt-cancelled";
 
 /// Claim items in a ticket's scope.
 const EMPTY_NOTE: &str = "empty-note";
@@ -345,10 +346,10 @@ impl PlatformReplier for ZendeskReplier {
             // the final receipt (done, or given up).
             Answer::Erasure { receipt, .. } if receipt.status == "pending" => Ok(()),
             Answer::Erasure { email, receipt } => {
-                let name = if receipt.status == "done" {
-                    RECEIPT
-                } else {
-                    RECEIPT_DEAD
+                let name = match receipt.status.as_str() {
+                    "done" => RECEIPT,
+                    "cancelled" => RECEIPT_CANCELLED,
+                    _ => RECEIPT_DEAD,
                 };
                 self.post(
                     job,

@@ -141,24 +141,46 @@ impl RunJob for TicketHandler {
     }
 
     async fn on_dead(&self, job: &JobContext, payload: Option<TicketJob>, error: &str) {
+        let ticket = payload.as_ref().map(|p| p.ticket_id);
+        if let Err(error) = self.last_note(job, payload, answer::gave_up(error)).await {
+            tracing::warn!(?ticket, %error, "could not put the failure note on the ticket");
+        }
+    }
+
+    async fn on_cancel(
+        &self,
+        job: &JobContext,
+        payload: Option<TicketJob>,
+    ) -> Result<(), JobError> {
+        self.last_note(job, payload, answer::CANCELLED).await
+    }
+}
+
+impl TicketHandler {
+    /// The note a ticket gets when its job ends without an answer (`message`, with the job's
+    /// reference), unless the answer's note is on it already; nothing when the payload is unreadable.
+    async fn last_note(
+        &self,
+        job: &JobContext,
+        payload: Option<TicketJob>,
+        message: &str,
+    ) -> Result<(), JobError> {
         let Some(payload) = payload else {
-            return;
+            return Ok(());
         };
         if let Ok(Some(note)) = self.app.store.effect(job.id(), reply::NOTE).await
             && note.state == EffectState::Done
         {
-            return;
+            return Ok(());
         }
         let target = Target {
             ticket_id: payload.ticket_id,
             updated_at: None,
         };
         let answer = Answer::Failed {
-            message: answer::gave_up(error).into(),
+            message: message.into(),
             reference: answer::reference(job),
         };
-        if let Err(error) = self.replier.deliver(job, &target, answer).await {
-            tracing::warn!(ticket = payload.ticket_id, %error, "could not put the failure note on the ticket");
-        }
+        self.replier.deliver(job, &target, answer).await
     }
 }

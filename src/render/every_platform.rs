@@ -117,9 +117,11 @@ fn group(n: usize) -> impl Strategy<Value = IdentityResult> {
                     likely: i == 0,
                 })
                 .collect();
+            // An erased customer (an email whose sessions were not looked up) renders too.
+            let forgotten = !uid && sessions.is_empty() && digest;
             IdentityResult {
                 identity,
-                forgotten: false,
+                forgotten,
                 digest: (digest && !sessions.is_empty()).then(|| Digest {
                     pages: 6,
                     errors: 2,

@@ -181,6 +181,9 @@ async fn an_erasure_on_one_replica_clears_the_cache_of_another() {
         .store_url(&db.url)
         // Replicas on PostgreSQL share one audit key (the broadcast names customers by its hash).
         .configure(|c| c.privacy.audit_key = Secret::new("replicas-audit-key"))
+        // Without tombstones, B's next lookup reaches FullStory, which shows its cache forgot her
+        // (with them, the default, B answers "forgotten" at once: the test below).
+        .configure(|c| c.privacy.tombstone_days = 0)
         .start()
         .await;
     let b = TestApp::builder().replica_of(&a).start().await;
@@ -228,6 +231,40 @@ async fn an_erasure_on_one_replica_clears_the_cache_of_another() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     listener.abort();
+    a.store.close().await;
+    b.store.close().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn an_erasure_on_one_replica_is_answered_forgotten_by_another_at_once() {
+    let db = super::processes::FreshDatabase::create().await;
+    let a = TestApp::builder()
+        .store_url(&db.url)
+        .configure(|c| c.privacy.audit_key = Secret::new("replicas-audit-key"))
+        .start()
+        .await;
+    let b = TestApp::builder().replica_of(&a).start().await;
+    super::privacy::mount_jane(&a.fullstory).await;
+    let request = b.lookup_request(vec![Identity::Email(
+        CustomerEmail::parse("jane@acme.com").unwrap(),
+    )]);
+    assert!(
+        !b.lookup
+            .run(&request)
+            .await
+            .unwrap()
+            .names_a_forgotten_customer()
+    );
+
+    super::privacy::enqueue_erasure(&a).await;
+    assert!(matches!(a.run_job().await, ExecutionOutcome::Done(_)));
+    let calls = a.fullstory.received_requests().await.unwrap().len();
+    // The tombstone is in the shared store: B's very next lookup is answered without FullStory.
+    let result = b.lookup.run(&request).await.unwrap();
+    assert!(result.names_a_forgotten_customer());
+    assert_eq!(result.session_count(), 0);
+    assert_eq!(a.fullstory.received_requests().await.unwrap().len(), calls);
     a.store.close().await;
     b.store.close().await;
     db.drop_now().await;

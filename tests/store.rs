@@ -102,6 +102,7 @@ both_backends!(
     an_erasure_scrubs_exactly_its_customer_in_every_encoded_form,
     an_erasure_never_scrubs_another_erasure,
     retention_scrubs_dead_jobs_too,
+    retention_drops_one_time_marks_but_keeps_every_other_claim,
 );
 
 fn email(text: &str) -> CustomerEmail {
@@ -502,4 +503,22 @@ async fn concurrent_claimers_split_the_items_without_overlap(store: Arc<dyn Stor
     let mut expected = all.clone();
     expected.sort();
     assert_eq!(won, expected, "every item is held by exactly one claimer");
+}
+
+async fn retention_drops_one_time_marks_but_keeps_every_other_claim(store: Arc<dyn Store>) {
+    for scope in ["zendesk:sidebar:once", "zendesk:ticket:4"] {
+        store
+            .claim_items(scope, "o1", &items(&["jwt:old"]), None, at(0))
+            .await
+            .unwrap();
+        store
+            .claim_items(scope, "o2", &items(&["jwt:new"]), None, at(100))
+            .await
+            .unwrap();
+    }
+    store.purge_done(at(50), at(200)).await.unwrap();
+    let once = store.claimed_items("zendesk:sidebar:once").await.unwrap();
+    assert_eq!(owners(&once), [("jwt:new", "o2")]);
+    let ticket = store.claimed_items("zendesk:ticket:4").await.unwrap();
+    assert_eq!(owners(&ticket), [("jwt:old", "o1"), ("jwt:new", "o2")]);
 }

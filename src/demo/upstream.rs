@@ -344,8 +344,7 @@ async fn fs_me(State(shared): Fake, headers: HeaderMap) -> Response {
     if !fs_authorized(&shared, &headers) {
         return refused("Unauthorized");
     }
-    Json(json!({ "org": shared.fixtures.org, "name": "replaydesk demo key", "role": "ARCHITECT" }))
-        .into_response()
+    Json(json!({ "email": "", "orgId": shared.fixtures.org, "role": "ARCHITECT" })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -642,6 +641,15 @@ async fn zd_user(State(shared): Fake, headers: HeaderMap, Path(file): Path<Strin
         return refused("Couldn't authenticate you");
     }
     let id = json_id(&file);
+    // The demo's agent sees every ticket (`ticket_restriction: null`), as the sidebar's access check reads.
+    let agent = &shared.fixtures.zendesk.agent;
+    if Some(agent.id) == id {
+        return Json(
+            json!({ "user": { "id": agent.id, "email": agent.email, "name": agent.name,
+                                       "role": "agent", "ticket_restriction": null } }),
+        )
+        .into_response();
+    }
     let tickets = lock(&shared.tickets);
     let user = tickets
         .values()

@@ -65,7 +65,16 @@ pub struct SampleEvent {
     pub after_secs: i64,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The page, or for a failed request the request's URL.
     pub url: Option<String>,
+    /// A console error's message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A failed request's method and status.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -404,7 +413,18 @@ async fn fs_events(State(shared): Fake, headers: HeaderMap, Path(id): Path<Strin
             json!({
                 "event_time": iso(start + Duration::seconds(e.after_secs)),
                 "event_type": e.kind,
-                "event_properties": { "url": e.url },
+                // Only what the event has, as FullStory's own events carry it.
+                "event_properties": serde_json::Value::Object(
+                    [
+                        ("url", e.url.clone().map(Value::from)),
+                        ("message", e.message.clone().map(Value::from)),
+                        ("method", e.method.clone().map(Value::from)),
+                        ("status", e.status.map(Value::from)),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                    .collect(),
+                ),
             })
         })
         .collect();

@@ -361,9 +361,9 @@ async fn link_shared(
     }
     let target = match (shared.unfurl_id, shared.source) {
         (Some(unfurl_id), Some(source)) if source == "composer" => {
-            unfurl::UnfurlTarget::Composer { unfurl_id, source }
+            super::api::UnfurlTarget::Composer { unfurl_id, source }
         }
-        _ => unfurl::UnfurlTarget::Message {
+        _ => super::api::UnfurlTarget::Message {
             channel: shared.channel.clone(),
             ts: shared.message_ts,
         },

@@ -20,11 +20,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{api::SlackApi, render};
+use super::{
+    api::{SlackApi, UnfurlTarget},
+    render::{self, Preview},
+};
 use crate::{
     answer::Requester,
     app::App,
@@ -63,14 +66,6 @@ pub fn session_link(url: &str) -> Option<(String, SessionId)> {
     }
 }
 
-/// Where the preview goes: the message (`channel` + `ts`), or the composer (`unfurl_id` + `source`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum UnfurlTarget {
-    Message { channel: String, ts: String },
-    Composer { unfurl_id: String, source: String },
-}
-
 /// "Preview these FullStory links."
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnfurlJob {
@@ -88,16 +83,6 @@ impl Job for UnfurlJob {
 pub struct UnfurlHandler {
     pub app: Arc<App>,
     pub api: Arc<SlackApi>,
-}
-
-/// One preview, as the job worked it out.
-pub struct Preview {
-    pub url: String,
-    pub session: SessionId,
-    pub started: Option<DateTime<Utc>>,
-    pub digest: Digest,
-    /// The customer, masked (`j•••@acme.com`), when FullStory's user record names them.
-    pub customer: Option<String>,
 }
 
 impl UnfurlHandler {

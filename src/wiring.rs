@@ -46,74 +46,22 @@ impl std::ops::Deref for Service {
 }
 
 impl Service {
-    /// Builds the core the configuration describes, then the rest over it.
+    /// Builds the core the configuration describes, then the rest over it with the defaults of
+    /// [`ServiceBuilder`]: what `serve`, `demo` and `forget` run.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
         let app = Arc::new(App::build(config, clock).await?);
-        Self::around(app)
+        Self::builder(app).build()
     }
 
-    /// Plugs the enabled platforms and the queue (with `queue.*` settings) into a built core.
-    pub fn around(app: Arc<App>) -> anyhow::Result<Self> {
-        let settings = Settings::from_config(&app.config);
-        Self::with_queue_settings(app, settings)
-    }
-
-    /// [`Service::around`] with queue settings of the caller's (tests: no backoff, few attempts).
-    pub fn with_queue_settings(app: Arc<App>, settings: Settings) -> anyhow::Result<Self> {
-        Self::with_repliers(app, settings, Vec::new())
-    }
-
-    /// [`Service::with_queue_settings`] with repliers of the caller's beside the platforms' (tests: one
-    /// that records what the shared job path hands it).
-    pub fn with_repliers(
-        app: Arc<App>,
-        settings: Settings,
-        mut repliers: Vec<Arc<dyn Replier>>,
-    ) -> anyhow::Result<Self> {
-        let mut platforms = Vec::new();
-        let mut routes = Router::new();
-        let mut handlers: Vec<Arc<dyn JobHandler>> = Vec::new();
-        let mut background = Vec::new();
-        for platform in adapters::enabled(&app.config) {
-            let plugged = platform
-                .plug(&app)
-                .map_err(|error| error.context(format!("could not start {}", platform.name())))?;
-            platforms.push(platform.name());
-            routes = routes.merge(plugged.routes);
-            repliers.push(plugged.replier);
-            handlers.extend(plugged.handlers);
-            background.extend(plugged.background);
+    /// Assembles the service over a built core: the queue with `queue.*` settings and the enabled
+    /// platforms' repliers, unless the builder is told otherwise (tests: no backoff, a recording
+    /// replier).
+    pub fn builder(app: Arc<App>) -> ServiceBuilder {
+        ServiceBuilder {
+            settings: Settings::from_config(&app.config),
+            repliers: Vec::new(),
+            app,
         }
-        let repliers = Repliers::new(repliers);
-        handlers.extend([
-            Arc::new(LookupHandler {
-                app: app.clone(),
-                repliers: repliers.clone(),
-            }) as Arc<dyn JobHandler>,
-            Arc::new(SummaryHandler {
-                app: app.clone(),
-                repliers: repliers.clone(),
-            }),
-            Arc::new(EraseHandler {
-                app: app.clone(),
-                heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())?
-                    .map(Arc::new),
-                repliers,
-            }),
-        ]);
-        let queue = Queue::new(
-            app.store.clone(),
-            handlers,
-            settings,
-            app.clock.clone(),
-            app.queue_metrics.clone(),
-        )?;
-        Ok(Self {
-            state: AppState { app, queue },
-            platforms,
-            routes,
-            background,
-        })
     }
 
     /// The names of the enabled platforms.
@@ -177,6 +125,84 @@ impl Service {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// What [`Service::builder`] assembles: the core, the queue's settings and any repliers of the
+/// caller's beside the platforms'.
+pub struct ServiceBuilder {
+    app: Arc<App>,
+    settings: Settings,
+    repliers: Vec<Arc<dyn Replier>>,
+}
+
+impl ServiceBuilder {
+    /// The queue's settings, instead of `queue.*` (tests: no backoff, few attempts).
+    #[must_use]
+    pub fn queue_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// A replier of the caller's beside the platforms' (tests: one that records what the shared job
+    /// path hands it).
+    #[must_use]
+    pub fn replier(mut self, replier: Arc<dyn Replier>) -> Self {
+        self.repliers.push(replier);
+        self
+    }
+
+    /// Plugs the enabled platforms, registers every job handler and builds the queue.
+    pub fn build(self) -> anyhow::Result<Service> {
+        let Self {
+            app,
+            settings,
+            mut repliers,
+        } = self;
+        let mut platforms = Vec::new();
+        let mut routes = Router::new();
+        let mut handlers: Vec<Arc<dyn JobHandler>> = Vec::new();
+        let mut background = Vec::new();
+        for platform in adapters::enabled(&app.config) {
+            let plugged = platform
+                .plug(&app)
+                .map_err(|error| error.context(format!("could not start {}", platform.name())))?;
+            platforms.push(platform.name());
+            routes = routes.merge(plugged.routes);
+            repliers.push(plugged.replier);
+            handlers.extend(plugged.handlers);
+            background.extend(plugged.background);
+        }
+        let repliers = Repliers::new(repliers);
+        handlers.extend([
+            Arc::new(LookupHandler {
+                app: app.clone(),
+                repliers: repliers.clone(),
+            }) as Arc<dyn JobHandler>,
+            Arc::new(SummaryHandler {
+                app: app.clone(),
+                repliers: repliers.clone(),
+            }),
+            Arc::new(EraseHandler {
+                app: app.clone(),
+                heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())?
+                    .map(Arc::new),
+                repliers,
+            }),
+        ]);
+        let queue = Queue::new(
+            app.store.clone(),
+            handlers,
+            settings,
+            app.clock.clone(),
+            app.queue_metrics.clone(),
+        )?;
+        Ok(Service {
+            state: AppState { app, queue },
+            platforms,
+            routes,
+            background,
+        })
     }
 }
 

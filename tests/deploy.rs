@@ -926,7 +926,9 @@ async fn metrics_of_a_running_server() -> (
     .unwrap();
     replaydesk::install_crypto_provider();
     let app = std::sync::Arc::new(App::build(config, Clock::system()).await.unwrap());
-    let service = replaydesk::wiring::Service::around(app.clone()).unwrap();
+    let service = replaydesk::wiring::Service::builder(app.clone())
+        .build()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -106,6 +106,7 @@ both_backends!(
     retention_scrubs_dead_jobs_too,
     a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it,
     an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it,
+    retention_drops_one_time_marks_but_keeps_every_other_claim,
 );
 
 fn email(text: &str) -> CustomerEmail {
@@ -658,4 +659,22 @@ async fn an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it(store: Arc<
         1
     );
     assert_eq!(payload(&store, id).await, serde_json::Value::Null);
+}
+
+async fn retention_drops_one_time_marks_but_keeps_every_other_claim(store: Arc<dyn Store>) {
+    for scope in ["zendesk:sidebar:once", "zendesk:ticket:4"] {
+        store
+            .claim_items(scope, "o1", &items(&["jwt:old"]), None, at(0))
+            .await
+            .unwrap();
+        store
+            .claim_items(scope, "o2", &items(&["jwt:new"]), None, at(100))
+            .await
+            .unwrap();
+    }
+    store.purge_done(at(50), at(200)).await.unwrap();
+    let once = store.claimed_items("zendesk:sidebar:once").await.unwrap();
+    assert_eq!(owners(&once), [("jwt:new", "o2")]);
+    let ticket = store.claimed_items("zendesk:ticket:4").await.unwrap();
+    assert_eq!(owners(&ticket), [("jwt:old", "o1"), ("jwt:new", "o2")]);
 }

@@ -139,7 +139,8 @@ pub struct Service {
 pub async fn serve(config: Config, workers: bool) -> anyhow::Result<Service> {
     replaydesk::install_crypto_provider();
     let service =
-        replaydesk::wiring::Service::around(Arc::new(App::build(config, Clock::system()).await?))?;
+        replaydesk::wiring::Service::builder(Arc::new(App::build(config, Clock::system()).await?))
+            .build()?;
     let state = service.state.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;

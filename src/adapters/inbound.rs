@@ -6,10 +6,20 @@
 //! Nothing is enqueued for a refused request, and no upstream is called before the acknowledgement.
 //! A store that cannot record the delivery answers 503, so the platform retries later: a 2xx always
 //! means "stored".
+//!
+//! The first step is a type, not a habit: a signed route's handler takes a [`Verified<P>`], which
+//! axum builds only after `P`'s [`Signed::verify`] accepted the raw body with the app's clock (else the
+//! request is refused, counted, with 401; an oversized body is 413 before that). A handler cannot reach
+//! the bytes any other way, so a new platform cannot forget the check. What follows returns a
+//! `Result<Response, Rejection>`, and [`respond`] turns a refusal into its status, counted once.
+
+use std::marker::PhantomData;
 
 use axum::{
     Json,
-    http::StatusCode,
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -60,6 +70,57 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         // The reason is ours (never the request's content), so it is safe to echo.
         (self.status(), Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+/// A platform's proof that a request is its own: its signature over the raw body, checked with the
+/// app's clock (`state.clock`). Implemented by each platform's unit struct in its `verify.rs`.
+pub trait Signed: Send + Sync + 'static {
+    /// The platform, for the refusal's metrics.
+    const PLATFORM: &'static str;
+
+    /// Whether `body`, sent with `request`'s headers (and whatever the platform's routes layered into
+    /// its extensions), is signed by the platform, now.
+    fn verify(state: &AppState, request: &Parts, body: &[u8]) -> Result<(), SignatureError>;
+}
+
+/// A request `P` signed: its head and raw body, built only once the signature holds.
+pub struct Verified<P> {
+    pub parts: Parts,
+    pub body: Bytes,
+    signed_by: PhantomData<fn() -> P>,
+}
+
+impl<P: Signed> FromRequest<AppState> for Verified<P> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        // The body limit (413) and a broken body answer here, before anything is verified or counted.
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match P::verify(state, &parts, &body) {
+            Ok(()) => Ok(Self {
+                parts,
+                body,
+                signed_by: PhantomData,
+            }),
+            Err(error) => Err(refuse(state, P::PLATFORM, Rejection::Signature(error))),
+        }
+    }
+}
+
+/// The answer to a verified request: its response, or its refusal (counted and logged by [`refuse`];
+/// a store that could not take the delivery was logged by [`accept`]).
+pub fn respond(
+    state: &AppState,
+    platform: &'static str,
+    result: Result<Response, Rejection>,
+) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(rejection) => refuse(state, platform, rejection),
     }
 }
 
@@ -141,7 +202,6 @@ pub async fn accept(
             Ok(Accepted::New(enqueued.job_id))
         }
         Err(error) => {
-            count(state, platform, "unavailable");
             tracing::error!(platform, error = %format!("{error:#}"), "could not store the delivery");
             Err(Rejection::Unavailable)
         }

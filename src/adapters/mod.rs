@@ -16,6 +16,8 @@
 //! are not mounted (404), and `serve` and `check` say so.
 
 pub mod discord;
+#[cfg(test)]
+mod every_platform;
 pub mod inbound;
 pub mod refusal;
 /// The verifiers' building blocks live in the leaf [`crate::signing`] (privacy hashes with them too);

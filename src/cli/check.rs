@@ -45,6 +45,9 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         failed = true;
         println!("fullstory  missing: set fullstory.api_key (an Admin or Architect key)");
     }
+    if app.config.fullstory.api_key.is_set() && app.config.slack.signing_secret.is_set() {
+        println!("{:<10} {}", "previews", previews(&app).await);
+    }
     let fs = &app.config.fullstory;
     let limits = &app.config.limits;
     match (&limits.backend, &limits.redis_url) {
@@ -101,6 +104,20 @@ pub fn open_tenancy(config: &Config) -> Vec<String> {
         .into_iter()
         .filter_map(|platform| platform.open_tenancy(config))
         .collect()
+}
+
+/// Whether Slack previews FullStory links, and of which organisation (said, not failed: previews are
+/// optional, and the rest works without them).
+async fn previews(app: &App) -> String {
+    let configured = app.config.fullstory.org_id.is_some();
+    match app.organisation.id(&app.fullstory).await {
+        Ok(Some(org)) if configured => format!("on (links of {org}: fullstory.org_id)"),
+        Ok(Some(org)) => format!("on (links of {org}, as FullStory says of the key)"),
+        Ok(None) => crate::fullstory::org::PREVIEWS_OFF.to_owned(),
+        Err(error) => format!(
+            "unknown: FullStory did not say which organisation the key belongs to ({error})"
+        ),
+    }
 }
 
 /// Open circuit breakers (as shared through Redis with `limits.backend = "redis"`; a local breaker

@@ -15,6 +15,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     }
     server::connections::raise_file_limit(config.server.max_connections);
     let service = wiring::Service::build(config, Clock::system()).await?;
+    learn_organisation(&service.app);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("could not listen on server.listen = {listen}"))?;
@@ -23,4 +24,25 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         .run_until(listener, server::shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Slack previews FullStory links of the key's organisation only: learn which one it is now (in the
+/// background: start-up does not wait on FullStory) and say whether previews are on. When FullStory is
+/// unreachable, the first preview asks again.
+fn learn_organisation(app: &std::sync::Arc<crate::app::App>) {
+    if !app.config.fullstory.api_key.is_set() || !app.config.slack.signing_secret.is_set() {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        match app.organisation.id(&app.fullstory).await {
+            Ok(Some(org)) => {
+                tracing::info!(org = %org, "slack previews: on, for this FullStory organisation's links")
+            }
+            Ok(None) => tracing::warn!("slack previews {}", crate::fullstory::org::PREVIEWS_OFF),
+            Err(error) => {
+                tracing::warn!(%error, "slack previews: FullStory did not answer which organisation the key belongs to; asked again at the first preview")
+            }
+        }
+    });
 }

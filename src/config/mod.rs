@@ -262,6 +262,9 @@ pub struct SlackConfig {
     /// host, for tests that list theirs). Slack's own hooks hosts by default: a payload naming any
     /// other host is not posted to.
     pub response_url_hosts: List,
+    /// Channels whose pasted FullStory links are previewed (`link_shared` → `chat.unfurl`); empty: every
+    /// channel the other allow-lists let through. A preview is seen by everyone in the channel.
+    pub unfurl_channel_ids: List,
 }
 
 /// Zendesk's ZAF v2 SDK (developer.zendesk.com, "ZAF Client API"): the sidebar page loads it.
@@ -282,6 +285,7 @@ impl Default for SlackConfig {
             allowed_channel_ids: List::default(),
             allowed_user_ids: List::default(),
             response_url_hosts: List(SLACK_RESPONSE_URL_HOSTS.map(str::to_owned).to_vec()),
+            unfurl_channel_ids: List::default(),
         }
     }
 }
@@ -309,6 +313,11 @@ pub struct ZendeskConfig {
     /// Identities one Zendesk account may have looked up in FullStory per minute; a ticket job past it
     /// is delayed (run later), never refused.
     pub account_lookups_per_minute: u32,
+    /// Sidebar calls one Zendesk account may make per minute (burst `limits.per_source_burst`): the
+    /// sidebar's own allowance, apart from the webhook's, checked before any Zendesk or FullStory call.
+    pub sidebar_calls_per_minute: u32,
+    /// Sidebar calls one page load (one agent's open ticket) may make per minute (burst 5).
+    pub sidebar_calls_per_token_per_minute: u32,
     /// How long a ticket's note may wait for an upstream that is down before the job ends (expired)
     /// with one note saying so.
     pub max_delay: Interval,
@@ -344,6 +353,8 @@ impl Default for ZendeskConfig {
             timeout: Interval(Duration::from_secs(10)),
             max_comment_identities: 5,
             account_lookups_per_minute: 120,
+            sidebar_calls_per_minute: 240,
+            sidebar_calls_per_token_per_minute: 20,
             max_delay: Interval(Duration::from_secs(24 * 3600)),
             app_public_key: None,
             app_installation_id: None,
@@ -565,11 +576,23 @@ impl Config {
         if self.identity.max_per_request == 0 {
             return Err(invalid("identity.max_per_request", "must be at least 1"));
         }
-        if self.zendesk.account_lookups_per_minute == 0 {
-            return Err(invalid(
+        for (key, value) in [
+            (
                 "zendesk.account_lookups_per_minute",
-                "must be at least 1",
-            ));
+                self.zendesk.account_lookups_per_minute,
+            ),
+            (
+                "zendesk.sidebar_calls_per_minute",
+                self.zendesk.sidebar_calls_per_minute,
+            ),
+            (
+                "zendesk.sidebar_calls_per_token_per_minute",
+                self.zendesk.sidebar_calls_per_token_per_minute,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         if let Some(url) = &self.server.public_url {
             check_url("server.public_url", url)?;

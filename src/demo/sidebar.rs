@@ -49,7 +49,8 @@ pub fn rs256(pem: &str, header: &Value, claims: &Value) -> Option<String> {
 }
 
 /// The claims Zendesk puts in a ticket sidebar's signed load, for the account at `base_url`
-/// (`http(s)://host`), the agent `agent`, issued at `now` for five minutes.
+/// (`http(s)://host`), the agent `agent` (`sub`: the agent's user URL, as Zendesk writes it; see
+/// PLATFORMS.md §1.4), issued at `now` for five minutes.
 pub fn claims(base_url: &str, agent: u64, now: DateTime<Utc>) -> Value {
     let host = base_url
         .trim_start_matches("https://")
@@ -59,7 +60,7 @@ pub fn claims(base_url: &str, agent: u64, now: DateTime<Utc>) -> Value {
         "aud": format!("{base_url}/api/v2/apps/installations/{INSTALLATION}.json"),
         "iat": now.timestamp(),
         "exp": now.timestamp() + 300,
-        "sub": agent,
+        "sub": format!("{base_url}/api/v2/users/{agent}.json"),
         "context": {"product": "support", "location": "ticket_sidebar"},
     })
 }

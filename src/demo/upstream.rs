@@ -65,7 +65,16 @@ pub struct SampleEvent {
     pub after_secs: i64,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The page, or for a failed request the request's URL.
     pub url: Option<String>,
+    /// A console error's message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// A failed request's method and status.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -344,8 +353,7 @@ async fn fs_me(State(shared): Fake, headers: HeaderMap) -> Response {
     if !fs_authorized(&shared, &headers) {
         return refused("Unauthorized");
     }
-    Json(json!({ "org": shared.fixtures.org, "name": "replaydesk demo key", "role": "ARCHITECT" }))
-        .into_response()
+    Json(json!({ "email": "", "orgId": shared.fixtures.org, "role": "ARCHITECT" })).into_response()
 }
 
 #[derive(Deserialize)]
@@ -405,7 +413,18 @@ async fn fs_events(State(shared): Fake, headers: HeaderMap, Path(id): Path<Strin
             json!({
                 "event_time": iso(start + Duration::seconds(e.after_secs)),
                 "event_type": e.kind,
-                "event_properties": { "url": e.url },
+                // Only what the event has, as FullStory's own events carry it.
+                "event_properties": serde_json::Value::Object(
+                    [
+                        ("url", e.url.clone().map(Value::from)),
+                        ("message", e.message.clone().map(Value::from)),
+                        ("method", e.method.clone().map(Value::from)),
+                        ("status", e.status.map(Value::from)),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+                    .collect(),
+                ),
             })
         })
         .collect();
@@ -642,6 +661,15 @@ async fn zd_user(State(shared): Fake, headers: HeaderMap, Path(file): Path<Strin
         return refused("Couldn't authenticate you");
     }
     let id = json_id(&file);
+    // The demo's agent sees every ticket (`ticket_restriction: null`), as the sidebar's access check reads.
+    let agent = &shared.fixtures.zendesk.agent;
+    if Some(agent.id) == id {
+        return Json(
+            json!({ "user": { "id": agent.id, "email": agent.email, "name": agent.name,
+                                       "role": "agent", "ticket_restriction": null } }),
+        )
+        .into_response();
+    }
     let tickets = lock(&shared.tickets);
     let user = tickets
         .values()

@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod client;
 pub mod model;
+pub mod org;
 pub mod server_api;
 
 use std::{sync::Arc, time::Duration};
@@ -24,6 +25,7 @@ pub use client::{Client, base_url_for_key};
 #[cfg(test)]
 pub(crate) use model::test_event;
 pub use model::{EventKind, Session, SessionEvent, SessionId, SessionList, Summary};
+pub use org::Organisation;
 
 /// The session-data calls `lookup` makes.
 #[async_trait]

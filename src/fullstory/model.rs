@@ -217,8 +217,14 @@ pub fn parse_session_list(body: &[u8]) -> Result<SessionList, String> {
     Ok(list)
 }
 
+/// One list entry, or `None` when it lacks what a session needs. Its replay URL must be a web link
+/// ([`crate::outbound::web_link`]): a `javascript:` or `data:` URL in FullStory's answer would otherwise
+/// reach an `<a href>` in the sidebar and a Slack or Discord button on every platform.
 fn parse_session(entry: &Value) -> Option<Session> {
-    let url = field(entry, &["fsUrl", "fs_url", "url", "FsUrl"]).and_then(text)?;
+    let url = field(entry, &["fsUrl", "fs_url", "url", "FsUrl"])
+        .and_then(text)
+        .and_then(|url| crate::outbound::web_link(&url))?
+        .to_string();
     let created = field(
         entry,
         &[
@@ -424,6 +430,30 @@ mod tests {
         let list = parse_session_list(br#"{"sessions":[{"sessionId":"a"},{"sessionId":"d:1","url":"https://x/d:1","created":1700000000}, 5]}"#).unwrap();
         assert_eq!(list.sessions.len(), 1);
         assert_eq!(list.skipped, 2);
+    }
+
+    #[test]
+    fn only_web_links_are_kept_as_replay_urls() {
+        let list = parse_session_list(
+            br#"{"sessions":[
+              {"sessionId":"d:1","url":"javascript:alert(document.domain)//d:1","created":1700000000},
+              {"sessionId":"d:2","url":"JaVaScRiPt:alert(1)","created":1700000000},
+              {"sessionId":"d:3","url":"data:text/html,<script>alert(1)</script>","created":1700000000},
+              {"sessionId":"d:4","url":"http://evil.example/ui/o/session/d:4","created":1700000000},
+              {"sessionId":"d:5","url":" https://app.fullstory.com/ui/o/session/d:5","created":1700000000},
+              {"sessionId":"d:6","url":"http://127.0.0.1:9/ui/o/session/d:6","created":1700000000}
+            ]}"#,
+        )
+        .unwrap();
+        let urls: Vec<&str> = list.sessions.iter().map(|s| s.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://app.fullstory.com/ui/o/session/d:5",
+                "http://127.0.0.1:9/ui/o/session/d:6"
+            ]
+        );
+        assert_eq!(list.skipped, 4);
     }
 
     #[test]

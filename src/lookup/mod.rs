@@ -38,7 +38,7 @@ use serde::Serialize;
 use crate::{
     clock::Clock,
     fullstory::{FsError, SessionId, SessionsApi},
-    identity::Identity,
+    identity::{Identity, redact_emails},
     tombstone::Tombstones,
 };
 pub use digest::Digest;
@@ -225,9 +225,12 @@ impl Lookup {
         })
     }
 
-    /// FullStory's AI summary of one session, cut at `end` when given. A lasting failure (no profile
-    /// configured, an unknown session or profile) is an [`SummaryOutcome::Unavailable`] saying why; a
-    /// passing one (429, 5xx, timeout) is an error, so the caller can retry.
+    /// FullStory's AI summary of one session, cut at `end` when given, its email addresses masked
+    /// (`j•••@acme.com`) like every other customer string we show: a summary is read aloud in channels
+    /// and tickets, and FullStory's model quotes what the customer typed. Masked here, once, so every
+    /// platform and the sidebar get the same text. A lasting failure (no profile configured, an unknown
+    /// session or profile) is an [`SummaryOutcome::Unavailable`] saying why; a passing one (429, 5xx,
+    /// timeout) is an error, so the caller can retry.
     pub async fn summarize(
         &self,
         session: &SessionId,
@@ -239,7 +242,9 @@ impl Lookup {
             ));
         };
         match self.sessions.session_summary(session, profile, end).await {
-            Ok(summary) => Ok(SummaryOutcome::Ready(summary.text.clone())),
+            Ok(summary) => Ok(SummaryOutcome::Ready(
+                redact_emails(&summary.text).into_owned(),
+            )),
             Err(e) if e.is_transient() => Err(e),
             Err(e) => Ok(SummaryOutcome::Unavailable(e.to_string())),
         }

@@ -63,15 +63,27 @@ pub fn base_url(configured: Option<&str>, default: &str) -> String {
         .to_owned()
 }
 
-/// Whether `host` (a URL's host: a name, an IPv4 address or a bracketed IPv6 one) is this machine's
-/// loopback: `localhost` or an address in `127.0.0.0/8` or `::1`. Where an https rule allows plain http
-/// for local tries and tests, this is what "local" means.
+/// Whether `host` (as a URL gives it: `127.0.0.1`, `[::1]`, `localhost`) is this machine: the only
+/// hosts plain `http` is accepted for (the tests' and the demo's fakes).
 pub fn is_loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     bare.eq_ignore_ascii_case("localhost")
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `text` as a link a person may be shown and click: `https`, or `http` to a loopback host; `None` for
+/// anything else (`javascript:`, `data:`, `http` to the world, no host, not a URL). The URL is given
+/// back as the parser wrote it (control characters and white space gone).
+pub fn web_link(text: &str) -> Option<reqwest::Url> {
+    let url = reqwest::Url::parse(text.trim()).ok()?;
+    let host = url.host_str()?;
+    match url.scheme() {
+        "https" => Some(url),
+        "http" if is_loopback_host(host) => Some(url),
+        _ => None,
+    }
 }
 
 /// The HTTP client every upstream uses: rustls (ring), a request timeout, our user agent, and no

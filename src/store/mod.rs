@@ -412,6 +412,10 @@ pub trait Store: PrivacyStore + Send + Sync + 'static {
     /// delivery key and its effect ledger stay: they hold no email, and the
     /// delivery key must keep refusing late retries. Returns how many jobs
     /// were scrubbed. Runs in small batches so writers are not held up.
+    /// One-time marks (item claims in a scope ending with `:once`, such as
+    /// the Zendesk sidebar's signed loads, each valid for minutes) made
+    /// before `finished_before` are deleted too: they need only outlive what
+    /// they mark.
     async fn purge_done(
         &self,
         finished_before: DateTime<Utc>,

@@ -244,6 +244,9 @@ const CLAIM_ITEM: &str = "INSERT INTO item_claims (scope, item, owner, claimed_a
      VALUES ($1, $2, $3, $4) \
      ON CONFLICT (scope, item) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at \
      WHERE item_claims.claimed_at < $5 AND item_claims.owner <> excluded.owner";
+/// Retention of one-time marks: claims in a scope ending with `:once`, older than `$1`.
+const PURGE_ONCE_MARKS: &str =
+    "DELETE FROM item_claims WHERE scope LIKE '%:once' AND claimed_at < $1";
 const GET_CLAIM: &str =
     "SELECT item, owner, claimed_at FROM item_claims WHERE scope = $1 AND item = $2";
 const CLAIMS_IN_SCOPE: &str = "SELECT item, owner, claimed_at FROM item_claims \
@@ -905,9 +908,19 @@ impl Store for SqlStore {
             });
             total += n;
             if n == 0 {
-                return Ok(total);
+                break;
             }
         }
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(PURGE_ONCE_MARKS)
+                .bind(to_ms(finished_before))
+                .execute(&mut *tx)
+                .await
+                .context("purging one-time marks")?;
+            tx.commit().await?;
+        });
+        Ok(total)
     }
 
     async fn effect(&self, job_id: i64, name: &str) -> anyhow::Result<Option<EffectRecord>> {

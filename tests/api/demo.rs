@@ -76,7 +76,16 @@ async fn the_demo_answers_on_every_platform_through_the_real_pipeline() {
         "{slack}"
     );
     assert!(slack.contains("3 rage clicks"), "{slack}");
-    assert!(slack.contains("network error on /checkout"), "{slack}");
+    assert!(
+        slack.contains(
+            "5:01 console error: TypeError: Cannot read properties of undefined (reading 'total')"
+        ),
+        "{slack}"
+    );
+    assert!(
+        slack.contains("3:32 failed request: POST /api/checkout → 502"),
+        "{slack}"
+    );
     let zendesk = rendered(&replies, Platform::Zendesk);
     assert!(marks_likely(&zendesk, OMAR_BEFORE_TICKET), "{zendesk}");
     assert!(

@@ -30,6 +30,10 @@ struct Ticket {
     subject: String,
     version: u32,
     requester_id: u64,
+    /// Who may see it (the sidebar's access check): its group, organisation and assignee.
+    group_id: Option<u64>,
+    organization_id: Option<u64>,
+    assignee_id: Option<u64>,
     comments: Vec<Value>,
     tags: Vec<String>,
 }
@@ -45,6 +49,8 @@ impl Ticket {
 pub(crate) struct ZdState {
     tickets: BTreeMap<u64, Ticket>,
     users: Vec<Value>,
+    /// Each agent's groups (`GET /api/v2/users/{id}/group_memberships.json`).
+    memberships: BTreeMap<u64, Vec<u64>>,
     next_id: u64,
     /// Note PUTs to refuse with 409 because "an agent" updated the ticket just before.
     pub(crate) conflicts: u32,
@@ -99,7 +105,8 @@ impl Respond for ZendeskApi {
                     "ticket": {
                         "id": id, "subject": t.subject, "created_at": CREATED,
                         "updated_at": t.updated_at(), "requester_id": t.requester_id,
-                        "status": "new", "tags": t.tags,
+                        "group_id": t.group_id, "organization_id": t.organization_id,
+                        "assignee_id": t.assignee_id, "status": "new", "tags": t.tags,
                     },
                     "users": state.users,
                 }))
@@ -171,6 +178,32 @@ impl Respond for ZendeskApi {
                 }
                 answer
             }
+            ("GET", ["users", file]) => {
+                let user = id_of(file)
+                    .and_then(|id| state.users.iter().find(|u| u["id"] == json!(id)).cloned());
+                match user {
+                    Some(user) => ResponseTemplate::new(200).set_body_json(json!({ "user": user })),
+                    None => {
+                        ResponseTemplate::new(404).set_body_json(json!({"error": "RecordNotFound"}))
+                    }
+                }
+            }
+            ("GET", ["users", id, "group_memberships.json"]) => {
+                let Some(id) = id.parse::<u64>().ok() else {
+                    return ResponseTemplate::new(404);
+                };
+                let memberships: Vec<Value> = state
+                    .memberships
+                    .get(&id)
+                    .into_iter()
+                    .flatten()
+                    .map(|group| json!({"id": id * 1000 + group, "user_id": id, "group_id": group}))
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "group_memberships": memberships,
+                    "meta": {"has_more": false, "after_cursor": null},
+                }))
+            }
             ("PUT", ["tickets", id, "tags"]) => {
                 let body: Value = request.body_json().unwrap_or_default();
                 let Some(t) = id
@@ -206,8 +239,8 @@ impl FakeZendesk {
             next_id: 100,
             users: vec![
                 json!({"id": 1, "email": "Jane@Acme.com", "role": "end-user", "external_id": null}),
-                json!({"id": 2, "email": "agent@help.io", "role": "agent"}),
-                json!({"id": 999, "email": "api@help.io", "role": "admin"}),
+                json!({"id": 2, "email": "agent@help.io", "role": "agent", "ticket_restriction": null}),
+                json!({"id": 999, "email": "api@help.io", "role": "admin", "ticket_restriction": null}),
             ],
             ..ZdState::default()
         }));
@@ -238,6 +271,51 @@ impl FakeZendesk {
                 ..Ticket::default()
             },
         );
+    }
+
+    /// Puts ticket `id` in `group` and `organization`, assigned to `assignee`.
+    pub(crate) fn set_ticket_access(
+        &self,
+        id: u64,
+        group: Option<u64>,
+        organization: Option<u64>,
+        assignee: Option<u64>,
+    ) {
+        let mut state = self.state.lock().unwrap();
+        let ticket = state.tickets.get_mut(&id).unwrap();
+        ticket.group_id = group;
+        ticket.organization_id = organization;
+        ticket.assignee_id = assignee;
+    }
+
+    /// Adds a staff user (`role` `agent` or `admin`, or `end-user`) with this `ticket_restriction`
+    /// (`Value::Null` for none), organisation and groups.
+    pub(crate) fn add_user(
+        &self,
+        id: u64,
+        role: &str,
+        restriction: Value,
+        organization: Option<u64>,
+        groups: &[u64],
+    ) {
+        let mut state = self.state.lock().unwrap();
+        state.users.push(json!({
+            "id": id, "email": format!("user{id}@help.io"), "role": role,
+            "ticket_restriction": restriction, "organization_id": organization,
+        }));
+        state.memberships.insert(id, groups.to_vec());
+    }
+
+    /// How many requests the fake received whose path starts with `/api/v2/{prefix}`.
+    pub(crate) async fn calls_to(&self, prefix: &str) -> usize {
+        let prefix = format!("/api/v2/{prefix}");
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path().starts_with(&prefix))
+            .count()
     }
 
     pub(crate) fn add_public_comment(&self, id: u64, text: &str) {

@@ -354,11 +354,14 @@ impl TestAppBuilder {
                 .await
                 .expect("the app builds"),
         );
-        let settings = self
-            .queue_settings
-            .unwrap_or_else(|| Settings::from_config(&app.config));
-        let service =
-            Service::with_repliers(app, settings, self.repliers).expect("the service assembles");
+        let mut builder = Service::builder(app);
+        if let Some(settings) = self.queue_settings {
+            builder = builder.queue_settings(settings);
+        }
+        for replier in self.repliers {
+            builder = builder.replier(replier);
+        }
+        let service = builder.build().expect("the service assembles");
         let state = service.state.clone();
         let router = service.router();
         let platforms = service.platforms().to_vec();

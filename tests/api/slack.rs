@@ -1022,43 +1022,44 @@ async fn after_a_worker_crash_the_thread_reply_is_found_and_not_posted_again() {
 }
 
 #[tokio::test]
-async fn summarize_posts_fullstorys_summary_where_the_button_was() {
+async fn summarize_answers_only_the_one_who_clicked_even_on_a_public_message_with_addresses_masked()
+{
     let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
     Mock::given(path("/v2/sessions/1%3A2/summary"))
         .and(query_param("config_profile", "support"))
         .and(query_param("end_timestamp", "2023-11-14T22:13:20Z"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"response": "Tried to pay twice."})),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"response": "jane@acme.com tried to pay twice."})),
         )
         .expect(1) // the second click is answered from the cache
         .mount(&slack.fullstory)
         .await;
     slack.response_url_accepts().await;
-    slack
-        .post_message_answers(json!({"ok": true, "ts": "1700000999.000005"}))
-        .await;
     let value = json!({"s": "1:2", "a": 1_700_000_000, "u": "https://app.fullstory.com/ui/ORG/session/1:2"});
 
-    // On a private answer: privately, as a new message.
-    let response = slack
-        .interaction(&button("summarize", &value, true, &slack.response_url()))
-        .await;
-    assert_eq!(response.status(), 200);
-    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    // On a private answer, and on a message the whole channel sees (a shared answer, a preview): to
+    // the one who clicked only, never into the channel or its thread.
+    for private in [true, false] {
+        let response = slack
+            .interaction(&button("summarize", &value, private, &slack.response_url()))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    }
     let posts = slack.received(RESPONSE_PATH).await;
-    assert_eq!(posts.len(), 1);
-    assert_eq!(posts[0]["replace_original"], false);
-    assert!(blocks_text(&posts[0]).contains("Tried to pay twice."));
-
-    // On a message in the channel: in that message's thread.
-    slack
-        .interaction(&button("summarize", &value, false, &slack.response_url()))
-        .await;
-    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
-    let posts = slack.received("/api/chat.postMessage").await;
-    assert_eq!(posts.len(), 1);
-    assert_eq!(posts[0]["thread_ts"], "1700000500.000200");
-    assert!(blocks_text(&posts[0]).contains("Tried to pay twice."));
+    assert_eq!(posts.len(), 2);
+    for post in &posts {
+        assert_eq!(post["response_type"], "ephemeral");
+        assert_eq!(post["replace_original"], false);
+        let text = blocks_text(post);
+        assert!(text.contains("j•••@acme.com tried to pay twice."), "{text}");
+        assert!(!post.to_string().contains("jane@"), "{post}");
+    }
+    assert!(
+        slack.received("/api/chat.postMessage").await.is_empty(),
+        "nothing in the channel"
+    );
 }
 
 #[tokio::test]
@@ -2072,22 +2073,20 @@ async fn the_share_button_carries_the_job_not_the_email_and_only_its_asker_can_s
 }
 
 #[tokio::test]
-async fn a_hostile_summary_is_escaped_in_the_thread_posts_text_and_blocks() {
+async fn a_hostile_summary_is_escaped_in_the_posts_text_and_blocks() {
     let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
     let hostile = "<!channel> <https://evil.example|Click to reset your password> & more";
     Mock::given(path("/v2/sessions/1%3A2/summary"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"response": hostile})))
         .mount(&slack.fullstory)
         .await;
-    slack
-        .post_message_answers(json!({"ok": true, "ts": "1700000999.000005"}))
-        .await;
+    slack.response_url_accepts().await;
     let value = json!({"s": "1:2", "u": "https://app.fullstory.com/ui/ORG/session/1:2"});
     slack
         .interaction(&button("summarize", &value, false, &slack.response_url()))
         .await;
     assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
-    let posts = slack.received("/api/chat.postMessage").await;
+    let posts = slack.received(RESPONSE_PATH).await;
     assert_eq!(posts.len(), 1);
     let whole = posts[0].to_string();
     assert!(!whole.contains("<!channel>"), "{whole}");
@@ -2186,9 +2185,22 @@ fn link_shared(event_id: &str, channel: &str, url: &str) -> Value {
     })
 }
 
+/// FullStory says the key is organisation `org`'s (`GET /me`).
+async fn fullstory_says_the_key_is_of(slack: &Slack, org: &str) {
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"email": "api@acme.com", "orgId": org, "role": "ADMIN"})),
+        )
+        .mount(&slack.fullstory)
+        .await;
+}
+
 /// FullStory knows the shared session: its events (a failed request, a console error, rage clicks)
-/// and its user, jane.
+/// and its user, jane; the key is the shared link's organisation's.
 async fn fullstory_knows_the_shared_session(slack: &Slack) {
+    fullstory_says_the_key_is_of(slack, "o-ACME").await;
     let start = chrono::Utc::now() - chrono::Duration::minutes(30);
     let at = |secs: i64| (start + chrono::Duration::seconds(secs)).to_rfc3339();
     Mock::given(method("GET"))
@@ -2312,6 +2324,77 @@ async fn a_link_of_another_fullstory_organisation_is_left_alone() {
     assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
     assert!(slack.received("/api/chat.unfurl").await.is_empty());
     assert_eq!(slack.fullstory_calls().await, 0);
+}
+
+#[tokio::test]
+async fn a_link_of_another_organisation_than_fullstory_names_for_the_key_is_left_alone() {
+    let slack = Slack::start().await;
+    fullstory_says_the_key_is_of(&slack, "o-MINE").await;
+    unfurl_answers(&slack).await;
+    slack
+        .event(&link_shared("Ev-other-learned", "C1", SHARED_URL), &[])
+        .await;
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert!(slack.received("/api/chat.unfurl").await.is_empty());
+    assert_eq!(events_calls(&slack).await, 0, "no metered call");
+}
+
+#[tokio::test]
+async fn without_knowing_the_organisation_no_link_is_previewed() {
+    // No fullstory.org_id, and a FullStory that does not say (no `GET /me`: 404).
+    let slack = Slack::start().await;
+    unfurl_answers(&slack).await;
+    for (i, channel) in ["C1", "C2"].iter().enumerate() {
+        slack
+            .event(
+                &link_shared(&format!("Ev-no-org-{i}"), channel, SHARED_URL),
+                &[],
+            )
+            .await;
+        assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    }
+    assert!(slack.received("/api/chat.unfurl").await.is_empty());
+    let asked: Vec<String> = slack
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        asked,
+        ["/me"],
+        "asked once which organisation, nothing else"
+    );
+}
+
+#[tokio::test]
+async fn only_the_unfurl_channels_get_previews() {
+    let slack = Slack::start_with(|c| c.slack.unfurl_channel_ids = List(vec!["C1".into()])).await;
+    fullstory_knows_the_shared_session(&slack).await;
+    unfurl_answers(&slack).await;
+    for (i, channel) in ["C2", "COMPOSER", "C1"].iter().enumerate() {
+        assert_eq!(
+            slack
+                .event(
+                    &link_shared(&format!("Ev-chan-{i}"), channel, SHARED_URL),
+                    &[]
+                )
+                .await
+                .status(),
+            200
+        );
+    }
+    assert!(matches!(slack.run_job().await, ExecutionOutcome::Done(_)));
+    assert_eq!(
+        slack.run_job().await,
+        ExecutionOutcome::EmptyQueue,
+        "one job: C1's"
+    );
+    let unfurls = slack.received("/api/chat.unfurl").await;
+    assert_eq!(unfurls.len(), 1);
+    assert_eq!(unfurls[0]["channel"], "C1");
 }
 
 #[tokio::test]

@@ -344,6 +344,12 @@ async fn a_stored_slack_unfurl_previews_the_link(backend: Backend) {
         ]})))
         .mount(&rd.app.fullstory)
         .await;
+    // The key's organisation, which the link names (previews are of its links only).
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orgId": "ORG"})))
+        .mount(&rd.app.fullstory)
+        .await;
     rd.slack_answers("/api/chat.unfurl", json!({"ok": true}))
         .await;
     let id = rd

@@ -120,20 +120,41 @@ async fn sessions_of(rd: &Harness, token: &str, ticket: u64) -> Answer {
     call(rd, "GET", &uri, token, json!({})).await
 }
 
-/// The signed load, then the exchange for a token of `ticket`, as the page does.
+/// The signed load (a moment after the last one: Zendesk signs each load afresh, and replaydesk takes
+/// each signed load once), then the exchange for a token of `ticket`, as the page does.
 async fn ticket_token(rd: &Harness, ticket: u64) -> String {
+    rd.clock.advance(std::time::Duration::from_secs(1));
     let page = load(rd, &good_jwt(rd)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    let answer = call(
+    let answer = exchange(rd, &page_token(&page.text), ticket).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.json()["token"].as_str().unwrap().to_owned()
+}
+
+/// `POST /zendesk/app/api/ticket {ticket_id}` with the load's token.
+async fn exchange(rd: &Harness, token: &str, ticket: u64) -> Answer {
+    call(
         rd,
         "POST",
         "/zendesk/app/api/ticket",
-        &page_token(&page.text),
-        json!({"ticket_id": ticket, "agent_id": 2}),
+        token,
+        json!({ "ticket_id": ticket }),
     )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
-    answer.json()["token"].as_str().unwrap().to_owned()
+    .await
+}
+
+/// A signed load for the agent `agent` (Zendesk's `sub`), answered with our page: its token.
+async fn load_as(rd: &Harness, agent: u64) -> String {
+    rd.clock.advance(std::time::Duration::from_secs(1));
+    let base = rd.zendesk().server.uri();
+    let jwt = rs256(
+        PRIVATE_KEY,
+        &rs256_header(),
+        &sidebar::claims(&base, agent, rd.clock.now()),
+    );
+    let page = load(rd, &jwt).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    page_token(&page.text)
 }
 
 // ------------------------------------------------------------------ the signed load
@@ -143,10 +164,19 @@ async fn a_load_signed_by_zendesk_gets_the_page_framed_only_by_the_account() {
     let rd = sidebar().await;
     let page = load(&rd, &good_jwt(&rd)).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-    assert_eq!(
-        page.headers[header::CONTENT_SECURITY_POLICY],
-        format!("frame-ancestors {}", rd.zendesk().server.uri()).as_str()
+    let policy = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.starts_with("default-src 'none'; script-src https://static.zdassets.com 'sha256-"),
+        "{policy}"
     );
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+    assert!(
+        policy.ends_with(&format!("frame-ancestors {}", rd.zendesk().server.uri())),
+        "{policy}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
     assert!(page.text.contains("zaf_sdk.min.js"));
     assert!(page.text.contains("Add as internal note"));
     assert!(!page_token(&page.text).is_empty());
@@ -679,5 +709,233 @@ async fn a_ticket_token_cannot_be_exchanged_again_to_renew_it_or_point_it_at_ano
     assert_eq!(
         sessions_of(&rd, &bound, TICKET + 1).await.status,
         StatusCode::FORBIDDEN
+    );
+}
+
+// ------------------------------------------------------------------ who may see what (issue 22)
+
+/// Requests FullStory received.
+async fn fullstory_calls(rd: &Harness) -> usize {
+    rd.fullstory
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .len()
+}
+
+#[tokio::test]
+async fn an_agent_cannot_open_a_ticket_zendesk_would_not_show_them() {
+    let rd = sidebar().await;
+    // The ticket is group 60's, in organisation 700, assigned to agent 5.
+    rd.zendesk()
+        .set_ticket_access(TICKET, Some(60), Some(700), Some(5));
+    rd.zendesk()
+        .add_user(3, "agent", json!("groups"), None, &[50]);
+    rd.zendesk()
+        .add_user(4, "agent", json!("organization"), Some(701), &[]);
+    rd.zendesk()
+        .add_user(6, "agent", json!("assigned"), None, &[]);
+    rd.zendesk().add_user(8, "end-user", json!(null), None, &[]);
+    for agent in [3, 4, 6, 8] {
+        let before = fullstory_calls(&rd).await;
+        let token = load_as(&rd, agent).await;
+        let answer = exchange(&rd, &token, TICKET).await;
+        assert_state(
+            &answer,
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            "You cannot see this ticket",
+        );
+        assert!(answer.json().get("token").is_none());
+        assert_eq!(
+            fullstory_calls(&rd).await,
+            before,
+            "agent {agent}: nothing looked up"
+        );
+    }
+    assert_eq!(
+        rd.zendesk()
+            .calls_to(&format!("tickets/{TICKET}/comments"))
+            .await,
+        0,
+        "no comment of the ticket was read"
+    );
+    let audit = rd.state.store.audit(None, None, 20).await.unwrap();
+    let refused: Vec<&str> = audit
+        .iter()
+        .filter(|r| r.action == "sidebar.refused")
+        .map(|r| r.actor.as_str())
+        .collect();
+    assert_eq!(refused.len(), 4, "every refusal audited: {refused:?}");
+    assert!(refused.contains(&"3") && refused.contains(&"8"));
+
+    // Those whom Zendesk lets see it: a member of group 60, the organisation's agent, the assignee.
+    rd.zendesk()
+        .add_user(9, "agent", json!("groups"), None, &[50, 60]);
+    rd.zendesk()
+        .add_user(10, "agent", json!("organization"), Some(700), &[]);
+    rd.zendesk()
+        .add_user(5, "agent", json!("assigned"), None, &[]);
+    for agent in [9, 10, 5] {
+        let token = load_as(&rd, agent).await;
+        let answer = exchange(&rd, &token, TICKET).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "agent {agent}: {}",
+            answer.text
+        );
+        let bound = answer.json()["token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            sessions_of(&rd, &bound, TICKET).await.status,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_agent_is_zendesks_signed_subject_never_what_the_page_says() {
+    let rd = sidebar().await;
+    let base = rd.zendesk().server.uri();
+    let now = rd.clock.now();
+    // No `sub`, and a `sub` naming a user of another account: refused with a page saying why.
+    let mut anonymous = sidebar::claims(&base, 2, now);
+    anonymous.as_object_mut().unwrap().remove("sub");
+    let mut elsewhere = sidebar::claims(&base, 2, now);
+    elsewhere["sub"] = json!("https://evil.zendesk.com/api/v2/users/2.json");
+    let mut escaped = sidebar::claims(&base, 2, now);
+    escaped["sub"] = json!("\u{1b}[31m2");
+    for claims in [anonymous, elsewhere, escaped] {
+        let page = load(&rd, &rs256(PRIVATE_KEY, &rs256_header(), &claims)).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text);
+        assert!(page.text.contains("which agent"), "{}", page.text);
+        assert!(!page.text.contains("rd-config"));
+    }
+    // The page names another agent, with a terminal escape: the audit names Zendesk's agent, 2.
+    let token = load_as(&rd, 2).await;
+    let answer = call(
+        &rd,
+        "POST",
+        "/zendesk/app/api/ticket",
+        &token,
+        json!({"ticket_id": TICKET, "agent_id": "\u{1b}[2J\nroot"}),
+    )
+    .await;
+    let bound = answer.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        sessions_of(&rd, &bound, TICKET).await.status,
+        StatusCode::OK
+    );
+    let audit = rd.state.store.audit(None, None, 10).await.unwrap();
+    let actors: Vec<&str> = audit.iter().map(|r| r.actor.as_str()).collect();
+    assert_eq!(actors, ["2"], "{actors:?}");
+}
+
+#[tokio::test]
+async fn a_signed_load_is_accepted_once_and_its_token_exchanged_once() {
+    let rd = sidebar().await;
+    rd.zendesk()
+        .add_ticket(TICKET + 1, "Another", "nothing here");
+    let jwt = good_jwt(&rd);
+    let first = load(&rd, &jwt).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    for _ in 0..3 {
+        let replayed = load(&rd, &jwt).await;
+        assert_eq!(
+            replayed.status,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            replayed.text
+        );
+        assert!(replayed.text.contains("already used"), "{}", replayed.text);
+    }
+    let token = page_token(&first.text);
+    assert_eq!(exchange(&rd, &token, TICKET).await.status, StatusCode::OK);
+    let again = exchange(&rd, &token, TICKET + 1).await;
+    assert_state(
+        &again,
+        StatusCode::FORBIDDEN,
+        "not_allowed",
+        "already chose",
+    );
+    let same = exchange(&rd, &token, TICKET).await;
+    assert_eq!(same.status, StatusCode::FORBIDDEN, "{}", same.text);
+}
+
+#[tokio::test]
+async fn a_flood_of_sidebar_calls_makes_few_zendesk_calls_and_delays_no_webhook_note() {
+    let rd = sidebar().await;
+    let token = ticket_token(&rd, TICKET).await;
+    let before = rd.zendesk().calls_to("").await;
+    let uri = format!("/zendesk/app/api/sessions?ticket={TICKET}");
+    let mut busy = 0;
+    let mut answered = 0;
+    for i in 0..300 {
+        if i == 150 {
+            // A new ticket's webhook arrives in the middle of the flood.
+            assert_eq!(
+                rd.deliver("inv-flood", &super::zendesk::created_body(TICKET))
+                    .await,
+                StatusCode::OK
+            );
+        }
+        let answer = call(&rd, "GET", &uri, &token, json!({})).await;
+        match answer.status {
+            StatusCode::OK => answered += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(answer.json()["state"], json!("busy"));
+                busy += 1;
+            }
+            other => panic!("{other}: {}", answer.text),
+        }
+    }
+    let during = rd.zendesk().calls_to("").await - before;
+    assert!(answered <= 10, "the token's allowance: {answered} answered");
+    assert_eq!(busy + answered, 300);
+    assert!(during <= 10, "{during} Zendesk calls for 300 sidebar calls");
+    // The webhook's note is posted at its first run: the sidebar spent none of its allowance.
+    assert_eq!(done(&rd.run_jobs().await), 1);
+    assert_eq!(rd.zendesk().notes(TICKET).len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_link_that_is_not_a_web_link_never_reaches_the_page() {
+    let rd = sidebar().await;
+    let mut hostile = super::zendesk::fs_session("6", "1", "2026-11-19T10:00:00Z");
+    hostile["fsUrl"] = json!("javascript:alert(document.cookie)//6:1");
+    Mock::given(path("/sessions/v2"))
+        .and(wiremock::matchers::query_param("email", "bob@acme.com"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"sessions": [
+                hostile,
+                super::zendesk::fs_session("6", "2", "2026-11-19T11:00:00Z"),
+            ]})),
+        )
+        .with_priority(1)
+        .mount(&rd.fullstory)
+        .await;
+    let token = ticket_token(&rd, TICKET).await;
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert!(
+        !answer.text.to_lowercase().contains("javascript"),
+        "{}",
+        answer.text
+    );
+    assert!(answer.text.contains("6:2"), "{}", answer.text);
+}
+
+#[tokio::test]
+async fn a_summary_shows_no_customer_address() {
+    let rd = sidebar().await;
+    summary_of_jane_s_session("jane@acme.com paid twice; she wrote to bob@acme.com about it.")
+        .mount(&rd.fullstory)
+        .await;
+    let token = ticket_token(&rd, TICKET).await;
+    let uri = format!("/zendesk/app/api/summary?ticket={TICKET}");
+    let answer = call(&rd, "POST", &uri, &token, json!({"session": "5:3"})).await;
+    assert_eq!(
+        answer.json()["text"],
+        json!("j•••@acme.com paid twice; she wrote to b•••@acme.com about it.")
     );
 }

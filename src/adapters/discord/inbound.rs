@@ -16,23 +16,21 @@
 use std::sync::Arc;
 
 use axum::{
-    Json,
-    body::Bytes,
-    http::HeaderMap,
+    Extension, Json,
+    extract::State,
     response::{IntoResponse, Response},
 };
 use serenity::interactions_endpoint::Verifier;
 
 use super::{
-    PLATFORM,
+    Discord, PLATFORM,
     interaction::{self, Intent, Interaction},
     permissions::Gate,
     render,
     reply::Target,
-    verify,
 };
 use crate::{
-    adapters::inbound::{self, Rejection},
+    adapters::inbound::{self, Rejection, Verified},
     answer::{LookupJob, ReplyTo, Requester, SummaryJob},
     app::AppState,
     store::NewJob,
@@ -65,59 +63,53 @@ impl Endpoint {
 }
 
 pub async fn interactions(
-    endpoint: Arc<Endpoint>,
-    state: AppState,
-    headers: HeaderMap,
-    body: Bytes,
+    State(state): State<AppState>,
+    Extension(endpoint): Extension<Arc<Endpoint>>,
+    request: Verified<Discord>,
 ) -> Response {
-    if let Err(error) = verify::verify(&endpoint.verifier, &headers, &body, state.clock.now()) {
-        return inbound::refuse(&state, PLATFORM, Rejection::Signature(error));
-    }
-    let envelope = match interaction::envelope(&body) {
-        Ok(envelope) => envelope,
-        Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
-    };
+    let result = receive(&state, &endpoint, &request.body).await;
+    inbound::respond(&state, PLATFORM, result)
+}
+
+/// A signed interaction: the application and guild, what was asked, the member's permissions, then
+/// the job, durably.
+async fn receive(
+    state: &AppState,
+    endpoint: &Endpoint,
+    body: &[u8],
+) -> Result<Response, Rejection> {
+    let envelope = interaction::envelope(body).map_err(Rejection::Malformed)?;
     if envelope.application_id.to_string() != endpoint.application_id {
-        return inbound::refuse(
-            &state,
-            PLATFORM,
-            Rejection::Forbidden("the interaction is for another application".into()),
-        );
+        return Err(Rejection::Forbidden(
+            "the interaction is for another application".into(),
+        ));
     }
-    let interaction = match interaction::parse(&body) {
-        Ok(interaction) => interaction,
-        Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
-    };
+    let interaction = interaction::parse(body).map_err(Rejection::Malformed)?;
     let exclude = &state.config.identity.exclude_domains.0;
-    let intent = match interaction.intent(exclude) {
-        Ok(intent) => intent,
-        Err(error) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(error)),
-    };
+    let intent = interaction.intent(exclude).map_err(Rejection::Malformed)?;
     if intent == Intent::Ping {
-        inbound::count(&state, PLATFORM, "immediate");
-        return Json(render::pong()).into_response();
+        inbound::count(state, PLATFORM, "immediate");
+        return Ok(Json(render::pong()).into_response());
     }
     // After the PING (Discord's own endpoint check carries no guild), before anything else.
     if !endpoint.serves(envelope.guild_id) {
-        return inbound::refuse(
-            &state,
-            PLATFORM,
-            Rejection::Forbidden("this guild is not in discord.allowed_guild_ids".into()),
-        );
+        return Err(Rejection::Forbidden(
+            "this guild is not in discord.allowed_guild_ids".into(),
+        ));
     }
     if !endpoint.gate.allows(interaction.member()) {
-        inbound::count(&state, PLATFORM, "not_permitted");
+        inbound::count(state, PLATFORM, "not_permitted");
         tracing::info!(
             platform = PLATFORM,
             user = ?interaction.user_id(),
             guild = ?interaction.guild_id,
             "refused: the member lacks the required permissions or roles"
         );
-        return Json(render::ephemeral(crate::render::NOT_ALLOWED)).into_response();
+        return Ok(Json(render::ephemeral(crate::render::NOT_ALLOWED)).into_response());
     }
     if let Intent::Explain(text) = &intent {
-        inbound::count(&state, PLATFORM, "immediate");
-        return Json(render::ephemeral(text)).into_response();
+        inbound::count(state, PLATFORM, "immediate");
+        return Ok(Json(render::ephemeral(text)).into_response());
     }
     let guild = interaction
         .guild_id
@@ -127,17 +119,12 @@ pub async fn interactions(
         Intent::Lookup { identities, .. } => identities.len(),
         _ => 1,
     };
-    if !inbound::within_source_limit(&state, PLATFORM, &guild, asked) {
-        return Json(render::ephemeral(crate::source_limits::OVER_LIMIT)).into_response();
+    if !inbound::within_source_limit(state, PLATFORM, &guild, asked) {
+        return Ok(Json(render::ephemeral(crate::source_limits::OVER_LIMIT)).into_response());
     }
-    let job = match to_job(&interaction, intent) {
-        Ok(job) => job,
-        Err(error) => return inbound::refuse(&state, PLATFORM, error),
-    };
-    match inbound::accept(&state, PLATFORM, &interaction.id.to_string(), job).await {
-        Ok(_) => Json(render::deferred()).into_response(),
-        Err(rejection) => rejection.into_response(),
-    }
+    let job = to_job(&interaction, intent)?;
+    inbound::accept(state, PLATFORM, &interaction.id.to_string(), job).await?;
+    Ok(Json(render::deferred()).into_response())
 }
 
 /// The job a lookup or a Summarize press asks for.

@@ -34,13 +34,10 @@ pub mod verify;
 
 use std::sync::Arc;
 
-use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
+use axum::{Extension, Router, routing::post};
 
 use super::{Platform, PlatformCommand, Plugged};
-use crate::{
-    app::{App, AppState},
-    config::Config,
-};
+use crate::{app::App, config::Config};
 
 pub const PLATFORM: &str = "discord";
 
@@ -89,14 +86,9 @@ impl Platform for Discord {
         });
         let api = api::Api::new(discord, app.metrics.upstream.clone())?;
         Ok(Plugged {
-            routes: Router::new().route(
-                "/discord/interactions",
-                post(
-                    move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
-                        inbound::interactions(endpoint.clone(), state, headers, body)
-                    },
-                ),
-            ),
+            routes: Router::new()
+                .route("/discord/interactions", post(inbound::interactions))
+                .layer(Extension(endpoint)),
             replier: Arc::new(reply::DiscordReplier::new(
                 Arc::new(api),
                 app.clock.clone(),

@@ -8,15 +8,43 @@
 //! [`sign`] makes Discord's signature from a key's seed, for the demo and tests: Discord signs, we only
 //! verify, but both sides of the scheme live here.
 
-use axum::http::HeaderMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, request::Parts};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
 use serenity::interactions_endpoint::Verifier;
 
-use crate::adapters::signing::{SignatureError, fresh_unix_timestamp, header};
+use super::{Discord, PLATFORM, inbound::Endpoint};
+use crate::{
+    adapters::{
+        inbound::Signed,
+        signing::{SignatureError, fresh_unix_timestamp, header},
+    },
+    app::AppState,
+};
 
 pub const SIGNATURE: &str = "x-signature-ed25519";
 pub const TIMESTAMP: &str = "x-signature-timestamp";
+
+/// The interactions endpoint takes only requests signed with the application's key (its verifier is
+/// built once, from `discord.public_key`, and layered into the route's extensions as the [`Endpoint`]).
+impl Signed for Discord {
+    const PLATFORM: &'static str = PLATFORM;
+
+    fn verify(state: &AppState, request: &Parts, body: &[u8]) -> Result<(), SignatureError> {
+        let endpoint = request
+            .extensions
+            .get::<Arc<Endpoint>>()
+            .ok_or(SignatureError::NoSecret)?;
+        verify(
+            &endpoint.verifier,
+            &request.headers,
+            body,
+            state.clock.now(),
+        )
+    }
+}
 
 /// Verifies a Discord interaction's signature over its raw body at time `now`.
 pub fn verify(

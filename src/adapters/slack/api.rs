@@ -188,6 +188,14 @@ struct Post<'a> {
     unfurl_links: bool,
 }
 
+/// Where the preview goes: the message (`channel` + `ts`), or the composer (`unfurl_id` + `source`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UnfurlTarget {
+    Message { channel: String, ts: String },
+    Composer { unfurl_id: String, source: String },
+}
+
 /// Slack's Web API, with the bot and app tokens.
 pub struct SlackApi {
     http: reqwest::Client,
@@ -246,11 +254,7 @@ impl SlackApi {
 
     /// `chat.unfurl`: previews of the links (`unfurls`: URL → `{"blocks": …}`) in a message or the
     /// composer. Calling it again for the same message replaces the previews (Slack's contract).
-    pub async fn unfurl(
-        &self,
-        target: &super::unfurl::UnfurlTarget,
-        unfurls: &Value,
-    ) -> Result<(), SlackError> {
+    pub async fn unfurl(&self, target: &UnfurlTarget, unfurls: &Value) -> Result<(), SlackError> {
         let mut body = serde_json::to_value(target).map_err(|e| SlackError::Malformed {
             method: "chat.unfurl",
             reason: e.to_string(),

@@ -234,25 +234,10 @@ async fn block_actions(
     if action.action_id == SUMMARIZE {
         let value: SummarizeValue = decode_value(value, &field)?;
         let around = value.around.and_then(render::from_unix);
-        // Where the button was: privately for a private answer, else in the message's thread.
-        let target = match (
-            &click.message,
-            channel.clone(),
-            click.container.is_ephemeral,
-        ) {
-            (Some(message), Some(channel), false) => Target::Thread {
-                channel,
-                thread_ts: message
-                    .thread_ts
-                    .clone()
-                    .or_else(|| click.container.thread_ts.clone())
-                    .unwrap_or_else(|| message.ts.clone()),
-                user: Some(user.clone()),
-                response_url: click.response_url.clone(),
-            },
-            _ => private
-                .ok_or_else(|| Rejection::Malformed("payload.response_url: missing".into()))?,
-        };
+        // Always privately, to the one who clicked: a summary quotes what the customer did, and the
+        // button may sit on a message the whole channel sees (a shared answer, a link preview).
+        let target =
+            private.ok_or_else(|| Rejection::Malformed("payload.response_url: missing".into()))?;
         let job = SummaryJob {
             session: value.session,
             url: value.url,
@@ -368,7 +353,7 @@ async fn link_shared(
         return ignored(state);
     };
     let channel = Some(shared.channel.as_str()).filter(|c| *c != "COMPOSER");
-    if !allowed(state, &user, channel) {
+    if !allowed(state, &user, channel) || !previewed_in(state, channel) {
         return ignored(state);
     }
     if !inbound::within_source_limit(state, PLATFORM, &callback.team_id, urls.len()) {
@@ -376,9 +361,9 @@ async fn link_shared(
     }
     let target = match (shared.unfurl_id, shared.source) {
         (Some(unfurl_id), Some(source)) if source == "composer" => {
-            unfurl::UnfurlTarget::Composer { unfurl_id, source }
+            super::api::UnfurlTarget::Composer { unfurl_id, source }
         }
-        _ => unfurl::UnfurlTarget::Message {
+        _ => super::api::UnfurlTarget::Message {
             channel: shared.channel.clone(),
             ts: shared.message_ts,
         },
@@ -603,6 +588,14 @@ fn allowed(state: &AppState, user: &str, channel: Option<&str>) -> bool {
     slack.allowed_user_ids.allows(user)
         && (slack.allowed_channel_ids.is_empty()
             || channel.is_some_and(|c| slack.allowed_channel_ids.allows(c)))
+}
+
+/// Whether links pasted in `channel` are previewed: every channel, or those of
+/// `slack.unfurl_channel_ids` when it is set (a link typed in the composer names no channel yet, so it
+/// is then left alone; Slack asks again when the message is posted).
+fn previewed_in(state: &AppState, channel: Option<&str>) -> bool {
+    let channels = &state.config.slack.unfurl_channel_ids;
+    channels.is_empty() || channel.is_some_and(|c| channels.allows(c))
 }
 
 fn requester(team: &str, user: &str, place: &str) -> Requester {

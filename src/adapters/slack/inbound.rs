@@ -1,29 +1,27 @@
 //! Slack's HTTP routes: `POST /slack/commands` (a form), `POST /slack/interactions` (a form with one
 //! `payload` field holding JSON) and `POST /slack/events` (JSON).
 //!
-//! Each takes the raw body, verifies Slack's signature over it with the clock in the state (401 on a
-//! bad, missing or stale signature; the body limit in front answers 413), decodes just enough to hand a
+//! Each takes the raw body, verified by Slack's signature with the clock in the state before the handler
+//! runs ([`Verified`]: 401 on a bad, missing or stale signature; the body limit answers 413), decodes just enough to hand a
 //! JSON value to the one handler per request type in [`super::handle`], which Socket Mode calls too,
 //! and answers within Slack's 3 seconds: the job is durable before any 2xx, and no upstream is called.
 //! A refused event is answered with `X-Slack-No-Retry: 1` when a retry could not succeed (403, 400).
 
 use axum::{
     Json,
-    body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::Value;
 
 use super::{
-    PLATFORM,
+    PLATFORM, Slack,
     handle::{self, Immediate},
     model::{form_to_json, interaction_form},
-    verify,
 };
 use crate::{
-    adapters::inbound::{Rejection, refuse},
+    adapters::inbound::{Rejection, Verified, respond},
     app::AppState,
 };
 
@@ -31,36 +29,24 @@ const RETRY_NUM: &str = "x-slack-retry-num";
 const RETRY_REASON: &str = "x-slack-retry-reason";
 const NO_RETRY: &str = "x-slack-no-retry";
 
-pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(rejection) = verified(&state, &headers, &body) {
-        return refuse(&state, PLATFORM, rejection);
-    }
-    let result = match form_to_json(&body) {
+pub async fn commands(State(state): State<AppState>, request: Verified<Slack>) -> Response {
+    let result = match form_to_json(&request.body) {
         Ok(payload) => handle::command(&state, payload).await,
         Err(rejection) => Err(rejection),
     };
     answer(&state, result)
 }
 
-pub async fn interactions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(rejection) = verified(&state, &headers, &body) {
-        return refuse(&state, PLATFORM, rejection);
-    }
-    let result = match interaction_form(&body) {
+pub async fn interactions(State(state): State<AppState>, request: Verified<Slack>) -> Response {
+    let result = match interaction_form(&request.body) {
         Ok(payload) => handle::interaction(&state, payload).await,
         Err(rejection) => Err(rejection),
     };
     answer(&state, result)
 }
 
-pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(rejection) = verified(&state, &headers, &body) {
-        return refuse(&state, PLATFORM, rejection);
-    }
+pub async fn events(State(state): State<AppState>, request: Verified<Slack>) -> Response {
+    let headers = &request.parts.headers;
     if let Some(attempt) = headers.get(RETRY_NUM).and_then(|v| v.to_str().ok()) {
         let reason = headers
             .get(RETRY_REASON)
@@ -68,7 +54,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
             .unwrap_or("-");
         tracing::info!(attempt, reason, "Slack is retrying an event");
     }
-    let result = match serde_json::from_slice::<Value>(&body) {
+    let result = match serde_json::from_slice::<Value>(&request.body) {
         Ok(payload) => handle::event(&state, payload).await,
         Err(e) => Err(Rejection::Malformed(format!("the body is not JSON: {e}"))),
     };
@@ -85,22 +71,10 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap, body: Byt
     response
 }
 
-fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Rejection> {
-    verify::verify(
-        headers,
-        body,
-        state.config.slack.signing_secret.iter(),
-        state.clock.now(),
-    )
-    .map_err(Rejection::from)
-}
-
 fn answer(state: &AppState, result: Result<Immediate, Rejection>) -> Response {
-    match result {
-        Ok(Immediate::Empty) => StatusCode::OK.into_response(),
-        Ok(Immediate::Json(body)) => (StatusCode::OK, Json(body)).into_response(),
-        // `accept` has counted and logged it already.
-        Err(Rejection::Unavailable) => Rejection::Unavailable.into_response(),
-        Err(rejection) => refuse(state, PLATFORM, rejection),
-    }
+    let result = result.map(|immediate| match immediate {
+        Immediate::Empty => StatusCode::OK.into_response(),
+        Immediate::Json(body) => (StatusCode::OK, Json(body)).into_response(),
+    });
+    respond(state, PLATFORM, result)
 }

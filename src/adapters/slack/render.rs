@@ -26,7 +26,7 @@ use crate::{
     answer::{Answer, SummaryJob},
     fullstory::SessionId,
     identity::{CustomerEmail, Identity},
-    lookup::{FoundSession, IdentityResult, LookupResult, SummaryOutcome},
+    lookup::{Digest, FoundSession, IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     render::{
         self,
@@ -367,10 +367,20 @@ fn summary_section(group: &IdentityResult) -> Option<SlackBlock> {
     Some(section(&text))
 }
 
+/// One preview, as the job worked it out.
+pub struct Preview {
+    pub url: String,
+    pub session: SessionId,
+    pub started: Option<DateTime<Utc>>,
+    pub digest: Digest,
+    /// The customer, masked (`j•••@acme.com`), when FullStory's user record names them.
+    pub customer: Option<String>,
+}
+
 /// The blocks of a FullStory link's preview (`chat.unfurl`): when it started and how long it lasted,
 /// the customer (masked), the digest, what went wrong, and a Summarize button, within Slack's limits
 /// like every other answer.
-pub fn unfurl_blocks(preview: &super::unfurl::Preview) -> Vec<SlackBlock> {
+pub fn unfurl_blocks(preview: &Preview) -> Vec<SlackBlock> {
     let mut heading = "*FullStory session*".to_owned();
     if let Some(started) = preview.started {
         heading.push_str(&format!("  ·  {}", slack_date(started)));
@@ -519,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_fullstory_link_preview_has_when_who_digest_what_went_wrong_and_summarize() {
-        let preview = crate::adapters::slack::unfurl::Preview {
+        let preview = Preview {
             url: "https://app.fullstory.com/ui/o-1/session/5191865402245120:4000000000000003"
                 .into(),
             session: SessionId::new("5191865402245120:4000000000000003").unwrap(),

@@ -28,7 +28,7 @@ use super::{
     handle::{self, Immediate},
 };
 use crate::{
-    adapters::inbound::{Rejection, refuse},
+    adapters::inbound::{self, Rejection, refuse},
     app::AppState,
     outbound::RetryPolicy,
 };
@@ -183,7 +183,8 @@ async fn on_frame(state: &AppState, text: &str) -> Next {
         Ok(Immediate::Json(payload)) if frame.accepts_response_payload => Some(payload),
         Ok(_) => None,
         Err(Rejection::Unavailable) => {
-            // Not stored (`accept` counted and logged it): no ack, so Slack delivers it again.
+            // Not stored (`accept` logged why): no ack, so Slack delivers it again.
+            inbound::count(state, PLATFORM, Rejection::Unavailable.outcome());
             return Next::Continue;
         }
         Err(rejection) => {

@@ -10,20 +10,24 @@
 //! customer's address masked (when FullStory's user record has one), and a Summarize button.
 //!
 //! What is left alone: links that are not FullStory session URLs, at most [`MAX_LINKS`] links per event,
-//! URLs of another FullStory organisation than `fullstory.org_id` (when it is set; without it, a session
-//! FullStory does not know for this key, 404, is simply not previewed), workspaces, channels and users
-//! outside the allow-lists, and sources over their per-source limit. A preview is best-effort: when
+//! links of any other FullStory organisation than the key's ([`crate::fullstory::Organisation`]:
+//! `fullstory.org_id`, else learned from FullStory; when neither tells, no link is previewed, since a
+//! preview is the channel's to see), channels outside `slack.unfurl_channel_ids` when it is set,
+//! workspaces, channels and users outside the allow-lists, and sources over their per-source limit. A preview is best-effort: when
 //! FullStory is unavailable the job waits like any other, and when it cannot be made the link stays as
 //! Slack shows it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{api::SlackApi, render};
+use super::{
+    api::{SlackApi, UnfurlTarget},
+    render::{self, Preview},
+};
 use crate::{
     answer::Requester,
     app::App,
@@ -62,14 +66,6 @@ pub fn session_link(url: &str) -> Option<(String, SessionId)> {
     }
 }
 
-/// Where the preview goes: the message (`channel` + `ts`), or the composer (`unfurl_id` + `source`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum UnfurlTarget {
-    Message { channel: String, ts: String },
-    Composer { unfurl_id: String, source: String },
-}
-
 /// "Preview these FullStory links."
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnfurlJob {
@@ -87,16 +83,6 @@ impl Job for UnfurlJob {
 pub struct UnfurlHandler {
     pub app: Arc<App>,
     pub api: Arc<SlackApi>,
-}
-
-/// One preview, as the job worked it out.
-pub struct Preview {
-    pub url: String,
-    pub session: SessionId,
-    pub started: Option<DateTime<Utc>>,
-    pub digest: Digest,
-    /// The customer, masked (`j•••@acme.com`), when FullStory's user record names them.
-    pub customer: Option<String>,
 }
 
 impl UnfurlHandler {
@@ -161,13 +147,20 @@ impl RunJob for UnfurlHandler {
     type Job = UnfurlJob;
 
     async fn run(&self, job: &JobContext, payload: UnfurlJob) -> Result<(), JobError> {
-        let org = self.app.config.fullstory.org_id.as_deref();
+        let org = match self.app.organisation.id(&self.app.fullstory).await {
+            Ok(Some(org)) => org,
+            Ok(None) => {
+                tracing::info!("previews {}", crate::fullstory::org::PREVIEWS_OFF);
+                return Ok(());
+            }
+            Err(error) => return Err(JobError::Retry(anyhow::Error::new(error))),
+        };
         let mut unfurls = serde_json::Map::new();
         for url in payload.urls.iter().take(MAX_LINKS) {
             let Some((link_org, session)) = session_link(url) else {
                 continue;
             };
-            if org.is_some_and(|o| o != link_org) {
+            if link_org != org {
                 tracing::info!("a FullStory link of another organisation: not previewed");
                 continue;
             }

@@ -4,13 +4,34 @@
 //! HMAC-SHA256(signing secret, `"v0:" + timestamp + ":" + raw body`). Requests more than five minutes
 //! from our clock are refused (replays). Several signing secrets may be configured during rotation.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, request::Parts};
 use chrono::{DateTime, Utc};
 
-use crate::adapters::signing::{SignatureError, any_secret_matches, fresh_unix_timestamp, header};
+use super::{PLATFORM, Slack};
+use crate::{
+    adapters::{
+        inbound::Signed,
+        signing::{SignatureError, any_secret_matches, fresh_unix_timestamp, header},
+    },
+    app::AppState,
+};
 
 pub const SIGNATURE: &str = "x-slack-signature";
 pub const TIMESTAMP: &str = "x-slack-request-timestamp";
+
+/// Slack's HTTP routes take only requests signed with one of `slack.signing_secret`, now.
+impl Signed for Slack {
+    const PLATFORM: &'static str = PLATFORM;
+
+    fn verify(state: &AppState, request: &Parts, body: &[u8]) -> Result<(), SignatureError> {
+        verify(
+            &request.headers,
+            body,
+            state.config.slack.signing_secret.iter(),
+            state.clock.now(),
+        )
+    }
+}
 
 /// Verifies a Slack request's signature over its raw body at time `now`.
 pub fn verify<'s>(

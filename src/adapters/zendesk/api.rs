@@ -6,7 +6,8 @@
 //! base64("{email}/token:{api_token}")` or `Bearer {oauth_token}`; the host is `zendesk.base_url` or
 //! `https://{subdomain}.zendesk.com`.
 //! - read: `GET /api/v2/tickets/{id}.json?include=users`, `GET /api/v2/tickets/{id}/comments.json`
-//!   (newest first, authors sideloaded), `GET /api/v2/users/{id}.json`, `GET /api/v2/users/show_many.json`;
+//!   (newest first, authors sideloaded), `GET /api/v2/users/{id}.json`, `GET /api/v2/users/show_many.json`,
+//!   `GET /api/v2/users/{id}/group_memberships.json` (the sidebar's access check);
 //! - write: the internal note `PUT /api/v2/tickets/{id}.json` with `safe_update` + `updated_stamp` (a
 //!   stale stamp is 409 [`ZdError::Conflict`]: re-read and try again), sent with
 //!   [`Upstream::send_unrepeatable`] so a 5xx or timeout is never re-sent blindly (the effect ledger
@@ -35,6 +36,9 @@ use crate::{
     metrics::UpstreamMetrics,
     outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
 };
+
+/// Pages of group memberships read per agent (100 each).
+pub const MAX_MEMBERSHIP_PAGES: usize = 5;
 
 /// Why a Zendesk call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -141,6 +145,13 @@ pub struct Ticket {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub requester_id: Option<u64>,
+    /// Who may see the ticket ([`Agent::may_see`]): its group, organisation and assignee.
+    #[serde(default)]
+    pub group_id: Option<u64>,
+    #[serde(default)]
+    pub organization_id: Option<u64>,
+    #[serde(default)]
+    pub assignee_id: Option<u64>,
     #[serde(default)]
     pub status: Option<String>,
     /// Read leniently (an array of strings; anything else is no tags), for the erasure tag.
@@ -173,6 +184,35 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|t| t.and_utc())
         })
+}
+
+/// A Zendesk user as the sidebar's access check reads them (`GET /api/v2/users/{id}.json`): which
+/// tickets they may see, in Zendesk's own terms (developer.zendesk.com/api-reference/ticketing/users/users:
+/// `role`, `ticket_restriction`; PLATFORMS.md §7.5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Agent {
+    pub id: u64,
+    /// `end-user`, `agent` or `admin`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// `null` (every ticket), `"groups"`, `"organization"`, `"assigned"` or `"requested"`; absent
+    /// (`None`) is not the same as `null` (`Some(None)`): a user record without the field says nothing,
+    /// and is refused.
+    #[serde(default, deserialize_with = "present")]
+    pub ticket_restriction: Option<Option<String>>,
+    #[serde(default)]
+    pub organization_id: Option<u64>,
+    #[serde(default)]
+    pub suspended: bool,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+/// Tells a field that is `null` (`Some(None)`) from one that is absent (`None`, by `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// `GET /api/v2/tickets/{id}.json?include=users`.
@@ -417,13 +457,68 @@ impl ZendeskApi {
 
     /// `GET /api/v2/users/{id}.json`.
     pub async fn user(&self, id: u64) -> Result<User, ZdError> {
+        self.show_user(id).await
+    }
+
+    /// `GET /api/v2/users/{id}.json`, read for the access check ([`Agent`]).
+    pub async fn agent(&self, id: u64) -> Result<Agent, ZdError> {
+        self.show_user(id).await
+    }
+
+    async fn show_user<T: DeserializeOwned>(&self, id: u64) -> Result<T, ZdError> {
         #[derive(Deserialize)]
-        struct One {
-            user: User,
+        struct One<T> {
+            user: T,
         }
         let request = self.request(Method::GET, &format!("/api/v2/users/{id}.json"))?;
-        let one: One = self.get("show_user", "user", request).await?;
+        let one: One<T> = self.get("show_user", "user", request).await?;
         Ok(one.user)
+    }
+
+    /// The groups `user` belongs to: `GET /api/v2/users/{id}/group_memberships.json`, 100 a page, at
+    /// most [`MAX_MEMBERSHIP_PAGES`] pages (an agent in more groups than that is read as in those).
+    pub async fn group_ids(&self, user: u64) -> Result<Vec<u64>, ZdError> {
+        #[derive(Deserialize)]
+        struct Membership {
+            group_id: u64,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            group_memberships: Vec<Membership>,
+            #[serde(default)]
+            meta: Option<Meta>,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            has_more: bool,
+            #[serde(default)]
+            after_cursor: Option<String>,
+        }
+        let mut groups = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_MEMBERSHIP_PAGES {
+            let mut request = self
+                .request(
+                    Method::GET,
+                    &format!("/api/v2/users/{user}/group_memberships.json"),
+                )?
+                .query(&[("page[size]", "100")]);
+            if let Some(cursor) = &after {
+                request = request.query(&[("page[after]", cursor.as_str())]);
+            }
+            let page: Page = self.get("list_group_memberships", "user", request).await?;
+            groups.extend(page.group_memberships.into_iter().map(|m| m.group_id));
+            match page.meta {
+                Some(Meta {
+                    has_more: true,
+                    after_cursor: Some(cursor),
+                }) => after = Some(cursor),
+                _ => break,
+            }
+        }
+        Ok(groups)
     }
 
     /// `GET /api/v2/users/show_many.json?ids=…` (at most 100 ids per call).

@@ -20,17 +20,16 @@
 
 use axum::{
     Json,
-    body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-use super::{PLATFORM, payload, reply, ticket::TicketJob, verify};
+use super::{PLATFORM, Zendesk, payload, reply, ticket::TicketJob, verify};
 use crate::{
     adapters::{
-        inbound::{self, Rejection},
+        inbound::{self, Rejection, Verified},
         signing,
     },
     app::AppState,
@@ -46,34 +45,31 @@ pub const REPEAT_WINDOW: std::time::Duration = std::time::Duration::from_secs(30
 /// Longest delivery id kept as a key.
 const MAX_ID_LEN: usize = 200;
 
-pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn webhook(State(state): State<AppState>, request: Verified<Zendesk>) -> Response {
+    let result = receive(&state, &request.parts.headers, &request.body).await;
+    inbound::respond(&state, PLATFORM, result)
+}
+
+/// A signed delivery: the account, the body, the repeat check, then the job, durably.
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Rejection> {
     let config = &state.config.zendesk;
     let now = state.clock.now();
-    if let Err(error) = verify::verify(&headers, &body, config.webhook_secret.iter(), now) {
-        return inbound::refuse(&state, PLATFORM, Rejection::Signature(error));
-    }
     // The account header is not covered by the signature: it narrows who is served, it proves nothing.
     // With a list configured, a request without it is refused like one from another account.
-    let account = text_header(&headers, ACCOUNT);
+    let account = text_header(headers, ACCOUNT);
     if !config.allowed_account_ids.is_empty()
         && !account.is_some_and(|a| config.allowed_account_ids.allows(a))
     {
-        return inbound::refuse(
-            &state,
-            PLATFORM,
-            Rejection::Forbidden(
-                "this Zendesk account is not in zendesk.allowed_account_ids".into(),
-            ),
-        );
+        return Err(Rejection::Forbidden(
+            "this Zendesk account is not in zendesk.allowed_account_ids".into(),
+        ));
     }
-    let delivery = match payload::parse(&body) {
-        Ok(delivery) => delivery,
-        Err(reason) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(reason)),
-    };
-    let key = match delivery_key(&headers) {
-        Ok(key) => key,
-        Err(reason) => return inbound::refuse(&state, PLATFORM, Rejection::Malformed(reason)),
-    };
+    let delivery = payload::parse(body).map_err(Rejection::Malformed)?;
+    let key = delivery_key(headers).map_err(Rejection::Malformed)?;
     if delivery.recovered {
         tracing::info!(
             ticket = delivery.ticket_id,
@@ -92,21 +88,18 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
             Some(now - window),
             now,
         )
-        .await;
-    match claims {
-        Ok(claims) if claims.iter().any(|c| c.owner != key) => {
-            inbound::count(&state, PLATFORM, "duplicate");
-            tracing::info!(
-                ticket = delivery.ticket_id,
-                "the same ticket content was delivered under another invocation; not queued again"
-            );
-            return ok();
-        }
-        Ok(_) => {}
-        Err(error) => {
+        .await
+        .map_err(|error| {
             tracing::error!(error = %format!("{error:#}"), "could not check the delivery");
-            return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);
-        }
+            Rejection::Unavailable
+        })?;
+    if claims.iter().any(|c| c.owner != key) {
+        inbound::count(state, PLATFORM, "duplicate");
+        tracing::info!(
+            ticket = delivery.ticket_id,
+            "the same ticket content was delivered under another invocation; not queued again"
+        );
+        return Ok(ok());
     }
 
     let job = TicketJob {
@@ -115,13 +108,9 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
         requester_email: delivery.requester_email,
         latest_comment: delivery.latest_comment,
     };
-    let Ok(job) = NewJob::of(&job) else {
-        return inbound::refuse(&state, PLATFORM, Rejection::Unavailable);
-    };
-    match inbound::accept(&state, PLATFORM, &key, job).await {
-        Ok(_) => ok(),
-        Err(rejection) => rejection.into_response(),
-    }
+    let job = NewJob::of(&job).map_err(|_| Rejection::Unavailable)?;
+    inbound::accept(state, PLATFORM, &key, job).await?;
+    Ok(ok())
 }
 
 fn ok() -> Response {

@@ -52,13 +52,6 @@ pub const PLATFORM: &str = "zendesk";
 /// Zendesk, as the service plugs it in.
 pub struct Zendesk;
 
-/// What the ticket job and the sidebar share: built once by [`Platform::plug`].
-pub(crate) struct Parts {
-    api: Arc<api::ZendeskApi>,
-    /// One lookup allowance per account for tickets and the sidebar (`zendesk.account_lookups_per_minute`).
-    accounts: Arc<SourceLimits>,
-}
-
 impl Platform for Zendesk {
     fn name(&self) -> &'static str {
         PLATFORM
@@ -92,22 +85,20 @@ impl Platform for Zendesk {
             app.clock.clone(),
             &app.config.zendesk,
         ));
-        let parts = Arc::new(Parts {
-            api,
-            accounts: Arc::new(SourceLimits::per_minute(
-                app.config.zendesk.account_lookups_per_minute,
-                app.config.limits.per_source_burst,
-            )),
-        });
+        let accounts = Arc::new(SourceLimits::per_minute(
+            app.config.zendesk.account_lookups_per_minute,
+            app.config.limits.per_source_burst,
+        ));
+        let sidebar = Arc::new(app::Sidebar::new(api.clone(), &app.config));
         Ok(Plugged {
             routes: Router::new()
                 .route("/zendesk/webhook", post(inbound::webhook))
-                .merge(app::routes(parts.clone())),
+                .merge(app::routes(sidebar)),
             handlers: vec![Arc::new(ticket::TicketHandler {
                 app: app.clone(),
-                api: parts.api.clone(),
+                api,
                 replier: replier.clone(),
-                accounts: parts.accounts.clone(),
+                accounts,
             })],
             replier,
             background: None,

@@ -26,8 +26,9 @@ use super::{
     PLATFORM,
     api::ZendeskApi,
     customers::{Customers, customers},
-    erasure_tag::erasure_tag,
+    erasure_tag::{Tagged, erase_requester, erasure_tag},
     reply::{self, Target, ZendeskReplier},
+    ticket_event::send_ticket_event,
 };
 use crate::{
     answer::{self, Answer, LookupJob, PlatformReplier, ReplyTo, Requester},
@@ -75,7 +76,13 @@ impl RunJob for TicketHandler {
                 reply::job_error(anyhow::Error::new(e).context("reading the ticket"))
             })?;
         if let Some(tag) = erasure_tag(&self.app.config, &ticket) {
-            return self.erase_requester(job, &payload, &ticket, tag).await;
+            let tagged = Tagged {
+                ticket: &ticket,
+                tag,
+                account: payload.account_id.as_deref(),
+                requester_email: payload.requester_email.as_deref(),
+            };
+            return erase_requester(&self.app, &self.api, &self.replier, job, tagged).await;
         }
         let Customers {
             requester,
@@ -134,8 +141,16 @@ impl RunJob for TicketHandler {
             answer::run_lookup_as(&self.app, &replier, job, &lookup, request).await?;
         }
         if config.zendesk.fullstory_event {
-            self.send_ticket_event(job, &ticket, requester.as_ref())
-                .await?;
+            send_ticket_event(
+                &self.app.fullstory,
+                &self.app.tombstones,
+                &self.api,
+                &self.replier,
+                job,
+                &ticket,
+                requester.as_ref(),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::{
-    api::{TicketWithUsers, User},
-    ticket::TicketHandler,
+    api::{TicketWithUsers, User, ZendeskApi},
+    reply::ZendeskReplier,
 };
 use crate::{
     fullstory::{
@@ -30,48 +30,47 @@ pub const TICKET_EVENT: &str = "Support Ticket Created";
 /// The claim (per ticket) and ledger effect (per job) of the ticket event.
 pub const EVENT_ITEM: &str = "fullstory-event";
 
-impl TicketHandler {
-    pub(super) async fn send_ticket_event(
-        &self,
-        job: &JobContext,
-        ticket: &TicketWithUsers,
-        requester: Option<&User>,
-    ) -> Result<(), JobError> {
-        let id = ticket.ticket.id;
-        let Some(uid) = requester.and_then(fullstory_uid) else {
-            tracing::info!(ticket = id, "no requester to send the FullStory event for");
-            return Ok(());
-        };
-        if let Some(user) = requester
-            && forgotten(&self.app.tombstones, user).await
-        {
-            tracing::info!(
-                ticket = id,
-                "the requester asked to be forgotten: no FullStory event"
-            );
-            return Ok(());
-        }
-        let claimed = self
-            .replier
-            .claim(job, id, &[EVENT_ITEM.to_owned()])
-            .await?;
-        if !claimed.contains(EVENT_ITEM) {
-            return Ok(());
-        }
-        let effect = EventEffect {
-            fullstory: &self.app.fullstory,
-            event: ticket_event(ticket, uid, &self.api.ticket_link(id)),
-        };
-        match job.effects().once(EVENT_ITEM, &effect).await {
-            Ok(_) => Ok(()),
-            Err(error) => match error.downcast_ref::<FsError>() {
-                Some(fs) if !fs.is_transient() => {
-                    tracing::warn!(ticket = id, error = %fs, "FullStory refused the ticket event");
-                    Ok(())
-                }
-                _ => Err(JobError::Retry(error)),
-            },
-        }
+/// Sends the ticket event for `ticket`'s requester, once per ticket and job (see the module docs).
+pub(super) async fn send_ticket_event(
+    fullstory: &Client,
+    tombstones: &Tombstones,
+    api: &ZendeskApi,
+    replier: &ZendeskReplier,
+    job: &JobContext,
+    ticket: &TicketWithUsers,
+    requester: Option<&User>,
+) -> Result<(), JobError> {
+    let id = ticket.ticket.id;
+    let Some(uid) = requester.and_then(fullstory_uid) else {
+        tracing::info!(ticket = id, "no requester to send the FullStory event for");
+        return Ok(());
+    };
+    if let Some(user) = requester
+        && forgotten(tombstones, user).await
+    {
+        tracing::info!(
+            ticket = id,
+            "the requester asked to be forgotten: no FullStory event"
+        );
+        return Ok(());
+    }
+    let claimed = replier.claim(job, id, &[EVENT_ITEM.to_owned()]).await?;
+    if !claimed.contains(EVENT_ITEM) {
+        return Ok(());
+    }
+    let effect = EventEffect {
+        fullstory,
+        event: ticket_event(ticket, uid, &api.ticket_link(id)),
+    };
+    match job.effects().once(EVENT_ITEM, &effect).await {
+        Ok(_) => Ok(()),
+        Err(error) => match error.downcast_ref::<FsError>() {
+            Some(fs) if !fs.is_transient() => {
+                tracing::warn!(ticket = id, error = %fs, "FullStory refused the ticket event");
+                Ok(())
+            }
+            _ => Err(JobError::Retry(error)),
+        },
     }
 }
 

@@ -5,14 +5,35 @@
 //! ISO-8601 (`2021-03-25T05:09:27Z`). Zendesk documents no replay window, so we apply our own five minutes
 //! (and dedupe deliveries). Several secrets may be configured during rotation.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, request::Parts};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
 
-use crate::adapters::signing::{SignatureError, any_secret_matches, header, within_window};
+use super::{PLATFORM, Zendesk};
+use crate::{
+    adapters::{
+        inbound::Signed,
+        signing::{SignatureError, any_secret_matches, header, within_window},
+    },
+    app::AppState,
+};
 
 pub const SIGNATURE: &str = "x-zendesk-webhook-signature";
 pub const TIMESTAMP: &str = "x-zendesk-webhook-signature-timestamp";
+
+/// The webhook takes only deliveries signed with one of `zendesk.webhook_secret`, now.
+impl Signed for Zendesk {
+    const PLATFORM: &'static str = PLATFORM;
+
+    fn verify(state: &AppState, request: &Parts, body: &[u8]) -> Result<(), SignatureError> {
+        verify(
+            &request.headers,
+            body,
+            state.config.zendesk.webhook_secret.iter(),
+            state.clock.now(),
+        )
+    }
+}
 
 /// Verifies a Zendesk webhook's signature over its raw body at time `now`.
 pub fn verify<'s>(

@@ -171,6 +171,9 @@ pub struct Claims {
     /// The agent, when Zendesk names one ([unconfirmed] in its docs: see PLATFORMS.md §1.4).
     #[serde(default)]
     pub sub: Option<serde_json::Value>,
+    /// The token's id, when Zendesk sends one: what a load is remembered by (accepted once).
+    #[serde(default)]
+    pub jti: Option<String>,
 }
 
 impl Claims {

@@ -27,9 +27,11 @@
 //! the server. A ticket carrying the erasure tag is `state: "not_allowed"` (403): its customer asked to
 //! be forgotten.
 
+pub mod access;
 pub mod jwt;
 pub mod package;
 pub mod page;
+pub mod reads;
 pub mod token;
 
 use std::sync::Arc;
@@ -45,31 +47,80 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
-use super::{
-    PLATFORM, Parts,
-    api::{TicketWithUsers, ZdError},
-    customers, erasure_tag,
-    ticket::TicketJob,
-};
+use super::{PLATFORM, api::TicketWithUsers, api::ZdError, erasure_tag, ticket::TicketJob};
 use crate::{
     answer::{self, Requester},
     app::AppState,
+    config::Config,
     fullstory::SessionId,
     lookup::{LookupResult, SummaryOutcome},
+    source_limits::SourceLimits,
     store::NewJob,
 };
+use reads::Reads;
 use token::{AppToken, TokenError};
 
-/// The sidebar's routes; `parts` is the Zendesk adapter's API client and account limits.
-pub(super) fn routes(parts: Arc<Parts>) -> Router<AppState> {
+/// Calls one page load's token may make at once before the per-minute pace applies.
+pub const TOKEN_BURST: u32 = 5;
+
+/// The sidebar's own parts, built once by the Zendesk adapter: its cached Zendesk reads and its
+/// allowances. Its own, apart from the webhook's: a flood of sidebar calls spends the sidebar's
+/// allowance, never the one the ticket notes run on.
+pub(super) struct Sidebar {
+    reads: Reads,
+    /// `zendesk.sidebar_calls_per_token_per_minute` per page load (burst [`TOKEN_BURST`]).
+    per_token: SourceLimits,
+    /// `zendesk.sidebar_calls_per_minute` per account (burst `limits.per_source_burst`).
+    per_account: SourceLimits,
+}
+
+impl Sidebar {
+    pub(super) fn new(api: Arc<super::api::ZendeskApi>, config: &Config) -> Self {
+        Self {
+            reads: Reads::new(api),
+            per_token: SourceLimits::per_minute(
+                config.zendesk.sidebar_calls_per_token_per_minute,
+                TOKEN_BURST,
+            ),
+            per_account: SourceLimits::per_minute(
+                config.zendesk.sidebar_calls_per_minute,
+                config.limits.per_source_burst,
+            ),
+        }
+    }
+
+    /// Counts one call of `token`'s against its page load's and its account's allowances, before any
+    /// Zendesk or FullStory call; past either, the call is refused (429, `busy`).
+    fn allow(&self, token: &AppToken) -> Result<(), Refusal> {
+        let over = self
+            .per_token
+            .delay(PLATFORM, &token.load, 1)
+            .or_else(|| self.per_account.delay(PLATFORM, &token.acct, 1));
+        match over {
+            None => Ok(()),
+            Some(after) => Err(state_json(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                &format!(
+                    "replaydesk is answering many sidebar requests from here; try again in {} s.",
+                    after.as_secs().max(1)
+                ),
+            )),
+        }
+    }
+}
+
+/// The sidebar's routes.
+pub(super) fn routes(sidebar: Arc<Sidebar>) -> Router<AppState> {
     Router::new()
         .route("/zendesk/app", post(load).get(unsigned))
         .route("/zendesk/app/api/ticket", post(exchange))
         .route("/zendesk/app/api/sessions", get(sessions))
         .route("/zendesk/app/api/summary", post(summary))
         .route("/zendesk/app/api/note", post(note))
-        .layer(Extension(parts))
+        .layer(Extension(sidebar))
 }
 
 /// The configured account: its host (the JWT's `iss`, our tokens' `acct`) and base URL.
@@ -88,10 +139,9 @@ fn secrets(state: &AppState) -> impl Iterator<Item = &str> {
     state.config.zendesk.webhook_secret.iter()
 }
 
-/// `Content-Security-Policy: frame-ancestors` the account's Zendesk origin only.
-fn framed_by(expected: Option<&jwt::Expected>) -> String {
-    let origin = expected.map_or("'none'", |e| e.base_url.as_str());
-    format!("frame-ancestors {origin}")
+/// `frame-ancestors`: the account's Zendesk origin only.
+fn framed_by(expected: Option<&jwt::Expected>) -> &str {
+    expected.map_or("'none'", |e| e.base_url.as_str())
 }
 
 fn html(status: StatusCode, csp: &str, body: String) -> Response {
@@ -102,16 +152,48 @@ fn html(status: StatusCode, csp: &str, body: String) -> Response {
             (header::CONTENT_SECURITY_POLICY, csp),
             (header::CACHE_CONTROL, "no-store"),
             (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )
         .into_response()
 }
 
-/// `POST /zendesk/app`: verify Zendesk's JWT, answer the page with our token.
+/// The refusal page, with its own policy.
+fn refused(status: StatusCode, expected: Option<&jwt::Expected>, message: &str) -> Response {
+    html(
+        status,
+        &page::refused_policy(framed_by(expected)),
+        page::refused(message),
+    )
+}
+
+/// Scope of the one-time marks ([`first_use`]): the signed loads and the exchanges already made.
+pub const ONCE_SCOPE: &str = "zendesk:sidebar:once";
+
+/// Marks `item` used; `Ok(true)` the first time only (on every replica: the mark is in the store).
+async fn first_use(state: &AppState, item: String) -> anyhow::Result<bool> {
+    let owner = uuid::Uuid::new_v4().simple().to_string();
+    let claims = state
+        .store
+        .claim_items(ONCE_SCOPE, &owner, &[item], None, state.clock.now())
+        .await?;
+    Ok(claims.first().is_some_and(|claim| claim.owner == owner))
+}
+
+/// What a signed load is remembered by: its `jti` when Zendesk sends one, else the hash of the
+/// whole token (the same token is the same load).
+fn load_mark(token: &str, jti: Option<&str>) -> String {
+    match jti.filter(|j| !j.is_empty()) {
+        Some(jti) => format!("jti:{}", hex::encode(Sha256::digest(jti.as_bytes()))),
+        None => format!("jwt:{}", hex::encode(Sha256::digest(token.as_bytes()))),
+    }
+}
+
+/// `POST /zendesk/app`: verify Zendesk's JWT, name the agent by its `sub`, accept it once, and answer
+/// the page with our token.
 async fn load(State(state): State<AppState>, body: Bytes) -> Response {
     let expected = account(&state);
-    let csp = framed_by(expected.as_ref());
     let token: String = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
         .unwrap_or_default()
         .into_iter()
@@ -124,52 +206,79 @@ async fn load(State(state): State<AppState>, body: Bytes) -> Response {
         .app_public_key
         .as_deref()
         .and_then(jwt::RsaPublicKey::from_pem);
-    let verified = match &expected {
-        Some(expected) => jwt::verify(&token, key.as_ref(), expected, state.clock.now()),
-        None => Err(jwt::JwtError::NoKey),
+    let Some(expected) = expected else {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "zendesk.subdomain is not set",
+        );
     };
-    match (verified, expected) {
-        (Ok(claims), Some(expected)) => {
-            let agent = claims.agent().unwrap_or_default();
-            let ours = AppToken::new(&expected.host, &agent, None, state.clock.now());
-            let Some(secret) = secrets(&state).next() else {
-                return html(
-                    StatusCode::UNAUTHORIZED,
-                    &csp,
-                    page::refused("zendesk.webhook_secret is not set on the replaydesk server."),
-                );
-            };
-            tracing::info!(agent = %agent, "zendesk app opened");
-            html(
-                StatusCode::OK,
-                &csp,
-                page::sidebar(&ours.sign(secret), &state.config.zendesk.app_sdk_url),
-            )
-        }
-        (Err(error), _) => {
+    let claims = match jwt::verify(&token, key.as_ref(), &expected, state.clock.now()) {
+        Ok(claims) => claims,
+        Err(error) => {
             tracing::info!(%error, "zendesk app load refused");
             let status = if error.is_other_account() {
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            html(status, &csp, page::refused(&error.to_string()))
+            return refused(status, Some(&expected), &error.to_string());
         }
-        (Ok(_), None) => html(
+    };
+    let Some(agent) = access::agent_of(claims.sub.as_ref(), &expected.base_url) else {
+        tracing::info!("zendesk app load refused: the JWT names no agent");
+        return refused(
             StatusCode::UNAUTHORIZED,
-            &csp,
-            page::refused("zendesk.subdomain is not set"),
-        ),
+            Some(&expected),
+            "Zendesk's signed load does not say which agent opened the app (no usable `sub`), so \
+             replaydesk cannot check which tickets you may see.",
+        );
+    };
+    let Some(secret) = secrets(&state).next() else {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            Some(&expected),
+            "zendesk.webhook_secret is not set on the replaydesk server.",
+        );
+    };
+    match first_use(&state, load_mark(token.trim(), claims.jti.as_deref())).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                agent,
+                "zendesk app load refused: its signed token was used before"
+            );
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                Some(&expected),
+                "This signed load was already used. Reload the app in the ticket sidebar.",
+            );
+        }
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "zendesk app: could not record the load");
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(&expected),
+                "replaydesk cannot accept the load right now (its store is unavailable). Try again shortly.",
+            );
+        }
     }
+    let ours = AppToken::new(&expected.host, &agent.to_string(), None, state.clock.now());
+    tracing::info!(agent, "zendesk app opened");
+    let sdk = &state.config.zendesk.app_sdk_url;
+    html(
+        StatusCode::OK,
+        &page::sidebar_policy(sdk, framed_by(Some(&expected))),
+        page::sidebar(&ours.sign(secret), sdk),
+    )
 }
 
 /// `GET /zendesk/app`: a load Zendesk did not sign.
 async fn unsigned(State(state): State<AppState>) -> Response {
-    let csp = framed_by(account(&state).as_ref());
-    html(
+    refused(
         StatusCode::UNAUTHORIZED,
-        &csp,
-        page::refused(&jwt::JwtError::Missing.to_string()),
+        account(&state).as_ref(),
+        &jwt::JwtError::Missing.to_string(),
     )
 }
 
@@ -233,48 +342,141 @@ fn authorize(
 #[derive(Deserialize)]
 struct Exchange {
     ticket_id: u64,
-    #[serde(default)]
-    agent_id: Option<Value>,
 }
 
-/// `POST /zendesk/app/api/ticket`: the load's token for one bound to the ZAF client's ticket.
-async fn exchange(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let token = match authorize(&state, &headers, None) {
-        Ok(token) => token,
-        Err(refused) => return refused.into_response(),
-    };
-    // Once per page load: a token already bound to a ticket is not exchanged again (it could otherwise
-    // be renewed forever, or re-pointed at another ticket).
-    if token.ticket.is_some() {
-        return token_refused(&TokenError::OtherTicket).into_response();
+/// `POST /zendesk/app/api/ticket` `{ticket_id}`: the load's token for one bound to that ticket, once per
+/// page load, when the agent Zendesk named may see the ticket ([`access::may_see`]). A refusal is 403
+/// ("you cannot see this ticket") and is audited.
+async fn exchange(
+    State(state): State<AppState>,
+    Extension(sidebar): Extension<Arc<Sidebar>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match bind(&state, &sidebar, &headers, &body).await {
+        Ok(token) => Json(json!({"token": token})).into_response(),
+        Err(refused) => refused.into_response(),
     }
-    let Ok(asked) = serde_json::from_slice::<Exchange>(&body) else {
-        return state_json(StatusCode::BAD_REQUEST, "error", "ticket_id is required")
-            .into_response();
-    };
-    // The JWT's agent when Zendesk named one; else the ZAF client's current user.
-    let agent = if token.agent.is_empty() {
-        match asked.agent_id {
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::String(s)) if s.len() <= 32 => s,
-            _ => String::new(),
+}
+
+async fn bind(
+    state: &AppState,
+    sidebar: &Sidebar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, Refusal> {
+    let token = authorize(state, headers, None)?;
+    // A token already bound to a ticket is not exchanged again (it could otherwise be renewed
+    // forever, or re-pointed at another ticket).
+    if token.ticket.is_some() {
+        return Err(token_refused(&TokenError::OtherTicket));
+    }
+    sidebar.allow(&token)?;
+    let asked: Exchange = serde_json::from_slice(body).map_err(|_| {
+        state_json(
+            StatusCode::BAD_REQUEST,
+            "error",
+            "ticket_id (a ticket id) is required",
+        )
+    })?;
+    let agent: u64 = token
+        .agent
+        .parse()
+        .map_err(|_| token_refused(&TokenError::Invalid))?;
+    match first_use(state, format!("exchange:{}", token.load)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(state_json(
+                StatusCode::FORBIDDEN,
+                "not_allowed",
+                "This page already chose its ticket. Reload the app in the ticket sidebar.",
+            ));
         }
-    } else {
-        token.agent.clone()
-    };
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "zendesk app: could not record the exchange");
+            return Err(store_unavailable());
+        }
+    }
+    let ticket = read_ticket(sidebar, asked.ticket_id).await?;
+    let access = sidebar.reads.access(agent).await.map_err(|error| {
+        tracing::warn!(agent, %error, "zendesk app: reading the agent's access");
+        state_json(
+            StatusCode::BAD_GATEWAY,
+            "zendesk_unavailable",
+            "replaydesk could not check your access to this ticket in Zendesk right now. Reload the app shortly.",
+        )
+    })?;
+    let requester = requester(&token, ticket.ticket.id);
+    if let Err(denied) = access::may_see(&access.agent, &access.groups, &ticket.ticket) {
+        tracing::warn!(%denied, "zendesk app: an agent asked for a ticket they cannot see");
+        state
+            .auditor
+            .record(
+                state.clock.now(),
+                "sidebar.refused",
+                &requester,
+                &[],
+                0,
+                Some(denied.to_string()),
+            )
+            .await;
+        return Err(state_json(
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            "You cannot see this ticket in Zendesk, so replaydesk shows nothing of it.",
+        ));
+    }
     let mut bound = AppToken::new(
         &token.acct,
-        &agent,
+        &token.agent,
         Some(asked.ticket_id),
         state.clock.now(),
     );
     bound.load = token.load;
     // The load's expiry stays: exchanging never lengthens a token's life.
     bound.exp = token.exp;
-    let Some(secret) = secrets(&state).next() else {
-        return token_refused(&TokenError::Invalid).into_response();
-    };
-    Json(json!({"token": bound.sign(secret)})).into_response()
+    let secret = secrets(state)
+        .next()
+        .ok_or_else(|| token_refused(&TokenError::Invalid))?;
+    Ok(bound.sign(secret))
+}
+
+fn store_unavailable() -> Refusal {
+    state_json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "error",
+        "replaydesk cannot answer right now (its store is unavailable). Try again shortly.",
+    )
+}
+
+/// The ticket, through the sidebar's short cache.
+async fn read_ticket(sidebar: &Sidebar, id: u64) -> Result<Arc<TicketWithUsers>, Refusal> {
+    match sidebar.reads.ticket(id).await {
+        Ok(found) => Ok(found),
+        Err(ZdError::NotFound { .. }) => Err(state_json(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Zendesk does not know this ticket.",
+        )),
+        Err(error) => {
+            tracing::warn!(ticket = id, %error, "zendesk app: reading the ticket");
+            Err(state_json(
+                StatusCode::BAD_GATEWAY,
+                "zendesk_unavailable",
+                "replaydesk could not read this ticket from Zendesk right now. Try again shortly.",
+            ))
+        }
+    }
+}
+
+/// Who asked, for the audit: the agent Zendesk named, on its account, about `ticket`.
+fn requester(token: &AppToken, ticket: u64) -> Requester {
+    Requester {
+        platform: PLATFORM.into(),
+        tenant: token.acct.clone(),
+        user: token.agent.clone(),
+        place: Some(format!("ticket {ticket} (sidebar)")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -282,14 +484,13 @@ struct TicketQuery {
     ticket: u64,
 }
 
-/// A data call, authorized for its ticket (`?ticket=ID` and our token of that ticket), with the ticket
-/// as read over the API and the adapter's API client and account limits: the extractor every JSON
-/// endpoint but the exchange starts with.
+/// A data call, authorized for its ticket (`?ticket=ID` and our token of that ticket), within the
+/// sidebar's allowances, with the ticket as read over the API: the extractor every JSON endpoint but
+/// the exchange starts with.
 struct Context {
-    api: Arc<super::api::ZendeskApi>,
-    accounts: Arc<crate::source_limits::SourceLimits>,
+    sidebar: Arc<Sidebar>,
     token: AppToken,
-    ticket: TicketWithUsers,
+    ticket: Arc<TicketWithUsers>,
 }
 
 impl FromRequestParts<AppState> for Context {
@@ -306,68 +507,37 @@ impl FromRequestParts<AppState> for Context {
                 "the ticket query parameter (a ticket id) is required",
             ));
         };
-        // Always there: `routes` layers the parts over every sidebar route. Without them (a wiring
-        // mistake) the request is an internal error, said plainly, never a panic.
-        let Some(parts) = request.extensions.get::<Arc<Parts>>().cloned() else {
-            tracing::error!("zendesk app: a sidebar route is mounted without the adapter's parts");
+        // Always there: `routes` layers the sidebar over every route. Without it (a wiring mistake)
+        // the request is an internal error, said plainly, never a panic.
+        let Some(sidebar) = request.extensions.get::<Arc<Sidebar>>().cloned() else {
+            tracing::error!("zendesk app: a sidebar route is mounted without the sidebar's parts");
             return Err(state_json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "error",
                 "replaydesk could not serve this request.",
             ));
         };
-        context(state, &parts, &request.headers, query.ticket).await
-    }
-}
-
-async fn context(
-    state: &AppState,
-    parts: &Parts,
-    headers: &HeaderMap,
-    ticket: u64,
-) -> Result<Context, Refusal> {
-    let token = authorize(state, headers, Some(ticket))?;
-    let ticket = match parts.api.ticket(ticket).await {
-        Ok(found) => found,
-        Err(ZdError::NotFound { .. }) => {
+        let token = authorize(state, &request.headers, Some(query.ticket))?;
+        sidebar.allow(&token)?;
+        let ticket = read_ticket(&sidebar, query.ticket).await?;
+        if erasure_tag::erasure_tag(&state.config, &ticket).is_some() {
             return Err(state_json(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "Zendesk does not know this ticket.",
+                StatusCode::FORBIDDEN,
+                "not_allowed",
+                "This ticket asks for the customer's data to be erased: replaydesk shows no sessions for it.",
             ));
         }
-        Err(error) => {
-            tracing::warn!(ticket, %error, "zendesk app: reading the ticket");
-            return Err(state_json(
-                StatusCode::BAD_GATEWAY,
-                "zendesk_unavailable",
-                "replaydesk could not read this ticket from Zendesk right now. Try again shortly.",
-            ));
-        }
-    };
-    if erasure_tag::erasure_tag(&state.config, &ticket).is_some() {
-        return Err(state_json(
-            StatusCode::FORBIDDEN,
-            "not_allowed",
-            "This ticket asks for the customer's data to be erased: replaydesk shows no sessions for it.",
-        ));
+        Ok(Context {
+            sidebar,
+            token,
+            ticket,
+        })
     }
-    Ok(Context {
-        api: parts.api.clone(),
-        accounts: parts.accounts.clone(),
-        token,
-        ticket,
-    })
 }
 
 impl Context {
     fn requester(&self) -> Requester {
-        Requester {
-            platform: PLATFORM.into(),
-            tenant: self.token.acct.clone(),
-            user: self.token.agent.clone(),
-            place: Some(format!("ticket {} (sidebar)", self.ticket.ticket.id)),
-        }
+        requester(&self.token, self.ticket.ticket.id)
     }
 
     fn around(&self) -> Option<DateTime<Utc>> {
@@ -375,41 +545,27 @@ impl Context {
     }
 
     /// The ticket's customers' sessions, as the webhook's job would look them up (digest included);
-    /// `Ok(None)` when the ticket names no customer. Audited and counted against the account's limit.
+    /// `Ok(None)` when the ticket names no customer. Audited.
     async fn lookup(
         &self,
         state: &AppState,
         action: &str,
     ) -> Result<Option<LookupResult>, Refusal> {
-        let customers = customers::customers(
-            &self.api,
-            &state.config,
-            &self.ticket,
-            None,
-            None,
-        )
-        .await
-        .map_err(|error| {
-            tracing::warn!(error = %format!("{error:#}"), "zendesk app: reading the ticket's customers");
-            state_json(
-                StatusCode::BAD_GATEWAY,
-                "zendesk_unavailable",
-                "replaydesk could not read this ticket's customers from Zendesk right now.",
-            )
-        })?;
+        let customers = self
+            .sidebar
+            .reads
+            .customers(&state.config, &self.ticket)
+            .await
+            .map_err(|error| {
+                tracing::warn!(error = %format!("{error:#}"), "zendesk app: reading the ticket's customers");
+                state_json(
+                    StatusCode::BAD_GATEWAY,
+                    "zendesk_unavailable",
+                    "replaydesk could not read this ticket's customers from Zendesk right now.",
+                )
+            })?;
         if customers.identities.is_empty() {
             return Ok(None);
-        }
-        let spend = customers.identities.len().min(customers.max_identities);
-        if let Some(after) = self.accounts.delay(PLATFORM, &self.token.acct, spend) {
-            return Err(state_json(
-                StatusCode::TOO_MANY_REQUESTS,
-                "busy",
-                &format!(
-                    "This Zendesk account has asked for many lookups this minute; try again in {} s.",
-                    after.as_secs().max(1)
-                ),
-            ));
         }
         let mut request = state.lookup_request(customers.identities.clone());
         request.around = self.around();

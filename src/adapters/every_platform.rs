@@ -2,7 +2,8 @@
 //! 0–20 sessions each, summaries up to ~10,000 characters of hostile text, replay URLs up to 4,000
 //! characters) rendered on every platform, every answer kind and the plain fallbacks, checked against
 //! every documented limit, and for what escaping must leave behind (no live mention or link, no
-//! broken entity).
+//! broken entity). It sits with the adapters because it draws with each of their renderers; adding a
+//! platform adds its line here.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,15 +11,15 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::limits::len;
+use super::{discord, slack, zendesk};
 use crate::{
-    adapters::{discord, slack, zendesk},
     answer::{Answer, ReplyTo, Requester, SummaryJob},
     fullstory::SessionId,
     identity::{CustomerEmail, Identity, Uid},
     lookup::{
         Digest, FoundSession, IdentityResult, LookupResult, Moment, SummaryOutcome, WhatWentWrong,
     },
+    render::limits::len,
 };
 
 /// What customers and FullStory may write.
@@ -302,7 +303,7 @@ proptest! {
         outcome in summary(),
         summary_url in url(),
     ) {
-        let job = super::test_job(&result);
+        let job = crate::render::test_job(&result);
         let answer = Answer::Sessions { job: &job, result: &result };
         let asked = summary_job(&summary_url);
         let outcome = outcome.unwrap_or_else(|| SummaryOutcome::Ready("Tried to pay.".into()));

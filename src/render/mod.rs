@@ -12,8 +12,6 @@
 pub mod limits;
 
 #[cfg(test)]
-mod every_platform;
-#[cfg(test)]
 pub(crate) mod sample;
 
 use chrono::{DateTime, Utc};

@@ -30,16 +30,11 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// Opens a fresh store of `backend`, runs `body`, then closes it and drops the PostgreSQL schema.
-async fn run_test<F, Fut>(backend: Backend, body: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let (url, options) = match backend {
+/// Where a fresh database of `backend` is: a file in `dir`, or a new schema of the test PostgreSQL.
+fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> (String, StoreOptions) {
+    match backend {
         Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("claims.db").display()),
+            format!("sqlite://{}", dir.path().join("test.db").display()),
             StoreOptions::default(),
         ),
         Backend::Postgres => (
@@ -49,7 +44,30 @@ where
                 ..StoreOptions::default()
             },
         ),
-    };
+    }
+}
+
+/// Drops the PostgreSQL schema of `options`, if it has one.
+async fn drop_schema(url: &str, options: &StoreOptions) {
+    if let Some(schema) = &options.pg_schema {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(url).await {
+            let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// Opens a fresh store of `backend`, runs `body`, then closes it and drops the PostgreSQL schema.
+async fn run_test<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (url, options) = fresh_database(backend, &dir);
     let store = store::open_with(&url, options.clone())
         .await
         .unwrap_or_else(|error| {
@@ -61,34 +79,31 @@ where
         });
     let outcome = tokio::spawn(body(store.clone())).await;
     store.close().await;
-    if let Some(schema) = options.pg_schema {
-        use sqlx::Connection;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
-            let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
-                .execute(&mut conn)
-                .await;
-        }
-    }
+    drop_schema(&url, &options).await;
     if let Err(error) = outcome {
         std::panic::resume_unwind(error.into_panic());
     }
 }
 
+/// `both_backends!(name, …)`: each `async fn name(store)` as the tests `name::sqlite` and
+/// `name::postgres`, run by `run_test`; `both_backends!(runner: name, …)` runs them by `runner`.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
+        both_backends!(run_test: $($name),*);
+    };
+    ($runner:ident: $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 use super::*;
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    run_test(Backend::Sqlite, super::$name).await
+                    $runner(Backend::Sqlite, super::$name).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    run_test(Backend::Postgres, super::$name).await
+                    $runner(Backend::Postgres, super::$name).await
                 }
             }
         )*
@@ -677,4 +692,418 @@ async fn retention_drops_one_time_marks_but_keeps_every_other_claim(store: Arc<d
     assert_eq!(owners(&once), [("jwt:new", "o2")]);
     let ticket = store.claimed_items("zendesk:ticket:4").await.unwrap();
     assert_eq!(owners(&ticket), [("jwt:old", "o1"), ("jwt:new", "o2")]);
+}
+
+// ---------------------------------------------------------------- migrations
+
+/// The migrations replaydesk's runner before sqlx's knew (version, name, file), as it ran them.
+const BEFORE_SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "queue",
+        include_str!("../src/store/migrations/sqlite/0001_queue.sql"),
+    ),
+    (
+        2,
+        "zendesk",
+        include_str!("../src/store/migrations/sqlite/0002_zendesk.sql"),
+    ),
+    (
+        3,
+        "privacy",
+        include_str!("../src/store/migrations/sqlite/0003_privacy.sql"),
+    ),
+    (
+        4,
+        "request_id",
+        include_str!("../src/store/migrations/sqlite/0004_request_id.sql"),
+    ),
+    (
+        5,
+        "outages",
+        include_str!("../src/store/migrations/sqlite/0005_outages.sql"),
+    ),
+    (
+        6,
+        "erasure_announcements",
+        include_str!("../src/store/migrations/sqlite/0006_erasure_announcements.sql"),
+    ),
+];
+const BEFORE_POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "queue",
+        include_str!("../src/store/migrations/postgres/0001_queue.sql"),
+    ),
+    (
+        2,
+        "zendesk",
+        include_str!("../src/store/migrations/postgres/0002_zendesk.sql"),
+    ),
+    (
+        3,
+        "privacy",
+        include_str!("../src/store/migrations/postgres/0003_privacy.sql"),
+    ),
+    (
+        4,
+        "request_id",
+        include_str!("../src/store/migrations/postgres/0004_request_id.sql"),
+    ),
+    (
+        5,
+        "outages",
+        include_str!("../src/store/migrations/postgres/0005_outages.sql"),
+    ),
+];
+
+/// Rows of every table, as a binary of that time wrote them (ids 1 to 3 for the jobs).
+const OLD_ROWS: &str = "\
+    INSERT INTO jobs (kind, payload, delivery_key, state, attempts, run_after, lock_owner, locked_until, \
+        last_error, enqueued_at, updated_at, finished_at, payload_purged_at, request_id, waiting_on, \
+        retried_at) VALUES \
+        ('zendesk.ticket', '{\"ticket_id\":7}', 'zendesk:7', 'queued', 0, 1000, NULL, NULL, NULL, 1000, \
+         1000, NULL, NULL, 'req-7', NULL, NULL), \
+        ('slack.lookup', '{}', 'slack:1', 'dead', 5, 1000, NULL, NULL, 'gave up', 900, 2000, 2000, 2500, \
+         NULL, NULL, NULL), \
+        ('discord.lookup', '{\"user\":3}', 'discord:1', 'expired', 1, 1000, NULL, NULL, 'deadline', 900, \
+         2000, 2000, NULL, NULL, 'fullstory', 1500); \
+    INSERT INTO deliveries (delivery_key, job_id, received_at) VALUES \
+        ('zendesk:7', 1, 1000), ('slack:1', 2, 900), ('discord:1', 3, 900); \
+    INSERT INTO effects (job_id, name, marker, external_id, state, created_at, updated_at) VALUES \
+        (1, 'zendesk.note', 'm1', 'note-9', 'done', 1100, 1200); \
+    INSERT INTO item_claims (scope, item, owner, claimed_at) VALUES \
+        ('zendesk:ticket:7', 'session:abc', 'job:1', 1100); \
+    INSERT INTO audit (at, action, platform, tenant, actor, place, identities, sessions, detail) VALUES \
+        (1000, 'lookup', 'zendesk', 'acme', 'agent:2', 'ticket:7', '[\"h1\"]', 2, NULL); \
+    INSERT INTO settings (key, value) VALUES ('audit_key', 'k3y');";
+
+/// A connection to a test database beside the store's, for what the store does not do: migrate as
+/// before, write rows as an old binary did, read the schema back.
+enum Raw {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+/// `$body` with `$conn` bound to the concrete connection (once per backend).
+macro_rules! on_raw {
+    ($raw:expr, |$conn:ident| $body:expr) => {
+        match $raw {
+            Raw::Sqlite($conn) => $body,
+            Raw::Postgres($conn) => $body,
+        }
+    };
+}
+
+impl Raw {
+    async fn execute(&mut self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        on_raw!(self, |conn| {
+            sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+        })
+    }
+
+    async fn texts(&mut self, sql: &str) -> Vec<String> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        on_raw!(self, |conn| sqlx::query_scalar(sql)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap())
+    }
+
+    async fn close(self) {
+        use sqlx::Connection;
+        on_raw!(self, |conn| conn.close().await.unwrap())
+    }
+}
+
+/// A database of `backend` that no store has opened yet, and how the store opens it.
+struct Unopened {
+    backend: Backend,
+    url: String,
+    options: StoreOptions,
+    _dir: tempfile::TempDir,
+}
+
+impl Unopened {
+    async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, options) = fresh_database(backend, &dir);
+        Self {
+            backend,
+            url,
+            options,
+            _dir: dir,
+        }
+    }
+
+    async fn raw(&self) -> Raw {
+        use sqlx::{ConnectOptions, Connection};
+        match (&self.backend, &self.options.pg_schema) {
+            (Backend::Sqlite, _) => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                Raw::Sqlite(options.connect().await.unwrap())
+            }
+            (Backend::Postgres, schema) => {
+                let schema = schema.as_deref().unwrap();
+                let conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e} (never skipped)", self.url));
+                let mut raw = Raw::Postgres(conn);
+                raw.execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\""
+                ))
+                .await;
+                raw
+            }
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        store::open_with(&self.url, self.options.clone()).await
+    }
+
+    /// replaydesk's migration runner before sqlx's (e052ed3's `SqlStore::migrate`), frozen: in one
+    /// transaction (`BEGIN IMMEDIATE` on SQLite; its PostgreSQL advisory lock left out, one process
+    /// here), `schema_migrations` created if missing, each migration it does not list run and listed
+    /// with its name and the time in unix ms.
+    async fn migrate_as_before(&self, raw: &mut Raw) {
+        let (begin, migrations) = match self.backend {
+            Backend::Sqlite => ("BEGIN IMMEDIATE", BEFORE_SQLITE),
+            Backend::Postgres => ("BEGIN", BEFORE_POSTGRES),
+        };
+        raw.execute(begin).await;
+        raw.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await;
+        let applied = raw
+            .texts("SELECT CAST(version AS TEXT) FROM schema_migrations")
+            .await;
+        for (version, name, sql) in migrations {
+            if applied.contains(&version.to_string()) {
+                continue;
+            }
+            raw.execute(sql).await;
+            raw.execute(&format!(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, '{name}', {})",
+                Utc::now().timestamp_millis()
+            ))
+            .await;
+        }
+        raw.execute("COMMIT").await;
+    }
+
+    /// Every table but sqlx's: its definition (columns, constraints, indexes) and its rows, as text.
+    async fn snapshot(&self, raw: &mut Raw) -> Vec<String> {
+        let (schema, tables) = match self.backend {
+            Backend::Sqlite => (
+                "SELECT type || ' ' || name || ': ' || COALESCE(sql, '') FROM sqlite_master \
+                 WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> '_sqlx_migrations' ORDER BY 1",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name <> '_sqlx_migrations' ORDER BY 1",
+            ),
+            Backend::Postgres => (
+                "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+                     || ' ' || COALESCE(column_default, '') FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' \
+                 UNION ALL SELECT indexdef FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename <> '_sqlx_migrations' \
+                 UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+                 WHERE connamespace = current_schema()::regnamespace AND conname NOT LIKE '\\_sqlx%' \
+                 ORDER BY 1",
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' ORDER BY 1",
+            ),
+        };
+        let mut out = raw.texts(schema).await;
+        for table in raw.texts(tables).await {
+            let rows = match self.backend {
+                Backend::Sqlite => {
+                    let columns = raw
+                        .texts(&format!(
+                            "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+                        ))
+                        .await;
+                    let quoted: Vec<String> =
+                        columns.iter().map(|c| format!("quote(\"{c}\")")).collect();
+                    format!(
+                        "SELECT '{table}: ' || {} FROM \"{table}\" ORDER BY 1",
+                        quoted.join(" || ', ' || ")
+                    )
+                }
+                Backend::Postgres => {
+                    format!("SELECT '{table}: ' || t::text FROM \"{table}\" AS t ORDER BY 1")
+                }
+            };
+            out.extend(raw.texts(&rows).await);
+        }
+        out
+    }
+
+    /// `_sqlx_migrations` as `version description success checksum` (checksum in lowercase hex).
+    async fn recorded(&self, raw: &mut Raw) -> Vec<String> {
+        let hex = match self.backend {
+            Backend::Sqlite => "lower(hex(checksum))",
+            Backend::Postgres => "encode(checksum, 'hex')",
+        };
+        raw.texts(&format!(
+            "SELECT CAST(version AS TEXT) || ' ' || description || ' ' || \
+             CASE WHEN success THEN 'ok' ELSE 'failed' END || ' ' || {hex} \
+             FROM _sqlx_migrations ORDER BY version"
+        ))
+        .await
+    }
+
+    /// What sqlx's own reading of the migrations folder (as `sqlx migrate info --source` reads it)
+    /// expects `_sqlx_migrations` to say, every migration applied.
+    async fn expected_records(&self) -> Vec<String> {
+        let folder = match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/store/migrations")
+            .join(folder);
+        let migrator = sqlx::migrate::Migrator::new(source).await.unwrap();
+        migrator
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {} ok {}",
+                    m.version,
+                    m.description,
+                    hex::encode(&*m.checksum)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs `body` on an unopened database of `backend`, then drops its PostgreSQL schema.
+async fn with_unopened<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(Arc<Unopened>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let db = Arc::new(Unopened::new(backend).await);
+    let outcome = tokio::spawn(body(db.clone())).await;
+    drop_schema(&db.url, &db.options).await;
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
+    }
+}
+
+both_backends!(
+    with_unopened:
+    a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_every_table_row_and_setting,
+    a_new_store_records_every_migration_as_sqlx_migrate_reads_them_and_no_schema_migrations,
+    a_store_whose_applied_migration_was_edited_refuses_to_open,
+);
+
+async fn a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_every_table_row_and_setting(
+    db: Arc<Unopened>,
+) {
+    let mut raw = db.raw().await;
+    db.migrate_as_before(&mut raw).await;
+    raw.execute(OLD_ROWS).await;
+    if matches!(db.backend, Backend::Sqlite) {
+        raw.execute("INSERT INTO erasure_announcements (at, payload) VALUES (1000, 'h1')")
+            .await;
+    }
+    let before = db.snapshot(&mut raw).await;
+    let rows_of = |table: &str| {
+        let prefix = format!("{table}: ");
+        before.iter().filter(|l| l.starts_with(&prefix)).count()
+    };
+    assert_eq!(
+        rows_of("schema_migrations"),
+        BEFORE_POSTGRES.len() + usize::from(matches!(db.backend, Backend::Sqlite))
+    );
+    assert_eq!(
+        (rows_of("jobs"), rows_of("deliveries"), rows_of("settings")),
+        (3, 3, 1),
+        "{before:#?}"
+    );
+    raw.close().await;
+
+    let store = db.open().await.unwrap();
+    let mut raw = db.raw().await;
+    // Migrations newer than the old runner's are applied on top (7: the `cancelled` state and the
+    // `tombstones` table); everything the old runner made is as it was.
+    let after: Vec<String> = db
+        .snapshot(&mut raw)
+        .await
+        .into_iter()
+        .filter(|line| !line.contains("tombstones"))
+        .map(|line| {
+            line.replace(", 'cancelled'::text", "")
+                .replace(", 'cancelled'", "")
+        })
+        .collect();
+    assert_eq!(after, before, "every table and row as it was");
+    assert_eq!(db.recorded(&mut raw).await, db.expected_records().await);
+    raw.close().await;
+
+    // The store reads and extends what the old binary wrote.
+    assert_eq!(
+        store.get_job(1).await.unwrap().unwrap().payload,
+        json!({"ticket_id": 7})
+    );
+    let again = store
+        .enqueue(
+            "zendesk:7",
+            NewJob::new("zendesk.ticket", json!({})),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert!(again.duplicate && again.job_id == 1);
+    assert_eq!(
+        store.setting_or_insert("audit_key", "new").await.unwrap(),
+        "k3y"
+    );
+    let new = job(&store, "slack.lookup", json!({})).await;
+    assert_eq!(new, 4, "ids go on after the old rows");
+    store.close().await;
+
+    // Opening again runs nothing twice and changes nothing.
+    let mut raw = db.raw().await;
+    let recorded = db.recorded(&mut raw).await;
+    raw.close().await;
+    db.open().await.unwrap().close().await;
+    let mut raw = db.raw().await;
+    assert_eq!(db.recorded(&mut raw).await, recorded);
+    raw.close().await;
+}
+
+async fn a_new_store_records_every_migration_as_sqlx_migrate_reads_them_and_no_schema_migrations(
+    db: Arc<Unopened>,
+) {
+    db.open().await.unwrap().close().await;
+    let mut raw = db.raw().await;
+    assert_eq!(db.recorded(&mut raw).await, db.expected_records().await);
+    let snapshot = db.snapshot(&mut raw).await;
+    assert!(
+        !snapshot.iter().any(|l| l.contains("schema_migrations")),
+        "{snapshot:#?}"
+    );
+    raw.close().await;
+}
+
+async fn a_store_whose_applied_migration_was_edited_refuses_to_open(db: Arc<Unopened>) {
+    db.open().await.unwrap().close().await;
+    let mut raw = db.raw().await;
+    raw.execute("UPDATE _sqlx_migrations SET checksum = checksum || checksum WHERE version = 2")
+        .await;
+    raw.close().await;
+    let error = format!("{:#}", db.open().await.err().unwrap());
+    assert!(
+        error.contains("migration 2 was previously applied but has been modified"),
+        "{error}"
+    );
 }

@@ -9,16 +9,11 @@
 //! The JWT is signed with [`DEMO_KEY`], an RSA key made for the demo and **public** (it is in this
 //! repository): the demo's configuration trusts it, and nothing else ever should.
 
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
 use chrono::{DateTime, Utc};
-use ring::{
-    rand::SystemRandom,
-    signature::{RSA_PKCS1_SHA256, RsaKeyPair},
-};
+use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
+
+use crate::adapters::zendesk::app::jwt;
 
 /// The demo's app key (PKCS#8): public, for the demo only.
 pub const DEMO_KEY: &str = include_str!("sidebar-demo-key.pem");
@@ -27,25 +22,14 @@ pub const DEMO_PUBLIC_KEY: &str = include_str!("sidebar-demo-key.pub.pem");
 /// The app installation the demo's JWTs name.
 pub const INSTALLATION: &str = "1";
 
-/// A JWT of `header` and `claims` signed RS256 with the PKCS#8 PEM key `pem` (whatever `header` says,
-/// so tests can also make tokens that lie about their algorithm).
+/// A JWT of `header` and `claims` signed RS256 with the PKCS#8 PEM key `pem`, by jsonwebtoken (on
+/// replaydesk's ring provider, [`jwt`]'s). `header` must say `"alg": "RS256"` (None otherwise: the
+/// provider signs nothing else); tests make their tokens of other algorithms by hand.
 pub fn rs256(pem: &str, header: &Value, claims: &Value) -> Option<String> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let key = RsaKeyPair::from_pkcs8(&STANDARD.decode(body).ok()?).ok()?;
-    let signed = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        signed.as_bytes(),
-        &mut signature,
-    )
-    .ok()?;
-    Some(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    jwt::install_provider();
+    let header: Header = serde_json::from_value(header.clone()).ok()?;
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).ok()?;
+    jsonwebtoken::encode(&header, claims, &key).ok()
 }
 
 /// The claims Zendesk puts in a ticket sidebar's signed load, for the account at `base_url`

@@ -36,6 +36,7 @@
 //!   `?options=-c%20search_path%3Dmyschema` works as well, for an existing
 //!   schema.
 
+mod migrate;
 mod postgres;
 mod privacy;
 mod sql;

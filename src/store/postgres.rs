@@ -20,7 +20,8 @@ use anyhow::{Context, bail};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
-use super::sql::{CLAIM_POSTGRES, Dialect, Migration};
+use super::migrate::Embedded;
+use super::sql::{CLAIM_POSTGRES, Dialect};
 use super::{StoreOptions, redact_url};
 
 /// The channel idle workers listen on.
@@ -32,39 +33,8 @@ pub const ERASURES: &str = "replaydesk_erasures";
 /// Key of the advisory lock taken while migrating.
 const MIGRATION_LOCK: i64 = 0x7265_706c_6179; // "replay"
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "queue",
-        sql: include_str!("migrations/postgres/0001_queue.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "zendesk",
-        sql: include_str!("migrations/postgres/0002_zendesk.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "privacy",
-        sql: include_str!("migrations/postgres/0003_privacy.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "request_id",
-        sql: include_str!("migrations/postgres/0004_request_id.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "outages",
-        sql: include_str!("migrations/postgres/0005_outages.sql"),
-    },
-    // 6 is SQLite's alone (erasure announcements; PostgreSQL has NOTIFY).
-    Migration {
-        version: 7,
-        name: "cancelled_and_tombstones",
-        sql: include_str!("migrations/postgres/0007_cancelled_and_tombstones.sql"),
-    },
-];
+/// `src/store/migrations/postgres/*.sql`, in version order ([`super::migrate`]).
+const MIGRATIONS: &[Embedded] = include!(concat!(env!("OUT_DIR"), "/migrations_postgres.rs"));
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<PgPool> {
     let shown = redact_url(url);
@@ -187,7 +157,10 @@ impl Dialect for PgPool {
 
     const CLAIM_SQL: &'static str = CLAIM_POSTGRES;
 
-    const MIGRATIONS: &'static [Migration] = MIGRATIONS;
+    const MIGRATIONS: &'static [Embedded] = MIGRATIONS;
+
+    /// `to_regclass` resolves the name through `search_path`, as the store's unqualified names do.
+    const TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.begin().await

@@ -24,18 +24,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
 
+use super::migrate::Embedded;
 use super::sqlite::SqliteDb;
 use super::{
     EffectRecord, EffectState, Enqueued, ItemClaim, JobState, NewJob, Store, StoredJob, from_ms,
     postgres, to_ms,
 };
-
-/// A schema migration, applied once, in order, inside one transaction.
-pub(crate) struct Migration {
-    pub version: i64,
-    pub name: &'static str,
-    pub sql: &'static str,
-}
 
 /// What differs between the backends. Implemented for `SqliteDb` and
 /// `PgPool`; only ever called on those concrete types (through `with_db!`).
@@ -45,7 +39,11 @@ pub(crate) trait Dialect {
     /// The claim statement (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
     const CLAIM_SQL: &'static str;
 
-    const MIGRATIONS: &'static [Migration];
+    /// The backend's migrations, embedded by `build.rs` ([`super::migrate`]).
+    const MIGRATIONS: &'static [Embedded];
+
+    /// One row, one boolean: whether the table named `$1` exists (where unqualified names resolve).
+    const TABLE_EXISTS: &'static str;
 
     /// Begins a transaction that may write.
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
@@ -251,11 +249,6 @@ const GET_CLAIM: &str =
     "SELECT item, owner, claimed_at FROM item_claims WHERE scope = $1 AND item = $2";
 const CLAIMS_IN_SCOPE: &str = "SELECT item, owner, claimed_at FROM item_claims \
      WHERE scope = $1 ORDER BY claimed_at, item";
-const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
-const APPLIED_MIGRATIONS: &str = "SELECT version FROM schema_migrations ORDER BY version";
-const RECORD_MIGRATION: &str =
-    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
 
 type JobRow = (
     i64,
@@ -412,52 +405,6 @@ impl SqlStore {
         });
         Ok(n == 1)
     }
-
-    /// Applies the backend's pending migrations in one locked transaction.
-    pub(crate) async fn migrate(&self) -> anyhow::Result<()> {
-        with_db!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            pool.lock_migrations(&mut tx).await?;
-            sqlx::query(CREATE_MIGRATIONS_TABLE)
-                .execute(&mut *tx)
-                .await?;
-            let applied: Vec<(i64,)> = sqlx::query_as(APPLIED_MIGRATIONS)
-                .fetch_all(&mut *tx)
-                .await?;
-            let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
-            let migrations = migrations_of(pool);
-            if let Some(newest) = applied.last()
-                && migrations.iter().all(|m| m.version < *newest)
-            {
-                tracing::warn!(
-                    schema_version = newest,
-                    "the database schema is newer than this binary knows"
-                );
-            }
-            for m in migrations {
-                if applied.contains(&m.version) {
-                    continue;
-                }
-                sqlx::raw_sql(m.sql)
-                    .execute(&mut *tx)
-                    .await
-                    .with_context(|| format!("migration {} ({})", m.version, m.name))?;
-                sqlx::query(RECORD_MIGRATION)
-                    .bind(m.version)
-                    .bind(m.name)
-                    .bind(to_ms(Utc::now()))
-                    .execute(&mut *tx)
-                    .await?;
-                tracing::info!(version = m.version, name = m.name, "applied migration");
-            }
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-}
-
-fn migrations_of<P: Dialect>(_pool: &P) -> &'static [Migration] {
-    P::MIGRATIONS
 }
 
 fn claim_sql_of<P: Dialect>(_pool: &P) -> &'static str {

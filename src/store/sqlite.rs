@@ -31,47 +31,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sql::{CLAIM_SQLITE, Dialect, Migration};
+use super::migrate::Embedded;
+use super::sql::{CLAIM_SQLITE, Dialect};
 use super::{Durability, SQLITE_BUSY_TIMEOUT, StoreOptions};
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "queue",
-        sql: include_str!("migrations/sqlite/0001_queue.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "zendesk",
-        sql: include_str!("migrations/sqlite/0002_zendesk.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "privacy",
-        sql: include_str!("migrations/sqlite/0003_privacy.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "request_id",
-        sql: include_str!("migrations/sqlite/0004_request_id.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "outages",
-        sql: include_str!("migrations/sqlite/0005_outages.sql"),
-    },
-    // SQLite's alone (PostgreSQL announces erasures with NOTIFY).
-    Migration {
-        version: 6,
-        name: "erasure_announcements",
-        sql: include_str!("migrations/sqlite/0006_erasure_announcements.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "cancelled_and_tombstones",
-        sql: include_str!("migrations/sqlite/0007_cancelled_and_tombstones.sql"),
-    },
-];
+/// `src/store/migrations/sqlite/*.sql`, in version order ([`super::migrate`]). SQLite alone has 6,
+/// `erasure_announcements` (PostgreSQL announces erasures with NOTIFY).
+const MIGRATIONS: &[Embedded] = include!(concat!(env!("OUT_DIR"), "/migrations_sqlite.rs"));
 
 /// The SQLite store's pools: every write goes through `write`, a pool of
 /// one connection whose acquire queue is first-come first-served, so writers
@@ -210,7 +176,10 @@ impl Dialect for SqliteDb {
 
     const CLAIM_SQL: &'static str = CLAIM_SQLITE;
 
-    const MIGRATIONS: &'static [Migration] = MIGRATIONS;
+    const MIGRATIONS: &'static [Embedded] = MIGRATIONS;
+
+    const TABLE_EXISTS: &'static str =
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)";
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.write.begin_with("BEGIN IMMEDIATE").await

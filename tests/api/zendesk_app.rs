@@ -24,7 +24,7 @@ pub(crate) const PRIVATE_KEY: &str = include_str!("../data/zendesk-app-test-key.
 pub(crate) const PUBLIC_KEY: &str = include_str!("../data/zendesk-app-test-key.pub.pem");
 const OTHER_KEY: &str = include_str!("../data/zendesk-app-other-key.pem");
 
-/// A JWT signed RS256 with `pem`, whatever `header` says.
+/// A JWT signed RS256 with `pem` under `header` (which says RS256).
 fn rs256(pem: &str, header: &Value, claims: &Value) -> String {
     sidebar::rs256(pem, header, claims).unwrap()
 }

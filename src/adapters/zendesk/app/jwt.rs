@@ -13,16 +13,33 @@
 //! - `aud` is an installation of that account (`https://acme.zendesk.com/api/v2/apps/installations/{id}.json`),
 //!   exactly `zendesk.app_installation_id`'s when that is set, any installation of the account otherwise.
 //!
-//! ring wants an RSA public key as PKCS#1 `RSAPublicKey` DER, while Zendesk hands out the usual SPKI PEM
-//! (`-----BEGIN PUBLIC KEY-----`); [`RsaPublicKey::from_pem`] unwraps one into the other with a tiny
-//! DER reader (two nested SEQUENCEs and a BIT STRING), so no ASN.1 crate is needed.
+//! # What the `jsonwebtoken` crate checks, and what this module does
+//! jsonwebtoken parses the token (shape, base64url, header, claims), pins the algorithm to RS256,
+//! checks the signature (on ring: [`provider`]), that `iss` and `aud` are present, that `iss` is the
+//! account's host and, when `zendesk.app_installation_id` is set, that `aud` is that installation.
+//! The PEM key is read by it too ([`RsaPublicKey::from_pem`]).
+//!
+//! Two checks stay here, on claims jsonwebtoken has verified and parsed:
+//! - **The time windows** (`exp`, `nbf`, `iat`). replaydesk reads the time from its injectable clock
+//!   (`AppState::clock`: the system clock in production, a manual one the tests move), and
+//!   jsonwebtoken reads the system clock with no way to give it another, so its `exp`/`nbf` checks
+//!   are off and [`verify`] checks the three against the `now` it is given (jsonwebtoken never
+//!   checks `iat`). The claims are typed (`i64`, `exp` required): a claim of the wrong JSON type makes
+//!   the token malformed, it is never skipped.
+//! - **"Any installation of the account"** when `zendesk.app_installation_id` is not set: a set of exact
+//!   audiences cannot say that, so jsonwebtoken's audience check is off in that case and
+//!   [`Expected::any_installation`] checks the form (the account's URL, a numeric installation id).
+//!
+//! jsonwebtoken 12 rather than 9 (the last that bundles ring): 9.3.1 has GHSA-h395-gr6q-cpjc (a claim
+//! of the wrong type skips its check; fixed in 10.3) and gets no more fixes; 10 and later take their
+//! cryptography from a provider, and replaydesk's ([`provider`]) is ring, already built for rustls.
 
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
+mod provider;
+
+pub(crate) use provider::install as install_provider;
+
 use chrono::{DateTime, Utc};
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
 
 /// Clock difference tolerated on `exp`, `iat` and `nbf`.
@@ -60,69 +77,29 @@ impl JwtError {
     }
 }
 
-/// An RSA public key as ring wants it (PKCS#1 `RSAPublicKey` DER).
+/// The app's RSA public key, read by jsonwebtoken.
 #[derive(Clone, Debug)]
-pub struct RsaPublicKey(Vec<u8>);
+pub struct RsaPublicKey(DecodingKey);
 
 impl RsaPublicKey {
-    /// Reads `-----BEGIN PUBLIC KEY-----` (SPKI) or `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) PEM.
+    /// Reads `-----BEGIN PUBLIC KEY-----` (SPKI) or `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) PEM; a
+    /// private key, or a key of another kind, is `None`. The lines may be indented (a TOML string).
     pub fn from_pem(pem: &str) -> Option<Self> {
-        let pkcs1 = pem.contains("BEGIN RSA PUBLIC KEY");
-        let body: String = pem
+        let lines: Vec<&str> = pem
             .lines()
             .map(str::trim)
-            .filter(|l| !l.starts_with("-----") && !l.is_empty())
+            .filter(|l| !l.is_empty())
             .collect();
-        let der = STANDARD.decode(body).ok()?;
-        if pkcs1 {
-            return Some(Self(der));
-        }
-        spki_to_pkcs1(&der).map(|k| Self(k.to_vec()))
-    }
-}
-
-/// One DER element: its tag and contents, and what follows it.
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
+        let public = matches!(
+            lines.first(),
+            Some(&"-----BEGIN PUBLIC KEY-----" | &"-----BEGIN RSA PUBLIC KEY-----")
+        );
+        if !public {
             return None;
         }
-        let (bytes, rest) = rest.split_at(count);
-        let len = bytes.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b));
-        (len, rest)
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (contents, after) = rest.split_at(len);
-    Some((tag, contents, after))
-}
-
-/// `SubjectPublicKeyInfo ::= SEQUENCE { algorithm SEQUENCE {…}, subjectPublicKey BIT STRING }`: the
-/// BIT STRING's bytes (after its "unused bits" byte, which must be 0) are the PKCS#1 key.
-pub fn spki_to_pkcs1(der: &[u8]) -> Option<&[u8]> {
-    const SEQUENCE: u8 = 0x30;
-    const BIT_STRING: u8 = 0x03;
-    let (tag, spki, _) = der_element(der)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, _algorithm, rest) = der_element(spki)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, bits, _) = der_element(rest)?;
-    if tag != BIT_STRING {
-        return None;
-    }
-    match bits.split_first() {
-        Some((0, key)) if !key.is_empty() => Some(key),
-        _ => None,
+        DecodingKey::from_rsa_pem(lines.join("\n").as_bytes())
+            .ok()
+            .map(Self)
     }
 }
 
@@ -138,24 +115,22 @@ pub struct Expected {
 }
 
 impl Expected {
-    fn audience_ok(&self, aud: &str) -> bool {
-        let prefix = format!("{}/api/v2/apps/installations/", self.base_url);
-        let Some(id) = aud
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".json"))
-        else {
-            return false;
-        };
-        match &self.installation_id {
-            Some(expected) => id == expected,
-            None => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
-        }
+    /// The audience of the account's installation `id`.
+    fn installation(&self, id: &str) -> String {
+        format!("{}{id}.json", self.installations())
     }
-}
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
+    fn installations(&self) -> String {
+        format!("{}/api/v2/apps/installations/", self.base_url)
+    }
+
+    /// Whether `aud` is some installation of the account (a numeric id): the check when
+    /// `installation_id` is not set (jsonwebtoken checks the one installation when it is).
+    fn any_installation(&self, aud: &str) -> bool {
+        aud.strip_prefix(&self.installations())
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    }
 }
 
 /// The claims replaydesk uses.
@@ -187,6 +162,9 @@ impl Claims {
     }
 }
 
+/// What [`verify`] words a header whose `alg` jsonwebtoken does not know (`none` among them).
+const UNKNOWN_ALGORITHM: &str = "an unknown algorithm (or none)";
+
 /// Verifies `token` (see the module docs) at `now`.
 pub fn verify(
     token: &str,
@@ -198,28 +176,76 @@ pub fn verify(
     if token.is_empty() {
         return Err(JwtError::Missing);
     }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| JwtError::Malformed)
-    };
-    let head: Header = serde_json::from_slice(&decode(header)?).map_err(|_| JwtError::Malformed)?;
-    if head.alg != "RS256" {
-        return Err(JwtError::Algorithm(head.alg.chars().take(16).collect()));
+    // The header alone first, so a token of another algorithm is refused as such before any key.
+    let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+        ErrorKind::Json(json) if json.classify() == serde_json::error::Category::Data => {
+            JwtError::Algorithm(UNKNOWN_ALGORITHM.into())
+        }
+        _ => JwtError::Malformed,
+    })?;
+    if header.alg != Algorithm::RS256 {
+        return Err(JwtError::Algorithm(format!("{:?}", header.alg)));
     }
     let key = key.ok_or(JwtError::NoKey)?;
-    let signed = &token[..header.len() + 1 + payload.len()];
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.0)
-        .verify(signed.as_bytes(), &decode(signature)?)
-        .map_err(|_| JwtError::Signature)?;
-    let claims: Claims =
-        serde_json::from_slice(&decode(payload)?).map_err(|_| JwtError::Malformed)?;
+    install_provider();
+    let validation = validation(expected);
+    let claims = match jsonwebtoken::decode::<Claims>(token, &key.0, &validation) {
+        Ok(data) => data.claims,
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidIssuer) => {
+            // Signed with the app's key, but not by this account: read whose it is (the same checks
+            // but the issuer's) to tell another Zendesk account (403) from anything else (401).
+            let any_issuer = Validation {
+                iss: None,
+                validate_aud: false,
+                ..validation
+            };
+            let claims = jsonwebtoken::decode::<Claims>(token, &key.0, &any_issuer)
+                .map_err(|e| refusal(e.kind()))?
+                .claims;
+            check_times(&claims, now)?;
+            return Err(other_issuer(claims.iss));
+        }
+        Err(e) => return Err(refusal(e.kind())),
+    };
+    check_times(&claims, now)?;
+    if expected.installation_id.is_none() && !expected.any_installation(&claims.aud) {
+        return Err(JwtError::Audience);
+    }
+    Ok(claims)
+}
+
+/// What jsonwebtoken checks: RS256, the signature, `iss` and `aud` present, `iss` the account's host,
+/// `aud` the configured installation (when there is one). Not the times (see the module docs).
+fn validation(expected: &Expected) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    // `exp` is required by `Claims`' type, and checked by `check_times`.
+    validation.set_required_spec_claims(&["iss", "aud"]);
+    validation.set_issuer(&[&expected.host]);
+    match &expected.installation_id {
+        Some(id) => validation.set_audience(&[expected.installation(id)]),
+        None => validation.validate_aud = false,
+    }
+    validation
+}
+
+/// A refusal by jsonwebtoken, in replaydesk's words.
+fn refusal(kind: &ErrorKind) -> JwtError {
+    match kind {
+        ErrorKind::InvalidSignature => JwtError::Signature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
+            JwtError::Algorithm(UNKNOWN_ALGORITHM.into())
+        }
+        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => JwtError::Audience,
+        ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => JwtError::Expired,
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => JwtError::NoKey,
+        _ => JwtError::Malformed,
+    }
+}
+
+/// `exp` in the future and `iat`/`nbf` not, at `now`, each with [`SKEW`] of slack.
+fn check_times(claims: &Claims, now: DateTime<Utc>) -> Result<(), JwtError> {
     // Whole seconds, saturating: a token's numbers are the sender's, and must not overflow our arithmetic.
     let (now, skew) = (now.timestamp(), SKEW.num_seconds());
     if claims.exp.saturating_add(skew) <= now {
@@ -230,66 +256,185 @@ pub fn verify(
             return Err(JwtError::Expired);
         }
     }
-    if claims.iss != expected.host {
-        let other = claims.iss.ends_with(".zendesk.com")
-            && claims.iss.len() <= 100
-            && claims
-                .iss
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        return Err(if other {
-            JwtError::OtherAccount(claims.iss)
-        } else {
-            JwtError::Audience
-        });
+    Ok(())
+}
+
+/// A verified token whose issuer is not the account: another Zendesk account's (403), or not Zendesk's.
+fn other_issuer(iss: String) -> JwtError {
+    let zendesk = iss.ends_with(".zendesk.com")
+        && iss.len() <= 100
+        && iss
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if zendesk {
+        JwtError::OtherAccount(iss)
+    } else {
+        JwtError::Audience
     }
-    if !expected.audience_ok(&claims.aud) {
-        return Err(JwtError::Audience);
-    }
-    Ok(claims)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
     use super::*;
 
+    const PRIVATE: &str = include_str!("../../../../tests/data/zendesk-app-test-key.pem");
     const PUBLIC: &str = include_str!("../../../../tests/data/zendesk-app-test-key.pub.pem");
+    const PUBLIC_PKCS1: &str =
+        include_str!("../../../../tests/data/zendesk-app-test-key.pkcs1.pub.pem");
 
-    #[test]
-    fn an_spki_pem_unwraps_to_the_pkcs1_key() {
-        let key = RsaPublicKey::from_pem(PUBLIC).unwrap();
-        // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
-        let (tag, contents, rest) = der_element(&key.0).unwrap();
-        assert_eq!(tag, 0x30);
-        assert!(rest.is_empty());
-        let (tag, modulus, rest) = der_element(contents).unwrap();
-        assert_eq!(tag, 0x02);
-        assert_eq!(modulus.len(), 257, "2048 bits and a leading zero");
-        let (tag, exponent, _) = der_element(rest).unwrap();
-        assert_eq!((tag, exponent), (0x02, &[1u8, 0, 1][..]));
+    fn expected(installation_id: Option<&str>) -> Expected {
+        Expected {
+            host: "acme.zendesk.com".into(),
+            base_url: "https://acme.zendesk.com".into(),
+            installation_id: installation_id.map(Into::into),
+        }
+    }
+
+    /// A token signed as Zendesk signs it, with `claims`.
+    fn signed(claims: &Value) -> String {
+        install_provider();
+        let key = EncodingKey::from_rsa_pem(PRIVATE.as_bytes()).unwrap();
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
+    }
+
+    /// Zendesk's claims for installation 7 of acme, issued at `iat`, valid five minutes.
+    fn claims(iat: i64) -> Value {
+        json!({
+            "iss": "acme.zendesk.com",
+            "aud": "https://acme.zendesk.com/api/v2/apps/installations/7.json",
+            "iat": iat,
+            "exp": iat + 300,
+            "sub": 42,
+            "jti": "d3f1c2",
+        })
+    }
+
+    fn at(timestamp: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(timestamp, 0).unwrap()
     }
 
     #[test]
-    fn the_der_reader_refuses_truncated_and_odd_input() {
-        assert!(spki_to_pkcs1(&[]).is_none());
-        assert!(spki_to_pkcs1(&[0x30, 0x82, 0xff]).is_none());
-        assert!(spki_to_pkcs1(&[0x30, 0x05, 0x30, 0x00, 0x03, 0x01, 0x00]).is_none());
-        assert!(spki_to_pkcs1(&[0x30, 0x06, 0x30, 0x00, 0x03, 0x02, 0x01, 0x00]).is_none());
-        assert_eq!(
-            spki_to_pkcs1(&[0x30, 0x06, 0x30, 0x00, 0x03, 0x02, 0x00, 0x2a]),
-            Some(&[0x2a][..])
-        );
+    fn both_pem_forms_of_the_public_key_are_read_and_a_private_key_or_garbage_is_not() {
+        let token = signed(&claims(1_000_000_000));
+        let indented: String = PUBLIC.lines().map(|l| format!("    {l}\n")).collect();
+        for pem in [PUBLIC, PUBLIC_PKCS1, &indented] {
+            let key = RsaPublicKey::from_pem(pem).unwrap();
+            let verified = verify(&token, Some(&key), &expected(None), at(1_000_000_060));
+            assert_eq!(verified.unwrap().agent().as_deref(), Some("42"), "{pem}");
+        }
+        assert!(RsaPublicKey::from_pem(PRIVATE).is_none());
         assert!(RsaPublicKey::from_pem("not a key").is_none());
+        assert!(
+            RsaPublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_time_windows_are_checked_at_the_given_now_not_the_system_clock() {
+        let key = RsaPublicKey::from_pem(PUBLIC);
+        let issued = 1_000_000_000; // 2001: long expired by the system clock
+        let token = signed(&claims(issued));
+        let check = |now: i64| verify(&token, key.as_ref(), &expected(Some("7")), at(now));
+        let verified = check(issued + 10).unwrap();
+        assert_eq!(verified.jti.as_deref(), Some("d3f1c2"));
+        assert!(check(issued - 59).is_ok(), "iat with a minute of slack");
+        assert_eq!(check(issued - 61).unwrap_err(), JwtError::Expired);
+        assert!(
+            check(issued + 300 + 59).is_ok(),
+            "exp with a minute of slack"
+        );
+        assert_eq!(check(issued + 300 + 60).unwrap_err(), JwtError::Expired);
+        let now = Utc::now().timestamp();
+        let fresh = signed(&claims(now));
+        let later = verify(&fresh, key.as_ref(), &expected(Some("7")), at(now + 3600));
+        assert_eq!(
+            later.unwrap_err(),
+            JwtError::Expired,
+            "valid by the system clock"
+        );
+    }
+
+    #[test]
+    fn a_time_claim_of_the_wrong_type_makes_the_token_malformed_not_unchecked() {
+        let key = RsaPublicKey::from_pem(PUBLIC);
+        let now = 1_000_000_000;
+        for (claim, value) in [
+            ("nbf", json!("99999999999")),
+            ("exp", json!("never")),
+            ("iat", json!(null)),
+        ] {
+            let mut c = claims(now);
+            c[claim] = value;
+            let refused = verify(&signed(&c), key.as_ref(), &expected(None), at(now));
+            if claim == "iat" {
+                assert!(refused.is_ok(), "iat is optional");
+            } else {
+                assert_eq!(refused.unwrap_err(), JwtError::Malformed, "{claim}");
+            }
+        }
+        let mut no_exp = claims(now);
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let refused = verify(&signed(&no_exp), key.as_ref(), &expected(None), at(now));
+        assert_eq!(refused.unwrap_err(), JwtError::Malformed);
+    }
+
+    #[test]
+    fn issuer_and_audience_are_refused_as_the_page_says() {
+        let key = RsaPublicKey::from_pem(PUBLIC);
+        let now = 1_000_000_000;
+        let with = |claim: &str, value: Value| {
+            let mut c = claims(now);
+            c[claim] = value;
+            signed(&c)
+        };
+        let check = |token: &str, installation: Option<&str>| {
+            verify(token, key.as_ref(), &expected(installation), at(now))
+        };
+        let other = with("iss", json!("beta.zendesk.com"));
+        assert_eq!(
+            check(&other, None).unwrap_err(),
+            JwtError::OtherAccount("beta.zendesk.com".into())
+        );
+        assert!(check(&other, None).unwrap_err().is_other_account());
+        let evil = with("iss", json!("evil.example"));
+        assert_eq!(check(&evil, None).unwrap_err(), JwtError::Audience);
+        let token = signed(&claims(now));
+        assert!(
+            check(&token, None).is_ok(),
+            "any installation of the account"
+        );
+        assert!(check(&token, Some("7")).is_ok());
+        assert_eq!(check(&token, Some("8")).unwrap_err(), JwtError::Audience);
+        for aud in [
+            "https://acme.zendesk.com/api/v2/apps/installations/x.json",
+            "https://acme.zendesk.com/api/v2/apps/installations/.json",
+            "https://beta.zendesk.com/api/v2/apps/installations/7.json",
+        ] {
+            let token = with("aud", json!(aud));
+            assert_eq!(
+                check(&token, None).unwrap_err(),
+                JwtError::Audience,
+                "{aud}"
+            );
+        }
+        let mut stale_other = claims(now - 3600);
+        stale_other["iss"] = json!("beta.zendesk.com");
+        let stale = check(&signed(&stale_other), None).unwrap_err();
+        assert_eq!(
+            stale,
+            JwtError::Expired,
+            "a stale token of another account: 401"
+        );
     }
 
     #[test]
     fn garbage_tokens_are_refused_without_panicking() {
-        let expected = Expected {
-            host: "acme.zendesk.com".into(),
-            base_url: "https://acme.zendesk.com".into(),
-            installation_id: None,
-        };
+        let expected = expected(None);
         let key = RsaPublicKey::from_pem(PUBLIC);
         let now = Utc::now();
         for token in [
@@ -306,5 +451,17 @@ mod tests {
                 "{token}"
             );
         }
+        assert_eq!(
+            verify("eyJhbGciOiJub25lIn0.e30.", key.as_ref(), &expected, now).unwrap_err(),
+            JwtError::Algorithm(UNKNOWN_ALGORITHM.into())
+        );
+        assert_eq!(
+            verify("not.a.jwt", key.as_ref(), &expected, now).unwrap_err(),
+            JwtError::Malformed
+        );
+        assert_eq!(
+            verify(&signed(&claims(now.timestamp())), None, &expected, now).unwrap_err(),
+            JwtError::NoKey
+        );
     }
 }

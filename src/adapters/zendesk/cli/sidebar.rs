@@ -21,7 +21,8 @@ pub(super) async fn run(config: Config, args: AppArgs) -> Result<(), Failure> {
         .author_email
         .or_else(|| config.zendesk.email.clone())
         .unwrap_or_else(|| format!("replaydesk@{}", url.host_str().unwrap_or("localhost")));
-    let zip = crate::adapters::zendesk::app::package::zip(&base, &args.author_name, &email);
+    let zip = crate::adapters::zendesk::app::package::zip(&base, &args.author_name, &email)
+        .map_err(|e| Failure::failed(format!("could not build the app's package: {e}")))?;
     write_new(&args.out, &zip, args.force)?;
     println!(
         "wrote {} ({} bytes): the ticket sidebar app, loading {base}/zendesk/app",

@@ -939,3 +939,36 @@ async fn a_summary_shows_no_customer_address() {
         json!("j•••@acme.com paid twice; she wrote to b•••@acme.com about it.")
     );
 }
+
+#[tokio::test]
+async fn a_customer_who_asked_to_be_forgotten_is_said_so_and_not_looked_up() {
+    let rd = sidebar().await;
+    let jane = replaydesk::identity::CustomerEmail::parse("jane@acme.com").unwrap();
+    rd.state.tombstones.bury(&jane).await.unwrap();
+    let token = ticket_token(&rd, TICKET).await;
+    let answer = sessions_of(&rd, &token, TICKET).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let jane = &answer.json()["customers"][0];
+    assert_eq!(jane["forgotten"], json!(true));
+    assert!(
+        jane["note"]
+            .as_str()
+            .unwrap()
+            .contains("asked to be forgotten"),
+        "{jane}"
+    );
+    let asked: Vec<String> = rd
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "email")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect();
+    assert!(!asked.contains(&"jane@acme.com".to_owned()), "{asked:?}");
+}

@@ -602,6 +602,10 @@ fn sessions_json(result: &LookupResult) -> Value {
         .map(|group| {
             json!({
                 "who": group.identity.to_string(),
+                // What to say when there is no session: none in the lookback, or asked to be forgotten.
+                "note": group.sessions.is_empty()
+                    .then(|| crate::render::no_sessions(group, result.lookback_days)),
+                "forgotten": group.forgotten,
                 "sessions": group.sessions,
                 "digest": crate::render::digest_line(group),
                 // Already scrubbed (emails masked, queries dropped): the page shows it as text.

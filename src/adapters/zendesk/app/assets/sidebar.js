@@ -91,7 +91,7 @@
       if (!customer.sessions.length) {
         var none = document.createElement("p");
         none.className = "digest";
-        none.textContent = "No sessions in the last " + data.lookback_days + " days.";
+        none.textContent = customer.note || ("No sessions in the last " + data.lookback_days + " days.");
         block.appendChild(none);
       }
       if (customer.digest) {

@@ -561,7 +561,7 @@ async fn help_or_no_identity_answers_the_usage_and_enqueues_nothing() {
 async fn bad_missing_or_stale_signatures_are_refused_with_401_on_every_route() {
     let slack = Slack::start().await;
     let body =
-        serde_urlencoded::to_string(command_fields("jane@acme.com", "t-sig", "https://x")).unwrap();
+        serde_urlencoded::to_string(command_fields("jane@acme.com", "t-sig", "https://hooks.slack.com/commands/T1/1/x")).unwrap();
     let now = slack.clock.now().timestamp();
     for route in ["/slack/commands", "/slack/interactions", "/slack/events"] {
         let wrong = slack
@@ -623,7 +623,7 @@ async fn an_oversized_body_is_refused_with_413() {
     let slack = Slack::start_with(|c| c.server.max_body_bytes = 4096).await;
     let text = "x".repeat(5000);
     let response = slack
-        .command(&command_fields(&text, "t-big", "https://x"))
+        .command(&command_fields(&text, "t-big", "https://hooks.slack.com/commands/T1/1/x"))
         .await;
     assert_eq!(response.status(), 413);
     assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
@@ -650,7 +650,7 @@ async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
         "{error}"
     );
 
-    let mut no_ts = shortcut("jane@acme.com", "1.2", None, "https://x");
+    let mut no_ts = shortcut("jane@acme.com", "1.2", None, "https://hooks.slack.com/commands/T1/1/x");
     no_ts["message"].as_object_mut().unwrap().remove("ts");
     let response = slack.interaction(&no_ts).await;
     assert_eq!(response.status(), 400);
@@ -663,7 +663,7 @@ async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
         "{error}"
     );
 
-    let mut fields = command_fields("jane@acme.com", "t-400", "https://x");
+    let mut fields = command_fields("jane@acme.com", "t-400", "https://hooks.slack.com/commands/T1/1/x");
     fields.retain(|(k, _)| *k != "response_url");
     let response = slack.command(&fields).await;
     assert_eq!(response.status(), 400);
@@ -679,7 +679,7 @@ async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
 async fn an_unknown_workspace_is_refused_with_403() {
     let slack = Slack::start_with(|c| c.slack.allowed_team_ids = List(vec!["T9".into()])).await;
     let response = slack
-        .command(&command_fields("jane@acme.com", "t-403", "https://x"))
+        .command(&command_fields("jane@acme.com", "t-403", "https://hooks.slack.com/commands/T1/1/x"))
         .await;
     assert_eq!(response.status(), 403);
     let response = slack
@@ -695,7 +695,7 @@ async fn an_unknown_workspace_is_refused_with_403() {
             "jane@acme.com",
             "1700000000.1",
             None,
-            "https://x",
+            "https://hooks.slack.com/commands/T1/1/x",
         ))
         .await;
     assert_eq!(response.status(), 403);
@@ -754,7 +754,7 @@ async fn people_outside_the_allow_lists_get_a_polite_private_refusal() {
 async fn channels_outside_the_allow_list_are_refused_too() {
     let slack = Slack::start_with(|c| c.slack.allowed_channel_ids = List(vec!["C7".into()])).await;
     let body: Value = slack
-        .command(&command_fields("jane@acme.com", "t-ch", "https://x"))
+        .command(&command_fields("jane@acme.com", "t-ch", "https://hooks.slack.com/commands/T1/1/x"))
         .await
         .json()
         .await
@@ -1092,7 +1092,7 @@ async fn share_in_channel_reposts_the_answer_visibly() {
 #[tokio::test]
 async fn a_link_button_click_is_acknowledged_and_ignored() {
     let slack = Slack::start().await;
-    let mut payload = button("open_replay", &json!({}), true, "https://x");
+    let mut payload = button("open_replay", &json!({}), true, "https://hooks.slack.com/commands/T1/1/x");
     payload["actions"][0]
         .as_object_mut()
         .unwrap()
@@ -1435,13 +1435,15 @@ async fn socket_mode_acknowledges_after_storing_and_reconnects_on_disconnect() {
 }
 
 #[tokio::test]
-async fn a_response_url_outside_the_allowed_hosts_is_never_posted_to_and_is_counted() {
+async fn a_response_url_outside_the_allowed_hosts_is_refused_and_nothing_is_looked_up() {
     let slack = Slack::start().await;
     slack
         .fullstory_has(sessions(vec![official_session("1", "2", 5)]))
         .await;
-    // A host of its own, and Slack's own host over plain http: neither is posted to. (Neither exists:
-    // the refusal comes before any connection.)
+    // A host of its own, and Slack's own host over plain http: neither could ever be answered at, so
+    // the request is refused when it arrives (403), nothing is stored and nothing is looked up. (The
+    // posting side refuses them too, for a job stored before the list changed: see
+    // `only_listed_hosts_are_posted_to_loopback_included` in src/adapters/slack/api.rs.)
     for (trigger, url) in [
         ("trigger-evil", "https://evil.example/hooks/T1/B1/x"),
         ("trigger-http", "http://hooks.slack.com/commands/T1/1/x"),
@@ -1449,37 +1451,19 @@ async fn a_response_url_outside_the_allowed_hosts_is_never_posted_to_and_is_coun
         let response = slack
             .command(&command_fields("jane@acme.com", trigger, url))
             .await;
-        assert_eq!(response.status(), 200);
-        let outcome = slack.run_job().await;
-        assert!(matches!(outcome, ExecutionOutcome::Dead(_)), "{outcome:?}");
+        assert_eq!(response.status(), 403);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("response_url"),
+            "{body}"
+        );
+        assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
     }
-    // Each job's answer and its "gave up" notice: four posts refused, none sent.
-    let metrics = slack.state.metrics.render();
-    assert!(
-        metrics.contains(
-            "replaydesk_upstream_refused_destinations_total{upstream=\"slack_response_url\"} 4"
-        ),
-        "{metrics}"
-    );
-    let dead = slack
-        .state
-        .store
-        .list_jobs(Some(replaydesk::store::JobState::Dead), 10)
-        .await
-        .unwrap();
-    assert!(
-        dead.iter().all(|j| j
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("slack.response_url_hosts")
-            || j.last_error.as_deref().unwrap_or("").contains("only https")),
-        "{dead:?}"
-    );
+    assert_eq!(slack.fullstory_calls().await, 0);
 }
 
 #[tokio::test]
-async fn a_loopback_response_url_host_not_in_the_list_is_never_posted_to() {
+async fn a_response_url_on_a_host_not_in_the_list_is_refused_on_arrival_and_never_posted_to() {
     // Issue 22 row 13: the harness lists 127.0.0.1 only; a fake listening on 127.0.0.2 (loopback too)
     // hears nothing, though the command naming it is signed as Slack signs it.
     let slack = Slack::start().await;
@@ -1499,28 +1483,15 @@ async fn a_loopback_response_url_host_not_in_the_list_is_never_posted_to() {
     let response = slack
         .command(&command_fields("jane@acme.com", "trigger-127-0-0-2", &url))
         .await;
-    assert_eq!(response.status(), 200);
-    let outcome = slack.run_job().await;
-    assert!(matches!(outcome, ExecutionOutcome::Dead(_)), "{outcome:?}");
+    // Refused when it arrives: its answer could never be delivered, so nothing is looked up.
+    assert_eq!(response.status(), 403);
+    assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
+    assert_eq!(slack.fullstory_calls().await, 0);
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
-    let dead = slack
-        .state
-        .store
-        .list_jobs(Some(JobState::Dead), 10)
-        .await
-        .unwrap();
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("the host is not in slack.response_url_hosts"),
-        "{dead:?}"
-    );
-    // The answer and the "gave up" notice: both refused before any connection.
-    assert!(slack.state.metrics.render().contains(
-        "replaydesk_upstream_refused_destinations_total{upstream=\"slack_response_url\"} 2"
-    ));
+    // A button click naming it likewise.
+    let click = button("share", &json!({"j": 1}), true, &url);
+    assert_eq!(slack.interaction(&click).await.status(), 403);
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

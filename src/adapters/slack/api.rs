@@ -567,6 +567,14 @@ fn destination_allowed(url: &Url, hosts: &[String]) -> Result<(), &'static str> 
     }
 }
 
+/// Whether `text`, a payload's `response_url`, may be answered at (the rule of [`SlackApi`]'s posts,
+/// checked when the request arrives so that nothing is looked up for an answer that could not be
+/// delivered).
+pub fn response_url_allowed(text: &str, hosts: &[String]) -> Result<(), &'static str> {
+    let url = Url::parse(text).map_err(|_| "it is not a URL")?;
+    destination_allowed(&url, hosts)
+}
+
 /// The body of a `response_url` post.
 pub fn response_body(message: &Message, in_channel: bool, replace_original: bool) -> Value {
     let mut body = json!({

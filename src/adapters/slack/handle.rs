@@ -71,6 +71,7 @@ pub enum Immediate {
 /// A slash command: its fields as a JSON object (from the form, or Socket Mode's payload).
 pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
     check_team(state, str_at(&payload, "/team_id"))?;
+    check_response_url(state, str_at(&payload, "/response_url"))?;
     let command: SlashCommand = decode(payload, "command")?;
     if let Some(rest) = forget_text(&command.text) {
         inbound::count(state, PLATFORM, "immediate");
@@ -119,6 +120,7 @@ pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Reje
 pub async fn interaction(state: &AppState, payload: Value) -> Result<Immediate, Rejection> {
     let team = str_at(&payload, "/team/id").or_else(|| str_at(&payload, "/user/team_id"));
     check_team(state, team)?;
+    check_response_url(state, str_at(&payload, "/response_url"))?;
     let team = team.unwrap_or_default().to_owned();
     match model::interaction(payload)? {
         Interaction::Shortcut(action) => shortcut(state, &team, action).await,
@@ -567,6 +569,25 @@ fn decode_value<T: serde::de::DeserializeOwned>(text: &str, field: &str) -> Resu
 }
 
 /// 403 unless the workspace is allowed (every workspace is, when `slack.allowed_team_ids` is empty).
+/// A request whose `response_url` names a host outside `slack.response_url_hosts` is refused (403) when
+/// it arrives, before anything is looked up: its answer could never be delivered (a forged payload, or
+/// a host the list forgot).
+fn check_response_url(state: &AppState, url: Option<&str>) -> Result<(), Rejection> {
+    let Some(url) = url else {
+        return Ok(());
+    };
+    let hosts: Vec<String> = state
+        .config
+        .slack
+        .response_url_hosts
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    super::api::response_url_allowed(url, &hosts).map_err(|reason| {
+        Rejection::Forbidden(format!("the response_url cannot be answered at: {reason}"))
+    })
+}
+
 fn check_team(state: &AppState, team: Option<&str>) -> Result<(), Rejection> {
     let allowed = &state.config.slack.allowed_team_ids;
     if allowed.is_empty() {

@@ -14,7 +14,7 @@ use crate::{
     audit::Auditor,
     clock::Clock,
     config::Config,
-    fullstory::{CachedSessions, Client, Organisation, SessionsApi},
+    fullstory::{CachedSessions, FullStoryApi, Organisation, SessionsApi},
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
     outbound::{BreakerSettings, Budget, LocalBudget, RedisBudget, RedisBudgetSettings, RedisLink},
@@ -30,7 +30,7 @@ pub struct App {
     pub metrics: Metrics,
     pub queue_metrics: QueueMetrics,
     pub store: Arc<dyn Store>,
-    pub fullstory: Arc<Client>,
+    pub fullstory: Arc<FullStoryApi>,
     /// The FullStory organisation of the key (configured or learned): previews are of its links only.
     pub organisation: Organisation,
     pub sessions: Arc<CachedSessions>,
@@ -62,7 +62,7 @@ impl App {
         let fs = &config.fullstory;
         let budget = fullstory_budget(&config)?;
         let fullstory = Arc::new(
-            Client::new(fs, budget, metrics.upstream.clone())
+            FullStoryApi::new(fs, budget, metrics.upstream.clone())
                 .context("could not build the FullStory client")?,
         );
         let sessions = Arc::new(CachedSessions::new(

@@ -31,27 +31,30 @@ use std::{sync::Arc, time::Duration};
 use super::{Answer, Replier, Repliers, ReplyTo};
 use crate::{
     app::App,
-    fullstory::FsError,
+    fullstory::FullStoryError,
+    outbound::UpstreamError,
     queue::{JobContext, JobError, decode_stored},
 };
 
 /// What the person who asked is told when FullStory fails, by cause.
-pub fn user_message(error: &FsError) -> String {
+pub fn user_message(error: &FullStoryError) -> String {
     match error {
-        FsError::NotConfigured | FsError::Unauthorized | FsError::Forbidden { .. } => {
+        FullStoryError::NotConfigured | FullStoryError::Unauthorized | FullStoryError::Forbidden { .. } => {
             "replaydesk cannot read sessions from FullStory right now (its API key was refused). \
              Please ask your replaydesk admin to run `replaydesk check`."
                 .into()
         }
-        FsError::RateLimited { .. } => {
+        FullStoryError::Upstream(UpstreamError::RateLimited { .. }) => {
             "FullStory is busy right now: it asked replaydesk to wait before asking again.".into()
         }
-        FsError::Unavailable { .. } | FsError::Timeout | FsError::Transport(_) => {
+        FullStoryError::Upstream(error) if error.is_transient() => {
             "FullStory is unavailable right now. replaydesk keeps trying: the answer will follow \
              here when it is back."
                 .into()
         }
-        FsError::NotFound { .. } | FsError::Rejected { .. } | FsError::Malformed { .. } => {
+        FullStoryError::NotFound { .. }
+        | FullStoryError::Rejected { .. }
+        | FullStoryError::Upstream(_) => {
             "FullStory could not answer this request. Please try again, or ask your replaydesk admin."
                 .into()
         }
@@ -69,7 +72,7 @@ pub const CANCELLED: &str = "Sorry, replaydesk stopped waiting for this answer (
 /// How long FullStory asked replaydesk to wait, when it did: this error's `Retry-After`, or what is
 /// left of a longer one its circuit breaker remembers ([`crate::outbound::Breaker::asked_wait`]),
 /// whichever is longer. `None` for an outage (FullStory said nothing about when).
-pub fn asked_wait(app: &App, error: &FsError) -> Option<Duration> {
+pub fn asked_wait(app: &App, error: &FullStoryError) -> Option<Duration> {
     let remembered = app.fullstory.upstream().breaker().asked_wait();
     match (error.retry_after(), remembered) {
         (Some(this), Some(remembered)) => Some(this.max(remembered)),
@@ -99,7 +102,7 @@ pub fn delay_message(
     replier: &dyn Replier,
     job: &JobContext,
     reply: &ReplyTo,
-    error: &FsError,
+    error: &FullStoryError,
 ) -> String {
     let Some(wait) = asked_wait(app, error) else {
         return user_message(error);
@@ -172,7 +175,7 @@ pub fn reference(job: &JobContext) -> String {
 /// How long a job that could not have FullStory waits before trying again: what FullStory said (a
 /// 429's `Retry-After`), else what its circuit breaker says (see
 /// [`crate::outbound::Breaker::wait_hint`]). The queue runs it sooner if FullStory comes back.
-fn fullstory_wait(app: &App, error: &FsError) -> Duration {
+fn fullstory_wait(app: &App, error: &FullStoryError) -> Duration {
     if let Some(wait) = error.retry_after() {
         return wait;
     }
@@ -183,7 +186,7 @@ fn fullstory_wait(app: &App, error: &FsError) -> Duration {
     }
 }
 
-/// A FullStory failure that may pass (see [`FsError::is_transient`]): past the answer's deadline, the
+/// A FullStory failure that may pass (see [`FullStoryError::is_transient`]): past the answer's deadline, the
 /// final message and `expired`; before it, the requester told once that the answer will follow, and
 /// the job waits for FullStory until it is back or the deadline comes ([`JobError::Wait`]: the attempt
 /// is not counted). Adapters whose jobs run their own lookups call this too.
@@ -192,7 +195,7 @@ pub async fn wait_for_fullstory(
     replier: &dyn Replier,
     job: &JobContext,
     reply: &ReplyTo,
-    error: FsError,
+    error: FullStoryError,
 ) -> Result<(), JobError> {
     if let Some(ended) = out_of_time(app, replier, job, reply).await {
         return ended;
@@ -222,7 +225,7 @@ pub(super) async fn on_fullstory_error(
     replier: &Arc<dyn Replier>,
     job: &JobContext,
     reply: &ReplyTo,
-    error: FsError,
+    error: FullStoryError,
 ) -> Result<(), JobError> {
     if error.is_transient() {
         return wait_for_fullstory(app, replier.as_ref(), job, reply, error).await;

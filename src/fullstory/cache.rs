@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use moka::{Expiry, future::Cache};
 
-use super::{FsError, SessionId, SessionList, SessionsApi, Summary, model::SessionEvent};
+use super::{FullStoryError, SessionId, SessionList, SessionsApi, Summary, model::SessionEvent};
 use crate::{config::FullStoryConfig, identity::Identity, metrics::UpstreamMetrics};
 
 type ListKey = (Identity, u32);
@@ -124,11 +124,11 @@ impl CachedSessions {
         name: &'static str,
         key: K,
         load: F,
-    ) -> Result<Arc<V>, FsError>
+    ) -> Result<Arc<V>, FullStoryError>
     where
         K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
         V: Send + Sync + 'static,
-        F: std::future::Future<Output = Result<Arc<V>, FsError>>,
+        F: std::future::Future<Output = Result<Arc<V>, FullStoryError>>,
     {
         let loaded = AtomicBool::new(false);
         let result = cache
@@ -146,7 +146,11 @@ impl CachedSessions {
 
 #[async_trait]
 impl SessionsApi for CachedSessions {
-    async fn list_sessions(&self, who: &Identity, limit: u32) -> Result<Arc<SessionList>, FsError> {
+    async fn list_sessions(
+        &self,
+        who: &Identity,
+        limit: u32,
+    ) -> Result<Arc<SessionList>, FullStoryError> {
         self.cached(
             &self.lists,
             "sessions",
@@ -156,7 +160,10 @@ impl SessionsApi for CachedSessions {
         .await
     }
 
-    async fn session_events(&self, id: &SessionId) -> Result<Arc<Vec<SessionEvent>>, FsError> {
+    async fn session_events(
+        &self,
+        id: &SessionId,
+    ) -> Result<Arc<Vec<SessionEvent>>, FullStoryError> {
         self.cached(
             &self.events,
             "events",
@@ -171,7 +178,7 @@ impl SessionsApi for CachedSessions {
         id: &SessionId,
         profile: &str,
         end: Option<DateTime<Utc>>,
-    ) -> Result<Arc<Summary>, FsError> {
+    ) -> Result<Arc<Summary>, FullStoryError> {
         let key = (id.clone(), profile.to_owned(), end.map(|t| t.timestamp()));
         self.cached(
             &self.summaries,

@@ -5,7 +5,7 @@
 //! without a prefix) to `api.fullstory.com`. `GET /sessions/v2?email=|uid=&limit=`,
 //! `GET /v2/sessions/{id}/events`, `GET /v2/sessions/{id}/summary?config_profile=…[&end_timestamp=…]`
 //! (the seed OpenAPI calls the parameter `config_profile_id`: we send both). A key is checked with
-//! [`Client::verify_key`] (`GET /v2/users/{id}`, in the seed), not `GET /me` (which the seed lacks).
+//! [`FullStoryApi::verify_key`] (`GET /v2/users/{id}`, in the seed), not `GET /me` (which the seed lacks).
 
 use std::sync::Arc;
 
@@ -13,12 +13,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 
-use super::{FsError, SessionsApi, model};
+use super::{FullStoryError, SessionsApi, model};
 use crate::{
     config::{FullStoryConfig, Secret},
     identity::Identity,
     metrics::UpstreamMetrics,
-    outbound::{Answered, Budget, CallError, RetryPolicy, SendError, Upstream},
+    outbound::{Answered, Budget, RetryPolicy, Upstream, UpstreamError},
 };
 
 /// The session-data calls FullStory meters against a plan's allowance (the Server API's users,
@@ -38,19 +38,19 @@ pub fn base_url_for_key(key: &str) -> &'static str {
 }
 
 /// FullStory over HTTP.
-pub struct Client {
+pub struct FullStoryApi {
     http: reqwest::Client,
     base: String,
     key: Secret,
     upstream: Upstream,
 }
 
-impl Client {
+impl FullStoryApi {
     pub fn new(
         config: &FullStoryConfig,
         budget: Arc<dyn Budget>,
         metrics: UpstreamMetrics,
-    ) -> Result<Self, FsError> {
+    ) -> Result<Self, FullStoryError> {
         let key = config.api_key.clone();
         let base = match (&config.base_url, key.expose()) {
             (Some(url), _) => url.trim_end_matches('/').to_owned(),
@@ -59,7 +59,7 @@ impl Client {
         };
         Ok(Self {
             http: crate::outbound::http_client(config.timeout.0)
-                .map_err(|e| FsError::Transport(e.to_string()))?,
+                .map_err(|e| FullStoryError::Upstream(UpstreamError::Transport(e.to_string())))?,
             base,
             key,
             upstream: Upstream::new(
@@ -85,10 +85,15 @@ impl Client {
         &self.upstream
     }
 
-    pub(super) fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, FsError> {
-        let key = self.key.expose().ok_or(FsError::NotConfigured)?;
-        let url = Url::parse(&format!("{}{path}", self.base))
-            .map_err(|e| FsError::Transport(format!("bad FullStory URL: {e}")))?;
+    pub(super) fn request(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<RequestBuilder, FullStoryError> {
+        let key = self.key.expose().ok_or(FullStoryError::NotConfigured)?;
+        let url = Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
+            FullStoryError::Upstream(UpstreamError::Transport(format!("bad FullStory URL: {e}")))
+        })?;
         Ok(self
             .http
             .request(method, url)
@@ -102,37 +107,18 @@ impl Client {
         endpoint: &'static str,
         not_found: &'static str,
         request: RequestBuilder,
-    ) -> Result<Vec<u8>, FsError> {
+    ) -> Result<Vec<u8>, FullStoryError> {
         let Answered { status, body } = self
             .upstream
             .call(endpoint, &self.http, request, true)
             .await
-            .map_err(|e| match e {
-                CallError::Build(e) => {
-                    FsError::Transport(format!("could not build the request: {e}"))
-                }
-                CallError::Send(SendError::RateLimited { retry_after }) => {
-                    FsError::RateLimited { retry_after }
-                }
-                CallError::Send(SendError::Server { status, .. }) => FsError::Unavailable {
-                    status: status.as_u16(),
-                },
-                CallError::Send(SendError::Timeout) => FsError::Timeout,
-                CallError::Send(SendError::Transport(t)) => FsError::Transport(t),
-                CallError::Send(open @ SendError::CircuitOpen { .. }) => {
-                    FsError::Transport(open.to_string())
-                }
-                CallError::Body => FsError::Malformed {
-                    endpoint,
-                    reason: "the body could not be read".into(),
-                },
-            })?;
+            .map_err(UpstreamError::from)?;
         match status {
             s if s.is_success() => Ok(body),
-            StatusCode::UNAUTHORIZED => Err(FsError::Unauthorized),
-            StatusCode::FORBIDDEN => Err(FsError::Forbidden { endpoint }),
-            StatusCode::NOT_FOUND => Err(FsError::NotFound { what: not_found }),
-            s => Err(FsError::Rejected {
+            StatusCode::UNAUTHORIZED => Err(FullStoryError::Unauthorized),
+            StatusCode::FORBIDDEN => Err(FullStoryError::Forbidden { endpoint }),
+            StatusCode::NOT_FOUND => Err(FullStoryError::NotFound { what: not_found }),
+            s => Err(FullStoryError::Rejected {
                 endpoint,
                 status: s.as_u16(),
                 message: error_message(&body),
@@ -150,12 +136,12 @@ fn error_message(body: &[u8]) -> String {
 }
 
 #[async_trait]
-impl SessionsApi for Client {
+impl SessionsApi for FullStoryApi {
     async fn list_sessions(
         &self,
         who: &Identity,
         limit: u32,
-    ) -> Result<Arc<model::SessionList>, FsError> {
+    ) -> Result<Arc<model::SessionList>, FullStoryError> {
         let (name, value) = match who {
             Identity::Email(email) => ("email", email.as_str()),
             Identity::Uid(uid) => ("uid", uid.as_str()),
@@ -167,13 +153,11 @@ impl SessionsApi for Client {
         let body = self.call("list_sessions", "user", request).await;
         let body = match body {
             // An unknown user is "no sessions", not an error.
-            Err(FsError::NotFound { .. }) => return Ok(Arc::default()),
+            Err(FullStoryError::NotFound { .. }) => return Ok(Arc::default()),
             other => other?,
         };
-        let list = model::parse_session_list(&body).map_err(|reason| FsError::Malformed {
-            endpoint: "list_sessions",
-            reason,
-        })?;
+        let list = model::parse_session_list(&body)
+            .map_err(|reason| UpstreamError::malformed("list_sessions", reason))?;
         if list.skipped > 0 {
             tracing::warn!(skipped = list.skipped, "skipped unreadable session entries");
         }
@@ -183,16 +167,13 @@ impl SessionsApi for Client {
     async fn session_events(
         &self,
         id: &model::SessionId,
-    ) -> Result<Arc<Vec<model::SessionEvent>>, FsError> {
+    ) -> Result<Arc<Vec<model::SessionEvent>>, FullStoryError> {
         let path = format!("/v2/sessions/{}/events", id.path_segment());
         let request = self.request(Method::GET, &path)?;
         let body = self.call("session_events", "session", request).await?;
         model::parse_events(&body)
             .map(Arc::new)
-            .map_err(|reason| FsError::Malformed {
-                endpoint: "session_events",
-                reason,
-            })
+            .map_err(|reason| UpstreamError::malformed("session_events", reason).into())
     }
 
     async fn session_summary(
@@ -200,7 +181,7 @@ impl SessionsApi for Client {
         id: &model::SessionId,
         profile: &str,
         end: Option<DateTime<Utc>>,
-    ) -> Result<Arc<model::Summary>, FsError> {
+    ) -> Result<Arc<model::Summary>, FullStoryError> {
         let path = format!("/v2/sessions/{}/summary", id.path_segment());
         let mut query = vec![
             ("config_profile", profile.to_owned()),
@@ -218,10 +199,7 @@ impl SessionsApi for Client {
             .await?;
         model::parse_summary(&body)
             .map(Arc::new)
-            .map_err(|reason| FsError::Malformed {
-                endpoint: "session_summary",
-                reason,
-            })
+            .map_err(|reason| UpstreamError::malformed("session_summary", reason).into())
     }
 }
 

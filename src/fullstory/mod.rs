@@ -1,7 +1,7 @@
 //! FullStory: the Sessions API (sessions of a user, a session's events, AI summaries) and the Server API
 //! (users, events, deletion, batch imports).
 //!
-//! - [`client::Client`] speaks HTTP: `Authorization: Basic <key>` verbatim (the key is *not* base64-encoded
+//! - [`FullStoryApi`] speaks HTTP: `Authorization: Basic <key>` verbatim (the key is *not* base64-encoded
 //!   again), the host chosen from the key's region prefix unless `fullstory.base_url` overrides it, and
 //!   every call through [`crate::outbound::Upstream`] (rate budget, shared 429 cool-down, retries).
 //! - [`cache::CachedSessions`] sits in front of it: session-data calls are metered per month on many plans,
@@ -19,9 +19,9 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::identity::Identity;
+use crate::{identity::Identity, outbound::UpstreamError};
 pub use cache::CachedSessions;
-pub use client::{Client, base_url_for_key};
+pub use client::{FullStoryApi, base_url_for_key};
 #[cfg(test)]
 pub(crate) use model::test_event;
 pub use model::{EventKind, Session, SessionEvent, SessionId, SessionList, Summary};
@@ -31,21 +31,29 @@ pub use org::Organisation;
 #[async_trait]
 pub trait SessionsApi: Send + Sync {
     /// Sessions of one user, as FullStory returns them (at most `limit`).
-    async fn list_sessions(&self, who: &Identity, limit: u32) -> Result<Arc<SessionList>, FsError>;
+    async fn list_sessions(
+        &self,
+        who: &Identity,
+        limit: u32,
+    ) -> Result<Arc<SessionList>, FullStoryError>;
     /// Every event of one session.
-    async fn session_events(&self, id: &SessionId) -> Result<Arc<Vec<SessionEvent>>, FsError>;
+    async fn session_events(
+        &self,
+        id: &SessionId,
+    ) -> Result<Arc<Vec<SessionEvent>>, FullStoryError>;
     /// FullStory's AI summary of a session, optionally cut at `end`.
     async fn session_summary(
         &self,
         id: &SessionId,
         profile: &str,
         end: Option<DateTime<Utc>>,
-    ) -> Result<Arc<Summary>, FsError>;
+    ) -> Result<Arc<Summary>, FullStoryError>;
 }
 
-/// Why a FullStory call failed, worded for the operator who has to fix it.
+/// Why a FullStory call failed, worded for the operator who has to fix it: FullStory's refusals, or
+/// the one upstream failure core ([`UpstreamError`]: busy, down, slow, unreachable, unreadable).
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum FsError {
+pub enum FullStoryError {
     #[error("no FullStory API key is configured: set fullstory.api_key")]
     NotConfigured,
     #[error("FullStory rejected the API key (401): check fullstory.api_key")]
@@ -62,37 +70,20 @@ pub enum FsError {
         status: u16,
         message: String,
     },
-    #[error("FullStory is rate limiting us (429): retry after {}s", retry_after.as_secs().max(1))]
-    RateLimited { retry_after: Duration },
-    #[error("FullStory is unavailable ({status}) after several attempts")]
-    Unavailable { status: u16 },
-    #[error("FullStory did not answer in time after several attempts")]
-    Timeout,
-    #[error("could not reach FullStory: {0}")]
-    Transport(String),
-    #[error("FullStory sent an answer to {endpoint} we could not read: {reason}")]
-    Malformed {
-        endpoint: &'static str,
-        reason: String,
-    },
+    #[error("FullStory {0}")]
+    Upstream(#[from] UpstreamError),
 }
 
-impl FsError {
+impl FullStoryError {
     /// Whether trying again later may succeed (the job queue retries these; the others are final).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. }
-                | Self::Unavailable { .. }
-                | Self::Timeout
-                | Self::Transport(_)
-        )
+        matches!(self, Self::Upstream(e) if e.is_transient())
     }
 
     /// How long to wait before trying again, when FullStory said so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Upstream(e) => e.retry_after(),
             _ => None,
         }
     }

@@ -15,7 +15,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::{Client, FsError};
+use super::{FullStoryApi, FullStoryError};
+use crate::outbound::UpstreamError;
 
 /// The organisation of the key: configured, or learned from FullStory once.
 pub struct Organisation {
@@ -40,7 +41,7 @@ impl Organisation {
 
     /// The organisation id: configured, else learned through `client` (once; a transient failure is an
     /// error and is asked again next time; FullStory not saying is `None`, kept).
-    pub async fn id(&self, client: &Client) -> Result<Option<String>, FsError> {
+    pub async fn id(&self, client: &FullStoryApi) -> Result<Option<String>, FullStoryError> {
         if let Some(id) = &self.configured {
             return Ok(Some(id.clone()));
         }
@@ -66,15 +67,13 @@ struct Me {
     org_id: Option<String>,
 }
 
-impl Client {
+impl FullStoryApi {
     /// `GET /me`: the organisation the key belongs to, when FullStory says.
-    pub async fn org_id(&self) -> Result<Option<String>, FsError> {
+    pub async fn org_id(&self) -> Result<Option<String>, FullStoryError> {
         let request = self.request(Method::GET, "/me")?;
         let body = self.call("me", "key", request).await?;
-        let me: Me = serde_json::from_slice(&body).map_err(|e| FsError::Malformed {
-            endpoint: "me",
-            reason: e.to_string(),
-        })?;
+        let me: Me = serde_json::from_slice(&body)
+            .map_err(|e| UpstreamError::malformed("me", e.to_string()))?;
         Ok(me
             .org_id
             .map(|id| id.trim().to_owned())

@@ -10,14 +10,15 @@
 //! `DELETE /v2/users/{id}` (used only for a user without a `uid`). Batch status is read
 //! leniently: a 404 there is [`BatchProgress::Unreadable`] ("accepted, status not available"), never
 //! a failure, and both the documented shape (`{"job": {"id", "status"}, "imports", "errors"}`) and the
-//! seed's flat `BatchJob` are read. The key is checked with [`Client::verify_key`], a call the seed has.
+//! seed's flat `BatchJob` are read. The key is checked with [`FullStoryApi::verify_key`], a call the seed has.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Client, FsError, SessionId};
+use super::{FullStoryApi, FullStoryError, SessionId};
+use crate::outbound::UpstreamError;
 
 /// A FullStory user, as `GET /v2/users/{id}` describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +156,7 @@ pub const MAX_BATCH: usize = 50_000;
 
 /// A batch job from either shape: FullStory's documented status answer nests it under `job`; the seed's
 /// create answer (and its status answer) is the job itself.
-fn read_batch(endpoint: &'static str, body: &[u8]) -> Result<BatchJob, FsError> {
+fn read_batch(endpoint: &'static str, body: &[u8]) -> Result<BatchJob, FullStoryError> {
     let value: Value = read(endpoint, body)?;
     match value.get("job") {
         Some(job) if job.is_object() => read(endpoint, job.to_string().as_bytes()),
@@ -163,27 +164,28 @@ fn read_batch(endpoint: &'static str, body: &[u8]) -> Result<BatchJob, FsError> 
     }
 }
 
-fn read<T: serde::de::DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, FsError> {
+fn read<T: serde::de::DeserializeOwned>(
+    endpoint: &'static str,
+    body: &[u8],
+) -> Result<T, FullStoryError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| FsError::Malformed {
-        endpoint,
-        reason: e.to_string(),
-    })
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| UpstreamError::malformed(endpoint, e.to_string()).into())
 }
 
-impl Client {
+impl FullStoryApi {
     /// Checks the key with `GET /v2/users/{id}` for a user no account has: a call the seed OpenAPI
     /// documents, that reads nothing and is not metered. 404 (or 200) means the key was accepted; 401
     /// that it was not; 403 that it cannot read users (not an Admin or Architect key).
-    pub async fn verify_key(&self) -> Result<(), FsError> {
+    pub async fn verify_key(&self) -> Result<(), FullStoryError> {
         match self.get_user(KEY_CHECK_USER).await {
-            Ok(_) | Err(FsError::NotFound { .. }) => Ok(()),
+            Ok(_) | Err(FullStoryError::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         }
     }
 
     /// `GET /v2/users/{id}`.
-    pub async fn get_user(&self, id: &str) -> Result<User, FsError> {
+    pub async fn get_user(&self, id: &str) -> Result<User, FullStoryError> {
         let path = format!("/v2/users/{}", segment(id));
         let body = self
             .call("get_user", "user", self.request(Method::GET, &path)?)
@@ -194,7 +196,7 @@ impl Client {
     /// `GET /v2/users?email=…`: the users FullStory knows by this email (its public "List users"; not
     /// in the seed OpenAPI document). `Ok(None)` when the endpoint is not there (404): the caller falls
     /// back to what the sessions list says (so does a 405: a FullStory with only the seed's `POST`). Only the first page is read: one email names few users.
-    pub async fn users_by_email(&self, email: &str) -> Result<Option<Vec<User>>, FsError> {
+    pub async fn users_by_email(&self, email: &str) -> Result<Option<Vec<User>>, FullStoryError> {
         #[derive(Deserialize)]
         struct Page {
             #[serde(default)]
@@ -206,20 +208,22 @@ impl Client {
         match self.call("list_users", "user list", request).await {
             Ok(body) => read::<Page>("list_users", &body).map(|page| Some(page.results)),
             // Not there: 404, or 405 where only the seed's POST /v2/users exists.
-            Err(FsError::NotFound { .. } | FsError::Rejected { status: 405, .. }) => Ok(None),
+            Err(FullStoryError::NotFound { .. } | FullStoryError::Rejected { status: 405, .. }) => {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
 
     /// `POST /v2/users`: creates the user, or updates the one with the same `uid`.
-    pub async fn create_or_update_user(&self, user: &UserUpdate) -> Result<User, FsError> {
+    pub async fn create_or_update_user(&self, user: &UserUpdate) -> Result<User, FullStoryError> {
         let request = self.request(Method::POST, "/v2/users")?.json(user);
         let body = self.call("create_user", "user", request).await?;
         read("create_user", &body)
     }
 
     /// `DELETE /v2/users?uid=…`: deletion runs in the background at FullStory.
-    pub async fn delete_user_by_uid(&self, uid: &str) -> Result<(), FsError> {
+    pub async fn delete_user_by_uid(&self, uid: &str) -> Result<(), FullStoryError> {
         let request = self
             .request(Method::DELETE, "/v2/users")?
             .query(&[("uid", uid)]);
@@ -227,7 +231,7 @@ impl Client {
     }
 
     /// `POST /v2/events`.
-    pub async fn create_event(&self, event: &ServerEvent) -> Result<(), FsError> {
+    pub async fn create_event(&self, event: &ServerEvent) -> Result<(), FullStoryError> {
         let request = self
             .request(Method::POST, "/v2/events")?
             .json(&event.to_json());
@@ -243,9 +247,9 @@ impl Client {
         &self,
         kind: BatchKind,
         records: Vec<Value>,
-    ) -> Result<BatchJob, FsError> {
+    ) -> Result<BatchJob, FullStoryError> {
         if records.is_empty() || records.len() > MAX_BATCH {
-            return Err(FsError::Rejected {
+            return Err(FullStoryError::Rejected {
                 endpoint: "batch_import",
                 status: 400,
                 message: format!(
@@ -270,7 +274,11 @@ impl Client {
 
     /// `GET /v2/{users,events}/batch/{id}`: the job's status ([`BatchProgress::Unreadable`] on 404:
     /// the seed OpenAPI has no such path, FullStory's docs do).
-    pub async fn batch_status(&self, kind: BatchKind, id: &str) -> Result<BatchProgress, FsError> {
+    pub async fn batch_status(
+        &self,
+        kind: BatchKind,
+        id: &str,
+    ) -> Result<BatchProgress, FullStoryError> {
         let path = format!("{}/{}", kind.path(), segment(id));
         let body = self
             .call(
@@ -281,7 +289,7 @@ impl Client {
             .await;
         match body {
             Ok(body) => read_batch("batch_status", &body).map(BatchProgress::Known),
-            Err(FsError::NotFound { .. }) => Ok(BatchProgress::Unreadable),
+            Err(FullStoryError::NotFound { .. }) => Ok(BatchProgress::Unreadable),
             Err(error) => Err(error),
         }
     }

@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use crate::{
     clock::Clock,
-    fullstory::{FsError, SessionId, SessionsApi},
+    fullstory::{FullStoryError, SessionId, SessionsApi},
     identity::{Identity, redact_emails},
     tombstone::Tombstones,
 };
@@ -156,7 +156,7 @@ impl Lookup {
         self.summary_profile.is_some()
     }
 
-    pub async fn run(&self, request: &LookupRequest) -> Result<LookupResult, FsError> {
+    pub async fn run(&self, request: &LookupRequest) -> Result<LookupResult, FullStoryError> {
         let now = self.clock.now();
         let asked = request
             .identities
@@ -235,7 +235,7 @@ impl Lookup {
         &self,
         session: &SessionId,
         end: Option<DateTime<Utc>>,
-    ) -> Result<SummaryOutcome, FsError> {
+    ) -> Result<SummaryOutcome, FullStoryError> {
         let Some(profile) = &self.summary_profile else {
             return Ok(SummaryOutcome::Unavailable(
                 "summaries are off: set fullstory.summary_profile".into(),
@@ -255,7 +255,7 @@ impl Lookup {
         &self,
         result: &IdentityResult,
         request: &LookupRequest,
-    ) -> Result<(Option<Digest>, Option<SummaryOutcome>), FsError> {
+    ) -> Result<(Option<Digest>, Option<SummaryOutcome>), FullStoryError> {
         let Some(likely) = result.likely() else {
             let summary = (request.summary && !result.sessions.is_empty()).then(|| {
                 SummaryOutcome::Unavailable(

@@ -99,7 +99,10 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+mod error;
 pub mod metrics;
+
+pub use error::UpstreamError;
 
 use metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
 
@@ -190,7 +193,7 @@ pub enum CallError {
     /// The retry policy gave up (or the breaker is open): see [`SendError`].
     Send(SendError),
     /// The status came, but the body could not be read.
-    Body,
+    Body { endpoint: &'static str },
 }
 
 /// Reads `Retry-After` as seconds (`"3"`, `"1.5"`) or as an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`;
@@ -356,7 +359,7 @@ impl Upstream {
         let body = response
             .bytes()
             .await
-            .map_err(|_| CallError::Body)?
+            .map_err(|_| CallError::Body { endpoint })?
             .to_vec();
         Ok(Answered { status, body })
     }

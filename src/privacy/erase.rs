@@ -43,7 +43,7 @@ use super::heap::Heap;
 use crate::{
     answer::{Answer, Repliers, ReplyTo, Requester},
     app::App,
-    fullstory::{FsError, SessionsApi},
+    fullstory::{FullStoryError, SessionsApi},
     identity::{CustomerEmail, Identity},
     queue::{Effect, Job, JobContext, JobError, RunJob},
     store::EffectState,
@@ -185,7 +185,7 @@ impl EraseHandler {
                     }
                 },
                 // Already gone.
-                Err(FsError::NotFound { .. }) => {}
+                Err(FullStoryError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -198,7 +198,9 @@ impl EraseHandler {
     async fn delete_fullstory_user(&self, user_id: &str, uid: &str) -> anyhow::Result<String> {
         match self.app.fullstory.delete_user_by_uid(uid).await {
             Ok(()) => Ok(format!("FullStory user {user_id}: deletion requested")),
-            Err(FsError::NotFound { .. }) => Ok(format!("FullStory user {user_id}: already gone")),
+            Err(FullStoryError::NotFound { .. }) => {
+                Ok(format!("FullStory user {user_id}: already gone"))
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -6,7 +6,7 @@ use std::{process::Output, time::Duration};
 
 use axum::{body::Body, http::Request};
 use replaydesk::{
-    adapters::discord::api::Api,
+    adapters::discord::api::DiscordApi,
     answer::TOO_LATE,
     config::{Config, List},
     queue::ExecutionOutcome,
@@ -561,10 +561,10 @@ async fn a_429_asking_for_a_long_wait_is_not_slept_through_but_left_to_the_queue
         .await;
     let mut config = Config::default().discord;
     config.api_url = Some(server.uri());
-    let api = Api::new(&config, Default::default()).unwrap();
+    let api = DiscordApi::new(&config, Default::default()).unwrap();
     let error = api.edit_original(APP, "tok", &json!({})).await.unwrap_err();
     assert!(error.is_transient());
-    assert!(error.to_string().contains("120.5s"), "{error}");
+    assert!(error.to_string().contains("retry after 121s"), "{error}");
 }
 
 #[tokio::test]

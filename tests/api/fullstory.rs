@@ -12,12 +12,12 @@ use std::{
 use replaydesk::{
     config::{FullStoryConfig, Interval, Secret},
     fullstory::{
-        Client, FsError, SessionId, SessionsApi,
+        FullStoryApi, FullStoryError, SessionId, SessionsApi,
         server_api::{BatchKind, BatchProgress, BatchStatus, EventTarget, ServerEvent},
     },
     identity::{CustomerEmail, Identity, Uid},
     metrics::Metrics,
-    outbound::LocalBudget,
+    outbound::{LocalBudget, UpstreamError},
 };
 use serde_json::json;
 use wiremock::{
@@ -37,13 +37,13 @@ fn fs_config(server: &MockServer) -> FullStoryConfig {
     }
 }
 
-fn client_with(config: &FullStoryConfig) -> (Client, Metrics) {
+fn client_with(config: &FullStoryConfig) -> (FullStoryApi, Metrics) {
     super::helpers::capture_logs();
     replaydesk::install_crypto_provider();
     let metrics = Metrics::detached();
     let budget = Arc::new(LocalBudget::new(1000, 1000));
     (
-        Client::new(config, budget, metrics.upstream.clone()).unwrap(),
+        FullStoryApi::new(config, budget, metrics.upstream.clone()).unwrap(),
         metrics,
     )
 }
@@ -117,7 +117,7 @@ async fn a_rejected_key_is_a_typed_error_that_names_the_setting() {
         .await;
     let (client, _) = client_with(&fs_config(&server));
     let error = client.list_sessions(&jane(), 5).await.unwrap_err();
-    assert!(matches!(error, FsError::Unauthorized));
+    assert!(matches!(error, FullStoryError::Unauthorized));
     assert_eq!(
         error.to_string(),
         "FullStory rejected the API key (401): check fullstory.api_key"
@@ -178,7 +178,10 @@ async fn server_errors_open_the_breaker_and_later_calls_fail_fast_without_a_requ
         .await;
     let (client, _) = client_with(&fs_config(&server));
     let error = client.list_sessions(&jane(), 5).await.unwrap_err();
-    assert!(matches!(error, FsError::Unavailable { status: 503 }));
+    assert!(matches!(
+        error,
+        FullStoryError::Upstream(UpstreamError::Unavailable { status: 503 })
+    ));
     assert!(error.is_transient());
     let again = client.list_sessions(&jane(), 5).await.unwrap_err();
     assert!(again.to_string().contains("circuit open"), "{again}");
@@ -220,7 +223,10 @@ async fn an_answer_that_never_comes_is_a_timeout_error() {
     config.max_attempts = 2;
     let (client, _) = client_with(&config);
     let error = client.list_sessions(&jane(), 5).await.unwrap_err();
-    assert!(matches!(error, FsError::Timeout), "{error:?}");
+    assert!(
+        matches!(error, FullStoryError::Upstream(UpstreamError::Timeout)),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -239,10 +245,10 @@ async fn malformed_json_is_a_typed_error_not_a_panic() {
     assert!(
         matches!(
             error,
-            FsError::Malformed {
+            FullStoryError::Upstream(UpstreamError::Malformed {
                 endpoint: "list_sessions",
                 ..
-            }
+            })
         ),
         "{error:?}"
     );
@@ -253,10 +259,10 @@ async fn malformed_json_is_a_typed_error_not_a_panic() {
     assert!(
         matches!(
             error,
-            FsError::Malformed {
+            FullStoryError::Upstream(UpstreamError::Malformed {
                 endpoint: "session_events",
                 ..
-            }
+            })
         ),
         "{error:?}"
     );
@@ -580,8 +586,8 @@ async fn the_key_is_checked_with_a_user_read_the_seed_documents_and_a_404_means_
         let checked = client.verify_key().await;
         match outcome {
             "ok" => assert!(checked.is_ok(), "{checked:?}"),
-            "unauthorized" => assert!(matches!(checked, Err(FsError::Unauthorized))),
-            _ => assert!(matches!(checked, Err(FsError::Forbidden { .. }))),
+            "unauthorized" => assert!(matches!(checked, Err(FullStoryError::Unauthorized))),
+            _ => assert!(matches!(checked, Err(FullStoryError::Forbidden { .. }))),
         }
         assert!(
             !metrics.render().contains("metered_calls_total{"),

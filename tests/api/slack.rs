@@ -560,8 +560,12 @@ async fn help_or_no_identity_answers_the_usage_and_enqueues_nothing() {
 #[tokio::test]
 async fn bad_missing_or_stale_signatures_are_refused_with_401_on_every_route() {
     let slack = Slack::start().await;
-    let body =
-        serde_urlencoded::to_string(command_fields("jane@acme.com", "t-sig", "https://hooks.slack.com/commands/T1/1/x")).unwrap();
+    let body = serde_urlencoded::to_string(command_fields(
+        "jane@acme.com",
+        "t-sig",
+        "https://hooks.slack.com/commands/T1/1/x",
+    ))
+    .unwrap();
     let now = slack.clock.now().timestamp();
     for route in ["/slack/commands", "/slack/interactions", "/slack/events"] {
         let wrong = slack
@@ -623,7 +627,11 @@ async fn an_oversized_body_is_refused_with_413() {
     let slack = Slack::start_with(|c| c.server.max_body_bytes = 4096).await;
     let text = "x".repeat(5000);
     let response = slack
-        .command(&command_fields(&text, "t-big", "https://hooks.slack.com/commands/T1/1/x"))
+        .command(&command_fields(
+            &text,
+            "t-big",
+            "https://hooks.slack.com/commands/T1/1/x",
+        ))
         .await;
     assert_eq!(response.status(), 413);
     assert_eq!(slack.run_job().await, ExecutionOutcome::EmptyQueue);
@@ -650,7 +658,12 @@ async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
         "{error}"
     );
 
-    let mut no_ts = shortcut("jane@acme.com", "1.2", None, "https://hooks.slack.com/commands/T1/1/x");
+    let mut no_ts = shortcut(
+        "jane@acme.com",
+        "1.2",
+        None,
+        "https://hooks.slack.com/commands/T1/1/x",
+    );
     no_ts["message"].as_object_mut().unwrap().remove("ts");
     let response = slack.interaction(&no_ts).await;
     assert_eq!(response.status(), 400);
@@ -663,7 +676,11 @@ async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
         "{error}"
     );
 
-    let mut fields = command_fields("jane@acme.com", "t-400", "https://hooks.slack.com/commands/T1/1/x");
+    let mut fields = command_fields(
+        "jane@acme.com",
+        "t-400",
+        "https://hooks.slack.com/commands/T1/1/x",
+    );
     fields.retain(|(k, _)| *k != "response_url");
     let response = slack.command(&fields).await;
     assert_eq!(response.status(), 400);
@@ -679,7 +696,11 @@ async fn a_malformed_payload_is_refused_with_400_naming_the_field() {
 async fn an_unknown_workspace_is_refused_with_403() {
     let slack = Slack::start_with(|c| c.slack.allowed_team_ids = List(vec!["T9".into()])).await;
     let response = slack
-        .command(&command_fields("jane@acme.com", "t-403", "https://hooks.slack.com/commands/T1/1/x"))
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-403",
+            "https://hooks.slack.com/commands/T1/1/x",
+        ))
         .await;
     assert_eq!(response.status(), 403);
     let response = slack
@@ -754,7 +775,11 @@ async fn people_outside_the_allow_lists_get_a_polite_private_refusal() {
 async fn channels_outside_the_allow_list_are_refused_too() {
     let slack = Slack::start_with(|c| c.slack.allowed_channel_ids = List(vec!["C7".into()])).await;
     let body: Value = slack
-        .command(&command_fields("jane@acme.com", "t-ch", "https://hooks.slack.com/commands/T1/1/x"))
+        .command(&command_fields(
+            "jane@acme.com",
+            "t-ch",
+            "https://hooks.slack.com/commands/T1/1/x",
+        ))
         .await
         .json()
         .await
@@ -1092,7 +1117,12 @@ async fn share_in_channel_reposts_the_answer_visibly() {
 #[tokio::test]
 async fn a_link_button_click_is_acknowledged_and_ignored() {
     let slack = Slack::start().await;
-    let mut payload = button("open_replay", &json!({}), true, "https://hooks.slack.com/commands/T1/1/x");
+    let mut payload = button(
+        "open_replay",
+        &json!({}),
+        true,
+        "https://hooks.slack.com/commands/T1/1/x",
+    );
     payload["actions"][0]
         .as_object_mut()
         .unwrap()

@@ -24,7 +24,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{DiscordConfig, Secret},
     metrics::UpstreamMetrics,
-    outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
+    outbound::{Answered, RetryPolicy, Upstream, UpstreamError},
 };
 
 pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
@@ -37,13 +37,7 @@ pub const USER_AGENT: &str = concat!(
 
 /// Why a Discord call failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// Worth trying again later (429 beyond what we wait in place, 5xx, timeouts, connection).
-    #[error("Discord {endpoint}: {source}")]
-    Unavailable {
-        endpoint: &'static str,
-        source: SendError,
-    },
+pub enum DiscordError {
     /// Discord refused the call; trying again will not help (an expired token is a 404).
     #[error("Discord {endpoint} answered {status}: {message}")]
     Refused {
@@ -54,21 +48,24 @@ pub enum ApiError {
     /// Discord refused the message we sent (400): see the module docs.
     #[error(transparent)]
     MessageRefused(Refusal),
+    /// A request of ours that could not be made (a bad URL, no bot token, a body that does not serialise).
     #[error("Discord {endpoint}: {reason}")]
-    Other {
+    Invalid {
         endpoint: &'static str,
         reason: String,
     },
+    #[error("Discord {0}")]
+    Upstream(#[from] UpstreamError),
 }
 
-impl ApiError {
-    /// Whether a later attempt may succeed.
+impl DiscordError {
+    /// Whether a later attempt may succeed: what [`UpstreamError`] says.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Upstream(e) if e.is_transient())
     }
 }
 
-impl crate::adapters::refusal::Refusing for ApiError {
+impl crate::adapters::refusal::Refusing for DiscordError {
     fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::MessageRefused(refusal) => Some(refusal),
@@ -145,14 +142,14 @@ pub struct RegisteredCommand {
     pub default_member_permissions: Option<String>,
 }
 
-pub struct Api {
+pub struct DiscordApi {
     http: reqwest::Client,
     base: String,
     bot_token: Secret,
     upstream: Upstream,
 }
 
-impl Api {
+impl DiscordApi {
     pub fn new(config: &DiscordConfig, metrics: UpstreamMetrics) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let timeout = Duration::from_secs(10);
@@ -173,13 +170,13 @@ impl Api {
     }
 
     /// The URL of `segments` under the API base, each percent-encoded as one path segment.
-    fn url(&self, segments: &[&str]) -> Result<Url, ApiError> {
-        let mut url = Url::parse(&self.base).map_err(|e| ApiError::Other {
+    fn url(&self, segments: &[&str]) -> Result<Url, DiscordError> {
+        let mut url = Url::parse(&self.base).map_err(|e| DiscordError::Invalid {
             endpoint: "url",
             reason: format!("bad discord.api_url: {e}"),
         })?;
         url.path_segments_mut()
-            .map_err(|()| ApiError::Other {
+            .map_err(|()| DiscordError::Invalid {
                 endpoint: "url",
                 reason: "discord.api_url cannot take a path".into(),
             })?
@@ -192,31 +189,21 @@ impl Api {
         &self,
         endpoint: &'static str,
         request: reqwest::RequestBuilder,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, DiscordError> {
         let Answered { status, body } = self
             .upstream
             .call(endpoint, &self.http, request, true)
             .await
-            .map_err(|e| match e {
-                CallError::Build(e) => ApiError::Other {
-                    endpoint,
-                    reason: format!("could not build the request: {e}"),
-                },
-                CallError::Send(source) => ApiError::Unavailable { endpoint, source },
-                CallError::Body => ApiError::Other {
-                    endpoint,
-                    reason: "the answer could not be read".into(),
-                },
-            })?;
+            .map_err(UpstreamError::from)?;
         if status == StatusCode::BAD_REQUEST && MESSAGE_ENDPOINTS.contains(&endpoint) {
             let refusal = refusal(&body);
             self.upstream
                 .metrics()
                 .refused(refusal.platform, refusal.code);
-            return Err(ApiError::MessageRefused(refusal));
+            return Err(DiscordError::MessageRefused(refusal));
         }
         if !status.is_success() {
-            return Err(ApiError::Refused {
+            return Err(DiscordError::Refused {
                 endpoint,
                 status: status.as_u16(),
                 message: error_message(&body),
@@ -225,9 +212,8 @@ impl Api {
         if status == StatusCode::NO_CONTENT || body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&body).map_err(|e| ApiError::Other {
-            endpoint,
-            reason: format!("the answer is not JSON: {e}"),
+        serde_json::from_slice(&body).map_err(|e| {
+            UpstreamError::malformed(endpoint, format!("the answer is not JSON: {e}")).into()
         })
     }
 
@@ -237,9 +223,9 @@ impl Api {
         application_id: &str,
         token: &str,
         body: &impl Serialize,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, DiscordError> {
         let url = self.url(&["webhooks", application_id, token, "messages", "@original"])?;
-        let mut body = serde_json::to_value(body).map_err(|e| ApiError::Other {
+        let mut body = serde_json::to_value(body).map_err(|e| DiscordError::Invalid {
             endpoint: "edit_original",
             reason: format!("the message could not be written: {e}"),
         })?;
@@ -257,7 +243,11 @@ impl Api {
     }
 
     /// `GET /webhooks/{application}/{token}/messages/@original`: our answer as it is now.
-    pub async fn get_original(&self, application_id: &str, token: &str) -> Result<Value, ApiError> {
+    pub async fn get_original(
+        &self,
+        application_id: &str,
+        token: &str,
+    ) -> Result<Value, DiscordError> {
         let url = self.url(&["webhooks", application_id, token, "messages", "@original"])?;
         self.call("get_original", self.http.request(Method::GET, url))
             .await
@@ -270,9 +260,9 @@ impl Api {
         application_id: &str,
         guild_id: Option<&str>,
         commands: &impl Serialize,
-    ) -> Result<Vec<RegisteredCommand>, ApiError> {
+    ) -> Result<Vec<RegisteredCommand>, DiscordError> {
         let endpoint = "overwrite_commands";
-        let token = self.bot_token.expose().ok_or(ApiError::Other {
+        let token = self.bot_token.expose().ok_or(DiscordError::Invalid {
             endpoint,
             reason: "discord.bot_token is not set".into(),
         })?;
@@ -288,10 +278,8 @@ impl Api {
             .header(reqwest::header::AUTHORIZATION, format!("Bot {token}"))
             .json(commands);
         let answer = self.call(endpoint, request).await?;
-        serde_json::from_value(answer).map_err(|e| ApiError::Other {
-            endpoint,
-            reason: format!("unexpected answer: {e}"),
-        })
+        serde_json::from_value(answer)
+            .map_err(|e| UpstreamError::malformed(endpoint, e.to_string()).into())
     }
 }
 

@@ -16,7 +16,7 @@ use serenity::{
 };
 
 use super::{
-    api::Api,
+    api::DiscordApi,
     interaction::{COMMAND, MESSAGE_COMMAND},
 };
 use crate::{config::Config, console::Failure};
@@ -85,7 +85,7 @@ pub async fn run(command: DiscordCommand, config: Config) -> Result<(), Failure>
         return Err(Failure::usage("--guild must be a numeric guild id"));
     }
     let metrics = crate::metrics::Metrics::build(|_| {}).upstream;
-    let api = Arc::new(Api::new(&config.discord, metrics)?);
+    let api = Arc::new(DiscordApi::new(&config.discord, metrics)?);
     let registered = api
         .overwrite_commands(&application_id, guild.as_deref(), &commands(&config))
         .await

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serenity::builder::EditInteractionResponse;
 
-use super::{api::Api, render};
+use super::{api::DiscordApi, render};
 use crate::{
     adapters::refusal::once_or_fallback,
     answer::{Answer, PlatformReplier, ReplyTarget},
@@ -53,13 +53,13 @@ impl ReplyTarget for Target {
 }
 
 pub struct DiscordReplier {
-    api: Arc<Api>,
+    api: Arc<DiscordApi>,
     clock: Clock,
     lookup: Arc<Lookup>,
 }
 
 impl DiscordReplier {
-    pub fn new(api: Arc<Api>, clock: Clock, lookup: Arc<Lookup>) -> Self {
+    pub fn new(api: Arc<DiscordApi>, clock: Clock, lookup: Arc<Lookup>) -> Self {
         Self { api, clock, lookup }
     }
 
@@ -72,7 +72,7 @@ impl DiscordReplier {
 
 /// One edit of `@original`.
 struct EditOriginal<'a> {
-    api: &'a Api,
+    api: &'a DiscordApi,
     target: &'a Target,
     render: Box<dyn Fn(&str) -> EditInteractionResponse + Send + Sync + 'a>,
 }
@@ -175,15 +175,15 @@ impl PlatformReplier for DiscordReplier {
             target,
             render,
         };
-        match once_or_fallback::<super::api::ApiError>(job, name, &edit, &plain).await {
+        match once_or_fallback::<super::api::DiscordError>(job, name, &edit, &plain).await {
             Ok(message_id) => {
                 tracing::info!(effect = name, %message_id, "answered on Discord");
                 Ok(())
             }
             Err(error) => {
                 let transient = error
-                    .downcast_ref::<super::api::ApiError>()
-                    .is_none_or(super::api::ApiError::is_transient);
+                    .downcast_ref::<super::api::DiscordError>()
+                    .is_none_or(super::api::DiscordError::is_transient);
                 if transient {
                     Err(JobError::Retry(error))
                 } else {

@@ -25,7 +25,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{Secret, SlackConfig},
     metrics::UpstreamMetrics,
-    outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
+    outbound::{Answered, RetryPolicy, Upstream, UpstreamError},
 };
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -73,14 +73,9 @@ const MESSAGE_METHODS: &[&str] = &["chat.postMessage", "chat.postEphemeral", "re
 pub enum SlackError {
     #[error("Slack answered {method} with error `{code}`")]
     Api { method: &'static str, code: String },
-    #[error("Slack {method}: {source}")]
-    Send {
-        method: &'static str,
-        #[source]
-        source: SendError,
-    },
-    #[error("Slack {method}: unexpected answer: {reason}")]
-    Malformed {
+    /// A request of ours that could not be made (a bad URL, a body that does not serialise).
+    #[error("Slack {method}: {reason}")]
+    Invalid {
         method: &'static str,
         reason: String,
     },
@@ -91,6 +86,8 @@ pub enum SlackError {
     /// Slack refused the message we sent (see the module docs).
     #[error(transparent)]
     MessageRefused(Refusal),
+    #[error("Slack {0}")]
+    Upstream(#[from] UpstreamError),
 }
 
 impl SlackError {
@@ -98,8 +95,8 @@ impl SlackError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Api { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
-            Self::Send { .. } => true,
-            Self::Malformed { .. }
+            Self::Upstream(error) => error.is_transient(),
+            Self::Invalid { .. }
             | Self::NotConfigured(_)
             | Self::RefusedDestination { .. }
             | Self::MessageRefused(_) => false,
@@ -255,7 +252,7 @@ impl SlackApi {
     /// `chat.unfurl`: previews of the links (`unfurls`: URL → `{"blocks": …}`) in a message or the
     /// composer. Calling it again for the same message replaces the previews (Slack's contract).
     pub async fn unfurl(&self, target: &UnfurlTarget, unfurls: &Value) -> Result<(), SlackError> {
-        let mut body = serde_json::to_value(target).map_err(|e| SlackError::Malformed {
+        let mut body = serde_json::to_value(target).map_err(|e| SlackError::Invalid {
             method: "chat.unfurl",
             reason: e.to_string(),
         })?;
@@ -354,7 +351,7 @@ impl SlackApi {
     /// Posts `body` to a `response_url` (no token: the URL is the credential).
     pub async fn respond(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
         const METHOD: &str = "response_url";
-        let url = Url::parse(response_url).map_err(|_| SlackError::Malformed {
+        let url = Url::parse(response_url).map_err(|_| SlackError::Invalid {
             method: METHOD,
             reason: "the response_url is not a URL".into(),
         })?;
@@ -371,7 +368,7 @@ impl SlackApi {
             return Err(SlackError::RefusedDestination { host, reason });
         }
         let request = self.http.request(Method::POST, url).json(body).build();
-        let request = request.map_err(|e| SlackError::Malformed {
+        let request = request.map_err(|e| SlackError::Invalid {
             method: METHOD,
             reason: e.to_string(),
         })?;
@@ -379,10 +376,7 @@ impl SlackApi {
             .hooks
             .send(METHOD, &self.http, request)
             .await
-            .map_err(|source| SlackError::Send {
-                method: METHOD,
-                source,
-            })?;
+            .map_err(|source| SlackError::Upstream(source.into()))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
@@ -467,7 +461,7 @@ impl SlackApi {
     }
 
     fn url(&self, method: &'static str) -> Result<Url, SlackError> {
-        Url::parse(&format!("{}/{method}", self.base)).map_err(|e| SlackError::Malformed {
+        Url::parse(&format!("{}/{method}", self.base)).map_err(|e| SlackError::Invalid {
             method,
             reason: format!("bad slack.api_url: {e}"),
         })
@@ -486,17 +480,7 @@ impl SlackApi {
         } = upstream
             .call(method, &self.http, request, true)
             .await
-            .map_err(|e| match e {
-                CallError::Build(e) => SlackError::Malformed {
-                    method,
-                    reason: e.to_string(),
-                },
-                CallError::Send(source) => SlackError::Send { method, source },
-                CallError::Body => SlackError::Malformed {
-                    method,
-                    reason: "the body could not be read".into(),
-                },
-            })?;
+            .map_err(UpstreamError::from)?;
         let envelope: Envelope = match serde_json::from_slice(&bytes) {
             Ok(envelope) => envelope,
             Err(_) if !status.is_success() => {
@@ -505,12 +489,7 @@ impl SlackApi {
                     code: format!("http_{}", status.as_u16()),
                 });
             }
-            Err(e) => {
-                return Err(SlackError::Malformed {
-                    method,
-                    reason: e.to_string(),
-                });
-            }
+            Err(e) => return Err(UpstreamError::malformed(method, e.to_string()).into()),
         };
         if !envelope.ok {
             let code = envelope
@@ -518,10 +497,8 @@ impl SlackApi {
                 .unwrap_or_else(|| format!("http_{}", status.as_u16()));
             return Err(self.api_error(method, code, envelope.response_metadata));
         }
-        serde_json::from_slice(&bytes).map_err(|e| SlackError::Malformed {
-            method,
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| UpstreamError::malformed(method, e.to_string()).into())
     }
 }
 
@@ -537,9 +514,8 @@ fn string_field(answer: &Value, method: &'static str, field: &str) -> Result<Str
         .get(field)
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| SlackError::Malformed {
-            method,
-            reason: format!("no `{field}` in the answer"),
+        .ok_or_else(|| {
+            UpstreamError::malformed(method, format!("no `{field}` in the answer")).into()
         })
 }
 

@@ -31,7 +31,7 @@ use super::{
 use crate::{
     answer::Requester,
     app::App,
-    fullstory::{FsError, SessionId, SessionsApi},
+    fullstory::{FullStoryError, SessionId, SessionsApi},
     lookup::{Digest, WhatWentWrong},
     queue::{Effect, Job, JobContext, JobError, RunJob},
 };
@@ -87,10 +87,14 @@ pub struct UnfurlHandler {
 
 impl UnfurlHandler {
     /// The preview of one URL; `None` when FullStory does not know the session (another org's, or gone).
-    async fn preview(&self, url: &str, session: SessionId) -> Result<Option<Preview>, FsError> {
+    async fn preview(
+        &self,
+        url: &str,
+        session: SessionId,
+    ) -> Result<Option<Preview>, FullStoryError> {
         let events = match self.app.sessions.session_events(&session).await {
             Ok(events) => events,
-            Err(FsError::NotFound { .. }) => return Ok(None),
+            Err(FullStoryError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         let started = events.iter().filter_map(|e| e.at).min();

@@ -9,20 +9,18 @@
 //!   (newest first, authors sideloaded), `GET /api/v2/users/{id}.json`, `GET /api/v2/users/show_many.json`,
 //!   `GET /api/v2/users/{id}/group_memberships.json` (the sidebar's access check);
 //! - write: the internal note `PUT /api/v2/tickets/{id}.json` with `safe_update` + `updated_stamp` (a
-//!   stale stamp is 409 [`ZdError::Conflict`]: re-read and try again), sent with
+//!   stale stamp is 409 [`ZendeskError::Conflict`]: re-read and try again), sent with
 //!   [`Upstream::send_unrepeatable`] so a 5xx or timeout is never re-sent blindly (the effect ledger
 //!   looks for the note's reference first); the tag `PUT /api/v2/tickets/{id}/tags` (adds; `POST` would
 //!   replace every tag, so it is never used);
 //! - setup: `POST /api/v2/webhooks`, `POST /api/v2/triggers`, `GET /api/v2/webhooks/{id}/signing_secret`;
 //! - backfill: `GET /api/v2/incremental/tickets/cursor.json` (cursor-based incremental export).
 //!
-//! A 422 (or 413) to the note's ticket update is Zendesk refusing the note ([`ZdError::NoteRefused`],
+//! A 422 (or 413) to the note's ticket update is Zendesk refusing the note ([`ZendeskError::NoteRefused`],
 //! counted in `replaydesk_platform_refusals_total`); the replier then posts the plain fallback.
 //!
-//! Errors are [`ZdError`]s worded for the operator; [`ZdError::is_transient`] tells the job queue
+//! Errors are [`ZendeskError`]s worded for the operator; [`ZendeskError::is_transient`] tells the job queue
 //! whether trying again later can help.
-
-use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
@@ -34,7 +32,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{Secret, ZendeskConfig},
     metrics::UpstreamMetrics,
-    outbound::{Answered, CallError, RetryPolicy, SendError, Upstream},
+    outbound::{Answered, RetryPolicy, Upstream, UpstreamError},
 };
 
 /// Pages of group memberships read per agent (100 each).
@@ -42,7 +40,7 @@ pub const MAX_MEMBERSHIP_PAGES: usize = 5;
 
 /// Why a Zendesk call failed.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ZdError {
+pub enum ZendeskError {
     #[error(
         "Zendesk rejected the credentials (401): check zendesk.email + zendesk.api_token, or zendesk.oauth_token"
     )]
@@ -61,24 +59,13 @@ pub enum ZdError {
         status: u16,
         message: String,
     },
-    #[error("Zendesk is rate limiting us (429): retry after {}s", retry_after.as_secs().max(1))]
-    RateLimited { retry_after: Duration },
-    #[error("Zendesk is unavailable ({status})")]
-    Unavailable { status: u16 },
-    #[error("Zendesk did not answer in time")]
-    Timeout,
-    #[error("could not reach Zendesk: {0}")]
-    Transport(String),
-    #[error("Zendesk sent an answer to {endpoint} we could not read: {reason}")]
-    Malformed {
-        endpoint: &'static str,
-        reason: String,
-    },
     #[error("Zendesk is not configured: {0}")]
     NotConfigured(&'static str),
     /// Zendesk refused the note we sent (422 on the ticket update; 413 when too large).
     #[error(transparent)]
     NoteRefused(Refusal),
+    #[error("Zendesk {0}")]
+    Upstream(#[from] UpstreamError),
 }
 
 /// A note's text: HTML (`html_body`), or plain text (`body`) for the fallback.
@@ -88,21 +75,18 @@ pub enum NoteText<'a> {
     Plain(&'a str),
 }
 
-impl ZdError {
-    /// Whether trying again later may succeed.
+impl ZendeskError {
+    /// Whether trying again later may succeed: a stale ticket (409), or what [`UpstreamError`] says.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Conflict
-                | Self::RateLimited { .. }
-                | Self::Unavailable { .. }
-                | Self::Timeout
-                | Self::Transport(_)
-        )
+        match self {
+            Self::Conflict => true,
+            Self::Upstream(error) => error.is_transient(),
+            _ => false,
+        }
     }
 }
 
-impl crate::adapters::refusal::Refusing for ZdError {
+impl crate::adapters::refusal::Refusing for ZendeskError {
     fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::NoteRefused(refusal) => Some(refusal),
@@ -326,8 +310,11 @@ pub struct ZendeskApi {
 
 impl ZendeskApi {
     /// The client `config` describes; fails when it says neither which account nor how to sign in.
-    pub fn from_config(config: &ZendeskConfig, metrics: UpstreamMetrics) -> Result<Self, ZdError> {
-        let base = base_url(config).ok_or(ZdError::NotConfigured(
+    pub fn from_config(
+        config: &ZendeskConfig,
+        metrics: UpstreamMetrics,
+    ) -> Result<Self, ZendeskError> {
+        let base = base_url(config).ok_or(ZendeskError::NotConfigured(
             "set zendesk.subdomain (or zendesk.base_url)",
         ))?;
         let auth = if config.oauth_token.is_set() {
@@ -339,7 +326,7 @@ impl ZendeskApi {
                     token: config.api_token.clone(),
                 },
                 _ => {
-                    return Err(ZdError::NotConfigured(
+                    return Err(ZendeskError::NotConfigured(
                         "set zendesk.email + zendesk.api_token, or zendesk.oauth_token",
                     ));
                 }
@@ -347,7 +334,7 @@ impl ZendeskApi {
         };
         Ok(Self {
             http: crate::outbound::http_client(config.timeout.0)
-                .map_err(|e| ZdError::Transport(e.to_string()))?,
+                .map_err(|e| ZendeskError::Upstream(UpstreamError::Transport(e.to_string())))?,
             base,
             auth,
             upstream: Upstream::new("zendesk", RetryPolicy::default(), None, metrics),
@@ -363,9 +350,10 @@ impl ZendeskApi {
         format!("{}/agent/tickets/{id}", self.base)
     }
 
-    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, ZdError> {
-        let url = Url::parse(&format!("{}{path}", self.base))
-            .map_err(|e| ZdError::Transport(format!("bad Zendesk URL: {e}")))?;
+    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder, ZendeskError> {
+        let url = Url::parse(&format!("{}{path}", self.base)).map_err(|e| {
+            ZendeskError::Upstream(UpstreamError::Transport(format!("bad Zendesk URL: {e}")))
+        })?;
         let authorization = match &self.auth {
             Auth::Token { email, token } => format!(
                 "Basic {}",
@@ -390,38 +378,19 @@ impl ZendeskApi {
         what: &'static str,
         request: RequestBuilder,
         repeatable: bool,
-    ) -> Result<Vec<u8>, ZdError> {
+    ) -> Result<Vec<u8>, ZendeskError> {
         let Answered { status, body } = self
             .upstream
             .call(endpoint, &self.http, request, repeatable)
             .await
-            .map_err(|e| match e {
-                CallError::Build(e) => {
-                    ZdError::Transport(format!("could not build the request: {e}"))
-                }
-                CallError::Send(SendError::RateLimited { retry_after }) => {
-                    ZdError::RateLimited { retry_after }
-                }
-                CallError::Send(SendError::Server { status, .. }) => ZdError::Unavailable {
-                    status: status.as_u16(),
-                },
-                CallError::Send(SendError::Timeout) => ZdError::Timeout,
-                CallError::Send(SendError::Transport(t)) => ZdError::Transport(t),
-                CallError::Send(open @ SendError::CircuitOpen { .. }) => {
-                    ZdError::Transport(open.to_string())
-                }
-                CallError::Body => ZdError::Malformed {
-                    endpoint,
-                    reason: "the body could not be read".into(),
-                },
-            })?;
+            .map_err(UpstreamError::from)?;
         match status {
             s if s.is_success() => Ok(body),
-            StatusCode::UNAUTHORIZED => Err(ZdError::Unauthorized),
-            StatusCode::FORBIDDEN => Err(ZdError::Forbidden { endpoint }),
-            StatusCode::NOT_FOUND => Err(ZdError::NotFound { what }),
-            StatusCode::CONFLICT => Err(ZdError::Conflict),
-            s => Err(ZdError::Rejected {
+            StatusCode::UNAUTHORIZED => Err(ZendeskError::Unauthorized),
+            StatusCode::FORBIDDEN => Err(ZendeskError::Forbidden { endpoint }),
+            StatusCode::NOT_FOUND => Err(ZendeskError::NotFound { what }),
+            StatusCode::CONFLICT => Err(ZendeskError::Conflict),
+            s => Err(ZendeskError::Rejected {
                 endpoint,
                 status: s.as_u16(),
                 message: error_message(&body),
@@ -434,13 +403,13 @@ impl ZendeskApi {
         endpoint: &'static str,
         what: &'static str,
         request: RequestBuilder,
-    ) -> Result<T, ZdError> {
+    ) -> Result<T, ZendeskError> {
         let body = self.call(endpoint, what, request, true).await?;
         read(endpoint, &body)
     }
 
     /// `GET /api/v2/tickets/{id}.json?include=users`.
-    pub async fn ticket(&self, id: u64) -> Result<TicketWithUsers, ZdError> {
+    pub async fn ticket(&self, id: u64) -> Result<TicketWithUsers, ZendeskError> {
         let request = self
             .request(Method::GET, &format!("/api/v2/tickets/{id}.json"))?
             .query(&[("include", "users")]);
@@ -448,7 +417,7 @@ impl ZendeskApi {
     }
 
     /// `GET /api/v2/tickets/{id}/comments.json`, newest first, authors sideloaded.
-    pub async fn comments(&self, id: u64) -> Result<Comments, ZdError> {
+    pub async fn comments(&self, id: u64) -> Result<Comments, ZendeskError> {
         let request = self
             .request(Method::GET, &format!("/api/v2/tickets/{id}/comments.json"))?
             .query(&[("sort_order", "desc"), ("include", "users")]);
@@ -456,16 +425,16 @@ impl ZendeskApi {
     }
 
     /// `GET /api/v2/users/{id}.json`.
-    pub async fn user(&self, id: u64) -> Result<User, ZdError> {
+    pub async fn user(&self, id: u64) -> Result<User, ZendeskError> {
         self.show_user(id).await
     }
 
     /// `GET /api/v2/users/{id}.json`, read for the access check ([`Agent`]).
-    pub async fn agent(&self, id: u64) -> Result<Agent, ZdError> {
+    pub async fn agent(&self, id: u64) -> Result<Agent, ZendeskError> {
         self.show_user(id).await
     }
 
-    async fn show_user<T: DeserializeOwned>(&self, id: u64) -> Result<T, ZdError> {
+    async fn show_user<T: DeserializeOwned>(&self, id: u64) -> Result<T, ZendeskError> {
         #[derive(Deserialize)]
         struct One<T> {
             user: T,
@@ -477,7 +446,7 @@ impl ZendeskApi {
 
     /// The groups `user` belongs to: `GET /api/v2/users/{id}/group_memberships.json`, 100 a page, at
     /// most [`MAX_MEMBERSHIP_PAGES`] pages (an agent in more groups than that is read as in those).
-    pub async fn group_ids(&self, user: u64) -> Result<Vec<u64>, ZdError> {
+    pub async fn group_ids(&self, user: u64) -> Result<Vec<u64>, ZendeskError> {
         #[derive(Deserialize)]
         struct Membership {
             group_id: u64,
@@ -522,7 +491,7 @@ impl ZendeskApi {
     }
 
     /// `GET /api/v2/users/show_many.json?ids=…` (at most 100 ids per call).
-    pub async fn users(&self, ids: &[u64]) -> Result<Vec<User>, ZdError> {
+    pub async fn users(&self, ids: &[u64]) -> Result<Vec<User>, ZendeskError> {
         #[derive(Deserialize)]
         struct Many {
             #[serde(default)]
@@ -545,13 +514,13 @@ impl ZendeskApi {
     }
 
     /// Adds a private comment (an internal note) with `safe_update`: a stale `updated_stamp` is
-    /// [`ZdError::Conflict`]. Never repeated by the transport on a 5xx or timeout.
+    /// [`ZendeskError::Conflict`]. Never repeated by the transport on a 5xx or timeout.
     pub async fn add_internal_note(
         &self,
         id: u64,
         text: NoteText<'_>,
         updated_stamp: Option<&str>,
-    ) -> Result<NoteAdded, ZdError> {
+    ) -> Result<NoteAdded, ZendeskError> {
         let comment = match text {
             NoteText::Html(html) => json!({ "html_body": html, "public": false }),
             NoteText::Plain(body) => json!({ "body": body, "public": false }),
@@ -566,7 +535,7 @@ impl ZendeskApi {
             .json(&json!({ "ticket": ticket }));
         let body = match self.call("update_ticket", "ticket", request, false).await {
             Ok(body) => body,
-            Err(ZdError::Rejected {
+            Err(ZendeskError::Rejected {
                 status: status @ (413 | 422),
                 message,
                 ..
@@ -576,7 +545,7 @@ impl ZendeskApi {
                 self.upstream
                     .metrics()
                     .refused(refusal.platform, refusal.code);
-                return Err(ZdError::NoteRefused(refusal));
+                return Err(ZendeskError::NoteRefused(refusal));
             }
             Err(error) => return Err(error),
         };
@@ -584,7 +553,7 @@ impl ZendeskApi {
     }
 
     /// Adds `tags` to the ticket (`PUT …/tags` adds; it never removes the ticket's other tags).
-    pub async fn add_tags(&self, id: u64, tags: &[&str]) -> Result<(), ZdError> {
+    pub async fn add_tags(&self, id: u64, tags: &[&str]) -> Result<(), ZendeskError> {
         let request = self
             .request(Method::PUT, &format!("/api/v2/tickets/{id}/tags"))?
             .json(&json!({ "tags": tags }));
@@ -594,7 +563,7 @@ impl ZendeskApi {
     }
 
     /// `POST /api/v2/webhooks`; the new webhook's id.
-    pub async fn create_webhook(&self, webhook: &Value) -> Result<String, ZdError> {
+    pub async fn create_webhook(&self, webhook: &Value) -> Result<String, ZendeskError> {
         let request = self
             .request(Method::POST, "/api/v2/webhooks")?
             .json(webhook);
@@ -602,14 +571,13 @@ impl ZendeskApi {
             .call("create_webhook", "webhook", request, false)
             .await?;
         let created: Value = read("create_webhook", &body)?;
-        id_of(&created["webhook"]["id"]).ok_or(ZdError::Malformed {
-            endpoint: "create_webhook",
-            reason: "no webhook.id in the answer".into(),
+        id_of(&created["webhook"]["id"]).ok_or_else(|| {
+            UpstreamError::malformed("create_webhook", "no webhook.id in the answer").into()
         })
     }
 
     /// `POST /api/v2/triggers`; the new trigger's id.
-    pub async fn create_trigger(&self, trigger: &Value) -> Result<String, ZdError> {
+    pub async fn create_trigger(&self, trigger: &Value) -> Result<String, ZendeskError> {
         let request = self
             .request(Method::POST, "/api/v2/triggers")?
             .json(trigger);
@@ -617,14 +585,13 @@ impl ZendeskApi {
             .call("create_trigger", "trigger", request, false)
             .await?;
         let created: Value = read("create_trigger", &body)?;
-        id_of(&created["trigger"]["id"]).ok_or(ZdError::Malformed {
-            endpoint: "create_trigger",
-            reason: "no trigger.id in the answer".into(),
+        id_of(&created["trigger"]["id"]).ok_or_else(|| {
+            UpstreamError::malformed("create_trigger", "no trigger.id in the answer").into()
         })
     }
 
     /// `GET /api/v2/webhooks/{id}/signing_secret`.
-    pub async fn webhook_signing_secret(&self, webhook_id: &str) -> Result<String, ZdError> {
+    pub async fn webhook_signing_secret(&self, webhook_id: &str) -> Result<String, ZendeskError> {
         let path = format!(
             "/api/v2/webhooks/{}/signing_secret",
             percent_encoding::utf8_percent_encode(webhook_id, percent_encoding::NON_ALPHANUMERIC)
@@ -639,15 +606,18 @@ impl ZendeskApi {
         answer["signing_secret"]["secret"]
             .as_str()
             .map(str::to_owned)
-            .ok_or(ZdError::Malformed {
-                endpoint: "webhook_signing_secret",
-                reason: "no signing_secret.secret in the answer".into(),
+            .ok_or_else(|| {
+                UpstreamError::malformed(
+                    "webhook_signing_secret",
+                    "no signing_secret.secret in the answer",
+                )
+                .into()
             })
     }
 
     /// `GET /api/v2/apps/{app_id}/public_key.pem`: the sidebar app's public key (PEM), which verifies
     /// the JWT Zendesk signs the app's first load with.
-    pub async fn app_public_key(&self, app_id: &str) -> Result<String, ZdError> {
+    pub async fn app_public_key(&self, app_id: &str) -> Result<String, ZendeskError> {
         let path = format!(
             "/api/v2/apps/{}/public_key.pem",
             percent_encoding::utf8_percent_encode(app_id, percent_encoding::NON_ALPHANUMERIC)
@@ -664,15 +634,15 @@ impl ZendeskApi {
         if pem.contains("BEGIN PUBLIC KEY") {
             Ok(pem)
         } else {
-            Err(ZdError::Malformed {
-                endpoint: "app_public_key",
-                reason: "the answer is not a PEM public key".into(),
-            })
+            Err(
+                UpstreamError::malformed("app_public_key", "the answer is not a PEM public key")
+                    .into(),
+            )
         }
     }
 
     /// One page of `GET /api/v2/incremental/tickets/cursor.json` (tickets updated since a time).
-    pub async fn export_tickets(&self, from: &ExportFrom) -> Result<TicketPage, ZdError> {
+    pub async fn export_tickets(&self, from: &ExportFrom) -> Result<TicketPage, ZendeskError> {
         let request = self.request(Method::GET, "/api/v2/incremental/tickets/cursor.json")?;
         let request = match from {
             ExportFrom::Start(since) => request.query(&[
@@ -706,12 +676,10 @@ pub fn account_host(config: &ZendeskConfig) -> Option<String> {
     })
 }
 
-fn read<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, ZdError> {
+fn read<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, ZendeskError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| ZdError::Malformed {
-        endpoint,
-        reason: e.to_string(),
-    })
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| UpstreamError::malformed(endpoint, e.to_string()).into())
 }
 
 /// Ids come as numbers or strings.

@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    api::{NoteAdded, NoteText, ZdError, ZendeskApi},
+    api::{NoteAdded, NoteText, ZendeskApi, ZendeskError},
     render,
 };
 use crate::{
@@ -39,7 +39,7 @@ use crate::{
     answer::{Answer, LookupJob, PlatformReplier, ReplyTarget},
     clock::Clock,
     config::ZendeskConfig,
-    fullstory::FsError,
+    fullstory::FullStoryError,
     identity::CustomerEmail,
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
@@ -94,9 +94,13 @@ fn session_item(id: &str) -> String {
 /// better by itself (dead at once, an admin replays it after fixing the cause); anything else is retried.
 pub fn job_error(error: anyhow::Error) -> JobError {
     let lasting = error
-        .downcast_ref::<ZdError>()
+        .downcast_ref::<ZendeskError>()
         .map(|e| !e.is_transient())
-        .or_else(|| error.downcast_ref::<FsError>().map(|e| !e.is_transient()))
+        .or_else(|| {
+            error
+                .downcast_ref::<FullStoryError>()
+                .map(|e| !e.is_transient())
+        })
         .unwrap_or(false);
     if lasting {
         JobError::Permanent(error)
@@ -216,10 +220,14 @@ impl ZendeskReplier {
             stamp: target.updated_at.clone(),
             body,
         };
-        let id =
-            once_or_fallback::<ZdError>(job, name, &effect(body), &effect(NoteBody::Plain(plain)))
-                .await
-                .map_err(job_error)?;
+        let id = once_or_fallback::<ZendeskError>(
+            job,
+            name,
+            &effect(body),
+            &effect(NoteBody::Plain(plain)),
+        )
+        .await
+        .map_err(job_error)?;
         tracing::info!(ticket = target.ticket_id, note = %id, "internal note on the ticket");
         Ok(())
     }
@@ -453,7 +461,7 @@ impl Effect for NoteEffect<'_> {
                 .await
             {
                 Ok(added) => return Ok(external_id(self.ticket_id, &added)),
-                Err(ZdError::Conflict) => {
+                Err(ZendeskError::Conflict) => {
                     tracing::info!(
                         ticket = self.ticket_id,
                         "the ticket changed meanwhile (409); re-reading it for a fresh stamp"
@@ -463,7 +471,7 @@ impl Effect for NoteEffect<'_> {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ZdError::Conflict.into())
+        Err(ZendeskError::Conflict.into())
     }
 }
 
@@ -555,15 +563,19 @@ mod tests {
     #[test]
     fn lasting_refusals_are_permanent_and_passing_ones_are_retried() {
         assert!(matches!(
-            job_error(anyhow::Error::new(ZdError::NotFound { what: "ticket" }).context("reading")),
+            job_error(
+                anyhow::Error::new(ZendeskError::NotFound { what: "ticket" }).context("reading")
+            ),
             JobError::Permanent(_)
         ));
         assert!(matches!(
-            job_error(anyhow::Error::new(ZdError::Timeout)),
+            job_error(anyhow::Error::new(ZendeskError::Upstream(
+                crate::outbound::UpstreamError::Timeout
+            ))),
             JobError::Retry(_)
         ));
         assert!(matches!(
-            job_error(anyhow::Error::new(FsError::Unauthorized)),
+            job_error(anyhow::Error::new(FullStoryError::Unauthorized)),
             JobError::Permanent(_)
         ));
         assert!(matches!(

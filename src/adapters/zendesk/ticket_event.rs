@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     fullstory::{
-        Client, FsError,
+        FullStoryApi, FullStoryError,
         server_api::{EventTarget, ServerEvent},
     },
     identity::{CustomerEmail, Identity},
@@ -32,7 +32,7 @@ pub const EVENT_ITEM: &str = "fullstory-event";
 
 /// Sends the ticket event for `ticket`'s requester, once per ticket and job (see the module docs).
 pub(super) async fn send_ticket_event(
-    fullstory: &Client,
+    fullstory: &FullStoryApi,
     tombstones: &Tombstones,
     api: &ZendeskApi,
     replier: &ZendeskReplier,
@@ -64,7 +64,7 @@ pub(super) async fn send_ticket_event(
     };
     match job.effects().once(EVENT_ITEM, &effect).await {
         Ok(_) => Ok(()),
-        Err(error) => match error.downcast_ref::<FsError>() {
+        Err(error) => match error.downcast_ref::<FullStoryError>() {
             Some(fs) if !fs.is_transient() => {
                 tracing::warn!(ticket = id, error = %fs, "FullStory refused the ticket event");
                 Ok(())
@@ -128,7 +128,7 @@ pub fn ticket_event(ticket: &TicketWithUsers, uid: String, link: &str) -> Server
 
 /// The ticket event, sent once per job.
 struct EventEffect<'a> {
-    fullstory: &'a Client,
+    fullstory: &'a FullStoryApi,
     event: ServerEvent,
 }
 

@@ -49,7 +49,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{PLATFORM, api::TicketWithUsers, api::ZdError, erasure_tag, ticket::TicketJob};
+use super::{PLATFORM, api::TicketWithUsers, api::ZendeskError, erasure_tag, ticket::TicketJob};
 use crate::{
     answer::{self, Requester},
     app::AppState,
@@ -453,7 +453,7 @@ fn store_unavailable() -> Refusal {
 async fn read_ticket(sidebar: &Sidebar, id: u64) -> Result<Arc<TicketWithUsers>, Refusal> {
     match sidebar.reads.ticket(id).await {
         Ok(found) => Ok(found),
-        Err(ZdError::NotFound { .. }) => Err(state_json(
+        Err(ZendeskError::NotFound { .. }) => Err(state_json(
             StatusCode::NOT_FOUND,
             "not_found",
             "Zendesk does not know this ticket.",

@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use moka::future::Cache;
 
 use super::super::{
-    api::{Agent, TicketWithUsers, ZdError, ZendeskApi},
+    api::{Agent, TicketWithUsers, ZendeskApi, ZendeskError},
     customers::{self, Customers},
 };
 use super::access;
@@ -49,7 +49,7 @@ fn cache<V: Clone + Send + Sync + 'static>(ttl: Duration) -> Cache<u64, V> {
 }
 
 /// A coalesced load's error, back as the client's own (it is `Clone`).
-fn own(error: Arc<ZdError>) -> ZdError {
+fn own(error: Arc<ZendeskError>) -> ZendeskError {
     (*error).clone()
 }
 
@@ -68,7 +68,7 @@ impl Reads {
     }
 
     /// The ticket with its users (`GET /api/v2/tickets/{id}.json?include=users`).
-    pub async fn ticket(&self, id: u64) -> Result<Arc<TicketWithUsers>, ZdError> {
+    pub async fn ticket(&self, id: u64) -> Result<Arc<TicketWithUsers>, ZendeskError> {
         self.tickets
             .try_get_with(id, async { self.api.ticket(id).await.map(Arc::new) })
             .await
@@ -93,7 +93,7 @@ impl Reads {
     }
 
     /// The agent's user record, and their groups when their access depends on them.
-    pub async fn access(&self, agent: u64) -> Result<Arc<Access>, ZdError> {
+    pub async fn access(&self, agent: u64) -> Result<Arc<Access>, ZendeskError> {
         self.agents
             .try_get_with(agent, async {
                 let record = self.api.agent(agent).await?;

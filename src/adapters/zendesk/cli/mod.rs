@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::api::{ZdError, ZendeskApi};
+use super::api::{ZendeskApi, ZendeskError};
 use crate::{
     config::{Config, parse_duration},
     console::Failure,
@@ -105,7 +105,7 @@ pub(super) fn api(config: &Config, metrics: UpstreamMetrics) -> Result<ZendeskAp
     ZendeskApi::from_config(&config.zendesk, metrics).map_err(|e| Failure::usage(e.to_string()))
 }
 
-pub(super) fn zendesk_failure(step: &str) -> impl Fn(ZdError) -> Failure + '_ {
+pub(super) fn zendesk_failure(step: &str) -> impl Fn(ZendeskError) -> Failure + '_ {
     move |error| Failure::failed(format!("{step}: {error}"))
 }
 

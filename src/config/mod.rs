@@ -843,6 +843,200 @@ mod tests {
         assert!(err.to_string().contains("server.listen"), "{err}");
     }
 
+    /// Every check's exact words, one bad key at a time: what an operator reads at start-up (and what
+    /// scripts and the README quote) must not drift when the checks move.
+    #[test]
+    fn every_check_says_what_it_always_said() {
+        let cases = [
+            (
+                "[server]\nlisten = \"nowhere\"",
+                "server.listen: must be an address like 127.0.0.1:8080",
+            ),
+            (
+                "[server]\nmax_body_bytes = 100",
+                "server.max_body_bytes: must be at least 1024",
+            ),
+            (
+                "[server]\nheader_read_timeout = \"0s\"",
+                "server.header_read_timeout: must be more than 0s",
+            ),
+            (
+                "[server]\nidle_timeout = \"0s\"",
+                "server.idle_timeout: must be more than 0s",
+            ),
+            (
+                "[server]\nmax_connections = 0",
+                "server.max_connections: must be at least 1",
+            ),
+            (
+                "[server]\npublic_url = \"nope\"",
+                "server.public_url: `nope` is not an http(s) URL",
+            ),
+            (
+                "[store]\nurl = \"mysql://db\"",
+                "store.url: must start with sqlite:// or postgres://",
+            ),
+            (
+                "[queue]\nworkers = 257",
+                "queue.workers: must be between 1 and 256",
+            ),
+            (
+                "[queue]\nworkers = 0",
+                "queue.workers: must be between 1 and 256",
+            ),
+            (
+                "[queue]\nmax_attempts = 0",
+                "queue.max_attempts: must be at least 1",
+            ),
+            (
+                "[queue]\nlease = \"500ms\"",
+                "queue.lease: must be at least 1s",
+            ),
+            (
+                "[fullstory]\nrequests_per_second = 0",
+                "fullstory.requests_per_second: must be at least 1",
+            ),
+            (
+                "[fullstory]\nburst = 0",
+                "fullstory.burst: must be at least 1",
+            ),
+            (
+                "[fullstory]\nlimit = 101",
+                "fullstory.limit: must be between 1 and 100",
+            ),
+            (
+                "[fullstory]\nlookback_days = 0",
+                "fullstory.lookback_days: must be between 1 and 3650",
+            ),
+            (
+                "[fullstory]\nlookback_days = 3651",
+                "fullstory.lookback_days: must be between 1 and 3650",
+            ),
+            (
+                "[fullstory]\nmax_attempts = 21",
+                "fullstory.max_attempts: must be between 1 and 20",
+            ),
+            (
+                "[fullstory]\ntimeout = \"0s\"",
+                "fullstory.timeout: must be more than 0s",
+            ),
+            (
+                "[fullstory]\nbase_url = \"fs\"",
+                "fullstory.base_url: `fs` is not an http(s) URL",
+            ),
+            (
+                "[fullstory]\nsummary_profile = \" \"",
+                "fullstory.summary_profile: must not be empty (leave it out to switch summaries off)",
+            ),
+            (
+                "[identity]\nmax_per_request = 0",
+                "identity.max_per_request: must be at least 1",
+            ),
+            (
+                "[identity]\nexclude_domains = [\"a@b.com\"]",
+                "identity.exclude_domains: `a@b.com` is not a domain like example.com",
+            ),
+            (
+                "[limits]\nbackend = \"redis\"",
+                "limits.redis_url: is required when limits.backend = \"redis\"",
+            ),
+            (
+                "[limits]\nper_source_burst = 0",
+                "limits.per_source_per_minute: limits.per_source_per_minute and \
+                 limits.per_source_burst must be at least 1",
+            ),
+            (
+                "[limits]\noutage_probe_interval = \"0s\"",
+                "limits.outage_probe_interval: must be more than 0s",
+            ),
+            (
+                "[limits]\nmax_retry_after = \"25h\"",
+                "limits.max_retry_after: must be more than 0s and at most 24h",
+            ),
+            (
+                "[limits]\nexpected_replicas = 0",
+                "limits.expected_replicas: must be at least 1",
+            ),
+            (
+                "[slack]\napi_url = \"ftp://slack\"",
+                "slack.api_url: `ftp://slack` is not an http(s) URL",
+            ),
+            (
+                "[zendesk]\naccount_lookups_per_minute = 0",
+                "zendesk.account_lookups_per_minute: must be at least 1",
+            ),
+            (
+                "[zendesk]\nsidebar_calls_per_minute = 0",
+                "zendesk.sidebar_calls_per_minute: must be at least 1",
+            ),
+            (
+                "[zendesk]\nsidebar_calls_per_token_per_minute = 0",
+                "zendesk.sidebar_calls_per_token_per_minute: must be at least 1",
+            ),
+            (
+                "[zendesk]\nbase_url = \"zd\"",
+                "zendesk.base_url: `zd` is not an http(s) URL",
+            ),
+            (
+                "[zendesk]\nsubdomain = \"acme.zendesk.com\"",
+                "zendesk.subdomain: must be the account's subdomain, like `acme` for acme.zendesk.com",
+            ),
+            (
+                "[zendesk]\nsubdomain = \"acme\"\napi_token = \"t\"",
+                "zendesk.email: is required with zendesk.api_token (the address of the agent the token belongs to)",
+            ),
+            (
+                "[zendesk]\noauth_token = \"t\"",
+                "zendesk.subdomain: set zendesk.subdomain (or zendesk.base_url) to say which Zendesk account to call",
+            ),
+            (
+                "[zendesk]\ntag = \"two words\"",
+                "zendesk.tag: must be one word (Zendesk tags cannot hold spaces)",
+            ),
+            (
+                "[zendesk]\nauto_summary = true",
+                "zendesk.auto_summary: needs fullstory.summary_profile (the AI summary profile to use)",
+            ),
+            (
+                "[zendesk]\ntimeout = \"0s\"",
+                "zendesk.timeout: must be more than 0s",
+            ),
+            (
+                "[zendesk]\napp_public_key = \"abc\"",
+                "zendesk.app_public_key: must be the app's RSA public key in PEM (-----BEGIN PUBLIC KEY-----)",
+            ),
+            (
+                "[zendesk]\napp_installation_id = \"abc\"",
+                "zendesk.app_installation_id: must be a number (Zendesk's id)",
+            ),
+            (
+                "[zendesk]\napp_id = \"12a\"",
+                "zendesk.app_id: must be a number (Zendesk's id)",
+            ),
+            (
+                "[discord]\napplication_id = \"my-app\"",
+                "discord.application_id: must be the numeric application id from the developer portal",
+            ),
+            (
+                "[discord]\napi_url = \"discord\"",
+                "discord.api_url: `discord` is not an http(s) URL",
+            ),
+            (
+                "[heap]\nbase_url = \"ftp://heap\"",
+                "heap.base_url: `ftp://heap` is not an http(s) URL",
+            ),
+            (
+                "[privacy]\ntombstone_days = 3651",
+                "privacy.tombstone_days: must be between 0 (not remembered) and 3650",
+            ),
+            ("[log]\nlevel = \" \"", "log.level: must not be empty"),
+        ];
+        for (toml, said) in cases {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert_eq!(err, said, "{toml}");
+        }
+    }
+
     #[test]
     fn an_unknown_key_is_refused_by_name() {
         let err = Config::from_toml("[fullstory]\napi_kee = \"x\"\n").unwrap_err();

@@ -45,7 +45,8 @@ pub trait Platform: Send + Sync {
     /// `slack`, `zendesk`, `discord`: also the `ReplyTo::platform` its jobs carry and its command's name.
     fn name(&self) -> &'static str;
 
-    /// Whether the configuration switches it on (its secrets are set).
+    /// Whether the configuration switches it on: its section's `is_enabled` (its secrets are set),
+    /// so every platform's on-switch lives beside its keys in `src/config/`.
     fn enabled(&self, config: &Config) -> bool;
 
     /// The names its API clients give their [`crate::outbound::Upstream`]s (each has a circuit

@@ -1,10 +1,49 @@
-//! What the `[discord]` section must hold beyond its types: snowflake ids, a usable Ed25519 public key,
-//! and permission names Discord knows (`MODERATE_MEMBERS`, `BAN_MEMBERS`, … as in Discord's docs).
+//! `[discord]`: the Discord application: its id and Ed25519 public key (which verify interactions), the
+//! bot token that registers the commands, who may use them (Discord permissions or roles) and in which
+//! servers. Its on-switch is [`DiscordConfig::is_enabled`].
+//!
+//! Checks: `api_url` an http(s) URL; snowflake ids (`application_id`, the role and guild lists); a
+//! public key that is a usable Ed25519 key; permission names Discord knows (`MODERATE_MEMBERS`,
+//! `BAN_MEMBERS`, … as in Discord's docs); someone able to use the commands (permissions or roles); and,
+//! with Discord on, a guild list unless `allow_any_guild` opens it on purpose.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serenity::{interactions_endpoint::Verifier, model::Permissions};
 
-use super::{ConfigError, DiscordConfig, invalid};
+use super::{ConfigError, List, Secret, check_url, invalid, values};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    #[serde(deserialize_with = "values::id_as_text")]
+    pub application_id: Option<String>,
+    pub public_key: Option<String>,
+    pub bot_token: Secret,
+    pub api_url: Option<String>,
+    pub required_permissions: List,
+    pub allowed_role_ids: List,
+    /// Guilds (servers) whose interactions are served. Closed by default: with Discord on, an empty list
+    /// is refused at start-up unless `allow_any_guild` says otherwise.
+    pub allowed_guild_ids: List,
+    /// Serve every guild the application is added to (and direct messages): an explicit opt-out of
+    /// `allowed_guild_ids`, logged as a warning at start-up.
+    pub allow_any_guild: bool,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            application_id: None,
+            public_key: None,
+            bot_token: Secret::default(),
+            api_url: None,
+            required_permissions: List(vec!["MODERATE_MEMBERS".into()]),
+            allowed_role_ids: List::default(),
+            allowed_guild_ids: List::default(),
+            allow_any_guild: false,
+        }
+    }
+}
 
 impl DiscordConfig {
     /// On when both the application id and its public key are set (the bot token is needed only to
@@ -31,6 +70,13 @@ impl DiscordConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        check_url("discord.api_url", self.api_url.as_deref())?;
+        self.validate_application()?;
+        self.validate_access()
+    }
+
+    /// The application's id and public key: what verifies its interactions.
+    fn validate_application(&self) -> Result<(), ConfigError> {
         if let Some(id) = &self.application_id
             && !is_snowflake(id)
         {
@@ -42,6 +88,12 @@ impl DiscordConfig {
         if let Some(key) = &self.public_key {
             verifier(key).map_err(|message| invalid("discord.public_key", message))?;
         }
+        Ok(())
+    }
+
+    /// Who may use the commands, and where: known permission names, someone able to use them, a
+    /// closed guild list unless opened on purpose, numeric role and guild ids.
+    fn validate_access(&self) -> Result<(), ConfigError> {
         for name in self.required_permissions.iter() {
             if permission(name).is_none() {
                 return Err(invalid(
@@ -75,23 +127,6 @@ impl DiscordConfig {
         }
         Ok(())
     }
-}
-
-/// An id written as text or as a number (the environment turns `REPLAYDESK_DISCORD__APPLICATION_ID=123`
-/// into one).
-pub(super) fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Number(u64),
-    }
-    Ok(
-        Option::<Raw>::deserialize(deserializer)?.map(|raw| match raw {
-            Raw::Text(text) => text.trim().to_owned(),
-            Raw::Number(number) => number.to_string(),
-        }),
-    )
 }
 
 /// One permission by its name in Discord's docs, any case.

@@ -1,5 +1,6 @@
 //! Value types the configuration is written in: durations like `"60s"` or `"1h30m"`, lists that may arrive as a TOML
-//! array or as one comma-separated environment string, and secrets that never print.
+//! array or as one comma-separated environment string, secrets that never print, and ids that may arrive
+//! as text or as a number.
 //!
 //! Environment overrides (`REPLAYDESK_SLACK__ALLOWED_TEAM_IDS=T1,T2`) cannot spell a TOML array
 //! comfortably, so every list also accepts a comma-separated string. An empty secret counts as absent,
@@ -250,6 +251,26 @@ impl<'de> Deserialize<'de> for Secrets {
         let List(values) = List::deserialize(deserializer)?;
         Ok(Secrets::from_values(values))
     }
+}
+
+/// An id (Discord's snowflakes, Zendesk's app ids) written as text or as a number, read as text: the
+/// environment turns `REPLAYDESK_DISCORD__APPLICATION_ID=123` into a number. For
+/// `#[serde(deserialize_with = "values::id_as_text")]` on an `Option<String>`.
+pub(super) fn id_as_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(u64),
+    }
+    Ok(
+        Option::<Raw>::deserialize(deserializer)?.map(|raw| match raw {
+            Raw::Text(text) => text.trim().to_owned(),
+            Raw::Number(number) => number.to_string(),
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -66,8 +66,7 @@ impl Platform for Slack {
     }
 
     fn enabled(&self, config: &Config) -> bool {
-        let slack = &config.slack;
-        slack.bot_token.is_set() && (slack.signing_secret.is_set() || slack.app_token.is_set())
+        config.slack.is_enabled()
     }
 
     fn upstreams(&self) -> &'static [&'static str] {

@@ -58,8 +58,7 @@ impl Platform for Zendesk {
     }
 
     fn enabled(&self, config: &Config) -> bool {
-        let zd = &config.zendesk;
-        zd.webhook_secret.is_set() && (zd.api_token.is_set() || zd.oauth_token.is_set())
+        config.zendesk.is_enabled()
     }
 
     fn upstreams(&self) -> &'static [&'static str] {

@@ -20,7 +20,7 @@ use crate::{
     outbound::{BreakerSettings, Budget, LocalBudget, RedisBudget, RedisBudgetSettings, RedisLink},
     queue::{Queue, QueueMetrics},
     source_limits::SourceLimits,
-    store::{self, Store},
+    store::{self, SqlStore},
     tombstone::Tombstones,
 };
 
@@ -29,7 +29,7 @@ pub struct App {
     pub clock: Clock,
     pub metrics: Metrics,
     pub queue_metrics: QueueMetrics,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<SqlStore>,
     pub fullstory: Arc<FullStoryApi>,
     /// The FullStory organisation of the key (configured or learned): previews are of its links only.
     pub organisation: Organisation,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     config::Secret,
     identity::Identity,
-    store::{AuditRecord, Store},
+    store::{AuditRecord, SqlStore},
 };
 
 /// Who asked, for the audit log and access decisions. Never holds a customer email.
@@ -43,14 +43,14 @@ const LEGACY_SETTING: &str = "audit_key";
 
 #[derive(Clone)]
 pub struct Auditor {
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     key: Arc<[u8]>,
 }
 
 impl Auditor {
     /// Uses `privacy.audit_key`, else the key in `key_file` (made on first use). See the module docs.
     pub async fn new(
-        store: Arc<dyn Store>,
+        store: Arc<SqlStore>,
         configured: &Secret,
         key_file: Option<&Path>,
     ) -> anyhow::Result<Self> {
@@ -117,7 +117,7 @@ fn fresh_key() -> String {
 }
 
 /// The key in `path`; made there first (mode 0600) from the database's legacy key, or fresh.
-async fn key_from_file(store: &Arc<dyn Store>, path: &Path) -> anyhow::Result<String> {
+async fn key_from_file(store: &Arc<SqlStore>, path: &Path) -> anyhow::Result<String> {
     if let Some(key) = read_key(path)? {
         return Ok(key);
     }

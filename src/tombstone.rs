@@ -24,21 +24,21 @@ use crate::{
     audit::Auditor,
     clock::Clock,
     identity::{CustomerEmail, Identity},
-    store::Store,
+    store::SqlStore,
 };
 
 /// The erased addresses this install remembers. Cheap to clone.
 #[derive(Clone)]
 pub struct Tombstones {
     auditor: Auditor,
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     clock: Clock,
     /// How long a tombstone is kept; zero: none is.
     keep: Duration,
 }
 
 impl Tombstones {
-    pub fn new(auditor: Auditor, store: Arc<dyn Store>, clock: Clock, keep: Duration) -> Self {
+    pub fn new(auditor: Auditor, store: Arc<SqlStore>, clock: Clock, keep: Duration) -> Self {
         Self {
             auditor,
             store,

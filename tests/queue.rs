@@ -32,7 +32,7 @@ use replaydesk::queue::{
     QueueMetrics, RunJob, Settings,
 };
 use replaydesk::store::{
-    self, Durability, EffectState, Enqueued, JobState, NewJob, Store, StoreOptions, StoredJob,
+    self, Durability, EffectState, Enqueued, JobState, NewJob, SqlStore, StoreOptions, StoredJob,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -48,7 +48,7 @@ enum Backend {
 /// A fresh database for one test.
 struct TestDb {
     backend: Backend,
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     url: String,
     options: StoreOptions,
     _dir: Option<Arc<tempfile::TempDir>>,
@@ -56,7 +56,7 @@ struct TestDb {
 
 impl TestDb {
     /// Another store on the same database, as a second process would open it.
-    async fn reopen(&self) -> Arc<dyn Store> {
+    async fn reopen(&self) -> Arc<SqlStore> {
         store::open_with(&self.url, self.options.clone())
             .await
             .expect("reopening the test store")
@@ -191,11 +191,11 @@ where
     }
 }
 
-async fn job(store: &Arc<dyn Store>, id: i64) -> StoredJob {
+async fn job(store: &Arc<SqlStore>, id: i64) -> StoredJob {
     store.get_job(id).await.unwrap().expect("job exists")
 }
 
-async fn state_of(store: &Arc<dyn Store>, id: i64) -> JobState {
+async fn state_of(store: &Arc<SqlStore>, id: i64) -> JobState {
     job(store, id).await.state
 }
 
@@ -1758,7 +1758,7 @@ async fn enqueue_durability_benchmark() {
     const CONCURRENT: usize = 16;
     const PER_TASK: usize = 250;
 
-    async fn measure(label: &str, store: Arc<dyn Store>) {
+    async fn measure(label: &str, store: Arc<SqlStore>) {
         let payload =
             json!({"email": "customer@example.com", "ticket": 12345, "text": "x".repeat(200)});
         let started = Instant::now();

@@ -1,5 +1,5 @@
 //! Store primitives beyond the queue's own suite (`tests/queue.rs`), on both backends:
-//! - item claims (`Store::claim_items` / `claimed_items`): the primitive behind "a Zendesk ticket never
+//! - item claims (`SqlStore::claim_items` / `claimed_items`): the primitive behind "a Zendesk ticket never
 //!   shows the same session twice" and the per-ticket content dedupe;
 //! - erasure's scrub (`scrub_payloads_mentioning`): exactly the erased customer, in every encoded form,
 //!   never another erasure's job; retention scrubbing dead jobs too;
@@ -16,7 +16,7 @@ use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use replaydesk::identity::CustomerEmail;
-use replaydesk::store::{self, ItemClaim, JobState, NewJob, Store, StoreOptions};
+use replaydesk::store::{self, ItemClaim, JobState, NewJob, SqlStore, StoreOptions};
 use serde_json::json;
 
 #[derive(Clone, Copy)]
@@ -63,7 +63,7 @@ async fn drop_schema(url: &str, options: &StoreOptions) {
 /// Opens a fresh store of `backend`, runs `body`, then closes it and drops the PostgreSQL schema.
 async fn run_test<F, Fut>(backend: Backend, body: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<SqlStore>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +129,7 @@ fn email(text: &str) -> CustomerEmail {
 }
 
 /// Enqueues a job of `kind` with `payload`; its id.
-async fn job(store: &Arc<dyn Store>, kind: &str, payload: serde_json::Value) -> i64 {
+async fn job(store: &Arc<SqlStore>, kind: &str, payload: serde_json::Value) -> i64 {
     let key = format!("test:{}", uuid::Uuid::new_v4());
     store
         .enqueue(&key, NewJob::new(kind, payload), Utc::now())
@@ -138,11 +138,11 @@ async fn job(store: &Arc<dyn Store>, kind: &str, payload: serde_json::Value) -> 
         .job_id
 }
 
-async fn payload(store: &Arc<dyn Store>, id: i64) -> serde_json::Value {
+async fn payload(store: &Arc<SqlStore>, id: i64) -> serde_json::Value {
     store.get_job(id).await.unwrap().unwrap().payload
 }
 
-async fn an_erasure_scrubs_exactly_its_customer_in_every_encoded_form(store: Arc<dyn Store>) {
+async fn an_erasure_scrubs_exactly_its_customer_in_every_encoded_form(store: Arc<SqlStore>) {
     let plain = job(
         &store,
         "lookup",
@@ -219,7 +219,7 @@ async fn an_erasure_scrubs_exactly_its_customer_in_every_encoded_form(store: Arc
     assert_ne!(payload(&store, alice).await, serde_json::Value::Null);
 }
 
-async fn an_erasure_never_scrubs_another_erasure(store: Arc<dyn Store>) {
+async fn an_erasure_never_scrubs_another_erasure(store: Arc<SqlStore>) {
     // failbob's erasure is pending; bob's erasure (another job, same address as a third) runs.
     let failbob = job(
         &store,
@@ -274,7 +274,7 @@ async fn an_erasure_never_scrubs_another_erasure(store: Arc<dyn Store>) {
     );
 }
 
-async fn retention_scrubs_dead_jobs_too(store: Arc<dyn Store>) {
+async fn retention_scrubs_dead_jobs_too(store: Arc<SqlStore>) {
     let then = Utc::now() - Duration::days(10);
     let id = store
         .enqueue(
@@ -335,7 +335,7 @@ fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap()
 }
 
-async fn a_claimed_item_stays_with_its_first_owner(store: Arc<dyn Store>) {
+async fn a_claimed_item_stays_with_its_first_owner(store: Arc<SqlStore>) {
     let scope = "zendesk:ticket:1";
     let first = store
         .claim_items(
@@ -368,7 +368,7 @@ async fn a_claimed_item_stays_with_its_first_owner(store: Arc<dyn Store>) {
     assert_eq!(second[0].claimed_at, at(0));
 }
 
-async fn claiming_again_as_the_same_owner_keeps_the_item_and_its_time(store: Arc<dyn Store>) {
+async fn claiming_again_as_the_same_owner_keeps_the_item_and_its_time(store: Arc<SqlStore>) {
     let scope = "zendesk:ticket:2";
     store
         .claim_items(scope, "job:7", &items(&["session:a"]), None, at(0))
@@ -394,7 +394,7 @@ async fn claiming_again_as_the_same_owner_keeps_the_item_and_its_time(store: Arc
     );
 }
 
-async fn a_lapsing_claim_can_be_taken_over_only_after_it_is_stale(store: Arc<dyn Store>) {
+async fn a_lapsing_claim_can_be_taken_over_only_after_it_is_stale(store: Arc<SqlStore>) {
     let scope = "zendesk:ticket:3";
     let window = Duration::minutes(5);
     let now = at(0);
@@ -447,7 +447,7 @@ async fn a_lapsing_claim_can_be_taken_over_only_after_it_is_stale(store: Arc<dyn
     assert_eq!(owners(&kept), [("delivery:h", "inv:3")]);
 }
 
-async fn scopes_are_independent_and_listed_oldest_first(store: Arc<dyn Store>) {
+async fn scopes_are_independent_and_listed_oldest_first(store: Arc<SqlStore>) {
     store
         .claim_items(
             "zendesk:ticket:4",
@@ -494,7 +494,7 @@ async fn scopes_are_independent_and_listed_oldest_first(store: Arc<dyn Store>) {
     );
 }
 
-async fn concurrent_claimers_split_the_items_without_overlap(store: Arc<dyn Store>) {
+async fn concurrent_claimers_split_the_items_without_overlap(store: Arc<SqlStore>) {
     let all: Vec<String> = (0..20).map(|i| format!("session:{i}")).collect();
     let tasks: Vec<_> = (0..4)
         .map(|worker| {
@@ -524,9 +524,7 @@ async fn concurrent_claimers_split_the_items_without_overlap(store: Arc<dyn Stor
     assert_eq!(won, expected, "every item is held by exactly one claimer");
 }
 
-async fn a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it(
-    store: Arc<dyn Store>,
-) {
+async fn a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it(store: Arc<SqlStore>) {
     let now = at(1_000_000_000);
     let hashes = items(&["h-jane", "h-bob", "h-carol"]);
     store
@@ -563,7 +561,7 @@ async fn a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it(
     );
 }
 
-async fn an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it(store: Arc<dyn Store>) {
+async fn an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it(store: Arc<SqlStore>) {
     let then = Utc::now() - Duration::days(10);
     let id = store
         .enqueue(
@@ -676,7 +674,7 @@ async fn an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it(store: Arc<
     assert_eq!(payload(&store, id).await, serde_json::Value::Null);
 }
 
-async fn retention_drops_one_time_marks_but_keeps_every_other_claim(store: Arc<dyn Store>) {
+async fn retention_drops_one_time_marks_but_keeps_every_other_claim(store: Arc<SqlStore>) {
     for scope in ["zendesk:sidebar:once", "zendesk:ticket:4"] {
         store
             .claim_items(scope, "o1", &items(&["jwt:old"]), None, at(0))
@@ -862,7 +860,7 @@ impl Unopened {
         }
     }
 
-    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    async fn open(&self) -> anyhow::Result<Arc<SqlStore>> {
         store::open_with(&self.url, self.options.clone()).await
     }
 

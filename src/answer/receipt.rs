@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::store::{EffectState, Store};
+use crate::store::{EffectState, SqlStore};
 
 /// The ledger name of an erasure's Heap step, and the prefix of each FullStory user's.
 pub const HEAP_STEP: &str = "heap";
@@ -37,7 +37,7 @@ pub struct ErasureReceipt {
 
 impl ErasureReceipt {
     /// The receipt of erasure job `job_id` as the store sees it (its state decides the status).
-    pub async fn of_job(store: &Arc<dyn Store>, job_id: i64) -> anyhow::Result<Self> {
+    pub async fn of_job(store: &Arc<SqlStore>, job_id: i64) -> anyhow::Result<Self> {
         let job = store
             .get_job(job_id)
             .await?
@@ -54,7 +54,7 @@ impl ErasureReceipt {
     /// The receipt of erasure job `job_id` with `status` given (the job itself knows better than its
     /// row while it runs): its steps from the ledger, done ones with their upstream references.
     pub async fn from_ledger(
-        store: &Arc<dyn Store>,
+        store: &Arc<SqlStore>,
         job_id: i64,
         status: &str,
         last_error: Option<String>,

@@ -110,7 +110,7 @@ pub fn extract_identities(text: &str, exclude_domains: &[String]) -> Vec<Identit
 /// normalisation: `alice.bob@x.example` does not
 /// mention `bob@x.example`, and `_` or `%` are ordinary characters. Text that is JSON (a stored job
 /// payload) is also read string by string, so JSON escapes (`\u0040`) hide nothing. Erasure scrubs
-/// what this finds ([`crate::store::PrivacyStore`]).
+/// what this finds ([`crate::store::SqlStore::scrub_payloads_mentioning`]).
 #[must_use]
 pub fn mentions(text: &str, email: &CustomerEmail) -> bool {
     let mut found = false;

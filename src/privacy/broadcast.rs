@@ -2,7 +2,7 @@
 //!
 //! Each replica caches session lists, events and summaries in its own memory. The erasure job clears
 //! the cache of the process it runs in, then announces the erasure on the store (PostgreSQL `NOTIFY`,
-//! which every replica shares; see [`crate::store::Store::announce_erasure`]), and every replica's
+//! which every replica shares; see [`crate::store::SqlStore::announce_erasure`]), and every replica's
 //! listener drops its own copy. The announcement names the customer by the audit trail's keyed hash
 //! (`privacy.audit_key`, the same on every replica), never by the email: the listener drops every
 //! cached list whose identity hashes the same. It also names the erased sessions, whose events and

@@ -25,7 +25,7 @@
 //!   Retrying a job that is neither is an error. `--all-dead`
 //!   works in batches of 500 and prints `done/total` progress to stderr.
 //! * `jobs purge --done-older-than 7d` runs retention by hand with that
-//!   period (see [`Store::purge_done`]).
+//!   period (see [`SqlStore::purge_done`]).
 //!
 //! [`run`] prints to stdout; [`render`] returns the text (used by tests).
 
@@ -39,7 +39,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::Queue;
 use crate::config::{format_duration, parse_duration};
 use crate::console::{printable, progress::Progress};
-use crate::store::{JobState, Store, StoredJob};
+use crate::store::{JobState, SqlStore, StoredJob};
 
 /// Dead jobs queued again per transaction by `jobs retry --all-dead`.
 const RETRY_BATCH: u32 = 500;
@@ -96,7 +96,7 @@ fn parse_state(text: &str) -> Result<JobState, String> {
 }
 
 /// Runs `cmd` against `store` and prints the result to stdout.
-pub async fn run(cmd: JobsCommand, store: Arc<dyn Store>) -> anyhow::Result<()> {
+pub async fn run(cmd: JobsCommand, store: Arc<SqlStore>) -> anyhow::Result<()> {
     let text = render(cmd, store.as_ref(), Utc::now()).await?;
     print!("{text}");
     Ok(())
@@ -105,7 +105,7 @@ pub async fn run(cmd: JobsCommand, store: Arc<dyn Store>) -> anyhow::Result<()> 
 /// Runs `cmd` against `store` at time `now` and returns what [`run`] prints.
 pub async fn render(
     cmd: JobsCommand,
-    store: &dyn Store,
+    store: &SqlStore,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
     let mut out = String::new();

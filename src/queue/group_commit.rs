@@ -8,7 +8,7 @@
 //! How: each caller adds its delivery to a shared list and waits for its own answer. The first caller to
 //! find no flush running starts one (a spawned task, so a caller whose HTTP connection drops cannot
 //! cancel a commit half-way); the flush takes everything waiting (up to [`MAX_BATCH`]), commits it with
-//! [`Store::enqueue_batch`], answers each caller, and repeats until the list is empty. A lone caller is
+//! [`SqlStore::enqueue_batch`], answers each caller, and repeats until the list is empty. A lone caller is
 //! written at once: nothing waits for a batch to fill. Every caller still gets its answer only after the
 //! commit, so "2xx means stored" holds as before.
 
@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     clock::Clock,
-    store::{Enqueued, NewJob, Store},
+    store::{Enqueued, NewJob, SqlStore},
 };
 
 /// Most deliveries committed in one transaction.
@@ -37,14 +37,14 @@ struct Waiting {
 }
 
 pub(super) struct GroupCommit {
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     clock: Clock,
     waiting: Mutex<Vec<Waiting>>,
     flushing: AtomicBool,
 }
 
 impl GroupCommit {
-    pub(super) fn new(store: Arc<dyn Store>, clock: Clock) -> Arc<Self> {
+    pub(super) fn new(store: Arc<SqlStore>, clock: Clock) -> Arc<Self> {
         Arc::new(Self {
             store,
             clock,

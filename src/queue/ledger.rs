@@ -37,7 +37,7 @@ use anyhow::{Context, anyhow, bail};
 use async_trait::async_trait;
 
 use crate::clock::Clock;
-use crate::store::{EffectState, Store};
+use crate::store::{EffectState, SqlStore};
 
 /// One external effect, as seen by the ledger.
 #[async_trait]
@@ -52,13 +52,13 @@ pub trait Effect: Send + Sync {
 
 /// The ledger of one job; get it from `JobContext::effects`.
 pub struct Effects {
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     job_id: i64,
     clock: Clock,
 }
 
 impl Effects {
-    pub(crate) fn new(store: Arc<dyn Store>, job_id: i64, clock: Clock) -> Self {
+    pub(crate) fn new(store: Arc<SqlStore>, job_id: i64, clock: Clock) -> Self {
         Self {
             store,
             job_id,

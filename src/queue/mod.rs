@@ -5,7 +5,7 @@
 //! * A job's payload is a [`Job`] (its kind an associated constant), enqueued with [`Queue::push`]
 //!   and run by a [`RunJob`] handler (`queue/job.rs` says why a stored kind or shape never changes).
 //! * [`Queue::enqueue`] records the delivery key and the job in **one**
-//!   transaction ([`Store::enqueue`](crate::store::Store::enqueue)) and only
+//!   transaction ([`SqlStore::enqueue`](crate::store::SqlStore::enqueue)) and only
 //!   then returns, so a handler that answers 2xx after it has a job that
 //!   survives a crash. A delivery key seen
 //!   before is a no-op reported as `duplicate` (answer 2xx anyway). Then it
@@ -45,7 +45,7 @@
 //!   again when the breaker's next probe is (or later: see
 //!   [`crate::outbound::Breaker::wait_hint`]). When an attempt's call closes a
 //!   breaker, every job waiting on that upstream is made due at once, in
-//!   enqueue order ([`Store::wake_waiting`](crate::store::Store::wake_waiting)).
+//!   enqueue order ([`SqlStore::wake_waiting`](crate::store::SqlStore::wake_waiting)).
 //! * [`JobError::Expired`]: the answer's deadline passed (the handler told the
 //!   person who asked); the job ends `expired`, not `dead`, and `jobs retry`
 //!   takes it back.
@@ -60,7 +60,7 @@
 //!   jobs get `shutdown_grace` to finish, the rest are cancelled and their
 //!   leases released (back to queued, due now, the attempt not counted).
 //! * Retention: a maintenance task scrubs done jobs' payloads after
-//!   `retention` ([`Store::purge_done`](crate::store::Store::purge_done): payload → JSON `null`, rows and
+//!   `retention` ([`SqlStore::purge_done`](crate::store::SqlStore::purge_done): payload → JSON `null`, rows and
 //!   delivery keys kept) every 10 minutes, and refreshes the jobs-by-state
 //!   gauge every 15 s.
 //!

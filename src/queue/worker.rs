@@ -20,7 +20,7 @@ use super::{
     Clock, Effects, ExecutionOutcome, Job, JobContext, JobError, JobHandler, QueueMetrics,
     Settings, group_commit,
 };
-use crate::store::{Enqueued, JobState, NewJob, Store, StoredJob};
+use crate::store::{Enqueued, JobState, NewJob, SqlStore, StoredJob};
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 4_000;
@@ -38,7 +38,7 @@ pub struct Queue {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     settings: Settings,
     clock: Clock,
@@ -56,7 +56,7 @@ enum Leased<T> {
 impl Queue {
     /// Fails on two handlers for one kind or unusable settings.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<SqlStore>,
         handlers: Vec<Arc<dyn JobHandler>>,
         settings: Settings,
         clock: Clock,
@@ -92,7 +92,7 @@ impl Queue {
         })
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<SqlStore> {
         &self.inner.store
     }
 
@@ -594,7 +594,7 @@ impl Queue {
 
 /// Renews a lease every `lease/3` until aborted; reports a lost lease once.
 async fn renew_loop(
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     clock: Clock,
     lease: Duration,
     job_id: i64,

@@ -33,7 +33,8 @@ use anyhow::Context;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migrate, Migration, MigrationType, Migrator};
 
-use super::sql::{Db, Dialect, SqlStore, with_db};
+use super::db::{SqlStore, with_db};
+use super::dialect::Dialect;
 
 /// The table sqlx's migrator keeps.
 pub(crate) const TABLE: &str = "_sqlx_migrations";
@@ -48,6 +49,23 @@ pub(crate) struct Embedded {
     /// sqlx's description: the file name's `<NAME>`, `_` as spaces.
     pub description: &'static str,
     pub sql: &'static str,
+}
+
+/// What a backend brings to its migrations, beside its [`Dialect`]: its files and how it keeps other
+/// processes out while migrating. Implemented in `sqlite.rs` and `postgres.rs`; a trait of this file
+/// (not of the dialect) because its files are [`Embedded`] here.
+pub(crate) trait Migrations: Dialect {
+    /// The backend's migrations, embedded by `build.rs`.
+    const MIGRATIONS: &'static [Embedded];
+
+    /// One row, one boolean: whether the table named `$1` exists (where unqualified names resolve).
+    const TABLE_EXISTS: &'static str;
+
+    /// Inside the migration transaction: keep other processes out.
+    async fn lock_migrations(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Self::Db>,
+    ) -> sqlx::Result<()>;
 }
 
 /// sqlx's migrator for a backend's migrations: its locking off (the store's lock covers the whole
@@ -71,11 +89,11 @@ fn migrator(migrations: &'static [Embedded]) -> Migrator {
     migrator
 }
 
-fn migrations_of<P: Dialect>(_pool: &P) -> &'static [Embedded] {
+fn migrations_of<P: Migrations>(_pool: &P) -> &'static [Embedded] {
     P::MIGRATIONS
 }
 
-fn table_exists_of<P: Dialect>(_pool: &P) -> &'static str {
+fn table_exists_of<P: Migrations>(_pool: &P) -> &'static str {
     P::TABLE_EXISTS
 }
 

@@ -1,5 +1,5 @@
-//! PostgreSQL specifics of the store: how the pool is opened, the
-//! [`Dialect`] for it, and the `LISTEN` task that wakes idle workers.
+//! PostgreSQL specifics of the store: how the pool is opened, its [`Dialect`] (with the `LISTEN`
+//! tasks that wake idle workers and hear erasures) and its [`Migrations`] lock.
 //!
 //! # Contract
 //! * `NOTIFY replaydesk_jobs` is sent inside every transaction that makes a
@@ -19,9 +19,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
-use super::migrate::Embedded;
-use super::sql::{CLAIM_POSTGRES, Dialect};
+use super::dialect::Dialect;
+use super::migrate::{Embedded, Migrations};
 use super::{StoreOptions, redact_url};
 
 /// The channel idle workers listen on.
@@ -76,45 +78,6 @@ fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `LISTEN` and a task that wakes one idle worker per notification.
-/// On a lost connection it wakes a worker too (a notification may have been
-/// missed) while `PgListener` reconnects.
-pub(crate) async fn listen(
-    pool: &PgPool,
-    wake: Arc<tokio::sync::Notify>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    subscribe(pool, CHANNEL, "new jobs", move |_| {
-        wake.notify_one();
-        true
-    })
-    .await
-}
-
-/// `NOTIFY replaydesk_erasures, payload` (at most 8000 bytes: PostgreSQL's limit).
-pub(crate) async fn announce_erasure(pool: &PgPool, payload: &str) -> anyhow::Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(ERASURES)
-        .bind(payload)
-        .execute(pool)
-        .await
-        .context("announcing an erasure")?;
-    Ok(())
-}
-
-/// `LISTEN replaydesk_erasures` and a task sending each payload to `to`, until nobody receives. An
-/// announcement sent while the connection is lost is missed, which the cache's own expiry
-/// (`fullstory.cache_ttl`) bounds.
-pub(crate) async fn listen_erasures(
-    pool: &PgPool,
-    to: tokio::sync::mpsc::UnboundedSender<String>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    subscribe(pool, ERASURES, "erasures", move |heard| match heard {
-        Some(payload) => to.send(payload.to_owned()).is_ok(),
-        None => true,
-    })
-    .await
-}
-
 /// `LISTEN channel` (in place when this returns) and a task calling `on` with each notification's
 /// payload, or with `None` when the connection was lost (`PgListener` reconnects after a second).
 /// The task ends when the pool closes or `on` says `false`.
@@ -123,7 +86,7 @@ async fn subscribe(
     channel: &'static str,
     what: &'static str,
     mut on: impl FnMut(Option<&str>) -> bool + Send + 'static,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<JoinHandle<()>> {
     let mut listener = PgListener::connect_with(pool)
         .await
         .with_context(|| format!("connecting the listener for {what}"))?;
@@ -155,12 +118,8 @@ async fn subscribe(
 impl Dialect for PgPool {
     type Db = sqlx::Postgres;
 
-    const CLAIM_SQL: &'static str = CLAIM_POSTGRES;
-
-    const MIGRATIONS: &'static [Embedded] = MIGRATIONS;
-
-    /// `to_regclass` resolves the name through `search_path`, as the store's unqualified names do.
-    const TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";
+    /// Concurrent workers skip each other's candidate rows instead of queueing on them.
+    const SKIP_LOCKED: bool = true;
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         self.begin().await
@@ -183,6 +142,50 @@ impl Dialect for PgPool {
             .await
             .map(|_| ())
     }
+
+    /// `LISTEN replaydesk_jobs` and a task that wakes one idle worker per notification. On a lost
+    /// connection it wakes a worker too (a notification may have been missed) while `PgListener`
+    /// reconnects.
+    async fn listen(&self, wake: Arc<Notify>) -> anyhow::Result<Option<JoinHandle<()>>> {
+        subscribe(self, CHANNEL, "new jobs", move |_| {
+            wake.notify_one();
+            true
+        })
+        .await
+        .map(Some)
+    }
+
+    /// `NOTIFY replaydesk_erasures, payload` (at most 8000 bytes: PostgreSQL's limit).
+    async fn announce_erasure(&self, payload: &str) -> anyhow::Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(ERASURES)
+            .bind(payload)
+            .execute(self)
+            .await
+            .context("announcing an erasure")?;
+        Ok(())
+    }
+
+    /// `LISTEN replaydesk_erasures` and a task sending each payload to `to`, until nobody receives.
+    /// An announcement sent while the connection is lost is missed, which the cache's own expiry
+    /// (`fullstory.cache_ttl`) bounds.
+    async fn listen_erasures(
+        &self,
+        to: mpsc::UnboundedSender<String>,
+    ) -> anyhow::Result<JoinHandle<()>> {
+        subscribe(self, ERASURES, "erasures", move |heard| match heard {
+            Some(payload) => to.send(payload.to_owned()).is_ok(),
+            None => true,
+        })
+        .await
+    }
+}
+
+impl Migrations for PgPool {
+    const MIGRATIONS: &'static [Embedded] = MIGRATIONS;
+
+    /// `to_regclass` resolves the name through `search_path`, as the store's unqualified names do.
+    const TABLE_EXISTS: &'static str = "SELECT to_regclass($1) IS NOT NULL";
 
     async fn lock_migrations(
         &self,

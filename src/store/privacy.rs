@@ -3,15 +3,15 @@
 //! erasure of every stored payload that holds a customer's email, and the tombstones of erased
 //! addresses (their keyed hashes, until they expire: [`crate::tombstone`]).
 //!
-//! A supertrait of [`super::Store`], so `Arc<dyn Store>` has these methods, written once for both
-//! backends in the same `with_db!` style as the queue's SQL.
+//! Methods of [`SqlStore`], written once for both backends in the same `with_db!` style as the rest
+//! of the store.
 
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::sql::{Db, Dialect, SqlStore, with_db};
+use super::db::{Db, SqlStore, with_db};
+use super::dialect::Dialect;
 use super::{from_ms, to_ms};
 use crate::identity::CustomerEmail;
 
@@ -35,63 +35,6 @@ pub struct AuditRecord {
     /// Sessions shown.
     pub sessions: i64,
     pub detail: Option<String>,
-}
-
-#[async_trait]
-pub trait PrivacyStore: Send + Sync {
-    async fn record_audit(&self, record: &AuditRecord) -> anyhow::Result<()>;
-
-    /// Newest first; optionally since a time and about one identity hash.
-    async fn audit(
-        &self,
-        since: Option<DateTime<Utc>>,
-        identity_hash: Option<&str>,
-        limit: u32,
-    ) -> anyhow::Result<Vec<AuditRecord>>;
-
-    /// The setting's value, storing `value` first if it has none (first writer wins).
-    async fn setting_or_insert(&self, key: &str, value: &str) -> anyhow::Result<String>;
-
-    /// Removes the setting; its value, if it had one.
-    async fn take_setting(&self, key: &str) -> anyhow::Result<Option<String>>;
-
-    /// Replaces by JSON `null` the payload and last error of every job that mentions `email`
-    /// ([`crate::identity::mentions`]: the exact address after normalisation, in every encoded form
-    /// extraction reads; `_` and `%` are ordinary characters). Jobs of kind `protected_kind` (erasures,
-    /// which hold the address they must still delete) are never touched, except job `own` when given:
-    /// the erasure scrubbing itself last. Returns how many jobs were scrubbed.
-    async fn scrub_payloads_mentioning(
-        &self,
-        email: &CustomerEmail,
-        protected_kind: &str,
-        own: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<u64>;
-
-    /// Replaces by JSON `null` the payload and last error of job `job_id`, whatever its state: a job
-    /// that answered about a forgotten customer keeps nothing of the question.
-    async fn scrub_job(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<()>;
-
-    /// Keeps the tombstone `hash` until `expires_at` (a later date wins when it has one already), and
-    /// forgets the tombstones that expired before `now`.
-    async fn bury(
-        &self,
-        hash: &str,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()>;
-
-    /// Which of `hashes` have a tombstone that has not expired at `now`.
-    async fn buried(&self, hashes: &[String], now: DateTime<Utc>) -> anyhow::Result<Vec<String>>;
-
-    /// How many job payloads or errors still mention `email` (the same reading as the scrub).
-    async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64>;
-
-    /// After an erasure, leaves no scrubbed bytes where the database could still give them back:
-    /// SQLite (`secure_delete` is on for every connection) checkpoints and truncates its WAL;
-    /// PostgreSQL vacuums the tables that held payloads (the old row versions become free space; the
-    /// bytes stay on disk until reused: see the README's "Erasure" section).
-    async fn compact_after_erasure(&self) -> anyhow::Result<()>;
 }
 
 const INSERT_AUDIT: &str = "INSERT INTO audit (at, action, platform, tenant, actor, place, identities, sessions, detail) \
@@ -168,11 +111,9 @@ impl SqlStore {
             );
         }
     }
-}
 
-#[async_trait]
-impl PrivacyStore for SqlStore {
-    async fn record_audit(&self, r: &AuditRecord) -> anyhow::Result<()> {
+    /// Writes one audited action.
+    pub async fn record_audit(&self, r: &AuditRecord) -> anyhow::Result<()> {
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(INSERT_AUDIT)
@@ -193,7 +134,8 @@ impl PrivacyStore for SqlStore {
         Ok(())
     }
 
-    async fn audit(
+    /// Newest first; optionally since a time and about one identity hash.
+    pub async fn audit(
         &self,
         since: Option<DateTime<Utc>>,
         identity_hash: Option<&str>,
@@ -231,7 +173,8 @@ impl PrivacyStore for SqlStore {
             .collect())
     }
 
-    async fn setting_or_insert(&self, key: &str, value: &str) -> anyhow::Result<String> {
+    /// The setting's value, storing `value` first if it has none (first writer wins).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> anyhow::Result<String> {
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(INSERT_SETTING)
@@ -248,7 +191,8 @@ impl PrivacyStore for SqlStore {
         })
     }
 
-    async fn take_setting(&self, key: &str) -> anyhow::Result<Option<String>> {
+    /// Removes the setting; its value, if it had one.
+    pub async fn take_setting(&self, key: &str) -> anyhow::Result<Option<String>> {
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let value: Option<(String,)> = sqlx::query_as(SELECT_SETTING)
@@ -264,7 +208,12 @@ impl PrivacyStore for SqlStore {
         })
     }
 
-    async fn scrub_payloads_mentioning(
+    /// Replaces by JSON `null` the payload and last error of every job that mentions `email`
+    /// ([`crate::identity::mentions`]: the exact address after normalisation, in every encoded form
+    /// extraction reads; `_` and `%` are ordinary characters). Jobs of kind `protected_kind` (erasures,
+    /// which hold the address they must still delete) are never touched, except job `own` when given:
+    /// the erasure scrubbing itself last. Returns how many jobs were scrubbed.
+    pub async fn scrub_payloads_mentioning(
         &self,
         email: &CustomerEmail,
         protected_kind: &str,
@@ -291,7 +240,9 @@ impl PrivacyStore for SqlStore {
         Ok(ids.len() as u64)
     }
 
-    async fn scrub_job(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+    /// Replaces by JSON `null` the payload and last error of job `job_id`, whatever its state: a job
+    /// that answered about a forgotten customer keeps nothing of the question.
+    pub async fn scrub_job(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             sqlx::query(SCRUB_ONE)
@@ -305,7 +256,9 @@ impl PrivacyStore for SqlStore {
         Ok(())
     }
 
-    async fn bury(
+    /// Keeps the tombstone `hash` until `expires_at` (a later date wins when it has one already), and
+    /// forgets the tombstones that expired before `now`.
+    pub async fn bury(
         &self,
         hash: &str,
         expires_at: DateTime<Utc>,
@@ -329,7 +282,12 @@ impl PrivacyStore for SqlStore {
         Ok(())
     }
 
-    async fn buried(&self, hashes: &[String], now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+    /// Which of `hashes` have a tombstone that has not expired at `now`.
+    pub async fn buried(
+        &self,
+        hashes: &[String],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
         let mut found = Vec::new();
         for hash in hashes {
             let row: Option<(String,)> = with_db!(self, |pool| {
@@ -345,11 +303,16 @@ impl PrivacyStore for SqlStore {
         Ok(found)
     }
 
-    async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64> {
+    /// How many job payloads or errors still mention `email` (the same reading as the scrub).
+    pub async fn count_payloads_mentioning(&self, email: &CustomerEmail) -> anyhow::Result<u64> {
         Ok(self.jobs_mentioning(email, None, None).await?.len() as u64)
     }
 
-    async fn compact_after_erasure(&self) -> anyhow::Result<()> {
+    /// After an erasure, leaves no scrubbed bytes where the database could still give them back:
+    /// SQLite (`secure_delete` is on for every connection) checkpoints and truncates its WAL;
+    /// PostgreSQL vacuums the tables that held payloads (the old row versions become free space; the
+    /// bytes stay on disk until reused: see the README's "Erasure" section).
+    pub async fn compact_after_erasure(&self) -> anyhow::Result<()> {
         match &self.db {
             Db::Sqlite(db) => {
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")

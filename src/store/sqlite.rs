@@ -1,5 +1,5 @@
-//! SQLite specifics of the store: how the pool is opened and the
-//! [`Dialect`] for it.
+//! SQLite specifics of the store: how the pools are opened, and its [`Dialect`] and
+//! [`Migrations`]: the write lock, and erasure announcements through a table every process polls.
 //!
 //! # Contract
 //! * File databases: created if missing (parent directory too) with mode 0600, whatever the umask:
@@ -13,42 +13,34 @@
 //! * `sqlite::memory:`: one connection that never closes, because every
 //!   connection to an in-memory database would otherwise see its own, and
 //!   the database vanishes with its last connection.
-//! * Writes go through one writer connection (see [`SqliteDb`]) and start
+//! * Writes go through one writer connection (see `SqliteDb`) and start
 //!   with `BEGIN IMMEDIATE`: the write lock is taken (or, against another
 //!   process, waited for) before the first read, so a read-then-write
 //!   transaction can never fail half-way with `SQLITE_BUSY` when another
 //!   connection wrote in between. Reads use a pool of their own (WAL lets
 //!   them run beside the writer).
 //! * No cross-process wake-ups: other processes find new jobs by polling, and
-//!   erasures announced by another process ([`announce_erasure`]) by polling
+//!   erasures announced by another process ([`Dialect::announce_erasure`]) by polling
 //!   a table every [`ERASURE_POLL`] (PostgreSQL uses `NOTIFY` for both).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::Context;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
-use super::migrate::Embedded;
-use super::sql::{CLAIM_SQLITE, Dialect};
-use super::{Durability, SQLITE_BUSY_TIMEOUT, StoreOptions};
+use super::db::SqliteDb;
+use super::dialect::Dialect;
+use super::migrate::{Embedded, Migrations};
+use super::{Durability, SQLITE_BUSY_TIMEOUT, StoreOptions, to_ms};
 
 /// `src/store/migrations/sqlite/*.sql`, in version order ([`super::migrate`]). SQLite alone has 6,
 /// `erasure_announcements` (PostgreSQL announces erasures with NOTIFY).
 const MIGRATIONS: &[Embedded] = include!(concat!(env!("OUT_DIR"), "/migrations_sqlite.rs"));
-
-/// The SQLite store's pools: every write goes through `write`, a pool of
-/// one connection whose acquire queue is first-come first-served, so writers
-/// in this process take turns instead of racing for SQLite's lock (whose busy
-/// handler sleeps with backoff and let some enqueues wait a second under
-/// load); reads use `read`. For `sqlite::memory:` both are the same single
-/// connection.
-pub(crate) struct SqliteDb {
-    pub(crate) read: SqlitePool,
-    pub(crate) write: SqlitePool,
-}
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<SqliteDb> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -174,12 +166,8 @@ pub(crate) fn wider_than_private(url: &str) -> Vec<(PathBuf, u32)> {
 impl Dialect for SqliteDb {
     type Db = sqlx::Sqlite;
 
-    const CLAIM_SQL: &'static str = CLAIM_SQLITE;
-
-    const MIGRATIONS: &'static [Embedded] = MIGRATIONS;
-
-    const TABLE_EXISTS: &'static str =
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)";
+    /// One writer and no row locks: the claim needs no `SKIP LOCKED`.
+    const SKIP_LOCKED: bool = false;
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.write.begin_with("BEGIN IMMEDIATE").await
@@ -201,6 +189,82 @@ impl Dialect for SqliteDb {
         Ok(())
     }
 
+    /// No cross-process wake-ups: other processes find new jobs by polling.
+    async fn listen(&self, _wake: Arc<Notify>) -> anyhow::Result<Option<JoinHandle<()>>> {
+        Ok(None)
+    }
+
+    /// Writes an erasure announcement for every process on this file, and forgets those older than
+    /// an hour.
+    async fn announce_erasure(&self, payload: &str) -> anyhow::Result<()> {
+        let now_ms = to_ms(Utc::now());
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO erasure_announcements (at, payload) VALUES ($1, $2)")
+            .bind(now_ms)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await
+            .context("announcing an erasure")?;
+        sqlx::query("DELETE FROM erasure_announcements WHERE at < $1")
+            .bind(now_ms - ANNOUNCEMENT_KEPT_MS)
+            .execute(&mut *tx)
+            .await
+            .context("forgetting old erasure announcements")?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A task sending each announcement written after it started to `to`, polling every
+    /// [`ERASURE_POLL`], until nobody receives.
+    async fn listen_erasures(
+        &self,
+        to: mpsc::UnboundedSender<String>,
+    ) -> anyhow::Result<JoinHandle<()>> {
+        let read = self.read.clone();
+        let (mut seen,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM erasure_announcements")
+                .fetch_one(&read)
+                .await
+                .context("reading erasure announcements")?;
+        Ok(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ERASURE_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let rows: Vec<(i64, String)> = match sqlx::query_as(
+                    "SELECT id, payload FROM erasure_announcements WHERE id > $1 ORDER BY id",
+                )
+                .bind(seen)
+                .fetch_all(&read)
+                .await
+                {
+                    Ok(rows) => rows,
+                    Err(error) if read.is_closed() => {
+                        tracing::debug!(%error, "the store closed: erasure polling stops");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not read erasure announcements; trying again");
+                        continue;
+                    }
+                };
+                for (id, payload) in rows {
+                    seen = id;
+                    if to.send(payload).is_err() {
+                        return;
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Migrations for SqliteDb {
+    const MIGRATIONS: &'static [Embedded] = MIGRATIONS;
+
+    const TABLE_EXISTS: &'static str =
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)";
+
     async fn lock_migrations(
         &self,
         _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -215,69 +279,3 @@ impl Dialect for SqliteDb {
 pub(crate) const ERASURE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// How long an announcement is kept for processes to read it.
 const ANNOUNCEMENT_KEPT_MS: i64 = 3_600_000;
-
-/// Writes an erasure announcement for every process on this file, and forgets those older than an hour.
-pub(crate) async fn announce_erasure(
-    db: &SqliteDb,
-    payload: &str,
-    now_ms: i64,
-) -> anyhow::Result<()> {
-    let mut tx = db.begin_write().await?;
-    sqlx::query("INSERT INTO erasure_announcements (at, payload) VALUES ($1, $2)")
-        .bind(now_ms)
-        .bind(payload)
-        .execute(&mut *tx)
-        .await
-        .context("announcing an erasure")?;
-    sqlx::query("DELETE FROM erasure_announcements WHERE at < $1")
-        .bind(now_ms - ANNOUNCEMENT_KEPT_MS)
-        .execute(&mut *tx)
-        .await
-        .context("forgetting old erasure announcements")?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A task sending each announcement written after it started to `to`, polling every
-/// [`ERASURE_POLL`], until nobody receives.
-pub(crate) async fn listen_erasures(
-    db: &SqliteDb,
-    to: tokio::sync::mpsc::UnboundedSender<String>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let read = db.read.clone();
-    let (mut seen,): (i64,) =
-        sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM erasure_announcements")
-            .fetch_one(&read)
-            .await
-            .context("reading erasure announcements")?;
-    Ok(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(ERASURE_POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let rows: Vec<(i64, String)> = match sqlx::query_as(
-                "SELECT id, payload FROM erasure_announcements WHERE id > $1 ORDER BY id",
-            )
-            .bind(seen)
-            .fetch_all(&read)
-            .await
-            {
-                Ok(rows) => rows,
-                Err(error) if read.is_closed() => {
-                    tracing::debug!(%error, "the store closed: erasure polling stops");
-                    return;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "could not read erasure announcements; trying again");
-                    continue;
-                }
-            };
-            for (id, payload) in rows {
-                seen = id;
-                if to.send(payload).is_err() {
-                    return;
-                }
-            }
-        }
-    }))
-}

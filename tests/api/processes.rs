@@ -22,7 +22,7 @@ use std::{
 
 use replaydesk::{
     adapters::zendesk::{inbound::ACCOUNT, inbound::INVOCATION, verify},
-    store::{self, JobState, Store},
+    store::{self, JobState, SqlStore},
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -258,7 +258,7 @@ pub(super) async fn wait_until(what: &str, limit: Duration, mut done: impl Async
 }
 
 /// Jobs not yet done or dead.
-async fn unfinished(store: &dyn Store) -> u64 {
+async fn unfinished(store: &SqlStore) -> u64 {
     store
         .count_by_state()
         .await

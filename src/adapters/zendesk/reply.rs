@@ -2,7 +2,7 @@
 //! session the ticket already shows.
 //!
 //! - **Never the same session twice.** Before rendering, the job *claims* the sessions it found in the
-//!   ticket's scope (`zendesk:ticket:{id}`, items `session:{id}`, [`Store::claim_items`]) and the note
+//!   ticket's scope (`zendesk:ticket:{id}`, items `session:{id}`, [`SqlStore::claim_items`]) and the note
 //!   lists only the sessions it now holds. Claiming before posting (rather than recording after) means
 //!   two jobs for one ticket running at the same time split the sessions instead of both posting them;
 //!   a retry of the same job holds the same claims, so it posts them. The empty note (`empty-note`) and
@@ -44,7 +44,7 @@ use crate::{
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
-    store::Store,
+    store::SqlStore,
 };
 
 /// How often a note is re-sent after a 409 within one attempt.
@@ -155,7 +155,7 @@ pub fn only_new(result: &LookupResult, new: &HashSet<String>) -> LookupResult {
 /// Posts answers on Zendesk tickets.
 pub struct ZendeskReplier {
     api: Arc<ZendeskApi>,
-    store: Arc<dyn Store>,
+    store: Arc<SqlStore>,
     clock: Clock,
     note_when_empty: bool,
     tag: String,
@@ -165,7 +165,7 @@ pub struct ZendeskReplier {
 impl ZendeskReplier {
     pub fn new(
         api: Arc<ZendeskApi>,
-        store: Arc<dyn Store>,
+        store: Arc<SqlStore>,
         clock: Clock,
         config: &ZendeskConfig,
     ) -> Self {

@@ -1,0 +1,648 @@
+//! Jobs: the life of a job in the store, from the delivery that enqueued it to its end. Enqueue
+//! (with the delivery key, in one transaction, alone or as a group commit), the claim and its lease,
+//! completion, retries, waits for an upstream, the ends (dead, expired, cancelled), an operator's hold,
+//! and the reads behind `jobs list/show` and the metrics.
+//!
+//! # Contract
+//! * A delivery key is recorded with its job in the same transaction: a key seen before writes
+//!   nothing and answers the first job's id (`duplicate: true`), also when a concurrent
+//!   transaction (PostgreSQL) committed the same key first.
+//! * Every state change of a leased job names the lease owner; a worker whose lease was taken over
+//!   gets `false` back and changes nothing.
+//! * The transactions that make jobs due now (enqueue, a shutdown's release, an operator's retry,
+//!   waking the jobs waiting on an upstream) wake other processes on commit
+//!   ([`Dialect::notify_jobs`]); other processes' workers find the rest by polling.
+//! * Waiting for an upstream, a shutdown's release and an operator's hold do not count as attempts.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::db::{JobRow, SqlStore, job_columns, job_from_row, job_row, with_db};
+use super::dialect::Dialect;
+use super::{Enqueued, JobState, NewJob, StoredJob, Wait, to_ms};
+
+/// The claim: the first due job (queued and due, or running with a lapsed lease), leased and its
+/// attempt counted; `$lock` is what the backend adds to the sub-select ([`Dialect::SKIP_LOCKED`]).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lock_owner = $1, \
+             locked_until = $2, updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs \
+                 WHERE (state = 'queued' AND run_after <= $3) \
+                    OR (state = 'running' AND locked_until < $3) \
+                 ORDER BY run_after, id LIMIT 1",
+            $lock,
+            ") RETURNING ",
+            job_columns!()
+        )
+    };
+}
+
+const CLAIM: &str = claim_sql!("");
+const CLAIM_SKIP_LOCKED: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+
+const FIND_DELIVERY: &str = "SELECT job_id FROM deliveries WHERE delivery_key = $1";
+const INSERT_JOB: &str = "INSERT INTO jobs \
+     (kind, payload, delivery_key, state, attempts, run_after, enqueued_at, updated_at, request_id) \
+     VALUES ($1, $2, $3, 'queued', 0, $4, $4, $4, $5) RETURNING id";
+const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = $1";
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (delivery_key, job_id, received_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (delivery_key) DO NOTHING";
+const RENEW: &str = "UPDATE jobs SET locked_until = $3 \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const COMPLETE: &str = "UPDATE jobs SET state = 'done', lock_owner = NULL, locked_until = NULL, \
+     finished_at = $3, updated_at = $3, waiting_on = NULL \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const RETRY_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
+     locked_until = NULL, run_after = $3, last_error = $4, updated_at = $5, waiting_on = NULL \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+/// Like a retry, but the claim is not counted as an attempt, and the upstream waited for is kept.
+const WAIT_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
+     locked_until = NULL, run_after = $3, last_error = $4, waiting_on = $5, updated_at = $6, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+/// Ends a job as `$5` (`dead`, `expired` or `cancelled`).
+const MARK_ENDED: &str = "UPDATE jobs SET state = $5, lock_owner = NULL, locked_until = NULL, \
+     last_error = $3, finished_at = $4, updated_at = $4, waiting_on = NULL \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+/// The upstream is back: its waiting jobs are due, oldest first (the claim orders by `run_after`).
+const WAKE_WAITING: &str = "UPDATE jobs SET run_after = enqueued_at, updated_at = $2 \
+     WHERE state = 'queued' AND waiting_on = $1 AND run_after > $2";
+const COUNT_WAITING: &str = "SELECT waiting_on, COUNT(*) FROM jobs \
+     WHERE state = 'queued' AND waiting_on IS NOT NULL GROUP BY waiting_on";
+const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
+     run_after = $3, updated_at = $3, \
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
+/// Releases an operator's hold, leaving the job as it was before it.
+const UNHOLD: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
+     updated_at = $3 WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+/// An operator's hold on job `$4`: queued, or running with a lapsed lease; the attempt not counted.
+/// Bound as the claim is (`$1` owner, `$2` lease end, `$3` now), and the job id.
+const CLAIM_JOB: &str = concat!(
+    "UPDATE jobs SET state = 'running', lock_owner = $1, locked_until = $2, updated_at = $3 \
+     WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND locked_until < $3)) RETURNING ",
+    job_columns!()
+);
+const LIST_JOBS: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs ORDER BY id DESC LIMIT $1"
+);
+const LIST_JOBS_IN_STATE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE state = $1 ORDER BY id DESC LIMIT $2"
+);
+const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
+const RETRY_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $2, \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $2, retried_at = $2, \
+     waiting_on = NULL \
+     WHERE id = $1 AND state IN ('dead', 'expired', 'cancelled') AND payload_purged_at IS NULL";
+const RETRY_ALL_DEAD: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
+     waiting_on = NULL \
+     WHERE state = 'dead' AND payload_purged_at IS NULL";
+const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $1, \
+     lock_owner = NULL, locked_until = NULL, finished_at = NULL, updated_at = $1, retried_at = $1, \
+     waiting_on = NULL \
+     WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' AND payload_purged_at IS NULL \
+         ORDER BY id LIMIT $2)";
+
+fn claim_sql_of<P: Dialect>(_pool: &P) -> &'static str {
+    if P::SKIP_LOCKED {
+        CLAIM_SKIP_LOCKED
+    } else {
+        CLAIM
+    }
+}
+
+impl SqlStore {
+    /// Records the delivery key and the job in one transaction. A key seen
+    /// before writes nothing and returns the first job's id with
+    /// `duplicate: true`. Callers should namespace keys (`"slack:Ev123"`).
+    pub async fn enqueue(
+        &self,
+        delivery_key: &str,
+        job: NewJob,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Enqueued> {
+        let mut done = self
+            .enqueue_batch(vec![(delivery_key.to_owned(), job)], now)
+            .await?;
+        done.pop().context("enqueue: no result")
+    }
+
+    /// [`Self::enqueue`] for several deliveries in one transaction (group commit): one commit, one
+    /// disk flush, for all of them. Results are in the order given; a key repeated within the batch
+    /// is a duplicate of its first occurrence. If the transaction fails, none is stored.
+    pub async fn enqueue_batch(
+        &self,
+        items: Vec<(String, NewJob)>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Enqueued>> {
+        let items = items
+            .into_iter()
+            .map(|(key, job)| {
+                let payload = serde_json::to_string(&job.payload)?;
+                Ok((key, job.kind, payload, job.request_id))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let now = to_ms(now);
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await.context("enqueue: begin")?;
+            let mut results = Vec::with_capacity(items.len());
+            for (delivery_key, kind, payload, request_id) in &items {
+                // Seen before (committed, or earlier in this same batch): a duplicate.
+                let existing: Option<(i64,)> = sqlx::query_as(FIND_DELIVERY)
+                    .bind(delivery_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((job_id,)) = existing {
+                    results.push(Enqueued {
+                        job_id,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                let (job_id,): (i64,) = sqlx::query_as(INSERT_JOB)
+                    .bind(kind)
+                    .bind(payload)
+                    .bind(delivery_key)
+                    .bind(now)
+                    .bind(request_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("enqueue: inserting the job")?;
+                let inserted = sqlx::query(INSERT_DELIVERY)
+                    .bind(delivery_key)
+                    .bind(job_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .context("enqueue: inserting the delivery key")?
+                    .rows_affected();
+                if inserted == 0 {
+                    // A concurrent transaction (PostgreSQL) recorded the same key first and has
+                    // committed (ON CONFLICT waited for it): drop our job, report theirs.
+                    sqlx::query(DELETE_JOB)
+                        .bind(job_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let (job_id,): (i64,) = sqlx::query_as(FIND_DELIVERY)
+                        .bind(delivery_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    results.push(Enqueued {
+                        job_id,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                results.push(Enqueued {
+                    job_id,
+                    duplicate: false,
+                });
+            }
+            if results.iter().any(|r| !r.duplicate) {
+                pool.notify_jobs(&mut tx).await?;
+            }
+            tx.commit().await.context("enqueue: commit")?;
+            Ok(results)
+        })
+    }
+
+    /// Atomically leases one claimable job (queued and due, or running with a
+    /// lease that ran out before `now`) to `owner` until `lease_until`, and
+    /// counts the attempt. `owner` must be unique per claim.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StoredJob>> {
+        let sql = with_db!(self, |pool| claim_sql_of(pool));
+        self.lease(sql, None, owner, lease_until, now, "claiming a job")
+            .await
+    }
+
+    /// Extends a lease still held by `owner`; `false` if it was lost.
+    pub async fn renew_lease(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.on_lease(RENEW, job_id, owner, lease_until, "renewing a lease")
+            .await
+    }
+
+    /// running → done, if `owner` still holds the lease.
+    pub async fn complete(
+        &self,
+        job_id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.on_lease(COMPLETE, job_id, owner, now, "completing a job")
+            .await
+    }
+
+    /// running → queued until `run_after`, with the error, if `owner` still
+    /// holds the lease.
+    pub async fn retry_later(
+        &self,
+        job_id: i64,
+        owner: &str,
+        run_after: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_LATER)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(run_after))
+                .bind(error)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("scheduling a retry")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// running → dead, with the error, if `owner` still holds the lease.
+    pub async fn mark_dead(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.end(job_id, owner, JobState::Dead, error, now).await
+    }
+
+    /// running → expired (its answer's deadline passed while an upstream was down), with the error, if
+    /// `owner` still holds the lease.
+    pub async fn mark_expired(
+        &self,
+        job_id: i64,
+        owner: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.end(job_id, owner, JobState::Expired, error, now).await
+    }
+
+    /// Leases job `job_id` to `owner` until `lease_until` when it is queued (due or not, waiting or
+    /// not) or running with a lease that ran out before `now`, without counting an attempt: an
+    /// operator's hold on it (`jobs cancel`). `None` when it is in any other state or absent.
+    pub async fn claim_job(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<StoredJob>> {
+        self.lease(
+            CLAIM_JOB,
+            Some(job_id),
+            owner,
+            lease_until,
+            now,
+            "claiming one job",
+        )
+        .await
+    }
+
+    /// Undoes [`Self::claim_job`]: running → queued as it was (its `run_after`, attempts, wait and
+    /// error untouched), if `owner` still holds the lease.
+    pub async fn unhold(
+        &self,
+        job_id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.on_lease(UNHOLD, job_id, owner, now, "releasing a hold on a job")
+            .await
+    }
+
+    /// running → cancelled (an operator ended it), with the reason, if `owner` still holds the lease.
+    pub async fn mark_cancelled(
+        &self,
+        job_id: i64,
+        owner: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.end(job_id, owner, JobState::Cancelled, reason, now)
+            .await
+    }
+
+    /// running → queued until `wait.until`, waiting on `wait.upstream` (or only delayed, without one),
+    /// un-counting the attempt (an upstream outage or a spend limit is not the job's failure), if
+    /// `owner` still holds the lease.
+    pub async fn wait_later(
+        &self,
+        job_id: i64,
+        owner: &str,
+        wait: Wait<'_>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(WAIT_LATER)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(wait.until))
+                .bind(wait.error)
+                .bind(wait.upstream)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("scheduling a wait")?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// `upstream` is back: every job queued waiting on it is due now, in enqueue order (its
+    /// `run_after` becomes its `enqueued_at`). Returns how many.
+    pub async fn wake_waiting(&self, upstream: &str, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(WAKE_WAITING)
+                .bind(upstream)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("waking the jobs waiting on an upstream")?
+                .rows_affected();
+            if n > 0 {
+                pool.notify_jobs(&mut tx).await?;
+            }
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Queued jobs waiting on an upstream, by upstream.
+    pub async fn count_waiting(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = with_db!(self, |pool| {
+            sqlx::query_as(COUNT_WAITING)
+                .fetch_all(pool.reader())
+                .await
+                .context("counting waiting jobs")?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(upstream, n)| (upstream, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// running → queued, due now, un-counting the attempt (shutdown
+    /// interrupted it; it was not the job's fault), if `owner` still holds
+    /// the lease.
+    pub async fn release(
+        &self,
+        job_id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RELEASE)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("releasing a lease")?
+                .rows_affected();
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    pub async fn get_job(&self, job_id: i64) -> anyhow::Result<Option<StoredJob>> {
+        let row: Option<JobRow> = with_db!(self, |pool| {
+            match sqlx::query(GET_JOB)
+                .bind(job_id)
+                .fetch_optional(pool.reader())
+                .await
+                .context("reading a job")?
+            {
+                Some(row) => Some(job_row!(row)),
+                None => None,
+            }
+        });
+        row.map(job_from_row).transpose()
+    }
+
+    /// Newest first.
+    pub async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<StoredJob>> {
+        let limit = i64::from(limit);
+        let rows: Vec<JobRow> = with_db!(self, |pool| {
+            let rows = match state {
+                Some(state) => {
+                    sqlx::query(LIST_JOBS_IN_STATE)
+                        .bind(state.as_str())
+                        .bind(limit)
+                        .fetch_all(pool.reader())
+                        .await
+                }
+                None => {
+                    sqlx::query(LIST_JOBS)
+                        .bind(limit)
+                        .fetch_all(pool.reader())
+                        .await
+                }
+            }
+            .context("listing jobs")?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(job_row!(row));
+            }
+            out
+        });
+        rows.into_iter().map(job_from_row).collect()
+    }
+
+    /// Every state, zero included.
+    pub async fn count_by_state(&self) -> anyhow::Result<Vec<(JobState, u64)>> {
+        let rows: Vec<(String, i64)> = with_db!(self, |pool| {
+            sqlx::query_as(COUNT_BY_STATE)
+                .fetch_all(pool.reader())
+                .await
+                .context("counting jobs")?
+        });
+        let mut counts: Vec<(JobState, u64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
+        for (state, n) in rows {
+            let state: JobState = state.parse()?;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 = u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// dead, expired or cancelled → queued, due now, attempts reset, `retried_at` = now. `false` if none, or
+    /// when retention or an erasure scrubbed its payload (nothing is left to run). The bulk retries
+    /// below leave scrubbed jobs alone too.
+    pub async fn retry_dead(&self, job_id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_DEAD)
+                .bind(job_id)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("retrying a dead job")?
+                .rows_affected();
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// Every dead job → queued; how many.
+    pub async fn retry_all_dead(&self, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        Ok(with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_ALL_DEAD)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("retrying dead jobs")?
+                .rows_affected();
+            pool.notify_jobs(&mut tx).await?;
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// At most `limit` dead jobs (oldest first) → queued, in one transaction; how many. Repeated
+    /// until it returns 0, this is [`Self::retry_all_dead`] in steps that can report progress.
+    pub async fn retry_dead_batch(&self, limit: u32, now: DateTime<Utc>) -> anyhow::Result<u64> {
+        Ok(with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(RETRY_DEAD_BATCH)
+                .bind(to_ms(now))
+                .bind(i64::from(limit))
+                .execute(&mut *tx)
+                .await
+                .context("retrying dead jobs")?
+                .rows_affected();
+            if n > 0 {
+                pool.notify_jobs(&mut tx).await?;
+            }
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Runs the lease `sql` (`$1` owner, `$2` lease end, `$3` now, and `$4` the job when one is named:
+    /// the claim or an operator's hold) in its own write transaction; the job it leased, if any.
+    async fn lease(
+        &self,
+        sql: &'static str,
+        job_id: Option<i64>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        what: &'static str,
+    ) -> anyhow::Result<Option<StoredJob>> {
+        let row: Option<JobRow> = with_db!(self, |pool| {
+            let mut tx = pool
+                .begin_write()
+                .await
+                .with_context(|| format!("{what}: begin"))?;
+            let query = sqlx::query(sql)
+                .bind(owner)
+                .bind(to_ms(lease_until))
+                .bind(to_ms(now));
+            let query = match job_id {
+                Some(job_id) => query.bind(job_id),
+                None => query,
+            };
+            let row = query.fetch_optional(&mut *tx).await.context(what)?;
+            tx.commit()
+                .await
+                .with_context(|| format!("{what}: commit"))?;
+            match row {
+                Some(row) => Some(job_row!(row)),
+                None => None,
+            }
+        });
+        row.map(job_from_row).transpose()
+    }
+
+    /// running → `state` (dead, expired or cancelled), with the error, if `owner` still holds the lease.
+    async fn end(
+        &self,
+        job_id: i64,
+        owner: &str,
+        state: JobState,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(MARK_ENDED)
+                .bind(job_id)
+                .bind(owner)
+                .bind(error)
+                .bind(to_ms(now))
+                .bind(state.as_str())
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("marking a job {state}"))?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+
+    /// Runs `sql` (`$1` job id, `$2` lease owner, `$3` a time) in its own write transaction; whether it
+    /// changed the job (the lease was still `owner`'s). The lease-guarded updates without more to bind.
+    async fn on_lease(
+        &self,
+        sql: &'static str,
+        job_id: i64,
+        owner: &str,
+        at: DateTime<Utc>,
+        what: &'static str,
+    ) -> anyhow::Result<bool> {
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(sql)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(at))
+                .execute(&mut *tx)
+                .await
+                .context(what)?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+}

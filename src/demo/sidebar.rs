@@ -3,7 +3,7 @@
 //!
 //! What Zendesk does for a real sidebar, done here: the signed first load (a form POST of an RS256 JWT in
 //! the field `token` to replaydesk's `/zendesk/app`, with `origin` and `app_guid` in the query string; see
-//! [`crate::adapters::zendesk::app::jwt`]) and the ZAF SDK (a stub `ZAFClient` answering `ticket` and
+//! [`crate::adapters::zendesk::sidebar::jwt`]) and the ZAF SDK (a stub `ZAFClient` answering `ticket` and
 //! `currentUser`, and `resize`, served at the page's `zendesk.app_sdk_url`).
 //!
 //! The JWT is signed with [`DEMO_KEY`], an RSA key made for the demo and **public** (it is in this
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::adapters::zendesk::app::jwt;
+use crate::adapters::zendesk::sidebar::jwt;
 
 /// The demo's app key (PKCS#8): public, for the demo only.
 pub const DEMO_KEY: &str = include_str!("sidebar-demo-key.pem");

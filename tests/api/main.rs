@@ -21,4 +21,4 @@ mod server;
 mod slack;
 mod stored_jobs;
 mod zendesk;
-mod zendesk_app;
+mod zendesk_sidebar;

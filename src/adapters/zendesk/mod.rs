@@ -21,14 +21,13 @@
 //! ticket's replays are looked up for), [`erasure_tag`] (a tagged ticket erases its requester),
 //! [`ticket_event`] (the optional FullStory event), [`reply`] (the [`crate::answer::Replier`]: claims, note, tag through the
 //! effect ledger), [`render`] (the note's HTML), [`cli`] (`replaydesk zendesk setup|backfill|app`),
-//! [`app`] (the ticket sidebar app: `/zendesk/app…`, sharing the job's identity rules and the note).
+//! [`sidebar`] (the ticket sidebar app: `/zendesk/app…`, sharing the job's identity rules and the note).
 //!
 //! The adapter is on when `zendesk.webhook_secret` and an API credential (`zendesk.api_token` with
 //! `zendesk.email`, or `zendesk.oauth_token`) are set; the configuration then also needs
 //! `zendesk.subdomain` or `zendesk.base_url`.
 
 pub mod api;
-pub mod app;
 pub mod cli;
 pub mod customers;
 pub mod erasure_tag;
@@ -36,6 +35,7 @@ pub mod inbound;
 pub mod payload;
 pub mod render;
 pub mod reply;
+pub mod sidebar;
 pub mod ticket;
 pub mod ticket_event;
 pub mod verify;
@@ -88,11 +88,11 @@ impl Platform for Zendesk {
             app.config.zendesk.account_lookups_per_minute,
             app.config.limits.per_source_burst,
         ));
-        let sidebar = Arc::new(app::Sidebar::new(api.clone(), &app.config));
+        let sidebar = Arc::new(sidebar::Sidebar::new(api.clone(), &app.config));
         Ok(Plugged {
             routes: Router::new()
                 .route("/zendesk/webhook", post(inbound::webhook))
-                .merge(app::routes(sidebar)),
+                .merge(sidebar::routes(sidebar)),
             handlers: vec![Arc::new(ticket::TicketHandler {
                 app: app.clone(),
                 api,

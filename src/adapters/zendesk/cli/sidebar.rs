@@ -1,5 +1,5 @@
 //! `app --url https://host --out replaydesk.zip [--force]`: writes the ticket sidebar app's ZAF v2
-//! package ([`crate::adapters::zendesk::app::package`]) for Admin Center's "Upload private app"; with
+//! package ([`crate::adapters::zendesk::sidebar::package`]) for Admin Center's "Upload private app"; with
 //! `zendesk.app_id` and an API credential it also fetches the uploaded app's public key and prints the
 //! `zendesk.app_public_key` line to set.
 //!
@@ -21,7 +21,7 @@ pub(super) async fn run(config: Config, args: AppArgs) -> Result<(), Failure> {
         .author_email
         .or_else(|| config.zendesk.email.clone())
         .unwrap_or_else(|| format!("replaydesk@{}", url.host_str().unwrap_or("localhost")));
-    let zip = crate::adapters::zendesk::app::package::zip(&base, &args.author_name, &email)
+    let zip = crate::adapters::zendesk::sidebar::package::zip(&base, &args.author_name, &email)
         .map_err(|e| Failure::failed(format!("could not build the app's package: {e}")))?;
     write_new(&args.out, &zip, args.force)?;
     println!(

@@ -7,14 +7,14 @@
 //!   page ([`page`]) with a token of ours ([`token`]) bound to account and agent; 401 page saying what to
 //!   check when the JWT is bad or missing, 403 for another account. `GET /zendesk/app` (a load that was
 //!   not signed) is the 401 page.
-//! - `POST /zendesk/app/api/ticket` `{ticket_id, agent_id}`: exchanges the load's token for one bound to
+//! - `POST /zendesk/sidebar/api/ticket` `{ticket_id, agent_id}`: exchanges the load's token for one bound to
 //!   the ticket the ZAF client reports (Zendesk's JWT does not name the ticket).
-//! - `GET /zendesk/app/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
+//! - `GET /zendesk/sidebar/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
 //!   caps, [`super::customers`]), their sessions newest first, the one live at the ticket's creation
 //!   marked likely, with its digest.
-//! - `POST /zendesk/app/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
+//! - `POST /zendesk/sidebar/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
 //!   cut at the ticket's creation (cached by the shared FullStory cache).
-//! - `POST /zendesk/app/api/note?ticket=ID`: queues the webhook's own `zendesk.ticket` job, so the note is
+//! - `POST /zendesk/sidebar/api/note?ticket=ID`: queues the webhook's own `zendesk.ticket` job, so the note is
 //!   the one the webhook would post, through the same effect ledger and per-ticket session claims (never
 //!   the same session twice on a ticket). Its delivery key is the ticket and the page load, so repeated
 //!   clicks on one page queue one job; a later page (new sessions since) may add another note with only
@@ -60,7 +60,7 @@ use crate::{
     store::NewJob,
 };
 use reads::Reads;
-use token::{AppToken, TokenError};
+use token::{SidebarToken, TokenError};
 
 /// Calls one page load's token may make at once before the per-minute pace applies.
 pub const TOKEN_BURST: u32 = 5;
@@ -93,7 +93,7 @@ impl Sidebar {
 
     /// Counts one call of `token`'s against its page load's and its account's allowances, before any
     /// Zendesk or FullStory call; past either, the call is refused (429, `busy`).
-    fn allow(&self, token: &AppToken) -> Result<(), Refusal> {
+    fn allow(&self, token: &SidebarToken) -> Result<(), Refusal> {
         let over = self
             .per_token
             .delay(PLATFORM, &token.load, 1)
@@ -116,10 +116,10 @@ impl Sidebar {
 pub(super) fn routes(sidebar: Arc<Sidebar>) -> Router<AppState> {
     Router::new()
         .route("/zendesk/app", post(load).get(unsigned))
-        .route("/zendesk/app/api/ticket", post(exchange))
-        .route("/zendesk/app/api/sessions", get(sessions))
-        .route("/zendesk/app/api/summary", post(summary))
-        .route("/zendesk/app/api/note", post(note))
+        .route("/zendesk/sidebar/api/ticket", post(exchange))
+        .route("/zendesk/sidebar/api/sessions", get(sessions))
+        .route("/zendesk/sidebar/api/summary", post(summary))
+        .route("/zendesk/sidebar/api/note", post(note))
         .layer(Extension(sidebar))
 }
 
@@ -216,7 +216,7 @@ async fn load(State(state): State<AppState>, body: Bytes) -> Response {
     let claims = match jwt::verify(&token, key.as_ref(), &expected, state.clock.now()) {
         Ok(claims) => claims,
         Err(error) => {
-            tracing::info!(%error, "zendesk app load refused");
+            tracing::info!(%error, "zendesk sidebar load refused");
             let status = if error.is_other_account() {
                 StatusCode::FORBIDDEN
             } else {
@@ -226,7 +226,7 @@ async fn load(State(state): State<AppState>, body: Bytes) -> Response {
         }
     };
     let Some(agent) = access::agent_of(claims.sub.as_ref(), &expected.base_url) else {
-        tracing::info!("zendesk app load refused: the JWT names no agent");
+        tracing::info!("zendesk sidebar load refused: the JWT names no agent");
         return refused(
             StatusCode::UNAUTHORIZED,
             Some(&expected),
@@ -246,7 +246,7 @@ async fn load(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(false) => {
             tracing::warn!(
                 agent,
-                "zendesk app load refused: its signed token was used before"
+                "zendesk sidebar load refused: its signed token was used before"
             );
             return refused(
                 StatusCode::UNAUTHORIZED,
@@ -255,7 +255,7 @@ async fn load(State(state): State<AppState>, body: Bytes) -> Response {
             );
         }
         Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "zendesk app: could not record the load");
+            tracing::error!(error = %format!("{error:#}"), "zendesk sidebar: could not record the load");
             return refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(&expected),
@@ -263,8 +263,8 @@ async fn load(State(state): State<AppState>, body: Bytes) -> Response {
             );
         }
     }
-    let ours = AppToken::new(&expected.host, &agent.to_string(), None, state.clock.now());
-    tracing::info!(agent, "zendesk app opened");
+    let ours = SidebarToken::new(&expected.host, &agent.to_string(), None, state.clock.now());
+    tracing::info!(agent, "zendesk sidebar opened");
     let sdk = &state.config.zendesk.app_sdk_url;
     html(
         StatusCode::OK,
@@ -322,7 +322,7 @@ fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     ticket: Option<u64>,
-) -> Result<AppToken, Refusal> {
+) -> Result<SidebarToken, Refusal> {
     let Some(expected) = account(state) else {
         return Err(token_refused(&TokenError::Invalid));
     };
@@ -331,7 +331,7 @@ fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let token = AppToken::verify(text, secrets(state), &expected.host, state.clock.now())
+    let token = SidebarToken::verify(text, secrets(state), &expected.host, state.clock.now())
         .map_err(|e| token_refused(&e))?;
     match ticket {
         Some(id) => token.for_ticket(id).map_err(|e| token_refused(&e)),
@@ -344,7 +344,7 @@ struct Exchange {
     ticket_id: u64,
 }
 
-/// `POST /zendesk/app/api/ticket` `{ticket_id}`: the load's token for one bound to that ticket, once per
+/// `POST /zendesk/sidebar/api/ticket` `{ticket_id}`: the load's token for one bound to that ticket, once per
 /// page load, when the agent Zendesk named may see the ticket ([`access::may_see`]). A refusal is 403
 /// ("you cannot see this ticket") and is audited.
 async fn exchange(
@@ -393,13 +393,13 @@ async fn bind(
             ));
         }
         Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "zendesk app: could not record the exchange");
+            tracing::error!(error = %format!("{error:#}"), "zendesk sidebar: could not record the exchange");
             return Err(store_unavailable());
         }
     }
     let ticket = read_ticket(sidebar, asked.ticket_id).await?;
     let access = sidebar.reads.access(agent).await.map_err(|error| {
-        tracing::warn!(agent, %error, "zendesk app: reading the agent's access");
+        tracing::warn!(agent, %error, "zendesk sidebar: reading the agent's access");
         state_json(
             StatusCode::BAD_GATEWAY,
             "zendesk_unavailable",
@@ -408,7 +408,7 @@ async fn bind(
     })?;
     let requester = requester(&token, ticket.ticket.id);
     if let Err(denied) = access::may_see(&access.agent, &access.groups, &ticket.ticket) {
-        tracing::warn!(%denied, "zendesk app: an agent asked for a ticket they cannot see");
+        tracing::warn!(%denied, "zendesk sidebar: an agent asked for a ticket they cannot see");
         state
             .auditor
             .record(
@@ -426,7 +426,7 @@ async fn bind(
             "You cannot see this ticket in Zendesk, so replaydesk shows nothing of it.",
         ));
     }
-    let mut bound = AppToken::new(
+    let mut bound = SidebarToken::new(
         &token.acct,
         &token.agent,
         Some(asked.ticket_id),
@@ -459,7 +459,7 @@ async fn read_ticket(sidebar: &Sidebar, id: u64) -> Result<Arc<TicketWithUsers>,
             "Zendesk does not know this ticket.",
         )),
         Err(error) => {
-            tracing::warn!(ticket = id, %error, "zendesk app: reading the ticket");
+            tracing::warn!(ticket = id, %error, "zendesk sidebar: reading the ticket");
             Err(state_json(
                 StatusCode::BAD_GATEWAY,
                 "zendesk_unavailable",
@@ -470,7 +470,7 @@ async fn read_ticket(sidebar: &Sidebar, id: u64) -> Result<Arc<TicketWithUsers>,
 }
 
 /// Who asked, for the audit: the agent Zendesk named, on its account, about `ticket`.
-fn requester(token: &AppToken, ticket: u64) -> Requester {
+fn requester(token: &SidebarToken, ticket: u64) -> Requester {
     Requester {
         platform: PLATFORM.into(),
         tenant: token.acct.clone(),
@@ -489,7 +489,7 @@ struct TicketQuery {
 /// the exchange starts with.
 struct Context {
     sidebar: Arc<Sidebar>,
-    token: AppToken,
+    token: SidebarToken,
     ticket: Arc<TicketWithUsers>,
 }
 
@@ -510,7 +510,9 @@ impl FromRequestParts<AppState> for Context {
         // Always there: `routes` layers the sidebar over every route. Without it (a wiring mistake)
         // the request is an internal error, said plainly, never a panic.
         let Some(sidebar) = request.extensions.get::<Arc<Sidebar>>().cloned() else {
-            tracing::error!("zendesk app: a sidebar route is mounted without the sidebar's parts");
+            tracing::error!(
+                "zendesk sidebar: a sidebar route is mounted without the sidebar's parts"
+            );
             return Err(state_json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "error",
@@ -557,7 +559,7 @@ impl Context {
             .customers(&state.config, &self.ticket)
             .await
             .map_err(|error| {
-                tracing::warn!(error = %format!("{error:#}"), "zendesk app: reading the ticket's customers");
+                tracing::warn!(error = %format!("{error:#}"), "zendesk sidebar: reading the ticket's customers");
                 state_json(
                     StatusCode::BAD_GATEWAY,
                     "zendesk_unavailable",
@@ -584,7 +586,7 @@ impl Context {
             )
             .await;
         result.map(Some).map_err(|error| {
-            tracing::warn!(%error, "zendesk app: FullStory lookup failed");
+            tracing::warn!(%error, "zendesk sidebar: FullStory lookup failed");
             state_json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -622,7 +624,7 @@ fn sessions_json(result: &LookupResult) -> Value {
     })
 }
 
-/// `GET /zendesk/app/api/sessions?ticket=ID`.
+/// `GET /zendesk/sidebar/api/sessions?ticket=ID`.
 async fn sessions(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
     Ok(match ctx.lookup(&state, "sidebar.sessions").await? {
         Some(result) => Json(sessions_json(&result)).into_response(),
@@ -640,7 +642,7 @@ struct SummaryAsk {
     session: String,
 }
 
-/// `POST /zendesk/app/api/summary?ticket=ID` `{session}`: only a session of this ticket's customers.
+/// `POST /zendesk/sidebar/api/summary?ticket=ID` `{session}`: only a session of this ticket's customers.
 async fn summary(
     State(state): State<AppState>,
     ctx: Context,
@@ -690,7 +692,7 @@ async fn summary(
     }
 }
 
-/// `POST /zendesk/app/api/note?ticket=ID`: the webhook's note, queued once per page load.
+/// `POST /zendesk/sidebar/api/note?ticket=ID`: the webhook's note, queued once per page load.
 async fn note(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
     let ticket = ctx.ticket.ticket.id;
     let payload = TicketJob {
@@ -731,7 +733,7 @@ async fn note(State(state): State<AppState>, ctx: Context) -> Result<Response, R
                 .into_response())
         }
         Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "zendesk app: could not queue the note");
+            tracing::error!(error = %format!("{error:#}"), "zendesk sidebar: could not queue the note");
             Err(state_json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "error",

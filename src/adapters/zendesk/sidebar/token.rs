@@ -25,7 +25,7 @@ const LABEL: &[u8] = b"replaydesk zendesk app token\n";
 
 /// What a token says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AppToken {
+pub struct SidebarToken {
     pub acct: String,
     pub agent: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,7 +55,7 @@ impl TokenError {
     }
 }
 
-impl AppToken {
+impl SidebarToken {
     /// A new token from `now` for [`TTL`].
     pub fn new(acct: &str, agent: &str, ticket: Option<u64>, now: DateTime<Utc>) -> Self {
         Self {
@@ -123,12 +123,12 @@ mod tests {
     #[test]
     fn a_token_round_trips_and_refuses_what_it_should() {
         let now = Utc::now();
-        let token = AppToken::new("acme.zendesk.com", "77", Some(5), now);
+        let token = SidebarToken::new("acme.zendesk.com", "77", Some(5), now);
         let text = token.sign("s1");
-        let ok = AppToken::verify(&text, ["s0", "s1"].into_iter(), "acme.zendesk.com", now);
+        let ok = SidebarToken::verify(&text, ["s0", "s1"].into_iter(), "acme.zendesk.com", now);
         assert_eq!(ok.unwrap(), token);
         let verify =
-            |text: &str, acct: &str, at| AppToken::verify(text, ["s1"].into_iter(), acct, at);
+            |text: &str, acct: &str, at| SidebarToken::verify(text, ["s1"].into_iter(), acct, at);
         assert_eq!(
             verify(&text, "beta.zendesk.com", now),
             Err(TokenError::OtherAccount)

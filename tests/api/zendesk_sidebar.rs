@@ -114,9 +114,9 @@ async fn call(rd: &Harness, method: &str, uri: &str, token: &str, body: Value) -
     send(rd, request).await
 }
 
-/// `GET /zendesk/sidebar/api/sessions?ticket=…` with `token`.
+/// `GET /zendesk/app/api/sessions?ticket=…` with `token`.
 async fn sessions_of(rd: &Harness, token: &str, ticket: u64) -> Answer {
-    let uri = format!("/zendesk/sidebar/api/sessions?ticket={ticket}");
+    let uri = format!("/zendesk/app/api/sessions?ticket={ticket}");
     call(rd, "GET", &uri, token, json!({})).await
 }
 
@@ -131,12 +131,12 @@ async fn ticket_token(rd: &Harness, ticket: u64) -> String {
     answer.json()["token"].as_str().unwrap().to_owned()
 }
 
-/// `POST /zendesk/sidebar/api/ticket {ticket_id}` with the load's token.
+/// `POST /zendesk/app/api/ticket {ticket_id}` with the load's token.
 async fn exchange(rd: &Harness, token: &str, ticket: u64) -> Answer {
     call(
         rd,
         "POST",
-        "/zendesk/sidebar/api/ticket",
+        "/zendesk/app/api/ticket",
         token,
         json!({ "ticket_id": ticket }),
     )
@@ -348,7 +348,7 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
     let no_ticket = call(
         &rd,
         "GET",
-        "/zendesk/sidebar/api/sessions",
+        "/zendesk/app/api/sessions",
         &token,
         json!({}),
     )
@@ -431,7 +431,7 @@ async fn summarize_gives_fullstorys_summary_cut_at_the_ticket_creation_and_only_
         .mount(&rd.fullstory)
         .await;
     let token = ticket_token(&rd, TICKET).await;
-    let uri = format!("/zendesk/sidebar/api/summary?ticket={TICKET}");
+    let uri = format!("/zendesk/app/api/summary?ticket={TICKET}");
     let answer = call(&rd, "POST", &uri, &token, json!({"session": "5:3"})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(
@@ -453,7 +453,7 @@ async fn summarize_gives_fullstorys_summary_cut_at_the_ticket_creation_and_only_
 async fn add_as_internal_note_posts_the_webhooks_note_once_under_repeated_clicks() {
     let rd = sidebar().await;
     let token = ticket_token(&rd, TICKET).await;
-    let uri = format!("/zendesk/sidebar/api/note?ticket={TICKET}");
+    let uri = format!("/zendesk/app/api/note?ticket={TICKET}");
     for _ in 0..3 {
         let answer = call(&rd, "POST", &uri, &token, json!({})).await;
         assert_state(&answer, StatusCode::ACCEPTED, "queued", "on its way");
@@ -706,7 +706,7 @@ async fn a_ticket_token_cannot_be_exchanged_again_to_renew_it_or_point_it_at_ano
         let again = call(
             &rd,
             "POST",
-            "/zendesk/sidebar/api/ticket",
+            "/zendesk/app/api/ticket",
             &bound,
             json!({"ticket_id": ticket, "agent_id": 2}),
         )
@@ -823,7 +823,7 @@ async fn the_agent_is_zendesks_signed_subject_never_what_the_page_says() {
     let answer = call(
         &rd,
         "POST",
-        "/zendesk/sidebar/api/ticket",
+        "/zendesk/app/api/ticket",
         &token,
         json!({"ticket_id": TICKET, "agent_id": "\u{1b}[2J\nroot"}),
     )
@@ -874,7 +874,7 @@ async fn a_flood_of_sidebar_calls_makes_few_zendesk_calls_and_delays_no_webhook_
     let rd = sidebar().await;
     let token = ticket_token(&rd, TICKET).await;
     let before = rd.zendesk().calls_to("").await;
-    let uri = format!("/zendesk/sidebar/api/sessions?ticket={TICKET}");
+    let uri = format!("/zendesk/app/api/sessions?ticket={TICKET}");
     let mut busy = 0;
     let mut answered = 0;
     for i in 0..300 {
@@ -939,7 +939,7 @@ async fn a_summary_shows_no_customer_address() {
         .mount(&rd.fullstory)
         .await;
     let token = ticket_token(&rd, TICKET).await;
-    let uri = format!("/zendesk/sidebar/api/summary?ticket={TICKET}");
+    let uri = format!("/zendesk/app/api/summary?ticket={TICKET}");
     let answer = call(&rd, "POST", &uri, &token, json!({"session": "5:3"})).await;
     assert_eq!(
         answer.json()["text"],

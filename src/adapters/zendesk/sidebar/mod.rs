@@ -7,14 +7,14 @@
 //!   page ([`page`]) with a token of ours ([`token`]) bound to account and agent; 401 page saying what to
 //!   check when the JWT is bad or missing, 403 for another account. `GET /zendesk/app` (a load that was
 //!   not signed) is the 401 page.
-//! - `POST /zendesk/sidebar/api/ticket` `{ticket_id, agent_id}`: exchanges the load's token for one bound to
+//! - `POST /zendesk/app/api/ticket` `{ticket_id, agent_id}`: exchanges the load's token for one bound to
 //!   the ticket the ZAF client reports (Zendesk's JWT does not name the ticket).
-//! - `GET /zendesk/sidebar/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
+//! - `GET /zendesk/app/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
 //!   caps, [`super::customers`]), their sessions newest first, the one live at the ticket's creation
 //!   marked likely, with its digest.
-//! - `POST /zendesk/sidebar/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
+//! - `POST /zendesk/app/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
 //!   cut at the ticket's creation (cached by the shared FullStory cache).
-//! - `POST /zendesk/sidebar/api/note?ticket=ID`: queues the webhook's own `zendesk.ticket` job, so the note is
+//! - `POST /zendesk/app/api/note?ticket=ID`: queues the webhook's own `zendesk.ticket` job, so the note is
 //!   the one the webhook would post, through the same effect ledger and per-ticket session claims (never
 //!   the same session twice on a ticket). Its delivery key is the ticket and the page load, so repeated
 //!   clicks on one page queue one job; a later page (new sessions since) may add another note with only
@@ -116,10 +116,10 @@ impl Sidebar {
 pub(super) fn routes(sidebar: Arc<Sidebar>) -> Router<AppState> {
     Router::new()
         .route("/zendesk/app", post(load).get(unsigned))
-        .route("/zendesk/sidebar/api/ticket", post(exchange))
-        .route("/zendesk/sidebar/api/sessions", get(sessions))
-        .route("/zendesk/sidebar/api/summary", post(summary))
-        .route("/zendesk/sidebar/api/note", post(note))
+        .route("/zendesk/app/api/ticket", post(exchange))
+        .route("/zendesk/app/api/sessions", get(sessions))
+        .route("/zendesk/app/api/summary", post(summary))
+        .route("/zendesk/app/api/note", post(note))
         .layer(Extension(sidebar))
 }
 
@@ -344,7 +344,7 @@ struct Exchange {
     ticket_id: u64,
 }
 
-/// `POST /zendesk/sidebar/api/ticket` `{ticket_id}`: the load's token for one bound to that ticket, once per
+/// `POST /zendesk/app/api/ticket` `{ticket_id}`: the load's token for one bound to that ticket, once per
 /// page load, when the agent Zendesk named may see the ticket ([`access::may_see`]). A refusal is 403
 /// ("you cannot see this ticket") and is audited.
 async fn exchange(
@@ -624,7 +624,7 @@ fn sessions_json(result: &LookupResult) -> Value {
     })
 }
 
-/// `GET /zendesk/sidebar/api/sessions?ticket=ID`.
+/// `GET /zendesk/app/api/sessions?ticket=ID`.
 async fn sessions(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
     Ok(match ctx.lookup(&state, "sidebar.sessions").await? {
         Some(result) => Json(sessions_json(&result)).into_response(),
@@ -642,7 +642,7 @@ struct SummaryAsk {
     session: String,
 }
 
-/// `POST /zendesk/sidebar/api/summary?ticket=ID` `{session}`: only a session of this ticket's customers.
+/// `POST /zendesk/app/api/summary?ticket=ID` `{session}`: only a session of this ticket's customers.
 async fn summary(
     State(state): State<AppState>,
     ctx: Context,
@@ -692,7 +692,7 @@ async fn summary(
     }
 }
 
-/// `POST /zendesk/sidebar/api/note?ticket=ID`: the webhook's note, queued once per page load.
+/// `POST /zendesk/app/api/note?ticket=ID`: the webhook's note, queued once per page load.
 async fn note(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
     let ticket = ctx.ticket.ticket.id;
     let payload = TicketJob {

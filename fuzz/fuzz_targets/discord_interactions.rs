@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use replaydesk::adapters::discord::{interaction, verify};
+use replaydesk::adapters::discord::{verify, wire};
 use serenity::interactions_endpoint::Verifier;
 
 /// PLATFORMS.md's known-answer public key (RFC 8032 test 1).
@@ -30,8 +30,8 @@ fuzz_target!(|data: &[u8]| {
         // finding one would be a forgery.
         assert!(verify::verify(&verifier, &headers, body, chrono::Utc::now()).is_err());
     }
-    let _ = interaction::envelope(body);
-    if let Ok(parsed) = interaction::parse(body) {
+    let _ = wire::envelope(body);
+    if let Ok(parsed) = wire::parse(body) {
         let _ = parsed.user_id();
         let _ = parsed.intent(&["ourco.com".to_owned()]);
     }

@@ -4,14 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use replaydesk::adapters::slack::model::{self, Event};
+use replaydesk::adapters::slack::wire::{self, Event};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
     let as_sent = value.clone();
-    if let Ok(Event::Mention { callback, .. }) = model::event(value) {
+    if let Ok(Event::Mention { callback, .. }) = wire::event(value) {
         assert_eq!(
             as_sent.get("event_id").and_then(|v| v.as_str()),
             Some(callback.event_id.as_str())

@@ -5,18 +5,18 @@
 
 use libfuzzer_sys::fuzz_target;
 use replaydesk::adapters::slack::{
-    model::{self, Interaction, SlashCommand},
+    wire::{self, Interaction, SlashCommand},
     render::{ForgetValue, ShareValue, SummarizeValue},
 };
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(form) = model::form_to_json(data) {
-        let _ = model::decode::<SlashCommand>(form, "command");
+    if let Ok(form) = wire::form_to_json(data) {
+        let _ = wire::decode::<SlashCommand>(form, "command");
     }
-    let Ok(payload) = model::interaction_form(data) else {
+    let Ok(payload) = wire::interaction_form(data) else {
         return;
     };
-    if let Ok(Interaction::Buttons(click)) = model::interaction(payload) {
+    if let Ok(Interaction::Buttons(click)) = wire::interaction(payload) {
         for action in &click.actions {
             let Some(value) = action.value.as_deref() else {
                 continue;

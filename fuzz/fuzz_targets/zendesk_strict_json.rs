@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use replaydesk::adapters::zendesk::payload::{StrictError, strict_json};
+use replaydesk::adapters::zendesk::wire::{StrictError, strict_json};
 
 fuzz_target!(|data: &[u8]| {
     let plain = serde_json::from_slice::<serde_json::Value>(data);

@@ -4,10 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use replaydesk::adapters::zendesk::payload;
+use replaydesk::adapters::zendesk::wire;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(delivery) = payload::parse(data) {
+    if let Ok(delivery) = wire::parse(data) {
         assert!(delivery.ticket_id > 0);
         assert_eq!(delivery.content_hash.len(), 64);
         if delivery.recovered {

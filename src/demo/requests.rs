@@ -214,16 +214,13 @@ pub fn discord_find_replays(content: &str, sent: DateTime<Utc>, now: DateTime<Ut
         [(target.clone(), message)].into_iter().collect();
     let data = json!({
         "id": "1300000000000000010",
-        "name": discord::interaction::MESSAGE_COMMAND,
+        "name": discord::wire::MESSAGE_COMMAND,
         "type": 3,
         "target_id": target,
         "resolved": { "messages": messages },
     });
     let (body, _) = discord_interaction(2, &data, now);
-    let label = format!(
-        "Discord: {} on a message",
-        discord::interaction::MESSAGE_COMMAND
-    );
+    let label = format!("Discord: {} on a message", discord::wire::MESSAGE_COMMAND);
     discord_signed(label, body, now)
 }
 
@@ -231,7 +228,7 @@ pub fn discord_find_replays(content: &str, sent: DateTime<Utc>, now: DateTime<Ut
 pub fn discord_slash(email: &str, summary: bool, now: DateTime<Utc>) -> Signed {
     let data = json!({
         "id": "1300000000000000011",
-        "name": discord::interaction::COMMAND,
+        "name": discord::wire::COMMAND,
         "type": 1,
         "options": [
             { "name": "email", "type": 3, "value": email },
@@ -241,7 +238,7 @@ pub fn discord_slash(email: &str, summary: bool, now: DateTime<Utc>) -> Signed {
     let (body, _) = discord_interaction(2, &data, now);
     let label = format!(
         "Discord: /{} email:{email} summary:{summary}",
-        discord::interaction::COMMAND
+        discord::wire::COMMAND
     );
     discord_signed(label, body, now)
 }

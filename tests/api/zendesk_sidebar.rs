@@ -345,14 +345,7 @@ async fn our_token_is_refused_when_expired_for_another_ticket_or_another_account
         sessions(forged, TICKET).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let no_ticket = call(
-        &rd,
-        "GET",
-        "/zendesk/app/api/sessions",
-        &token,
-        json!({}),
-    )
-    .await;
+    let no_ticket = call(&rd, "GET", "/zendesk/app/api/sessions", &token, json!({})).await;
     assert_state(&no_ticket, StatusCode::BAD_REQUEST, "error", "ticket");
     rd.clock.advance(std::time::Duration::from_secs(11 * 60));
     let expired = sessions(token, TICKET).await;

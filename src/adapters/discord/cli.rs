@@ -17,7 +17,7 @@ use serenity::{
 
 use super::{
     api::DiscordApi,
-    interaction::{COMMAND, MESSAGE_COMMAND},
+    wire::{COMMAND, MESSAGE_COMMAND},
 };
 use crate::{config::Config, console::Failure};
 

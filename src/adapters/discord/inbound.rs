@@ -24,10 +24,10 @@ use serenity::interactions_endpoint::Verifier;
 
 use super::{
     Discord, PLATFORM,
-    interaction::{self, Intent, Interaction},
     permissions::Gate,
     render,
     reply::Target,
+    wire::{self, Intent, Interaction},
 };
 use crate::{
     adapters::inbound::{self, Rejection, Verified},
@@ -78,13 +78,13 @@ async fn receive(
     endpoint: &Endpoint,
     body: &[u8],
 ) -> Result<Response, Rejection> {
-    let envelope = interaction::envelope(body).map_err(Rejection::Malformed)?;
+    let envelope = wire::envelope(body).map_err(Rejection::Malformed)?;
     if envelope.application_id.to_string() != endpoint.application_id {
         return Err(Rejection::Forbidden(
             "the interaction is for another application".into(),
         ));
     }
-    let interaction = interaction::parse(body).map_err(Rejection::Malformed)?;
+    let interaction = wire::parse(body).map_err(Rejection::Malformed)?;
     let exclude = &state.config.identity.exclude_domains.0;
     let intent = interaction.intent(exclude).map_err(Rejection::Malformed)?;
     if intent == Intent::Ping {

@@ -26,11 +26,11 @@
 pub mod api;
 pub mod cli;
 pub mod inbound;
-pub mod interaction;
 pub mod permissions;
 pub mod render;
 pub mod reply;
 pub mod verify;
+pub mod wire;
 
 use std::sync::Arc;
 

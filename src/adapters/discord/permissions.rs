@@ -10,7 +10,7 @@
 
 use serenity::model::Permissions;
 
-use super::interaction::Member;
+use super::wire::Member;
 use crate::config::DiscordConfig;
 
 #[derive(Clone, Debug)]

@@ -25,10 +25,6 @@ use super::{
     PLATFORM,
     api::response_body,
     mention::MentionJob,
-    model::{
-        self, Action, AppMention, BlockActions, Event, EventCallback, Interaction, LinkShared,
-        MessageAction, SlashCommand, decode, str_at,
-    },
     notice::NoticeJob,
     render::{
         self, ERASE_CANCEL, ERASE_CONFIRM, ForgetValue, SHARE, SUMMARIZE, ShareValue,
@@ -36,6 +32,10 @@ use super::{
     },
     reply::Target,
     unfurl,
+    wire::{
+        self, Action, AppMention, BlockActions, Event, EventCallback, Interaction, LinkShared,
+        MessageAction, SlashCommand, decode, str_at,
+    },
 };
 use crate::{
     adapters::inbound::{self, Rejection},
@@ -122,7 +122,7 @@ pub async fn interaction(state: &AppState, payload: Value) -> Result<Immediate, 
     check_team(state, team)?;
     check_response_url(state, str_at(&payload, "/response_url"))?;
     let team = team.unwrap_or_default().to_owned();
-    match model::interaction(payload)? {
+    match wire::interaction(payload)? {
         Interaction::Shortcut(action) => shortcut(state, &team, action).await,
         Interaction::Buttons(click) => block_actions(state, &team, click).await,
         Interaction::Other => ignored(state),
@@ -134,7 +134,7 @@ pub async fn event(state: &AppState, payload: Value) -> Result<Immediate, Reject
     if str_at(&payload, "/type") == Some("event_callback") {
         check_team(state, str_at(&payload, "/team_id"))?;
     }
-    match model::event(payload)? {
+    match wire::event(payload)? {
         Event::Challenge(challenge) => {
             inbound::count(state, PLATFORM, "immediate");
             Ok(Immediate::Json(json!({ "challenge": challenge })))

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::{
     PLATFORM, Slack,
     handle::{self, Immediate},
-    model::{form_to_json, interaction_form},
+    wire::{form_to_json, interaction_form},
 };
 use crate::{
     adapters::inbound::{Rejection, Verified, respond},

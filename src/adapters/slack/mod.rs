@@ -17,7 +17,7 @@
 //!   ledger's marker, so a crashed worker never posts a thread reply twice.
 //!
 //! Parts: [`inbound`] (HTTP routes) and [`socket`] (Socket Mode) both hand each request to [`handle`];
-//! [`model`] reads payloads; [`api`] is the Web API client (through [`crate::outbound::Upstream`]);
+//! [`wire`] reads payloads (the inbound wire types); [`api`] is the Web API client (through [`crate::outbound::Upstream`]);
 //! [`render`] builds Block Kit; [`reply`] posts; [`mention`] and [`notice`] are its own job kinds; [`cli`] prints
 //! the app manifest.
 //!
@@ -25,7 +25,7 @@
 //! only, no hyper client, so one TLS stack); its Web API client and Socket Mode client are not used,
 //! because every call must go through our shared retry path and its hyper stack would be a second HTTP
 //! client. Socket Mode is tokio-tungstenite with rustls (ring) and the system's roots, the same rustls as
-//! reqwest. Inbound payloads are small models of our own (see [`model`] for why). With both added,
+//! reqwest. Inbound payloads are small models of our own (see [`wire`] for why). With both added,
 //! `cargo tree -d` lists no new duplicate crate, and there is one rustls (0.23, ring; no aws-lc, no
 //! native-tls).
 //!
@@ -38,13 +38,13 @@ pub mod cli;
 pub mod handle;
 pub mod inbound;
 pub mod mention;
-pub mod model;
 pub mod notice;
 pub mod render;
 pub mod reply;
 pub mod socket;
 pub mod unfurl;
 pub mod verify;
+pub mod wire;
 
 use std::sync::Arc;
 

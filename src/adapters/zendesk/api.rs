@@ -147,7 +147,7 @@ fn lenient_tags<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<String>, D::Error> {
     let value = Value::deserialize(deserializer)?;
-    Ok(super::payload::tags_of(&value))
+    Ok(super::wire::tags_of(&value))
 }
 
 impl Ticket {

@@ -35,7 +35,7 @@ pub(super) struct Tagged<'a> {
 pub const ERASURE_ITEM: &str = "erasure";
 
 /// The configured erasure tag, when the ticket as read over Zendesk's API carries it: never from the
-/// webhook body, whose free text can forge a tag (see [`super::payload`]). Zendesk keeps tags in lower
+/// webhook body, whose free text can forge a tag (see [`super::wire`]). Zendesk keeps tags in lower
 /// case; the comparison ignores case and surrounding space anyway.
 pub fn erasure_tag<'c>(
     config: &'c crate::config::Config,

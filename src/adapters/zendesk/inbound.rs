@@ -3,14 +3,14 @@
 //! Order: verify the signature on the raw body with our clock (401) → the account
 //! (with `zendesk.allowed_account_ids` set, an `x-zendesk-account-id` missing or not listed: 403; the
 //! header is not covered by Zendesk's signature, so it selects, it does not prove) → read the body
-//! tolerantly (400 naming the field; see [`super::payload`]) → drop a repeat of the same content →
+//! tolerantly (400 naming the field; see [`super::wire`]) → drop a repeat of the same content →
 //! [`inbound::accept`] (the delivery key and the job in one transaction) → 200. No Zendesk or FullStory
 //! call happens before the answer, which comes in milliseconds (Zendesk waits about 10 s).
 //!
 //! Two dedupes, because Zendesk may fire one action twice under two invocation ids:
 //! - the delivery key is `x-zendesk-webhook-invocation-id` (Zendesk's own retries of one invocation);
 //!   without that header, the signature (unique per timestamp and body) stands in;
-//! - a delivery for a ticket whose content hash ([`super::payload::Delivery::content_hash`]) another
+//! - a delivery for a ticket whose content hash ([`super::wire::Delivery::content_hash`]) another
 //!   invocation delivered less than [`REPEAT_WINDOW`] ago is a duplicate: answered 200, nothing queued.
 //!   It is a claim (`delivery:<hash>` in the ticket's scope) held by the first invocation, so that
 //!   invocation's own retries still go through to `accept` (which dedupes them).
@@ -26,7 +26,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{PLATFORM, Zendesk, payload, reply, ticket::TicketJob, verify};
+use super::{PLATFORM, Zendesk, reply, ticket::TicketJob, verify, wire};
 use crate::{
     adapters::{
         inbound::{self, Rejection, Verified},
@@ -68,7 +68,7 @@ async fn receive(
             "this Zendesk account is not in zendesk.allowed_account_ids".into(),
         ));
     }
-    let delivery = payload::parse(body).map_err(Rejection::Malformed)?;
+    let delivery = wire::parse(body).map_err(Rejection::Malformed)?;
     let key = delivery_key(headers).map_err(Rejection::Malformed)?;
     if delivery.recovered {
         tracing::info!(

@@ -2,7 +2,7 @@
 //!
 //! The platform's contract (developer.zendesk.com/documentation/webhooks; PLATFORMS.md):
 //! - **Route** `POST /zendesk/webhook`, called by a trigger ("ticket created", "requester replied")
-//!   through a webhook whose body is the trigger's JSON template ([`payload::RECOMMENDED_TEMPLATE`]).
+//!   through a webhook whose body is the trigger's JSON template ([`wire::RECOMMENDED_TEMPLATE`]).
 //! - **Deadline** about 10 s [U]: we answer as soon as the job is stored (milliseconds), and call no
 //!   upstream before that.
 //! - **Signature** `x-zendesk-webhook-signature` = base64(HMAC-SHA256(the signing secret *as written*,
@@ -16,7 +16,7 @@
 //! - **API** (ticket, comments, users, the note, the tag, setup, export): [`api`], through the shared
 //!   retry policy (429 + `Retry-After`, 5xx backoff).
 //!
-//! Parts: [`verify`] (signature), [`payload`] (the tolerant body reader), [`inbound`] (the route),
+//! Parts: [`verify`] (signature), [`wire`] (the inbound wire types: the tolerant body reader), [`inbound`] (the route),
 //! [`ticket`] (the `zendesk.ticket` job: reads the ticket, runs the lookup), [`customers`] (whom a
 //! ticket's replays are looked up for), [`erasure_tag`] (a tagged ticket erases its requester),
 //! [`ticket_event`] (the optional FullStory event), [`reply`] (the [`crate::answer::Replier`]: claims, note, tag through the
@@ -32,13 +32,13 @@ pub mod cli;
 pub mod customers;
 pub mod erasure_tag;
 pub mod inbound;
-pub mod payload;
 pub mod render;
 pub mod reply;
 pub mod sidebar;
 pub mod ticket;
 pub mod ticket_event;
 pub mod verify;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{SetupArgs, api, pretty, print_setting, public_url, zendesk_failure};
 use crate::{
-    adapters::zendesk::payload::{ERASURE_TEMPLATE, RECOMMENDED_TEMPLATE},
+    adapters::zendesk::wire::{ERASURE_TEMPLATE, RECOMMENDED_TEMPLATE},
     config::Config,
     console::Failure,
     metrics::UpstreamMetrics,

@@ -28,12 +28,12 @@ use async_trait::async_trait;
 use replaydesk::{
     answer::{
         Answer, LookupHandler, LookupJob, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo,
-        Requester,
     },
     app::App,
     clock::Clock,
     config::Interval,
     identity::{CustomerEmail, Identity},
+    privacy::Requester,
     queue::{JobContext, JobError, JobHandler, Queue, Settings},
     store::{JobState, NewJob},
 };
@@ -147,7 +147,7 @@ fn main() -> anyhow::Result<()> {
             vec![handler],
             settings,
             app.clock.clone(),
-            app.queue_metrics.clone(),
+            app.metrics.queue.clone(),
         )?;
 
         // The outage: every job is enqueued, tried, and waits.

@@ -11,24 +11,28 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::{
-    audit::Auditor,
     clock::Clock,
     config::Config,
     fullstory::{CachedSessions, FullStoryApi, Organisation, SessionsApi},
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
-    outbound::{BreakerSettings, Budget, LocalBudget, RedisBudget, RedisBudgetSettings, RedisLink},
-    queue::{Queue, QueueMetrics},
+    outbound::{
+        BreakerSettings, Budget, LocalBudget, RedisBudget, RedisBudgetSettings, RedisLink,
+        Upstreams,
+    },
+    privacy::Auditor,
+    privacy::Tombstones,
+    queue::Queue,
     source_limits::SourceLimits,
     store::{self, SqlStore},
-    tombstone::Tombstones,
 };
 
 pub struct App {
     pub config: Config,
     pub clock: Clock,
     pub metrics: Metrics,
-    pub queue_metrics: QueueMetrics,
+    /// What every upstream client shares: its metric families and the circuit breakers.
+    pub upstreams: Upstreams,
     pub store: Arc<SqlStore>,
     pub fullstory: Arc<FullStoryApi>,
     /// The FullStory organisation of the key (configured or learned): previews are of its links only.
@@ -45,24 +49,19 @@ pub struct App {
 impl App {
     /// Builds the core the configuration describes; opens the store and runs its migrations.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        let mut queue_metrics = QueueMetrics::default();
-        let metrics = Metrics::build(|registry| {
-            queue_metrics = QueueMetrics::register(registry);
-        });
+        let metrics = Metrics::build();
         let store = store::open(&config.store.url).await.with_context(|| {
             format!(
                 "could not open the store at store.url = {}",
                 store::redact_url(&config.store.url)
             )
         })?;
-        metrics
-            .upstream
-            .breakers
-            .configure(breaker_settings(&config)?);
+        let upstreams = Upstreams::new(metrics.upstream.clone());
+        upstreams.breakers.configure(breaker_settings(&config)?);
         let fs = &config.fullstory;
         let budget = fullstory_budget(&config)?;
         let fullstory = Arc::new(
-            FullStoryApi::new(fs, budget, metrics.upstream.clone())
+            FullStoryApi::new(fs, budget, upstreams.clone())
                 .context("could not build the FullStory client")?,
         );
         let sessions = Arc::new(CachedSessions::new(
@@ -92,7 +91,7 @@ impl App {
         Ok(Self {
             clock,
             metrics,
-            queue_metrics,
+            upstreams,
             store,
             organisation: Organisation::new(config.fullstory.org_id.as_deref()),
             fullstory,

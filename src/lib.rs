@@ -9,12 +9,12 @@
 pub mod adapters;
 pub mod answer;
 pub mod app;
-pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
 pub mod demo;
+pub mod erasure;
 pub mod fullstory;
 pub mod identity;
 
@@ -29,7 +29,6 @@ pub mod signing;
 pub mod source_limits;
 pub mod store;
 pub mod telemetry;
-pub mod tombstone;
 pub mod wiring;
 
 /// Installs rustls' `ring` crypto provider as the process default (idempotent). Called at start-up and

@@ -24,7 +24,7 @@ use crate::{
     app::{App, AppState},
     clock::Clock,
     config::Config,
-    privacy::{erase::EraseHandler, heap::Heap},
+    erasure::{EraseHandler, heap::Heap},
     queue::{JobHandler, Queue, Settings},
     server,
 };
@@ -104,7 +104,7 @@ impl Service {
         // Erasures announced by other replicas clear this one's cache (PostgreSQL only). A replica
         // that cannot listen still serves; its cache then forgets an erased customer only when the
         // entry expires (`fullstory.cache_ttl`), like one whose listener lost its connection.
-        let erasures = match crate::privacy::broadcast::listen(state.app.clone()).await {
+        let erasures = match crate::erasure::broadcast::listen(state.app.clone()).await {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "not listening for erasures announced by other replicas");
@@ -185,8 +185,7 @@ impl ServiceBuilder {
             }),
             Arc::new(EraseHandler {
                 app: app.clone(),
-                heap: Heap::from_config(&app.config.heap, app.metrics.upstream.clone())?
-                    .map(Arc::new),
+                heap: Heap::from_config(&app.config.heap, app.upstreams.clone())?.map(Arc::new),
                 repliers,
             }),
         ]);
@@ -195,7 +194,7 @@ impl ServiceBuilder {
             handlers,
             settings,
             app.clock.clone(),
-            app.queue_metrics.clone(),
+            app.metrics.queue.clone(),
         )?;
         Ok(Service {
             state: AppState { app, queue },

@@ -17,29 +17,32 @@
 //! `app` into `wiring`, and the audit trail below the core that holds it):
 //!
 //! ```text
-//! clock, config, console, identity, signing        leaves (use nothing of the crate)
+//! clock, config, console, identity, metrics, signing      leaves (use nothing of the crate)
 //! source_limits → config
-//! telemetry  → config identity
-//! outbound   → config telemetry                    (its metric families: outbound/metrics.rs)
-//! metrics    → outbound
 //! store      → identity
-//! audit      → config identity signing store
-//! tombstone  → audit clock identity store      (erased addresses remembered by their audit hash)
+//! telemetry  → config identity
+//! outbound   → config metrics telemetry
+//! privacy    → clock config identity signing store      (the audit trail, tombstones, receipts)
 //! fullstory  → config identity metrics outbound
-//! lookup     → clock fullstory identity tombstone
-//! queue      → clock config console outbound store telemetry
-//! app        → audit clock config fullstory identity lookup metrics outbound queue source_limits store
-//!              tombstone
-//!              (the core: knows no platform, no job kind)
-//! answer     → app audit fullstory identity lookup outbound queue store
-//! privacy    → answer app audit config fullstory identity metrics outbound queue signing store
-//! render     → answer identity lookup privacy
-//! adapters   → answer app … privacy queue render signing source_limits store
+//! queue      → clock config metrics outbound store telemetry
+//! lookup     → clock fullstory identity privacy
+//! app        → clock config fullstory identity lookup metrics outbound privacy queue source_limits
+//!              store                                        (the core: knows no platform, no job kind)
+//! answer     → app fullstory identity lookup outbound privacy queue
 //! server     → app config telemetry
-//! wiring     → adapters answer app clock config privacy queue server   (the composition root)
-//! demo       → adapters … server store wiring
-//! cli        → everything it runs (adapters answer app demo queue server wiring …)
+//! erasure    → answer app config fullstory identity outbound privacy queue signing store
+//! render     → answer fullstory identity lookup privacy
+//! adapters   → answer app … erasure … privacy queue render signing source_limits store
+//! wiring     → adapters answer app clock config erasure queue server   (the composition root)
+//! demo       → adapters … server wiring
+//! cli        → everything it runs (adapters app demo erasure queue store wiring …)
 //! ```
+//!
+//! Issue 23 moved each concern to one home: every metric family into `metrics` (a leaf: the queue's
+//! and the upstreams' families with the inbound ones), what is kept about customers into `privacy`
+//! (the audit trail, tombstones, receipts; was `audit`, `tombstone` and `answer::receipt`), the
+//! erasure job into `erasure` (was `privacy::erase`), and the `jobs` command into `cli` (the queue no
+//! longer imports the console).
 
 #![allow(clippy::expect_used)]
 

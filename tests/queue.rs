@@ -26,10 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::Utc;
-use replaydesk::queue::cli::{self, JobsCommand};
+use replaydesk::cli::jobs::{self as cli, JobsCommand};
+use replaydesk::clock::{Clock, ManualClock};
+use replaydesk::metrics::QueueMetrics;
 use replaydesk::queue::{
-    self, Clock, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, ManualClock, Queue,
-    QueueMetrics, RunJob, Settings,
+    self, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, Queue, RunJob, Settings,
 };
 use replaydesk::store::{
     self, Durability, EffectState, Enqueued, JobState, NewJob, SqlStore, StoreOptions, StoredJob,

@@ -13,12 +13,13 @@ use serde_json::{Value, json};
 
 use super::{discord, slack, zendesk};
 use crate::{
-    answer::{Answer, ReplyTo, Requester, SummaryJob},
+    answer::{Answer, ReplyTo, SummaryJob},
     fullstory::SessionId,
     identity::{CustomerEmail, Identity, Uid},
     lookup::{
         Digest, FoundSession, IdentityResult, LookupResult, Moment, SummaryOutcome, WhatWentWrong,
     },
+    privacy::Requester,
     render::limits::len,
 };
 

@@ -24,7 +24,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::signing::SignatureError;
+use crate::signing::SignatureError;
 use crate::{
     app::AppState,
     metrics::{InboundLabels, SignatureLabels},

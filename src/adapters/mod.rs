@@ -1,6 +1,6 @@
 //! Platform adapters: Slack, Zendesk, Discord. Each is one folder with the same parts:
 //!
-//! - `verify.rs`: the platform's signature scheme, over the raw body, built from [`signing`];
+//! - `verify.rs`: the platform's signature scheme, over the raw body, built from [`crate::signing`];
 //! - `inbound.rs`: its routes: verify → check the tenant → parse → enqueue a platform-neutral job
 //!   ([`crate::answer`]) durably → acknowledge within the platform's deadline ([`inbound::accept`]);
 //! - `api.rs`: its Web API client, sending through [`crate::outbound::Upstream`] (retries, 429s);
@@ -20,9 +20,6 @@ pub mod discord;
 mod every_platform;
 pub mod inbound;
 pub mod refusal;
-/// The verifiers' building blocks live in the leaf [`crate::signing`] (privacy hashes with them too);
-/// re-exported here so each platform's `verify.rs` reads them as its own.
-pub use crate::signing;
 pub mod slack;
 pub mod zendesk;
 

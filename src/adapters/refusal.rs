@@ -15,10 +15,12 @@
 //!   of the fallback's own error, which decides whether the job is retried (a 5xx) or ends (refused
 //!   again); the queue's last word then says the answer could not be posted ([`crate::answer::gave_up`]).
 
-use crate::queue::{Effect, JobContext};
-
-/// Words every refusal's message carries; [`crate::answer::gave_up`] looks for them.
-pub use crate::answer::REFUSED;
+// Words every refusal's message carries ([`crate::answer::gave_up`] looks for them), defined in
+// `answer`, below the adapters.
+use crate::{
+    answer::REFUSED,
+    queue::{Effect, JobContext},
+};
 
 /// A platform client's error, which may be its refusal of our message ([`once_or_fallback`] looks
 /// for it in the effect's error).

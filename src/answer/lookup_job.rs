@@ -1,7 +1,7 @@
 //! The shared `lookup` job ("find this customer's sessions") and the one path every platform's
 //! lookups take: [`run_lookup`] (and [`run_lookup_as`], for an adapter whose request differs from the
 //! defaults), which runs the core, answers, audits, and applies the failure policy. A job whose answer
-//! names a customer who asked to be forgotten ([`crate::tombstone`]) has its payload scrubbed once
+//! names a customer who asked to be forgotten ([`crate::privacy::Tombstones`]) has its payload scrubbed once
 //! answered: nothing of the question is kept until retention.
 
 use std::sync::Arc;
@@ -11,13 +11,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Answer, Replier, Repliers, ReplyTo, Requester,
+    Answer, Replier, Repliers, ReplyTo,
     policy::{deliver_cancelled, deliver_dead, on_fullstory_error, out_of_time},
 };
 use crate::{
     app::App,
     identity::Identity,
     lookup::LookupRequest,
+    privacy::Requester,
     queue::{Job, JobContext, JobError, RunJob},
 };
 

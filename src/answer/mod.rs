@@ -14,21 +14,16 @@
 //! - [`reply`]: where an answer goes and who delivers it ([`ReplyTo`], [`Replier`], [`Answer`]);
 //! - [`lookup_job`], [`summary_job`]: the two shared job kinds and their handlers;
 //! - [`policy`]: what the person who asked is told when FullStory fails, is late, or the job gives up;
-//! - [`receipt`]: an erasure's receipt, read from its job's ledger.
 
 pub mod lookup_job;
 pub mod policy;
-pub mod receipt;
 pub mod reply;
 pub mod summary_job;
 
-/// Who asked: defined beside the audit trail that records it ([`crate::audit`]), below the answers.
-pub use crate::audit::Requester;
 pub use lookup_job::{LookupHandler, LookupJob, run_lookup, run_lookup_as};
 pub use policy::{
     CANCELLED, GAVE_UP, GAVE_UP_POSTING, REFUSED, TOO_LATE, asked_wait, deliver_cancelled,
     deliver_dead, gave_up, in_words, reference, user_message, wait_for_fullstory,
 };
-pub use receipt::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
 pub use reply::{Answer, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo};
 pub use summary_job::{SummaryHandler, SummaryJob};

@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::{ErasureReceipt, LookupJob, SummaryJob};
+use super::{LookupJob, SummaryJob};
 use crate::{
     identity::CustomerEmail,
     lookup::{LookupResult, SummaryOutcome},
+    privacy::ErasureReceipt,
     queue::{JobContext, JobError, decode_stored},
 };
 
@@ -86,7 +87,7 @@ pub enum Answer<'a> {
     Delayed { message: String },
     /// No answer will come.
     Failed { message: String, reference: String },
-    /// An erasure's receipt ([`crate::privacy::erase`]): done, still pending, or given up. A replier
+    /// An erasure's receipt ([`crate::erasure`]): done, still pending, or given up. A replier
     /// that cannot replace what it posts may skip the pending one (as it skips [`Answer::Delayed`]).
     Erasure {
         email: &'a CustomerEmail,

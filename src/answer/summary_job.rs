@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Answer, Repliers, ReplyTo, Requester,
+    Answer, Repliers, ReplyTo,
     policy::{deliver_cancelled, deliver_dead, on_fullstory_error, out_of_time},
 };
 use crate::{
     app::App,
     fullstory::SessionId,
+    privacy::Requester,
     queue::{Job, JobContext, JobError, RunJob},
 };
 

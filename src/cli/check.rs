@@ -4,7 +4,7 @@
 //! operator may have meant it, but should see it said).
 //! Exit 1 when anything configured fails, or when FullStory, which everything needs, is not configured.
 
-use super::Failure;
+use crate::console::Failure;
 use crate::{app::App, config::Config, store::redact_url};
 
 pub async fn run(config: Config) -> Result<(), Failure> {
@@ -131,7 +131,7 @@ async fn outages(app: &App) -> String {
             .iter()
             .flat_map(|platform| platform.upstreams());
         for &name in crate::outbound::CORE_UPSTREAMS.iter().chain(platforms) {
-            let breaker = app.metrics.upstream.breakers.get(name);
+            let breaker = app.upstreams.breakers.get(name);
             if breaker.refresh().await == crate::outbound::BreakerState::Open {
                 open.push(format!("{name} breaker open"));
             }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::Failure;
+use crate::console::Failure;
 use crate::{
     app::App,
     config::Config,

@@ -7,13 +7,14 @@
 //! Command output goes to stdout; logs go to stderr.
 
 mod check;
+pub mod jobs;
 mod lookup;
 mod privacy;
 pub mod serve;
 
 // What every command shares (a failure's exit code, progress on stderr) lives in the leaf
 // [`crate::console`], so the queue, the adapters and the demo can use it without importing the CLI.
-pub use crate::console::{Failure, progress};
+use crate::console::Failure;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -51,7 +52,7 @@ pub enum Command {
     Audit(privacy::AuditArgs),
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
-    Jobs(crate::queue::cli::JobsCommand),
+    Jobs(jobs::JobsCommand),
 }
 
 /// What was asked for: one of [`Command`], or a platform's own command.
@@ -139,13 +140,13 @@ pub fn main() -> ExitCode {
             Command::Check => check::run(config).await,
             Command::Forget(args) => privacy::forget(config, args).await,
             Command::Audit(args) => privacy::audit(config, args).await,
-            Command::Jobs(crate::queue::cli::JobsCommand::Cancel { id }) => {
+            Command::Jobs(jobs::JobsCommand::Cancel { id }) => {
                 // The whole service: the job's replier tells its requester.
                 let service = crate::wiring::Service::build(config, crate::clock::Clock::system())
                     .await
                     .map_err(Failure::from)?;
                 let operator = privacy::cli_requester().user;
-                let said = crate::queue::cli::cancel(&service.queue, id, &operator)
+                let said = jobs::cancel(&service.queue, id, &operator)
                     .await
                     .map_err(Failure::from)?;
                 print!("{said}");
@@ -155,9 +156,7 @@ pub fn main() -> ExitCode {
                 let store = crate::store::open(&config.store.url)
                     .await
                     .map_err(Failure::from)?;
-                crate::queue::cli::run(command, store)
-                    .await
-                    .map_err(Failure::from)
+                jobs::run(command, store).await.map_err(Failure::from)
             }
         }
     });

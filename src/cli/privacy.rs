@@ -13,15 +13,16 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 
-use super::{Failure, progress::Progress};
 use crate::console::printable;
+use crate::console::{Failure, progress::Progress};
 use crate::{
-    answer::Requester,
     app::App,
     clock::Clock,
     config::Config,
+    erasure::ErasureJob,
     identity::{CustomerEmail, Identity, parse_address, parse_query},
-    privacy::{ErasureJob, ErasureReceipt},
+    privacy::ErasureReceipt,
+    privacy::Requester,
     queue::ExecutionOutcome,
     store::{AuditRecord, JobState},
 };

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 
-use super::Failure;
+use crate::console::Failure;
 use crate::{clock::Clock, config::Config, server, wiring};
 
 pub async fn run(config: Config) -> Result<(), Failure> {

@@ -17,8 +17,7 @@ use super::{FullStoryError, SessionsApi, model};
 use crate::{
     config::{FullStoryConfig, Secret},
     identity::Identity,
-    metrics::UpstreamMetrics,
-    outbound::{Answered, Budget, RetryPolicy, Upstream, UpstreamError},
+    outbound::{Answered, Budget, RetryPolicy, Upstream, UpstreamError, Upstreams},
 };
 
 /// The session-data calls FullStory meters against a plan's allowance (the Server API's users,
@@ -49,7 +48,7 @@ impl FullStoryApi {
     pub fn new(
         config: &FullStoryConfig,
         budget: Arc<dyn Budget>,
-        metrics: UpstreamMetrics,
+        upstreams: Upstreams,
     ) -> Result<Self, FullStoryError> {
         let key = config.api_key.clone();
         let base = match (&config.base_url, key.expose()) {
@@ -70,7 +69,7 @@ impl FullStoryApi {
                     ..RetryPolicy::default()
                 },
                 Some(budget),
-                metrics,
+                upstreams,
             )
             .with_metered(METERED),
         })

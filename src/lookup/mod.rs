@@ -39,7 +39,7 @@ use crate::{
     clock::Clock,
     fullstory::{FullStoryError, SessionId, SessionsApi},
     identity::{Identity, redact_emails},
-    tombstone::Tombstones,
+    privacy::Tombstones,
 };
 pub use digest::Digest;
 pub use went_wrong::{Moment, WhatWentWrong};

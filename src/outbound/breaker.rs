@@ -38,11 +38,11 @@ use std::{
     time::Duration,
 };
 
-use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use tokio::time::Instant;
 
-use super::metrics::UpstreamLabels;
 use super::redis_budget::RedisLink;
+use crate::metrics::upstream::{BreakerMetrics, UpstreamLabels};
 
 /// Consecutive failed attempts that open a breaker.
 pub const OPEN_AFTER: u32 = 3;
@@ -454,14 +454,6 @@ impl Default for BreakerSettings {
             org: "default".into(),
         }
     }
-}
-
-/// `replaydesk_upstream_breaker_state{upstream}` (1 open, 0 closed) and
-/// `replaydesk_upstream_breaker_openings_total{upstream}`.
-#[derive(Clone, Default)]
-pub struct BreakerMetrics {
-    pub state: Family<UpstreamLabels, Gauge>,
-    pub openings: Family<UpstreamLabels, Counter>,
 }
 
 /// Every breaker of this process, one per upstream name: whoever builds an [`super::Upstream`] of that

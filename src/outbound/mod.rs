@@ -43,8 +43,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use breaker::{
-    Admission, Breaker, BreakerMetrics, BreakerSettings, BreakerState, Breakers,
-    DEFAULT_PROBE_INTERVAL, OPEN_AFTER, PARK_INTERVALS,
+    Admission, Breaker, BreakerSettings, BreakerState, Breakers, DEFAULT_PROBE_INTERVAL,
+    OPEN_AFTER, PARK_INTERVALS,
 };
 pub use budget::{Budget, BudgetRefused, LocalBudget};
 pub use cooldown::{CoolDown, LONGEST as LONGEST_COOL_DOWN};
@@ -100,11 +100,10 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 }
 
 mod error;
-pub mod metrics;
 
 pub use error::UpstreamError;
 
-use metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
+use crate::metrics::{EndpointLabels, RequestLabels, UpstreamLabels, UpstreamMetrics};
 
 /// Attempts and backoff for one upstream.
 #[derive(Clone, Debug)]
@@ -249,20 +248,39 @@ pub struct Upstream {
 /// Reads a 429's wait from its body (for upstreams that may leave out `Retry-After`).
 pub type RetryAfterBody = fn(&[u8]) -> Option<Duration>;
 
+/// What every upstream client of one process shares: the upstream metric families it counts into,
+/// and the circuit breakers (one per upstream name: whoever builds an [`Upstream`] of that name gets
+/// the same breaker). Built once by the core; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Upstreams {
+    pub metrics: UpstreamMetrics,
+    pub breakers: Breakers,
+}
+
+impl Upstreams {
+    /// The clients' shared parts over `metrics` (the breakers export their state there).
+    pub fn new(metrics: UpstreamMetrics) -> Self {
+        Self {
+            breakers: Breakers::with_metrics(metrics.breaker.clone()),
+            metrics,
+        }
+    }
+}
+
 impl Upstream {
     pub fn new(
         name: &'static str,
         policy: RetryPolicy,
         budget: Option<std::sync::Arc<dyn Budget>>,
-        metrics: UpstreamMetrics,
+        upstreams: Upstreams,
     ) -> Self {
         Self {
             name,
             policy,
             cooldown: CoolDown::default(),
             budget,
-            breaker: metrics.breakers.get(name),
-            metrics,
+            breaker: upstreams.breakers.get(name),
+            metrics: upstreams.metrics,
             retry_after_body: None,
             metered: &[],
         }

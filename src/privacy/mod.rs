@@ -1,20 +1,25 @@
-//! Privacy: the audit trail and erasure.
+//! Privacy: what replaydesk keeps about the customers it looks up, and in what form. The one home of
+//! the rules; erasing a customer (the job that deletes them at FullStory, Heap and here) is
+//! [`crate::erasure`], which sits above the core because it answers people, while these sit below it
+//! because the core keeps them.
 //!
-//! - [`Auditor`] ([`crate::audit`], kept below the core that holds it) records every lookup, summary and erasure: who asked (platform user id), where
-//!   (workspace/account/guild, channel/ticket), which identities (a keyed hash with `privacy.audit_key`,
-//!   never the email), when, and how many sessions were shown. Without a configured key, one is generated
-//!   once and kept in the store, so hashes stay comparable across restarts and replicas.
-//! - [`erase`] deletes a customer everywhere we know of: the FullStory user(s) behind the email, the Heap
-//!   user (when `heap.*` is set), our cache, and every stored payload holding the email. It runs as a
-//!   queued job whose steps are ledgered effects, so a partial failure is retried (never reported done)
-//!   and a finished step is not repeated.
-//! - [`broadcast`] carries an erasure to every replica's cache (PostgreSQL `NOTIFY`), naming the
-//!   customer by their keyed hash.
+//! - [`Auditor`] ([`audit`]) records every lookup, summary and erasure: who asked ([`Requester`]:
+//!   platform user id), where (workspace/account/guild, channel/ticket), which identities (a keyed hash
+//!   with `privacy.audit_key`, never the email), when, and how many sessions were shown. Without a
+//!   configured key, one is generated once and kept beside the store, so hashes stay comparable across
+//!   restarts and replicas.
+//! - [`Tombstones`] ([`tombstone`]) remember an erased address by that same keyed hash for
+//!   `privacy.tombstone_days`, so it is answered "asked to be forgotten" and never looked up again.
+//! - [`ErasureReceipt`] ([`receipt`]): what an erasure did, read from its job's ledger, for every
+//!   platform's renderer.
+//! - Customer emails in logs are masked by [`crate::identity::redact_emails`] (the log writer in
+//!   [`crate::telemetry`]); the store's side of all this (audit rows, tombstones, scrubbing stored
+//!   payloads) is its privacy role, `store/privacy.rs`.
 
-pub mod broadcast;
-pub mod erase;
-pub mod heap;
+mod audit;
+mod receipt;
+mod tombstone;
 
-pub use crate::answer::ErasureReceipt;
-pub use crate::audit::{self, Auditor};
-pub use erase::ErasureJob;
+pub use audit::{Auditor, Requester};
+pub use receipt::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
+pub use tombstone::Tombstones;

@@ -81,17 +81,13 @@
 //!   with their tests) instead of a tower-based framework and per-backend
 //!   crates to keep in step with our sqlx.
 
-pub mod cli;
 mod group_commit;
 mod job;
 pub mod ledger;
-mod metrics;
 mod worker;
 
-pub use crate::clock::{Clock, ManualClock};
 pub use job::{
     ExecutionOutcome, Job, JobContext, JobError, JobHandler, RunJob, Settings, decode_stored,
 };
 pub use ledger::{Effect, Effects};
-pub use metrics::QueueMetrics;
 pub use worker::{Queue, Workers, backoff_delay};

@@ -17,10 +17,13 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::{
-    Clock, Effects, ExecutionOutcome, Job, JobContext, JobError, JobHandler, QueueMetrics,
-    Settings, group_commit,
+    Effects, ExecutionOutcome, Job, JobContext, JobError, JobHandler, Settings, group_commit,
 };
-use crate::store::{Enqueued, JobState, NewJob, SqlStore, StoredJob};
+use crate::{
+    clock::Clock,
+    metrics::QueueMetrics,
+    store::{Enqueued, JobState, NewJob, SqlStore, StoredJob},
+};
 
 /// Longest `last_error` kept, in bytes.
 const MAX_ERROR_LEN: usize = 4_000;
@@ -137,7 +140,14 @@ impl Queue {
 
     /// Refreshes the jobs-by-state gauge now.
     pub async fn refresh_metrics(&self) -> anyhow::Result<()> {
-        let counts = self.inner.store.count_by_state().await?;
+        let counts: Vec<(&'static str, u64)> = self
+            .inner
+            .store
+            .count_by_state()
+            .await?
+            .into_iter()
+            .map(|(state, n)| (state.as_str(), n))
+            .collect();
         self.inner.metrics.set_counts(&counts);
         let waiting = self.inner.store.count_waiting().await?;
         self.inner.metrics.set_waiting(&waiting);

@@ -62,7 +62,7 @@ pub fn not_looked_up(result: &LookupResult) -> Option<String> {
 }
 
 /// The polite answer when a customer has no sessions to show: none found, or (for a customer who was
-/// erased and is still remembered: [`crate::tombstone`]) that they asked to be forgotten.
+/// erased and is still remembered: [`crate::privacy::Tombstones`]) that they asked to be forgotten.
 pub fn no_sessions(group: &IdentityResult, lookback_days: u64) -> String {
     if group.forgotten {
         return forgotten(&group.identity);
@@ -303,7 +303,7 @@ pub(crate) fn test_job(result: &LookupResult) -> crate::answer::LookupJob {
         around: result.around,
         summary: false,
         digest: None,
-        requester: crate::answer::Requester::default(),
+        requester: crate::privacy::Requester::default(),
         reply: crate::answer::ReplyTo::nowhere(),
     }
 }

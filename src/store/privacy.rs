@@ -1,7 +1,7 @@
 //! What the store keeps for privacy: the audit trail (who looked up whom, where, when, how many sessions
 //! were shown; identities only as keyed hashes), install-wide settings (the generated audit key), the
 //! erasure of every stored payload that holds a customer's email, and the tombstones of erased
-//! addresses (their keyed hashes, until they expire: [`crate::tombstone`]).
+//! addresses (their keyed hashes, until they expire: [`crate::privacy::Tombstones`]).
 //!
 //! Methods of [`SqlStore`], written once for both backends in the same `with_db!` style as the rest
 //! of the store.

@@ -13,9 +13,9 @@ use std::{
 
 use replaydesk::{
     config::Secret,
+    erasure::broadcast,
     identity::{CustomerEmail, Identity},
     outbound::{Budget, RedisBudget, RedisBudgetSettings},
-    privacy::broadcast,
     queue::ExecutionOutcome,
 };
 

@@ -17,7 +17,7 @@ use replaydesk::{
     },
     identity::{CustomerEmail, Identity, Uid},
     metrics::Metrics,
-    outbound::{LocalBudget, UpstreamError},
+    outbound::{LocalBudget, UpstreamError, Upstreams},
 };
 use serde_json::json;
 use wiremock::{
@@ -40,10 +40,10 @@ fn fs_config(server: &MockServer) -> FullStoryConfig {
 fn client_with(config: &FullStoryConfig) -> (FullStoryApi, Metrics) {
     super::helpers::capture_logs();
     replaydesk::install_crypto_provider();
-    let metrics = Metrics::detached();
+    let metrics = Metrics::build();
     let budget = Arc::new(LocalBudget::new(1000, 1000));
     (
-        FullStoryApi::new(config, budget, metrics.upstream.clone()).unwrap(),
+        FullStoryApi::new(config, budget, Upstreams::new(metrics.upstream.clone())).unwrap(),
         metrics,
     )
 }

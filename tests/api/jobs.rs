@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use replaydesk::{
-    answer::{self, Answer, LookupJob, PlatformReplier, ReplyTarget, ReplyTo, Requester},
+    answer::{self, Answer, LookupJob, PlatformReplier, ReplyTarget, ReplyTo},
     identity::{CustomerEmail, Identity},
+    privacy::Requester,
     queue::{ExecutionOutcome, Job, JobContext, JobError, Queue, Settings},
     store::NewJob,
 };

@@ -3,8 +3,9 @@
 use replaydesk::{
     app::AppState,
     config::{Config, Secret},
+    erasure::ErasureJob,
     identity::{CustomerEmail, Identity},
-    privacy::{ErasureJob, ErasureReceipt},
+    privacy::ErasureReceipt,
     queue::ExecutionOutcome,
     store::NewJob,
 };
@@ -108,7 +109,7 @@ pub fn with_heap(heap: &MockServer) -> impl FnOnce(&mut Config) + 'static {
 pub(crate) async fn enqueue_erasure(state: &AppState) -> i64 {
     let job = ErasureJob {
         email: jane(),
-        requester: replaydesk::answer::Requester {
+        requester: replaydesk::privacy::Requester {
             platform: "cli".into(),
             tenant: "local".into(),
             user: "dpo".into(),
@@ -636,7 +637,7 @@ async fn an_erasure_in_another_process_on_the_same_sqlite_file_clears_this_cache
     let serving = app_without_tombstones().await;
     mount_jane(&serving.fullstory).await;
     let fullstory = &serving.fullstory;
-    let listener = replaydesk::privacy::broadcast::listen(serving.app.clone())
+    let listener = replaydesk::erasure::broadcast::listen(serving.app.clone())
         .await
         .unwrap()
         .expect("SQLite announces erasures too");

@@ -8,10 +8,7 @@ use axum::{
     http::{Request as HttpRequest, StatusCode, header},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use replaydesk::{
-    adapters::{signing, zendesk::sidebar::token::SidebarToken},
-    demo::sidebar,
-};
+use replaydesk::{adapters::zendesk::sidebar::token::SidebarToken, demo::sidebar, signing};
 use serde_json::{Value, json};
 use wiremock::{Mock, ResponseTemplate, matchers::path};
 

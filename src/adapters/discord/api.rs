@@ -23,8 +23,7 @@ use serde_json::Value;
 use crate::{
     adapters::refusal::Refusal,
     config::{DiscordConfig, Secret},
-    metrics::UpstreamMetrics,
-    outbound::{Answered, RetryPolicy, Upstream, UpstreamError},
+    outbound::{Answered, RetryPolicy, Upstream, UpstreamError, Upstreams},
 };
 
 pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
@@ -150,7 +149,7 @@ pub struct DiscordApi {
 }
 
 impl DiscordApi {
-    pub fn new(config: &DiscordConfig, metrics: UpstreamMetrics) -> anyhow::Result<Self> {
+    pub fn new(config: &DiscordConfig, upstreams: Upstreams) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
         let timeout = Duration::from_secs(10);
         let http = reqwest::Client::builder()
@@ -164,7 +163,7 @@ impl DiscordApi {
             http,
             base: crate::outbound::base_url(config.api_url.as_deref(), DEFAULT_API_URL),
             bot_token: config.bot_token.clone(),
-            upstream: Upstream::new("discord", RetryPolicy::default(), None, metrics)
+            upstream: Upstream::new("discord", RetryPolicy::default(), None, upstreams)
                 .with_retry_after_body(retry_after_body),
         })
     }

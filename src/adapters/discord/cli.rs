@@ -19,7 +19,7 @@ use super::{
     api::DiscordApi,
     wire::{COMMAND, MESSAGE_COMMAND},
 };
-use crate::{config::Config, console::Failure};
+use crate::{config::Config, console::Failure, outbound::Upstreams};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DiscordCommand {
@@ -84,8 +84,7 @@ pub async fn run(command: DiscordCommand, config: Config) -> Result<(), Failure>
     {
         return Err(Failure::usage("--guild must be a numeric guild id"));
     }
-    let metrics = crate::metrics::Metrics::build(|_| {}).upstream;
-    let api = Arc::new(DiscordApi::new(&config.discord, metrics)?);
+    let api = Arc::new(DiscordApi::new(&config.discord, Upstreams::default())?);
     let registered = api
         .overwrite_commands(&application_id, guild.as_deref(), &commands(&config))
         .await

@@ -31,8 +31,9 @@ use super::{
 };
 use crate::{
     adapters::inbound::{self, Rejection, Verified},
-    answer::{LookupJob, ReplyTo, Requester, SummaryJob},
+    answer::{LookupJob, ReplyTo, SummaryJob},
     app::AppState,
+    privacy::Requester,
     store::NewJob,
 };
 

@@ -84,7 +84,7 @@ impl Platform for Discord {
             allowed_guild_ids: discord.allowed_guild_ids.clone(),
             allow_any_guild: discord.allow_any_guild,
         });
-        let api = api::DiscordApi::new(discord, app.metrics.upstream.clone())?;
+        let api = api::DiscordApi::new(discord, app.upstreams.clone())?;
         Ok(Plugged {
             routes: Router::new()
                 .route("/discord/interactions", post(inbound::interactions))

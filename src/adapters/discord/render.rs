@@ -419,7 +419,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        answer::{ReplyTo, Requester},
+        answer::ReplyTo,
+        privacy::Requester,
         render::sample::{sample_result as result, session},
     };
 

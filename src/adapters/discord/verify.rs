@@ -17,11 +17,9 @@ use serenity::interactions_endpoint::Verifier;
 
 use super::{Discord, PLATFORM, inbound::Endpoint};
 use crate::{
-    adapters::{
-        inbound::Signed,
-        signing::{SignatureError, fresh_unix_timestamp, header},
-    },
+    adapters::inbound::Signed,
     app::AppState,
+    signing::{SignatureError, fresh_unix_timestamp, header},
 };
 
 pub const SIGNATURE: &str = "x-signature-ed25519";

@@ -25,7 +25,7 @@ use crate::{
     adapters::refusal::Refusal,
     config::{Secret, SlackConfig},
     metrics::UpstreamMetrics,
-    outbound::{Answered, RetryPolicy, Upstream, UpstreamError},
+    outbound::{Answered, RetryPolicy, Upstream, UpstreamError, Upstreams},
 };
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -207,20 +207,25 @@ pub struct SlackApi {
 }
 
 impl SlackApi {
-    pub fn new(config: &SlackConfig, metrics: UpstreamMetrics) -> anyhow::Result<Self> {
+    pub fn new(config: &SlackConfig, upstreams: Upstreams) -> anyhow::Result<Self> {
         Ok(Self {
             http: crate::outbound::http_client(TIMEOUT)?,
             base: crate::outbound::base_url(config.api_url.as_deref(), DEFAULT_API_URL),
             bot_token: config.bot_token.clone(),
             app_token: config.app_token.clone(),
-            web: Upstream::new(WEB_API, RetryPolicy::default(), None, metrics.clone()),
-            hooks: Upstream::new(RESPONSE_URL, RetryPolicy::default(), None, metrics.clone()),
+            web: Upstream::new(WEB_API, RetryPolicy::default(), None, upstreams.clone()),
+            hooks: Upstream::new(
+                RESPONSE_URL,
+                RetryPolicy::default(),
+                None,
+                upstreams.clone(),
+            ),
             response_url_hosts: config
                 .response_url_hosts
                 .iter()
                 .map(str::to_ascii_lowercase)
                 .collect(),
-            metrics,
+            metrics: upstreams.metrics,
         })
     }
 

@@ -39,10 +39,11 @@ use super::{
 };
 use crate::{
     adapters::inbound::{self, Rejection},
-    answer::{LookupJob, Requester, SummaryJob},
+    answer::{LookupJob, SummaryJob},
     app::AppState,
+    erasure::ErasureJob,
     identity::{Identity, extract_identities, parse_query},
-    privacy::ErasureJob,
+    privacy::Requester,
     queue::Job,
     render::{
         ERASURE_CANCELLED, FORGET_NOT_ALLOWED, NO_IDENTITIES, NOT_ALLOWED, forget_usage,

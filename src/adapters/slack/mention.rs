@@ -16,9 +16,10 @@ use super::{
     reply::{SlackReplier, Target},
 };
 use crate::{
-    answer::{self, LookupJob, Replier, Repliers, ReplyTo, Requester},
+    answer::{self, LookupJob, Replier, Repliers, ReplyTo},
     app::App,
     identity::parse_query,
+    privacy::Requester,
     queue::{Job, JobContext, JobError, RunJob},
 };
 

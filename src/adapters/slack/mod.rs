@@ -80,10 +80,7 @@ impl Platform for Slack {
     }
 
     fn plug(&self, app: &Arc<App>) -> anyhow::Result<Plugged> {
-        let api = Arc::new(SlackApi::new(
-            &app.config.slack,
-            app.metrics.upstream.clone(),
-        )?);
+        let api = Arc::new(SlackApi::new(&app.config.slack, app.upstreams.clone())?);
         let replier = Arc::new(SlackReplier {
             app: app.clone(),
             api: api.clone(),

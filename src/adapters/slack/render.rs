@@ -494,9 +494,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        answer::{ReplyTo, Requester},
+        answer::ReplyTo,
         identity::Uid,
         lookup::Digest,
+        privacy::Requester,
         render::sample::{self, sample_result},
     };
 

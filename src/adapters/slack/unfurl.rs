@@ -29,10 +29,10 @@ use super::{
     render::{self, Preview},
 };
 use crate::{
-    answer::Requester,
     app::App,
     fullstory::{FullStoryError, SessionId, SessionsApi},
     lookup::{Digest, WhatWentWrong},
+    privacy::Requester,
     queue::{Effect, Job, JobContext, JobError, RunJob},
 };
 

@@ -9,11 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::{PLATFORM, Slack};
 use crate::{
-    adapters::{
-        inbound::Signed,
-        signing::{SignatureError, any_secret_matches, fresh_unix_timestamp, header},
-    },
+    adapters::inbound::Signed,
     app::AppState,
+    signing::{SignatureError, any_secret_matches, fresh_unix_timestamp, header},
 };
 
 pub const SIGNATURE: &str = "x-slack-signature";
@@ -56,10 +54,7 @@ pub fn verify<'s>(
 /// The headers Slack would send for `body` at `timestamp` (for tests, the demo and load tools).
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> (String, String) {
     let ts = timestamp.to_string();
-    let mac = crate::adapters::signing::hmac_sha256(
-        secret.as_bytes(),
-        &[b"v0:", ts.as_bytes(), b":", body],
-    );
+    let mac = crate::signing::hmac_sha256(secret.as_bytes(), &[b"v0:", ts.as_bytes(), b":", body]);
     (ts, format!("v0={}", hex::encode(mac)))
 }
 

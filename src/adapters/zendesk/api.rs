@@ -31,8 +31,7 @@ use serde_json::{Value, json};
 use crate::{
     adapters::refusal::Refusal,
     config::{Secret, ZendeskConfig},
-    metrics::UpstreamMetrics,
-    outbound::{Answered, RetryPolicy, Upstream, UpstreamError},
+    outbound::{Answered, RetryPolicy, Upstream, UpstreamError, Upstreams},
 };
 
 /// Pages of group memberships read per agent (100 each).
@@ -129,7 +128,7 @@ pub struct Ticket {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub requester_id: Option<u64>,
-    /// Who may see the ticket ([`Agent::may_see`]): its group, organisation and assignee.
+    /// Who may see the ticket (the sidebar's access check, `sidebar::access::may_see`): its group, organisation and assignee.
     #[serde(default)]
     pub group_id: Option<u64>,
     #[serde(default)]
@@ -310,10 +309,7 @@ pub struct ZendeskApi {
 
 impl ZendeskApi {
     /// The client `config` describes; fails when it says neither which account nor how to sign in.
-    pub fn from_config(
-        config: &ZendeskConfig,
-        metrics: UpstreamMetrics,
-    ) -> Result<Self, ZendeskError> {
+    pub fn from_config(config: &ZendeskConfig, upstreams: Upstreams) -> Result<Self, ZendeskError> {
         let base = base_url(config).ok_or(ZendeskError::NotConfigured(
             "set zendesk.subdomain (or zendesk.base_url)",
         ))?;
@@ -337,7 +333,7 @@ impl ZendeskApi {
                 .map_err(|e| ZendeskError::Upstream(UpstreamError::Transport(e.to_string())))?,
             base,
             auth,
-            upstream: Upstream::new("zendesk", RetryPolicy::default(), None, metrics),
+            upstream: Upstream::new("zendesk", RetryPolicy::default(), None, upstreams),
         })
     }
 

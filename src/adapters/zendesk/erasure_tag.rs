@@ -12,10 +12,11 @@ use super::{
     reply::{self, Target, ZendeskReplier},
 };
 use crate::{
-    answer::{self, Answer, PlatformReplier, ReplyTo, Requester},
+    answer::{self, Answer, PlatformReplier, ReplyTo},
     app::App,
+    erasure::ErasureJob,
     identity::CustomerEmail,
-    privacy::ErasureJob,
+    privacy::Requester,
     queue::{JobContext, JobError},
     store::NewJob,
 };

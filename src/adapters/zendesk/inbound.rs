@@ -28,11 +28,9 @@ use serde_json::json;
 
 use super::{PLATFORM, Zendesk, reply, ticket::TicketJob, verify, wire};
 use crate::{
-    adapters::{
-        inbound::{self, Rejection, Verified},
-        signing,
-    },
+    adapters::inbound::{self, Rejection, Verified},
     app::AppState,
+    signing,
     store::NewJob,
 };
 

@@ -76,7 +76,7 @@ impl Platform for Zendesk {
     fn plug(&self, app: &Arc<App>) -> anyhow::Result<Plugged> {
         let api = Arc::new(api::ZendeskApi::from_config(
             &app.config.zendesk,
-            app.metrics.upstream.clone(),
+            app.upstreams.clone(),
         )?);
         let replier = Arc::new(reply::ZendeskReplier::new(
             api.clone(),

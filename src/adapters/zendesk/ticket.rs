@@ -31,8 +31,9 @@ use super::{
     ticket_event::send_ticket_event,
 };
 use crate::{
-    answer::{self, Answer, LookupJob, PlatformReplier, ReplyTo, Requester},
+    answer::{self, Answer, LookupJob, PlatformReplier, ReplyTo},
     app::App,
+    privacy::Requester,
     queue::{Job, JobContext, JobError, RunJob},
     source_limits::SourceLimits,
     store::EffectState,

@@ -5,7 +5,7 @@
 //! `fullstory-event`) and once per job (ledger effect `fullstory-event`). The event names the
 //! requester by `uid`: the requester's Zendesk `external_id` when set (the company's own user id, which
 //! is what FullStory's uid usually is), else their email. A requester who was erased and asked to be
-//! forgotten ([`crate::tombstone`]) gets no event.
+//! forgotten ([`crate::privacy::Tombstones`]) gets no event.
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -20,8 +20,8 @@ use crate::{
         server_api::{EventTarget, ServerEvent},
     },
     identity::{CustomerEmail, Identity},
+    privacy::Tombstones,
     queue::{Effect, JobContext, JobError},
-    tombstone::Tombstones,
 };
 
 /// The FullStory event's name.

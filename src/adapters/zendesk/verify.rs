@@ -11,11 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::{PLATFORM, Zendesk};
 use crate::{
-    adapters::{
-        inbound::Signed,
-        signing::{SignatureError, any_secret_matches, header, within_window},
-    },
+    adapters::inbound::Signed,
     app::AppState,
+    signing::{SignatureError, any_secret_matches, header, within_window},
 };
 
 pub const SIGNATURE: &str = "x-zendesk-webhook-signature";
@@ -55,7 +53,7 @@ pub fn verify<'s>(
 
 /// The signature Zendesk would send for `body` at `timestamp` (for tests, the demo and load tools).
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    STANDARD.encode(crate::adapters::signing::hmac_sha256(
+    STANDARD.encode(crate::signing::hmac_sha256(
         secret.as_bytes(),
         &[timestamp.as_bytes(), body],
     ))

@@ -42,7 +42,7 @@ pub(super) async fn run(config: Config, args: BackfillArgs) -> Result<(), Failur
         ));
     }
     let app = App::build(config, Clock::system()).await?;
-    let api = api(&app.config, app.metrics.upstream.clone())?;
+    let api = api(&app.config, app.upstreams.clone())?;
     let since = args.since;
     resume_imports(&app, args.poll_interval).await?;
 

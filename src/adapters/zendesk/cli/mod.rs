@@ -16,7 +16,7 @@ use super::api::{ZendeskApi, ZendeskError};
 use crate::{
     config::{Config, parse_duration},
     console::Failure,
-    metrics::UpstreamMetrics,
+    outbound::Upstreams,
 };
 
 #[derive(Debug, Subcommand)]
@@ -101,8 +101,8 @@ pub(super) fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-pub(super) fn api(config: &Config, metrics: UpstreamMetrics) -> Result<ZendeskApi, Failure> {
-    ZendeskApi::from_config(&config.zendesk, metrics).map_err(|e| Failure::usage(e.to_string()))
+pub(super) fn api(config: &Config, upstreams: Upstreams) -> Result<ZendeskApi, Failure> {
+    ZendeskApi::from_config(&config.zendesk, upstreams).map_err(|e| Failure::usage(e.to_string()))
 }
 
 pub(super) fn zendesk_failure(step: &str) -> impl Fn(ZendeskError) -> Failure + '_ {

@@ -12,7 +12,7 @@ use crate::{
     adapters::zendesk::wire::{ERASURE_TEMPLATE, RECOMMENDED_TEMPLATE},
     config::Config,
     console::Failure,
-    metrics::UpstreamMetrics,
+    outbound::Upstreams,
 };
 
 pub(super) async fn run(config: Config, args: SetupArgs) -> Result<(), Failure> {
@@ -59,7 +59,7 @@ pub(super) async fn run(config: Config, args: SetupArgs) -> Result<(), Failure> 
         );
         return Ok(());
     }
-    let api = api(&config, UpstreamMetrics::default())?;
+    let api = api(&config, Upstreams::default())?;
     let webhook_id = api
         .create_webhook(&webhook)
         .await

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use super::{AppArgs, api, print_setting, public_url, zendesk_failure};
-use crate::{config::Config, console::Failure, metrics::UpstreamMetrics};
+use crate::{config::Config, console::Failure, outbound::Upstreams};
 
 pub(super) async fn run(config: Config, args: AppArgs) -> Result<(), Failure> {
     let url = public_url(&config, args.url)?;
@@ -35,7 +35,7 @@ pub(super) async fn run(config: Config, args: AppArgs) -> Result<(), Failure> {
     let credentials = config.zendesk.api_token.is_set() || config.zendesk.oauth_token.is_set();
     match (&config.zendesk.app_id, credentials) {
         (Some(app_id), true) => {
-            let pem = api(&config, UpstreamMetrics::default())?
+            let pem = api(&config, Upstreams::default())?
                 .app_public_key(app_id)
                 .await
                 .map_err(zendesk_failure("reading the app's public key"))?;

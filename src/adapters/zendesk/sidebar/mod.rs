@@ -51,11 +51,12 @@ use sha2::{Digest, Sha256};
 
 use super::{PLATFORM, api::TicketWithUsers, api::ZendeskError, erasure_tag, ticket::TicketJob};
 use crate::{
-    answer::{self, Requester},
+    answer,
     app::AppState,
     config::Config,
     fullstory::SessionId,
     lookup::{LookupResult, SummaryOutcome},
+    privacy::Requester,
     source_limits::SourceLimits,
     store::NewJob,
 };

@@ -16,10 +16,8 @@ use std::sync::LazyLock;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
 
-use crate::adapters::zendesk::render::escape;
-
-/// Zendesk's ZAF v2 SDK address: the default of `zendesk.app_sdk_url` (kept in `config`, the leaf).
-pub use crate::config::ZAF_SDK;
+// Zendesk's ZAF v2 SDK address: the default of `zendesk.app_sdk_url` (kept in `config`, the leaf).
+use crate::{adapters::zendesk::render::escape, config::ZAF_SDK};
 
 const SIDEBAR: &str = include_str!("assets/sidebar.html");
 const REFUSED: &str = include_str!("assets/refused.html");

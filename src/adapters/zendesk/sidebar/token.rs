@@ -16,7 +16,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::signing;
+use crate::signing;
 
 /// How long one of our tokens is accepted.
 pub const TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(10);

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     config::HeapConfig,
-    metrics::UpstreamMetrics,
-    outbound::{RetryPolicy, Upstream},
+    outbound::{RetryPolicy, Upstream, Upstreams},
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://heapanalytics.com";
@@ -27,10 +26,7 @@ pub struct Heap {
 
 impl Heap {
     /// `None` when `heap.app_id` or `heap.api_key` is not set.
-    pub fn from_config(
-        config: &HeapConfig,
-        metrics: UpstreamMetrics,
-    ) -> anyhow::Result<Option<Self>> {
+    pub fn from_config(config: &HeapConfig, upstreams: Upstreams) -> anyhow::Result<Option<Self>> {
         let (Some(app_id), Some(api_key)) = (&config.app_id, config.api_key.expose()) else {
             return Ok(None);
         };
@@ -39,7 +35,7 @@ impl Heap {
             base: crate::outbound::base_url(config.base_url.as_deref(), DEFAULT_BASE_URL),
             app_id: app_id.clone(),
             api_key: api_key.to_owned(),
-            upstream: Upstream::new("heap", RetryPolicy::default(), None, metrics),
+            upstream: Upstream::new("heap", RetryPolicy::default(), None, upstreams),
         }))
     }
 

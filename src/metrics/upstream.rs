@@ -111,18 +111,22 @@ pub struct UpstreamMetrics {
     /// Messages a platform refused, by platform and the platform's code (a fixed set per platform).
     pub refusals: Family<RefusalLabels, Counter>,
     windows: Arc<Mutex<HashMap<&'static str, RollingDay>>>,
-    /// The circuit breaker of each upstream, shared by every client built from these metrics (one
-    /// per upstream name, so per process); their state is exported here.
-    pub breakers: super::Breakers,
+    /// Each upstream's circuit breaker, as exported (the breakers are `outbound`'s).
+    pub breaker: BreakerMetrics,
+}
+
+/// `replaydesk_upstream_breaker_state{upstream}` (1 open, 0 closed) and
+/// `replaydesk_upstream_breaker_openings_total{upstream}`.
+#[derive(Clone, Default)]
+pub struct BreakerMetrics {
+    pub state: Family<UpstreamLabels, Gauge>,
+    pub openings: Family<UpstreamLabels, Counter>,
 }
 
 impl UpstreamMetrics {
     pub fn register(registry: &mut Registry) -> Self {
-        let breaker_metrics = super::BreakerMetrics::default();
-        let metrics = Self {
-            breakers: super::Breakers::with_metrics(breaker_metrics.clone()),
-            ..Self::default()
-        };
+        let metrics = Self::default();
+        let breaker_metrics = metrics.breaker.clone();
         registry.register(
             "replaydesk_upstream_breaker_state",
             "Circuit breaker of each upstream: 1 open (calls fail fast, one probe per \

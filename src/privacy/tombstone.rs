@@ -20,8 +20,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use super::Auditor;
 use crate::{
-    audit::Auditor,
     clock::Clock,
     identity::{CustomerEmail, Identity},
     store::SqlStore,

@@ -1,7 +1,7 @@
 //! Erasure of one customer ("delete my data"), as a queued job.
 //!
 //! Steps, each a ledgered effect (done once, never repeated by a retry):
-//! 0. The address is remembered as erased ([`crate::tombstone`], its keyed hash, for
+//! 0. The address is remembered as erased ([`crate::privacy::Tombstones`], its keyed hash, for
 //!    `privacy.tombstone_days`): from now on a lookup of it is answered "this customer asked to be
 //!    forgotten" and reaches nothing (idempotent: a retry only extends it).
 //! 1. FullStory: the users behind the email come from FullStory's user list by email
@@ -41,10 +41,11 @@ use serde::{Deserialize, Serialize};
 
 use super::heap::Heap;
 use crate::{
-    answer::{Answer, Repliers, ReplyTo, Requester},
+    answer::{Answer, Repliers, ReplyTo},
     app::App,
     fullstory::{FullStoryError, SessionsApi},
     identity::{CustomerEmail, Identity},
+    privacy::Requester,
     queue::{Effect, Job, JobContext, JobError, RunJob},
     store::EffectState,
 };
@@ -72,7 +73,7 @@ pub struct EraseHandler {
 }
 
 // The ledger names of the steps live beside the receipt that reads them back ([`ErasureReceipt`]).
-use crate::answer::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
+use crate::privacy::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
 
 /// How a FullStory user is deleted by hand, in FullStory's own words (its help page "Can I delete
 /// sessions?": "Delete a user via Fullstory application").

@@ -1,11 +1,12 @@
-//! The Prometheus registry served at `GET /metrics`, the inbound metric families, and (re-exported
-//! from `outbound/metrics.rs`, where the upstream client counts into them, so `outbound` never
-//! imports this module) the families of the outbound side: every upstream call, retry, 429, limiter
-//! wait and cache lookup.
+//! Every metric family replaydesk exposes, in one place, and the Prometheus registry served at
+//! `GET /metrics`: the inbound families (here), the outbound ones ([`upstream`]: every upstream call,
+//! retry, 429, limiter wait, breaker and cache lookup) and the queue's ([`queue`]). A leaf module (it
+//! uses nothing of the crate), so `outbound`, `fullstory` and `queue` count into their families without
+//! any of them importing another.
 //!
-//! Each part registers its own families into the one registry at start-up (the queue does so in
-//! `queue::QueueMetrics::register`); the registry is then frozen and shared. Labels are small, fixed
-//! sets (upstream, endpoint, outcome): never a customer value, so cardinality stays bounded.
+//! [`Metrics::build`] registers every family into the one registry at start-up; the registry is then
+//! frozen and shared. Labels are small, fixed sets (upstream, endpoint, outcome, state): never a
+//! customer value, so cardinality stays bounded.
 //!
 //! Metered calls: FullStory counts session-data calls against a monthly allowance on many plans, so
 //! an operator needs "how many did we spend today" without a PromQL `increase(…[24h])` over a counter
@@ -23,7 +24,11 @@ use prometheus_client::{
     registry::Registry,
 };
 
-pub use crate::outbound::metrics::{
+pub mod queue;
+pub mod upstream;
+
+pub use queue::QueueMetrics;
+pub use upstream::{
     CacheLabels, EndpointLabels, RefusalLabels, RequestLabels, UpstreamLabels, UpstreamMetrics,
 };
 
@@ -76,26 +81,23 @@ pub struct Metrics {
     registry: Arc<Registry>,
     pub upstream: UpstreamMetrics,
     pub inbound: InboundMetrics,
+    pub queue: QueueMetrics,
 }
 
 impl Metrics {
-    /// Builds the registry: `extra` lets other parts (the queue, the adapters) register their families.
-    pub fn build(extra: impl FnOnce(&mut Registry)) -> Self {
-        // Every family carries its full `replaydesk_…` name, so parts can register without a prefix.
+    /// Builds the registry with every family.
+    pub fn build() -> Self {
+        // Every family carries its full `replaydesk_…` name, so parts register without a prefix.
         let mut registry = Registry::default();
         let upstream = UpstreamMetrics::register(&mut registry);
         let inbound = InboundMetrics::register(&mut registry);
-        extra(&mut registry);
+        let queue = QueueMetrics::register(&mut registry);
         Self {
             registry: Arc::new(registry),
             upstream,
             inbound,
+            queue,
         }
-    }
-
-    /// A registry with only the outbound families, for commands and tests that serve no metrics.
-    pub fn detached() -> Self {
-        Self::build(|_| {})
     }
 
     /// The OpenMetrics text exposition of every family (`GET /metrics` turns it into the Prometheus text
@@ -116,7 +118,7 @@ mod tests {
 
     #[test]
     fn metered_calls_are_counted_by_endpoint_and_over_the_day() {
-        let metrics = Metrics::detached();
+        let metrics = Metrics::build();
         metrics.upstream.metered_call("fullstory", "list_sessions");
         metrics.upstream.metered_call("fullstory", "session_events");
         let text = metrics.render();

@@ -28,8 +28,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::JobState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
@@ -164,13 +162,12 @@ impl QueueMetrics {
         self.0.attempts.observe(f64::from(attempts));
     }
 
-    pub(crate) fn set_counts(&self, counts: &[(JobState, u64)]) {
+    /// Jobs by state (each state's name, as the store writes it).
+    pub(crate) fn set_counts(&self, counts: &[(&'static str, u64)]) {
         for (state, n) in counts {
             self.0
                 .jobs
-                .get_or_create(&StateLabel {
-                    state: state.as_str(),
-                })
+                .get_or_create(&StateLabel { state })
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
     }

@@ -1,4 +1,4 @@
-//! An erasure's receipt ([`crate::privacy::erase`]), read from its job's ledger: kept here, beside the
+//! An erasure's receipt ([`crate::erasure`]), read from its job's ledger: kept here, beside the
 //! [`super::Answer::Erasure`] that carries it, so answering never imports `privacy`.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ fn is_step(name: &str) -> bool {
     name == HEAP_STEP || name.starts_with(FULLSTORY_STEP) || name.starts_with(MANUAL_STEP)
 }
 
-/// What an erasure ([`crate::privacy::erase`]) did, from its job's ledger. Defined here, beside
+/// What an erasure ([`crate::erasure`]) did, from its job's ledger. Defined here, beside
 /// [`Answer::Erasure`] that carries it, so the jobs never import `privacy`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ErasureReceipt {

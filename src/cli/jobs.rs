@@ -36,9 +36,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::Queue;
 use crate::config::{format_duration, parse_duration};
 use crate::console::{printable, progress::Progress};
+use crate::queue::Queue;
 use crate::store::{JobState, SqlStore, StoredJob};
 
 /// Dead jobs queued again per transaction by `jobs retry --all-dead`.

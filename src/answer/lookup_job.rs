@@ -1,6 +1,6 @@
 //! The shared `lookup` job ("find this customer's sessions") and the one path every platform's
-//! lookups take: [`run_lookup`] (and [`run_lookup_as`], for an adapter whose request differs from the
-//! defaults), which runs the core, answers, audits, and applies the failure policy. A job whose answer
+//! lookups take: [`run_lookup`], which runs the core, answers at a typed target ([`Recipient`]),
+//! audits, and applies the failure policy. A job whose answer
 //! names a customer who asked to be forgotten ([`crate::privacy::Tombstones`]) has its payload scrubbed once
 //! answered: nothing of the question is kept until retention.
 
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Answer, Replier, Repliers, ReplyTo,
+    Answer, Recipient, Repliers, ReplyTo,
     policy::{deliver_cancelled, deliver_dead, on_fullstory_error, out_of_time},
 };
 use crate::{
@@ -55,29 +55,20 @@ impl LookupJob {
     }
 }
 
-/// Runs one lookup within `job` and hands the outcome to `replier`, with the failure policy above. The
-/// [`LookupHandler`] calls this; so can an adapter's own job kind that first works out who to look up
-/// (a Slack mention whose emails are in the thread's first message).
+/// The one path every platform's lookups take: runs `request` within `job` and answers `to` with the
+/// failure policy above. The [`LookupHandler`] calls it for the shared `lookup` job (the request made
+/// from the job, [`LookupJob::to_request`]); so does an adapter's own job kind that first works out who
+/// to look up and answers at its own typed target (a Zendesk ticket, whose request caps the comment's
+/// identities; a Slack mention, whose emails are in the thread). Audit, metrics, the failure policy
+/// and its wording are the same for every platform because they live only here.
 pub async fn run_lookup(
     app: &App,
-    replier: &Arc<dyn Replier>,
-    job: &JobContext,
-    payload: &LookupJob,
-) -> Result<(), JobError> {
-    run_lookup_as(app, replier, job, payload, payload.to_request(app)).await
-}
-
-/// [`run_lookup`] with the request already made: for an adapter whose request differs from the job's
-/// defaults (a Zendesk ticket caps the comment's identities). Audit, metrics, the failure policy and
-/// its wording are the same for every platform because they live only here.
-pub async fn run_lookup_as(
-    app: &App,
-    replier: &Arc<dyn Replier>,
+    to: &dyn Recipient,
     job: &JobContext,
     payload: &LookupJob,
     request: LookupRequest,
 ) -> Result<(), JobError> {
-    if let Some(ended) = out_of_time(app, replier.as_ref(), job, &payload.reply).await {
+    if let Some(ended) = out_of_time(app, to, job).await {
         return ended;
     }
     match app.lookup.run(&request).await {
@@ -87,16 +78,14 @@ pub async fn run_lookup_as(
                 sessions = result.session_count(),
                 "lookup answered"
             );
-            replier
-                .deliver(
-                    job,
-                    &payload.reply,
-                    Answer::Sessions {
-                        job: payload,
-                        result: &result,
-                    },
-                )
-                .await?;
+            to.deliver(
+                job,
+                Answer::Sessions {
+                    job: payload,
+                    result: &result,
+                },
+            )
+            .await?;
             app.auditor
                 .record(
                     app.clock.now(),
@@ -112,7 +101,7 @@ pub async fn run_lookup_as(
             }
             Ok(())
         }
-        Err(error) => on_fullstory_error(app, replier, job, &payload.reply, error).await,
+        Err(error) => on_fullstory_error(app, to, job, error).await,
     }
 }
 
@@ -140,8 +129,9 @@ impl RunJob for LookupHandler {
     type Job = LookupJob;
 
     async fn run(&self, job: &JobContext, payload: LookupJob) -> Result<(), JobError> {
-        let replier = self.repliers.get(&payload.reply)?;
-        run_lookup(&self.app, replier, job, &payload).await
+        let to = self.repliers.bind(&payload.reply)?;
+        let request = payload.to_request(&self.app);
+        run_lookup(&self.app, to.as_ref(), job, &payload, request).await
     }
 
     async fn on_dead(&self, job: &JobContext, payload: Option<LookupJob>, error: &str) {

@@ -20,10 +20,10 @@ pub mod policy;
 pub mod reply;
 pub mod summary_job;
 
-pub use lookup_job::{LookupHandler, LookupJob, run_lookup, run_lookup_as};
+pub use lookup_job::{LookupHandler, LookupJob, run_lookup};
 pub use policy::{
     CANCELLED, GAVE_UP, GAVE_UP_POSTING, REFUSED, TOO_LATE, asked_wait, deliver_cancelled,
     deliver_dead, gave_up, in_words, reference, user_message, wait_for_fullstory,
 };
-pub use reply::{Answer, PlatformReplier, Replier, Repliers, ReplyTarget, ReplyTo};
+pub use reply::{Answer, PlatformReplier, Recipient, Replier, Repliers, ReplyTarget, ReplyTo, To};
 pub use summary_job::{SummaryHandler, SummaryJob};

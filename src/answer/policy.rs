@@ -26,9 +26,9 @@
 //!   (`replaydesk jobs cancel ID`): its requester gets [`CANCELLED`], through the job's replier like an
 //!   expired job's final message ([`deliver_cancelled`]), and the job ends `cancelled`.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use super::{Answer, Replier, Repliers, ReplyTo};
+use super::{Answer, Recipient, Repliers, ReplyTo};
 use crate::{
     app::App,
     fullstory::FullStoryError,
@@ -99,9 +99,8 @@ pub fn in_words(wait: Duration) -> String {
 /// deadline), that the answer may not come here. Never "shortly".
 pub fn delay_message(
     app: &App,
-    replier: &dyn Replier,
+    to: &dyn Recipient,
     job: &JobContext,
-    reply: &ReplyTo,
     error: &FullStoryError,
 ) -> String {
     let Some(wait) = asked_wait(app, error) else {
@@ -111,8 +110,8 @@ pub fn delay_message(
         "FullStory is busy: it asked replaydesk to wait {} before asking again.",
         in_words(wait)
     );
-    let left = replier
-        .deadline(job, reply)
+    let left = to
+        .deadline(job)
         .map(|deadline| (deadline - app.clock.now()).to_std().unwrap_or_default());
     match left {
         Some(left) if wait > left => format!(
@@ -142,11 +141,10 @@ pub fn too_late_message(app: &App) -> String {
 /// ledger) and the job is [`JobError::Expired`]. `None` while there is still time (or no deadline).
 pub(super) async fn out_of_time(
     app: &App,
-    replier: &dyn Replier,
+    to: &dyn Recipient,
     job: &JobContext,
-    reply: &ReplyTo,
 ) -> Option<Result<(), JobError>> {
-    let deadline = replier.deadline(job, reply)?;
+    let deadline = to.deadline(job)?;
     if app.clock.now() < deadline {
         return None;
     }
@@ -155,7 +153,7 @@ pub(super) async fn out_of_time(
         message: too_late_message(app),
         reference: reference(job),
     };
-    Some(match replier.deliver(job, reply, answer).await {
+    Some(match to.deliver(job, answer).await {
         Ok(()) => Err(JobError::Expired(anyhow::anyhow!(
             "the answer's deadline ({deadline}) passed before FullStory answered; the requester was told"
         ))),
@@ -192,24 +190,21 @@ fn fullstory_wait(app: &App, error: &FullStoryError) -> Duration {
 /// is not counted). Adapters whose jobs run their own lookups call this too.
 pub async fn wait_for_fullstory(
     app: &App,
-    replier: &dyn Replier,
+    to: &dyn Recipient,
     job: &JobContext,
-    reply: &ReplyTo,
     error: FullStoryError,
 ) -> Result<(), JobError> {
-    if let Some(ended) = out_of_time(app, replier, job, reply).await {
+    if let Some(ended) = out_of_time(app, to, job).await {
         return ended;
     }
     // Told at the first wait only (and the replier's ledger keeps it to one post anyway).
     if job.waiting_on().is_none() {
-        let message = delay_message(app, replier, job, reply, &error);
-        replier
-            .deliver(job, reply, Answer::Delayed { message })
-            .await?;
+        let message = delay_message(app, to, job, &error);
+        to.deliver(job, Answer::Delayed { message }).await?;
     }
     let wait = chrono::Duration::from_std(fullstory_wait(app, &error)).unwrap_or_default();
     let mut until = app.clock.now() + wait;
-    if let Some(deadline) = replier.deadline(job, reply) {
+    if let Some(deadline) = to.deadline(job) {
         until = until.min(deadline);
     }
     Err(JobError::Wait {
@@ -222,25 +217,22 @@ pub async fn wait_for_fullstory(
 /// Maps a FullStory failure to the queue's decision, telling the requester once when it is a delay.
 pub(super) async fn on_fullstory_error(
     app: &App,
-    replier: &Arc<dyn Replier>,
+    to: &dyn Recipient,
     job: &JobContext,
-    reply: &ReplyTo,
     error: FullStoryError,
 ) -> Result<(), JobError> {
     if error.is_transient() {
-        return wait_for_fullstory(app, replier.as_ref(), job, reply, error).await;
+        return wait_for_fullstory(app, to, job, error).await;
     }
     tracing::warn!(%error, "FullStory refused the job's request");
-    replier
-        .deliver(
-            job,
-            reply,
-            Answer::Failed {
-                message: user_message(&error),
-                reference: reference(job),
-            },
-        )
-        .await
+    to.deliver(
+        job,
+        Answer::Failed {
+            message: user_message(&error),
+            reference: reference(job),
+        },
+    )
+    .await
 }
 
 /// What the requester is told when a job gave up.
@@ -316,14 +308,14 @@ async fn deliver_last_word(
     let Some(reply) = reply.or(stored.as_ref()) else {
         return Ok(());
     };
-    let Ok(replier) = repliers.get(reply) else {
+    let Ok(to) = repliers.bind(reply) else {
         return Ok(());
     };
     let answer = Answer::Failed {
         message: message.into(),
         reference: reference(job),
     };
-    replier.deliver(job, reply, answer).await
+    to.deliver(job, answer).await
 }
 
 #[cfg(test)]

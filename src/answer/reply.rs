@@ -1,5 +1,10 @@
 //! Where an answer goes ([`ReplyTo`], stored with the job) and who delivers it: each platform's
 //! [`PlatformReplier`], over its own [`ReplyTarget`], held by the core as a [`Replier`].
+//!
+//! The shared path (a lookup, a summary, the failure policy) answers through a [`Recipient`]: a
+//! platform's replier bound to one typed target. A stored job's [`ReplyTo`] is read into its typed
+//! target once, by [`Replier::bind`]; an adapter's own job kind that already holds its typed target
+//! hands it over as it is ([`To`]), with nothing written to JSON and read back.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -26,7 +31,7 @@ pub struct ReplyTo {
 
 /// One platform's description of where its answers go: the `target` of a [`ReplyTo`]. Its stored shape
 /// is kept across versions like a job's payload (queued jobs carry it).
-pub trait ReplyTarget: Serialize + DeserializeOwned + Send + Sync {
+pub trait ReplyTarget: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The platform's name: its adapter's name and its [`Requester::platform`].
     const PLATFORM: &'static str;
 }
@@ -119,43 +124,57 @@ pub trait PlatformReplier: Send + Sync {
     }
 }
 
+/// Where one answer goes: a platform's replier bound to one typed target (see the module docs).
 #[async_trait]
+pub trait Recipient: Send + Sync {
+    async fn deliver(&self, job: &JobContext, answer: Answer<'_>) -> Result<(), JobError>;
+
+    /// [`PlatformReplier::deadline`] of the target.
+    fn deadline(&self, job: &JobContext) -> Option<DateTime<Utc>>;
+}
+
+/// A platform's replier with its typed target: the [`Recipient`] an adapter's job hands the shared
+/// path, and what [`Replier::bind`] makes of a stored [`ReplyTo`].
+pub struct To<'a, R: PlatformReplier> {
+    replier: &'a R,
+    target: R::Target,
+}
+
+impl<'a, R: PlatformReplier> To<'a, R> {
+    pub fn new(replier: &'a R, target: R::Target) -> Self {
+        Self { replier, target }
+    }
+}
+
+#[async_trait]
+impl<R: PlatformReplier> Recipient for To<'_, R> {
+    async fn deliver(&self, job: &JobContext, answer: Answer<'_>) -> Result<(), JobError> {
+        self.replier.deliver(job, &self.target, answer).await
+    }
+
+    fn deadline(&self, job: &JobContext) -> Option<DateTime<Utc>> {
+        self.replier.deadline(job, &self.target)
+    }
+}
+
+/// The replier the core holds, whatever the platform: a [`PlatformReplier`] that binds a stored
+/// [`ReplyTo`] to its typed target.
+pub trait Replier: Send + Sync {
+    fn platform(&self) -> &'static str;
+
+    /// `reply`'s target, read once, with this replier: where the job's answers go. A target of another
+    /// platform, or one that does not fit, is a permanent error naming the field.
+    fn bind<'a>(&'a self, reply: &ReplyTo) -> Result<Box<dyn Recipient + 'a>, JobError>;
+}
+
 impl<R: PlatformReplier> Replier for R {
     fn platform(&self) -> &'static str {
         R::Target::PLATFORM
     }
 
-    async fn deliver(
-        &self,
-        job: &JobContext,
-        reply: &ReplyTo,
-        answer: Answer<'_>,
-    ) -> Result<(), JobError> {
-        let target = reply.target::<R::Target>()?;
-        PlatformReplier::deliver(self, job, &target, answer).await
+    fn bind<'a>(&'a self, reply: &ReplyTo) -> Result<Box<dyn Recipient + 'a>, JobError> {
+        Ok(Box::new(To::new(self, reply.target::<R::Target>()?)))
     }
-
-    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>> {
-        let target = reply.target::<R::Target>().ok()?;
-        PlatformReplier::deadline(self, job, &target)
-    }
-}
-
-/// The replier the core calls, whatever the platform: written as a [`PlatformReplier`], whose target
-/// it reads from the [`ReplyTo`].
-#[async_trait]
-pub trait Replier: Send + Sync {
-    fn platform(&self) -> &'static str;
-
-    async fn deliver(
-        &self,
-        job: &JobContext,
-        reply: &ReplyTo,
-        answer: Answer<'_>,
-    ) -> Result<(), JobError>;
-
-    /// [`PlatformReplier::deadline`] of `reply`'s target (`None` when it does not fit).
-    fn deadline(&self, job: &JobContext, reply: &ReplyTo) -> Option<DateTime<Utc>>;
 }
 
 /// The repliers of the enabled platforms, by platform name.
@@ -175,6 +194,11 @@ impl Repliers {
                 reply.platform()
             ))
         })
+    }
+
+    /// Where `reply`'s answers go: its platform's replier bound to its target ([`Replier::bind`]).
+    pub fn bind(&self, reply: &ReplyTo) -> Result<Box<dyn Recipient + '_>, JobError> {
+        self.get(reply)?.bind(reply)
     }
 }
 

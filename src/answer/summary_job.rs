@@ -44,8 +44,9 @@ impl RunJob for SummaryHandler {
     type Job = SummaryJob;
 
     async fn run(&self, job: &JobContext, payload: SummaryJob) -> Result<(), JobError> {
-        let replier = self.repliers.get(&payload.reply)?;
-        if let Some(ended) = out_of_time(&self.app, replier.as_ref(), job, &payload.reply).await {
+        let to = self.repliers.bind(&payload.reply)?;
+        let to = to.as_ref();
+        if let Some(ended) = out_of_time(&self.app, to, job).await {
             return ended;
         }
         let outcome = match self
@@ -56,19 +57,17 @@ impl RunJob for SummaryHandler {
         {
             Ok(outcome) => outcome,
             Err(error) => {
-                return on_fullstory_error(&self.app, replier, job, &payload.reply, error).await;
+                return on_fullstory_error(&self.app, to, job, error).await;
             }
         };
-        replier
-            .deliver(
-                job,
-                &payload.reply,
-                Answer::Summary {
-                    job: &payload,
-                    outcome: &outcome,
-                },
-            )
-            .await?;
+        to.deliver(
+            job,
+            Answer::Summary {
+                job: &payload,
+                outcome: &outcome,
+            },
+        )
+        .await?;
         self.app
             .auditor
             .record(

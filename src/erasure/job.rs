@@ -354,12 +354,11 @@ impl EraseHandler {
         let Some(reply) = &payload.reply else {
             return Ok(());
         };
-        let replier = self.repliers.get(reply)?;
         let answer = Answer::Erasure {
             email: &payload.email,
             receipt,
         };
-        replier.deliver(job, reply, answer).await
+        self.repliers.bind(reply)?.deliver(job, answer).await
     }
 
     /// A failed attempt: told once (the first time) as "pending", then retried by the queue.

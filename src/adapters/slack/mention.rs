@@ -91,8 +91,9 @@ impl RunJob for MentionHandler {
             requester: mention.requester,
             reply: mention.reply,
         };
-        let replier: Arc<dyn Replier> = self.replier.clone();
-        answer::run_lookup(&self.app, &replier, job, &lookup).await
+        let to = self.replier.bind(&lookup.reply)?;
+        let request = lookup.to_request(&self.app);
+        answer::run_lookup(&self.app, to.as_ref(), job, &lookup, request).await
     }
 
     async fn on_dead(&self, job: &JobContext, mention: Option<MentionJob>, error: &str) {

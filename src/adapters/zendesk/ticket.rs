@@ -105,6 +105,10 @@ impl RunJob for TicketHandler {
                 "no customer email on the ticket; nothing to look up"
             );
         } else {
+            let target = Target {
+                ticket_id: id,
+                updated_at: ticket.ticket.updated_at.clone(),
+            };
             let lookup = LookupJob {
                 identities,
                 around: ticket.ticket.created(),
@@ -116,10 +120,7 @@ impl RunJob for TicketHandler {
                     user: "trigger".into(),
                     place: Some(format!("ticket {id}")),
                 },
-                reply: ReplyTo::new(&Target {
-                    ticket_id: id,
-                    updated_at: ticket.ticket.updated_at.clone(),
-                }),
+                reply: ReplyTo::new(&target),
             };
             let mut request = lookup.to_request(&self.app);
             request.max_identities = max_identities;
@@ -137,9 +138,10 @@ impl RunJob for TicketHandler {
                     ),
                 });
             }
-            // The one shared path: audit, failure policy and wording as on every platform.
-            let replier: Arc<dyn answer::Replier> = self.replier.clone();
-            answer::run_lookup_as(&self.app, &replier, job, &lookup, request).await?;
+            // The one shared path: audit, failure policy and wording as on every platform, answered at
+            // the ticket's typed target.
+            let to = answer::To::new(self.replier.as_ref(), target);
+            answer::run_lookup(&self.app, &to, job, &lookup, request).await?;
         }
         if config.zendesk.fullstory_event {
             send_ticket_event(

@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             &format!("sqlite://{}/e2e.db", dir.path().display()),
             &fake.base,
         );
-        config.fullstory.digest = false;
+        config.fullstory.digest = replaydesk::config::DigestMode::Never;
         config.fullstory.requests_per_second = 10_000;
         config.fullstory.burst = 10_000;
         let service = common::serve(config, true).await?;

@@ -14,12 +14,19 @@
 //!    the same `fullstory.requests_per_second`/`burst` and asked for 10× that many lookups of
 //!    distinct customers (all cache misses) for 2 s. Goal: zero 429s, our limiter holding us under.
 //!
+//! 3. **Activations per 1,000 lookups** (issue 24): the same hour, each customer's latest session the
+//!    same all hour, the lookups spread round robin over one replica or three. Activations are the
+//!    events calls the fake answered (one each); List Sessions costs none. Compared: no cache at all
+//!    (the baseline, as in 1), three replicas each with its own store (what each replica's in-process
+//!    cache saves, as before the shared session data), and replicas sharing one store (the session's
+//!    events kept there for every replica).
+//!
 //! Run: `cargo bench --bench economy`. Bounded: a fixed number of lookups, loopback only.
 
 mod common;
 
 use std::{
-    sync::Arc,
+    sync::{Arc, atomic::Ordering::Relaxed},
     time::{Duration, Instant},
 };
 
@@ -122,6 +129,33 @@ async fn replay(
     failed
 }
 
+/// A SQLite store of its own in `dir`.
+fn store_at(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("sqlite://{}/{name}.db", dir.path().display())
+}
+
+/// Replays `schedule` round robin over `replicas` (each lookup to the next replica).
+async fn replay_over(replicas: &[App], schedule: &[(f64, usize)], compression: f64, tag: &str) {
+    let start = tokio::time::Instant::now();
+    let tasks: Vec<_> = schedule
+        .iter()
+        .enumerate()
+        .map(|(i, (at, customer))| {
+            let app = &replicas[i % replicas.len()];
+            let request = app.lookup_request(vec![email(*customer, tag)]);
+            let lookup = app.lookup.clone();
+            let when = start + Duration::from_secs_f64(at / compression);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(when).await;
+                let _ = lookup.run(&request).await;
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 fn scaled(d: Duration, compression: f64) -> Interval {
     Interval(d.div_f64(compression))
 }
@@ -183,12 +217,75 @@ fn main() -> anyhow::Result<()> {
             without as f64 / with.max(1) as f64
         );
 
+        // 3. Activations per 1,000 lookups.
+        let stable = Fake::start(None).await?;
+        stable.stable_sessions();
+        let shared_cache = |store: &str| {
+            let mut config = common::config(store, &stable.base);
+            config.fullstory.requests_per_second = 10_000;
+            config.fullstory.burst = 10_000;
+            config.fullstory.cache_ttl = scaled(defaults.cache_ttl.0, compression);
+            config.fullstory.negative_cache_ttl =
+                scaled(defaults.negative_cache_ttl.0, compression);
+            config.fullstory.session_cache_ttl = scaled(defaults.session_cache_ttl.0, compression);
+            config
+        };
+        let one = App::build(shared_cache(&store_at(&dir, "one")), Clock::system()).await?;
+        let baseline = Arc::new(Lookup::new(
+            one.fullstory.clone() as Arc<dyn SessionsApi>,
+            None,
+            Clock::system(),
+            one.tombstones.clone(),
+        ));
+        let mut rows = Vec::new();
+        replay(&one, baseline, &plan, compression, "d").await;
+        rows.push((
+            "no cache (baseline)",
+            stable.seen.session_events.load(Relaxed),
+        ));
+        stable.seen.reset();
+        replay(&one, one.lookup.clone(), &plan, compression, "e").await;
+        rows.push(("1 replica", stable.seen.session_events.load(Relaxed)));
+        stable.seen.reset();
+        let mut apart = Vec::new();
+        for n in 0..3 {
+            let store = store_at(&dir, &format!("apart{n}"));
+            apart.push(App::build(shared_cache(&store), Clock::system()).await?);
+        }
+        replay_over(&apart, &plan, compression, "f").await;
+        rows.push((
+            "3 replicas, a store each (per-replica caches)",
+            stable.seen.session_events.load(Relaxed),
+        ));
+        stable.seen.reset();
+        let shared = store_at(&dir, "shared");
+        let mut together = Vec::new();
+        for _ in 0..3 {
+            together.push(App::build(shared_cache(&shared), Clock::system()).await?);
+        }
+        replay_over(&together, &plan, compression, "g").await;
+        let counted = together[0].activations.report().await?.used();
+        rows.push((
+            "3 replicas sharing one store",
+            stable.seen.session_events.load(Relaxed),
+        ));
+        println!(
+            "Activations per {LOOKUPS} lookups (each events call is one; List Sessions costs none):"
+        );
+        println!("| | Activations | ratio to the baseline |");
+        println!("|---|---|---|");
+        let base = rows[0].1.max(1) as f64;
+        for (name, spent) in &rows {
+            println!("| {name} | {spent} | {:.3} |", *spent as f64 / base);
+        }
+        println!("(the shared store counted {counted} for the last row)");
+
         // 2. 429s when asked for 10× the quota.
         let strict = Fake::start(Some((QUOTA, BURST))).await?;
         let mut config = common::config(&store, &strict.base);
         config.fullstory.requests_per_second = QUOTA;
         config.fullstory.burst = BURST;
-        config.fullstory.digest = false;
+        config.fullstory.digest = replaydesk::config::DigestMode::Never;
         let app = App::build(config, Clock::system()).await?;
         let offered = QUOTA as usize * 10;
         let overload: Vec<(f64, usize)> = (0..offered * 2)

@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
         let mut config = common::config(&store, &fullstory.uri());
         config.fullstory.requests_per_second = PER_SECOND;
         config.fullstory.burst = BURST;
-        config.fullstory.digest = false;
+        config.fullstory.digest = replaydesk::config::DigestMode::Never;
         config.fullstory.retry_backoff = Interval(Duration::from_millis(50));
         config.limits.outage_probe_interval = Interval(Duration::from_secs(1));
         let app = Arc::new(App::build(config, Clock::system()).await?);

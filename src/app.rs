@@ -11,9 +11,10 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::{
+    activations::Activations,
     clock::Clock,
     config::Config,
-    fullstory::{CachedSessions, FullStoryApi, Organisation, SessionsApi},
+    fullstory::{CachedSessions, FullStoryApi, MeteredSessions, Organisation, SessionsApi},
     lookup::{Lookup, LookupRequest},
     metrics::Metrics,
     outbound::{
@@ -38,6 +39,8 @@ pub struct App {
     /// The FullStory organisation of the key (configured or learned): previews are of its links only.
     pub organisation: Organisation,
     pub sessions: Arc<CachedSessions>,
+    /// The FullStory Activation budget every metered call spends from (issue 24).
+    pub activations: Activations,
     pub lookup: Arc<Lookup>,
     pub auditor: Auditor,
     /// Erased addresses remembered: the erasure job keeps them, every lookup asks them.
@@ -64,8 +67,21 @@ impl App {
             FullStoryApi::new(fs, budget, upstreams.clone())
                 .context("could not build the FullStory client")?,
         );
-        let sessions = Arc::new(CachedSessions::new(
+        let activations = Activations::new(
+            store.clone(),
+            clock.clone(),
+            fs,
+            metrics.activations.clone(),
+        );
+        let metered = Arc::new(MeteredSessions::new(
             fullstory.clone() as Arc<dyn SessionsApi>,
+            activations.clone(),
+            store.clone(),
+            clock.clone(),
+            fs.session_cache_ttl.0,
+        ));
+        let sessions = Arc::new(CachedSessions::new(
+            metered as Arc<dyn SessionsApi>,
             fs,
             metrics.upstream.clone(),
         ));
@@ -96,6 +112,7 @@ impl App {
             organisation: Organisation::new(config.fullstory.org_id.as_deref()),
             fullstory,
             sessions,
+            activations,
             lookup,
             auditor,
             tombstones,
@@ -111,7 +128,8 @@ impl App {
             around: None,
             limit: self.config.fullstory.limit,
             lookback: self.config.lookback(),
-            digest: self.config.fullstory.digest,
+            digest: self.config.fullstory.digest.automatic(),
+            asked: crate::lookup::Asked::default(),
             what_went_wrong: self.config.fullstory.what_went_wrong,
             summary: false,
             max_identities: self.config.identity.max_per_request,

@@ -6,6 +6,7 @@
 //! one core, which calls `fullstory` (rate budget, cache, retries through `outbound`); the adapter renders
 //! the result and posts it once (the effect ledger). See DESIGN.md in the shared docs for the whole picture.
 
+pub mod activations;
 pub mod adapters;
 pub mod answer;
 pub mod app;

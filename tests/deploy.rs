@@ -895,11 +895,17 @@ async fn metrics_of_a_running_server() -> (
         .with_priority(1)
         .mount(&fullstory)
         .await;
+    // A session of an hour ago: its digest spends an Activation (charted by the budget panel).
+    let created = (chrono::Utc::now().timestamp() - 3600).to_string();
     Mock::given(path("/sessions/v2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "sessions": [{"userId": "1", "sessionId": "2", "createdTime": "1764000000",
+            "sessions": [{"userId": "1", "sessionId": "2", "createdTime": created,
                           "fsUrl": "https://app.fullstory.com/ui/o-1/session/1:2"}]
         })))
+        .mount(&fullstory)
+        .await;
+    Mock::given(path("/v2/sessions/1%3A2/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"events": []})))
         .mount(&fullstory)
         .await;
     let dir = TempDir::new().unwrap();
@@ -916,6 +922,7 @@ async fn metrics_of_a_running_server() -> (
         burst = 1
         retry_backoff = "20ms"
         timeout = "2s"
+        activations_per_cycle = 1000
         [slack]
         signing_secret = "deploy-test-signing-secret"
         bot_token = "xoxb-deploy-test"
@@ -1033,6 +1040,8 @@ async fn the_grafana_dashboard_charts_only_metrics_the_server_exposes() {
         "replaydesk_queue_jobs",
         "replaydesk_queue_enqueue_to_done_seconds_bucket",
         "replaydesk_queue_dead_letters_total",
+        "replaydesk_fullstory_activations_used",
+        "replaydesk_fullstory_activations_budget",
     ] {
         assert!(charted.contains(family), "the dashboard charts {family}");
     }

@@ -217,6 +217,9 @@ impl Seen {
 
 struct FakeState {
     latency: Mutex<Duration>,
+    /// Each customer's session is the same on every list (derived from the address), as within an
+    /// hour of support; off: a new session id on every list.
+    stable_sessions: std::sync::atomic::AtomicBool,
     strict: Option<Strict>,
     seen: Arc<Seen>,
     replies: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
@@ -243,6 +246,7 @@ impl Fake {
         });
         let state = Arc::new(FakeState {
             latency: Mutex::new(Duration::ZERO),
+            stable_sessions: std::sync::atomic::AtomicBool::new(false),
             strict,
             seen: seen.clone(),
             replies: Mutex::new(HashMap::new()),
@@ -260,6 +264,13 @@ impl Fake {
             seen,
             state,
         })
+    }
+
+    /// From now on each customer's latest session is the same on every list.
+    pub fn stable_sessions(&self) {
+        self.state
+            .stable_sessions
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Latency injected before every FullStory answer.
@@ -300,13 +311,27 @@ async fn gate(state: &FakeState) -> Option<Response> {
     None
 }
 
-async fn list_sessions(State(state): State<Arc<FakeState>>) -> Response {
+async fn list_sessions(
+    State(state): State<Arc<FakeState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     if let Some(refused) = gate(&state).await {
         return refused;
     }
     state.seen.list_sessions.fetch_add(1, Ordering::Relaxed);
     let created = chrono::Utc::now().timestamp_millis() - 5 * 60 * 1000;
-    let n = fastrand::u64(1..1 << 40);
+    let n = if state.stable_sessions.load(Ordering::Relaxed) {
+        // FNV-1a of the query (the customer): the same session for the same customer.
+        query
+            .unwrap_or_default()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+            >> 24
+    } else {
+        fastrand::u64(1..1 << 40)
+    };
     axum::Json(serde_json::json!({ "sessions": [{
         "userId": "1",
         "sessionId": n.to_string(),

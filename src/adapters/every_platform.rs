@@ -132,6 +132,13 @@ fn group(n: usize) -> impl Strategy<Value = IdentityResult> {
                     went_wrong: hostile_went_wrong(),
                     ..Digest::default()
                 }),
+                // Past the Activation budget: the longest skipped line there is.
+                digest_skipped: (!digest && !sessions.is_empty() && uid).then(|| {
+                    "Digest skipped: FullStory Activation budget for this cycle used: 4,294,967,295 \
+                     of 4,294,967,295 (the other 4,294,967,295 are kept for agents' requests); \
+                     resets 2027-01-01"
+                        .to_owned()
+                }),
                 summary: if sessions.is_empty() { None } else { summary },
                 sessions,
             }

@@ -51,6 +51,12 @@ impl LookupJob {
         if let Some(digest) = self.digest {
             request.digest = digest;
         }
+        // A summary or digest the job names was asked for by the person (an option, a button);
+        // the configured default digest is replaydesk's own doing.
+        request.asked = crate::lookup::Asked {
+            digest: self.digest == Some(true),
+            summary: self.summary,
+        };
         request
     }
 }

@@ -52,6 +52,12 @@ pub fn user_message(error: &FullStoryError) -> String {
              here when it is back."
                 .into()
         }
+        FullStoryError::OverBudget(spent) => spent.to_string(),
+        FullStoryError::OutOfQuota { .. } => {
+            "FullStory says this organisation's Activations are used up, so replaydesk cannot \
+             fetch this until the next billing cycle."
+                .into()
+        }
         FullStoryError::NotFound { .. }
         | FullStoryError::Rejected { .. }
         | FullStoryError::Upstream(_) => {

@@ -52,7 +52,12 @@ impl RunJob for SummaryHandler {
         let outcome = match self
             .app
             .lookup
-            .summarize(&payload.session, payload.around)
+            // A summary job is always a person's Summarize click (or option).
+            .summarize(
+                &payload.session,
+                payload.around,
+                crate::activations::Purpose::OnRequest,
+            )
             .await
         {
             Ok(outcome) => outcome,

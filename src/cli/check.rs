@@ -45,6 +45,13 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         failed = true;
         println!("fullstory  missing: set fullstory.api_key (an Admin or Architect key)");
     }
+    match app.activations.report().await {
+        Ok(report) => println!("{:<12} {}", "activations", report.line()),
+        Err(error) => println!(
+            "{:<12} unknown: the store could not be read ({error:#})",
+            "activations"
+        ),
+    }
     if app.config.fullstory.api_key.is_set() && app.config.slack.signing_secret.is_set() {
         println!("{:<10} {}", "previews", previews(&app).await);
     }

@@ -91,6 +91,11 @@ pub async fn run(config: Config, args: LookupArgs) -> Result<(), Failure> {
     request.around = around;
     request.digest = args.digest;
     request.summary = args.summary;
+    // The operator asked for them, now: spent from the Activations kept for requests.
+    request.asked = crate::lookup::Asked {
+        digest: args.digest,
+        summary: args.summary,
+    };
     if let Some(limit) = args.limit {
         request.limit = limit;
     }

@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 failure (one actionable line on stderr), 2 usage or configuration error.
 //! Command output goes to stdout; logs go to stderr.
 
+mod activations;
 mod check;
 pub mod jobs;
 mod lookup;
@@ -53,6 +54,8 @@ pub enum Command {
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// This billing cycle's FullStory Activations, per day, kind and purpose.
+    Activations(activations::ActivationsArgs),
 }
 
 /// What was asked for: one of [`Command`], or a platform's own command.
@@ -138,6 +141,7 @@ pub fn main() -> ExitCode {
             Command::Serve => serve::run(config).await,
             Command::Lookup(args) => lookup::run(config, args).await,
             Command::Check => check::run(config).await,
+            Command::Activations(args) => activations::run(config, args).await,
             Command::Forget(args) => privacy::forget(config, args).await,
             Command::Audit(args) => privacy::audit(config, args).await,
             Command::Jobs(jobs::JobsCommand::Cancel { id }) => {

@@ -4,7 +4,12 @@
 //!
 //! Checks: `requests_per_second` and `burst` at least 1, `limit` between 1 and 100, `lookback_days`
 //! between 1 and 3650, `max_attempts` between 1 and 20, `timeout` more than 0s, `base_url` an http(s)
-//! URL, and `summary_profile`, when given, not blank.
+//! URL, `summary_profile`, when given, not blank, `cycle_start_day` between 1 and 28, and
+//! `on_request_reserve` at most 100 % (or, as a count, at most `activations_per_cycle`).
+//!
+//! Activations (issue 24): `activations_per_cycle` unset means no budget (every metered call is still
+//! counted); `on_request_reserve` is the part of it kept for what agents ask for, written `"20%"` or
+//! as a number of Activations.
 
 use std::time::Duration;
 
@@ -33,8 +38,9 @@ pub struct FullStoryConfig {
     /// The FullStory organisation the key belongs to (the `o-…` in app URLs): Slack previews only its
     /// session links. Unset: any organisation's link is tried, and FullStory's 404 leaves it alone.
     pub org_id: Option<String>,
-    /// Whether adapters add the digest line (one events call per answer).
-    pub digest: bool,
+    /// Whether answers carry the digest line (one events call, one Activation, per new session):
+    /// `true`, `false`, or `"on_request"` (only when an agent asks for it).
+    pub digest: DigestMode,
     /// With the digest, list the likely session's console errors, failed requests and rage/dead-click
     /// pages (scrubbed of personal data; no extra FullStory call).
     pub what_went_wrong: bool,
@@ -50,6 +56,107 @@ pub struct FullStoryConfig {
     pub session_cache_ttl: Interval,
     /// Entries kept in each cache.
     pub cache_capacity: u64,
+    /// FullStory Activations replaydesk may spend per billing cycle; unset: no budget (still counted).
+    pub activations_per_cycle: Option<u32>,
+    /// The day of the month (1–28, UTC) a billing cycle starts.
+    pub cycle_start_day: u32,
+    /// The part of the budget kept for what agents ask for: automatic spending stops before it.
+    pub on_request_reserve: Reserve,
+    /// A Slack channel id told once at 80 % and once at 100 % of the budget, each cycle.
+    pub budget_alert_channel: Option<String>,
+}
+
+/// When the digest (one metered events call) is fetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestMode {
+    /// With every answer (`true`).
+    Always,
+    /// Never (`false`).
+    Never,
+    /// Only when an agent asks (`"on_request"`): a button or a command option on each platform.
+    OnRequest,
+}
+
+impl DigestMode {
+    /// Whether answers carry the digest without being asked.
+    pub fn automatic(self) -> bool {
+        self == Self::Always
+    }
+}
+
+impl From<bool> for DigestMode {
+    fn from(on: bool) -> Self {
+        if on { Self::Always } else { Self::Never }
+    }
+}
+
+impl<'de> Deserialize<'de> for DigestMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Flag(bool),
+            Word(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Flag(on) => Ok(on.into()),
+            Written::Word(word) => match word.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(Self::Always),
+                "false" => Ok(Self::Never),
+                "on_request" => Ok(Self::OnRequest),
+                _ => Err(serde::de::Error::custom(format!(
+                    "fullstory.digest must be true, false or \"on_request\", not {word:?}"
+                ))),
+            },
+        }
+    }
+}
+
+/// The part of the Activation budget kept for agents' requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reserve {
+    /// A share of the budget, in percent (`"20%"`).
+    Percent(u32),
+    /// A number of Activations (`200`).
+    Count(u32),
+}
+
+impl Reserve {
+    /// The Activations kept out of `budget` (rounded down).
+    pub fn of(self, budget: u32) -> u32 {
+        match self {
+            Self::Percent(p) => {
+                u32::try_from(u64::from(budget) * u64::from(p) / 100).unwrap_or(budget)
+            }
+            Self::Count(n) => n.min(budget),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Reserve {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Count(u32),
+            Text(String),
+        }
+        let bad = |text: &str| {
+            serde::de::Error::custom(format!(
+                "fullstory.on_request_reserve must be a share like \"20%\" or a number of Activations, not {text:?}"
+            ))
+        };
+        match Written::deserialize(deserializer)? {
+            Written::Count(n) => Ok(Self::Count(n)),
+            Written::Text(text) => {
+                let trimmed = text.trim();
+                match trimmed.strip_suffix('%') {
+                    Some(p) => p.trim().parse().map(Self::Percent).map_err(|_| bad(&text)),
+                    None => trimmed.parse().map(Self::Count).map_err(|_| bad(&text)),
+                }
+            }
+        }
+    }
 }
 
 impl Default for FullStoryConfig {
@@ -64,7 +171,7 @@ impl Default for FullStoryConfig {
             limit: 5,
             summary_profile: None,
             org_id: None,
-            digest: true,
+            digest: DigestMode::Always,
             what_went_wrong: true,
             max_attempts: 4,
             retry_backoff: Interval(Duration::from_millis(500)),
@@ -72,6 +179,10 @@ impl Default for FullStoryConfig {
             negative_cache_ttl: Interval(Duration::from_secs(15)),
             session_cache_ttl: Interval(Duration::from_secs(3600)),
             cache_capacity: 10_000,
+            activations_per_cycle: None,
+            cycle_start_day: 1,
+            on_request_reserve: Reserve::Percent(20),
+            budget_alert_channel: None,
         }
     }
 }
@@ -90,6 +201,30 @@ impl FullStoryConfig {
         between("fullstory.max_attempts", self.max_attempts, 1, 20)?;
         more_than_zero("fullstory.timeout", self.timeout)?;
         check_url("fullstory.base_url", self.base_url.as_deref())?;
+        between("fullstory.cycle_start_day", self.cycle_start_day, 1, 28)?;
+        match (self.on_request_reserve, self.activations_per_cycle) {
+            (Reserve::Percent(p), _) if p > 100 => {
+                return Err(invalid(
+                    "fullstory.on_request_reserve",
+                    "must be at most 100%",
+                ));
+            }
+            (Reserve::Count(n), Some(budget)) if n > budget => {
+                return Err(invalid(
+                    "fullstory.on_request_reserve",
+                    format!("must be at most fullstory.activations_per_cycle ({budget})"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(channel) = &self.budget_alert_channel
+            && channel.trim().is_empty()
+        {
+            return Err(invalid(
+                "fullstory.budget_alert_channel",
+                "must not be empty (leave it out for no alert)",
+            ));
+        }
         if let Some(profile) = &self.summary_profile
             && profile.trim().is_empty()
         {

@@ -37,7 +37,7 @@ use figment::{
 use serde::Deserialize;
 
 pub use discord::DiscordConfig;
-pub use fullstory::FullStoryConfig;
+pub use fullstory::{DigestMode, FullStoryConfig, Reserve};
 pub use heap::HeapConfig;
 pub use identity::IdentityConfig;
 pub use limits::{

@@ -285,6 +285,9 @@ impl EraseHandler {
         self.app.sessions.invalidate(&who);
         let ids: Vec<_> = sessions.sessions.iter().map(|s| s.id.clone()).collect();
         self.app.sessions.forget_sessions(&ids).await;
+        // What every replica shares of these sessions (their events and summaries, kept in the store).
+        let names: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        self.app.store.drop_session_data(&names).await?;
         let announcement = super::broadcast::Announcement::new(self.app.auditor.hash(&who), &ids);
         self.app
             .store

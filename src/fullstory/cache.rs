@@ -20,7 +20,9 @@ use chrono::{DateTime, Utc};
 use moka::{Expiry, future::Cache};
 
 use super::{FullStoryError, SessionId, SessionList, SessionsApi, Summary, model::SessionEvent};
-use crate::{config::FullStoryConfig, identity::Identity, metrics::UpstreamMetrics};
+use crate::{
+    activations::Purpose, config::FullStoryConfig, identity::Identity, metrics::UpstreamMetrics,
+};
 
 type ListKey = (Identity, u32);
 type SummaryKey = (SessionId, String, Option<i64>);
@@ -163,12 +165,13 @@ impl SessionsApi for CachedSessions {
     async fn session_events(
         &self,
         id: &SessionId,
+        purpose: Purpose,
     ) -> Result<Arc<Vec<SessionEvent>>, FullStoryError> {
         self.cached(
             &self.events,
             "events",
             id.clone(),
-            self.inner.session_events(id),
+            self.inner.session_events(id, purpose),
         )
         .await
     }
@@ -178,13 +181,14 @@ impl SessionsApi for CachedSessions {
         id: &SessionId,
         profile: &str,
         end: Option<DateTime<Utc>>,
+        purpose: Purpose,
     ) -> Result<Arc<Summary>, FullStoryError> {
         let key = (id.clone(), profile.to_owned(), end.map(|t| t.timestamp()));
         self.cached(
             &self.summaries,
             "summaries",
             key,
-            self.inner.session_summary(id, profile, end),
+            self.inner.session_summary(id, profile, end, purpose),
         )
         .await
     }

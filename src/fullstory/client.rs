@@ -3,8 +3,12 @@
 //! Contract (developer.fullstory.com; PLATFORMS.md): `Authorization: Basic {API_KEY}` with the key as
 //! issued; keys starting `eu1.` belong to `api.eu1.fullstory.com`, all others (`na1.` and pre-2022 keys
 //! without a prefix) to `api.fullstory.com`. `GET /sessions/v2?email=|uid=&limit=`,
-//! `GET /v2/sessions/{id}/events`, `GET /v2/sessions/{id}/summary?config_profile=…[&end_timestamp=…]`
-//! (the seed OpenAPI calls the parameter `config_profile_id`: we send both). A key is checked with
+//! `GET /v2/sessions/{id}/events`, `GET /v2/sessions/{id}/summary?config_profile_id=…[&end_timestamp=…]`
+//! (the seed OpenAPI's name; issue 24 item 7: only that one is sent).
+//!
+//! Past the organisation's Activation quota FullStory's answer is undocumented: a 402, or a 403 or 429
+//! whose body names a quota or Activations, is read as "used up" ([`FullStoryError::OutOfQuota`]) and
+//! a 429 of that kind is returned at once, not retried (`Upstream::with_quota_answer`). A key is checked with
 //! [`FullStoryApi::verify_key`] (`GET /v2/users/{id}`, in the seed), not `GET /me` (which the seed lacks).
 
 use std::sync::Arc;
@@ -20,9 +24,16 @@ use crate::{
     outbound::{Answered, Budget, RetryPolicy, Upstream, UpstreamError, Upstreams},
 };
 
-/// The session-data calls FullStory meters against a plan's allowance (the Server API's users,
-/// events and batch imports are not session data).
-pub const METERED: &[&str] = &["list_sessions", "session_events", "session_summary"];
+/// The calls FullStory meters in Activations (PLATFORMS.md §7.1: Get Session Events, Generate
+/// Summary; List Sessions is not in its table, and is counted apart).
+pub const METERED: &[&str] = &["session_events", "session_summary"];
+
+/// Whether an answer's body names a quota: FullStory's out-of-quota answer is undocumented, so a
+/// 403 or 429 saying "quota" or "activation" is taken for it.
+pub fn names_a_quota(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    text.contains("quota") || text.contains("activation")
+}
 
 pub const US_BASE_URL: &str = "https://api.fullstory.com";
 pub const EU_BASE_URL: &str = "https://api.eu1.fullstory.com";
@@ -71,7 +82,8 @@ impl FullStoryApi {
                 Some(budget),
                 upstreams,
             )
-            .with_metered(METERED),
+            .with_metered(METERED)
+            .with_quota_answer(names_a_quota),
         })
     }
 
@@ -114,6 +126,16 @@ impl FullStoryApi {
             .map_err(UpstreamError::from)?;
         match status {
             s if s.is_success() => Ok(body),
+            s if s == StatusCode::PAYMENT_REQUIRED
+                || ((s == StatusCode::FORBIDDEN || s == StatusCode::TOO_MANY_REQUESTS)
+                    && names_a_quota(&body)) =>
+            {
+                Err(FullStoryError::OutOfQuota {
+                    endpoint,
+                    status: s.as_u16(),
+                    message: error_message(&body),
+                })
+            }
             StatusCode::UNAUTHORIZED => Err(FullStoryError::Unauthorized),
             StatusCode::FORBIDDEN => Err(FullStoryError::Forbidden { endpoint }),
             StatusCode::NOT_FOUND => Err(FullStoryError::NotFound { what: not_found }),
@@ -166,6 +188,7 @@ impl SessionsApi for FullStoryApi {
     async fn session_events(
         &self,
         id: &model::SessionId,
+        _purpose: crate::activations::Purpose,
     ) -> Result<Arc<Vec<model::SessionEvent>>, FullStoryError> {
         let path = format!("/v2/sessions/{}/events", id.path_segment());
         let request = self.request(Method::GET, &path)?;
@@ -180,12 +203,10 @@ impl SessionsApi for FullStoryApi {
         id: &model::SessionId,
         profile: &str,
         end: Option<DateTime<Utc>>,
+        _purpose: crate::activations::Purpose,
     ) -> Result<Arc<model::Summary>, FullStoryError> {
         let path = format!("/v2/sessions/{}/summary", id.path_segment());
-        let mut query = vec![
-            ("config_profile", profile.to_owned()),
-            ("config_profile_id", profile.to_owned()),
-        ];
+        let mut query = vec![("config_profile_id", profile.to_owned())];
         if let Some(end) = end {
             query.push((
                 "end_timestamp",
@@ -205,6 +226,14 @@ impl SessionsApi for FullStoryApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_naming_a_quota_or_activations_is_an_out_of_quota_answer() {
+        assert!(names_a_quota(br#"{"message":"Activation quota exceeded"}"#));
+        assert!(names_a_quota(b"QUOTA reached"));
+        assert!(!names_a_quota(br#"{"message":"slow down"}"#));
+        assert!(!names_a_quota(b""));
+    }
 
     #[test]
     fn eu_keys_go_to_the_eu_host() {

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod metered;
 pub mod model;
 pub mod org;
 pub mod server_api;
@@ -19,9 +20,14 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::{identity::Identity, outbound::UpstreamError};
+use crate::{
+    activations::{Purpose, Spent},
+    identity::Identity,
+    outbound::UpstreamError,
+};
 pub use cache::CachedSessions;
 pub use client::{FullStoryApi, base_url_for_key};
+pub use metered::MeteredSessions;
 #[cfg(test)]
 pub(crate) use model::test_event;
 pub use model::{EventKind, Session, SessionEvent, SessionId, SessionList, Summary};
@@ -36,17 +42,19 @@ pub trait SessionsApi: Send + Sync {
         who: &Identity,
         limit: u32,
     ) -> Result<Arc<SessionList>, FullStoryError>;
-    /// Every event of one session.
+    /// Every event of one session (one Activation), fetched for `purpose`.
     async fn session_events(
         &self,
         id: &SessionId,
+        purpose: Purpose,
     ) -> Result<Arc<Vec<SessionEvent>>, FullStoryError>;
-    /// FullStory's AI summary of a session, optionally cut at `end`.
+    /// FullStory's AI summary of a session, optionally cut at `end` (one Activation), for `purpose`.
     async fn session_summary(
         &self,
         id: &SessionId,
         profile: &str,
         end: Option<DateTime<Utc>>,
+        purpose: Purpose,
     ) -> Result<Arc<Summary>, FullStoryError>;
 }
 
@@ -70,6 +78,19 @@ pub enum FullStoryError {
         status: u16,
         message: String,
     },
+    /// FullStory answered that the organisation's Activations are used up (a 402, or a 403 or 429
+    /// whose body names a quota: FullStory documents no answer of its own).
+    #[error(
+        "FullStory refused {endpoint}: the organisation's Activations are used up ({status}): {message}"
+    )]
+    OutOfQuota {
+        endpoint: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// Not called: replaydesk's Activation budget (or FullStory's quota) is used for this cycle.
+    #[error("{0}")]
+    OverBudget(Spent),
     #[error("FullStory {0}")]
     Upstream(#[from] UpstreamError),
 }

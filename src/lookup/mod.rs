@@ -36,6 +36,7 @@ use futures_util::future::{join_all, try_join_all};
 use serde::Serialize;
 
 use crate::{
+    activations::Purpose,
     clock::Clock,
     fullstory::{FullStoryError, SessionId, SessionsApi},
     identity::{Identity, redact_emails},
@@ -60,6 +61,16 @@ pub struct LookupRequest {
     pub summary: bool,
     /// Identities looked up at most (the first ones); `identity.max_per_request` by default.
     pub max_identities: usize,
+    /// What a person asked for now (spent from the Activations kept for requests), as against what
+    /// the configuration adds on its own ([`crate::activations::Purpose`]).
+    pub asked: Asked,
+}
+
+/// Which metered parts of a lookup a person asked for in that moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub digest: bool,
+    pub summary: bool,
 }
 
 /// One session as shown to an agent.
@@ -91,6 +102,10 @@ pub struct IdentityResult {
     pub sessions: Vec<FoundSession>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// Why the digest asked for was not fetched (the Activation budget is used), in words every
+    /// platform shows in its place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummaryOutcome>,
 }
@@ -206,6 +221,7 @@ impl Lookup {
                     forgotten: list.is_none(),
                     sessions: rank::rank(fresh, since, request.around, request.limit as usize),
                     digest: None,
+                    digest_skipped: None,
                     summary: None,
                 }
             })
@@ -214,7 +230,10 @@ impl Lookup {
         let extras = join_all(results.iter().map(|r| self.extras(r, request))).await;
         for (result, extra) in results.iter_mut().zip(extras) {
             let (digest, summary) = extra?;
-            result.digest = digest;
+            match digest {
+                Ok(digest) => result.digest = digest,
+                Err(skipped) => result.digest_skipped = Some(skipped),
+            }
             result.summary = summary;
         }
         Ok(LookupResult {
@@ -235,13 +254,18 @@ impl Lookup {
         &self,
         session: &SessionId,
         end: Option<DateTime<Utc>>,
+        purpose: Purpose,
     ) -> Result<SummaryOutcome, FullStoryError> {
         let Some(profile) = &self.summary_profile else {
             return Ok(SummaryOutcome::Unavailable(
                 "summaries are off: set fullstory.summary_profile".into(),
             ));
         };
-        match self.sessions.session_summary(session, profile, end).await {
+        match self
+            .sessions
+            .session_summary(session, profile, end, purpose)
+            .await
+        {
             Ok(summary) => Ok(SummaryOutcome::Ready(
                 redact_emails(&summary.text).into_owned(),
             )),
@@ -250,12 +274,12 @@ impl Lookup {
         }
     }
 
-    /// The digest and summary of one identity's likely session, as asked.
+    /// The digest (or why it was skipped) and summary of one identity's likely session, as asked.
     async fn extras(
         &self,
         result: &IdentityResult,
         request: &LookupRequest,
-    ) -> Result<(Option<Digest>, Option<SummaryOutcome>), FullStoryError> {
+    ) -> Result<(Result<Option<Digest>, String>, Option<SummaryOutcome>), FullStoryError> {
         let Some(likely) = result.likely() else {
             let summary = (request.summary && !result.sessions.is_empty()).then(|| {
                 SummaryOutcome::Unavailable(
@@ -263,23 +287,25 @@ impl Lookup {
                         .into(),
                 )
             });
-            return Ok((None, summary));
+            return Ok((Ok(None), summary));
         };
         let digest = async {
             if !request.digest {
-                return None;
+                return Ok(None);
             }
-            match self.sessions.session_events(&likely.id).await {
+            let purpose = Purpose::asked(request.asked.digest);
+            match self.sessions.session_events(&likely.id, purpose).await {
                 Ok(events) => {
                     let mut digest = Digest::from_events(&events, likely.created);
                     if request.what_went_wrong {
                         digest.went_wrong = WhatWentWrong::from_events(&events, likely.created);
                     }
-                    Some(digest)
+                    Ok(Some(digest))
                 }
+                Err(FullStoryError::OverBudget(spent)) => Err(format!("Digest skipped: {spent}")),
                 Err(error) => {
                     tracing::warn!(%error, "no digest for the likely session");
-                    None
+                    Ok(None)
                 }
             }
         };
@@ -289,7 +315,9 @@ impl Lookup {
             }
             // Cut the session at the moment in question, so the summary covers what led up to it.
             let end = request.around.filter(|around| *around > likely.created);
-            self.summarize(&likely.id, end).await.map(Some)
+            self.summarize(&likely.id, end, Purpose::asked(request.asked.summary))
+                .await
+                .map(Some)
         };
         let (digest, summary) = futures_util::join!(digest, summary);
         Ok((digest, summary?))

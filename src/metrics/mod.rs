@@ -24,9 +24,11 @@ use prometheus_client::{
     registry::Registry,
 };
 
+pub mod activations;
 pub mod queue;
 pub mod upstream;
 
+pub use activations::ActivationMetrics;
 pub use queue::QueueMetrics;
 pub use upstream::{
     CacheLabels, EndpointLabels, RefusalLabels, RequestLabels, UpstreamLabels, UpstreamMetrics,
@@ -82,6 +84,7 @@ pub struct Metrics {
     pub upstream: UpstreamMetrics,
     pub inbound: InboundMetrics,
     pub queue: QueueMetrics,
+    pub activations: ActivationMetrics,
 }
 
 impl Metrics {
@@ -92,11 +95,13 @@ impl Metrics {
         let upstream = UpstreamMetrics::register(&mut registry);
         let inbound = InboundMetrics::register(&mut registry);
         let queue = QueueMetrics::register(&mut registry);
+        let activations = ActivationMetrics::register(&mut registry);
         Self {
             registry: Arc::new(registry),
             upstream,
             inbound,
             queue,
+            activations,
         }
     }
 
@@ -119,11 +124,13 @@ mod tests {
     #[test]
     fn metered_calls_are_counted_by_endpoint_and_over_the_day() {
         let metrics = Metrics::build();
-        metrics.upstream.metered_call("fullstory", "list_sessions");
+        metrics
+            .upstream
+            .metered_call("fullstory", "session_summary");
         metrics.upstream.metered_call("fullstory", "session_events");
         let text = metrics.render();
         assert!(
-            text.contains(r#"replaydesk_upstream_metered_calls_total{upstream="fullstory",endpoint="list_sessions"} 1"#),
+            text.contains(r#"replaydesk_upstream_metered_calls_total{upstream="fullstory",endpoint="session_summary"} 1"#),
             "{text}"
         );
         assert!(

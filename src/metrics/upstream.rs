@@ -176,9 +176,9 @@ impl UpstreamMetrics {
         );
         registry.register(
             "replaydesk_upstream_metered_calls",
-            "Calls an upstream meters against a quota, by endpoint: for FullStory the session-data \
-             calls (list_sessions, session_events, session_summary) it answered with anything but 429, \
-             retries included; cache hits cost none",
+            "Calls an upstream meters against a quota, by endpoint: for FullStory the calls that \
+             cost an Activation (session_events, session_summary; List Sessions costs none) it \
+             answered with anything but 429, retries included; cache hits cost none",
             metrics.metered.clone(),
         );
         registry.register(

@@ -242,8 +242,13 @@ pub struct Upstream {
     breaker: std::sync::Arc<Breaker>,
     metrics: UpstreamMetrics,
     retry_after_body: Option<RetryAfterBody>,
+    quota_answer: Option<QuotaAnswer>,
     metered: &'static [&'static str],
 }
+
+/// Whether a 429's body says a quota is used up (not a rate to slow down to): such an answer is
+/// returned to the client at once, neither retried nor cooled down on nor counted by the breaker.
+pub type QuotaAnswer = fn(&[u8]) -> bool;
 
 /// Reads a 429's wait from its body (for upstreams that may leave out `Retry-After`).
 pub type RetryAfterBody = fn(&[u8]) -> Option<Duration>;
@@ -282,6 +287,7 @@ impl Upstream {
             breaker: upstreams.breakers.get(name),
             metrics: upstreams.metrics,
             retry_after_body: None,
+            quota_answer: None,
             metered: &[],
         }
     }
@@ -298,6 +304,13 @@ impl Upstream {
     #[must_use]
     pub fn with_retry_after_body(mut self, read: RetryAfterBody) -> Self {
         self.retry_after_body = Some(read);
+        self
+    }
+
+    /// Returns a 429 whose body `says` a quota is used up as it is, at once (see [`QuotaAnswer`]).
+    #[must_use]
+    pub fn with_quota_answer(mut self, says: QuotaAnswer) -> Self {
+        self.quota_answer = Some(says);
         self
     }
 
@@ -519,8 +532,16 @@ impl Upstream {
                         })
                         .inc();
                     let mut wait = retry_after(response.headers(), SystemTime::now());
-                    if let (None, Some(read)) = (wait, self.retry_after_body) {
-                        wait = read(&response.bytes().await.unwrap_or_default());
+                    if self.quota_answer.is_some() || wait.is_none() {
+                        let headers = response.headers().clone();
+                        let body = response.bytes().await.unwrap_or_default();
+                        if self.quota_answer.is_some_and(|says| says(&body)) {
+                            tracing::warn!(upstream = self.name, endpoint, "quota used up (429)");
+                            return Ok(rebuilt(StatusCode::TOO_MANY_REQUESTS, headers, body));
+                        }
+                        if let (None, Some(read)) = (wait, self.retry_after_body) {
+                            wait = read(&body);
+                        }
                     }
                     let mut wait = wait.unwrap_or_else(|| self.policy.backoff(attempt));
                     if wait > self.breaker.max_retry_after() {
@@ -594,6 +615,18 @@ impl Upstream {
         tracing::info!(upstream = self.name, endpoint, attempt, backoff_ms = wait.as_millis() as u64, error = %error, "retrying");
         tokio::time::sleep(wait).await;
     }
+}
+
+/// A response made again from its parts, after its body was read.
+fn rebuilt(
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut response = axum::http::Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Response::from(response)
 }
 
 /// A transport error's text without its URL (which may carry a customer email in the query).

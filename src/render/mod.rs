@@ -139,9 +139,14 @@ pub fn went_wrong_list(went: &crate::lookup::WhatWentWrong) -> Vec<String> {
     lines
 }
 
-/// The digest line of a group's likely session, when there is one.
+/// The digest line of a group's likely session, when there is one; or, when the digest asked for
+/// was skipped (the FullStory Activation budget is used), the line saying so.
 pub fn digest_line(group: &IdentityResult) -> Option<String> {
-    group.digest.as_ref().map(crate::lookup::Digest::line)
+    group
+        .digest
+        .as_ref()
+        .map(crate::lookup::Digest::line)
+        .or_else(|| group.digest_skipped.clone())
 }
 
 /// A session's start as plain UTC text (`2026-11-20 14:02 UTC`), for formats without local-time markup.
@@ -153,7 +158,7 @@ pub fn utc(time: DateTime<Utc>) -> String {
 pub fn usage(command: &str) -> String {
     format!(
         "Usage: `{command} jane@acme.com` (several emails and `uid:12345` work too; add `--summary` for \
-         FullStory's AI summary of the likely session)."
+         FullStory's AI summary of the likely session, `--digest` for its digest)."
     )
 }
 
@@ -322,6 +327,7 @@ mod tests {
             text: text.into(),
         };
         let mut group = IdentityResult {
+            digest_skipped: None,
             identity: Identity::Email(CustomerEmail::parse("jane@acme.com").unwrap()),
             forgotten: false,
             sessions: vec![],
@@ -360,6 +366,7 @@ mod tests {
             "Looking up replays for j•••@acme.com… (2 more not looked up: at most 1 per request)"
         );
         let mut group = IdentityResult {
+            digest_skipped: None,
             identity: jane.clone(),
             forgotten: false,
             sessions: vec![],

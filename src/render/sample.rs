@@ -48,6 +48,7 @@ pub(crate) fn sample_result() -> LookupResult {
         lookback_days: 30,
         identities: vec![
             IdentityResult {
+                digest_skipped: None,
                 identity: email("jane@acme.com"),
                 forgotten: false,
                 sessions: vec![
@@ -74,6 +75,7 @@ pub(crate) fn sample_result() -> LookupResult {
                 summary: None,
             },
             IdentityResult {
+                digest_skipped: None,
                 identity: email("bob@acme.com"),
                 forgotten: false,
                 sessions: vec![session(
@@ -85,6 +87,7 @@ pub(crate) fn sample_result() -> LookupResult {
                 summary: None,
             },
             IdentityResult {
+                digest_skipped: None,
                 identity: Identity::Uid(Uid::parse("12345").expect("a uid")),
                 forgotten: false,
                 sessions: vec![],

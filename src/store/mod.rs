@@ -27,6 +27,8 @@
 //! | `retention.rs` | retention: finished jobs' payloads scrubbed, one-time marks dropped |
 //! | `listen.rs` | cross-process wake-ups and erasure announcements |
 //! | `privacy.rs` | the audit trail, settings, erasure scrubbing, tombstones |
+//! | `activations.rs` | FullStory Activations counted per billing cycle, for every replica |
+//! | `session_data.rs` | sessions' events and summaries every replica shares (one Activation each) |
 //! | `migrate.rs` | migrations, run by [`open`] |
 //! | `db.rs` | shared: [`SqlStore`] itself, each backend's pool, `with_db!`, rows read into types |
 //! | `dialect.rs` | shared: `Dialect`, what differs between the backends |
@@ -68,6 +70,7 @@
 //!   `?options=-c%20search_path%3Dmyschema` works as well, for an existing
 //!   schema.
 
+mod activations;
 mod claims;
 mod db;
 mod dialect;
@@ -78,6 +81,7 @@ mod migrate;
 mod postgres;
 mod privacy;
 mod retention;
+mod session_data;
 mod sqlite;
 
 use std::fmt;
@@ -89,6 +93,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use activations::{ActivationCount, ActivationDay, ActivationSlot};
 pub use db::SqlStore;
 pub use privacy::AuditRecord;
 

@@ -444,7 +444,7 @@ async fn the_summarize_button_answers_in_a_new_ephemeral_message_with_the_summar
     let around = discord.clock.now() - chrono::Duration::minutes(30);
     let end = around.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Mock::given(path("/v2/sessions/7%3A8/summary"))
-        .and(query_param("config_profile", "support"))
+        .and(query_param("config_profile_id", "support"))
         .and(query_param("end_timestamp", end.as_str()))
         .respond_with(
             ResponseTemplate::new(200)
@@ -880,7 +880,10 @@ async fn register_overwrites_both_commands_in_a_guild_and_prints_them() {
         .iter()
         .map(|o| (o["name"].as_str().unwrap(), o["type"].as_u64().unwrap()))
         .collect();
-    assert_eq!(options, [("email", 3), ("uid", 3), ("summary", 5)]);
+    assert_eq!(
+        options,
+        [("email", 3), ("uid", 3), ("summary", 5), ("digest", 5)]
+    );
     let message = &sent[1];
     assert_eq!(message["name"], "Find replays");
     assert_eq!(message["type"], 3);

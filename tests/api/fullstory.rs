@@ -10,6 +10,7 @@ use std::{
 };
 
 use replaydesk::{
+    activations::Purpose,
     config::{FullStoryConfig, Interval, Secret},
     fullstory::{
         FullStoryApi, FullStoryError, SessionId, SessionsApi,
@@ -253,7 +254,7 @@ async fn malformed_json_is_a_typed_error_not_a_panic() {
         "{error:?}"
     );
     let error = client
-        .session_events(&SessionId::new("1:2").unwrap())
+        .session_events(&SessionId::new("1:2").unwrap(), Purpose::Automatic)
         .await
         .unwrap_err();
     assert!(
@@ -297,7 +298,7 @@ async fn session_ids_travel_percent_encoded_in_paths() {
         .await;
     let (client, _) = client_with(&fs_config(&server));
     let events = client
-        .session_events(&SessionId::new("111:222").unwrap())
+        .session_events(&SessionId::new("111:222").unwrap(), Purpose::Automatic)
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -311,11 +312,11 @@ async fn session_ids_travel_percent_encoded_in_paths() {
 }
 
 #[tokio::test]
-async fn a_summary_sends_both_profile_parameters_and_the_cut() {
+async fn a_summary_sends_only_the_seeds_profile_parameter_and_the_cut() {
     let server = MockServer::start().await;
     Mock::given(path("/v2/sessions/1%3A2/summary"))
-        .and(query_param("config_profile", "prof"))
         .and(query_param("config_profile_id", "prof"))
+        .and(wiremock::matchers::query_param_is_missing("config_profile"))
         .and(query_param("end_timestamp", "2026-11-20T11:30:00Z"))
         .respond_with(
             ResponseTemplate::new(200)
@@ -329,7 +330,12 @@ async fn a_summary_sends_both_profile_parameters_and_the_cut() {
         .unwrap()
         .to_utc();
     let summary = client
-        .session_summary(&SessionId::new("1:2").unwrap(), "prof", Some(end))
+        .session_summary(
+            &SessionId::new("1:2").unwrap(),
+            "prof",
+            Some(end),
+            Purpose::OnRequest,
+        )
         .await
         .unwrap();
     assert_eq!(summary.text, "The customer could not pay.");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use replaydesk::{
     config::Interval,
     identity::{CustomerEmail, Identity, Uid},
-    lookup::{LookupRequest, SummaryOutcome},
+    lookup::{Asked, LookupRequest, SummaryOutcome},
 };
 use serde_json::json;
 use wiremock::{
@@ -30,6 +30,7 @@ fn request(identities: Vec<Identity>) -> LookupRequest {
         what_went_wrong: true,
         summary: false,
         max_identities: 10,
+        asked: Asked::default(),
     }
 }
 
@@ -214,7 +215,7 @@ async fn the_digest_and_summary_are_fetched_only_when_asked() {
         .mount(server)
         .await;
     Mock::given(path("/v2/sessions/7%3A8/summary"))
-        .and(query_param("config_profile", "support"))
+        .and(query_param("config_profile_id", "support"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"response":"Tried to pay twice, then gave up."})),

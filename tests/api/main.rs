@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activations;
 mod budget;
 mod cli;
 mod demo;

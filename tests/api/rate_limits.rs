@@ -27,7 +27,7 @@ async fn app() -> TestApp {
         .slack()
         .configure(|c| {
             c.limits.max_retry_after = Interval(CAP);
-            c.fullstory.digest = false;
+            c.fullstory.digest = replaydesk::config::DigestMode::Never;
         })
         .start()
         .await;
@@ -172,7 +172,7 @@ async fn a_retry_after_of_a_day_is_honoured_only_up_to_the_cap_and_people_are_to
 async fn a_waiting_thread_answer_with_no_deadline_is_ended_by_an_operator_with_jobs_cancel() {
     let app = TestApp::builder()
         .slack()
-        .configure(|c| c.fullstory.digest = false)
+        .configure(|c| c.fullstory.digest = replaydesk::config::DigestMode::Never)
         .start()
         .await;
     // FullStory keeps asking for a day.

@@ -49,7 +49,7 @@ impl Slack {
     async fn start_with(tweak: impl FnOnce(&mut Config) + 'static) -> Self {
         let app = TestApp::builder()
             .slack()
-            .configure(|c| c.fullstory.digest = false)
+            .configure(|c| c.fullstory.digest = replaydesk::config::DigestMode::Never)
             .configure(tweak)
             .serve()
             .start()
@@ -385,7 +385,7 @@ async fn several_identities_uids_and_the_summary_flag_are_understood() {
         .mount(&slack.fullstory)
         .await;
     Mock::given(path("/v2/sessions/1%3A2/summary"))
-        .and(query_param("config_profile", "support"))
+        .and(query_param("config_profile_id", "support"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"response": "Tried to pay twice."})),
         )
@@ -1051,7 +1051,7 @@ async fn summarize_answers_only_the_one_who_clicked_even_on_a_public_message_wit
 {
     let slack = Slack::start_with(|c| c.fullstory.summary_profile = Some("support".into())).await;
     Mock::given(path("/v2/sessions/1%3A2/summary"))
-        .and(query_param("config_profile", "support"))
+        .and(query_param("config_profile_id", "support"))
         .and(query_param("end_timestamp", "2023-11-14T22:13:20Z"))
         .respond_with(
             ResponseTemplate::new(200)

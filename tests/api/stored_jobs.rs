@@ -60,7 +60,7 @@ impl Upgraded {
             .discord()
             .system_clock()
             .configure(|config| {
-                config.fullstory.digest = false;
+                config.fullstory.digest = replaydesk::config::DigestMode::Never;
                 config.fullstory.summary_profile = Some("support".into());
                 config.discord.application_id = Some("111".into());
                 config.identity.exclude_domains = List(vec!["help.io".into()]);
@@ -213,7 +213,7 @@ async fn a_stored_lookup_is_answered_through_its_slack_response_url(backend: Bac
 async fn a_stored_summary_is_answered_by_editing_the_discord_response(backend: Backend) {
     let rd = Upgraded::start(backend).await;
     Mock::given(path("/v2/sessions/5%3A3/summary"))
-        .and(query_param("config_profile", "support"))
+        .and(query_param("config_profile_id", "support"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"summary": "Tried to pay twice."})),
         )

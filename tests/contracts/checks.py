@@ -174,7 +174,7 @@ DOCUMENTED_EXCEPTIONS = [
 ]
 # Query parameters FullStory documents that the seeds do not declare (OpenAPI allows undeclared query
 # parameters and Prism accepts them, so this router is stricter: anything else undeclared is a violation).
-DOCUMENTED_EXTRA_PARAMETERS = {("GET", "/v2/sessions/{sessionId}/summary"): {"config_profile", "end_timestamp"}}
+DOCUMENTED_EXTRA_PARAMETERS = {("GET", "/v2/sessions/{sessionId}/summary"): {"end_timestamp"}}
 
 
 def declared_parameters(documents):

@@ -58,6 +58,11 @@ pub fn commands(config: &Config) -> Vec<CreateCommand> {
                 "summary",
                 "Add FullStory's AI summary of the likely session",
             ))
+            .add_option(option(
+                CommandOptionType::Boolean,
+                "digest",
+                "Add the likely session's digest (what happened, what went wrong)",
+            ))
             .default_member_permissions(permissions)
             .contexts(vec![InteractionContext::Guild]),
         CreateCommand::new(MESSAGE_COMMAND)

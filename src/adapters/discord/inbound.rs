@@ -157,11 +157,12 @@ fn to_job(interaction: &Interaction, intent: Intent) -> Result<NewJob, Rejection
             identities,
             around,
             summary,
+            digest,
         } => NewJob::of(&LookupJob {
             identities,
             around,
             summary,
-            digest: None,
+            digest: digest.then_some(true),
             requester,
             reply,
         }),

@@ -69,7 +69,7 @@ pub const SUMMARY_TITLE: &str = "FullStory AI summary";
 /// How to use the commands (Discord's option syntax).
 pub fn usage() -> String {
     "Usage: `/replays email:jane@acme.com` (several emails work too, or `uid:12345`; set `summary:True` \
-     for FullStory's AI summary of the likely session). Or right-click a message → Apps → \
+     for FullStory's AI summary of the likely session, `digest:True` for its digest). Or right-click a message → Apps → \
      **Find replays**."
         .to_owned()
 }

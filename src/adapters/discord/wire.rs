@@ -119,6 +119,9 @@ pub enum Intent {
         identities: Vec<Identity>,
         around: Option<DateTime<Utc>>,
         summary: bool,
+        /// The moderator asked for the digest (`digest:true`): fetched even with
+        /// `fullstory.digest = "on_request"`, from the Activations kept for requests.
+        digest: bool,
     },
     Summarize {
         session: SessionId,
@@ -229,6 +232,7 @@ fn slash_command(data: &Data, exclude_domains: &[String]) -> Intent {
         identities,
         around: None,
         summary: option("summary").and_then(|o| o.value.as_bool()) == Some(true),
+        digest: option("digest").and_then(|o| o.value.as_bool()) == Some(true),
     }
 }
 
@@ -251,6 +255,7 @@ fn message_command(data: &Data, exclude_domains: &[String]) -> Result<Intent, St
         identities,
         around: Some(message.timestamp),
         summary: false,
+        digest: false,
     })
 }
 
@@ -301,6 +306,7 @@ mod tests {
                 ],
                 around: None,
                 summary: true,
+                digest: false,
             }
         );
     }
@@ -331,6 +337,7 @@ mod tests {
                 identities: vec![email("jane@acme.com")],
                 around: Some("2026-11-20T14:05:00.123Z".parse().unwrap()),
                 summary: false,
+                digest: false,
             }
         );
     }

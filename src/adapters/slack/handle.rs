@@ -100,9 +100,10 @@ pub async fn command(state: &AppState, payload: Value) -> Result<Immediate, Reje
     let ack = render::ephemeral(&looking_up(&query.identities, max));
     let job = LookupJob {
         summary: query.has_flag("summary"),
+        // `--digest` asks for it even with `fullstory.digest = "on_request"`.
+        digest: query.has_flag("digest").then_some(true),
         identities: query.identities,
         around: None,
-        digest: None,
         requester: requester(&command.team_id, &command.user_id, &command.channel_id),
         reply: Target::ResponseUrl {
             url: command.response_url,

@@ -34,6 +34,7 @@
 //! signing secret (or app token) already belongs to one app.
 
 pub mod api;
+mod budget_alert;
 pub mod cli;
 pub mod handle;
 pub mod inbound;
@@ -81,6 +82,13 @@ impl Platform for Slack {
 
     fn plug(&self, app: &Arc<App>) -> anyhow::Result<Plugged> {
         let api = Arc::new(SlackApi::new(&app.config.slack, app.upstreams.clone())?);
+        if let Some(channel) = &app.config.fullstory.budget_alert_channel {
+            app.activations
+                .alert_to(Arc::new(budget_alert::BudgetAlert {
+                    api: api.clone(),
+                    channel: channel.clone(),
+                }));
+        }
         let replier = Arc::new(SlackReplier {
             app: app.clone(),
             api: api.clone(),

@@ -373,6 +373,8 @@ pub struct Preview {
     pub session: SessionId,
     pub started: Option<DateTime<Utc>>,
     pub digest: Digest,
+    /// Why there is no digest (the FullStory Activation budget is used), shown in its place.
+    pub skipped: Option<String>,
     /// The customer, masked (`j•••@acme.com`), when FullStory's user record names them.
     pub customer: Option<String>,
 }
@@ -389,7 +391,11 @@ pub fn unfurl_blocks(preview: &Preview) -> Vec<SlackBlock> {
         heading.push_str(&format!("  ·  {}", escape(customer)));
     }
     let mut blocks = vec![section(&heading)];
-    blocks.push(context(&escape(&preview.digest.line())));
+    let digest = preview
+        .skipped
+        .clone()
+        .unwrap_or_else(|| preview.digest.line());
+    blocks.push(context(&escape(&digest)));
     blocks.extend(went_wrong_block(&render::went_wrong_list(
         &preview.digest.went_wrong,
     )));
@@ -543,6 +549,7 @@ mod tests {
                 went_wrong: crate::lookup::WhatWentWrong::sample(),
                 ..Digest::default()
             },
+            skipped: None,
             customer: Some("j•••@acme.com".into()),
         };
         // As a message ({"blocks": …}) so the contract script validates it with slack_sdk.

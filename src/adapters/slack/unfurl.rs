@@ -92,9 +92,19 @@ impl UnfurlHandler {
         url: &str,
         session: SessionId,
     ) -> Result<Option<Preview>, FullStoryError> {
-        let events = match self.app.sessions.session_events(&session).await {
-            Ok(events) => events,
+        // A preview is replaydesk's own doing (a link was shared): an automatic Activation.
+        let (events, skipped) = match self
+            .app
+            .sessions
+            .session_events(&session, crate::activations::Purpose::Automatic)
+            .await
+        {
+            Ok(events) => (events, None),
             Err(FullStoryError::NotFound { .. }) => return Ok(None),
+            // Past the Activation budget: still a preview (the link, who), saying why it is short.
+            Err(FullStoryError::OverBudget(spent)) => {
+                (Arc::default(), Some(format!("Digest skipped: {spent}")))
+            }
             Err(e) => return Err(e),
         };
         let started = events.iter().filter_map(|e| e.at).min();
@@ -121,6 +131,7 @@ impl UnfurlHandler {
             session,
             started,
             digest,
+            skipped,
             customer,
         }))
     }

@@ -136,6 +136,11 @@ pub fn only_new(result: &LookupResult, new: &HashSet<String>) -> LookupResult {
                 } else {
                     None
                 },
+                digest_skipped: if keeps_likely {
+                    group.digest_skipped.clone()
+                } else {
+                    None
+                },
                 summary: if keeps_likely || no_likely {
                     group.summary.clone()
                 } else {
@@ -526,6 +531,7 @@ mod tests {
 
     fn group(email: &str, sessions: Vec<FoundSession>) -> IdentityResult {
         IdentityResult {
+            digest_skipped: None,
             identity: Identity::Email(CustomerEmail::parse(email).unwrap()),
             forgotten: false,
             sessions,

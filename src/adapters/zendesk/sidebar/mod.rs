@@ -678,7 +678,12 @@ async fn summary(
     let id: SessionId = found.id.clone();
     // Cut the session at the ticket's creation when it was live then, so the summary covers what led up to it.
     let end = ctx.around().filter(|around| *around > found.created);
-    match state.lookup.summarize(&id, end).await {
+    // The agent clicked Summarize in the sidebar: spent from the Activations kept for requests.
+    match state
+        .lookup
+        .summarize(&id, end, crate::activations::Purpose::OnRequest)
+        .await
+    {
         Ok(SummaryOutcome::Ready(text)) => {
             Ok(Json(json!({"state": "ready", "text": text})).into_response())
         }

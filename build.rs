@@ -4,8 +4,8 @@
 //! `Migrator`. So adding a migration
 //! is adding its file, as with sqlx's `migrate!`, which reads the same file names; replaydesk does not
 //! use that macro because it compiles sqlx, SQLite and the PostgreSQL driver a second time for the
-//! compiler (measured: about 110 s of CPU on a cold release build, in the README). The description
-//! is sqlx's (the name with `_` as spaces), so `sqlx migrate info` sees the same migrations.
+//! compiler (measured: about 110 s of CPU on a cold release build, in docs/architecture.md). The
+//! description is sqlx's (the name with `_` as spaces), so `sqlx migrate info` sees the same migrations.
 //!
 //! A file that does not follow the pattern (no version, two files of one version, `.up.sql`/
 //! `.down.sql`: replaydesk's migrations only go forward) fails the build, naming the file.

@@ -247,7 +247,7 @@ mod tests {
     }
 
     /// Every check's exact words, one bad key at a time: what an operator reads at start-up (and what
-    /// scripts and the README quote) must not drift when the checks move.
+    /// scripts and the docs quote) must not drift when the checks move.
     #[test]
     fn every_check_says_what_it_always_said() {
         let cases = [

@@ -12,7 +12,7 @@
 //! an older version generated into the database is moved into that file on first start (hashes stay
 //! comparable). A PostgreSQL store (several replicas) needs `privacy.audit_key` or an
 //! `audit_key_file` shared by every replica: start-up says so. An in-memory store gets a key for the
-//! life of the process. Rotation: see the README ("Audit trail").
+//! life of the process. Rotation: see docs/privacy.md ("Audit").
 
 use std::{path::Path, sync::Arc};
 

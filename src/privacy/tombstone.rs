@@ -16,7 +16,7 @@
 //!   reaches FullStory, which deleted the user, rather than every lookup failing with the database.
 //!
 //! The hash is keyed with `privacy.audit_key`: rotating that key makes the tombstones kept before
-//! unreadable, as it does the audit trail's hashes (see the README, "Audit trail").
+//! unreadable, as it does the audit trail's hashes (see docs/privacy.md, "Audit").
 
 use std::{sync::Arc, time::Duration};
 

@@ -311,7 +311,7 @@ impl SqlStore {
     /// After an erasure, leaves no scrubbed bytes where the database could still give them back:
     /// SQLite (`secure_delete` is on for every connection) checkpoints and truncates its WAL;
     /// PostgreSQL vacuums the tables that held payloads (the old row versions become free space; the
-    /// bytes stay on disk until reused: see the README's "Erasure" section).
+    /// bytes stay on disk until reused: see docs/privacy.md, "Erasure").
     pub async fn compact_after_erasure(&self) -> anyhow::Result<()> {
         match &self.db {
             Db::Sqlite(db) => {

@@ -676,7 +676,8 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
     assert_eq!(done(&rd.run_jobs().await), 1);
     assert_eq!(rd.zendesk().notes(TICKET).len(), 1, "exactly one note");
 
-    // The screenshot the README shows: a second load, whose note finds the session already on the ticket.
+    // The screenshot the README and docs/zendesk.md show: a second load, whose note finds the session
+    // already on the ticket.
     let shot = concat!(env!("CARGO_MANIFEST_DIR"), "/target/zendesk-sidebar.png");
     run_chromium(chromium, &format!("--screenshot={shot}"), &frame_url).await;
     assert!(std::fs::metadata(shot).unwrap().len() > 1000);

@@ -27,9 +27,9 @@ use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The trigger body we recommend (README, `replaydesk zendesk setup`): only placeholders that cannot
-/// hold a quote, the ticket id first, and the update time so that two different updates of one ticket
-/// are never mistaken for one action fired twice.
+/// The trigger body we recommend (docs/zendesk.md, `replaydesk zendesk setup`): only placeholders that
+/// cannot hold a quote, the ticket id first, and the update time so that two different updates of one
+/// ticket are never mistaken for one action fired twice.
 pub const RECOMMENDED_TEMPLATE: &str = r#"{
   "ticket_id": "{{ticket.id}}",
   "updated_at": "{{ticket.updated_at_with_timestamp}}",

@@ -970,3 +970,42 @@ async fn a_customer_who_asked_to_be_forgotten_is_said_so_and_not_looked_up() {
         .collect();
     assert!(!asked.contains(&"jane@acme.com".to_owned()), "{asked:?}");
 }
+
+#[tokio::test]
+async fn with_the_digest_on_request_the_sidebar_offers_it_and_fetches_it_when_clicked() {
+    let rd = sidebar_with(|c| c.fullstory.digest = replaydesk::config::DigestMode::OnRequest).await;
+    let token = ticket_token(&rd, TICKET).await;
+    let events = || async {
+        rd.fullstory
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path().ends_with("/events"))
+            .count()
+    };
+    let first = sessions_of(&rd, &token, TICKET).await.json();
+    assert_eq!(first["customers"][0]["digest"], Value::Null, "{first}");
+    assert_eq!(first["customers"][0]["digest_on_request"], json!(true));
+    assert_eq!(
+        first["customers"][1]["digest_on_request"],
+        json!(false),
+        "no likely session, no button"
+    );
+    assert_eq!(events().await, 0, "no automatic Activation");
+
+    let uri = format!("/zendesk/app/api/sessions?ticket={TICKET}&digest=1");
+    let asked = call(&rd, "GET", &uri, &token, json!({})).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.text);
+    let asked = asked.json();
+    assert!(
+        asked["customers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .contains("rage"),
+        "{asked}"
+    );
+    assert_eq!(events().await, 1);
+    let report = rd.state.activations.report().await.unwrap();
+    assert_eq!((report.automatic, report.on_request), (0, 1));
+}

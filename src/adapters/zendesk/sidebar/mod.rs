@@ -11,7 +11,8 @@
 //!   the ticket the ZAF client reports (Zendesk's JWT does not name the ticket).
 //! - `GET /zendesk/app/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
 //!   caps, [`super::customers`]), their sessions newest first, the one live at the ticket's creation
-//!   marked likely, with its digest.
+//!   marked likely, with its digest; with `fullstory.digest = "on_request"` the digest only with
+//!   `&digest=1` (the page's Digest button: an on-request Activation).
 //! - `POST /zendesk/app/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
 //!   cut at the ticket's creation (cached by the shared FullStory cache).
 //! - `POST /zendesk/app/api/note?ticket=ID`: queues the webhook's own `zendesk.ticket` job, so the note is
@@ -553,6 +554,7 @@ impl Context {
         &self,
         state: &AppState,
         action: &str,
+        digest_asked: bool,
     ) -> Result<Option<LookupResult>, Refusal> {
         let customers = self
             .sidebar
@@ -573,6 +575,12 @@ impl Context {
         let mut request = state.lookup_request(customers.identities.clone());
         request.around = self.around();
         request.max_identities = customers.max_identities;
+        if digest_asked {
+            // The agent clicked Digest: fetched even with `fullstory.digest = "on_request"`, from the
+            // Activations kept for requests.
+            request.digest = true;
+            request.asked.digest = true;
+        }
         let result = state.lookup.run(&request).await;
         let sessions = result.as_ref().map_or(0, LookupResult::session_count);
         state
@@ -597,8 +605,9 @@ impl Context {
     }
 }
 
-/// The page's view of a lookup result.
-fn sessions_json(result: &LookupResult) -> Value {
+/// The page's view of a lookup result; `digest_button`: the page offers Digest where a likely session
+/// has none (`fullstory.digest = "on_request"`).
+fn sessions_json(result: &LookupResult, digest_button: bool) -> Value {
     let customers: Vec<Value> = result
         .identities
         .iter()
@@ -611,6 +620,9 @@ fn sessions_json(result: &LookupResult) -> Value {
                 "forgotten": group.forgotten,
                 "sessions": group.sessions,
                 "digest": crate::render::digest_line(group),
+                "digest_on_request": digest_button
+                    && group.likely().is_some()
+                    && crate::render::digest_line(group).is_none(),
                 // Already scrubbed (emails masked, queries dropped): the page shows it as text.
                 "went_wrong": crate::render::went_wrong_lines(group),
             })
@@ -625,10 +637,23 @@ fn sessions_json(result: &LookupResult) -> Value {
     })
 }
 
-/// `GET /zendesk/app/api/sessions?ticket=ID`.
-async fn sessions(State(state): State<AppState>, ctx: Context) -> Result<Response, Refusal> {
-    Ok(match ctx.lookup(&state, "sidebar.sessions").await? {
-        Some(result) => Json(sessions_json(&result)).into_response(),
+#[derive(Deserialize)]
+struct SessionsAsk {
+    /// `digest=1`: the agent asked for the digest (the page's Digest button).
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// `GET /zendesk/app/api/sessions?ticket=ID[&digest=1]`.
+async fn sessions(
+    State(state): State<AppState>,
+    ctx: Context,
+    Query(ask): Query<SessionsAsk>,
+) -> Result<Response, Refusal> {
+    let asked = ask.digest.as_deref() == Some("1");
+    let button = state.config.fullstory.digest == crate::config::DigestMode::OnRequest;
+    Ok(match ctx.lookup(&state, "sidebar.sessions", asked).await? {
+        Some(result) => Json(sessions_json(&result, button)).into_response(),
         None => Json(json!({
             "state": "empty",
             "message": "This ticket names no customer email address to look up.",
@@ -656,7 +681,7 @@ async fn summary(
             "session is required",
         ));
     };
-    let Some(result) = ctx.lookup(&state, "sidebar.summary").await? else {
+    let Some(result) = ctx.lookup(&state, "sidebar.summary", false).await? else {
         return Err(state_json(
             StatusCode::NOT_FOUND,
             "not_found",

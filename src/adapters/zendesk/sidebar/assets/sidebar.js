@@ -99,6 +99,15 @@
         digest.className = "digest";
         digest.textContent = customer.digest;
         block.appendChild(digest);
+      } else if (customer.digest_on_request) {
+        var ask = document.createElement("button");
+        ask.type = "button";
+        ask.className = "btn btn-basic";
+        ask.textContent = "Digest";
+        ask.setAttribute("data-action", "digest");
+        ask.setAttribute("aria-label", "Fetch the likely session's digest (one FullStory Activation)");
+        ask.addEventListener("click", function () { load("sessions?digest=1"); });
+        block.appendChild(ask);
       }
       if (customer.went_wrong && customer.went_wrong.length) {
         var heading = document.createElement("p");
@@ -119,9 +128,9 @@
     });
   }
 
-  function load() {
+  function load(path) {
     setStatus("loading", "Loading sessions…");
-    call("GET", "sessions").then(function (data) {
+    call("GET", path || "sessions").then(function (data) {
       if (data.state === "ok") {
         render(data);
         var count = list.querySelectorAll("li.session").length;
@@ -168,7 +177,7 @@
     });
   });
 
-  refreshButton.addEventListener("click", load);
+  refreshButton.addEventListener("click", function () { load(); });
 
   function start() {
     client = window.ZAFClient ? window.ZAFClient.init() : false;

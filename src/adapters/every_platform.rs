@@ -345,3 +345,33 @@ proptest! {
         check_zendesk(&zendesk::render::plain_note(&lines, MARKER), false)?;
     }
 }
+
+/// Past the FullStory Activation budget (issue 24), every platform's answer still carries the session
+/// and says why its digest is missing, in the words `render::digest_line` gives them.
+#[test]
+fn past_the_activation_budget_every_platform_says_why_the_digest_is_missing() {
+    let line = "Digest skipped: FullStory Activation budget for this cycle used: 1,000 of 1,000; \
+                resets 2027-01-01";
+    let mut result = crate::render::sample::sample_result();
+    let group = &mut result.identities[0];
+    assert!(
+        group.likely().is_some(),
+        "the sample's first customer has a likely session"
+    );
+    group.digest = None;
+    group.digest_skipped = Some(line.to_owned());
+    // Each platform escapes its own way (Discord: `2027\-01\-01`): the words up to the date.
+    let line =
+        "Digest skipped: FullStory Activation budget for this cycle used: 1,000 of 1,000; resets";
+
+    let slack = serde_json::to_string(&slack::render::sessions(
+        &result,
+        slack::render::Options::default(),
+    ))
+    .unwrap();
+    assert!(slack.contains(line), "{slack}");
+    let discord = serde_json::to_string(&discord::render::sessions(&result, true, MARKER)).unwrap();
+    assert!(discord.contains(line), "{discord}");
+    let zendesk = zendesk::render::sessions_note(&result, MARKER);
+    assert!(zendesk.contains(line), "{zendesk}");
+}

@@ -124,6 +124,8 @@ pub fn config(store_url: &str, fullstory: &str) -> Config {
     // The fakes' `response_url`s are on loopback: allowed, or every command would be refused on
     // arrival (403) before anything is stored, and the benches would measure that refusal.
     config.slack.response_url_hosts = List(vec!["127.0.0.1".into()]);
+    // A PostgreSQL store wants the key every replica hashes with (issue 22: never in the database).
+    config.privacy.audit_key = Secret::new("bench-audit-key");
     config.log.level = "warn".into();
     // One bench workspace sends everything: the per-source limit would turn it away.
     config.limits.per_source_per_minute = 1_000_000_000;

@@ -98,6 +98,12 @@ impl Service {
         let mut service = self;
         let router = service.router();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if service.config.queue.workers == 0 {
+            tracing::warn!(
+                "queue.workers = 0: this process accepts and stores requests but runs no job; \
+                 another process on the same store must run them"
+            );
+        }
         let workers = service.queue.spawn_workers(stop_rx.clone()).await;
         let background = service.start_background(&stop_rx);
         let state = service.state;

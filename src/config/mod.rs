@@ -281,11 +281,7 @@ mod tests {
             ),
             (
                 "[queue]\nworkers = 257",
-                "queue.workers: must be between 1 and 256",
-            ),
-            (
-                "[queue]\nworkers = 0",
-                "queue.workers: must be between 1 and 256",
+                "queue.workers: must be between 0 and 256",
             ),
             (
                 "[queue]\nmax_attempts = 0",

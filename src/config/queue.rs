@@ -2,7 +2,8 @@
 //! often a job is tried, how long a claim holds, how long finished payloads (which hold customer emails)
 //! are kept.
 //!
-//! Checks: `workers` between 1 and 256, `max_attempts` at least 1, `lease` at least 1s. (The worker
+//! Checks: `workers` between 0 and 256 (0: this process only accepts and stores requests, and other
+//! processes on the same store run the jobs: an ingest-only replica, or a load test of the ingest path), `max_attempts` at least 1, `lease` at least 1s. (The worker
 //! refuses a zero `poll_interval` itself.)
 
 use std::time::Duration;
@@ -38,7 +39,7 @@ impl Default for QueueConfig {
 
 impl QueueConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        between("queue.workers", self.workers, 1, 256)?;
+        between("queue.workers", self.workers, 0, 256)?;
         at_least_one("queue.max_attempts", self.max_attempts)?;
         if self.lease.0 < Duration::from_secs(1) {
             return Err(invalid("queue.lease", "must be at least 1s"));

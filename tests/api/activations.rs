@@ -581,3 +581,74 @@ async fn an_erasure_drops_what_every_replica_shares_of_the_customers_sessions() 
         "the events of an erased customer's session are not kept"
     );
 }
+
+#[tokio::test]
+async fn check_and_the_activations_command_show_this_cycles_spending() {
+    let app = spawn_app().await;
+    events_answered(&app.fullstory).await;
+    Mock::given(path_regex("^/v2/sessions/[^/]+/summary$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"summary": "Paid twice."})))
+        .mount(&app.fullstory)
+        .await;
+    for n in 0..2 {
+        app.sessions
+            .session_events(&session(n), Purpose::Automatic)
+            .await
+            .unwrap();
+    }
+    app.sessions
+        .session_summary(&session(0), "support", None, Purpose::OnRequest)
+        .await
+        .unwrap();
+
+    let json = app.command(&["activations", "--json"], None).await;
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (report["automatic"].as_i64(), report["on_request"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(report["budget"], serde_json::Value::Null);
+    let kinds: Vec<(&str, &str, i64)> = report["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["purpose"].as_str().unwrap(),
+                d["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("events", "automatic", 2), ("summary", "on_request", 1)]
+    );
+
+    let table = app.command(&["activations"], None).await;
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("3 this cycle, no budget set (automatic 2, on request 1; resets "),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.contains("summary")
+            && l.contains("on request")
+            && l.trim_end().ends_with('1')),
+        "{table}"
+    );
+
+    let check = app.command(&["check"], None).await;
+    let check = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.lines().any(|l| l.starts_with(
+            "activations  3 this cycle, no budget set (automatic 2, on request 1; resets "
+        )),
+        "{check}"
+    );
+}

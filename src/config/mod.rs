@@ -18,6 +18,7 @@ mod discord;
 mod fullstory;
 mod heap;
 mod identity;
+mod intercom;
 mod limits;
 mod log;
 mod privacy;
@@ -40,6 +41,7 @@ pub use discord::DiscordConfig;
 pub use fullstory::FullStoryConfig;
 pub use heap::HeapConfig;
 pub use identity::IdentityConfig;
+pub use intercom::{INTERCOM_US, IntercomConfig};
 pub use limits::{
     DEFAULT_MAX_RETRY_AFTER, DEFAULT_OUTAGE_PROBE_INTERVAL, LimitsBackend, LimitsConfig,
 };
@@ -65,6 +67,7 @@ pub struct Config {
     pub slack: SlackConfig,
     pub zendesk: ZendeskConfig,
     pub discord: DiscordConfig,
+    pub intercom: IntercomConfig,
     pub heap: HeapConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
@@ -183,6 +186,8 @@ impl Config {
         self.zendesk.validate()?;
         self.zendesk.validate_with_fullstory(&self.fullstory)?;
         self.discord.validate()?;
+        self.intercom.validate()?;
+        self.intercom.validate_with_fullstory(&self.fullstory)?;
         self.heap.validate()?;
         self.privacy.validate()?;
         self.log.validate()

@@ -1,7 +1,8 @@
 //! How answers reach a Zendesk ticket: one internal note, through the effect ledger, never showing a
 //! session the ticket already shows.
 //!
-//! - **Never the same session twice.** Before rendering, the job *claims* the sessions it found in the
+//! - **Never the same session twice** ([`crate::answer::posted`], shared with Intercom). Before rendering,
+//!   the job *claims* the sessions it found in the
 //!   ticket's scope (`zendesk:ticket:{id}`, items `session:{id}`, [`SqlStore::claim_items`]) and the note
 //!   lists only the sessions it now holds. Claiming before posting (rather than recording after) means
 //!   two jobs for one ticket running at the same time split the sessions instead of both posting them;
@@ -36,12 +37,15 @@ use super::{
 };
 use crate::{
     adapters::refusal::once_or_fallback,
-    answer::{Answer, LookupJob, PlatformReplier, ReplyTarget},
+    answer::{
+        Answer, LookupJob, PlatformReplier, ReplyTarget,
+        posted::{FAILURE_NOTE, Fresh, Place},
+    },
     clock::Clock,
     config::ZendeskConfig,
     fullstory::FullStoryError,
     identity::CustomerEmail,
-    lookup::{IdentityResult, LookupResult, SummaryOutcome},
+    lookup::{LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
     store::SqlStore,
@@ -58,10 +62,6 @@ const SUMMARY: &str = "summary";
 const RECEIPT: &str = "receipt";
 const RECEIPT_DEAD: &str = "receipt-dead";
 const RECEIPT_CANCELLED: &str = "receipt-cancelled";
-
-/// Claim items in a ticket's scope.
-const EMPTY_NOTE: &str = "empty-note";
-const FAILURE_NOTE: &str = "failure-note";
 
 /// Where a Zendesk answer goes: the job's `ReplyTo` target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,15 +81,6 @@ pub fn ticket_scope(ticket_id: u64) -> String {
     format!("zendesk:ticket:{ticket_id}")
 }
 
-/// The claim owner of one job.
-pub fn job_owner(job: &JobContext) -> String {
-    format!("job:{}", job.id())
-}
-
-fn session_item(id: &str) -> String {
-    format!("session:{id}")
-}
-
 /// Turns a failed step into the queue's decision: a lasting Zendesk or FullStory refusal will not get
 /// better by itself (dead at once, an admin replays it after fixing the cause); anything else is retried.
 pub fn job_error(error: anyhow::Error) -> JobError {
@@ -106,49 +97,6 @@ pub fn job_error(error: anyhow::Error) -> JobError {
         JobError::Permanent(error)
     } else {
         JobError::Retry(error)
-    }
-}
-
-/// The sessions of `result` that are in `new`, grouped as before. The digest and summary stay with a
-/// group only when its likely session stays (they describe that session).
-pub fn only_new(result: &LookupResult, new: &HashSet<String>) -> LookupResult {
-    let identities = result
-        .identities
-        .iter()
-        .filter_map(|group| {
-            let sessions: Vec<_> = group
-                .sessions
-                .iter()
-                .filter(|s| new.contains(s.id.as_str()))
-                .cloned()
-                .collect();
-            if sessions.is_empty() {
-                return None;
-            }
-            let keeps_likely = sessions.iter().any(|s| s.likely);
-            let no_likely = group.likely().is_none();
-            Some(IdentityResult {
-                identity: group.identity.clone(),
-                forgotten: group.forgotten,
-                sessions,
-                digest: if keeps_likely {
-                    group.digest.clone()
-                } else {
-                    None
-                },
-                summary: if keeps_likely || no_likely {
-                    group.summary.clone()
-                } else {
-                    None
-                },
-            })
-        })
-        .collect();
-    LookupResult {
-        around: result.around,
-        lookback_days: result.lookback_days,
-        identities,
-        not_looked_up: result.not_looked_up,
     }
 }
 
@@ -179,6 +127,11 @@ impl ZendeskReplier {
         }
     }
 
+    /// The ticket as a place whose claims say what it shows ([`crate::answer::posted`]).
+    pub fn place(&self, ticket_id: u64) -> Place<'_> {
+        Place::new(&self.store, ticket_scope(ticket_id), self.clock.now())
+    }
+
     /// Claims `items` in the ticket's scope for this job; the ones it now holds.
     pub async fn claim(
         &self,
@@ -186,23 +139,7 @@ impl ZendeskReplier {
         ticket_id: u64,
         items: &[String],
     ) -> Result<HashSet<String>, JobError> {
-        let owner = job_owner(job);
-        let claims = self
-            .store
-            .claim_items(
-                &ticket_scope(ticket_id),
-                &owner,
-                items,
-                None,
-                self.clock.now(),
-            )
-            .await
-            .map_err(JobError::Retry)?;
-        Ok(claims
-            .into_iter()
-            .filter(|c| c.owner == owner)
-            .map(|c| c.item)
-            .collect())
+        self.place(ticket_id).claim(job, items).await
     }
 
     /// Posts `body` once (ledger effect `name`); if Zendesk refuses it, the plain note of `plain`.
@@ -252,61 +189,26 @@ impl ZendeskReplier {
         lookup: &LookupJob,
         result: &LookupResult,
     ) -> Result<(), JobError> {
-        let ticket = target.ticket_id;
-        let found: Vec<String> = result
-            .identities
-            .iter()
-            .flat_map(|g| g.sessions.iter().map(|s| session_item(s.id.as_str())))
-            .collect();
-        if found.is_empty() {
-            if !self.note_when_empty {
-                tracing::info!(ticket, "no sessions; zendesk.note_when_empty is off");
-                return Ok(());
-            }
-            if !self
-                .claim(job, ticket, &[EMPTY_NOTE.to_owned()])
-                .await?
-                .contains(EMPTY_NOTE)
-            {
-                tracing::info!(ticket, "no sessions, and the ticket already says so");
-                return Ok(());
-            }
-            let plain = render::plain_lines(&Answer::Sessions {
-                job: lookup,
-                result,
-            });
-            self.post(job, target, NOTE, NoteBody::Empty(result), &plain)
-                .await?;
-            return self.tag(job, ticket).await;
-        }
-        let mine = self.claim(job, ticket, &found).await?;
-        let new: HashSet<String> = mine
-            .iter()
-            .filter_map(|item| item.strip_prefix("session:"))
-            .map(str::to_owned)
-            .collect();
-        let fresh = only_new(result, &new);
-        if fresh.session_count() == 0 {
-            tracing::info!(
-                ticket,
-                sessions = found.len(),
-                "every session found is already on the ticket; nothing to add"
-            );
-            return Ok(());
-        }
-        tracing::info!(
-            ticket,
-            sessions = fresh.session_count(),
-            already_posted = found.len() - fresh.session_count(),
-            "posting the sessions not yet on the ticket"
-        );
+        let fresh = match self
+            .place(target.ticket_id)
+            .fresh(job, result, self.note_when_empty)
+            .await?
+        {
+            Fresh::Nothing => return Ok(()),
+            Fresh::Empty => None,
+            Fresh::Sessions(fresh) => Some(fresh),
+        };
+        let shown_result = fresh.as_ref().unwrap_or(result);
+        let body = match &fresh {
+            Some(fresh) => NoteBody::Sessions(fresh),
+            None => NoteBody::Empty(result),
+        };
         let plain = render::plain_lines(&Answer::Sessions {
             job: lookup,
-            result: &fresh,
+            result: shown_result,
         });
-        self.post(job, target, NOTE, NoteBody::Sessions(&fresh), &plain)
-            .await?;
-        self.tag(job, ticket).await
+        self.post(job, target, NOTE, body, &plain).await?;
+        self.tag(job, target.ticket_id).await
     }
 }
 
@@ -369,10 +271,11 @@ impl PlatformReplier for ZendeskReplier {
                 .await
             }
             Answer::Failed { message, reference } => {
-                let claimed = self
-                    .claim(job, target.ticket_id, &[FAILURE_NOTE.to_owned()])
-                    .await?;
-                if !claimed.contains(FAILURE_NOTE) {
+                if !self
+                    .place(target.ticket_id)
+                    .holds(job, FAILURE_NOTE)
+                    .await?
+                {
                     tracing::info!(
                         ticket = target.ticket_id,
                         "the ticket already has a failure note"
@@ -506,59 +409,7 @@ impl Effect for TagEffect<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
-    use crate::{
-        fullstory::SessionId,
-        identity::{CustomerEmail, Identity},
-        lookup::{Digest, FoundSession},
-    };
-
-    fn session(id: &str, likely: bool) -> FoundSession {
-        FoundSession {
-            id: SessionId::new(id).unwrap(),
-            url: format!("https://fs/{id}"),
-            created: DateTime::<Utc>::UNIX_EPOCH,
-            likely,
-        }
-    }
-
-    fn group(email: &str, sessions: Vec<FoundSession>) -> IdentityResult {
-        IdentityResult {
-            identity: Identity::Email(CustomerEmail::parse(email).unwrap()),
-            forgotten: false,
-            sessions,
-            digest: Some(Digest::default()),
-            summary: Some(SummaryOutcome::Ready("s".into())),
-        }
-    }
-
-    #[test]
-    fn only_new_sessions_remain_and_the_digest_follows_the_likely_session() {
-        let result = LookupResult {
-            not_looked_up: 0,
-            around: None,
-            lookback_days: 30,
-            identities: vec![
-                group(
-                    "a@acme.com",
-                    vec![session("1:2", true), session("1:1", false)],
-                ),
-                group("b@acme.com", vec![session("2:1", true)]),
-            ],
-        };
-        let new: HashSet<String> = ["1:1".to_owned()].into();
-        let fresh = only_new(&result, &new);
-        assert_eq!(fresh.identities.len(), 1);
-        assert_eq!(fresh.identities[0].sessions, vec![session("1:1", false)]);
-        assert!(fresh.identities[0].digest.is_none());
-        assert!(fresh.identities[0].summary.is_none());
-        let all: HashSet<String> = ["1:1", "1:2", "2:1"].map(str::to_owned).into();
-        let everything = only_new(&result, &all);
-        assert_eq!(everything.session_count(), 3);
-        assert!(everything.identities[0].digest.is_some());
-    }
 
     #[test]
     fn lasting_refusals_are_permanent_and_passing_ones_are_retried() {

@@ -15,6 +15,7 @@
 //! `replaydesk <name>` ([`Platform::command`]). An adapter whose secrets are absent is off: its routes
 //! are not mounted (404), and `serve` and `check` say so.
 
+pub mod desk_note;
 pub mod discord;
 #[cfg(test)]
 mod every_platform;

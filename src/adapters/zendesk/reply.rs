@@ -1,5 +1,7 @@
 //! How answers reach a Zendesk ticket: one internal note, through the effect ledger, never showing a
-//! session the ticket already shows.
+//! session the ticket already shows. Which answer gets which note is the desks' shared rule
+//! ([`crate::adapters::desk_note`], shared with Intercom); what is Zendesk's own is below: the safe
+//! update, the tag, and where a lost note is looked for.
 //!
 //! - **Never the same session twice** ([`crate::answer::posted`], shared with Intercom). Before rendering,
 //!   the job *claims* the sessions it found in the
@@ -31,22 +33,16 @@ use std::{collections::HashSet, sync::Arc};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    api::{NoteAdded, NoteText, ZendeskApi, ZendeskError},
-    render,
-};
+use super::api::{NoteAdded, NoteText, ZendeskApi, ZendeskError};
 use crate::{
-    adapters::refusal::once_or_fallback,
-    answer::{
-        Answer, LookupJob, PlatformReplier, ReplyTarget,
-        posted::{FAILURE_NOTE, Fresh, Place},
+    adapters::{
+        desk_note::{self, Desk, NoteBody},
+        refusal::once_or_fallback,
     },
+    answer::{Answer, PlatformReplier, ReplyTarget, posted::Place},
     clock::Clock,
     config::ZendeskConfig,
     fullstory::FullStoryError,
-    identity::CustomerEmail,
-    lookup::{LookupResult, SummaryOutcome},
-    privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
     store::SqlStore,
 };
@@ -54,14 +50,9 @@ use crate::{
 /// How often a note is re-sent after a 409 within one attempt.
 pub const MAX_CONFLICTS: u32 = 3;
 
-/// Ledger effect names.
-pub const NOTE: &str = "note";
+/// Ledger effect names: the note's is the desks' ([`desk_note::NOTE`]), the tag is Zendesk's own.
+pub use crate::adapters::desk_note::NOTE;
 const TAG: &str = "tag";
-const FAILED: &str = "failed";
-const SUMMARY: &str = "summary";
-const RECEIPT: &str = "receipt";
-const RECEIPT_DEAD: &str = "receipt-dead";
-const RECEIPT_CANCELLED: &str = "receipt-cancelled";
 
 /// Where a Zendesk answer goes: the job's `ReplyTo` target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,75 +132,6 @@ impl ZendeskReplier {
     ) -> Result<HashSet<String>, JobError> {
         self.place(ticket_id).claim(job, items).await
     }
-
-    /// Posts `body` once (ledger effect `name`); if Zendesk refuses it, the plain note of `plain`.
-    async fn post(
-        &self,
-        job: &JobContext,
-        target: &Target,
-        name: &'static str,
-        body: NoteBody<'_>,
-        plain: &[String],
-    ) -> Result<(), JobError> {
-        let effect = |body| NoteEffect {
-            api: &self.api,
-            ticket_id: target.ticket_id,
-            stamp: target.updated_at.clone(),
-            body,
-        };
-        let id = once_or_fallback::<ZendeskError>(
-            job,
-            name,
-            &effect(body),
-            &effect(NoteBody::Plain(plain)),
-        )
-        .await
-        .map_err(job_error)?;
-        tracing::info!(ticket = target.ticket_id, note = %id, "internal note on the ticket");
-        Ok(())
-    }
-
-    async fn tag(&self, job: &JobContext, ticket_id: u64) -> Result<(), JobError> {
-        let effect = TagEffect {
-            api: &self.api,
-            ticket_id,
-            tag: &self.tag,
-        };
-        job.effects()
-            .once(TAG, &effect)
-            .await
-            .map(drop)
-            .map_err(job_error)
-    }
-
-    async fn sessions(
-        &self,
-        job: &JobContext,
-        target: &Target,
-        lookup: &LookupJob,
-        result: &LookupResult,
-    ) -> Result<(), JobError> {
-        let fresh = match self
-            .place(target.ticket_id)
-            .fresh(job, result, self.note_when_empty)
-            .await?
-        {
-            Fresh::Nothing => return Ok(()),
-            Fresh::Empty => None,
-            Fresh::Sessions(fresh) => Some(fresh),
-        };
-        let shown_result = fresh.as_ref().unwrap_or(result);
-        let body = match &fresh {
-            Some(fresh) => NoteBody::Sessions(fresh),
-            None => NoteBody::Empty(result),
-        };
-        let plain = render::plain_lines(&Answer::Sessions {
-            job: lookup,
-            result: shown_result,
-        });
-        self.post(job, target, NOTE, body, &plain).await?;
-        self.tag(job, target.ticket_id).await
-    }
 }
 
 #[async_trait]
@@ -235,95 +157,64 @@ impl PlatformReplier for ZendeskReplier {
         target: &Target,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        let plain = render::plain_lines(&answer);
-        match answer {
-            Answer::Sessions {
-                job: lookup,
-                result,
-            } => self.sessions(job, target, lookup, result).await,
-            Answer::Summary {
-                job: asked,
-                outcome,
-            } => {
-                let body = NoteBody::Summary {
-                    url: asked.url.as_deref(),
-                    outcome,
-                };
-                self.post(job, target, SUMMARY, body, &plain).await
-            }
-            Answer::Delayed { .. } => Ok(()),
-            // Like a delay, "still pending" is not worth a note that cannot be replaced: the ticket gets
-            // the final receipt (done, or given up).
-            Answer::Erasure { receipt, .. } if receipt.status == "pending" => Ok(()),
-            Answer::Erasure { email, receipt } => {
-                let name = match receipt.status.as_str() {
-                    "done" => RECEIPT,
-                    "cancelled" => RECEIPT_CANCELLED,
-                    _ => RECEIPT_DEAD,
-                };
-                self.post(
-                    job,
-                    target,
-                    name,
-                    NoteBody::Receipt { email, receipt },
-                    &plain,
-                )
-                .await
-            }
-            Answer::Failed { message, reference } => {
-                if !self
-                    .place(target.ticket_id)
-                    .holds(job, FAILURE_NOTE)
-                    .await?
-                {
-                    tracing::info!(
-                        ticket = target.ticket_id,
-                        "the ticket already has a failure note"
-                    );
-                    return Ok(());
-                }
-                let body = NoteBody::Failed {
-                    message: &message,
-                    reference: &reference,
-                };
-                self.post(job, target, FAILED, body, &plain).await
-            }
-        }
+        let ticket = OnTicket {
+            replier: self,
+            target,
+        };
+        desk_note::deliver(&ticket, self.note_when_empty, job, answer).await
     }
 }
 
-/// What a note says.
-enum NoteBody<'a> {
-    Sessions(&'a LookupResult),
-    Empty(&'a LookupResult),
-    Failed {
-        message: &'a str,
-        reference: &'a str,
-    },
-    Summary {
-        url: Option<&'a str>,
-        outcome: &'a SummaryOutcome,
-    },
-    Receipt {
-        email: &'a CustomerEmail,
-        receipt: &'a ErasureReceipt,
-    },
-    /// The plain fallback's lines ([`render::plain_lines`]).
-    Plain(&'a [String]),
+/// One ticket, as the desks' shared delivery posts to it ([`desk_note::Desk`]).
+struct OnTicket<'a> {
+    replier: &'a ZendeskReplier,
+    target: &'a Target,
 }
 
-impl NoteBody<'_> {
-    /// The note carrying `marker`, and whether it is HTML (else plain text).
-    fn text(&self, marker: &str) -> (bool, String) {
-        let html = match self {
-            Self::Sessions(result) => render::sessions_note(result, marker),
-            Self::Empty(result) => render::empty_note(result, marker),
-            Self::Failed { message, reference } => render::failure_note(message, reference, marker),
-            Self::Summary { url, outcome } => render::summary_note(*url, outcome, marker),
-            Self::Receipt { email, receipt } => render::receipt_note(email, receipt, marker),
-            Self::Plain(lines) => return (false, render::plain_note(lines, marker)),
+#[async_trait]
+impl Desk for OnTicket<'_> {
+    fn place(&self) -> Place<'_> {
+        self.replier.place(self.target.ticket_id)
+    }
+
+    /// Posts `body` once (ledger effect `name`); if Zendesk refuses it, the plain note of `plain`.
+    async fn post(
+        &self,
+        job: &JobContext,
+        name: &'static str,
+        body: NoteBody<'_>,
+        plain: &[String],
+    ) -> Result<(), JobError> {
+        let effect = |body| NoteEffect {
+            api: &self.replier.api,
+            ticket_id: self.target.ticket_id,
+            stamp: self.target.updated_at.clone(),
+            body,
         };
-        (true, html)
+        let id = once_or_fallback::<ZendeskError>(
+            job,
+            name,
+            &effect(body),
+            &effect(NoteBody::Plain(plain)),
+        )
+        .await
+        .map_err(job_error)?;
+        tracing::info!(ticket = self.target.ticket_id, note = %id, "internal note on the ticket");
+        Ok(())
+    }
+
+    /// The configured tag (ledger effect `tag`), after a note with sessions or the empty note.
+    async fn after_note(&self, job: &JobContext) -> Result<(), JobError> {
+        let effect = TagEffect {
+            api: &self.replier.api,
+            ticket_id: self.target.ticket_id,
+            tag: &self.replier.tag,
+        };
+        job.effects()
+            .once(TAG, &effect)
+            .await
+            .map(drop)
+            .map_err(job_error)
     }
 }
 

@@ -157,8 +157,12 @@ impl IntercomApi {
 
     /// `GET /contacts/{id}`.
     pub async fn contact(&self, id: &str) -> Result<Contact, IntercomError> {
-        self.get("show_contact", "contact", &format!("/contacts/{}", encode(id)))
-            .await
+        self.get(
+            "show_contact",
+            "contact",
+            &format!("/contacts/{}", encode(id)),
+        )
+        .await
     }
 
     /// The bodies of a conversation's parts (`GET /conversations/{id}`), with their ids.
@@ -192,7 +196,10 @@ impl IntercomApi {
                 "admin_id": admin_id,
                 "body": body,
             }));
-        let answer = match self.call("reply_note", "conversation", request, false).await {
+        let answer = match self
+            .call("reply_note", "conversation", request, false)
+            .await
+        {
             Ok(answer) => answer,
             Err(IntercomError::Rejected {
                 status: status @ (400 | 413 | 422),
@@ -213,9 +220,10 @@ impl IntercomApi {
             Err(error) => return Err(error),
         };
         let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
-        Ok(parts_of(&answer)
-            .pop()
-            .map_or_else(|| format!("conversation:{conversation}"), |(id, _)| format!("part:{id}")))
+        Ok(parts_of(&answer).pop().map_or_else(
+            || format!("conversation:{conversation}"),
+            |(id, _)| format!("part:{id}"),
+        ))
     }
 }
 

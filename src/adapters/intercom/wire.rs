@@ -271,14 +271,19 @@ mod tests {
     fn bad_bodies_name_the_field_without_quoting_it() {
         let err = notification(br#"{"topic": "x", "id": "n"}"#).unwrap_err();
         assert!(err.contains("app_id"), "{err}");
-        let err = notification(br#"{"app_id": "jane@acme.com", "topic": 1, "id": "n"}"#).unwrap_err();
+        let err =
+            notification(br#"{"app_id": "jane@acme.com", "topic": 1, "id": "n"}"#).unwrap_err();
         assert!(err.starts_with("topic"), "{err}");
         assert!(!err.contains("jane"), "{err}");
         assert_eq!(
             notification(b"not json").unwrap_err(),
             "the body is not valid JSON"
         );
-        assert!(conversation(&json!({"contacts": []})).unwrap_err().starts_with("data.item"));
+        assert!(
+            conversation(&json!({"contacts": []}))
+                .unwrap_err()
+                .starts_with("data.item")
+        );
     }
 
     #[test]

@@ -16,12 +16,14 @@
 //! plain fallback when the desk refuses it ([`crate::adapters::refusal::once_or_fallback`]).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{
     answer::{
         Answer,
         posted::{FAILURE_NOTE, Fresh, Place},
     },
+    fullstory::FullStoryError,
     identity::CustomerEmail,
     lookup::{LookupResult, SummaryOutcome},
     privacy::ErasureReceipt,
@@ -93,6 +95,38 @@ pub trait Desk: Send + Sync {
         let _ = job;
         Ok(())
     }
+}
+
+/// A failed step as the queue's decision, for a desk's jobs: a lasting refusal of the desk (`E`,
+/// `transient` false) or of FullStory will not get better by itself (dead at once; an admin replays it
+/// after fixing the cause); anything else is retried.
+pub fn job_error<E>(error: anyhow::Error, transient: fn(&E) -> bool) -> JobError
+where
+    E: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static,
+{
+    let lasting = error
+        .downcast_ref::<E>()
+        .map(|e| !transient(e))
+        .or_else(|| {
+            error
+                .downcast_ref::<FullStoryError>()
+                .map(|e| !e.is_transient())
+        })
+        .unwrap_or(false);
+    if lasting {
+        JobError::Permanent(error)
+    } else {
+        JobError::Retry(error)
+    }
+}
+
+/// A desk note's deadline: `max_delay` after the delivery (or after an operator's `jobs retry`). A
+/// note may come late, but a place should not get its replays a week after it was answered.
+pub fn deadline(job: &JobContext, max_delay: std::time::Duration) -> Option<DateTime<Utc>> {
+    let since = job.retried_at().unwrap_or(job.enqueued_at());
+    chrono::Duration::from_std(max_delay)
+        .ok()
+        .and_then(|delay| since.checked_add_signed(delay))
 }
 
 /// Delivers `answer` at `desk`'s place as notes (see the module docs).

@@ -298,7 +298,7 @@ fn check_zendesk(html: &str, is_html: bool) -> Result<(), TestCaseError> {
 fn check_intercom(canvas: &Value) -> Result<(), TestCaseError> {
     let content = canvas["canvas"]["content"].to_string().len();
     prop_assert!(
-        content <= intercom::render::MAX_CONTENT_BYTES && content <= 64_000,
+        content <= intercom::render::MAX_CONTENT_BYTES,
         "{content} bytes"
     );
     let stored = canvas["canvas"]["stored_data"].to_string().len();

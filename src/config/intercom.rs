@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, FullStoryConfig, Interval, List, Secret, Secrets, at_least_one, check_url,
-    invalid, more_than_zero, values,
+    ConfigError, FullStoryConfig, Interval, List, Secret, Secrets, at_least_one,
+    auto_summary_needs_a_profile, check_url, invalid, more_than_zero, values,
 };
 
 /// Intercom's US host; EU is `https://api.eu.intercom.io`, Australia `https://api.au.intercom.io`.
@@ -133,13 +133,7 @@ impl IntercomConfig {
         &self,
         fullstory: &FullStoryConfig,
     ) -> Result<(), ConfigError> {
-        if self.auto_summary && fullstory.summary_profile.is_none() {
-            return Err(invalid(
-                "intercom.auto_summary",
-                "needs fullstory.summary_profile (the AI summary profile to use)",
-            ));
-        }
-        Ok(())
+        auto_summary_needs_a_profile("intercom.auto_summary", self.auto_summary, fullstory)
     }
 }
 

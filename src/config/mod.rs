@@ -118,6 +118,21 @@ fn more_than_zero(key: &'static str, interval: Interval) -> Result<(), ConfigErr
     Ok(())
 }
 
+/// A platform's `auto_summary` asks FullStory for a summary, which needs `fullstory.summary_profile`.
+fn auto_summary_needs_a_profile(
+    key: &'static str,
+    auto_summary: bool,
+    fullstory: &FullStoryConfig,
+) -> Result<(), ConfigError> {
+    if auto_summary && fullstory.summary_profile.is_none() {
+        return Err(invalid(
+            key,
+            "needs fullstory.summary_profile (the AI summary profile to use)",
+        ));
+    }
+    Ok(())
+}
+
 /// An optional base URL: when set, an http(s) URL with a host.
 fn check_url(key: &'static str, url: Option<&str>) -> Result<(), ConfigError> {
     let Some(url) = url else {

@@ -167,6 +167,18 @@ fn requester(asked: &CanvasRequest) -> Requester {
     }
 }
 
+/// The secret the canvas's state is signed with: the first of `intercom.client_secret` (any of them
+/// opens it, so a rotation keeps canvases drawn before it working).
+fn signing_secret(state: &AppState) -> &str {
+    state
+        .config
+        .intercom
+        .client_secret
+        .iter()
+        .next()
+        .unwrap_or_default()
+}
+
 fn json(canvas: Value) -> Response {
     Json(canvas).into_response()
 }
@@ -185,13 +197,7 @@ async fn sessions_canvas(
     asked: &CanvasRequest,
     summarize: Option<&Likely>,
 ) -> Response {
-    let secret = state
-        .config
-        .intercom
-        .client_secret
-        .iter()
-        .next()
-        .unwrap_or_default();
+    let secret = signing_secret(state);
     let around = asked.conversation.as_ref().and_then(|c| c.created_at);
     let mut drawn = stored::State {
         v: 1,
@@ -359,13 +365,7 @@ async fn add_note(
     asked: &CanvasRequest,
     drawn: &stored::State,
 ) -> Result<Response, Rejection> {
-    let secret = state
-        .config
-        .intercom
-        .client_secret
-        .iter()
-        .next()
-        .unwrap_or_default();
+    let secret = signing_secret(state);
     let Some(conversation) = drawn.conversation.clone() else {
         return Err(Rejection::Malformed(
             "context.conversation_id: the app is not beside a conversation".into(),

@@ -26,6 +26,10 @@ use crate::{
 
 /// The most a canvas's serialized `content` weighs here (Intercom: 64 KB).
 pub const MAX_CONTENT_BYTES: usize = 60_000;
+const _: () = assert!(
+    MAX_CONTENT_BYTES < 64_000,
+    "Intercom takes at most 64 KB of content"
+);
 /// The most its serialized `stored_data` weighs here (Intercom: 64 KB).
 pub const MAX_STORED_BYTES: usize = 8_000;
 /// The longest replay URL made a link.

@@ -28,7 +28,6 @@ use crate::{
     answer::{Answer, PlatformReplier, ReplyTarget, posted::Place},
     clock::Clock,
     config::IntercomConfig,
-    fullstory::FullStoryError,
     queue::{Effect, JobContext, JobError},
     store::SqlStore,
 };
@@ -51,20 +50,7 @@ pub fn conversation_scope(conversation_id: &str) -> String {
 /// A lasting Intercom or FullStory refusal is permanent (dead at once, replayed by an admin once
 /// fixed); anything else is retried.
 pub fn job_error(error: anyhow::Error) -> JobError {
-    let lasting = error
-        .downcast_ref::<IntercomError>()
-        .map(|e| !e.is_transient())
-        .or_else(|| {
-            error
-                .downcast_ref::<FullStoryError>()
-                .map(|e| !e.is_transient())
-        })
-        .unwrap_or(false);
-    if lasting {
-        JobError::Permanent(error)
-    } else {
-        JobError::Retry(error)
-    }
+    desk_note::job_error(error, IntercomError::is_transient)
 }
 
 /// Posts answers on Intercom conversations.
@@ -113,10 +99,7 @@ impl PlatformReplier for IntercomReplier {
         job: &JobContext,
         _target: &Target,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
-        let since = job.retried_at().unwrap_or(job.enqueued_at());
-        chrono::Duration::from_std(self.max_delay)
-            .ok()
-            .and_then(|delay| since.checked_add_signed(delay))
+        desk_note::deadline(job, self.max_delay)
     }
 
     async fn deliver(

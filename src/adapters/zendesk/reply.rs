@@ -42,7 +42,6 @@ use crate::{
     answer::{Answer, PlatformReplier, ReplyTarget, posted::Place},
     clock::Clock,
     config::ZendeskConfig,
-    fullstory::FullStoryError,
     queue::{Effect, JobContext, JobError},
     store::SqlStore,
 };
@@ -75,20 +74,7 @@ pub fn ticket_scope(ticket_id: u64) -> String {
 /// Turns a failed step into the queue's decision: a lasting Zendesk or FullStory refusal will not get
 /// better by itself (dead at once, an admin replays it after fixing the cause); anything else is retried.
 pub fn job_error(error: anyhow::Error) -> JobError {
-    let lasting = error
-        .downcast_ref::<ZendeskError>()
-        .map(|e| !e.is_transient())
-        .or_else(|| {
-            error
-                .downcast_ref::<FullStoryError>()
-                .map(|e| !e.is_transient())
-        })
-        .unwrap_or(false);
-    if lasting {
-        JobError::Permanent(error)
-    } else {
-        JobError::Retry(error)
-    }
+    desk_note::job_error(error, ZendeskError::is_transient)
 }
 
 /// Posts answers on Zendesk tickets.
@@ -145,10 +131,7 @@ impl PlatformReplier for ZendeskReplier {
         job: &JobContext,
         _target: &Target,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
-        let since = job.retried_at().unwrap_or(job.enqueued_at());
-        chrono::Duration::from_std(self.max_delay)
-            .ok()
-            .and_then(|delay| since.checked_add_signed(delay))
+        desk_note::deadline(job, self.max_delay)
     }
 
     async fn deliver(
@@ -301,6 +284,7 @@ impl Effect for TagEffect<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::fullstory::FullStoryError;
 
     #[test]
     fn lasting_refusals_are_permanent_and_passing_ones_are_retried() {

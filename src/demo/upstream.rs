@@ -808,41 +808,6 @@ async fn discord_original(
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fixtures_parse_and_every_session_has_events_and_a_summary() {
-        let fixtures = Fixtures::load().unwrap();
-        assert!(fixtures.customers.len() >= 3);
-        for session in fixtures.customers.iter().flat_map(|c| &c.sessions) {
-            assert!(!session.events.is_empty(), "{}", session.id);
-            assert!(!session.summary.is_empty(), "{}", session.id);
-        }
-        for ticket in &fixtures.zendesk.tickets {
-            assert!(
-                fixtures
-                    .customer(Some(&ticket.requester.email), None)
-                    .is_some()
-            );
-        }
-    }
-
-    #[test]
-    fn sessions_are_found_by_their_full_id() {
-        let fixtures = Fixtures::load().unwrap();
-        let (customer, session) = fixtures
-            .session("5191865402245120:4000000000000003")
-            .unwrap();
-        assert_eq!(customer.email, "jane@acme.com");
-        assert_eq!(session.minutes_ago, 38);
-        assert!(fixtures.session("5191865402245120").is_none());
-        assert!(fixtures.session("1:4000000000000003").is_none());
-    }
-}
-
 // ------------------------------------------------------------------ Intercom
 
 /// The contact id the demo's Intercom gives the fixture customer at `index`.
@@ -927,4 +892,39 @@ async fn ic_reply(
         html,
     });
     Json(ic_parts(&shared, &id)).into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixtures_parse_and_every_session_has_events_and_a_summary() {
+        let fixtures = Fixtures::load().unwrap();
+        assert!(fixtures.customers.len() >= 3);
+        for session in fixtures.customers.iter().flat_map(|c| &c.sessions) {
+            assert!(!session.events.is_empty(), "{}", session.id);
+            assert!(!session.summary.is_empty(), "{}", session.id);
+        }
+        for ticket in &fixtures.zendesk.tickets {
+            assert!(
+                fixtures
+                    .customer(Some(&ticket.requester.email), None)
+                    .is_some()
+            );
+        }
+    }
+
+    #[test]
+    fn sessions_are_found_by_their_full_id() {
+        let fixtures = Fixtures::load().unwrap();
+        let (customer, session) = fixtures
+            .session("5191865402245120:4000000000000003")
+            .unwrap();
+        assert_eq!(customer.email, "jane@acme.com");
+        assert_eq!(session.minutes_ago, 38);
+        assert!(fixtures.session("5191865402245120").is_none());
+        assert!(fixtures.session("1:4000000000000003").is_none());
+    }
 }

@@ -766,3 +766,40 @@ async fn an_unknown_workspace_is_403_a_bad_body_400_and_an_oversized_one_413() {
     assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(rd.jobs().await, 0);
 }
+
+#[tokio::test]
+async fn an_erasure_names_the_conversations_it_noted_the_customer_on() {
+    let rd = Harness::start(Backend::Sqlite, |_| {}).await;
+    assert_eq!(
+        rd.notify(&notification("n1", "conversation.user.created", "", false))
+            .await,
+        StatusCode::OK
+    );
+    rd.run_all().await;
+    assert_eq!(rd.notes().await.len(), 1);
+    // FullStory: jane's sessions belong to user 5, uid u-1, deleted by uid.
+    Mock::given(method("GET"))
+        .and(path("/v2/users/5"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "5", "uid": "u-1"})))
+        .mount(&rd.fullstory)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/users"))
+        .and(query_param("uid", "u-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&rd.fullstory)
+        .await;
+    let id = super::privacy::enqueue_erasure(&rd.state).await;
+    assert_eq!(rd.app.run_job().await, ExecutionOutcome::Done(id));
+    let receipt = replaydesk::privacy::ErasureReceipt::of_job(&rd.store, id)
+        .await
+        .unwrap();
+    let shown = receipt
+        .done
+        .iter()
+        .find(|line| line.starts_with("replay links for this customer were posted at"))
+        .unwrap_or_else(|| panic!("{receipt:?}"));
+    assert!(shown.contains("intercom conversation 123"), "{shown}");
+    assert!(!shown.contains("jane@acme.com"), "{shown}");
+}

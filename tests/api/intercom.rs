@@ -803,3 +803,35 @@ async fn an_erasure_names_the_conversations_it_noted_the_customer_on() {
     assert!(shown.contains("intercom conversation 123"), "{shown}");
     assert!(!shown.contains("jane@acme.com"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_workspace_over_its_allowance_gets_busy_with_refresh_and_its_note_waits() {
+    let rd = Harness::start(Backend::Sqlite, |config| {
+        config.intercom.workspace_lookups_per_minute = 1;
+        config.limits.per_source_burst = 1;
+    })
+    .await;
+    let first = rd
+        .canvas("/intercom/canvas/initialize", &initialize_body())
+        .await;
+    assert!(first.text.contains("\"list\""), "{}", first.text);
+    let busy = rd
+        .canvas("/intercom/canvas/initialize", &initialize_body())
+        .await
+        .json();
+    let text = components(&busy)[0]["text"].as_str().unwrap();
+    assert!(text.contains("many requests from this workspace"), "{text}");
+    assert_eq!(buttons(&busy), ["refresh"]);
+    // The note of a new conversation is delayed, never dropped (Intercom does not resend it).
+    assert_eq!(
+        rd.notify(&notification("n1", "conversation.user.created", "", false))
+            .await,
+        StatusCode::OK
+    );
+    assert!(matches!(
+        rd.app.run_job().await,
+        ExecutionOutcome::Delayed(_)
+    ));
+    assert!(rd.notes().await.is_empty());
+    assert_eq!(rd.jobs().await, 1);
+}

@@ -265,7 +265,9 @@ impl EraseHandler {
         let records = self.app.store.audit(None, Some(&hash), 1_000).await?;
         let places: BTreeSet<String> = records
             .iter()
-            .filter(|r| r.action == "lookup" && r.sessions > 0 && r.identities.contains(&hash))
+            // A lookup answered on a platform with sessions; the command line prints to a terminal.
+            .filter(|r| r.action == "lookup" && r.sessions > 0 && r.platform != "cli")
+            .filter(|r| r.identities.contains(&hash))
             .map(|r| match &r.place {
                 Some(place) => format!("{} {place}", r.platform),
                 None => format!("{} {}", r.platform, r.tenant),
@@ -280,7 +282,9 @@ impl EraseHandler {
             named.push(format!("and {more} more (`replaydesk audit --identity`)"));
         }
         Ok(Some(format!(
-            "replay links for this customer were posted at: {}. Those notes and messages stay              there (redacted address; the links stop working once FullStory deleted the user):              remove them in each tool if the customer asks for that too",
+            "replay links for this customer were posted at: {}. Those notes and messages stay \
+             there (redacted address; the links stop working once FullStory deleted the user): \
+             remove them in each tool if the customer asks for that too",
             named.join(", ")
         )))
     }

@@ -835,3 +835,45 @@ async fn a_workspace_over_its_allowance_gets_busy_with_refresh_and_its_note_wait
     assert!(rd.notes().await.is_empty());
     assert_eq!(rd.jobs().await, 1);
 }
+
+#[tokio::test]
+async fn every_contact_is_looked_up_by_email_and_external_id_within_max_per_request() {
+    let rd = Harness::start(Backend::Sqlite, |config| {
+        config.identity.max_per_request = 2;
+    })
+    .await;
+    // Two contacts: jane (an email and an external id: two identities, the cap) and bob.
+    let created = notification("n1", "conversation.user.created", "", true);
+    assert_eq!(rd.notify(&created).await, StatusCode::OK);
+    rd.run_all().await;
+    let contacts_read: Vec<String> = rd
+        .intercom
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/contacts/"))
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        contacts_read,
+        ["/contacts/c1"],
+        "bob is past the cap: not even read"
+    );
+    let asked: Vec<String> = rd
+        .fullstory
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/sessions/v2")
+        .filter_map(|r| r.url.query().map(str::to_owned))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().any(|q| q.contains("email=jane%40acme.com")),
+        "{asked:?}"
+    );
+    assert!(asked.iter().any(|q| q.contains("uid=u-1")), "{asked:?}");
+    assert_eq!(sessions_in(&rd.notes().await[0]), ["5:3", "5:1"]);
+}

@@ -1,5 +1,5 @@
 //! replaydesk puts a customer's FullStory session replays in front of the person helping them, in the
-//! tool they already work in (Slack, Zendesk, Discord).
+//! tool they already work in (Slack, Zendesk, Intercom, Discord).
 //!
 //! The flow of one request: an adapter verifies and parses a platform's request, records it durably with
 //! the job it asks for (`queue`, `store`) and acknowledges; a worker runs the job through `lookup`, the

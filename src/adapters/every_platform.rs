@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::{discord, slack, zendesk};
+use super::{discord, intercom, slack, zendesk};
 use crate::{
     answer::{Answer, ReplyTo, SummaryJob},
     fullstory::SessionId,
@@ -300,6 +300,49 @@ fn check_zendesk(html: &str, is_html: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Intercom: a canvas's `content` and `stored_data` each within 64 KB, and no text from outside making
+/// a Markdown link.
+fn check_intercom(canvas: &Value) -> Result<(), TestCaseError> {
+    let content = canvas["canvas"]["content"].to_string().len();
+    prop_assert!(
+        content <= intercom::render::MAX_CONTENT_BYTES,
+        "{content} bytes"
+    );
+    let stored = canvas["canvas"]["stored_data"].to_string().len();
+    prop_assert!(stored <= 64_000, "{stored} bytes of stored_data");
+    for component in canvas["canvas"]["content"]["components"]
+        .as_array()
+        .unwrap()
+    {
+        let words = text(component, "text");
+        prop_assert!(
+            !words.contains("[link](") && !words.contains("<script>"),
+            "{words}"
+        );
+    }
+    Ok(())
+}
+
+/// The largest state a canvas stores: every id at its longest, a replay URL at the link limit.
+fn largest_stored() -> Value {
+    let id = "9".repeat(200);
+    intercom::stored::seal(
+        &intercom::stored::State {
+            v: 1,
+            workspace: id.clone(),
+            conversation: Some(id.clone()),
+            contact: Some(id.clone()),
+            likely: Some(intercom::stored::Likely {
+                id: id.clone(),
+                url: Some("h".repeat(intercom::render::MAX_URL_BYTES)),
+            }),
+            around: Some(i64::MAX),
+            drawn: i64::MAX,
+        },
+        "secret",
+    )
+}
+
 const MARKER: &str = "rd-42-answer-9f3a01c2";
 
 proptest! {
@@ -343,6 +386,13 @@ proptest! {
         )?;
         let lines = zendesk::render::plain_lines(&answer);
         check_zendesk(&zendesk::render::plain_note(&lines, MARKER), false)?;
+
+        use intercom::render::Button;
+        let stored = largest_stored();
+        let buttons = [Button::Summarize, Button::AddNote, Button::Refresh];
+        check_intercom(&intercom::render::sessions(&result, &buttons, &stored))?;
+        check_intercom(&intercom::render::with_summary(&result, &outcome, &buttons, &stored))?;
+        check_intercom(&intercom::render::message(&summary_url, "error", &buttons, &stored))?;
     }
 }
 

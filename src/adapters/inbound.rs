@@ -173,6 +173,30 @@ pub fn within_source_limit(
     false
 }
 
+/// Reads `T` from a JSON body, or says which field is wrong (a 400's reason): `serde_path_to_error`
+/// names the field, never echoing its value, which may be a customer's data. Every platform's
+/// `wire.rs` reads its JSON with it.
+pub fn read_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = inner.to_string();
+        // serde's "missing field `x`" names a field; other messages may quote the value, which is
+        // the customer's data: leave them out.
+        let what = match message.find(" at line ") {
+            Some(end) if message.starts_with("missing field") => message[..end].to_owned(),
+            _ if inner.is_syntax() || inner.is_eof() => "the body is not valid JSON".to_owned(),
+            _ => "invalid value".to_owned(),
+        };
+        if path == "." || path == "?" {
+            what
+        } else {
+            format!("{path}: {what}")
+        }
+    })
+}
+
 /// Whether a delivery was new or seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {

@@ -1,4 +1,4 @@
-//! Platform adapters: Slack, Zendesk, Discord. Each is one folder with the same parts:
+//! Platform adapters: Slack, Zendesk, Discord, Intercom. Each is one folder with the same parts:
 //!
 //! - `verify.rs`: the platform's signature scheme, over the raw body, built from [`crate::signing`];
 //! - `inbound.rs`: its routes: verify → check the tenant → parse → enqueue a platform-neutral job
@@ -15,10 +15,12 @@
 //! `replaydesk <name>` ([`Platform::command`]). An adapter whose secrets are absent is off: its routes
 //! are not mounted (404), and `serve` and `check` say so.
 
+pub mod desk_note;
 pub mod discord;
 #[cfg(test)]
 mod every_platform;
 pub mod inbound;
+pub mod intercom;
 pub mod refusal;
 pub mod slack;
 pub mod zendesk;
@@ -120,7 +122,12 @@ impl PlatformCommand {
 }
 
 /// Every platform replaydesk knows: one line each.
-pub const PLATFORMS: &[&dyn Platform] = &[&slack::Slack, &zendesk::Zendesk, &discord::Discord];
+pub const PLATFORMS: &[&dyn Platform] = &[
+    &slack::Slack,
+    &zendesk::Zendesk,
+    &discord::Discord,
+    &intercom::Intercom,
+];
 
 /// The platforms the configuration switches on, in [`PLATFORMS`] order.
 pub fn enabled(config: &Config) -> Vec<&'static dyn Platform> {

@@ -52,13 +52,13 @@ impl Refusal {
     }
 }
 
-fn display_name(platform: &str) -> &str {
-    match platform {
-        "slack" => "Slack",
-        "discord" => "Discord",
-        "zendesk" => "Zendesk",
-        other => other,
-    }
+/// A platform's name as people write it: `slack` → `Slack`, `intercom` → `Intercom` (every platform's
+/// name is one lower-case word, so a new one needs no entry here).
+fn display_name(platform: &str) -> String {
+    let mut chars = platform.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// Runs `rich` once as effect `name`; when the platform refuses it (`refusal` finds a [`Refusal`] in

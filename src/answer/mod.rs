@@ -14,9 +14,11 @@
 //! - [`reply`]: where an answer goes and who delivers it ([`ReplyTo`], [`Replier`], [`Answer`]);
 //! - [`lookup_job`], [`summary_job`]: the two shared job kinds and their handlers;
 //! - [`policy`]: what the person who asked is told when FullStory fails, is late, or the job gives up;
+//! - [`posted`]: what a ticket or conversation already shows (never the same session twice there);
 
 pub mod lookup_job;
 pub mod policy;
+pub mod posted;
 pub mod reply;
 pub mod summary_job;
 

@@ -27,7 +27,7 @@ use crate::config::Config;
 #[command(
     name = "replaydesk",
     version,
-    about = "Customer session replays where support happens: Slack, Zendesk, Discord."
+    about = "Customer session replays where support happens: Slack, Zendesk, Intercom, Discord."
 )]
 pub struct Cli {
     /// Configuration file (default: ./replaydesk.toml when present). REPLAYDESK_<SECTION>__<KEY> overrides.

@@ -18,6 +18,7 @@ mod discord;
 mod fullstory;
 mod heap;
 mod identity;
+mod intercom;
 mod limits;
 mod log;
 mod privacy;
@@ -40,6 +41,7 @@ pub use discord::DiscordConfig;
 pub use fullstory::{DigestMode, FullStoryConfig, Reserve};
 pub use heap::HeapConfig;
 pub use identity::IdentityConfig;
+pub use intercom::{INTERCOM_US, IntercomConfig};
 pub use limits::{
     DEFAULT_MAX_RETRY_AFTER, DEFAULT_OUTAGE_PROBE_INTERVAL, LimitsBackend, LimitsConfig,
 };
@@ -65,6 +67,7 @@ pub struct Config {
     pub slack: SlackConfig,
     pub zendesk: ZendeskConfig,
     pub discord: DiscordConfig,
+    pub intercom: IntercomConfig,
     pub heap: HeapConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
@@ -111,6 +114,21 @@ fn between<N: PartialOrd + Display>(
 fn more_than_zero(key: &'static str, interval: Interval) -> Result<(), ConfigError> {
     if interval.0.is_zero() {
         return Err(invalid(key, "must be more than 0s"));
+    }
+    Ok(())
+}
+
+/// A platform's `auto_summary` asks FullStory for a summary, which needs `fullstory.summary_profile`.
+fn auto_summary_needs_a_profile(
+    key: &'static str,
+    auto_summary: bool,
+    fullstory: &FullStoryConfig,
+) -> Result<(), ConfigError> {
+    if auto_summary && fullstory.summary_profile.is_none() {
+        return Err(invalid(
+            key,
+            "needs fullstory.summary_profile (the AI summary profile to use)",
+        ));
     }
     Ok(())
 }
@@ -183,6 +201,8 @@ impl Config {
         self.zendesk.validate()?;
         self.zendesk.validate_with_fullstory(&self.fullstory)?;
         self.discord.validate()?;
+        self.intercom.validate()?;
+        self.intercom.validate_with_fullstory(&self.fullstory)?;
         self.heap.validate()?;
         self.privacy.validate()?;
         self.log.validate()

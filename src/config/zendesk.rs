@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, FullStoryConfig, Interval, List, Secret, Secrets, at_least_one, check_url,
-    invalid, more_than_zero, values,
+    ConfigError, FullStoryConfig, Interval, List, Secret, Secrets, at_least_one,
+    auto_summary_needs_a_profile, check_url, invalid, more_than_zero, values,
 };
 
 #[derive(Clone, Debug, Deserialize)]
@@ -133,13 +133,7 @@ impl ZendeskConfig {
         &self,
         fullstory: &FullStoryConfig,
     ) -> Result<(), ConfigError> {
-        if self.auto_summary && fullstory.summary_profile.is_none() {
-            return Err(invalid(
-                "zendesk.auto_summary",
-                "needs fullstory.summary_profile (the AI summary profile to use)",
-            ));
-        }
-        Ok(())
+        auto_summary_needs_a_profile("zendesk.auto_summary", self.auto_summary, fullstory)
     }
 
     /// The account keys that depend on each other: a token needs its account's address, an API

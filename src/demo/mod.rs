@@ -5,7 +5,7 @@
 //! same service, router, queue workers and adapters as `serve`, assembled by [`crate::wiring`])
 //! on a fresh SQLite store, and replaces only what lies outside it: a sample FullStory serving
 //! `fixtures.json`, and the places answers go (Slack `response_url`s and Web API, the Zendesk API, Discord's
-//! webhook edits), all on loopback ports ([`upstream`]). Its configuration is built here, with demo
+//! webhook edits, Intercom's contacts and notes), all on loopback ports ([`upstream`]). Its configuration is built here, with demo
 //! secrets and every upstream URL pointed at those fakes; nothing from `replaydesk.toml` but `[log]` is
 //! used, so the demo never reaches a real service.
 //!
@@ -43,6 +43,7 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 const FULLSTORY_KEY: &str = "na1.replaydesk-demo-key";
 const SLACK_BOT_TOKEN: &str = "xoxb-replaydesk-demo";
 const ZENDESK_TOKEN: &str = "replaydesk-demo-zendesk-token";
+const INTERCOM_TOKEN: &str = "replaydesk-demo-intercom-token";
 const SUMMARY_PROFILE: &str = "demo-support";
 
 #[derive(Debug, Clone, clap::Args)]
@@ -99,6 +100,7 @@ impl Demo {
             slack_bot_token: SLACK_BOT_TOKEN.into(),
             zendesk_email: fixtures.zendesk.agent.email.clone(),
             zendesk_token: ZENDESK_TOKEN.into(),
+            intercom_token: INTERCOM_TOKEN.into(),
         };
         let upstreams = Upstreams::start(fixtures.clone(), credentials, Utc::now()).await?;
         let (store_url, temp) = match &args.store {
@@ -154,6 +156,13 @@ impl Demo {
                 now - chrono::Duration::minutes(5),
                 now,
             ),
+            // The fixtures' first customer starts a conversation in Intercom.
+            requests::intercom_conversation(
+                "8801",
+                &upstream::intercom_contact(0),
+                "Hi, my payment keeps failing at checkout",
+                now,
+            ),
         ])
     }
 
@@ -173,6 +182,14 @@ impl Demo {
             ));
         }
         more.push(requests::discord_slash("omar@globex.io", true, now));
+        if let Some(lee) = self.fixtures.customers.get(2) {
+            more.push(requests::intercom_canvas(
+                "8802",
+                &upstream::intercom_contact(2),
+                &lee.email,
+                now,
+            ));
+        }
         more
     }
 
@@ -262,19 +279,27 @@ fn config(
     ));
     discord.api_url = Some(format!("http://{}/api/v10", upstreams.discord));
     discord.allowed_guild_ids = crate::config::List(vec![requests::DISCORD_GUILD_ID.into()]);
+    let intercom = &mut config.intercom;
+    intercom.client_secret = Secrets::from_values([requests::INTERCOM_CLIENT_SECRET]);
+    intercom.access_token = Secret::new(INTERCOM_TOKEN);
+    intercom.admin_id = Some("1".into());
+    intercom.api_url = format!("http://{}", upstreams.intercom);
+    intercom.allowed_workspace_ids = crate::config::List(vec![requests::INTERCOM_WORKSPACE.into()]);
     config
         .validate()
         .context("the demo's own configuration is invalid")?;
     Ok(config)
 }
 
-/// Whether every platform has answered: a Slack message, a Zendesk note and its tag, a Discord edit.
+/// Whether every platform has answered: a Slack message, a Zendesk note and its tag, a Discord edit,
+/// an Intercom note.
 pub fn all_answered(replies: &[Reply]) -> bool {
     let has = |wanted: fn(&Reply) -> bool| replies.iter().any(wanted);
     has(|r| r.platform() == Platform::Slack)
         && has(|r| matches!(r, Reply::ZendeskNote { .. }))
         && has(|r| matches!(r, Reply::ZendeskTags { .. }))
         && has(|r| r.platform() == Platform::Discord)
+        && has(|r| r.platform() == Platform::Intercom)
 }
 
 /// What `replaydesk demo` prints first, while the requests go out.
@@ -284,7 +309,7 @@ fn introduction(demo: &Demo) -> String {
         "replaydesk demo: the real server, queue and adapters on http://{server}\n  \
          store: {store}\n  \
          sample FullStory on http://{fs} ({customers} customers from src/demo/fixtures.json)\n  \
-         fake Slack on http://{slack}, Zendesk on http://{zd}, Discord on http://{dc} (they record the answers)\n  \
+         fake Slack on http://{slack}, Zendesk on http://{zd}, Discord on http://{dc}, Intercom on http://{ic} (they record the answers)\n  \
          the Zendesk sidebar app, in your browser: {sidebar}\n",
         server = demo.server,
         store = store::redact_url(&demo.store_url),
@@ -293,6 +318,7 @@ fn introduction(demo: &Demo) -> String {
         slack = up.slack,
         zd = up.zendesk,
         dc = up.discord,
+        ic = up.intercom,
         sidebar = demo.sidebar_url(),
     )
 }

@@ -1,5 +1,5 @@
-//! The requests the demo plays: a Slack slash command, a Zendesk trigger's webhook and a Discord
-//! interaction, each signed exactly as the platform signs it, with the adapters' own `sign` functions
+//! The requests the demo plays: a Slack slash command, a Zendesk trigger's webhook, a Discord
+//! interaction and an Intercom notification (and, for curl, an Intercom inbox app's canvas request), each signed exactly as the platform signs it, with the adapters' own `sign` functions
 //! (the ones their verifiers are tested against), so what reaches the server is indistinguishable from the
 //! real thing. [`Signed::send`] posts one through the real HTTP stack; [`Signed::curl`] prints it as a
 //! `curl` command to paste.
@@ -13,7 +13,7 @@ use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::adapters::{discord, slack, zendesk};
+use crate::adapters::{discord, intercom, slack, zendesk};
 
 /// The demo's signing secrets. Fixed, so the printed curl lines can be checked by anyone who reads this.
 pub const SLACK_SIGNING_SECRET: &str = "replaydesk-demo-slack-signing-secret";
@@ -23,6 +23,9 @@ pub const DISCORD_SEED: [u8; 32] = *b"replaydesk-demo-ed25519-seed-32b";
 pub const DISCORD_APPLICATION_ID: &str = "1300000000000000042";
 pub const DISCORD_GUILD_ID: &str = "1300000000000000001";
 pub const ZENDESK_ACCOUNT_ID: &str = "9000001";
+/// The Intercom app's client secret and the demo's workspace.
+pub const INTERCOM_CLIENT_SECRET: &str = "replaydesk-demo-intercom-client-secret";
+pub const INTERCOM_WORKSPACE: &str = "demo-workspace";
 /// `MODERATE_MEMBERS`, the permission `/replays` needs by default.
 const MODERATE_MEMBERS: &str = "1099511627776";
 /// Discord's epoch (2015-01-01) in Unix milliseconds, for snowflake ids.
@@ -156,6 +159,61 @@ pub fn zendesk_ticket(
             (zendesk::verify::TIMESTAMP, timestamp),
             (zendesk::verify::SIGNATURE, signature),
         ],
+        body,
+    }
+}
+
+/// Intercom's `conversation.user.created` webhook: a new conversation `conversation` started by the
+/// contact `contact`, signed as Intercom signs it (`X-Hub-Signature`).
+pub fn intercom_conversation(
+    conversation: &str,
+    contact: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Signed {
+    let body = json!({
+        "type": "notification_event", "app_id": INTERCOM_WORKSPACE,
+        "topic": "conversation.user.created", "id": format!("notif_{}", random_hex(16)),
+        "created_at": now.timestamp(),
+        "data": {"type": "notification_event_data", "item": {
+            "type": "conversation", "id": conversation, "created_at": now.timestamp(),
+            "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": contact}]},
+            "source": {"type": "conversation", "body": format!("<p>{text}</p>"),
+                       "author": {"type": "user", "id": contact}}}},
+    })
+    .to_string();
+    let signature = intercom::verify::sign_webhook(INTERCOM_CLIENT_SECRET, body.as_bytes());
+    Signed {
+        label: format!("Intercom: conversation {conversation} started"),
+        route: "/intercom/webhook",
+        content_type: "application/json",
+        headers: vec![(intercom::verify::HUB_SIGNATURE, signature)],
+        body,
+    }
+}
+
+/// The inbox app opening beside conversation `conversation` for the contact `contact` with `email`,
+/// signed as Canvas Kit signs it (`X-Body-Signature`).
+pub fn intercom_canvas(
+    conversation: &str,
+    contact: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Signed {
+    let body = json!({
+        "workspace_id": INTERCOM_WORKSPACE, "workspace_region": "us",
+        "admin": {"type": "admin", "id": "1"}, "card_creation_options": {},
+        "context": {"conversation_id": conversation, "location": "conversation"},
+        "conversation": {"type": "conversation", "id": conversation, "created_at": now.timestamp()},
+        "contact": {"type": "user", "id": contact, "email": email},
+    })
+    .to_string();
+    let signature = intercom::verify::sign_canvas(INTERCOM_CLIENT_SECRET, body.as_bytes());
+    Signed {
+        label: format!("Intercom: the inbox app beside conversation {conversation}"),
+        route: "/intercom/canvas/initialize",
+        content_type: "application/json",
+        headers: vec![(intercom::verify::BODY_SIGNATURE, signature)],
         body,
     }
 }

@@ -35,6 +35,10 @@ pub fn reply(reply: &Reply) -> String {
             "Discord (the deferred ephemeral answer, edited)",
             &discord_message(body),
         ),
+        Reply::IntercomNote { conversation, html } => section(
+            &format!("Intercom (internal note on conversation {conversation})"),
+            &html_text(html),
+        ),
     }
 }
 

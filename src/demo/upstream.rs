@@ -130,6 +130,7 @@ pub enum Platform {
     Slack,
     Zendesk,
     Discord,
+    Intercom,
 }
 
 /// One thing a platform would have shown.
@@ -143,6 +144,8 @@ pub enum Reply {
     ZendeskTags { ticket: u64, tags: Vec<String> },
     /// An edit of a deferred interaction answer, as JSON.
     Discord { body: Value },
+    /// An internal note's HTML on an Intercom conversation.
+    IntercomNote { conversation: String, html: String },
 }
 
 impl Reply {
@@ -151,6 +154,7 @@ impl Reply {
             Self::Slack { .. } => Platform::Slack,
             Self::ZendeskNote { .. } | Self::ZendeskTags { .. } => Platform::Zendesk,
             Self::Discord { .. } => Platform::Discord,
+            Self::IntercomNote { .. } => Platform::Intercom,
         }
     }
 }
@@ -162,6 +166,7 @@ pub struct Credentials {
     pub slack_bot_token: String,
     pub zendesk_email: String,
     pub zendesk_token: String,
+    pub intercom_token: String,
 }
 
 /// Replies captured so far; `changed` counts them.
@@ -219,6 +224,8 @@ struct Shared {
     tickets: Mutex<BTreeMap<u64, Ticket>>,
     /// Discord answers by interaction token, for `GET @original`.
     originals: Mutex<BTreeMap<String, Value>>,
+    /// Intercom notes by conversation: (part id, body).
+    conversations: Mutex<BTreeMap<String, Vec<(String, String)>>>,
 }
 
 type Fake = State<Arc<Shared>>;
@@ -229,6 +236,7 @@ pub struct Upstreams {
     pub slack: SocketAddr,
     pub zendesk: SocketAddr,
     pub discord: SocketAddr,
+    pub intercom: SocketAddr,
     pub captured: Arc<Captured>,
     pub started: DateTime<Utc>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -243,7 +251,7 @@ impl Drop for Upstreams {
 }
 
 impl Upstreams {
-    /// Starts the four fakes on loopback ports of their own.
+    /// Starts the five fakes on loopback ports of their own.
     pub async fn start(
         fixtures: Fixtures,
         credentials: Credentials,
@@ -271,10 +279,11 @@ impl Upstreams {
             captured: captured.clone(),
             tickets: Mutex::new(tickets),
             originals: Mutex::new(BTreeMap::new()),
+            conversations: Mutex::new(BTreeMap::new()),
         });
         let mut tasks = Vec::new();
         let mut addresses = Vec::new();
-        for router in [fullstory(), slack(), zendesk(), discord()] {
+        for router in [fullstory(), slack(), zendesk(), discord(), intercom()] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("could not listen on loopback for the demo's fakes")?;
@@ -286,7 +295,7 @@ impl Upstreams {
                 }
             }));
         }
-        let [fullstory, slack, zendesk, discord] = addresses[..] else {
+        let [fullstory, slack, zendesk, discord, intercom] = addresses[..] else {
             anyhow::bail!("the demo's fakes did not all start");
         };
         Ok(Self {
@@ -294,6 +303,7 @@ impl Upstreams {
             slack,
             zendesk,
             discord,
+            intercom,
             captured,
             started,
             tasks,
@@ -796,6 +806,92 @@ async fn discord_original(
         )
             .into_response(),
     }
+}
+
+// ------------------------------------------------------------------ Intercom
+
+/// The contact id the demo's Intercom gives the fixture customer at `index`.
+pub fn intercom_contact(index: usize) -> String {
+    format!("contact-{index}")
+}
+
+fn intercom() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/contacts/{id}", get(ic_contact))
+        .route("/conversations/{id}", get(ic_conversation))
+        .route("/conversations/{id}/reply", post(ic_reply))
+}
+
+fn ic_authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    authorized(
+        headers,
+        &format!("Bearer {}", shared.credentials.intercom_token),
+    )
+}
+
+async fn ic_contact(State(shared): Fake, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !ic_authorized(&shared, &headers) {
+        return refused("Access Token Invalid");
+    }
+    let customer = id
+        .strip_prefix("contact-")
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| shared.fixtures.customers.get(n));
+    match customer {
+        Some(customer) => Json(json!({
+            "type": "contact", "id": id, "role": "user",
+            "email": customer.email, "external_id": customer.uid,
+        }))
+        .into_response(),
+        None => not_found(),
+    }
+}
+
+fn ic_parts(shared: &Shared, conversation: &str) -> Value {
+    let parts: Vec<Value> = lock(&shared.conversations)
+        .get(conversation)
+        .map(|notes| {
+            notes
+                .iter()
+                .map(|(id, body)| json!({"type": "conversation_part", "id": id, "part_type": "note", "body": body}))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"type": "conversation", "id": conversation,
+           "conversation_parts": {"type": "conversation_part.list", "conversation_parts": parts}})
+}
+
+async fn ic_conversation(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !ic_authorized(&shared, &headers) {
+        return refused("Access Token Invalid");
+    }
+    Json(ic_parts(&shared, &id)).into_response()
+}
+
+async fn ic_reply(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    if !ic_authorized(&shared, &headers) {
+        return refused("Access Token Invalid");
+    }
+    let html = body["body"].as_str().unwrap_or_default().to_owned();
+    {
+        let mut conversations = lock(&shared.conversations);
+        let notes = conversations.entry(id.clone()).or_default();
+        notes.push((format!("{}", 900 + notes.len()), html.clone()));
+    }
+    shared.captured.push(Reply::IntercomNote {
+        conversation: id.clone(),
+        html,
+    });
+    Json(ic_parts(&shared, &id)).into_response()
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub struct EraseHandler {
 }
 
 // The ledger names of the steps live beside the receipt that reads them back ([`ErasureReceipt`]).
-use crate::privacy::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP};
+use crate::privacy::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP, SHOWN_STEP};
 
 /// How a FullStory user is deleted by hand, in FullStory's own words (its help page "Can I delete
 /// sessions?": "Delete a user via Fullstory application").
@@ -250,7 +250,45 @@ impl EraseHandler {
     }
 }
 
+/// Places named in the receipt's "shown at" line, at most.
+const MAX_PLACES_SHOWN: usize = 20;
+
 impl EraseHandler {
+    /// The receipt's line naming where replaydesk posted this customer's replays (from the audit
+    /// trail, by the keyed hash: every answered lookup with sessions, its platform and place), or
+    /// `None` when nowhere. Notes and messages stay on the platforms (Intercom's API cannot delete a
+    /// note; a Zendesk note, a Slack or Discord message are the platform's): they hold the redacted
+    /// address and replay links that stop working once FullStory deleted the user; a person removes
+    /// them when the customer asks for that too.
+    async fn shown_at(&self, who: &Identity) -> anyhow::Result<Option<String>> {
+        let hash = self.app.auditor.hash(who);
+        let records = self.app.store.audit(None, Some(&hash), 1_000).await?;
+        let places: BTreeSet<String> = records
+            .iter()
+            // A lookup answered on a platform with sessions; the command line prints to a terminal.
+            .filter(|r| r.action == "lookup" && r.sessions > 0 && r.platform != "cli")
+            .filter(|r| r.identities.contains(&hash))
+            .map(|r| match &r.place {
+                Some(place) => format!("{} {place}", r.platform),
+                None => format!("{} {}", r.platform, r.tenant),
+            })
+            .collect();
+        if places.is_empty() {
+            return Ok(None);
+        }
+        let more = places.len().saturating_sub(MAX_PLACES_SHOWN);
+        let mut named: Vec<String> = places.into_iter().take(MAX_PLACES_SHOWN).collect();
+        if more > 0 {
+            named.push(format!("and {more} more (`replaydesk audit --identity`)"));
+        }
+        Ok(Some(format!(
+            "replay links for this customer were posted at: {}. Those notes and messages stay \
+             there (redacted address; the links stop working once FullStory deleted the user): \
+             remove them in each tool if the customer asks for that too",
+            named.join(", ")
+        )))
+    }
+
     /// Steps 1–3; the FullStory users found.
     async fn upstream_steps(
         &self,
@@ -293,6 +331,15 @@ impl EraseHandler {
             .store
             .announce_erasure(&announcement.to_payload())
             .await?;
+
+        // Where replaydesk showed this customer's replays: named, not deleted.
+        if let Some(line) = self.shown_at(&who).await? {
+            let effect = Idempotent(move || {
+                let line = line.clone();
+                async move { Ok(line) }
+            });
+            job.effects().once(SHOWN_STEP, &effect).await?;
+        }
         Ok(users)
     }
 

@@ -1,7 +1,7 @@
 //! Who the customer is: the identities replaydesk looks up in FullStory,
 //! and the text handling that finds them.
 //!
-//! Why this module exists: every integration (Slack, Zendesk, Discord, the
+//! Why this module exists: every integration (Slack, Zendesk, Intercom, Discord, the
 //! job queue) starts from untrusted text and needs the same answer, "which
 //! customer(s) is this about?", plus the same care not to leak their email
 //! address into logs. Keeping that here, with no knowledge of any platform

@@ -94,7 +94,7 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Families describing calls to upstream APIs (FullStory, Slack, Zendesk, Discord, Heap).
+/// Families describing calls to upstream APIs (FullStory, Slack, Zendesk, Intercom, Discord, Heap).
 #[derive(Clone, Default)]
 pub struct UpstreamMetrics {
     pub requests: Family<RequestLabels, Counter>,

@@ -23,7 +23,7 @@
 //!   ([`outage`]) instead of spending an attempt.
 //! - Any other status is returned to the caller, who turns 4xx into its own typed errors (no retry).
 //!
-//! Adapters (Slack, Zendesk, Discord, Heap) and FullStory all use [`Upstream::send`]; none retries on its own.
+//! Adapters (Slack, Zendesk, Intercom, Discord, Heap) and FullStory all use [`Upstream::send`]; none retries on its own.
 //!
 //! Observability: every call runs in an `upstream` span naming the upstream, the endpoint and the
 //! request id of the question being answered ([`crate::telemetry::request_id`]), and logs one
@@ -373,7 +373,7 @@ impl Upstream {
     /// The one "build → send → read the body" step every upstream client starts from: builds
     /// `request`, sends it through [`send`](Self::send) (or
     /// [`send_unrepeatable`](Self::send_unrepeatable) when `repeatable` is false) and reads the whole
-    /// body. What a status means stays with each client (FullStory, Slack, Zendesk, Discord).
+    /// body. What a status means stays with each client (FullStory, Slack, Zendesk, Intercom, Discord).
     pub async fn call(
         &self,
         endpoint: &'static str,

@@ -12,10 +12,16 @@ pub const HEAP_STEP: &str = "heap";
 pub const FULLSTORY_STEP: &str = "fs-";
 /// The prefix of an erasure step replaydesk cannot do and a person must (its text says how).
 pub const MANUAL_STEP: &str = "manual-";
+/// The ledger name of the line naming where replaydesk posted this customer's replays (notes and
+/// messages it cannot delete: an Intercom conversation, a Zendesk ticket, a Slack channel).
+pub const SHOWN_STEP: &str = "shown";
 
 /// Whether a ledger entry of an erasure job is one of its steps (not a receipt a replier posted).
 fn is_step(name: &str) -> bool {
-    name == HEAP_STEP || name.starts_with(FULLSTORY_STEP) || name.starts_with(MANUAL_STEP)
+    name == HEAP_STEP
+        || name == SHOWN_STEP
+        || name.starts_with(FULLSTORY_STEP)
+        || name.starts_with(MANUAL_STEP)
 }
 
 /// What an erasure ([`crate::erasure`]) did, from its job's ledger. Defined here, beside

@@ -10,6 +10,7 @@
 //! sends the plain fallback built here ([`fallback_lines`]: who, when, and the links, nothing else).
 
 pub mod limits;
+pub mod note;
 
 #[cfg(test)]
 pub(crate) mod sample;

@@ -8,11 +8,14 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use chrono::Utc;
 use replaydesk::{
-    adapters::{discord, slack, zendesk},
+    adapters::{discord, intercom, slack, zendesk},
     config::LogConfig,
     demo::{
         self, Demo, DemoArgs,
-        requests::{DISCORD_SEED, SLACK_SIGNING_SECRET, Signed, ZENDESK_WEBHOOK_SECRET},
+        requests::{
+            DISCORD_SEED, INTERCOM_CLIENT_SECRET, SLACK_SIGNING_SECRET, Signed,
+            ZENDESK_WEBHOOK_SECRET,
+        },
         show,
         upstream::{Platform, Reply},
     },
@@ -98,8 +101,11 @@ async fn the_demo_answers_on_every_platform_through_the_real_pipeline() {
     );
     let discord = rendered(&replies, Platform::Discord);
     assert!(marks_likely(&discord, LEE_BEFORE_MESSAGE), "{discord}");
+    let intercom = rendered(&replies, Platform::Intercom);
+    assert!(marks_likely(&intercom, JANE_LATEST), "{intercom}");
+    assert!(intercom.contains("conversation 8801"), "{intercom}");
     // Like the platforms, the answers show customers' addresses redacted.
-    for text in [&slack, &zendesk, &discord] {
+    for text in [&slack, &zendesk, &discord, &intercom] {
         for email in ["jane@acme.com", "omar@globex.io", "lee@initech.com"] {
             assert!(!text.contains(email), "{text}");
         }
@@ -110,6 +116,15 @@ async fn the_demo_answers_on_every_platform_through_the_real_pipeline() {
     for request in demo.try_more(Utc::now()) {
         let (status, body) = demo.send(&request).await.unwrap();
         assert_eq!(status, 200, "{}: {body}", request.label);
+        if request.route == "/intercom/canvas/initialize" {
+            // The inbox app answers its canvas at once: lee's sessions as a list.
+            let canvas: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let components = canvas["canvas"]["content"]["components"]
+                .as_array()
+                .unwrap();
+            assert!(components.iter().any(|c| c["type"] == "list"), "{body}");
+            assert!(!body.contains("lee@initech.com"), "{body}");
+        }
     }
     let three_more = |replies: &[Reply]| {
         let new = &replies[seen.min(replies.len())..];
@@ -247,9 +262,11 @@ async fn the_demo_binary_prints_each_answer_and_curl_lines_that_verify() {
     let discord = section("── Discord");
     assert!(marks_likely(&discord, LEE_BEFORE_MESSAGE), "{discord}");
     assert!(stdout.contains("tagged replaydesk"), "{stdout}");
+    let intercom = section("── Intercom");
+    assert!(marks_likely(&intercom, JANE_LATEST), "{intercom}");
 
     let commands = curl_commands(&stdout);
-    assert_eq!(commands.len(), 3, "{stdout}");
+    assert_eq!(commands.len(), 4, "{stdout}");
     let now = Utc::now();
     let verifier = serenity::interactions_endpoint::Verifier::try_new(
         hex::decode(discord::verify::public_key(&DISCORD_SEED))
@@ -271,6 +288,9 @@ async fn the_demo_binary_prints_each_answer_and_curl_lines_that_verify() {
                 zendesk::verify::verify(headers, body, [ZENDESK_WEBHOOK_SECRET].into_iter(), now)
             }
             "/discord/interactions" => discord::verify::verify(&verifier, headers, body, now),
+            "/intercom/canvas/initialize" => {
+                intercom::verify::verify_canvas(headers, body, [INTERCOM_CLIENT_SECRET].into_iter())
+            }
             other => panic!("unexpected route {other}"),
         };
         assert_eq!(verified, Ok(()), "{route}");
@@ -281,7 +301,8 @@ async fn the_demo_binary_prints_each_answer_and_curl_lines_that_verify() {
         [
             "/slack/commands",
             "/zendesk/webhook",
-            "/discord/interactions"
+            "/discord/interactions",
+            "/intercom/canvas/initialize"
         ]
     );
     assert!(stdout.contains("5-minute"), "{stdout}");

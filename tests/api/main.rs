@@ -11,6 +11,7 @@ mod discord;
 mod fakes;
 mod fullstory;
 mod helpers;
+mod intercom;
 mod jobs;
 mod lookup;
 mod operator;

@@ -132,34 +132,12 @@ pub enum Intent {
     Explain(String),
 }
 
-/// Reads `T` from the body, or says which field is wrong.
-fn read<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        let message = inner.to_string();
-        // serde's "missing field `x`" names a field; other messages may quote the value, which is
-        // the customer's data: leave them out.
-        let what = match message.find(" at line ") {
-            Some(end) if message.starts_with("missing field") => message[..end].to_owned(),
-            _ if inner.is_syntax() || inner.is_eof() => "the body is not valid JSON".to_owned(),
-            _ => "invalid value".to_owned(),
-        };
-        if path == "." || path == "?" {
-            what
-        } else {
-            format!("{path}: {what}")
-        }
-    })
-}
-
 pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
-    read(body)
+    crate::adapters::inbound::read_json(body)
 }
 
 pub fn parse(body: &[u8]) -> Result<Interaction, String> {
-    read(body)
+    crate::adapters::inbound::read_json(body)
 }
 
 impl Interaction {

@@ -1,7 +1,10 @@
 //! How answers reach a Zendesk ticket: one internal note, through the effect ledger, never showing a
-//! session the ticket already shows.
+//! session the ticket already shows. Which answer gets which note is the desks' shared rule
+//! ([`crate::adapters::desk_note`], shared with Intercom); what is Zendesk's own is below: the safe
+//! update, the tag, and where a lost note is looked for.
 //!
-//! - **Never the same session twice.** Before rendering, the job *claims* the sessions it found in the
+//! - **Never the same session twice** ([`crate::answer::posted`], shared with Intercom). Before rendering,
+//!   the job *claims* the sessions it found in the
 //!   ticket's scope (`zendesk:ticket:{id}`, items `session:{id}`, [`SqlStore::claim_items`]) and the note
 //!   lists only the sessions it now holds. Claiming before posting (rather than recording after) means
 //!   two jobs for one ticket running at the same time split the sessions instead of both posting them;
@@ -30,19 +33,15 @@ use std::{collections::HashSet, sync::Arc};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    api::{NoteAdded, NoteText, ZendeskApi, ZendeskError},
-    render,
-};
+use super::api::{NoteAdded, NoteText, ZendeskApi, ZendeskError};
 use crate::{
-    adapters::refusal::once_or_fallback,
-    answer::{Answer, LookupJob, PlatformReplier, ReplyTarget},
+    adapters::{
+        desk_note::{self, Desk, NoteBody},
+        refusal::once_or_fallback,
+    },
+    answer::{Answer, PlatformReplier, ReplyTarget, posted::Place},
     clock::Clock,
     config::ZendeskConfig,
-    fullstory::FullStoryError,
-    identity::CustomerEmail,
-    lookup::{IdentityResult, LookupResult, SummaryOutcome},
-    privacy::ErasureReceipt,
     queue::{Effect, JobContext, JobError},
     store::SqlStore,
 };
@@ -50,18 +49,9 @@ use crate::{
 /// How often a note is re-sent after a 409 within one attempt.
 pub const MAX_CONFLICTS: u32 = 3;
 
-/// Ledger effect names.
-pub const NOTE: &str = "note";
+/// Ledger effect names: the note's is the desks' ([`desk_note::NOTE`]), the tag is Zendesk's own.
+pub use crate::adapters::desk_note::NOTE;
 const TAG: &str = "tag";
-const FAILED: &str = "failed";
-const SUMMARY: &str = "summary";
-const RECEIPT: &str = "receipt";
-const RECEIPT_DEAD: &str = "receipt-dead";
-const RECEIPT_CANCELLED: &str = "receipt-cancelled";
-
-/// Claim items in a ticket's scope.
-const EMPTY_NOTE: &str = "empty-note";
-const FAILURE_NOTE: &str = "failure-note";
 
 /// Where a Zendesk answer goes: the job's `ReplyTo` target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,80 +71,10 @@ pub fn ticket_scope(ticket_id: u64) -> String {
     format!("zendesk:ticket:{ticket_id}")
 }
 
-/// The claim owner of one job.
-pub fn job_owner(job: &JobContext) -> String {
-    format!("job:{}", job.id())
-}
-
-fn session_item(id: &str) -> String {
-    format!("session:{id}")
-}
-
 /// Turns a failed step into the queue's decision: a lasting Zendesk or FullStory refusal will not get
 /// better by itself (dead at once, an admin replays it after fixing the cause); anything else is retried.
 pub fn job_error(error: anyhow::Error) -> JobError {
-    let lasting = error
-        .downcast_ref::<ZendeskError>()
-        .map(|e| !e.is_transient())
-        .or_else(|| {
-            error
-                .downcast_ref::<FullStoryError>()
-                .map(|e| !e.is_transient())
-        })
-        .unwrap_or(false);
-    if lasting {
-        JobError::Permanent(error)
-    } else {
-        JobError::Retry(error)
-    }
-}
-
-/// The sessions of `result` that are in `new`, grouped as before. The digest and summary stay with a
-/// group only when its likely session stays (they describe that session).
-pub fn only_new(result: &LookupResult, new: &HashSet<String>) -> LookupResult {
-    let identities = result
-        .identities
-        .iter()
-        .filter_map(|group| {
-            let sessions: Vec<_> = group
-                .sessions
-                .iter()
-                .filter(|s| new.contains(s.id.as_str()))
-                .cloned()
-                .collect();
-            if sessions.is_empty() {
-                return None;
-            }
-            let keeps_likely = sessions.iter().any(|s| s.likely);
-            let no_likely = group.likely().is_none();
-            Some(IdentityResult {
-                identity: group.identity.clone(),
-                forgotten: group.forgotten,
-                sessions,
-                digest: if keeps_likely {
-                    group.digest.clone()
-                } else {
-                    None
-                },
-                digest_skipped: if keeps_likely {
-                    group.digest_skipped.clone()
-                } else {
-                    None
-                },
-                summary: if keeps_likely || no_likely {
-                    group.summary.clone()
-                } else {
-                    None
-                },
-            })
-        })
-        .collect();
-    LookupResult {
-        around: result.around,
-        lookback_days: result.lookback_days,
-        identities,
-        not_looked_up: result.not_looked_up,
-    }
+    desk_note::job_error(error, ZendeskError::is_transient)
 }
 
 /// Posts answers on Zendesk tickets.
@@ -184,6 +104,11 @@ impl ZendeskReplier {
         }
     }
 
+    /// The ticket as a place whose claims say what it shows ([`crate::answer::posted`]).
+    pub fn place(&self, ticket_id: u64) -> Place<'_> {
+        Place::new(&self.store, ticket_scope(ticket_id), self.clock.now())
+    }
+
     /// Claims `items` in the ticket's scope for this job; the ones it now holds.
     pub async fn claim(
         &self,
@@ -191,127 +116,7 @@ impl ZendeskReplier {
         ticket_id: u64,
         items: &[String],
     ) -> Result<HashSet<String>, JobError> {
-        let owner = job_owner(job);
-        let claims = self
-            .store
-            .claim_items(
-                &ticket_scope(ticket_id),
-                &owner,
-                items,
-                None,
-                self.clock.now(),
-            )
-            .await
-            .map_err(JobError::Retry)?;
-        Ok(claims
-            .into_iter()
-            .filter(|c| c.owner == owner)
-            .map(|c| c.item)
-            .collect())
-    }
-
-    /// Posts `body` once (ledger effect `name`); if Zendesk refuses it, the plain note of `plain`.
-    async fn post(
-        &self,
-        job: &JobContext,
-        target: &Target,
-        name: &'static str,
-        body: NoteBody<'_>,
-        plain: &[String],
-    ) -> Result<(), JobError> {
-        let effect = |body| NoteEffect {
-            api: &self.api,
-            ticket_id: target.ticket_id,
-            stamp: target.updated_at.clone(),
-            body,
-        };
-        let id = once_or_fallback::<ZendeskError>(
-            job,
-            name,
-            &effect(body),
-            &effect(NoteBody::Plain(plain)),
-        )
-        .await
-        .map_err(job_error)?;
-        tracing::info!(ticket = target.ticket_id, note = %id, "internal note on the ticket");
-        Ok(())
-    }
-
-    async fn tag(&self, job: &JobContext, ticket_id: u64) -> Result<(), JobError> {
-        let effect = TagEffect {
-            api: &self.api,
-            ticket_id,
-            tag: &self.tag,
-        };
-        job.effects()
-            .once(TAG, &effect)
-            .await
-            .map(drop)
-            .map_err(job_error)
-    }
-
-    async fn sessions(
-        &self,
-        job: &JobContext,
-        target: &Target,
-        lookup: &LookupJob,
-        result: &LookupResult,
-    ) -> Result<(), JobError> {
-        let ticket = target.ticket_id;
-        let found: Vec<String> = result
-            .identities
-            .iter()
-            .flat_map(|g| g.sessions.iter().map(|s| session_item(s.id.as_str())))
-            .collect();
-        if found.is_empty() {
-            if !self.note_when_empty {
-                tracing::info!(ticket, "no sessions; zendesk.note_when_empty is off");
-                return Ok(());
-            }
-            if !self
-                .claim(job, ticket, &[EMPTY_NOTE.to_owned()])
-                .await?
-                .contains(EMPTY_NOTE)
-            {
-                tracing::info!(ticket, "no sessions, and the ticket already says so");
-                return Ok(());
-            }
-            let plain = render::plain_lines(&Answer::Sessions {
-                job: lookup,
-                result,
-            });
-            self.post(job, target, NOTE, NoteBody::Empty(result), &plain)
-                .await?;
-            return self.tag(job, ticket).await;
-        }
-        let mine = self.claim(job, ticket, &found).await?;
-        let new: HashSet<String> = mine
-            .iter()
-            .filter_map(|item| item.strip_prefix("session:"))
-            .map(str::to_owned)
-            .collect();
-        let fresh = only_new(result, &new);
-        if fresh.session_count() == 0 {
-            tracing::info!(
-                ticket,
-                sessions = found.len(),
-                "every session found is already on the ticket; nothing to add"
-            );
-            return Ok(());
-        }
-        tracing::info!(
-            ticket,
-            sessions = fresh.session_count(),
-            already_posted = found.len() - fresh.session_count(),
-            "posting the sessions not yet on the ticket"
-        );
-        let plain = render::plain_lines(&Answer::Sessions {
-            job: lookup,
-            result: &fresh,
-        });
-        self.post(job, target, NOTE, NoteBody::Sessions(&fresh), &plain)
-            .await?;
-        self.tag(job, ticket).await
+        self.place(ticket_id).claim(job, items).await
     }
 }
 
@@ -326,10 +131,7 @@ impl PlatformReplier for ZendeskReplier {
         job: &JobContext,
         _target: &Target,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
-        let since = job.retried_at().unwrap_or(job.enqueued_at());
-        chrono::Duration::from_std(self.max_delay)
-            .ok()
-            .and_then(|delay| since.checked_add_signed(delay))
+        desk_note::deadline(job, self.max_delay)
     }
 
     async fn deliver(
@@ -338,94 +140,64 @@ impl PlatformReplier for ZendeskReplier {
         target: &Target,
         answer: Answer<'_>,
     ) -> Result<(), JobError> {
-        let plain = render::plain_lines(&answer);
-        match answer {
-            Answer::Sessions {
-                job: lookup,
-                result,
-            } => self.sessions(job, target, lookup, result).await,
-            Answer::Summary {
-                job: asked,
-                outcome,
-            } => {
-                let body = NoteBody::Summary {
-                    url: asked.url.as_deref(),
-                    outcome,
-                };
-                self.post(job, target, SUMMARY, body, &plain).await
-            }
-            Answer::Delayed { .. } => Ok(()),
-            // Like a delay, "still pending" is not worth a note that cannot be replaced: the ticket gets
-            // the final receipt (done, or given up).
-            Answer::Erasure { receipt, .. } if receipt.status == "pending" => Ok(()),
-            Answer::Erasure { email, receipt } => {
-                let name = match receipt.status.as_str() {
-                    "done" => RECEIPT,
-                    "cancelled" => RECEIPT_CANCELLED,
-                    _ => RECEIPT_DEAD,
-                };
-                self.post(
-                    job,
-                    target,
-                    name,
-                    NoteBody::Receipt { email, receipt },
-                    &plain,
-                )
-                .await
-            }
-            Answer::Failed { message, reference } => {
-                let claimed = self
-                    .claim(job, target.ticket_id, &[FAILURE_NOTE.to_owned()])
-                    .await?;
-                if !claimed.contains(FAILURE_NOTE) {
-                    tracing::info!(
-                        ticket = target.ticket_id,
-                        "the ticket already has a failure note"
-                    );
-                    return Ok(());
-                }
-                let body = NoteBody::Failed {
-                    message: &message,
-                    reference: &reference,
-                };
-                self.post(job, target, FAILED, body, &plain).await
-            }
-        }
+        let ticket = OnTicket {
+            replier: self,
+            target,
+        };
+        desk_note::deliver(&ticket, self.note_when_empty, job, answer).await
     }
 }
 
-/// What a note says.
-enum NoteBody<'a> {
-    Sessions(&'a LookupResult),
-    Empty(&'a LookupResult),
-    Failed {
-        message: &'a str,
-        reference: &'a str,
-    },
-    Summary {
-        url: Option<&'a str>,
-        outcome: &'a SummaryOutcome,
-    },
-    Receipt {
-        email: &'a CustomerEmail,
-        receipt: &'a ErasureReceipt,
-    },
-    /// The plain fallback's lines ([`render::plain_lines`]).
-    Plain(&'a [String]),
+/// One ticket, as the desks' shared delivery posts to it ([`desk_note::Desk`]).
+struct OnTicket<'a> {
+    replier: &'a ZendeskReplier,
+    target: &'a Target,
 }
 
-impl NoteBody<'_> {
-    /// The note carrying `marker`, and whether it is HTML (else plain text).
-    fn text(&self, marker: &str) -> (bool, String) {
-        let html = match self {
-            Self::Sessions(result) => render::sessions_note(result, marker),
-            Self::Empty(result) => render::empty_note(result, marker),
-            Self::Failed { message, reference } => render::failure_note(message, reference, marker),
-            Self::Summary { url, outcome } => render::summary_note(*url, outcome, marker),
-            Self::Receipt { email, receipt } => render::receipt_note(email, receipt, marker),
-            Self::Plain(lines) => return (false, render::plain_note(lines, marker)),
+#[async_trait]
+impl Desk for OnTicket<'_> {
+    fn place(&self) -> Place<'_> {
+        self.replier.place(self.target.ticket_id)
+    }
+
+    /// Posts `body` once (ledger effect `name`); if Zendesk refuses it, the plain note of `plain`.
+    async fn post(
+        &self,
+        job: &JobContext,
+        name: &'static str,
+        body: NoteBody<'_>,
+        plain: &[String],
+    ) -> Result<(), JobError> {
+        let effect = |body| NoteEffect {
+            api: &self.replier.api,
+            ticket_id: self.target.ticket_id,
+            stamp: self.target.updated_at.clone(),
+            body,
         };
-        (true, html)
+        let id = once_or_fallback::<ZendeskError>(
+            job,
+            name,
+            &effect(body),
+            &effect(NoteBody::Plain(plain)),
+        )
+        .await
+        .map_err(job_error)?;
+        tracing::info!(ticket = self.target.ticket_id, note = %id, "internal note on the ticket");
+        Ok(())
+    }
+
+    /// The configured tag (ledger effect `tag`), after a note with sessions or the empty note.
+    async fn after_note(&self, job: &JobContext) -> Result<(), JobError> {
+        let effect = TagEffect {
+            api: &self.replier.api,
+            ticket_id: self.target.ticket_id,
+            tag: &self.replier.tag,
+        };
+        job.effects()
+            .once(TAG, &effect)
+            .await
+            .map(drop)
+            .map_err(job_error)
     }
 }
 
@@ -511,60 +283,8 @@ impl Effect for TagEffect<'_> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
-    use crate::{
-        fullstory::SessionId,
-        identity::{CustomerEmail, Identity},
-        lookup::{Digest, FoundSession},
-    };
-
-    fn session(id: &str, likely: bool) -> FoundSession {
-        FoundSession {
-            id: SessionId::new(id).unwrap(),
-            url: format!("https://fs/{id}"),
-            created: DateTime::<Utc>::UNIX_EPOCH,
-            likely,
-        }
-    }
-
-    fn group(email: &str, sessions: Vec<FoundSession>) -> IdentityResult {
-        IdentityResult {
-            digest_skipped: None,
-            identity: Identity::Email(CustomerEmail::parse(email).unwrap()),
-            forgotten: false,
-            sessions,
-            digest: Some(Digest::default()),
-            summary: Some(SummaryOutcome::Ready("s".into())),
-        }
-    }
-
-    #[test]
-    fn only_new_sessions_remain_and_the_digest_follows_the_likely_session() {
-        let result = LookupResult {
-            not_looked_up: 0,
-            around: None,
-            lookback_days: 30,
-            identities: vec![
-                group(
-                    "a@acme.com",
-                    vec![session("1:2", true), session("1:1", false)],
-                ),
-                group("b@acme.com", vec![session("2:1", true)]),
-            ],
-        };
-        let new: HashSet<String> = ["1:1".to_owned()].into();
-        let fresh = only_new(&result, &new);
-        assert_eq!(fresh.identities.len(), 1);
-        assert_eq!(fresh.identities[0].sessions, vec![session("1:1", false)]);
-        assert!(fresh.identities[0].digest.is_none());
-        assert!(fresh.identities[0].summary.is_none());
-        let all: HashSet<String> = ["1:1", "1:2", "2:1"].map(str::to_owned).into();
-        let everything = only_new(&result, &all);
-        assert_eq!(everything.session_count(), 3);
-        assert!(everything.identities[0].digest.is_some());
-    }
+    use crate::fullstory::FullStoryError;
 
     #[test]
     fn lasting_refusals_are_permanent_and_passing_ones_are_retried() {

@@ -15,10 +15,13 @@
 //! ([`ZendeskConfig`]'s `auto_summary` reads `[fullstory]`).
 
 mod discord;
+mod escalate;
 mod fullstory;
 mod heap;
 mod identity;
+mod jira;
 mod limits;
+mod linear;
 mod log;
 mod privacy;
 mod queue;
@@ -37,12 +40,15 @@ use figment::{
 use serde::Deserialize;
 
 pub use discord::DiscordConfig;
+pub use escalate::EscalateConfig;
 pub use fullstory::FullStoryConfig;
 pub use heap::HeapConfig;
 pub use identity::IdentityConfig;
+pub use jira::JiraConfig;
 pub use limits::{
     DEFAULT_MAX_RETRY_AFTER, DEFAULT_OUTAGE_PROBE_INTERVAL, LimitsBackend, LimitsConfig,
 };
+pub use linear::{LINEAR_API_URL, LinearConfig};
 pub use log::{LogConfig, LogFormat};
 pub use privacy::PrivacyConfig;
 pub use queue::QueueConfig;
@@ -65,6 +71,9 @@ pub struct Config {
     pub slack: SlackConfig,
     pub zendesk: ZendeskConfig,
     pub discord: DiscordConfig,
+    pub linear: LinearConfig,
+    pub jira: JiraConfig,
+    pub escalate: EscalateConfig,
     pub heap: HeapConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
@@ -183,6 +192,8 @@ impl Config {
         self.zendesk.validate()?;
         self.zendesk.validate_with_fullstory(&self.fullstory)?;
         self.discord.validate()?;
+        self.linear.validate()?;
+        self.jira.validate()?;
         self.heap.validate()?;
         self.privacy.validate()?;
         self.log.validate()

@@ -158,6 +158,13 @@ impl PlatformReplier for DiscordReplier {
                 "failed",
                 Box::new(move |marker| render::failed(message, reference, marker)),
             ),
+            Answer::Escalated { escalated } => {
+                let text = escalated.message();
+                (
+                    "escalated",
+                    Box::new(move |marker| render::delayed(&text, marker)),
+                )
+            }
             // Discord starts no erasure; should a job name it, the receipt is plain lines.
             Answer::Erasure { email, receipt } => {
                 let text = std::iter::once(crate::render::erasure_heading(email, receipt))

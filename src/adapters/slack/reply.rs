@@ -201,6 +201,18 @@ impl PlatformReplier for SlackReplier {
                     .post(job, name, &target, render::erasure_receipt(email, receipt))
                     .await;
             }
+            // The asker hears which issue; the thread's one reply is the escalation job's own.
+            Answer::Escalated { escalated } => {
+                let target = target.privately();
+                return self
+                    .post(
+                        job,
+                        "escalated",
+                        &target,
+                        render::notice(&escalated.message()),
+                    )
+                    .await;
+            }
             Answer::Failed { message, reference } => {
                 let target = target.privately();
                 return self

@@ -54,6 +54,7 @@ pub const MAX_CONFLICTS: u32 = 3;
 pub const NOTE: &str = "note";
 const TAG: &str = "tag";
 const FAILED: &str = "failed";
+const ESCALATED: &str = "escalated";
 const SUMMARY: &str = "summary";
 const RECEIPT: &str = "receipt";
 const RECEIPT_DEAD: &str = "receipt-dead";
@@ -350,6 +351,26 @@ impl PlatformReplier for ZendeskReplier {
                 self.post(job, target, SUMMARY, body, &plain).await
             }
             Answer::Delayed { .. } => Ok(()),
+            // One note per ticket and issue: "Escalated to LIN-123 <link>" (an ask that found the issue
+            // already made leaves none: the first ask's note is there).
+            Answer::Escalated { escalated } if escalated.already => Ok(()),
+            Answer::Escalated { escalated } => {
+                let item = format!("escalated-{}", escalated.key);
+                let claimed = self
+                    .claim(job, target.ticket_id, std::slice::from_ref(&item))
+                    .await?;
+                if !claimed.contains(&item) {
+                    return Ok(());
+                }
+                self.post(
+                    job,
+                    target,
+                    ESCALATED,
+                    NoteBody::Escalated(escalated),
+                    &plain,
+                )
+                .await
+            }
             // Like a delay, "still pending" is not worth a note that cannot be replaced: the ticket gets
             // the final receipt (done, or given up).
             Answer::Erasure { receipt, .. } if receipt.status == "pending" => Ok(()),
@@ -405,6 +426,7 @@ enum NoteBody<'a> {
         email: &'a CustomerEmail,
         receipt: &'a ErasureReceipt,
     },
+    Escalated(&'a crate::answer::Escalated),
     /// The plain fallback's lines ([`render::plain_lines`]).
     Plain(&'a [String]),
 }
@@ -418,6 +440,7 @@ impl NoteBody<'_> {
             Self::Failed { message, reference } => render::failure_note(message, reference, marker),
             Self::Summary { url, outcome } => render::summary_note(*url, outcome, marker),
             Self::Receipt { email, receipt } => render::receipt_note(email, receipt, marker),
+            Self::Escalated(escalated) => render::escalated_note(escalated, marker),
             Self::Plain(lines) => return (false, render::plain_note(lines, marker)),
         };
         (true, html)

@@ -53,7 +53,7 @@ async fn mount_jane_sessions(fullstory: &MockServer) {
 /// a second create of the same id is refused as Linear refuses it), attachments idempotent per issue
 /// and URL, `attachmentDelete`, `viewer` and `team`. `fail_creates` answers that many creates 503.
 #[derive(Clone, Default)]
-struct FakeLinear {
+pub(crate) struct FakeLinear {
     state: Arc<Mutex<LinearState>>,
 }
 
@@ -68,7 +68,7 @@ struct LinearState {
 }
 
 impl FakeLinear {
-    async fn start(&self) -> MockServer {
+    pub(crate) async fn start(&self) -> MockServer {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/graphql"))
@@ -78,11 +78,11 @@ impl FakeLinear {
         server
     }
 
-    fn creates(&self) -> Vec<Value> {
+    pub(crate) fn creates(&self) -> Vec<Value> {
         self.state.lock().unwrap().creates.clone()
     }
 
-    fn issues(&self) -> usize {
+    pub(crate) fn issues(&self) -> usize {
         self.state.lock().unwrap().issues.len()
     }
 
@@ -335,6 +335,13 @@ struct Trackers {
     linear: FakeLinear,
     jira: FakeJira,
     _servers: Vec<MockServer>,
+}
+
+/// Linear on, at the fake served at `uri` (its server's).
+pub(crate) fn linear_at(config: &mut replaydesk::config::Config, uri: &str) {
+    config.linear.api_key = Secret::new("lin_api_test");
+    config.linear.team_id = Some(TEAM.into());
+    config.linear.api_url = Some(format!("{uri}/graphql"));
 }
 
 /// The service with Linear and Jira on, each at its fake.
@@ -830,5 +837,62 @@ async fn the_command_line_escalates_once_and_check_names_each_tracker() {
     assert!(
         said.contains("jira       ok (token of Support Bot; project SUP (Support))"),
         "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_tagged_to_escalate_gets_one_issue_and_one_note_however_often_the_tag_comes() {
+    use super::fakes::TICKET;
+    use super::zendesk::{Harness, created_body};
+    let linear = FakeLinear::default();
+    let server = linear.start().await;
+    let uri = server.uri();
+    let rd = Harness::with_a_session_for_jane_and(move |c| {
+        linear_at(c, &uri);
+        c.zendesk.escalate_tag = Some("escalate-bug".into());
+    })
+    .await;
+    rd.zendesk().set_tags(TICKET, &["escalate-bug"]);
+    // The trigger fires, Zendesk retries the same invocation, then the tag is sent again later.
+    let resent = format!(
+        r#"{{"ticket_id": "{TICKET}", "updated_at": "2026-11-20T14:30Z", "requester_email": "jane@acme.com"}}"#
+    );
+    for (invocation, body) in [
+        ("inv-1", created_body(TICKET)),
+        ("inv-1", created_body(TICKET)),
+        ("inv-2", resent),
+    ] {
+        assert_eq!(
+            rd.deliver(invocation, &body).await,
+            axum::http::StatusCode::OK
+        );
+        rd.run_jobs().await;
+    }
+    assert_eq!(linear.issues(), 1, "one issue");
+    let create = &linear.creates()[0];
+    let description = create["description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!("Zendesk ticket \\#{TICKET}")),
+        "{description}"
+    );
+    assert!(
+        description.contains(&format!("/agent/tickets/{TICKET}>)")),
+        "{description}"
+    );
+    assert!(
+        description.contains("a Zendesk trigger \\(tag escalate-bug\\)"),
+        "{description}"
+    );
+    let notes = rd.zendesk().notes(TICKET);
+    let escalated: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("Escalated to"))
+        .collect();
+    assert_eq!(escalated.len(), 1, "{notes:?}");
+    assert!(
+        escalated[0]
+            .contains(r#"<a href="https://linear.app/acme/issue/LIN-123">LIN-123</a> (Linear)"#),
+        "{}",
+        escalated[0]
     );
 }

@@ -370,3 +370,33 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 fn utf8_percent_encode(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The create's body, snapshotted: `tests/contracts/run` validates every snapshot's ADF document
+    /// against Atlassian's published ADF JSON schema (npm `@atlaskit/adf-schema`).
+    #[test]
+    fn the_create_body_is_a_jira_issue_with_an_adf_description() {
+        let report = super::super::text::tests::sample();
+        let labels = vec![
+            "support".to_owned(),
+            Tag("0123456789abcdef0123456789abcdef".into()).label(),
+        ];
+        insta::assert_json_snapshot!(create_body("SUP", "Bug", &labels, &report));
+    }
+
+    #[test]
+    fn jiras_reasons_are_said_in_one_line() {
+        let body = br#"{"errorMessages": ["Field 'x' cannot be set."], "errors": {"summary": "Summary must be less than 255 characters."}}"#;
+        assert_eq!(
+            refusal_message(StatusCode::BAD_REQUEST, body),
+            "Field 'x' cannot be set.; summary: Summary must be less than 255 characters."
+        );
+        assert_eq!(
+            refusal_message(StatusCode::BAD_REQUEST, b"<html>"),
+            "Bad Request (400)"
+        );
+    }
+}

@@ -327,7 +327,7 @@ pub fn moment_line(digest: Option<&Digest>, started: Option<DateTime<Utc>>) -> O
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fullstory::SessionId;
     use crate::lookup::Moment;
@@ -360,6 +360,25 @@ mod tests {
             },
             ..Digest::default()
         }
+    }
+
+    /// A report as an escalation from a Zendesk ticket makes it (for the other modules' tests).
+    pub(crate) fn sample() -> Report {
+        let jane = CustomerEmail::parse("jane@acme.com").unwrap();
+        let (session, digest) = (session(), digest());
+        Report::new(&Facts {
+            customer: &jane,
+            include_email: false,
+            session: Some(&session),
+            likely_reason: Some("live at or just before the time in question"),
+            digest: Some(&digest),
+            summary: Some("Jane (jane@acme.com) tried to pay twice.\nThen she gave up."),
+            source_label: "Zendesk ticket #35437",
+            source_url: Some("https://acme.zendesk.com/agent/tickets/35437"),
+            escalated_by: "Ada Lovelace (Zendesk)",
+            note: Some("Happens on Safari only"),
+            title: None,
+        })
     }
 
     #[test]

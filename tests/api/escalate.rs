@@ -896,3 +896,167 @@ async fn a_ticket_tagged_to_escalate_gets_one_issue_and_one_note_however_often_t
         escalated[0]
     );
 }
+
+/// A Slack interaction `payload`, form-encoded and signed as Slack signs it now, through the router.
+async fn slack_interaction(app: &TestApp, payload: &Value) -> helpers::TestResponse {
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let (ts, signature) = replaydesk::adapters::slack::verify::sign(
+        helpers::SLACK_SECRET,
+        app.clock.now().timestamp(),
+        body.as_bytes(),
+    );
+    let request = axum::http::Request::post("/slack/interactions")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    app.oneshot(request).await
+}
+
+#[tokio::test]
+async fn escalate_from_a_slack_answer_opens_a_modal_and_its_submission_answers_privately_once() {
+    let linear = FakeLinear::default();
+    let linear_server = linear.start().await;
+    let jira = FakeJira::default();
+    let jira_server = jira.start().await;
+    let (linear_uri, jira_uri) = (linear_server.uri(), jira_server.uri());
+    let app = TestApp::builder()
+        .slack()
+        .configure(move |c| {
+            linear_at(c, &linear_uri);
+            c.jira.base_url = Some(jira_uri);
+            c.jira.email = Some("bot@acme.com".into());
+            c.jira.api_token = Secret::new("jira-token");
+            c.jira.project_key = Some("SUP".into());
+        })
+        .start()
+        .await;
+    mount_jane_sessions(&app.fullstory).await;
+    let slack = app.slack_api();
+    for method in ["/api/views.open", "/api/chat.postEphemeral"] {
+        Mock::given(path(method))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "message_ts": "1.2"})),
+            )
+            .mount(slack)
+            .await;
+    }
+    Mock::given(path("/hooks/lookup"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(slack)
+        .await;
+    // U1 looks jane up; the private answer carries an Escalate button on the likely session.
+    let response_url = format!("{}/hooks/lookup", slack.uri());
+    app.replays("U1", "jane@acme.com", &response_url, "trigger-lookup")
+        .await;
+    app.run_jobs().await;
+    let answers = slack.received_requests().await.unwrap();
+    let answer: Value = answers
+        .iter()
+        .find(|r| r.url.path() == "/hooks/lookup")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .expect("the answer");
+    let text = answer.to_string();
+    assert!(
+        text.contains(r#"\"action_id\":\"escalate\""#)
+            || text.contains(r#""action_id":"escalate""#),
+        "{text}"
+    );
+    let lookup_job = 1;
+    let value = json!({"job": lookup_job, "session": "u1:s1"}).to_string();
+    let click = |trigger: &str, user: &str| {
+        json!({
+            "type": "block_actions", "trigger_id": trigger, "team": {"id": "T1"},
+            "user": {"id": user}, "channel": {"id": "C1"},
+            "container": {"channel_id": "C1", "is_ephemeral": true},
+            "response_url": format!("{}/hooks/click", slack.uri()),
+            "actions": [{"action_id": "escalate", "value": value}],
+        })
+    };
+    // The click is acknowledged at once; a worker opens the modal with its trigger.
+    let clicked = slack_interaction(&app, &click("trigger-click", "U1")).await;
+    assert_eq!(
+        clicked.status,
+        axum::http::StatusCode::OK,
+        "{}",
+        clicked.text
+    );
+    app.run_jobs().await;
+    let opened: Vec<Value> = slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/views.open")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0]["trigger_id"], "trigger-click");
+    let view = &opened[0]["view"];
+    assert_eq!(view["callback_id"], "escalate");
+    let blocks = view["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks[0]["block_id"], "tracker",
+        "a choice: both trackers are on"
+    );
+    assert_eq!(
+        blocks[1]["element"]["initial_value"],
+        "Support escalation: j•••@acme.com"
+    );
+    // The submission (twice: Slack's retry of one view) makes one Jira issue, answered privately.
+    let submission = json!({
+        "type": "view_submission", "team": {"id": "T1"},
+        "user": {"id": "U1", "name": "ada"},
+        "view": {
+            "id": "V123", "callback_id": "escalate",
+            "private_metadata": view["private_metadata"],
+            "state": {"values": {
+                "tracker": {"tracker": {"type": "static_select", "selected_option": {"value": "jira"}}},
+                "title": {"title": {"type": "plain_text_input", "value": "Checkout fails"}},
+                "note": {"note": {"type": "plain_text_input", "value": "Safari only"}},
+                "issue": {"issue": {"type": "plain_text_input", "value": null}},
+            }},
+        },
+    });
+    for _ in 0..2 {
+        let submitted = slack_interaction(&app, &submission).await;
+        assert_eq!(submitted.status, axum::http::StatusCode::OK);
+        assert_eq!(submitted.text, "", "the modal closes");
+    }
+    app.run_jobs().await;
+    {
+        let state = jira.state.lock().unwrap();
+        assert_eq!(state.creates, 1);
+        assert_eq!(state.issues[0]["fields"]["summary"], "Checkout fails");
+    }
+    let ephemeral: Vec<Value> = slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/chat.postEphemeral")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(ephemeral.len(), 1, "{ephemeral:?}");
+    assert_eq!(ephemeral[0]["user"], "U1");
+    assert!(
+        ephemeral[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Escalated to Jira: SUP-42"),
+        "{ephemeral:?}"
+    );
+    // Someone else clicking U1's answer opens nothing.
+    slack_interaction(&app, &click("trigger-other", "U2")).await;
+    app.run_jobs().await;
+    let opened = slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/api/views.open")
+        .count();
+    assert_eq!(opened, 1);
+    assert_eq!(linear.issues(), 0);
+}

@@ -35,6 +35,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod escalate;
 pub mod handle;
 pub mod inbound;
 pub mod mention;
@@ -100,6 +101,7 @@ impl Platform for Slack {
                 Arc::new(notice::NoticeHandler {
                     replier: replier.clone(),
                 }),
+                Arc::new(escalate::ModalHandler { api: api.clone() }),
                 Arc::new(unfurl::UnfurlHandler {
                     app: app.clone(),
                     api,

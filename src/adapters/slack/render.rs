@@ -107,6 +107,9 @@ pub struct Options {
     pub share: Option<i64>,
     /// A Summarize button on the likely session (summaries configured, none in the answer yet).
     pub summarize: bool,
+    /// An Escalate button on the likely session (a tracker configured; private answers, whose
+    /// `share` job it refers to).
+    pub escalate: bool,
 }
 
 /// The answer to a lookup.
@@ -149,10 +152,20 @@ pub fn sessions(result: &LookupResult, options: Options) -> Message {
                     blocks.push(context(&escape(&line)));
                 }
                 blocks.extend(went_wrong_block(&went_wrong));
+                let mut buttons = Vec::new();
                 if options.summarize
                     && let Some(button) = summarize_button(session, result.around)
                 {
-                    blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
+                    buttons.push(button.into());
+                }
+                if options.escalate
+                    && let Some(job) = options.share
+                    && let Some(button) = escalate_button(job, session)
+                {
+                    buttons.push(button.into());
+                }
+                if !buttons.is_empty() {
+                    blocks.push(SlackActionsBlock::new(buttons).into());
                 }
             }
         }
@@ -440,6 +453,20 @@ fn summarize_button(
     })
 }
 
+/// The Escalate button of a private answer (lookup job `job`) on `session` ([`super::escalate`]).
+fn escalate_button(job: i64, session: &FoundSession) -> Option<SlackBlockButtonElement> {
+    let value = super::escalate::EscalateValue {
+        job,
+        session: Some(session.id.clone()),
+    };
+    let text = serde_json::to_string(&value).ok()?;
+    (text.len() <= MAX_VALUE).then(|| {
+        SlackBlockButtonElement::new(pt!("Escalate"))
+            .with_action_id(SlackActionId(super::escalate::ESCALATE.into()))
+            .with_value(text)
+    })
+}
+
 fn share_button(job: i64) -> Option<SlackBlockButtonElement> {
     let value = ShareValue {
         job: Some(job),
@@ -556,6 +583,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
+                escalate: false,
             },
         );
         assert_json_snapshot!(message);
@@ -572,6 +600,7 @@ mod tests {
             Options {
                 share: None,
                 summarize: false,
+                escalate: false,
             },
         );
         assert_json_snapshot!(message);
@@ -633,6 +662,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
+                escalate: false,
             },
         );
         assert!(message.blocks.len() <= 50, "{}", message.blocks.len());
@@ -648,6 +678,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
+                escalate: false,
             },
         );
         let blocks = serde_json::to_value(&message.blocks).unwrap();

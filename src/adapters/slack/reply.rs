@@ -177,6 +177,10 @@ impl PlatformReplier for SlackReplier {
                 let options = Options {
                     share: target.is_private().then(|| job.id()),
                     summarize: self.app.lookup.summaries_enabled() && !lookup.summary,
+                    escalate: target.is_private()
+                        && crate::escalate::Tracker::ALL
+                            .iter()
+                            .any(|t| t.enabled(&self.app.config)),
                 };
                 ("answer", render::sessions(result, options))
             }

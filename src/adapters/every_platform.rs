@@ -322,7 +322,7 @@ proptest! {
 
         let json = |v: serenity::builder::EditInteractionResponse| serde_json::to_value(v).unwrap();
         for summaries in [true, false] {
-            check_discord(&json(discord::render::sessions(&result, summaries, MARKER)))?;
+            check_discord(&json(discord::render::sessions(&result, summaries, Some((42, &crate::escalate::Tracker::ALL)), MARKER)))?;
         }
         check_discord(&json(discord::render::summary(&asked, &outcome, MARKER)))?;
         check_discord(&json(discord::render::plain(&answer, MARKER)))?;

@@ -311,7 +311,7 @@ proptest! {
         let summary = Answer::Summary { job: &asked, outcome: &outcome };
 
         for options in [
-            slack::render::Options { share: Some(42), summarize: true, escalate: true },
+            slack::render::Options { share: Some(42), summarize: true, escalate: Some(42) },
             slack::render::Options::default(),
         ] {
             check_slack(&slack::render::sessions(&result, options))?;

@@ -79,6 +79,10 @@ pub struct EscalateJob {
     /// Where the answer goes; `None` for the command line, which reads the ledger's `outcome`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<ReplyTo>,
+    /// Where the issue is also noted, once, for everyone (the Slack thread the answer was in), when
+    /// it was made or linked by this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<ReplyTo>,
 }
 
 impl Job for EscalateJob {
@@ -109,6 +113,7 @@ impl EscalateJob {
             requester,
             requester_name: None,
             reply: None,
+            record: None,
         }
     }
 }
@@ -190,6 +195,14 @@ impl EscalateHandler {
                 },
             };
             to.deliver(job, answer).await?;
+        }
+        if let (Outcome::Escalated(escalated), Some(record)) = (&outcome, &payload.record)
+            && !escalated.already
+        {
+            self.repliers
+                .bind(record)?
+                .deliver(job, Answer::Escalated { escalated })
+                .await?;
         }
         let recorded = serde_json::to_string(&outcome).map_err(anyhow::Error::from)?;
         job.effects()

@@ -1060,3 +1060,106 @@ async fn escalate_from_a_slack_answer_opens_a_modal_and_its_submission_answers_p
     assert_eq!(opened, 1);
     assert_eq!(linear.issues(), 0);
 }
+
+#[tokio::test]
+async fn escalating_a_thread_answer_replies_once_in_the_thread_and_privately_to_the_asker() {
+    let linear = FakeLinear::default();
+    let server = linear.start().await;
+    let uri = server.uri();
+    let app = TestApp::builder()
+        .slack()
+        .configure(move |c| linear_at(c, &uri))
+        .start()
+        .await;
+    mount_jane_sessions(&app.fullstory).await;
+    let slack = app.slack_api();
+    for (method, answer) in [
+        (
+            "/api/chat.postMessage",
+            json!({"ok": true, "ts": "1700000100.000200"}),
+        ),
+        ("/api/views.open", json!({"ok": true})),
+        (
+            "/api/chat.postEphemeral",
+            json!({"ok": true, "message_ts": "1.2"}),
+        ),
+    ] {
+        Mock::given(path(method))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(slack)
+            .await;
+    }
+    let posted = |name: &'static str| async move {
+        slack
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == name)
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // "Find replays" on a message in a thread (sent now): the answer goes to the thread, with Escalate.
+    let ts = format!("{}.000100", app.clock.now().timestamp());
+    let shortcut = json!({
+        "type": "message_action", "callback_id": "find_replays", "trigger_id": "trigger-shortcut",
+        "response_url": format!("{}/hooks/shortcut", slack.uri()),
+        "team": {"id": "T1"}, "user": {"id": "U1", "team_id": "T1"}, "channel": {"id": "C1"},
+        "message": {"type": "message", "user": "U9", "text": "help jane@acme.com",
+                    "ts": ts, "thread_ts": "1700000000.000001"},
+    });
+    let asked = slack_interaction(&app, &shortcut).await;
+    assert_eq!(asked.status, axum::http::StatusCode::OK, "{}", asked.text);
+    app.run_jobs().await;
+    let answer = posted("/api/chat.postMessage").await.remove(0);
+    assert_eq!(answer["thread_ts"], "1700000000.000001");
+    assert!(
+        answer.to_string().contains(r#""action_id":"escalate""#),
+        "{answer}"
+    );
+    let click = json!({
+        "type": "block_actions", "trigger_id": "trigger-escalate", "team": {"id": "T1"},
+        "user": {"id": "U1"}, "channel": {"id": "C1"},
+        "container": {"channel_id": "C1", "message_ts": "1700000100.000200", "thread_ts": "1700000000.000001"},
+        "actions": [{"action_id": "escalate", "value": json!({"job": 1, "session": "u1:s1"}).to_string()}],
+    });
+    slack_interaction(&app, &click).await;
+    app.run_jobs().await;
+    let view = posted("/api/views.open").await.remove(0)["view"].clone();
+    assert_eq!(
+        view["submit"]["text"], "Escalate to Linear",
+        "one tracker: no choice"
+    );
+    let submission = json!({
+        "type": "view_submission", "team": {"id": "T1"}, "user": {"id": "U1", "name": "ada"},
+        "view": {"id": "V9", "callback_id": "escalate", "private_metadata": view["private_metadata"],
+                 "state": {"values": {}}},
+    });
+    slack_interaction(&app, &submission).await;
+    app.run_jobs().await;
+    assert_eq!(linear.issues(), 1);
+    let thread: Vec<Value> = posted("/api/chat.postMessage")
+        .await
+        .into_iter()
+        .filter(|m| m.to_string().contains("LIN-123"))
+        .collect();
+    assert_eq!(thread.len(), 1, "one reply in the thread");
+    assert_eq!(thread[0]["thread_ts"], "1700000000.000001");
+    let private = posted("/api/chat.postEphemeral").await;
+    assert_eq!(private.len(), 1);
+    assert!(
+        private[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Escalated to Linear: LIN-123")
+    );
+    // The source is the thread: the description says where it came from.
+    let description = linear.creates()[0]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        description.contains("**Escalated by:** ada \\(Slack\\)"),
+        "{description}"
+    );
+}

@@ -2,7 +2,8 @@
 //! tracker when both are on, the title prefilled, an optional note, an optional existing issue's key);
 //! submitting it records the shared escalation job ([`crate::escalate`]) and closes the modal; the
 //! asker then gets the issue's key and link privately (`chat.postEphemeral`), "Already escalated: …"
-//! when the same answer's session was escalated before.
+//! when the same answer's session was escalated before, and an answer in a thread gets one reply there
+//! with the issue (for everyone; once, when the issue was made or linked).
 //!
 //! Contract (docs.slack.dev: `views.open`, `view_submission`): a modal is opened with the click's
 //! `trigger_id`, which Slack accepts for 3 seconds. No upstream is called before the click is
@@ -271,6 +272,15 @@ pub async fn submitted(state: &AppState, team: &str, payload: Value) -> Result<V
         .name
         .clone()
         .or_else(|| submission.user.username.clone());
+    job.record = origin.thread_ts.clone().map(|thread_ts| {
+        Target::Thread {
+            channel: channel.clone(),
+            thread_ts,
+            user: None,
+            response_url: None,
+        }
+        .reply_to()
+    });
     job.reply = Some(
         Target::Ephemeral {
             channel,

@@ -107,9 +107,8 @@ pub struct Options {
     pub share: Option<i64>,
     /// A Summarize button on the likely session (summaries configured, none in the answer yet).
     pub summarize: bool,
-    /// An Escalate button on the likely session (a tracker configured; private answers, whose
-    /// `share` job it refers to).
-    pub escalate: bool,
+    /// An Escalate button on the likely session, referring to this lookup job (a tracker is on).
+    pub escalate: Option<i64>,
 }
 
 /// The answer to a lookup.
@@ -158,8 +157,7 @@ pub fn sessions(result: &LookupResult, options: Options) -> Message {
                 {
                     buttons.push(button.into());
                 }
-                if options.escalate
-                    && let Some(job) = options.share
+                if let Some(job) = options.escalate
                     && let Some(button) = escalate_button(job, session)
                 {
                     buttons.push(button.into());
@@ -453,7 +451,7 @@ fn summarize_button(
     })
 }
 
-/// The Escalate button of a private answer (lookup job `job`) on `session` ([`super::escalate`]).
+/// The Escalate button of lookup job `job`'s answer, on `session` ([`super::escalate`]).
 fn escalate_button(job: i64, session: &FoundSession) -> Option<SlackBlockButtonElement> {
     let value = super::escalate::EscalateValue {
         job,
@@ -583,7 +581,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
-                escalate: false,
+                escalate: None,
             },
         );
         assert_json_snapshot!(message);
@@ -600,7 +598,7 @@ mod tests {
             Options {
                 share: None,
                 summarize: false,
-                escalate: false,
+                escalate: None,
             },
         );
         assert_json_snapshot!(message);
@@ -662,7 +660,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
-                escalate: false,
+                escalate: None,
             },
         );
         assert!(message.blocks.len() <= 50, "{}", message.blocks.len());
@@ -678,7 +676,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
-                escalate: false,
+                escalate: None,
             },
         );
         let blocks = serde_json::to_value(&message.blocks).unwrap();

@@ -177,10 +177,10 @@ impl PlatformReplier for SlackReplier {
                 let options = Options {
                     share: target.is_private().then(|| job.id()),
                     summarize: self.app.lookup.summaries_enabled() && !lookup.summary,
-                    escalate: target.is_private()
-                        && crate::escalate::Tracker::ALL
-                            .iter()
-                            .any(|t| t.enabled(&self.app.config)),
+                    escalate: crate::escalate::Tracker::ALL
+                        .iter()
+                        .any(|t| t.enabled(&self.app.config))
+                        .then(|| job.id()),
                 };
                 ("answer", render::sessions(result, options))
             }
@@ -206,15 +206,15 @@ impl PlatformReplier for SlackReplier {
                     .await;
             }
             // The asker hears which issue; the thread's one reply is the escalation job's own.
+            // The asker hears which issue privately; a thread gets it once, for everyone (the job
+            // delivers it there only when the issue was made or linked now).
             Answer::Escalated { escalated } => {
-                let target = target.privately();
+                let (name, target) = match target {
+                    Target::Thread { .. } => ("escalated-thread", target.clone()),
+                    _ => ("escalated", target.privately()),
+                };
                 return self
-                    .post(
-                        job,
-                        "escalated",
-                        &target,
-                        render::notice(&escalated.message()),
-                    )
+                    .post(job, name, &target, render::notice(&escalated.message()))
                     .await;
             }
             Answer::Failed { message, reference } => {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod demo;
 pub mod erasure;
+pub mod escalate;
 pub mod fullstory;
 pub mod identity;
 

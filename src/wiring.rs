@@ -25,6 +25,7 @@ use crate::{
     clock::Clock,
     config::Config,
     erasure::{EraseHandler, heap::Heap},
+    escalate::{EscalateHandler, Trackers},
     queue::{JobHandler, Queue, Settings},
     server,
 };
@@ -180,6 +181,8 @@ impl ServiceBuilder {
             background.extend(plugged.background);
         }
         let repliers = Repliers::new(repliers);
+        let trackers = Trackers::from_config(&app.config, &app.upstreams)
+            .map_err(|error| error.context("could not build the trackers' clients"))?;
         handlers.extend([
             Arc::new(LookupHandler {
                 app: app.clone(),
@@ -189,9 +192,15 @@ impl ServiceBuilder {
                 app: app.clone(),
                 repliers: repliers.clone(),
             }),
+            Arc::new(EscalateHandler {
+                app: app.clone(),
+                trackers: trackers.clone(),
+                repliers: repliers.clone(),
+            }),
             Arc::new(EraseHandler {
                 app: app.clone(),
                 heap: Heap::from_config(&app.config.heap, app.upstreams.clone())?.map(Arc::new),
+                trackers,
                 repliers,
             }),
         ]);

@@ -30,8 +30,10 @@
 //!              store                                        (the core: knows no platform, no job kind)
 //! answer     → app fullstory identity lookup outbound privacy queue
 //! server     → app config telemetry
-//! erasure    → answer app config fullstory identity outbound privacy queue signing store
 //! render     → answer fullstory identity lookup privacy
+//! escalate   → answer app config fullstory identity lookup outbound privacy queue render store
+//!              (issue 25: the trackers, the escalation job; knows no platform)
+//! erasure    → answer app config escalate fullstory identity outbound privacy queue signing store
 //! adapters   → answer app … erasure … privacy queue render signing source_limits store
 //! wiring     → adapters answer app clock config erasure queue server   (the composition root)
 //! demo       → adapters … server wiring

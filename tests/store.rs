@@ -1032,14 +1032,14 @@ async fn a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_ev
     let store = db.open().await.unwrap();
     let mut raw = db.raw().await;
     // Migrations newer than the old runner's are applied on top (7: the `cancelled` state and the
-    // `tombstones` table; 10: the Activation counts and shared session data); everything the old
-    // runner made is as it was.
+    // `tombstones` table; 8: the `escalations` table; 10: the Activation counts and shared session
+    // data); everything the old runner made is as it was.
     let after: Vec<String> = db
         .snapshot(&mut raw)
         .await
         .into_iter()
         .filter(|line| {
-            !["tombstones", "activation_", "session_data"]
+            !["tombstones", "escalations", "activation_", "session_data"]
                 .iter()
                 .any(|new| line.contains(new))
         })

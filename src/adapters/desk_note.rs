@@ -7,6 +7,8 @@
 //!   and the desk asks for it; ledger effect [`NOTE`]; then the desk's [`Desk::after_note`] (Zendesk's
 //!   tag).
 //! - [`Answer::Summary`]: a summary note ([`SUMMARY`]).
+//! - [`Answer::Escalated`]: one "Escalated to LIN-123" note per place and issue ([`ESCALATED`]); none
+//!   for an ask that found the issue already made.
 //! - [`Answer::Delayed`], and a pending erasure receipt: nothing. A note cannot be replaced later, and a
 //!   "your answer is late" note followed by the answer would only clutter the place.
 //! - [`Answer::Erasure`]: the final receipt, as `receipt`, `receipt-cancelled` or `receipt-dead`.
@@ -34,6 +36,7 @@ use crate::{
 /// Ledger effect names of the notes.
 pub const NOTE: &str = "note";
 pub const FAILED: &str = "failed";
+pub const ESCALATED: &str = "escalated";
 pub const SUMMARY: &str = "summary";
 pub const RECEIPT: &str = "receipt";
 pub const RECEIPT_DEAD: &str = "receipt-dead";
@@ -55,6 +58,7 @@ pub enum NoteBody<'a> {
         email: &'a CustomerEmail,
         receipt: &'a ErasureReceipt,
     },
+    Escalated(&'a crate::answer::Escalated),
     /// The plain fallback's lines ([`note::plain_lines`]).
     Plain(&'a [String]),
 }
@@ -68,6 +72,7 @@ impl NoteBody<'_> {
             Self::Failed { message, reference } => note::failure_note(message, reference, marker),
             Self::Summary { url, outcome } => note::summary_note(*url, outcome, marker),
             Self::Receipt { email, receipt } => note::receipt_note(email, receipt, marker),
+            Self::Escalated(escalated) => note::escalated_note(escalated, marker),
             Self::Plain(lines) => return (false, note::plain_note(lines, marker)),
         };
         (true, html)
@@ -169,6 +174,17 @@ pub async fn deliver(
             desk.post(job, SUMMARY, body, &plain).await
         }
         Answer::Delayed { .. } => Ok(()),
+        // One note per place and issue: "Escalated to LIN-123 <link>" (an ask that found the issue
+        // already made leaves none: the first ask's note is there).
+        Answer::Escalated { escalated } if escalated.already => Ok(()),
+        Answer::Escalated { escalated } => {
+            let item = format!("escalated-{}", escalated.key);
+            if !desk.place().holds(job, &item).await? {
+                return Ok(());
+            }
+            desk.post(job, ESCALATED, NoteBody::Escalated(escalated), &plain)
+                .await
+        }
         Answer::Erasure { receipt, .. } if receipt.status == "pending" => Ok(()),
         Answer::Erasure { email, receipt } => {
             let name = match receipt.status.as_str() {

@@ -361,7 +361,7 @@ proptest! {
         let summary = Answer::Summary { job: &asked, outcome: &outcome };
 
         for options in [
-            slack::render::Options { share: Some(42), summarize: true },
+            slack::render::Options { share: Some(42), summarize: true, escalate: Some(42) },
             slack::render::Options::default(),
         ] {
             check_slack(&slack::render::sessions(&result, options))?;
@@ -372,7 +372,7 @@ proptest! {
 
         let json = |v: serenity::builder::EditInteractionResponse| serde_json::to_value(v).unwrap();
         for summaries in [true, false] {
-            check_discord(&json(discord::render::sessions(&result, summaries, MARKER)))?;
+            check_discord(&json(discord::render::sessions(&result, summaries, Some((42, &crate::escalate::Tracker::ALL)), MARKER)))?;
         }
         check_discord(&json(discord::render::summary(&asked, &outcome, MARKER)))?;
         check_discord(&json(discord::render::plain(&answer, MARKER)))?;
@@ -420,7 +420,8 @@ fn past_the_activation_budget_every_platform_says_why_the_digest_is_missing() {
     ))
     .unwrap();
     assert!(slack.contains(line), "{slack}");
-    let discord = serde_json::to_string(&discord::render::sessions(&result, true, MARKER)).unwrap();
+    let discord =
+        serde_json::to_string(&discord::render::sessions(&result, true, None, MARKER)).unwrap();
     assert!(discord.contains(line), "{discord}");
     let zendesk = zendesk::render::sessions_note(&result, MARKER);
     assert!(zendesk.contains(line), "{zendesk}");

@@ -13,15 +13,18 @@
 //!
 //! - [`reply`]: where an answer goes and who delivers it ([`ReplyTo`], [`Replier`], [`Answer`]);
 //! - [`lookup_job`], [`summary_job`]: the two shared job kinds and their handlers;
+//! - [`escalated`]: what an escalation to a tracker answers ([`Escalated`]);
 //! - [`policy`]: what the person who asked is told when FullStory fails, is late, or the job gives up;
 //! - [`posted`]: what a ticket or conversation already shows (never the same session twice there);
 
+pub mod escalated;
 pub mod lookup_job;
 pub mod policy;
 pub mod posted;
 pub mod reply;
 pub mod summary_job;
 
+pub use escalated::Escalated;
 pub use lookup_job::{LookupHandler, LookupJob, run_lookup};
 pub use policy::{
     CANCELLED, GAVE_UP, GAVE_UP_POSTING, REFUSED, TOO_LATE, asked_wait, deliver_cancelled,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::{LookupJob, SummaryJob};
+use super::{Escalated, LookupJob, SummaryJob};
 use crate::{
     identity::CustomerEmail,
     lookup::{LookupResult, SummaryOutcome},
@@ -98,6 +98,10 @@ pub enum Answer<'a> {
         email: &'a CustomerEmail,
         receipt: &'a ErasureReceipt,
     },
+    /// An escalation's issue ([`crate::escalate`]): made, already made, or an existing one linked.
+    /// Told to the asker (and, where a platform keeps a record of the conversation, left there once:
+    /// Zendesk's internal note "Escalated to LIN-123 <link>").
+    Escalated { escalated: &'a Escalated },
 }
 
 /// One platform's way of delivering answers, to its own [`ReplyTarget`]: what an adapter implements.

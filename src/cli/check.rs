@@ -84,6 +84,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
         ),
     }
     println!("{:<10} {}", "outages", outages(&app).await);
+    failed |= !trackers(&app).await;
     for (name, on) in crate::wiring::integrations(&app.config) {
         println!(
             "{name:<10} {}",
@@ -102,6 +103,33 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     } else {
         Ok(())
     }
+}
+
+/// Each tracker escalations may go to ([`crate::escalate`]), checked with one read-only call (who the
+/// key or token belongs to, and the team or project); `false` when one configured fails.
+async fn trackers(app: &App) -> bool {
+    let trackers = match crate::escalate::Trackers::from_config(&app.config, &app.upstreams) {
+        Ok(trackers) => trackers,
+        Err(error) => {
+            println!("trackers   failed: {error:#}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for tracker in crate::escalate::Tracker::ALL {
+        let name = tracker.as_str();
+        match trackers.get(tracker) {
+            None => println!("{name:<10} off (its secrets are not set)"),
+            Some(client) => match client.check().await {
+                Ok(found) => println!("{name:<10} ok ({found})"),
+                Err(error) => {
+                    ok = false;
+                    println!("{name:<10} failed: {error}");
+                }
+            },
+        }
+    }
+    ok
 }
 
 /// The enabled platforms that serve any tenant who reaches them (reported, not failed: a single-tenant

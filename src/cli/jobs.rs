@@ -363,6 +363,38 @@ pub fn mask_emails(text: &str) -> String {
     out
 }
 
+/// Works `queue` in this process (as `owner`) until none of `ids` is `open` any more (each is finished,
+/// or waits for a retry or an upstream, as the command decides), telling `on_look` how many are still
+/// open after each look: how `forget` and `escalate` see their own jobs through.
+pub async fn work_until(
+    queue: &Queue,
+    store: &SqlStore,
+    owner: &str,
+    ids: &[i64],
+    open: fn(&StoredJob) -> bool,
+    mut on_look: impl FnMut(usize),
+) -> anyhow::Result<()> {
+    for _ in 0..10_000 {
+        let mut still = 0;
+        for id in ids {
+            if store.get_job(*id).await?.as_ref().is_some_and(open) {
+                still += 1;
+            }
+        }
+        on_look(still);
+        if still == 0 {
+            break;
+        }
+        match queue.try_execute_one(owner).await? {
+            crate::queue::ExecutionOutcome::EmptyQueue => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            outcome => tracing::debug!(?outcome, "step"),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -1,4 +1,5 @@
-//! The `replaydesk` command line: `demo`, `serve`, `lookup`, `check`, `forget`, `audit`, `jobs …`, and
+//! The `replaydesk` command line: `demo`, `serve`, `lookup`, `check`, `forget`, `audit`, `escalate`,
+//! `jobs …`, and
 //! each platform's own commands (`slack manifest`, `zendesk setup|backfill|app`, `discord register`),
 //! which the platforms declare themselves ([`crate::adapters::Platform::command`]) and this module adds
 //! to the parser from [`crate::adapters::PLATFORMS`].
@@ -8,6 +9,7 @@
 
 mod activations;
 mod check;
+mod escalate;
 pub mod jobs;
 mod lookup;
 mod privacy;
@@ -51,6 +53,8 @@ pub enum Command {
     Forget(privacy::ForgetArgs),
     /// Who looked up whom: lookups and erasures, identities as keyed hashes.
     Audit(privacy::AuditArgs),
+    /// Escalate a customer's likely session to Linear or Jira: one issue per source and session.
+    Escalate(escalate::EscalateArgs),
     /// Inspect and replay queued, failed and dead jobs.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
@@ -144,6 +148,7 @@ pub fn main() -> ExitCode {
             Command::Activations(args) => activations::run(config, args).await,
             Command::Forget(args) => privacy::forget(config, args).await,
             Command::Audit(args) => privacy::audit(config, args).await,
+            Command::Escalate(args) => escalate::run(config, args).await,
             Command::Jobs(jobs::JobsCommand::Cancel { id }) => {
                 // The whole service: the job's replier tells its requester.
                 let service = crate::wiring::Service::build(config, crate::clock::Clock::system())

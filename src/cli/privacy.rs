@@ -8,8 +8,6 @@
 //! progress, then a receipt per email: what was deleted where (with upstream references) and what is
 //! still pending. Exit 0 when everything is done, 1 when something is pending or failed.
 
-use std::time::Duration;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 
@@ -23,7 +21,6 @@ use crate::{
     identity::{CustomerEmail, Identity, parse_address, parse_query},
     privacy::ErasureReceipt,
     privacy::Requester,
-    queue::ExecutionOutcome,
     store::{AuditRecord, JobState},
 };
 
@@ -130,31 +127,20 @@ pub async fn forget(config: Config, args: ForgetArgs) -> Result<(), Failure> {
     // Work the queue until each erasure is finished or waits for a retry.
     let owner = format!("cli-forget@{}", std::process::id());
     let mut progress = Progress::new("erasures finished or waiting for a retry", jobs.len());
-    for _ in 0..10_000 {
-        let mut open = 0;
-        for (_, id) in &jobs {
-            let job = state.store.get_job(*id).await.map_err(Failure::from)?;
-            if let Some(job) = job
-                && matches!(job.state, JobState::Queued | JobState::Running)
+    let ids: Vec<i64> = jobs.iter().map(|(_, id)| *id).collect();
+    super::jobs::work_until(
+        &state.queue,
+        &state.store,
+        &owner,
+        &ids,
+        |job| {
+            matches!(job.state, JobState::Queued | JobState::Running)
                 && !(job.state == JobState::Queued && job.attempts > 0)
-            {
-                open += 1;
-            }
-        }
-        progress.set(jobs.len() - open);
-        if open == 0 {
-            break;
-        }
-        match state
-            .queue
-            .try_execute_one(&owner)
-            .await
-            .map_err(Failure::from)?
-        {
-            ExecutionOutcome::EmptyQueue => tokio::time::sleep(Duration::from_millis(50)).await,
-            outcome => tracing::debug!(?outcome, "erasure step"),
-        }
-    }
+        },
+        |open| progress.set(ids.len() - open),
+    )
+    .await
+    .map_err(Failure::from)?;
     let mut all_done = true;
     let mut receipts = Vec::new();
     for (email, id) in &jobs {

@@ -15,11 +15,14 @@
 //! ([`ZendeskConfig`]'s `auto_summary` reads `[fullstory]`).
 
 mod discord;
+mod escalate;
 mod fullstory;
 mod heap;
 mod identity;
 mod intercom;
+mod jira;
 mod limits;
+mod linear;
 mod log;
 mod privacy;
 mod queue;
@@ -38,13 +41,16 @@ use figment::{
 use serde::Deserialize;
 
 pub use discord::DiscordConfig;
+pub use escalate::EscalateConfig;
 pub use fullstory::{DigestMode, FullStoryConfig, Reserve};
 pub use heap::HeapConfig;
 pub use identity::IdentityConfig;
 pub use intercom::{INTERCOM_US, IntercomConfig};
+pub use jira::JiraConfig;
 pub use limits::{
     DEFAULT_MAX_RETRY_AFTER, DEFAULT_OUTAGE_PROBE_INTERVAL, LimitsBackend, LimitsConfig,
 };
+pub use linear::{LINEAR_API_URL, LinearConfig};
 pub use log::{LogConfig, LogFormat};
 pub use privacy::PrivacyConfig;
 pub use queue::QueueConfig;
@@ -68,6 +74,9 @@ pub struct Config {
     pub zendesk: ZendeskConfig,
     pub discord: DiscordConfig,
     pub intercom: IntercomConfig,
+    pub linear: LinearConfig,
+    pub jira: JiraConfig,
+    pub escalate: EscalateConfig,
     pub heap: HeapConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
@@ -203,6 +212,8 @@ impl Config {
         self.discord.validate()?;
         self.intercom.validate()?;
         self.intercom.validate_with_fullstory(&self.fullstory)?;
+        self.linear.validate()?;
+        self.jira.validate()?;
         self.heap.validate()?;
         self.privacy.validate()?;
         self.log.validate()

@@ -32,6 +32,9 @@ pub struct ZendeskConfig {
     pub auto_summary: bool,
     pub note_when_empty: bool,
     pub tag: String,
+    /// A ticket carrying this tag (as read over Zendesk's API) is escalated to the tracker that is on
+    /// (Linear first when both are), once per ticket and session; unset: no tag escalates.
+    pub escalate_tag: Option<String>,
     pub fullstory_event: bool,
     /// When set, webhooks from other Zendesk accounts (`x-zendesk-account-id`) get 403.
     pub allowed_account_ids: List,
@@ -81,6 +84,7 @@ impl Default for ZendeskConfig {
             auto_summary: false,
             note_when_empty: true,
             tag: "replaydesk".into(),
+            escalate_tag: None,
             fullstory_event: false,
             allowed_account_ids: List::default(),
             timeout: Interval(Duration::from_secs(10)),

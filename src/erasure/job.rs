@@ -14,6 +14,9 @@
 //!      manual path (FullStory: the user's page → delete the user), and the erasure is not "done";
 //!    - no session and no user for the email: "no user found for this email; nothing deleted there".
 //! 2. Heap, when `heap.*` is configured: a deletion request; its `deletion_request_id` is kept.
+//!    Then the trackers ([`crate::escalate`]): the links replaydesk added to issues escalated about the
+//!    customer are removed; each issue replaydesk made is listed as **needs a person** ("LIN-123: by
+//!    hand"), since its description mentions the customer.
 //! 3. Our cache: the customer's session lists, events and summaries are dropped, so the next lookup
 //!    reaches FullStory again; the erasure is announced to every other replica, which drops its own
 //!    copy ([`super::broadcast`]).
@@ -46,7 +49,7 @@ use crate::{
     fullstory::{FullStoryError, SessionsApi},
     identity::{CustomerEmail, Identity},
     privacy::Requester,
-    queue::{Effect, Job, JobContext, JobError, RunJob},
+    queue::{Idempotent, Job, JobContext, JobError, RunJob},
     store::EffectState,
 };
 
@@ -68,12 +71,17 @@ impl Job for ErasureJob {
 pub struct EraseHandler {
     pub app: Arc<App>,
     pub heap: Option<Arc<Heap>>,
+    /// The trackers escalations went to: the links replaydesk made there for the customer are removed.
+    pub trackers: crate::escalate::Trackers,
     /// Who delivers receipts, by platform.
     pub repliers: Repliers,
 }
 
 // The ledger names of the steps live beside the receipt that reads them back ([`ErasureReceipt`]).
-use crate::privacy::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP, SHOWN_STEP};
+use crate::escalate::{Issue, Tracker};
+use crate::privacy::{
+    ESCALATION_STEP, ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP, SHOWN_STEP,
+};
 
 /// How a FullStory user is deleted by hand, in FullStory's own words (its help page "Can I delete
 /// sessions?": "Delete a user via Fullstory application").
@@ -92,24 +100,6 @@ struct FullStoryPlan {
     orphan_sessions: usize,
     /// Users an earlier attempt of this job already dealt with (not read again).
     settled: BTreeSet<String>,
-}
-
-/// An effect whose action is idempotent upstream, so a retry after a crash may simply do it again.
-struct Idempotent<F>(F);
-
-#[async_trait]
-impl<F, Fut> Effect for Idempotent<F>
-where
-    F: Fn() -> Fut + Send + Sync,
-    Fut: std::future::Future<Output = anyhow::Result<String>> + Send,
-{
-    async fn find_existing(&self, _marker: &str) -> anyhow::Result<Option<String>> {
-        Ok(None)
-    }
-
-    async fn perform(&self, _marker: &str) -> anyhow::Result<String> {
-        (self.0)().await
-    }
 }
 
 /// A short, stable effect name for one FullStory user (`fs-` + 12 hex digits).
@@ -289,6 +279,87 @@ impl EraseHandler {
         )))
     }
 
+    /// Step 2b: for each escalation about the customer ([`crate::escalate`]), the link replaydesk
+    /// added to the issue (a Linear attachment, a Jira remote link) is removed; an issue replaydesk made
+    /// has a description that mentions the customer (masked, or in full with
+    /// `escalate.include_email`), which replaydesk does not rewrite: a person edits it ("LIN-123: by
+    /// hand"). A tracker no longer configured here leaves its link to a person too.
+    async fn escalation_step(&self, job: &JobContext, who: &Identity) -> anyhow::Result<()> {
+        let escalations = self
+            .app
+            .store
+            .escalations_of_customer(&self.app.auditor.hash(who))
+            .await?;
+        for row in escalations {
+            let (Some(id), Some(key), Some(url)) = (&row.issue_id, &row.issue_key, &row.issue_url)
+            else {
+                continue;
+            };
+            let issue = Issue {
+                id: id.clone(),
+                key: key.clone(),
+                url: url.clone(),
+            };
+            let short: String = row.tag.chars().take(12).collect();
+            let tracker = Tracker::parse(&row.tracker);
+            let name = tracker.map_or("tracker", Tracker::title);
+            if let (Some(link_id), None) = (&row.link_id, row.unlinked_at) {
+                match tracker.and_then(|t| self.trackers.get(t)) {
+                    Some(client) => {
+                        let effect = Idempotent(|| async {
+                            client.unlink(&issue, link_id).await?;
+                            Ok(format!(
+                                "{name} {key}: replaydesk's link to the session removed"
+                            ))
+                        });
+                        job.effects()
+                            .once(&format!("{ESCALATION_STEP}{short}"), &effect)
+                            .await?;
+                        self.app
+                            .store
+                            .mark_escalation_unlinked(
+                                &row.source,
+                                &row.session,
+                                self.app.clock.now(),
+                            )
+                            .await?;
+                    }
+                    None => {
+                        let line = format!(
+                            "{key}: by hand: remove replaydesk's link to the session ({name} is not \
+                             configured here) {url}"
+                        );
+                        self.manual(
+                            job,
+                            &format!("{MANUAL_STEP}{ESCALATION_STEP}l{short}"),
+                            line,
+                        )
+                        .await?;
+                    }
+                }
+            }
+            if row.created {
+                let line = format!(
+                    "{key}: by hand: the {name} issue replaydesk made mentions this customer in its \
+                     description {url}"
+                );
+                self.manual(job, &format!("{MANUAL_STEP}{ESCALATION_STEP}{short}"), line)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A step a person must do, said once in the receipt.
+    async fn manual(&self, job: &JobContext, name: &str, line: String) -> anyhow::Result<()> {
+        let effect = Idempotent(move || {
+            let line = line.clone();
+            async move { Ok(line) }
+        });
+        job.effects().once(name, &effect).await?;
+        Ok(())
+    }
+
     /// Steps 1–3; the FullStory users found.
     async fn upstream_steps(
         &self,
@@ -318,6 +389,9 @@ impl EraseHandler {
             });
             job.effects().once(HEAP_STEP, &effect).await?;
         }
+
+        // 2b. The trackers: the links replaydesk added to issues for this customer.
+        self.escalation_step(job, &who).await?;
 
         // 3. Our cache, and every other replica's (told through the store, by the keyed hash).
         self.app.sessions.invalidate(&who);

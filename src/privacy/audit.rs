@@ -82,6 +82,15 @@ impl Auditor {
         hex::encode(&mac[..16])
     }
 
+    /// The keyed hash of `text` under this auditor's key, for `purpose` (so two uses of one text never
+    /// give the same hash): stable for one key, useless without it. An escalation's tag
+    /// ([`crate::escalate`]) is one: it finds the issue again without saying what it is about.
+    pub fn hash_text(&self, purpose: &str, text: &str) -> String {
+        let mac =
+            crate::signing::hmac_sha256(&self.key, &[purpose.as_bytes(), b"\n", text.as_bytes()]);
+        hex::encode(&mac[..16])
+    }
+
     /// Records one action; a failure to record is logged, never fatal to the action itself.
     pub async fn record(
         &self,

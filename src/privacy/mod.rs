@@ -21,5 +21,7 @@ mod receipt;
 mod tombstone;
 
 pub use audit::{Auditor, Requester};
-pub use receipt::{ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP, SHOWN_STEP};
+pub use receipt::{
+    ESCALATION_STEP, ErasureReceipt, FULLSTORY_STEP, HEAP_STEP, MANUAL_STEP, SHOWN_STEP,
+};
 pub use tombstone::Tombstones;

@@ -10,6 +10,8 @@ use crate::store::{EffectState, SqlStore};
 /// The ledger name of an erasure's Heap step, and the prefix of each FullStory user's.
 pub const HEAP_STEP: &str = "heap";
 pub const FULLSTORY_STEP: &str = "fs-";
+/// The prefix of an erasure's step on a tracker (a link replaydesk added to an escalated issue).
+pub const ESCALATION_STEP: &str = "esc-";
 /// The prefix of an erasure step replaydesk cannot do and a person must (its text says how).
 pub const MANUAL_STEP: &str = "manual-";
 /// The ledger name of the line naming where replaydesk posted this customer's replays (notes and
@@ -21,6 +23,7 @@ fn is_step(name: &str) -> bool {
     name == HEAP_STEP
         || name == SHOWN_STEP
         || name.starts_with(FULLSTORY_STEP)
+        || name.starts_with(ESCALATION_STEP)
         || name.starts_with(MANUAL_STEP)
 }
 

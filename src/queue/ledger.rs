@@ -50,6 +50,25 @@ pub trait Effect: Send + Sync {
     async fn perform(&self, marker: &str) -> anyhow::Result<String>;
 }
 
+/// An effect whose action is idempotent upstream (a deletion, a link keyed by its URL) or a record of
+/// our own, so a retry after a crash may simply do it again: nothing to look for.
+pub struct Idempotent<F>(pub F);
+
+#[async_trait]
+impl<F, Fut> Effect for Idempotent<F>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = anyhow::Result<String>> + Send,
+{
+    async fn find_existing(&self, _marker: &str) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+
+    async fn perform(&self, _marker: &str) -> anyhow::Result<String> {
+        (self.0)().await
+    }
+}
+
 /// The ledger of one job; get it from `JobContext::effects`.
 pub struct Effects {
     store: Arc<SqlStore>,

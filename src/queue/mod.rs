@@ -89,5 +89,5 @@ mod worker;
 pub use job::{
     ExecutionOutcome, Job, JobContext, JobError, JobHandler, RunJob, Settings, decode_stored,
 };
-pub use ledger::{Effect, Effects};
+pub use ledger::{Effect, Effects, Idempotent};
 pub use worker::{Queue, Workers, backoff_delay};

@@ -294,6 +294,7 @@ pub fn fallback_lines(
             .chain(erasure_lines(receipt))
             .map(|line| escape(&line))
             .collect(),
+        Answer::Escalated { escalated } => vec![escape(&escalated.message())],
     }
 }
 

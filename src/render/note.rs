@@ -188,6 +188,27 @@ pub fn failure_note(message: &str, job_reference: &str, reference: &str) -> Stri
     )
 }
 
+/// The note an escalation leaves at its place: "Escalated to LIN-123 (Linear)", the key a link to
+/// the issue.
+pub fn escalated_note(escalated: &crate::answer::Escalated, reference: &str) -> String {
+    let key = escape(&cut_bytes(&escalated.key, 200));
+    let issue = if is_web_url(&escalated.url) && escalated.url.len() <= MAX_URL_BYTES {
+        format!("<a href=\"{}\">{key}</a>", escape(&escalated.url))
+    } else {
+        key
+    };
+    let verb = if escalated.linked {
+        "Linked to"
+    } else {
+        "Escalated to"
+    };
+    format!(
+        "<p>{verb} {issue} ({}).</p>\n{}",
+        escape(&cut_bytes(&escalated.tracker, 50)),
+        footer(reference)
+    )
+}
+
 /// The lines of the plain note posted when Zendesk refused the HTML one (see [`plain_note`]).
 pub fn plain_lines(answer: &Answer<'_>) -> Vec<String> {
     let link = |url: &str| (is_web_url(url) && url.len() <= MAX_URL_BYTES).then(|| url.to_owned());

@@ -24,6 +24,7 @@
 //! | `jobs.rs` | enqueue, claim, leases, completion, retries, waits, the operator's hold, listing |
 //! | `effects.rs` | the effect ledger (intent before an external call, its id after) |
 //! | `claims.rs` | item claims (which job holds an item of a scope) |
+//! | `escalations.rs` | escalations to a tracker: which issue a (source, session) became |
 //! | `retention.rs` | retention: finished jobs' payloads scrubbed, one-time marks dropped |
 //! | `listen.rs` | cross-process wake-ups and erasure announcements |
 //! | `privacy.rs` | the audit trail, settings, erasure scrubbing, tombstones |
@@ -75,6 +76,7 @@ mod claims;
 mod db;
 mod dialect;
 mod effects;
+mod escalations;
 mod jobs;
 mod listen;
 mod migrate;
@@ -95,6 +97,7 @@ use serde::{Deserialize, Serialize};
 
 pub use activations::{ActivationCount, ActivationDay, ActivationSlot};
 pub use db::SqlStore;
+pub use escalations::{EscalationRecord, NewEscalation};
 pub use privacy::AuditRecord;
 
 /// A job to enqueue: what to run (`kind`, matched against a handler) and its

@@ -994,3 +994,75 @@ async fn a_moderators_lookup_is_in_the_audit_trail() {
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0].platform, "discord");
 }
+
+#[tokio::test]
+async fn a_moderator_escalates_from_the_answer_through_a_modal_and_hears_the_issue_once() {
+    let linear = super::escalate::FakeLinear::default();
+    let server = linear.start().await;
+    let uri = server.uri();
+    let discord = Harness::with(move |c| super::escalate::linear_at(c, &uri)).await;
+    discord
+        .customer("jane@acme.com", vec![official_session("7", "8", 20)])
+        .await;
+    discord.accept_edits("tok-ask").await;
+    discord.accept_edits("tok-submit").await;
+    discord
+        .ask_about_jane("1700000000000000101", "tok-ask")
+        .await;
+    discord.run_jobs().await;
+    // The answer offers Escalate (Linear is on), on the likely session.
+    let answer = discord.edits().await.remove(0);
+    let rows = answer["components"].as_array().unwrap();
+    let escalate = &rows.last().unwrap()["components"][0];
+    assert_eq!(escalate["label"], "Escalate to Linear");
+    let custom_id = escalate["custom_id"].as_str().unwrap().to_owned();
+    assert_eq!(custom_id, "rd:esc:linear:1:7:8");
+    // The press is answered with the modal at once; nothing is stored.
+    let press = interaction(
+        "1700000000000000102",
+        3,
+        "tok-press",
+        json!({"custom_id": custom_id, "component_type": 2}),
+    );
+    let (status, modal) = discord.post(&press).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(modal["type"], 9, "{modal}");
+    assert_eq!(modal["data"]["title"], "Escalate to Linear");
+    assert_eq!(modal["data"]["custom_id"], custom_id);
+    let jobs = discord.jobs().await;
+    // Submitted twice (Discord's retry of one interaction): deferred, one job, one issue, one edit.
+    let submit = interaction(
+        "1700000000000000103",
+        5,
+        "tok-submit",
+        json!({"custom_id": custom_id, "components": [
+            {"type": 1, "components": [{"type": 4, "custom_id": "title", "value": "Pay button dead"}]},
+            {"type": 1, "components": [{"type": 4, "custom_id": "note", "value": ""}]},
+        ]}),
+    );
+    for _ in 0..2 {
+        let (status, body) = discord.post(&submit).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["type"], 5, "{body}");
+        assert_eq!(body["data"]["flags"], 64, "{body}");
+    }
+    assert_eq!(discord.jobs().await, jobs + 1);
+    discord.run_jobs().await;
+    assert_eq!(linear.issues(), 1);
+    assert_eq!(linear.creates()[0]["title"], "Pay button dead");
+    let told: Vec<String> = discord
+        .discord_api()
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == edit_path("tok-submit"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert!(
+        told[0].contains("Escalated to Linear: LIN-123"),
+        "{}",
+        told[0]
+    );
+}

@@ -53,6 +53,7 @@ impl PlatformReplier for RecordingReplier {
             Answer::Delayed { message } => format!("delayed:{message}"),
             Answer::Failed { message, reference } => format!("failed:{message}|{reference}"),
             Answer::Erasure { receipt, .. } => format!("erasure:{}", receipt.status),
+            Answer::Escalated { escalated } => format!("escalated:{}", escalated.key),
         };
         self.0.lock().unwrap().push(text);
         Ok(())

@@ -8,6 +8,7 @@ mod budget;
 mod cli;
 mod demo;
 mod discord;
+mod escalate;
 mod fakes;
 mod fullstory;
 mod helpers;

@@ -1009,3 +1009,66 @@ async fn with_the_digest_on_request_the_sidebar_offers_it_and_fetches_it_when_cl
     let report = rd.state.activations.report().await.unwrap();
     assert_eq!((report.automatic, report.on_request), (0, 1));
 }
+
+#[tokio::test]
+async fn escalate_from_the_sidebar_makes_one_issue_notes_it_once_and_then_says_already() {
+    let linear = super::escalate::FakeLinear::default();
+    let server = linear.start().await;
+    let uri = server.uri();
+    let rd = sidebar_with(move |c| super::escalate::linear_at(c, &uri)).await;
+    let token = ticket_token(&rd, TICKET).await;
+    let uri = format!("/zendesk/app/api/escalate?ticket={TICKET}");
+    // Without a token: refused like every data call.
+    let anonymous = call(&rd, "POST", &uri, "not-a-token", json!({})).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.text
+    );
+    // A tracker that is not on is refused, naming the ones that are.
+    let jira = call(&rd, "POST", &uri, &token, json!({"tracker": "jira"})).await;
+    assert_state(
+        &jira,
+        StatusCode::BAD_REQUEST,
+        "error",
+        "tracker must be one of: linear",
+    );
+    // A double click: one job, one issue, one note.
+    let ask = json!({"session": "5:3", "note": "Happens on Safari"});
+    for _ in 0..2 {
+        let answer = call(&rd, "POST", &uri, &token, ask.clone()).await;
+        assert_state(
+            &answer,
+            StatusCode::ACCEPTED,
+            "queued",
+            "Escalating to Linear",
+        );
+    }
+    rd.run_jobs().await;
+    assert_eq!(linear.issues(), 1);
+    let create = &linear.creates()[0];
+    assert!(
+        create["description"]
+            .as_str()
+            .unwrap()
+            .contains("Happens on Safari")
+    );
+    let notes: Vec<String> = rd
+        .zendesk()
+        .notes(TICKET)
+        .into_iter()
+        .filter(|n| n.contains("Escalated to"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    // Another agent, later: already escalated, with the link; nothing queued.
+    let later = ticket_token(&rd, TICKET).await;
+    let again = call(&rd, "POST", &uri, &later, ask).await;
+    assert_state(
+        &again,
+        StatusCode::OK,
+        "already",
+        "Already escalated: LIN-123 https://linear.app/acme/issue/LIN-123",
+    );
+    assert_eq!(again.json()["key"], "LIN-123");
+}

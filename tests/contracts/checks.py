@@ -299,6 +299,45 @@ def run_router(port, sessions_port, server_port, log_path, *documents):
     ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
 
 
+def adf_documents(value):
+    """Every ADF document (`{"type": "doc", "version": 1, ...}`) inside a JSON value."""
+    if isinstance(value, dict):
+        if value.get("type") == "doc" and "version" in value:
+            yield value
+            return
+        for item in value.values():
+            yield from adf_documents(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from adf_documents(item)
+
+
+def check_adf(root, schema_path):
+    """Every ADF document in the snapshots (a Jira issue's description) against Atlassian's ADF JSON
+    schema (draft-04); a deliberately bad document must be refused, or the check means nothing."""
+    import jsonschema
+
+    schema = json.loads(pathlib.Path(schema_path).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft4Validator(schema)
+    bad = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}
+    if not list(validator.iter_errors(bad)):
+        print("the schema accepted an empty text node: not the ADF schema?")
+        return 1
+    documents = failures = 0
+    for path, body in snapshot_bodies(root):
+        for document in adf_documents(body):
+            documents += 1
+            errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+            for error in errors[:5]:
+                print(f"{path}: {'/'.join(map(str, error.path))}: {error.message[:300]}")
+            failures += bool(errors)
+    if documents == 0:
+        print("no ADF document in the snapshots")
+        return 1
+    print(f"  {documents} ADF document(s), {failures} invalid; the bad one refused")
+    return 1 if failures else 0
+
+
 def main(argv):
     command, args = argv[1], argv[2:]
     if command == "snapshots":
@@ -309,6 +348,8 @@ def main(argv):
         return check_manifests(args[0], args[1:])
     if command == "openmetrics":
         return check_openmetrics(*args)
+    if command == "adf":
+        return check_adf(*args)
     if command == "router":
         return run_router(*args)
     print(f"unknown check {command}", file=sys.stderr)

@@ -112,6 +112,12 @@ async fn receive(
         inbound::count(state, PLATFORM, "immediate");
         return Ok(Json(render::ephemeral(text)).into_response());
     }
+    // An Escalate button: its modal is the answer (nothing to store until it is submitted).
+    if let Intent::EscalateForm(origin) = &intent {
+        inbound::count(state, PLATFORM, "immediate");
+        let custom_id = render::escalate_id(origin).unwrap_or_default();
+        return Ok(Json(render::escalate_modal(origin, &custom_id)).into_response());
+    }
     let guild = interaction
         .guild_id
         .map(|g| g.to_string())
@@ -123,9 +129,110 @@ async fn receive(
     if !inbound::within_source_limit(state, PLATFORM, &guild, asked) {
         return Ok(Json(render::ephemeral(crate::source_limits::OVER_LIMIT)).into_response());
     }
-    let job = to_job(&interaction, intent)?;
+    let job = match intent {
+        Intent::Escalate {
+            origin,
+            title,
+            note,
+            issue,
+        } => {
+            let asked = Asked { title, note, issue };
+            match escalation(state, &interaction, &origin, asked).await? {
+                Ok(job) => job,
+                Err(refusal) => return Ok(Json(render::ephemeral(&refusal)).into_response()),
+            }
+        }
+        intent => to_job(&interaction, intent)?,
+    };
     inbound::accept(state, PLATFORM, &interaction.id.to_string(), job).await?;
     Ok(Json(render::deferred()).into_response())
+}
+
+/// What the Escalate modal said.
+struct Asked {
+    title: Option<String>,
+    note: Option<String>,
+    issue: Option<String>,
+}
+
+/// The escalation a submitted Escalate modal asks for: the customer read from the lookup job whose
+/// answer carried the button, only for the member who asked it in this guild; `Err` with what to
+/// tell them otherwise (the answer gone, someone else's, or the tracker off).
+async fn escalation(
+    state: &AppState,
+    interaction: &Interaction,
+    origin: &render::EscalateOrigin,
+    asked: Asked,
+) -> Result<Result<NewJob, String>, Rejection> {
+    let guild = interaction
+        .guild_id
+        .map(|g| g.to_string())
+        .unwrap_or_default();
+    let user = interaction
+        .user_id()
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    if !origin.tracker.enabled(&state.config) {
+        return Ok(Err(format!("{} is not configured here.", origin.tracker)));
+    }
+    let stored = state.app.store.get_job(origin.job).await.map_err(|error| {
+        tracing::warn!(%error, job = origin.job, "could not read the escalated answer's job");
+        Rejection::Unavailable
+    })?;
+    let lookup = stored
+        .filter(|job| job.kind == <LookupJob as crate::queue::Job>::KIND)
+        .and_then(|job| serde_json::from_value::<LookupJob>(job.payload).ok())
+        .filter(|l| {
+            l.requester.platform == PLATFORM
+                && l.requester.tenant == guild
+                && l.requester.user == user
+        });
+    let Some(customer) = lookup
+        .as_ref()
+        .and_then(|l| l.identities.iter().find_map(|i| i.as_email()).cloned())
+    else {
+        return Ok(Err(
+            "This answer is gone (or is someone else's): look the customer up again.".into(),
+        ));
+    };
+    let channel = interaction
+        .channel_id
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    let source = crate::escalate::Source {
+        key: format!("{PLATFORM}:{guild}:{channel}:answer:{}", origin.job),
+        label: format!("a Discord answer in channel {channel}"),
+        url: None,
+    };
+    let requester = Requester {
+        platform: PLATFORM.into(),
+        tenant: guild,
+        user,
+        place: Some(channel),
+    };
+    let mut job = crate::escalate::EscalateJob::new(
+        customer,
+        origin.tracker,
+        source,
+        Some(origin.session.clone()),
+        requester,
+    );
+    job.around = lookup.and_then(|l| l.around);
+    job.title = asked.title;
+    job.note = asked.note;
+    job.existing = asked.issue;
+    job.reply = Some(ReplyTo::new(&Target {
+        application_id: interaction.application_id.to_string(),
+        token: interaction
+            .token
+            .clone()
+            .ok_or_else(|| Rejection::Malformed("missing field `token`".into()))?,
+        interaction_id: interaction.id.to_string(),
+    }));
+    Ok(NewJob::of(&job).map_err(|error| {
+        tracing::error!(error = %format!("{error:#}"), "could not build the job");
+        "replaydesk could not record the escalation.".to_owned()
+    }))
 }
 
 /// The job a lookup or a Summarize press asks for.
@@ -177,7 +284,7 @@ fn to_job(interaction: &Interaction, intent: Intent) -> Result<NewJob, Rejection
             requester,
             reply,
         }),
-        Intent::Ping | Intent::Explain(_) => {
+        Intent::Ping | Intent::Explain(_) | Intent::EscalateForm(_) | Intent::Escalate { .. } => {
             return Err(Rejection::Malformed("nothing to look up".into()));
         }
     };

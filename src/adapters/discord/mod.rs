@@ -93,6 +93,10 @@ impl Platform for Discord {
                 Arc::new(api),
                 app.clock.clone(),
                 app.lookup.clone(),
+                crate::escalate::Tracker::ALL
+                    .into_iter()
+                    .filter(|t| t.enabled(&app.config))
+                    .collect(),
             )),
             handlers: Vec::new(),
             background: None,

@@ -31,6 +31,7 @@ use serenity::{
 
 use crate::{
     answer::{Answer, SummaryJob},
+    escalate::Tracker,
     fullstory::SessionId,
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     render::{
@@ -94,6 +95,61 @@ pub fn ephemeral(text: &str) -> CreateInteractionResponse {
     )
 }
 
+/// The prefix of our Escalate buttons' and modals' `custom_id`.
+const ESCALATE_PREFIX: &str = "rd:esc:";
+
+/// Where an Escalate button sits: the tracker, the lookup job whose answer it is on, the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalateOrigin {
+    pub tracker: Tracker,
+    pub job: i64,
+    pub session: SessionId,
+}
+
+/// An Escalate button's (and its modal's) `custom_id`: `rd:esc:<tracker>:<job>:<session>`; `None` when
+/// it would be longer than Discord allows.
+pub fn escalate_id(origin: &EscalateOrigin) -> Option<String> {
+    let id = format!(
+        "{ESCALATE_PREFIX}{}:{}:{}",
+        origin.tracker.as_str(),
+        origin.job,
+        origin.session
+    );
+    (id.len() <= MAX_CUSTOM_ID).then_some(id)
+}
+
+/// Reads [`escalate_id`] back.
+pub fn parse_escalate_id(custom_id: &str) -> Option<EscalateOrigin> {
+    let rest = custom_id.strip_prefix(ESCALATE_PREFIX)?;
+    let (tracker, rest) = rest.split_once(':')?;
+    let (job, session) = rest.split_once(':')?;
+    Some(EscalateOrigin {
+        tracker: Tracker::parse(tracker)?,
+        job: job.parse().ok()?,
+        session: SessionId::new(session)?,
+    })
+}
+
+/// `MODAL` (type 9): the Escalate form (title, note, an existing issue's key), Discord's limits kept
+/// (title 45, labels 45, a short input 4,000).
+pub fn escalate_modal(origin: &EscalateOrigin, custom_id: &str) -> Value {
+    let input = |id: &str, label: &str, style: u8, max: u16| {
+        json!({"type": 1, "components": [{
+            "type": 4, "custom_id": id, "label": label, "style": style,
+            "required": false, "max_length": max,
+        }]})
+    };
+    json!({"type": 9, "data": {
+        "custom_id": custom_id,
+        "title": format!("Escalate to {}", origin.tracker.title()),
+        "components": [
+            input("title", "Title", 1, 254),
+            input("note", "Note", 2, 2000),
+            input("issue", "Existing issue (links it instead)", 1, 50),
+        ],
+    }})
+}
+
 /// The Summarize button's `custom_id`; `None` when it would be longer than Discord allows.
 pub fn summarize_id(session: &SessionId, around: Option<DateTime<Utc>>) -> Option<String> {
     let around = around.map_or_else(|| "-".to_owned(), |t| t.timestamp().to_string());
@@ -117,7 +173,16 @@ pub fn parse_summarize_id(custom_id: &str) -> Option<(SessionId, Option<DateTime
 /// Within Discord's 6,000 characters by construction: the footer and the titles are measured first,
 /// and what is left is shared equally between the embeds; each embed gives at most half of its share to
 /// a summary and the rest to its session lines, which stop with "… and N more" when full.
-pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInteractionResponse {
+///
+/// `escalate`: the lookup job whose answer this is and the trackers that are on: an Escalate button
+/// per tracker on the first likely session (the command's invoker passed the permission gate, so
+/// moderators see them).
+pub fn sessions(
+    result: &LookupResult,
+    summaries: bool,
+    escalate: Option<(i64, &[Tracker])>,
+    marker: &str,
+) -> EditInteractionResponse {
     let shown = &result.identities[..result.identities.len().min(MAX_EMBEDS)];
     let mut footer = String::new();
     if shown.iter().any(|group| group.likely().is_some()) {
@@ -145,6 +210,25 @@ pub fn sessions(result: &LookupResult, summaries: bool, marker: &str) -> EditInt
     let fixed = len(&footer_text(&footer, marker)) + titles.iter().map(|t| len(t)).sum::<usize>();
     let share = MAX_TOTAL.saturating_sub(fixed) / shown.len().max(1);
     let mut buttons = Buttons::default();
+    if let Some((job, trackers)) = escalate
+        && let Some(likely) = shown.iter().find_map(|group| group.likely())
+    {
+        buttons.escalate = trackers
+            .iter()
+            .filter_map(|tracker| {
+                let origin = EscalateOrigin {
+                    tracker: *tracker,
+                    job,
+                    session: likely.id.clone(),
+                };
+                escalate_id(&origin).map(|id| {
+                    CreateButton::new(id)
+                        .label(format!("Escalate to {}", tracker.title()))
+                        .style(ButtonStyle::Secondary)
+                })
+            })
+            .collect();
+    }
     let embeds = shown
         .iter()
         .zip(titles)
@@ -162,13 +246,17 @@ struct Buttons {
     numbered: usize,
     links: Vec<CreateButton>,
     summarize: Vec<CreateButton>,
+    escalate: Vec<CreateButton>,
 }
 
 impl Buttons {
     /// Link rows first (up to 5, or 4 when there is a Summarize row), then the Summarize row.
     fn into_rows(mut self) -> Vec<CreateActionRow> {
         self.summarize.truncate(BUTTONS_PER_ROW);
-        let link_rows = MAX_ROWS - usize::from(!self.summarize.is_empty());
+        self.escalate.truncate(BUTTONS_PER_ROW);
+        let link_rows = MAX_ROWS
+            - usize::from(!self.summarize.is_empty())
+            - usize::from(!self.escalate.is_empty());
         self.links.truncate(link_rows * BUTTONS_PER_ROW);
         let mut rows: Vec<CreateActionRow> = self
             .links
@@ -177,6 +265,9 @@ impl Buttons {
             .collect();
         if !self.summarize.is_empty() {
             rows.push(CreateActionRow::Buttons(self.summarize));
+        }
+        if !self.escalate.is_empty() {
+            rows.push(CreateActionRow::Buttons(self.escalate));
         }
         rows
     }
@@ -436,7 +527,7 @@ mod tests {
 
     #[test]
     fn a_sessions_answer_is_an_embed_per_identity_with_link_and_summarize_buttons() {
-        assert_json_snapshot!(json(sessions(&result(), true, MARKER)));
+        assert_json_snapshot!(json(sessions(&result(), true, None, MARKER)));
     }
 
     #[test]
@@ -446,7 +537,7 @@ mod tests {
         result.identities[0].summary = Some(SummaryOutcome::Ready(
             "Tried to pay twice; the Pay button did not respond.".into(),
         ));
-        let rendered = json(sessions(&result, true, MARKER));
+        let rendered = json(sessions(&result, true, None, MARKER));
         // What went wrong first, then the summary.
         assert_eq!(
             rendered["embeds"][0]["fields"][0]["name"],
@@ -482,7 +573,7 @@ mod tests {
                 )
             })
             .collect();
-        let rendered = json(sessions(&result, true, MARKER));
+        let rendered = json(sessions(&result, true, None, MARKER));
         let rows = rendered["components"].as_array().unwrap();
         assert_eq!(rows.len(), 5);
         assert!(
@@ -560,7 +651,7 @@ mod tests {
     fn an_answer_without_sessions_does_not_explain_a_likely_session() {
         let mut result = result();
         result.identities[0].sessions.clear();
-        let rendered = json(sessions(&result, true, MARKER));
+        let rendered = json(sessions(&result, true, None, MARKER));
         assert_eq!(
             rendered["embeds"][2]["footer"]["text"],
             "ref rd-42-answer-9f3a01c2"

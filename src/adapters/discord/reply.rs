@@ -56,11 +56,23 @@ pub struct DiscordReplier {
     api: Arc<DiscordApi>,
     clock: Clock,
     lookup: Arc<Lookup>,
+    /// The trackers that are on: an answer offers an Escalate button for each.
+    trackers: Vec<crate::escalate::Tracker>,
 }
 
 impl DiscordReplier {
-    pub fn new(api: Arc<DiscordApi>, clock: Clock, lookup: Arc<Lookup>) -> Self {
-        Self { api, clock, lookup }
+    pub fn new(
+        api: Arc<DiscordApi>,
+        clock: Clock,
+        lookup: Arc<Lookup>,
+        trackers: Vec<crate::escalate::Tracker>,
+    ) -> Self {
+        Self {
+            api,
+            clock,
+            lookup,
+            trackers,
+        }
     }
 
     fn expires(job: &JobContext, after: Duration) -> Option<DateTime<Utc>> {
@@ -133,6 +145,8 @@ impl PlatformReplier for DiscordReplier {
             return Ok(());
         }
         let summaries = self.lookup.summaries_enabled();
+        let job_id = job.id();
+        let trackers = self.trackers.clone();
         let plain = EditOriginal {
             api: &self.api,
             target,
@@ -144,7 +158,9 @@ impl PlatformReplier for DiscordReplier {
         ) = match &answer {
             Answer::Sessions { result, .. } => (
                 "answer",
-                Box::new(move |marker| render::sessions(result, summaries, marker)),
+                Box::new(move |marker| {
+                    render::sessions(result, summaries, Some((job_id, &trackers)), marker)
+                }),
             ),
             Answer::Summary { job, outcome } => (
                 "answer",
@@ -158,6 +174,13 @@ impl PlatformReplier for DiscordReplier {
                 "failed",
                 Box::new(move |marker| render::failed(message, reference, marker)),
             ),
+            Answer::Escalated { escalated } => {
+                let text = escalated.message();
+                (
+                    "escalated",
+                    Box::new(move |marker| render::delayed(&text, marker)),
+                )
+            }
             // Discord starts no erasure; should a job name it, the receipt is plain lines.
             Answer::Erasure { email, receipt } => {
                 let text = std::iter::once(crate::render::erasure_heading(email, receipt))

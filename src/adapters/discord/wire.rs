@@ -89,6 +89,25 @@ pub struct Data {
     #[serde(default)]
     pub resolved: Resolved,
     pub custom_id: Option<String>,
+    /// A submitted modal's rows of inputs.
+    #[serde(default)]
+    pub components: Vec<ModalRow>,
+}
+
+/// A row of a submitted modal.
+#[derive(Debug, Default, Deserialize)]
+pub struct ModalRow {
+    #[serde(default)]
+    pub components: Vec<ModalInput>,
+}
+
+/// One input of a submitted modal.
+#[derive(Debug, Default, Deserialize)]
+pub struct ModalInput {
+    #[serde(default)]
+    pub custom_id: String,
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +149,15 @@ pub enum Intent {
     },
     /// Nothing to look up: answer at once with this (ephemeral) text.
     Explain(String),
+    /// An Escalate button: answer with its modal.
+    EscalateForm(render::EscalateOrigin),
+    /// The Escalate modal, submitted: escalate, answering later.
+    Escalate {
+        origin: render::EscalateOrigin,
+        title: Option<String>,
+        note: Option<String>,
+        issue: Option<String>,
+    },
 }
 
 pub fn envelope(body: &[u8]) -> Result<Envelope, String> {
@@ -169,6 +197,42 @@ impl Interaction {
                     CommandType::Message => message_command(data, exclude_domains),
                     _ => Err("data.name: not a replaydesk command".into()),
                 }
+            }
+            InteractionType::Component
+                if data()?
+                    .custom_id
+                    .as_deref()
+                    .and_then(render::parse_escalate_id)
+                    .is_some() =>
+            {
+                let custom_id = data()?.custom_id.as_deref().unwrap_or_default();
+                let origin = render::parse_escalate_id(custom_id)
+                    .ok_or("data.custom_id: not a replaydesk button")?;
+                Ok(Intent::EscalateForm(origin))
+            }
+            InteractionType::Modal => {
+                let data = data()?;
+                let origin = data
+                    .custom_id
+                    .as_deref()
+                    .and_then(render::parse_escalate_id)
+                    .ok_or("data.custom_id: not a replaydesk modal")?;
+                let input = |name: &str| {
+                    data.components
+                        .iter()
+                        .flat_map(|row| &row.components)
+                        .find(|input| input.custom_id == name)
+                        .and_then(|input| input.value.as_deref())
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned)
+                };
+                Ok(Intent::Escalate {
+                    origin,
+                    title: input("title"),
+                    note: input("note"),
+                    issue: input("issue"),
+                })
             }
             InteractionType::Component => {
                 let custom_id = data()?.custom_id.as_deref().unwrap_or_default();

@@ -266,6 +266,13 @@ impl SlackApi {
         Ok(())
     }
 
+    /// `views.open`: the modal `view`, for the click whose `trigger_id` this is (valid 3 seconds).
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        let body = serde_json::json!({ "trigger_id": trigger_id, "view": view });
+        let _: Value = self.call("views.open", &body).await?;
+        Ok(())
+    }
+
     /// `chat.postEphemeral`: seen only by `user`; the `message_ts`.
     pub async fn post_ephemeral(
         &self,

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use super::{
     PLATFORM,
     api::response_body,
+    escalate::{self, ESCALATE, EscalateValue},
     mention::MentionJob,
     notice::NoticeJob,
     render::{
@@ -42,6 +43,7 @@ use crate::{
     answer::{LookupJob, SummaryJob},
     app::AppState,
     erasure::ErasureJob,
+    escalate::Tracker,
     identity::{Identity, extract_identities, parse_query},
     privacy::Requester,
     queue::Job,
@@ -127,6 +129,15 @@ pub async fn interaction(state: &AppState, payload: Value) -> Result<Immediate, 
     match wire::interaction(payload)? {
         Interaction::Shortcut(action) => shortcut(state, &team, action).await,
         Interaction::Buttons(click) => block_actions(state, &team, click).await,
+        Interaction::Submission(payload) => {
+            let answer = escalate::submitted(state, &team, payload).await?;
+            inbound::count(state, PLATFORM, "accepted");
+            Ok(if answer.is_null() {
+                Immediate::Empty
+            } else {
+                Immediate::Json(answer)
+            })
+        }
         Interaction::Other => ignored(state),
     }
 }
@@ -201,7 +212,7 @@ async fn block_actions(
     click: BlockActions,
 ) -> Result<Immediate, Rejection> {
     let Some((index, action)) = click.actions.iter().enumerate().find(|(_, a)| {
-        [SUMMARIZE, SHARE, ERASE_CONFIRM, ERASE_CANCEL].contains(&a.action_id.as_str())
+        [SUMMARIZE, SHARE, ESCALATE, ERASE_CONFIRM, ERASE_CANCEL].contains(&a.action_id.as_str())
     }) else {
         // Link buttons report their clicks too; nothing to do.
         return ignored(state);
@@ -234,6 +245,15 @@ async fn block_actions(
         .as_deref()
         .ok_or_else(|| Rejection::Malformed(format!("{field}: missing")))?;
     let place = channel.clone().unwrap_or_default();
+    if action.action_id == ESCALATE {
+        let value: EscalateValue = decode_value(value, &field)?;
+        let thread_ts = click
+            .container
+            .thread_ts
+            .clone()
+            .or_else(|| click.message.as_ref().and_then(|m| m.thread_ts.clone()));
+        return escalate_click(state, team, &click, value, channel, thread_ts, private).await;
+    }
     let requester = requester(team, &user, &place);
     if action.action_id == SUMMARIZE {
         let value: SummarizeValue = decode_value(value, &field)?;
@@ -283,6 +303,51 @@ async fn block_actions(
         };
         enqueue(state, &click.trigger_id, &job).await?;
     }
+    Ok(Immediate::Empty)
+}
+
+/// An Escalate click: the modal, opened by a worker (no upstream before the ack), for the person who
+/// asked the answer; anyone else, or an answer gone, is told privately.
+async fn escalate_click(
+    state: &AppState,
+    team: &str,
+    click: &BlockActions,
+    value: EscalateValue,
+    channel: Option<String>,
+    thread_ts: Option<String>,
+    private: Option<Target>,
+) -> Result<Immediate, Rejection> {
+    let on: Vec<Tracker> = Tracker::ALL
+        .into_iter()
+        .filter(|t| t.enabled(&state.config))
+        .collect();
+    let lookup = escalate::lookup_of(state, value.job, team, &click.user.id).await?;
+    let customer = lookup
+        .as_ref()
+        .and_then(|l| l.identities.iter().find_map(|i| i.as_email()).cloned());
+    let (Some(customer), false) = (customer, on.is_empty()) else {
+        let text = if on.is_empty() {
+            "No tracker is configured here: ask your replaydesk admin to set [linear] or [jira]."
+        } else {
+            SHARE_GONE
+        };
+        return match &private {
+            Some(target) => notice(state, &click.trigger_id, text, target).await,
+            None => ignored(state),
+        };
+    };
+    let origin = escalate::Origin {
+        job: value.job,
+        session: value.session,
+        channel,
+        thread_ts,
+    };
+    let title = format!("Support escalation: {}", customer.redacted());
+    let job = escalate::ModalJob {
+        trigger_id: click.trigger_id.clone(),
+        view: escalate::modal(&on, &title, &origin),
+    };
+    enqueue(state, &click.trigger_id, &job).await?;
     Ok(Immediate::Empty)
 }
 
@@ -414,20 +479,8 @@ async fn share_of(
             .reply_to(),
         }));
     };
-    let job = state.app.store.get_job(id).await.map_err(|error| {
-        tracing::warn!(%error, job = id, "could not read the shared answer's job");
-        Rejection::Unavailable
-    })?;
-    let lookup = job
-        .filter(|job| job.kind == LookupJob::KIND)
-        .and_then(|job| serde_json::from_value::<LookupJob>(job.payload).ok())
-        .filter(|lookup| {
-            lookup.requester.platform == PLATFORM
-                && lookup.requester.tenant == team
-                && lookup.requester.user == user
-                && !lookup.identities.is_empty()
-        });
-    Ok(lookup)
+    let lookup = escalate::lookup_of(state, id, team, user).await?;
+    Ok(lookup.filter(|lookup| !lookup.identities.is_empty()))
 }
 
 /// The rest of `/replays forget …`, when the command is one.

@@ -36,6 +36,7 @@
 pub mod api;
 mod budget_alert;
 pub mod cli;
+pub mod escalate;
 pub mod handle;
 pub mod inbound;
 pub mod mention;
@@ -108,6 +109,7 @@ impl Platform for Slack {
                 Arc::new(notice::NoticeHandler {
                     replier: replier.clone(),
                 }),
+                Arc::new(escalate::ModalHandler { api: api.clone() }),
                 Arc::new(unfurl::UnfurlHandler {
                     app: app.clone(),
                     api,

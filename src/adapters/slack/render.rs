@@ -107,6 +107,8 @@ pub struct Options {
     pub share: Option<i64>,
     /// A Summarize button on the likely session (summaries configured, none in the answer yet).
     pub summarize: bool,
+    /// An Escalate button on the likely session, referring to this lookup job (a tracker is on).
+    pub escalate: Option<i64>,
 }
 
 /// The answer to a lookup.
@@ -149,10 +151,19 @@ pub fn sessions(result: &LookupResult, options: Options) -> Message {
                     blocks.push(context(&escape(&line)));
                 }
                 blocks.extend(went_wrong_block(&went_wrong));
+                let mut buttons = Vec::new();
                 if options.summarize
                     && let Some(button) = summarize_button(session, result.around)
                 {
-                    blocks.push(SlackActionsBlock::new(vec![button.into()]).into());
+                    buttons.push(button.into());
+                }
+                if let Some(job) = options.escalate
+                    && let Some(button) = escalate_button(job, session)
+                {
+                    buttons.push(button.into());
+                }
+                if !buttons.is_empty() {
+                    blocks.push(SlackActionsBlock::new(buttons).into());
                 }
             }
         }
@@ -446,6 +457,20 @@ fn summarize_button(
     })
 }
 
+/// The Escalate button of lookup job `job`'s answer, on `session` ([`super::escalate`]).
+fn escalate_button(job: i64, session: &FoundSession) -> Option<SlackBlockButtonElement> {
+    let value = super::escalate::EscalateValue {
+        job,
+        session: Some(session.id.clone()),
+    };
+    let text = serde_json::to_string(&value).ok()?;
+    (text.len() <= MAX_VALUE).then(|| {
+        SlackBlockButtonElement::new(pt!("Escalate"))
+            .with_action_id(SlackActionId(super::escalate::ESCALATE.into()))
+            .with_value(text)
+    })
+}
+
 fn share_button(job: i64) -> Option<SlackBlockButtonElement> {
     let value = ShareValue {
         job: Some(job),
@@ -563,6 +588,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
+                escalate: None,
             },
         );
         assert_json_snapshot!(message);
@@ -579,6 +605,7 @@ mod tests {
             Options {
                 share: None,
                 summarize: false,
+                escalate: None,
             },
         );
         assert_json_snapshot!(message);
@@ -640,6 +667,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
+                escalate: None,
             },
         );
         assert!(message.blocks.len() <= 50, "{}", message.blocks.len());
@@ -655,6 +683,7 @@ mod tests {
             Options {
                 share: Some(7),
                 summarize: true,
+                escalate: None,
             },
         );
         let blocks = serde_json::to_value(&message.blocks).unwrap();

@@ -177,6 +177,10 @@ impl PlatformReplier for SlackReplier {
                 let options = Options {
                     share: target.is_private().then(|| job.id()),
                     summarize: self.app.lookup.summaries_enabled() && !lookup.summary,
+                    escalate: crate::escalate::Tracker::ALL
+                        .iter()
+                        .any(|t| t.enabled(&self.app.config))
+                        .then(|| job.id()),
                 };
                 ("answer", render::sessions(result, options))
             }
@@ -199,6 +203,18 @@ impl PlatformReplier for SlackReplier {
                 let target = target.privately();
                 return self
                     .post(job, name, &target, render::erasure_receipt(email, receipt))
+                    .await;
+            }
+            // The asker hears which issue; the thread's one reply is the escalation job's own.
+            // The asker hears which issue privately; a thread gets it once, for everyone (the job
+            // delivers it there only when the issue was made or linked now).
+            Answer::Escalated { escalated } => {
+                let (name, target) = match target {
+                    Target::Thread { .. } => ("escalated-thread", target.clone()),
+                    _ => ("escalated", target.privately()),
+                };
+                return self
+                    .post(job, name, &target, render::notice(&escalated.message()))
                     .await;
             }
             Answer::Failed { message, reference } => {

@@ -137,6 +137,8 @@ pub enum Interaction {
     Shortcut(MessageAction),
     /// A button click (`block_actions`).
     Buttons(BlockActions),
+    /// A modal submitted (`view_submission`), read by the modal's own module.
+    Submission(Value),
     /// A type replaydesk does not handle (a global shortcut, a view submission, …).
     Other,
 }
@@ -146,6 +148,7 @@ pub fn interaction(payload: Value) -> Result<Interaction, Rejection> {
     match str_at(&payload, "/type") {
         Some("message_action") => Ok(Interaction::Shortcut(decode(payload, "payload")?)),
         Some("block_actions") => Ok(Interaction::Buttons(decode(payload, "payload")?)),
+        Some("view_submission") => Ok(Interaction::Submission(payload)),
         Some(_) => Ok(Interaction::Other),
         None => Err(Rejection::Malformed("payload.type: missing".into())),
     }

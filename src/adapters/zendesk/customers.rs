@@ -48,6 +48,21 @@ pub struct Customers {
     pub max_identities: usize,
 }
 
+/// The requester's customer address: the requester's email (none for staff), else `fallback` (the
+/// address the webhook's body named); `None` when neither is a customer address.
+pub async fn requester_address(
+    api: &ZendeskApi,
+    ticket: &TicketWithUsers,
+    fallback: Option<&str>,
+) -> anyhow::Result<Option<CustomerEmail>> {
+    let email = match requester(api, ticket).await? {
+        Some(user) if user.is_staff() => None,
+        Some(user) => user.email.or(fallback.map(str::to_owned)),
+        None => fallback.map(str::to_owned),
+    };
+    Ok(email.and_then(|e| CustomerEmail::parse(&e).ok()))
+}
+
 /// The requester as a user, from the sideloads or (when Zendesk did not sideload them) by id.
 pub async fn requester(api: &ZendeskApi, ticket: &TicketWithUsers) -> anyhow::Result<Option<User>> {
     if let Some(user) = ticket.requester() {

@@ -8,14 +8,13 @@
 use super::{
     PLATFORM,
     api::{TicketWithUsers, ZendeskApi},
-    customers::requester,
+    customers::requester_address,
     reply::{self, Target, ZendeskReplier},
 };
 use crate::{
     answer::{self, Answer, PlatformReplier, ReplyTo},
     app::App,
     erasure::ErasureJob,
-    identity::CustomerEmail,
     privacy::Requester,
     queue::{JobContext, JobError},
     store::NewJob,
@@ -42,12 +41,13 @@ pub fn erasure_tag<'c>(
     config: &'c crate::config::Config,
     ticket: &TicketWithUsers,
 ) -> Option<&'c str> {
-    let tag = config
-        .privacy
-        .zendesk_erasure_tag
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())?;
+    carries(config.privacy.zendesk_erasure_tag.as_deref(), ticket)
+}
+
+/// `tag` (a configured one, trimmed; `None` or empty: no tag), when the ticket as read over Zendesk's
+/// API carries it (case and surrounding space ignored): the erasure tag and the escalation tag alike.
+pub fn carries<'c>(tag: Option<&'c str>, ticket: &TicketWithUsers) -> Option<&'c str> {
+    let tag = tag.map(str::trim).filter(|t| !t.is_empty())?;
     ticket
         .ticket
         .tags
@@ -89,13 +89,9 @@ pub(super) async fn erase_requester(
         ticket_id: id,
         updated_at: None,
     };
-    let requester = requester(api, ticket).await.map_err(reply::job_error)?;
-    let email = match &requester {
-        Some(user) if user.is_staff() => None,
-        Some(user) => user.email.clone().or(requester_email.map(str::to_owned)),
-        None => requester_email.map(str::to_owned),
-    }
-    .and_then(|e| CustomerEmail::parse(&e).ok());
+    let email = requester_address(api, ticket, requester_email)
+        .await
+        .map_err(reply::job_error)?;
     let Some(email) = email else {
         tracing::info!(
             ticket = id,

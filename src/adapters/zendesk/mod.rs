@@ -31,6 +31,7 @@ pub mod api;
 pub mod cli;
 pub mod customers;
 pub mod erasure_tag;
+pub mod escalate_tag;
 pub mod inbound;
 pub mod render;
 pub mod reply;

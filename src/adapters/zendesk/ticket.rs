@@ -15,7 +15,8 @@
 //! the queue gives up, the ticket gets the failure note unless its replays note is already there.
 //!
 //! Whom it looks up: [`super::customers`]. A ticket with the erasure tag is an erasure instead
-//! ([`super::erasure_tag`]); after the note, the optional FullStory event ([`super::ticket_event`]).
+//! ([`super::erasure_tag`]); a ticket with the escalation tag is also escalated to a tracker
+//! ([`super::escalate_tag`]); after the note, the optional FullStory event ([`super::ticket_event`]).
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use super::{
     api::ZendeskApi,
     customers::{Customers, customers},
     erasure_tag::{Tagged, erase_requester, erasure_tag},
+    escalate_tag::{escalate_tag, escalate_ticket},
     reply::{self, Target, ZendeskReplier},
     ticket_event::send_ticket_event,
 };
@@ -84,6 +86,17 @@ impl RunJob for TicketHandler {
                 requester_email: payload.requester_email.as_deref(),
             };
             return erase_requester(&self.app, &self.api, &self.replier, job, tagged).await;
+        }
+        if let Some(tag) = escalate_tag(&self.app.config, &ticket) {
+            escalate_ticket(
+                &self.app,
+                &self.api,
+                &ticket,
+                tag,
+                payload.account_id.as_deref(),
+                payload.requester_email.as_deref(),
+            )
+            .await?;
         }
         let Customers {
             requester,

@@ -21,6 +21,13 @@
 //!   clicks on one page queue one job; a later page (new sessions since) may add another note with only
 //!   the new sessions.
 //!
+//! - `POST /zendesk/app/api/escalate?ticket=ID` `{tracker?, title?, note?, issue?, session?}`: escalates
+//!   the ticket's requester's session (the one named, else the likely one) to Linear or Jira through the
+//!   shared escalation job ([`crate::escalate`]): 202 `queued` (the ticket then gets one internal note
+//!   "Escalated to LIN-123"), or 200 `already` with the issue's key and link when that session was
+//!   escalated from this ticket before. `tracker` may be left out when only one is on; `issue` links an
+//!   existing issue instead of making one. Repeated clicks on one page queue one job.
+//!
 //! Every data call needs `Authorization: Bearer <our token>` of that ticket, is audited
 //! (`app.auditor`, platform `zendesk`, the agent's Zendesk user id) and counts against the account's
 //! `zendesk.account_lookups_per_minute` (past it: 429 with `state: "busy"`). FullStory failing is
@@ -122,6 +129,7 @@ pub(super) fn routes(sidebar: Arc<Sidebar>) -> Router<AppState> {
         .route("/zendesk/app/api/sessions", get(sessions))
         .route("/zendesk/app/api/summary", post(summary))
         .route("/zendesk/app/api/note", post(note))
+        .route("/zendesk/app/api/escalate", post(escalate))
         .layer(Extension(sidebar))
 }
 
@@ -548,15 +556,12 @@ impl Context {
         self.ticket.ticket.created()
     }
 
-    /// The ticket's customers' sessions, as the webhook's job would look them up (digest included);
-    /// `Ok(None)` when the ticket names no customer. Audited.
-    async fn lookup(
+    /// The ticket's customers, by the webhook's rules.
+    async fn customers(
         &self,
         state: &AppState,
-        action: &str,
-        digest_asked: bool,
-    ) -> Result<Option<LookupResult>, Refusal> {
-        let customers = self
+    ) -> Result<Arc<super::customers::Customers>, Refusal> {
+        self
             .sidebar
             .reads
             .customers(&state.config, &self.ticket)
@@ -568,7 +573,18 @@ impl Context {
                     "zendesk_unavailable",
                     "replaydesk could not read this ticket's customers from Zendesk right now.",
                 )
-            })?;
+            })
+    }
+
+    /// The ticket's customers' sessions, as the webhook's job would look them up (digest included);
+    /// `Ok(None)` when the ticket names no customer. Audited.
+    async fn lookup(
+        &self,
+        state: &AppState,
+        action: &str,
+        digest_asked: bool,
+    ) -> Result<Option<LookupResult>, Refusal> {
+        let customers = self.customers(state).await?;
         if customers.identities.is_empty() {
             return Ok(None);
         }
@@ -769,6 +785,135 @@ async fn note(State(state): State<AppState>, ctx: Context) -> Result<Response, R
                 StatusCode::SERVICE_UNAVAILABLE,
                 "error",
                 "replaydesk could not queue the note right now. Try again shortly.",
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct EscalateAsk {
+    #[serde(default)]
+    tracker: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    /// An existing issue to link instead of making one.
+    #[serde(default)]
+    issue: Option<String>,
+    #[serde(default)]
+    session: Option<String>,
+}
+
+/// `POST /zendesk/app/api/escalate?ticket=ID`: see the module docs.
+async fn escalate(
+    State(state): State<AppState>,
+    ctx: Context,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    use crate::escalate::{EscalateJob, Tracker};
+    let asked: EscalateAsk = if body.is_empty() {
+        EscalateAsk::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            state_json(
+                StatusCode::BAD_REQUEST,
+                "error",
+                &format!("malformed request: {e}"),
+            )
+        })?
+    };
+    let on: Vec<Tracker> = Tracker::ALL
+        .into_iter()
+        .filter(|t| t.enabled(&state.config))
+        .collect();
+    let tracker = match asked.tracker.as_deref() {
+        Some(name) => Tracker::parse(name).filter(|t| on.contains(t)),
+        None if on.len() == 1 => on.first().copied(),
+        None => None,
+    }
+    .ok_or_else(|| {
+        let names: Vec<&str> = on.iter().map(|t| t.as_str()).collect();
+        state_json(
+            StatusCode::BAD_REQUEST,
+            "error",
+            &if names.is_empty() {
+                "No tracker is configured: ask your replaydesk admin to set [linear] or [jira]."
+                    .to_owned()
+            } else {
+                format!("tracker must be one of: {}", names.join(", "))
+            },
+        )
+    })?;
+    let customers = ctx.customers(&state).await?;
+    let Some(customer) = customers
+        .identities
+        .iter()
+        .find_map(|i| i.as_email())
+        .cloned()
+    else {
+        return Err(state_json(
+            StatusCode::NOT_FOUND,
+            "empty",
+            "This ticket names no customer email address to escalate.",
+        ));
+    };
+    let id = ctx.ticket.ticket.id;
+    let source = super::escalate_tag::ticket_source(&state.config.zendesk, id);
+    let session = asked.session.as_deref().and_then(SessionId::new);
+    if let Some(session) = &session
+        && let Ok(Some(row)) = state.store.escalation(&source.key, session.as_str()).await
+        && row.is_done()
+        && let (Some(key), Some(url)) = (&row.issue_key, &row.issue_url)
+    {
+        return Ok(Json(json!({
+            "state": "already",
+            "key": key,
+            "url": url,
+            "message": format!("Already escalated: {key} {url}"),
+        }))
+        .into_response());
+    }
+    let mut job = EscalateJob::new(customer, tracker, source, session.clone(), ctx.requester());
+    job.around = ctx.around();
+    job.title = asked.title.or_else(|| ctx.ticket.ticket.subject.clone());
+    job.note = asked.note;
+    job.existing = asked.issue.filter(|k| !k.trim().is_empty());
+    job.reply = Some(answer::ReplyTo::new(&super::reply::Target {
+        ticket_id: id,
+        updated_at: None,
+    }));
+    let Ok(new_job) = NewJob::of(&job) else {
+        return Err(state_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error",
+            "could not queue the escalation",
+        ));
+    };
+    let key = format!(
+        "{PLATFORM}:app-escalate:{id}:{}:{}:{}",
+        ctx.token.load,
+        session.as_ref().map_or("", SessionId::as_str),
+        tracker.as_str()
+    );
+    match state.queue.enqueue(&key, new_job).await {
+        Ok(enqueued) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "state": "queued",
+                "duplicate": enqueued.duplicate,
+                "message": format!(
+                    "Escalating to {tracker}: the issue's key and link will be noted on this ticket."
+                ),
+            })),
+        )
+            .into_response()),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "zendesk sidebar: could not queue the escalation");
+            Err(state_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error",
+                "replaydesk could not queue the escalation right now. Try again shortly.",
             ))
         }
     }

@@ -40,7 +40,10 @@
 //! * **Cycles** start on `fullstory.cycle_start_day` (1–28, so every month has it) at 00:00 UTC and
 //!   are named by their first day.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
@@ -267,7 +270,18 @@ pub struct Activations {
     start_day: u32,
     metrics: ActivationMetrics,
     alert: Arc<OnceLock<Arc<dyn Alert>>>,
+    unmetered: Arc<Unmetered>,
 }
+
+/// List Sessions calls counted in memory until the next write ([`Activations::count_list_sessions`]).
+#[derive(Default)]
+struct Unmetered {
+    pending: AtomicU64,
+    flushing: AtomicBool,
+}
+
+/// How long List Sessions calls are added up before they are written.
+const UNMETERED_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Alert bits kept per cycle in the store.
 const ALERT_80: i64 = 1;
@@ -300,6 +314,7 @@ impl Activations {
             start_day: config.cycle_start_day,
             metrics,
             alert: Arc::default(),
+            unmetered: Arc::default(),
         }
     }
 
@@ -395,23 +410,38 @@ impl Activations {
         self.refresh_metrics(&taken.cycle).await;
     }
 
-    /// Counts a call that costs no Activation (List Sessions), apart, without waiting for it.
-    pub fn count_unmetered(&self, endpoint: &'static str) {
-        let now = self.clock.now();
-        let cycle = Cycle::containing(now, self.start_day).name();
-        let day = now.format("%Y-%m-%d").to_string();
+    /// Counts a List Sessions call (it costs no Activation), apart, without waiting for it: calls are
+    /// added up in memory and written at most once a second ([`UNMETERED_FLUSH`]), so a busy replica
+    /// does not pay a store write per lookup for a figure that is only shown. A crash loses at most
+    /// that second's count.
+    pub fn count_list_sessions(&self) {
+        self.unmetered.pending.fetch_add(1, Ordering::Relaxed);
+        if self.unmetered.flushing.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
+            tokio::time::sleep(UNMETERED_FLUSH).await;
+            // Cleared before taking the count: a call counted after it starts the next flush.
+            this.unmetered.flushing.store(false, Ordering::Release);
+            let calls = this.unmetered.pending.swap(0, Ordering::AcqRel);
+            if calls == 0 {
+                return;
+            }
+            let now = this.clock.now();
+            let cycle = Cycle::containing(now, this.start_day).name();
+            let day = now.format("%Y-%m-%d").to_string();
             let slot = ActivationSlot {
                 cycle: &cycle,
                 day: &day,
-                kind: endpoint,
+                kind: "list_sessions",
                 purpose: Purpose::Automatic.as_str(),
             };
-            if let Err(error) = this.store.count_unmetered(slot).await {
+            let calls = i64::try_from(calls).unwrap_or(i64::MAX);
+            if let Err(error) = this.store.count_unmetered(slot, calls).await {
                 tracing::debug!(
                     error = format!("{error:#}"),
-                    "could not count an unmetered call"
+                    "could not count List Sessions calls"
                 );
             }
         });

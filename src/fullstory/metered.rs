@@ -6,7 +6,7 @@
 //!   refused one is [`FullStoryError::OverBudget`], and nothing is sent.
 //! * A call FullStory did not answer with data gives its Activation back, but for an out-of-quota
 //!   answer ([`FullStoryError::OutOfQuota`]), which marks the cycle used up for every replica.
-//! * List Sessions costs no Activation: it is counted apart ([`crate::activations::Activations::count_unmetered`]).
+//! * List Sessions costs no Activation: it is counted apart ([`crate::activations::Activations::count_list_sessions`]).
 //! * What was paid for is shared: a session's events and summaries are kept in the store for
 //!   `fullstory.session_cache_ttl` ([`crate::store::SqlStore::session_data`]) and read there first, so
 //!   the same session costs one Activation whichever replica's ticket note, preview, sidebar or answer
@@ -143,7 +143,7 @@ impl SessionsApi for MeteredSessions {
     ) -> Result<Arc<SessionList>, FullStoryError> {
         let answer = self.inner.list_sessions(who, limit).await;
         if answer.is_ok() {
-            self.activations.count_unmetered("list_sessions");
+            self.activations.count_list_sessions();
         }
         answer
     }

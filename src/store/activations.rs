@@ -169,11 +169,15 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Counts one call that costs no Activation (List Sessions), by day, never against a budget.
-    pub async fn count_unmetered(&self, slot: ActivationSlot<'_>) -> anyhow::Result<()> {
+    /// Counts `calls` that cost no Activation (List Sessions), by day, never against a budget.
+    pub async fn count_unmetered(
+        &self,
+        slot: ActivationSlot<'_>,
+        calls: i64,
+    ) -> anyhow::Result<()> {
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await.context("activations: begin")?;
-            add_day!(tx, slot, 1_i64);
+            add_day!(tx, slot, calls);
             tx.commit().await.context("activations: commit")?;
         });
         Ok(())

@@ -285,6 +285,12 @@ impl RunJob for EscalateHandler {
         request.around = payload.around;
         request.digest = true;
         request.summary = app.lookup.summaries_enabled();
+        // An agent asked for this escalation: its digest and summary are spent from the FullStory
+        // Activations kept for requests (and often cost none: the answer it came from fetched them).
+        request.asked = crate::lookup::Asked {
+            digest: true,
+            summary: request.summary,
+        };
         let result = match app.lookup.run(&request).await {
             Ok(result) => result,
             Err(error) if error.is_transient() => {

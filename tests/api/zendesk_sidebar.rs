@@ -1082,10 +1082,7 @@ async fn escalate_from_the_sidebar_makes_one_issue_notes_it_once_and_then_says_a
 async fn with_both_trackers_on_the_sessions_answer_names_both_linear_first() {
     let rd = sidebar_with(|c| {
         super::escalate::linear_at(c, "http://127.0.0.1:9");
-        c.jira.base_url = Some("https://acme.atlassian.net".into());
-        c.jira.email = Some("bot@acme.com".into());
-        c.jira.api_token = replaydesk::config::Secret::new("jira-test-token");
-        c.jira.project_key = Some("SUP".into());
+        super::escalate::jira_at(c, "https://acme.atlassian.net");
     })
     .await;
     let token = ticket_token(&rd, TICKET).await;

@@ -105,7 +105,7 @@
           escalate.className = "btn btn-basic";
           escalate.textContent = "Escalate";
           escalate.setAttribute("data-action", "escalate");
-          escalate.setAttribute("aria-label", "Escalate the session of " + when(session.created) + " to " + trackers.join(" or "));
+          escalate.setAttribute("aria-label", "Escalate the session of " + when(session.created) + " to " + trackers.map(trackerTitle).join(" or "));
           escalate.addEventListener("click", function () { openEscalation(session, customer.who); });
           li.appendChild(escalate);
         }

@@ -389,7 +389,15 @@ proptest! {
 
         use intercom::render::Button;
         let stored = largest_stored();
-        let buttons = [Button::Summarize, Button::AddNote, Button::Refresh];
+        // Every button a canvas can carry at once (both trackers on).
+        let buttons = [
+            Button::Summarize,
+            Button::Digest,
+            Button::Escalate(crate::escalate::Tracker::Linear),
+            Button::Escalate(crate::escalate::Tracker::Jira),
+            Button::AddNote,
+            Button::Refresh,
+        ];
         check_intercom(&intercom::render::sessions(&result, &buttons, &stored))?;
         check_intercom(&intercom::render::with_summary(&result, &outcome, &buttons, &stored))?;
         check_intercom(&intercom::render::message(&summary_url, "error", &buttons, &stored))?;

@@ -44,6 +44,9 @@ const FULLSTORY_KEY: &str = "na1.replaydesk-demo-key";
 const SLACK_BOT_TOKEN: &str = "xoxb-replaydesk-demo";
 const ZENDESK_TOKEN: &str = "replaydesk-demo-zendesk-token";
 const INTERCOM_TOKEN: &str = "replaydesk-demo-intercom-token";
+const LINEAR_KEY: &str = "lin_api_replaydesk_demo";
+/// The tag the first sample ticket carries: its customer's session is escalated to the fake Linear.
+pub const ESCALATE_TAG: &str = "escalate-bug";
 const SUMMARY_PROFILE: &str = "demo-support";
 
 #[derive(Debug, Clone, clap::Args)]
@@ -101,6 +104,7 @@ impl Demo {
             zendesk_email: fixtures.zendesk.agent.email.clone(),
             zendesk_token: ZENDESK_TOKEN.into(),
             intercom_token: INTERCOM_TOKEN.into(),
+            linear_key: LINEAR_KEY.into(),
         };
         let upstreams = Upstreams::start(fixtures.clone(), credentials, Utc::now()).await?;
         let (store_url, temp) = match &args.store {
@@ -279,6 +283,12 @@ fn config(
     ));
     discord.api_url = Some(format!("http://{}/api/v10", upstreams.discord));
     discord.allowed_guild_ids = crate::config::List(vec![requests::DISCORD_GUILD_ID.into()]);
+    // Escalation (issue 25): a ticket tagged `escalate-bug` gets one issue on the fake Linear.
+    config.zendesk.escalate_tag = Some(ESCALATE_TAG.into());
+    let linear = &mut config.linear;
+    linear.api_key = Secret::new(LINEAR_KEY);
+    linear.team_id = Some(upstream::LINEAR_TEAM.into());
+    linear.api_url = Some(format!("http://{}/graphql", upstreams.linear));
     let intercom = &mut config.intercom;
     intercom.client_secret = Secrets::from_values([requests::INTERCOM_CLIENT_SECRET]);
     intercom.access_token = Secret::new(INTERCOM_TOKEN);
@@ -292,7 +302,8 @@ fn config(
 }
 
 /// Whether every platform has answered: a Slack message, a Zendesk note and its tag, a Discord edit,
-/// an Intercom note.
+/// an Intercom note, and the first ticket's escalation: its Linear issue and the ticket's note naming
+/// it.
 pub fn all_answered(replies: &[Reply]) -> bool {
     let has = |wanted: fn(&Reply) -> bool| replies.iter().any(wanted);
     has(|r| r.platform() == Platform::Slack)
@@ -300,6 +311,8 @@ pub fn all_answered(replies: &[Reply]) -> bool {
         && has(|r| matches!(r, Reply::ZendeskTags { .. }))
         && has(|r| r.platform() == Platform::Discord)
         && has(|r| r.platform() == Platform::Intercom)
+        && has(|r| matches!(r, Reply::LinearIssue { .. }))
+        && has(|r| matches!(r, Reply::ZendeskNote { html, .. } if html.contains("Escalated to")))
 }
 
 /// What `replaydesk demo` prints first, while the requests go out.
@@ -309,7 +322,7 @@ fn introduction(demo: &Demo) -> String {
         "replaydesk demo: the real server, queue and adapters on http://{server}\n  \
          store: {store}\n  \
          sample FullStory on http://{fs} ({customers} customers from src/demo/fixtures.json)\n  \
-         fake Slack on http://{slack}, Zendesk on http://{zd}, Discord on http://{dc}, Intercom on http://{ic} (they record the answers)\n  \
+         fake Slack on http://{slack}, Zendesk on http://{zd}, Discord on http://{dc}, Intercom on http://{ic}, Linear on http://{lin} (they record the answers)\n  \
          the Zendesk sidebar app, in your browser: {sidebar}\n",
         server = demo.server,
         store = store::redact_url(&demo.store_url),
@@ -319,6 +332,7 @@ fn introduction(demo: &Demo) -> String {
         zd = up.zendesk,
         dc = up.discord,
         ic = up.intercom,
+        lin = up.linear,
         sidebar = demo.sidebar_url(),
     )
 }

@@ -39,6 +39,10 @@ pub fn reply(reply: &Reply) -> String {
             &format!("Intercom (internal note on conversation {conversation})"),
             &html_text(html),
         ),
+        Reply::LinearIssue { key, url, title } => section(
+            "Linear (the issue an escalation made)",
+            &format!("Escalated to Linear: {key} {title}\n{url}"),
+        ),
     }
 }
 

@@ -10,6 +10,9 @@
 //!   /api/v2/tickets/{id}.json`) and tags (`PUT /api/v2/tickets/{id}/tags`);
 //! - **Discord**: the edit of a deferred answer (`PATCH /webhooks/{app}/{token}/messages/@original`) and
 //!   reading it back.
+//! - **Linear** (`linear.api_url`): the GraphQL operations an escalation makes (`issueCreate` with its
+//!   client-chosen id, `issue(id:)`, `attachmentCreate`, and `replaydesk check`'s `viewer`/`team`), issues
+//!   numbered `DEMO-1`, `DEMO-2`, … .
 //!
 //! What the platforms would have shown is kept as [`Reply`]s, in order, and announced on a `watch`
 //! channel, so the demo waits for answers without sleeping. This is demo scaffolding: `serve` never
@@ -97,6 +100,9 @@ pub struct SampleTicket {
     pub requester: ZendeskUser,
     pub created_minutes_ago: i64,
     pub comment: String,
+    /// Tags the ticket carries from the start.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl Fixtures {
@@ -131,6 +137,7 @@ pub enum Platform {
     Zendesk,
     Discord,
     Intercom,
+    Linear,
 }
 
 /// One thing a platform would have shown.
@@ -146,6 +153,12 @@ pub enum Reply {
     Discord { body: Value },
     /// An internal note's HTML on an Intercom conversation.
     IntercomNote { conversation: String, html: String },
+    /// An issue an escalation made on Linear.
+    LinearIssue {
+        key: String,
+        url: String,
+        title: String,
+    },
 }
 
 impl Reply {
@@ -155,6 +168,7 @@ impl Reply {
             Self::ZendeskNote { .. } | Self::ZendeskTags { .. } => Platform::Zendesk,
             Self::Discord { .. } => Platform::Discord,
             Self::IntercomNote { .. } => Platform::Intercom,
+            Self::LinearIssue { .. } => Platform::Linear,
         }
     }
 }
@@ -167,6 +181,7 @@ pub struct Credentials {
     pub zendesk_email: String,
     pub zendesk_token: String,
     pub intercom_token: String,
+    pub linear_key: String,
 }
 
 /// Replies captured so far; `changed` counts them.
@@ -226,6 +241,8 @@ struct Shared {
     originals: Mutex<BTreeMap<String, Value>>,
     /// Intercom notes by conversation: (part id, body).
     conversations: Mutex<BTreeMap<String, Vec<(String, String)>>>,
+    /// Linear's issues, as made: `{id, identifier, url}`.
+    issues: Mutex<Vec<Value>>,
 }
 
 type Fake = State<Arc<Shared>>;
@@ -237,6 +254,7 @@ pub struct Upstreams {
     pub zendesk: SocketAddr,
     pub discord: SocketAddr,
     pub intercom: SocketAddr,
+    pub linear: SocketAddr,
     pub captured: Arc<Captured>,
     pub started: DateTime<Utc>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -251,7 +269,7 @@ impl Drop for Upstreams {
 }
 
 impl Upstreams {
-    /// Starts the five fakes on loopback ports of their own.
+    /// Starts the six fakes on loopback ports of their own.
     pub async fn start(
         fixtures: Fixtures,
         credentials: Credentials,
@@ -265,7 +283,8 @@ impl Upstreams {
                 let ticket = Ticket {
                     sample: t.clone(),
                     notes: Vec::new(),
-                    tags: Vec::new(),
+                    // The tags the agent's macro put on it (the escalation tag, say).
+                    tags: t.tags.clone(),
                     version: 0,
                 };
                 (t.id, ticket)
@@ -280,10 +299,18 @@ impl Upstreams {
             tickets: Mutex::new(tickets),
             originals: Mutex::new(BTreeMap::new()),
             conversations: Mutex::new(BTreeMap::new()),
+            issues: Mutex::new(Vec::new()),
         });
         let mut tasks = Vec::new();
         let mut addresses = Vec::new();
-        for router in [fullstory(), slack(), zendesk(), discord(), intercom()] {
+        for router in [
+            fullstory(),
+            slack(),
+            zendesk(),
+            discord(),
+            intercom(),
+            linear(),
+        ] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("could not listen on loopback for the demo's fakes")?;
@@ -295,7 +322,7 @@ impl Upstreams {
                 }
             }));
         }
-        let [fullstory, slack, zendesk, discord, intercom] = addresses[..] else {
+        let [fullstory, slack, zendesk, discord, intercom, linear] = addresses[..] else {
             anyhow::bail!("the demo's fakes did not all start");
         };
         Ok(Self {
@@ -304,6 +331,7 @@ impl Upstreams {
             zendesk,
             discord,
             intercom,
+            linear,
             captured,
             started,
             tasks,
@@ -892,6 +920,81 @@ async fn ic_reply(
         html,
     });
     Json(ic_parts(&shared, &id)).into_response()
+}
+
+// ------------------------------------------------------------------ Linear
+
+/// The demo's Linear team (`linear.team_id`).
+pub const LINEAR_TEAM: &str = "0b5e7d2c-7a3f-4c1e-9d2a-6f8e1c3b5a70";
+
+fn linear() -> Router<Arc<Shared>> {
+    Router::new().route("/graphql", post(linear_graphql))
+}
+
+/// One GraphQL operation, told apart by its text as Linear's server would parse it; errors in
+/// Linear's shape (`errors[].message`, `extensions.type`).
+async fn linear_graphql(
+    State(shared): Fake,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    // A personal API key, sent as is (no `Bearer`).
+    if !authorized(&headers, &shared.credentials.linear_key) {
+        return linear_error(
+            "Authentication required, not authenticated",
+            "authentication error",
+        );
+    }
+    let query = body["query"].as_str().unwrap_or_default();
+    let vars = &body["variables"];
+    let data = |data: Value| Json(json!({ "data": data })).into_response();
+    if query.contains("issueCreate") {
+        let input = &vars["input"];
+        if input["teamId"] != LINEAR_TEAM {
+            return linear_error("Entity not found: Team", "invalid input");
+        }
+        let mut issues = lock(&shared.issues);
+        if issues.iter().any(|i| i["id"] == input["id"]) {
+            return linear_error("Entity already exists", "invalid input");
+        }
+        let key = format!("DEMO-{}", issues.len() + 1);
+        let issue = json!({
+            "id": input["id"],
+            "identifier": key,
+            "url": format!("https://linear.app/replaydesk-demo/issue/{key}"),
+        });
+        issues.push(issue.clone());
+        drop(issues);
+        shared.captured.push(Reply::LinearIssue {
+            key,
+            url: issue["url"].as_str().unwrap_or_default().to_owned(),
+            title: input["title"].as_str().unwrap_or_default().to_owned(),
+        });
+        return data(json!({"issueCreate": {"success": true, "issue": issue}}));
+    }
+    if query.contains("attachmentCreate") {
+        return data(json!({"attachmentCreate": {"success": true, "attachment": {"id": "att-1"}}}));
+    }
+    if query.contains("issue(id:") {
+        let found = lock(&shared.issues)
+            .iter()
+            .find(|i| i["id"] == vars["id"] || i["identifier"] == vars["id"])
+            .cloned();
+        return match found {
+            Some(issue) => data(json!({ "issue": issue })),
+            None => linear_error("Entity not found: Issue", "invalid input"),
+        };
+    }
+    if query.contains("viewer") && vars["team"] == LINEAR_TEAM {
+        return data(json!({"viewer": {"id": "demo-bot", "name": "Demo Bot"},
+                           "team": {"id": LINEAR_TEAM, "key": "DEMO", "name": "Demo"}}));
+    }
+    linear_error("Entity not found", "invalid input")
+}
+
+fn linear_error(message: &str, kind: &str) -> Response {
+    Json(json!({"data": null, "errors": [{"message": message, "extensions": {"type": kind}}]}))
+        .into_response()
 }
 
 #[cfg(test)]

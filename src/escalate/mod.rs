@@ -94,6 +94,14 @@ impl Tracker {
         }
     }
 
+    /// The trackers `config` switches on, Linear first: what a surface offers to escalate to.
+    pub fn on(config: &Config) -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|t| t.enabled(config))
+            .collect()
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -269,6 +277,24 @@ impl Trackers {
             _ => None,
         }
     }
+}
+
+/// The issue `session` was escalated to from `source`, when that escalation is finished: what a
+/// surface answers at once ("Already escalated: LIN-123 <link>", as `(key, url)`) instead of queueing
+/// another ask. A store that cannot answer is treated as "not yet": the job decides once anyway.
+pub async fn already(
+    store: &crate::store::SqlStore,
+    source: &Source,
+    session: &crate::fullstory::SessionId,
+) -> Option<(String, String)> {
+    let row = store
+        .escalation(&source.key, session.as_str())
+        .await
+        .ok()??;
+    if !row.is_done() {
+        return None;
+    }
+    Some((row.issue_key?, row.issue_url?))
 }
 
 /// The upstream names of the trackers (their circuit breakers).

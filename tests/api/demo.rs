@@ -104,6 +104,29 @@ async fn the_demo_answers_on_every_platform_through_the_real_pipeline() {
     let intercom = rendered(&replies, Platform::Intercom);
     assert!(marks_likely(&intercom, JANE_LATEST), "{intercom}");
     assert!(intercom.contains("conversation 8801"), "{intercom}");
+    // The first ticket carries the escalation tag: one issue on the fake Linear, titled with the
+    // ticket's subject, and one note on the ticket naming it.
+    let issues: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.platform() == Platform::Linear)
+        .collect();
+    assert_eq!(issues.len(), 1, "{replies:?}");
+    let linear = show::reply(issues[0]);
+    assert!(
+        linear.contains("Escalated to Linear: DEMO-1 CSV export of the Q3 report does nothing"),
+        "{linear}"
+    );
+    let escalated = replies
+        .iter()
+        .filter(|r| matches!(r, Reply::ZendeskNote { ticket: 35436, html } if html.contains("Escalated to")))
+        .count();
+    assert_eq!(escalated, 1, "{zendesk}");
+    assert!(
+        zendesk.contains(
+            "Escalated to DEMO-1 <https://linear.app/replaydesk-demo/issue/DEMO-1> (Linear)"
+        ),
+        "{zendesk}"
+    );
     // Like the platforms, the answers show customers' addresses redacted.
     for text in [&slack, &zendesk, &discord, &intercom] {
         for email in ["jane@acme.com", "omar@globex.io", "lee@initech.com"] {
@@ -264,6 +287,15 @@ async fn the_demo_binary_prints_each_answer_and_curl_lines_that_verify() {
     assert!(stdout.contains("tagged replaydesk"), "{stdout}");
     let intercom = section("── Intercom");
     assert!(marks_likely(&intercom, JANE_LATEST), "{intercom}");
+    let linear = section("── Linear");
+    assert!(
+        linear.contains("Escalated to Linear: DEMO-1 CSV export of the Q3 report does nothing"),
+        "{linear}"
+    );
+    assert!(
+        stdout.contains("Escalated to DEMO-1 <https://linear.app/replaydesk-demo/issue/DEMO-1>"),
+        "{stdout}"
+    );
 
     let commands = curl_commands(&stdout);
     assert_eq!(commands.len(), 4, "{stdout}");

@@ -344,6 +344,14 @@ pub(crate) fn linear_at(config: &mut replaydesk::config::Config, uri: &str) {
     config.linear.api_url = Some(format!("{uri}/graphql"));
 }
 
+/// Jira on too, at `uri` (a fake's, or an address nothing is asked of).
+pub(crate) fn jira_at(config: &mut replaydesk::config::Config, uri: &str) {
+    config.jira.base_url = Some(uri.into());
+    config.jira.email = Some("bot@acme.com".into());
+    config.jira.api_token = Secret::new("jira-token");
+    config.jira.project_key = Some("SUP".into());
+}
+
 /// The service with Linear and Jira on, each at its fake.
 async fn app_with_trackers(store_url: Option<&str>) -> (TestApp, Trackers) {
     let linear = FakeLinear::default();
@@ -358,10 +366,7 @@ async fn app_with_trackers(store_url: Option<&str>) -> (TestApp, Trackers) {
         c.linear.api_key = Secret::new("lin_api_test");
         c.linear.team_id = Some(TEAM.into());
         c.linear.api_url = Some(linear_url);
-        c.jira.base_url = Some(jira_url);
-        c.jira.email = Some("bot@acme.com".into());
-        c.jira.api_token = Secret::new("jira-token");
-        c.jira.project_key = Some("SUP".into());
+        jira_at(c, &jira_url);
         c.jira.labels = List(vec!["support".into()]);
         c.privacy.audit_key = Secret::new("escalation-audit-key");
     });

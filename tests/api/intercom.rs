@@ -914,3 +914,137 @@ async fn with_the_digest_on_request_the_inbox_app_offers_it_and_fetches_it_when_
     let report = rd.state.activations.report().await.unwrap();
     assert_eq!((report.automatic, report.on_request), (0, 1));
 }
+
+// ------------------------------------------------------------------ escalation (issue 25)
+
+/// "Escalate to Linear" on the inbox app, on `backend`: a double click makes one job, one Linear issue
+/// and one "Escalated to" note on the conversation; pressed again, the canvas says it is already
+/// escalated, with the issue, and queues nothing.
+async fn one_issue_and_one_note_from_the_inbox_app(backend: Backend) {
+    let linear = super::escalate::FakeLinear::default();
+    let server = linear.start().await;
+    let uri = server.uri();
+    let rd = Harness::start(backend, move |c| super::escalate::linear_at(c, &uri)).await;
+    let first = rd
+        .canvas("/intercom/canvas/initialize", &initialize_body())
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let canvas = first.json();
+    assert_eq!(buttons(&canvas), ["escalate_linear", "add_note"]);
+    let button = components(&canvas)
+        .iter()
+        .find(|c| c["id"] == "escalate_linear")
+        .unwrap();
+    assert_eq!(button["label"], "Escalate to Linear");
+    let stored = canvas["canvas"]["stored_data"].clone();
+
+    for _ in 0..2 {
+        let pressed = rd
+            .canvas(
+                "/intercom/canvas/submit",
+                &submit_body("escalate_linear", &stored),
+            )
+            .await;
+        assert_eq!(pressed.status, StatusCode::OK, "{}", pressed.text);
+        assert!(
+            pressed.text.contains("Escalation to Linear queued"),
+            "{}",
+            pressed.text
+        );
+    }
+    assert_eq!(rd.jobs().await, 1, "a double click queues one job");
+    rd.run_all().await;
+    assert_eq!(linear.issues(), 1);
+    let description = linear.creates()[0]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        description.contains("app.intercom.com/a/inbox/ws1/inbox/conversation/123"),
+        "the issue links the conversation: {description}"
+    );
+    assert!(
+        description.contains("5:3"),
+        "the likely session: {description}"
+    );
+    assert!(
+        !description.contains("jane@acme.com"),
+        "masked: {description}"
+    );
+    let escalated: Vec<String> = rd
+        .notes()
+        .await
+        .iter()
+        .map(|n| n["body"].as_str().unwrap_or_default().to_owned())
+        .filter(|body| body.contains("Escalated to"))
+        .collect();
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    assert!(escalated[0].contains("LIN-123"), "{escalated:?}");
+    let note = rd.notes().await;
+    let note = note
+        .iter()
+        .find(|n| {
+            n["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Escalated to")
+        })
+        .unwrap();
+    assert_eq!(note["message_type"], "note", "an internal note: {note}");
+
+    // Pressed again (another canvas, later): already escalated, nothing queued.
+    let again = rd
+        .canvas(
+            "/intercom/canvas/submit",
+            &submit_body("escalate_linear", &stored),
+        )
+        .await;
+    assert!(
+        again
+            .text
+            .contains("Already escalated: LIN-123 https://linear.app/acme/issue/LIN-123"),
+        "{}",
+        again.text
+    );
+    assert_eq!(rd.jobs().await, 1);
+    rd.run_all().await;
+    assert_eq!(linear.issues(), 1);
+}
+
+#[tokio::test]
+async fn escalate_from_the_inbox_app_makes_one_issue_and_one_note_on_sqlite() {
+    one_issue_and_one_note_from_the_inbox_app(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn escalate_from_the_inbox_app_makes_one_issue_and_one_note_on_postgres() {
+    one_issue_and_one_note_from_the_inbox_app(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn with_both_trackers_on_the_inbox_app_offers_a_button_for_each() {
+    let rd = Harness::start(Backend::Sqlite, |c| {
+        super::escalate::linear_at(c, "http://127.0.0.1:9");
+        super::escalate::jira_at(c, "https://acme.atlassian.net");
+    })
+    .await;
+    let canvas = rd
+        .canvas("/intercom/canvas/initialize", &initialize_body())
+        .await
+        .json();
+    assert_eq!(
+        buttons(&canvas),
+        ["escalate_linear", "escalate_jira", "add_note"]
+    );
+    // A contact without an email address: nothing to escalate with, so no Escalate button.
+    let mut anonymous = initialize_body();
+    anonymous["contact"] = json!({"type": "user", "id": "c9", "external_id": "u-1"});
+    let canvas = rd
+        .canvas("/intercom/canvas/initialize", &anonymous)
+        .await
+        .json();
+    assert!(
+        !buttons(&canvas).iter().any(|b| b.starts_with("escalate")),
+        "{canvas}"
+    );
+}

@@ -383,6 +383,8 @@ async fn the_sidebar_lists_the_ticket_customers_sessions_newest_first_with_the_l
     );
     assert_eq!(customers[1]["who"], json!("b•••@acme.com"));
     assert!(!answer.text.contains("test-key-0123456789"));
+    // No tracker configured: the page offers no Escalate button.
+    assert_eq!(data["trackers"], json!([]), "{data}");
 
     let audit = rd.state.store.audit(None, None, 10).await.unwrap();
     let record = audit
@@ -1017,6 +1019,9 @@ async fn escalate_from_the_sidebar_makes_one_issue_notes_it_once_and_then_says_a
     let uri = server.uri();
     let rd = sidebar_with(move |c| super::escalate::linear_at(c, &uri)).await;
     let token = ticket_token(&rd, TICKET).await;
+    // The sessions answer names the trackers that are on: the page's Escalate button and its choice.
+    let listed = sessions_of(&rd, &token, TICKET).await.json();
+    assert_eq!(listed["trackers"], json!(["linear"]), "{listed}");
     let uri = format!("/zendesk/app/api/escalate?ticket={TICKET}");
     // Without a token: refused like every data call.
     let anonymous = call(&rd, "POST", &uri, "not-a-token", json!({})).await;
@@ -1071,4 +1076,25 @@ async fn escalate_from_the_sidebar_makes_one_issue_notes_it_once_and_then_says_a
         "Already escalated: LIN-123 https://linear.app/acme/issue/LIN-123",
     );
     assert_eq!(again.json()["key"], "LIN-123");
+}
+
+#[tokio::test]
+async fn with_both_trackers_on_the_sessions_answer_names_both_linear_first() {
+    let rd = sidebar_with(|c| {
+        super::escalate::linear_at(c, "http://127.0.0.1:9");
+        super::escalate::jira_at(c, "https://acme.atlassian.net");
+    })
+    .await;
+    let token = ticket_token(&rd, TICKET).await;
+    let listed = sessions_of(&rd, &token, TICKET).await.json();
+    assert_eq!(listed["trackers"], json!(["linear", "jira"]), "{listed}");
+    // With both on, the page must choose: an escalation naming none is refused, naming both.
+    let uri = format!("/zendesk/app/api/escalate?ticket={TICKET}");
+    let unnamed = call(&rd, "POST", &uri, &token, json!({"session": "5:3"})).await;
+    assert_state(
+        &unnamed,
+        StatusCode::BAD_REQUEST,
+        "error",
+        "tracker must be one of: linear, jira",
+    );
 }

@@ -24,6 +24,14 @@
 //! (never the same session twice). Its delivery key is the conversation, the contact and the drawn
 //! canvas ([`super::stored::State::drawn`]): pressing it again on one canvas queues nothing more.
 //!
+//! **Escalate to Linear / Jira** (issue 25; a button per tracker that is on, on the likely session of a
+//! contact with an email address) queues the shared escalation job ([`crate::escalate::EscalateJob`]) for
+//! that session from this conversation ([`conversation_source`]), answered on the conversation: one
+//! internal note "Escalated to LIN-123" (the desks' shared note, [`crate::adapters::desk_note`]). Its
+//! delivery key is the conversation, the session and the tracker, so a double click queues one job, and
+//! the escalation is once per conversation and session anyway; once it is done, the button answers
+//! "Already escalated: LIN-123 <link>" at once.
+//!
 //! `stored_data` carries replaydesk's state, signed ([`super::stored`]); a state that does not verify is
 //! never acted on: the canvas starts afresh.
 
@@ -41,15 +49,18 @@ use super::{
     PLATFORM,
     conversation::{ContactId, ConversationJob},
     render::{self, Button},
+    reply::Target,
     stored::{self, Likely},
     verify::Canvas,
     wire::{self, CanvasRequest},
 };
 use crate::{
     adapters::inbound::{self, Rejection, Verified},
-    answer,
+    answer::{self, ReplyTo},
     app::AppState,
-    identity::{Identity, Uid, extract_emails},
+    escalate::{EscalateJob, Source, Tracker},
+    fullstory::SessionId,
+    identity::{CustomerEmail, Identity, Uid, extract_emails},
     lookup::{LookupResult, SummaryOutcome},
     privacy::Requester,
     source_limits::SourceLimits,
@@ -123,6 +134,7 @@ async fn submitted(
         },
         Some(Button::Digest) => sessions_canvas(state, parts, asked, None, true).await,
         Some(Button::AddNote) => add_note(state, asked, &drawn).await?,
+        Some(Button::Escalate(tracker)) => escalate(state, asked, &drawn, tracker).await?,
         Some(Button::Refresh) | None => sessions_canvas(state, parts, asked, None, false).await,
     })
 }
@@ -151,6 +163,39 @@ fn identities(state: &AppState, asked: &CanvasRequest) -> Vec<Identity> {
     }
     identities.truncate(state.config.identity.max_per_request);
     identities
+}
+
+/// The contact's email address, the customer an escalation names.
+fn customer(state: &AppState, asked: &CanvasRequest) -> Option<CustomerEmail> {
+    identities(state, asked)
+        .into_iter()
+        .find_map(|identity| match identity {
+            Identity::Email(email) => Some(email),
+            Identity::Uid(_) => None,
+        })
+}
+
+/// Where an escalation from the inbox app comes from: the conversation, as a stable key (workspace and
+/// conversation) and its inbox link (on the region's Intercom app host, from `intercom.api_url`).
+pub fn conversation_source(
+    config: &crate::config::IntercomConfig,
+    workspace: &str,
+    conversation: &str,
+) -> Source {
+    let app = if config.api_url.contains(".eu.") {
+        "https://app.eu.intercom.com"
+    } else if config.api_url.contains(".au.") {
+        "https://app.au.intercom.com"
+    } else {
+        "https://app.intercom.com"
+    };
+    Source {
+        key: format!("{PLATFORM}:{workspace}:conversation:{conversation}"),
+        label: format!("Intercom conversation {conversation}"),
+        url: Some(format!(
+            "{app}/a/inbox/{workspace}/inbox/conversation/{conversation}"
+        )),
+    }
 }
 
 fn requester(asked: &CanvasRequest) -> Requester {
@@ -301,6 +346,10 @@ async fn sessions_canvas(
     if undigested && state.config.fullstory.digest == crate::config::DigestMode::OnRequest {
         buttons.push(Button::Digest);
     }
+    // Escalating needs the likely session, the conversation to answer on and a customer address.
+    if drawn.likely.is_some() && drawn.conversation.is_some() && customer(state, asked).is_some() {
+        buttons.extend(Tracker::on(&state.config).into_iter().map(Button::Escalate));
+    }
     if drawn.conversation.is_some() {
         buttons.push(Button::AddNote);
     }
@@ -424,4 +473,76 @@ async fn add_note(
         &[Button::Refresh],
         &stored::seal(&again, secret),
     )))
+}
+
+/// "Escalate to Linear / Jira": the canvas's likely session escalated from this conversation (see the
+/// module docs). What the canvas answers: queued, already escalated, or why not.
+async fn escalate(
+    state: &AppState,
+    asked: &CanvasRequest,
+    drawn: &stored::State,
+    tracker: Tracker,
+) -> Result<Response, Rejection> {
+    let secret = signing_secret(state);
+    let say = |words: &str, style: &str| {
+        json(render::message(
+            words,
+            style,
+            &[Button::Refresh],
+            &stored::seal(drawn, secret),
+        ))
+    };
+    let (Some(conversation), Some(session)) = (
+        drawn.conversation.as_deref(),
+        drawn
+            .likely
+            .as_ref()
+            .and_then(|likely| SessionId::new(&likely.id)),
+    ) else {
+        return Ok(say(
+            "Nothing to escalate here: no likely session beside a conversation.",
+            "muted",
+        ));
+    };
+    if !tracker.enabled(&state.config) {
+        return Ok(say(
+            &format!("{tracker} is not configured on replaydesk any more. Press Refresh."),
+            "error",
+        ));
+    }
+    let Some(customer) = customer(state, asked) else {
+        return Ok(say(
+            "This contact has no email address to escalate with.",
+            "muted",
+        ));
+    };
+    let source = conversation_source(&state.config.intercom, &asked.workspace_id, conversation);
+    if let Some((key, url)) = crate::escalate::already(&state.store, &source, &session).await {
+        return Ok(say(&format!("Already escalated: {key} {url}"), "paragraph"));
+    }
+    let mut job = EscalateJob::new(
+        customer,
+        tracker,
+        source,
+        Some(session.clone()),
+        requester(asked),
+    );
+    job.around = drawn.around.and_then(|s| DateTime::from_timestamp(s, 0));
+    job.reply = Some(ReplyTo::new(&Target {
+        conversation_id: conversation.to_owned(),
+    }));
+    let new_job = NewJob::of(&job).map_err(|_| Rejection::Unavailable)?;
+    let key = format!(
+        "canvas-escalate:{conversation}:{}:{}",
+        session.as_str(),
+        tracker.as_str()
+    );
+    let accepted = inbound::accept(state, PLATFORM, &key, new_job).await?;
+    tracing::info!(?accepted, %tracker, "intercom canvas: escalation queued");
+    Ok(say(
+        &format!(
+            "Escalation to {tracker} queued: the note with the issue follows on this conversation."
+        ),
+        "paragraph",
+    ))
 }

@@ -4,8 +4,9 @@
 //!
 //! What it shows, per identity: a header (who, redacted, and how many sessions), the sessions as a list
 //! whose items open the replay (`url` action; the likely one marked, with why and its digest line),
-//! what went wrong, and FullStory's summary when one was asked for; then the buttons (Summarize, Add as
-//! note, Refresh, each a `submit` action whose `id` the submit request names).
+//! what went wrong, and FullStory's summary when one was asked for; then the buttons (Summarize, Digest,
+//! Escalate to Linear / Jira, Add as note, Refresh, each a `submit` action whose `id` the submit request
+//! names).
 //!
 //! **Within 64 KB by construction.** Intercom takes a canvas's `content` and its `stored_data` up to
 //! 64 KB each. Components are added only while the serialized `content` stays within
@@ -20,6 +21,7 @@
 use serde_json::{Value, json};
 
 use crate::{
+    escalate::Tracker,
     lookup::{IdentityResult, LookupResult, SummaryOutcome},
     render::{self, limits::cut_bytes},
 };
@@ -40,12 +42,13 @@ const MAX_TEXT_BYTES: usize = 6_000;
 const RESERVE: usize = 2_000;
 
 /// The buttons a canvas offers (each a `submit` action; its `id` comes back as `component_id`).
-/// Escalating to a tracker (issue 25) adds its button here and its handling in [`super::canvas`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Button {
     Summarize,
     /// The likely session's digest, with `fullstory.digest = "on_request"` (an on-request Activation).
     Digest,
+    /// The likely session escalated to a tracker (issue 25): one button per tracker that is on.
+    Escalate(Tracker),
     AddNote,
     Refresh,
 }
@@ -55,6 +58,8 @@ impl Button {
         match self {
             Self::Summarize => "summarize",
             Self::Digest => "digest",
+            Self::Escalate(Tracker::Linear) => "escalate_linear",
+            Self::Escalate(Tracker::Jira) => "escalate_jira",
             Self::AddNote => "add_note",
             Self::Refresh => "refresh",
         }
@@ -62,17 +67,25 @@ impl Button {
 
     /// The button a submit request's `component_id` names.
     pub fn named(id: &str) -> Option<Self> {
-        [Self::Summarize, Self::Digest, Self::AddNote, Self::Refresh]
-            .into_iter()
-            .find(|b| b.id() == id)
+        [
+            Self::Summarize,
+            Self::Digest,
+            Self::Escalate(Tracker::Linear),
+            Self::Escalate(Tracker::Jira),
+            Self::AddNote,
+            Self::Refresh,
+        ]
+        .into_iter()
+        .find(|b| b.id() == id)
     }
 
     fn component(self) -> Value {
         let (label, style) = match self {
-            Self::Summarize => ("Summarize", "primary"),
-            Self::Digest => ("Digest", "secondary"),
-            Self::AddNote => ("Add as note", "secondary"),
-            Self::Refresh => ("Refresh", "secondary"),
+            Self::Summarize => ("Summarize".to_owned(), "primary"),
+            Self::Digest => ("Digest".to_owned(), "secondary"),
+            Self::Escalate(tracker) => (format!("Escalate to {tracker}"), "secondary"),
+            Self::AddNote => ("Add as note".to_owned(), "secondary"),
+            Self::Refresh => ("Refresh".to_owned(), "secondary"),
         };
         json!({"type": "button", "id": self.id(), "label": label, "style": style,
                "action": {"type": "submit"}})

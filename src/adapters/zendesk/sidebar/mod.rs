@@ -12,7 +12,8 @@
 //! - `GET /zendesk/app/api/sessions?ticket=ID`: the ticket's customers (the webhook's identity rules and
 //!   caps, [`super::customers`]), their sessions newest first, the one live at the ticket's creation
 //!   marked likely, with its digest; with `fullstory.digest = "on_request"` the digest only with
-//!   `&digest=1` (the page's Digest button: an on-request Activation).
+//!   `&digest=1` (the page's Digest button: an on-request Activation). `trackers` names the trackers that are on
+//!   (`["linear", "jira"]`): the page offers Escalate on the likely session when there is one.
 //! - `POST /zendesk/app/api/summary?ticket=ID` `{session}`: FullStory's summary of one of those sessions,
 //!   cut at the ticket's creation (cached by the shared FullStory cache).
 //! - `POST /zendesk/app/api/note?ticket=ID`: queues the webhook's own `zendesk.ticket` job, so the note is
@@ -26,7 +27,10 @@
 //!   shared escalation job ([`crate::escalate`]): 202 `queued` (the ticket then gets one internal note
 //!   "Escalated to LIN-123"), or 200 `already` with the issue's key and link when that session was
 //!   escalated from this ticket before. `tracker` may be left out when only one is on; `issue` links an
-//!   existing issue instead of making one. Repeated clicks on one page queue one job.
+//!   existing issue instead of making one. Repeated clicks on one page queue one job. The page's
+//!   Escalate form (tracker when both are on, title prefilled with the ticket's subject, note, existing
+//!   issue) sends the likely session, and after `queued` asks again a few times, which answers
+//!   `already` with the issue once the worker made it.
 //!
 //! Every data call needs `Authorization: Bearer <our token>` of that ticket, is audited
 //! (`app.auditor`, platform `zendesk`, the agent's Zendesk user id) and counts against the account's
@@ -668,15 +672,21 @@ async fn sessions(
 ) -> Result<Response, Refusal> {
     let asked = ask.digest.as_deref() == Some("1");
     let button = state.config.fullstory.digest == crate::config::DigestMode::OnRequest;
-    Ok(match ctx.lookup(&state, "sidebar.sessions", asked).await? {
-        Some(result) => Json(sessions_json(&result, button)).into_response(),
-        None => Json(json!({
+    let mut answer = match ctx.lookup(&state, "sidebar.sessions", asked).await? {
+        Some(result) => sessions_json(&result, button),
+        None => json!({
             "state": "empty",
             "message": "This ticket names no customer email address to look up.",
             "customers": [],
-        }))
-        .into_response(),
-    })
+        }),
+    };
+    // The trackers the page offers to escalate the likely session to (none: no Escalate button).
+    let trackers: Vec<&str> = crate::escalate::Tracker::on(&state.config)
+        .into_iter()
+        .map(crate::escalate::Tracker::as_str)
+        .collect();
+    answer["trackers"] = json!(trackers);
+    Ok(Json(answer).into_response())
 }
 
 #[derive(Deserialize)]
@@ -823,10 +833,7 @@ async fn escalate(
             )
         })?
     };
-    let on: Vec<Tracker> = Tracker::ALL
-        .into_iter()
-        .filter(|t| t.enabled(&state.config))
-        .collect();
+    let on = Tracker::on(&state.config);
     let tracker = match asked.tracker.as_deref() {
         Some(name) => Tracker::parse(name).filter(|t| on.contains(t)),
         None if on.len() == 1 => on.first().copied(),
@@ -862,9 +869,7 @@ async fn escalate(
     let source = super::escalate_tag::ticket_source(&state.config.zendesk, id);
     let session = asked.session.as_deref().and_then(SessionId::new);
     if let Some(session) = &session
-        && let Ok(Some(row)) = state.store.escalation(&source.key, session.as_str()).await
-        && row.is_done()
-        && let (Some(key), Some(url)) = (&row.issue_key, &row.issue_url)
+        && let Some((key, url)) = crate::escalate::already(&state.store, &source, session).await
     {
         return Ok(Json(json!({
             "state": "already",

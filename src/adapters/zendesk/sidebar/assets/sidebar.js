@@ -12,9 +12,23 @@
   var noteButton = document.getElementById("add-note");
   var noteStatus = document.getElementById("note-status");
   var refreshButton = document.getElementById("refresh");
+  var escalateBox = document.getElementById("escalate-box");
+  var escalateFor = document.getElementById("escalate-for");
+  var trackerRow = document.getElementById("escalate-tracker-row");
+  var trackerSelect = document.getElementById("escalate-tracker");
+  var titleInput = document.getElementById("escalate-title");
+  var noteInput = document.getElementById("escalate-note");
+  var issueInput = document.getElementById("escalate-issue");
+  var escalateSend = document.getElementById("escalate-send");
+  var escalateStatus = document.getElementById("escalate-status");
   var client = null;
   var ticketId = null;
+  var ticketSubject = "";
   var token = null;
+  // The trackers replaydesk escalates to (the sessions answer names them), and the session the open
+  // escalation form is for.
+  var trackers = [];
+  var escalating = null;
 
   function resize() {
     if (client) {
@@ -85,6 +99,16 @@
         summarize.setAttribute("aria-label", "Summarize the session of " + when(session.created));
         summarize.addEventListener("click", function () { summarizeSession(session.id, summarize); });
         li.appendChild(summarize);
+        if (session.likely && trackers.length) {
+          var escalate = document.createElement("button");
+          escalate.type = "button";
+          escalate.className = "btn btn-basic";
+          escalate.textContent = "Escalate";
+          escalate.setAttribute("data-action", "escalate");
+          escalate.setAttribute("aria-label", "Escalate the session of " + when(session.created) + " to " + trackers.map(trackerTitle).join(" or "));
+          escalate.addEventListener("click", function () { openEscalation(session, customer.who); });
+          li.appendChild(escalate);
+        }
         ul.appendChild(li);
       });
       block.appendChild(ul);
@@ -131,6 +155,7 @@
   function load(path) {
     setStatus("loading", "Loading sessions…");
     call("GET", path || "sessions").then(function (data) {
+      trackers = data.trackers || [];
       if (data.state === "ok") {
         render(data);
         var count = list.querySelectorAll("li.session").length;
@@ -179,6 +204,81 @@
 
   refreshButton.addEventListener("click", function () { load(); });
 
+  // Escalate: the same fields as Slack's modal. The answer is "queued" (the ticket gets the note with
+  // the issue), "already" (with the issue), or a refusal; after "queued" the page asks again a few
+  // times, which answers "already" with the issue once the worker has made it.
+  function trackerTitle(name) { return name.charAt(0).toUpperCase() + name.slice(1); }
+
+  function openEscalation(session, who) {
+    escalating = session;
+    escalateBox.hidden = false;
+    escalateFor.textContent = "The session of " + when(session.created) + " (" + who + ")";
+    trackerSelect.textContent = "";
+    trackers.forEach(function (name) {
+      var option = document.createElement("option");
+      option.value = name;
+      option.textContent = trackerTitle(name);
+      trackerSelect.appendChild(option);
+    });
+    trackerRow.hidden = trackers.length < 2;
+    if (!titleInput.value) { titleInput.value = ticketSubject; }
+    escalateStatus.textContent = "";
+    escalateStatus.removeAttribute("data-state");
+    escalateSend.disabled = false;
+    resize();
+    titleInput.focus();
+  }
+
+  function showEscalation(data, mine) {
+    escalateStatus.setAttribute("data-state", data.state || "error");
+    escalateStatus.textContent = "";
+    if (data.state === "already" && data.url) {
+      escalateStatus.appendChild(document.createTextNode(mine ? "Escalated to " : "Already escalated: "));
+      var link = document.createElement("a");
+      link.href = data.url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = data.key;
+      escalateStatus.appendChild(link);
+    } else {
+      escalateStatus.textContent = data.message || data.state || "replaydesk could not answer.";
+    }
+    resize();
+  }
+
+  function askEscalation(body, polls) {
+    call("POST", "escalate", body).then(function (data) {
+      showEscalation(data, polls < 3);
+      if (data.state === "queued" && polls > 0) {
+        setTimeout(function () { askEscalation(body, polls - 1); }, 4000);
+      } else if (data.state !== "queued" && data.state !== "already") {
+        escalateSend.disabled = false;
+      }
+    }, function () {
+      escalateStatus.textContent = "replaydesk is not reachable. Try again.";
+      escalateSend.disabled = false;
+    });
+  }
+
+  escalateSend.addEventListener("click", function () {
+    if (!escalating) { return; }
+    escalateSend.disabled = true;
+    escalateStatus.textContent = "Escalating…";
+    var body = { session: escalating.id };
+    if (trackers.length > 1) { body.tracker = trackerSelect.value; }
+    ["title", "note", "issue"].forEach(function (field) {
+      var value = { title: titleInput, note: noteInput, issue: issueInput }[field].value.trim();
+      if (value) { body[field] = value; }
+    });
+    askEscalation(body, 3);
+  });
+
+  document.getElementById("escalate-cancel").addEventListener("click", function () {
+    escalateBox.hidden = true;
+    escalating = null;
+    resize();
+  });
+
   function start() {
     client = window.ZAFClient ? window.ZAFClient.init() : false;
     if (!client) {
@@ -189,6 +289,7 @@
     // signed load, and it checks that they may see this ticket before it answers.
     client.get("ticket").then(function (answer) {
       var ticket = answer.ticket || {};
+      ticketSubject = ticket.subject || "";
       token = config.token;
       return fetch("app/api/ticket", {
         method: "POST",

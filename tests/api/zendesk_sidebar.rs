@@ -563,11 +563,8 @@ async fn zendesk_setup_mentions_the_sidebar_app() {
 /// then the test's own clicks once the sessions are listed: Summarize on the likely session, "Add as
 /// internal note" twice.
 fn zaf_stub() -> String {
-    let ticket = json!({
-        "id": TICKET, "subject": "Checkout is broken", "createdAt": CREATED,
-        "requester": {"id": 1, "email": "jane@acme.com", "name": "Jane"},
-    });
-    let clicks = r#"
+    zaf_stub_clicking(
+        r#"
 (function clickWhenListed() {
   var summarize = document.querySelector("li.likely button[data-action=summarize]");
   var note = document.getElementById("add-note");
@@ -576,7 +573,16 @@ fn zaf_stub() -> String {
   note.click();
   note.click();
 }());
-"#;
+"#,
+    )
+}
+
+/// The ZAF stand-in for jane's ticket, then `clicks` (the agent's hand).
+fn zaf_stub_clicking(clicks: &str) -> String {
+    let ticket = json!({
+        "id": TICKET, "subject": "Checkout is broken", "createdAt": CREATED,
+        "requester": {"id": 1, "email": "jane@acme.com", "name": "Jane"},
+    });
     sidebar::zaf_stub(&[ticket], &json!({"id": 2, "name": "Agent"})) + clicks
 }
 
@@ -1096,5 +1102,77 @@ async fn with_both_trackers_on_the_sessions_answer_names_both_linear_first() {
         StatusCode::BAD_REQUEST,
         "error",
         "tracker must be one of: linear, jira",
+    );
+}
+
+#[tokio::test]
+async fn in_a_real_browser_an_agent_escalates_the_likely_session_once() {
+    let Some(chromium) = chromium() else { return };
+    let linear = super::escalate::FakeLinear::default();
+    let tracker = linear.start().await;
+    let tracker_uri = tracker.uri();
+    let standin = wiremock::MockServer::start().await;
+    let sdk = format!("{}/zaf_sdk.min.js", standin.uri());
+    let rd = sidebar_from(
+        Harness::builder(move |c| {
+            c.zendesk.app_sdk_url = sdk;
+            super::escalate::linear_at(c, &tracker_uri);
+        })
+        .serve(),
+    )
+    .await;
+    let sidebar_url = rd.url("/zendesk/app");
+    // The agent's hand: Escalate on the likely session, a note, Send; then Send again (a double click).
+    let clicks = r#"
+(function escalateWhenListed() {
+  var escalate = document.querySelector("li.likely button[data-action=escalate]");
+  if (!escalate) { setTimeout(escalateWhenListed, 50); return; }
+  escalate.click();
+  document.getElementById("escalate-note").value = "Happens on Safari";
+  var send = document.getElementById("escalate-send");
+  send.click();
+  send.click();
+}());
+"#;
+    Mock::given(path("/zaf_sdk.min.js"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(zaf_stub_clicking(clicks), "text/javascript"),
+        )
+        .mount(&standin)
+        .await;
+    let (base, now) = (rd.zendesk().server.uri(), rd.clock.now().timestamp());
+    Mock::given(path("/frame.html"))
+        .respond_with(move |_: &wiremock::Request| {
+            let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
+            ResponseTemplate::new(200)
+                .set_body_raw(sidebar::frame(&sidebar_url, &jwt, TICKET), "text/html")
+        })
+        .mount(&standin)
+        .await;
+    let dom = run_chromium(
+        chromium,
+        "--dump-dom",
+        &format!("{}/frame.html", standin.uri()),
+    )
+    .await;
+    // The answer is shown where the agent clicked: queued (the workers are the test's to run).
+    assert!(
+        dom.contains(r#"id="escalate-status" class="hint" role="status" data-state="queued""#),
+        "{dom}"
+    );
+    rd.run_jobs().await;
+    assert_eq!(linear.issues(), 1, "one issue for the double click");
+    // The title came prefilled from the ticket's subject, the note as typed.
+    let create = serde_json::to_string(&linear.creates()[0]).unwrap();
+    assert!(create.contains("Checkout is broken"), "{create}");
+    assert!(create.contains("Happens on Safari"), "{create}");
+    assert_eq!(
+        rd.zendesk()
+            .notes(TICKET)
+            .iter()
+            .filter(|n| n.contains("Escalated to"))
+            .count(),
+        1,
+        "one 'Escalated to' note"
     );
 }

@@ -248,7 +248,11 @@
 
   function askEscalation(body, polls) {
     call("POST", "escalate", body).then(function (data) {
-      showEscalation(data, polls < 3);
+      // A poll that finds replaydesk busy (the sidebar's allowance) leaves "queued" shown: the
+      // escalation is stored; the next poll, or the ticket's note, tells the issue.
+      var polling = polls < 3;
+      if (polling && data.state === "busy") { data = { state: "queued", message: escalateStatus.textContent }; }
+      showEscalation(data, polling);
       if (data.state === "queued" && polls > 0) {
         setTimeout(function () { askEscalation(body, polls - 1); }, 4000);
       } else if (data.state !== "queued" && data.state !== "already") {

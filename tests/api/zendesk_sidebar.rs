@@ -586,6 +586,26 @@ fn zaf_stub_clicking(clicks: &str) -> String {
     sidebar::zaf_stub(&[ticket], &json!({"id": 2, "name": "Agent"})) + clicks
 }
 
+/// Zendesk's ticket frame played on `standin`: the ZAF stand-in `stub` and, per load, a freshly signed
+/// JWT (as Zendesk signs each one) for the sidebar of `rd`; the frame's URL.
+async fn serve_frame(rd: &Harness, standin: &wiremock::MockServer, stub: String) -> String {
+    Mock::given(path("/zaf_sdk.min.js"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(stub, "text/javascript"))
+        .mount(standin)
+        .await;
+    let sidebar_url = rd.url("/zendesk/app");
+    let (base, now) = (rd.zendesk().server.uri(), rd.clock.now().timestamp());
+    Mock::given(path("/frame.html"))
+        .respond_with(move |_: &wiremock::Request| {
+            let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
+            ResponseTemplate::new(200)
+                .set_body_raw(sidebar::frame(&sidebar_url, &jwt, TICKET), "text/html")
+        })
+        .mount(standin)
+        .await;
+    format!("{}/frame.html", standin.uri())
+}
+
 /// Debian's `chromium`, or `None` (and the test is skipped) when it is missing outside CI.
 fn chromium() -> Option<&'static str> {
     let found = std::process::Command::new("chromium")
@@ -641,22 +661,7 @@ async fn in_a_real_browser_the_sidebar_lists_summarizes_and_adds_one_note() {
     summary_of_jane_s_session("Clicked Pay 4 times; nothing happened.")
         .mount(&rd.fullstory)
         .await;
-    let sidebar_url = rd.url("/zendesk/app");
-    Mock::given(path("/zaf_sdk.min.js"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(zaf_stub(), "text/javascript"))
-        .mount(&standin)
-        .await;
-    let (base, now) = (rd.zendesk().server.uri(), rd.clock.now().timestamp());
-    Mock::given(path("/frame.html"))
-        .respond_with(move |_: &wiremock::Request| {
-            // A fresh JWT per load, as Zendesk signs each one.
-            let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
-            ResponseTemplate::new(200)
-                .set_body_raw(sidebar::frame(&sidebar_url, &jwt, TICKET), "text/html")
-        })
-        .mount(&standin)
-        .await;
-    let frame_url = format!("{}/frame.html", standin.uri());
+    let frame_url = serve_frame(&rd, &standin, zaf_stub()).await;
 
     let dom = run_chromium(chromium, "--dump-dom", &frame_url).await;
     assert!(dom.contains(r#"data-state="ok""#), "{dom}");
@@ -1121,7 +1126,6 @@ async fn in_a_real_browser_an_agent_escalates_the_likely_session_once() {
         .serve(),
     )
     .await;
-    let sidebar_url = rd.url("/zendesk/app");
     // The agent's hand: Escalate on the likely session, a note, Send; then Send again (a double click).
     let clicks = r#"
 (function escalateWhenListed() {
@@ -1134,27 +1138,8 @@ async fn in_a_real_browser_an_agent_escalates_the_likely_session_once() {
   send.click();
 }());
 "#;
-    Mock::given(path("/zaf_sdk.min.js"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(zaf_stub_clicking(clicks), "text/javascript"),
-        )
-        .mount(&standin)
-        .await;
-    let (base, now) = (rd.zendesk().server.uri(), rd.clock.now().timestamp());
-    Mock::given(path("/frame.html"))
-        .respond_with(move |_: &wiremock::Request| {
-            let jwt = rs256(PRIVATE_KEY, &rs256_header(), &claims(&base, now));
-            ResponseTemplate::new(200)
-                .set_body_raw(sidebar::frame(&sidebar_url, &jwt, TICKET), "text/html")
-        })
-        .mount(&standin)
-        .await;
-    let dom = run_chromium(
-        chromium,
-        "--dump-dom",
-        &format!("{}/frame.html", standin.uri()),
-    )
-    .await;
+    let frame_url = serve_frame(&rd, &standin, zaf_stub_clicking(clicks)).await;
+    let dom = run_chromium(chromium, "--dump-dom", &frame_url).await;
     // The answer is shown where the agent clicked: queued (the workers are the test's to run).
     assert!(
         dom.contains(r#"id="escalate-status" class="hint" role="status" data-state="queued""#),

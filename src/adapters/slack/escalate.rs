@@ -31,18 +31,8 @@ use crate::{
     store::NewJob,
 };
 
-/// The button's `action_id`.
-pub const ESCALATE: &str = "escalate";
 /// The modal's `callback_id`.
 pub const MODAL: &str = "escalate";
-
-/// What the button carries: the lookup job whose answer it is on, and the session.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EscalateValue {
-    pub job: i64,
-    #[serde(default)]
-    pub session: Option<SessionId>,
-}
 
 /// What the modal carries back (`private_metadata`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

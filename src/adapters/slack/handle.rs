@@ -24,12 +24,12 @@ use serde_json::{Value, json};
 use super::{
     PLATFORM,
     api::response_body,
-    escalate::{self, ESCALATE, EscalateValue},
+    escalate,
     mention::MentionJob,
     notice::NoticeJob,
     render::{
-        self, ERASE_CANCEL, ERASE_CONFIRM, ForgetValue, SHARE, SUMMARIZE, ShareValue,
-        SummarizeValue,
+        self, ERASE_CANCEL, ERASE_CONFIRM, ESCALATE, EscalateValue, ForgetValue, SHARE, SUMMARIZE,
+        ShareValue, SummarizeValue,
     },
     reply::Target,
     unfurl,

@@ -37,6 +37,8 @@ use crate::{
 /// Action ids of the buttons replaydesk handles.
 pub const SUMMARIZE: &str = "summarize";
 pub const SHARE: &str = "share";
+/// The Escalate button (handled in `escalate.rs`).
+pub const ESCALATE: &str = "escalate";
 /// The erasure confirmation's buttons (`/replays forget`).
 pub const ERASE_CONFIRM: &str = "erase_confirm";
 pub const ERASE_CANCEL: &str = "erase_cancel";
@@ -58,6 +60,15 @@ pub struct Message {
     pub text: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<SlackBlock>,
+}
+
+/// What an Escalate button carries: the lookup job whose answer it is on, and the session. Beside the
+/// other buttons' values, so the renderer never imports the escalation it starts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EscalateValue {
+    pub job: i64,
+    #[serde(default)]
+    pub session: Option<SessionId>,
 }
 
 /// What a Summarize button carries.
@@ -459,14 +470,14 @@ fn summarize_button(
 
 /// The Escalate button of lookup job `job`'s answer, on `session` ([`super::escalate`]).
 fn escalate_button(job: i64, session: &FoundSession) -> Option<SlackBlockButtonElement> {
-    let value = super::escalate::EscalateValue {
+    let value = EscalateValue {
         job,
         session: Some(session.id.clone()),
     };
     let text = serde_json::to_string(&value).ok()?;
     (text.len() <= MAX_VALUE).then(|| {
         SlackBlockButtonElement::new(pt!("Escalate"))
-            .with_action_id(SlackActionId(super::escalate::ESCALATE.into()))
+            .with_action_id(SlackActionId(ESCALATE.into()))
             .with_value(text)
     })
 }

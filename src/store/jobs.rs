@@ -218,7 +218,7 @@ impl SqlStore {
                     .context("enqueue: inserting the jobs")?
                     .into_iter()
                     .collect();
-                let keyed: Vec<(&str, i64)> = fresh
+                let mut keyed: Vec<(&str, i64)> = fresh
                     .iter()
                     .map(|&i| {
                         let key = items[i].0.as_str();
@@ -228,6 +228,9 @@ impl SqlStore {
                             .context("enqueue: a job was not returned")
                     })
                     .collect::<anyhow::Result<_>>()?;
+                // Keys in one order (sorted), whatever the arrival order, so two PostgreSQL
+                // transactions inserting overlapping keys wait for each other instead of deadlocking.
+                keyed.sort_unstable();
                 let mut keys = builder(
                     pool,
                     "INSERT INTO deliveries (delivery_key, job_id, received_at) ",

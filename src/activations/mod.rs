@@ -34,9 +34,9 @@
 //!   note, a Slack preview, a sidebar load, an answer's default digest, `zendesk.auto_summary`). On
 //!   request: what a person asked for in that moment (Summarize, `summary:true`, `--digest`,
 //!   `--summary`, a digest button or option).
-//! * **A store that cannot be read** lets the call through (logged): the store being down stops the
-//!   job queue anyway, and an uncounted call costs one Activation, where a refusal would cost every
-//!   answer its digest.
+//! * **A store that cannot be read**: with a budget set, the call is not made ([`Spent::Unchecked`]:
+//!   nothing is spent blind; the Zendesk sidebar and the Intercom canvas look up without the queue);
+//!   without a budget it is made uncounted (logged), the lesser harm.
 //! * **Cycles** start on `fullstory.cycle_start_day` (1–28, so every month has it) at 00:00 UTC and
 //!   are named by their first day.
 
@@ -157,6 +157,11 @@ pub enum Spent {
         "FullStory says this organisation's Activations are used up; metered calls start again on {resets}"
     )]
     FullStory { resets: NaiveDate },
+    /// A budget is set, and the count it is kept in could not be read: nothing is spent blind.
+    #[error(
+        "the FullStory Activation budget could not be checked (the store did not answer); nothing was spent"
+    )]
+    Unchecked,
 }
 
 /// "1,000 of 1,000", or "800 of 1,000 (the other 200 are kept for agents' requests)".
@@ -383,10 +388,19 @@ impl Activations {
                     resets: cycle.resets,
                 })
             }
+            // With a budget, nothing is spent blind; without one, the call is only counted, and an
+            // uncounted call is the lesser harm (see the module docs).
+            Err(error) if self.budget.is_some() => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "could not check the Activation budget; not calling"
+                );
+                Err(Spent::Unchecked)
+            }
             Err(error) => {
                 tracing::warn!(
                     error = format!("{error:#}"),
-                    "could not count an Activation; calling anyway"
+                    "could not count an Activation; calling anyway (no budget is set)"
                 );
                 Ok(Taken {
                     counted: false,

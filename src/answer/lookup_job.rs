@@ -49,12 +49,13 @@ impl LookupJob {
         request.around = self.around;
         request.summary = self.summary;
         if let Some(digest) = self.digest {
-            request.digest = digest;
+            // A person's ask, unless the operator switched digests off.
+            request.digest = digest && app.config.fullstory.digest.answers_asks();
         }
         // A summary or digest the job names was asked for by the person (an option, a button);
         // the configured default digest is replaydesk's own doing.
         request.asked = crate::lookup::Asked {
-            digest: self.digest == Some(true),
+            digest: request.digest && self.digest == Some(true),
             summary: self.summary,
         };
         request

@@ -82,6 +82,12 @@ impl DigestMode {
     pub fn automatic(self) -> bool {
         self == Self::Always
     }
+
+    /// Whether a person's ask for the digest (`--digest`, `digest:True`, a Digest button) is answered:
+    /// not when the operator switched digests off (`false`).
+    pub fn answers_asks(self) -> bool {
+        self != Self::Never
+    }
 }
 
 impl From<bool> for DigestMode {

@@ -259,6 +259,13 @@ impl IssueTracker for JiraApi {
 
     async fn resolve(&self, key: &str) -> Result<Issue, TrackerError> {
         let key = key.trim();
+        // An agent typed it: only an issue key (`SUP-42`) reaches a Jira path, never `..` or a query.
+        if !is_issue_key(key) {
+            return Err(JiraError::Refused {
+                message: format!("{key:?} is not an issue key (like SUP-42)"),
+            }
+            .into());
+        }
         let encoded = utf8_percent_encode(key);
         let request = self
             .request(Method::GET, &format!("/rest/api/3/issue/{encoded}"))?
@@ -371,9 +378,43 @@ fn utf8_percent_encode(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
+/// A Jira issue key: a project key (a letter, then letters, digits or `_`), `-`, a number.
+fn is_issue_key(key: &str) -> bool {
+    let Some((project, number)) = key.split_once('-') else {
+        return false;
+    };
+    key.len() <= 64
+        && project.starts_with(|c: char| c.is_ascii_alphabetic())
+        && project
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_issue_keys_reach_a_jira_path() {
+        for key in ["SUP-42", "A1_B-7", "x-1"] {
+            assert!(is_issue_key(key), "{key}");
+        }
+        for key in [
+            "..",
+            "SUP",
+            "SUP-",
+            "-42",
+            "SUP-4a",
+            "SUP-42/../x",
+            "1SUP-2",
+            "SUP-42?x=1",
+            "",
+        ] {
+            assert!(!is_issue_key(key), "{key}");
+        }
+    }
 
     /// The create's body, snapshotted: `tests/contracts/run` validates every snapshot's ADF document
     /// against Atlassian's published ADF JSON schema (npm `@atlaskit/adf-schema`).

@@ -283,12 +283,13 @@ impl RunJob for EscalateHandler {
         // 1. What the issue is about.
         let mut request = app.lookup_request(vec![customer.clone()]);
         request.around = payload.around;
-        request.digest = true;
+        // The digest unless the operator switched digests off (`fullstory.digest = false`).
+        request.digest = app.config.fullstory.digest.answers_asks();
         request.summary = app.lookup.summaries_enabled();
         // An agent asked for this escalation: its digest and summary are spent from the FullStory
         // Activations kept for requests (and often cost none: the answer it came from fetched them).
         request.asked = crate::lookup::Asked {
-            digest: true,
+            digest: request.digest,
             summary: request.summary,
         };
         let result = match app.lookup.run(&request).await {

@@ -119,9 +119,31 @@ impl FullStoryApi {
         not_found: &'static str,
         request: RequestBuilder,
     ) -> Result<Vec<u8>, FullStoryError> {
+        self.call_with(endpoint, not_found, request, true).await
+    }
+
+    /// [`Self::call`] for a metered call: not repeated after a 5xx or a timeout, which FullStory may
+    /// have charged (the job asks again, and takes an Activation again: issue 24). A 429 is still
+    /// waited out and sent again (nothing was served).
+    async fn call_metered(
+        &self,
+        endpoint: &'static str,
+        not_found: &'static str,
+        request: RequestBuilder,
+    ) -> Result<Vec<u8>, FullStoryError> {
+        self.call_with(endpoint, not_found, request, false).await
+    }
+
+    async fn call_with(
+        &self,
+        endpoint: &'static str,
+        not_found: &'static str,
+        request: RequestBuilder,
+        repeatable: bool,
+    ) -> Result<Vec<u8>, FullStoryError> {
         let Answered { status, body } = self
             .upstream
-            .call(endpoint, &self.http, request, true)
+            .call(endpoint, &self.http, request, repeatable)
             .await
             .map_err(UpstreamError::from)?;
         match status {
@@ -192,7 +214,9 @@ impl SessionsApi for FullStoryApi {
     ) -> Result<Arc<Vec<model::SessionEvent>>, FullStoryError> {
         let path = format!("/v2/sessions/{}/events", id.path_segment());
         let request = self.request(Method::GET, &path)?;
-        let body = self.call("session_events", "session", request).await?;
+        let body = self
+            .call_metered("session_events", "session", request)
+            .await?;
         model::parse_events(&body)
             .map(Arc::new)
             .map_err(|reason| UpstreamError::malformed("session_events", reason).into())
@@ -215,7 +239,7 @@ impl SessionsApi for FullStoryApi {
         }
         let request = self.request(Method::GET, &path)?.query(&query);
         let body = self
-            .call("session_summary", "session or summary profile", request)
+            .call_metered("session_summary", "session or summary profile", request)
             .await?;
         model::parse_summary(&body)
             .map(Arc::new)

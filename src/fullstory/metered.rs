@@ -4,8 +4,10 @@
 //!
 //! * Get Session Events and Generate Summary take one Activation for their purpose before the call; a
 //!   refused one is [`FullStoryError::OverBudget`], and nothing is sent.
-//! * A call FullStory did not answer with data gives its Activation back, but for an out-of-quota
-//!   answer ([`FullStoryError::OutOfQuota`]), which marks the cycle used up for every replica.
+//! * A call FullStory surely served nothing for (a 4xx, never sent, never received) gives its
+//!   Activation back; a 5xx, a timeout or an unreadable 200 keeps it (FullStory may have charged it),
+//!   and is not repeated in place: the job asks again and takes another. An out-of-quota answer
+//!   ([`FullStoryError::OutOfQuota`]) marks the cycle used up for every replica.
 //! * List Sessions costs no Activation: it is counted apart ([`crate::activations::Activations::count_list_sessions`]).
 //! * What was paid for is shared: a session's events and summaries are kept in the store for
 //!   `fullstory.session_cache_ttl` ([`crate::store::SqlStore::session_data`]) and read there first, so
@@ -25,6 +27,7 @@ use crate::{
     activations::{Activations, Kind, Purpose},
     clock::Clock,
     identity::Identity,
+    outbound::UpstreamError,
     store::SqlStore,
 };
 
@@ -127,10 +130,38 @@ impl MeteredSessions {
                 ))
             }
             Err(error) => {
-                self.activations.release(taken).await;
+                if nothing_served(&error) {
+                    self.activations.release(taken).await;
+                }
                 Err(error)
             }
         }
+    }
+}
+
+/// Whether FullStory surely served nothing for this failed call (so it charged nothing): refused it
+/// (4xx), never received it (circuit open, cooling down, connection failed) or was never asked. A 5xx, a
+/// timeout or an unreadable 200 may have been charged, and keep their Activation: the count errs on
+/// the side of the budget.
+fn nothing_served(error: &FullStoryError) -> bool {
+    match error {
+        FullStoryError::Upstream(
+            UpstreamError::Timeout
+            | UpstreamError::Unavailable { .. }
+            | UpstreamError::Malformed { .. },
+        ) => false,
+        FullStoryError::Upstream(
+            UpstreamError::RateLimited { .. }
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::Transport(_),
+        )
+        | FullStoryError::NotConfigured
+        | FullStoryError::Unauthorized
+        | FullStoryError::Forbidden { .. }
+        | FullStoryError::NotFound { .. }
+        | FullStoryError::Rejected { .. }
+        | FullStoryError::OutOfQuota { .. }
+        | FullStoryError::OverBudget(_) => true,
     }
 }
 

@@ -30,6 +30,17 @@ async fn events_answered(server: &MockServer) {
         .await;
 }
 
+/// FullStory knowing one session of anyone asked about (7:8, twenty minutes ago).
+async fn jane_has_a_session(server: &MockServer) {
+    Mock::given(path("/sessions/v2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(sessions(vec![official_session("7", "8", 20)])),
+        )
+        .mount(server)
+        .await;
+}
+
 fn events_calls(requests: &[wiremock::Request]) -> usize {
     requests
         .iter()
@@ -149,13 +160,7 @@ async fn a_call_fullstory_did_not_answer_gives_its_activation_back() {
 async fn past_the_budget_an_answer_keeps_its_links_and_says_why_the_digest_is_missing() {
     let app = budgeted(1, Reserve::Count(0)).await;
     events_answered(&app.fullstory).await;
-    Mock::given(path("/sessions/v2"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(sessions(vec![official_session("7", "8", 20)])),
-        )
-        .mount(&app.fullstory)
-        .await;
+    jane_has_a_session(&app.fullstory).await;
     // The one Activation goes to another session first.
     app.sessions
         .session_events(&session(1), Purpose::Automatic)
@@ -199,13 +204,7 @@ async fn digest_on_request_fetches_nothing_until_asked_and_then_spends_from_the_
         .start()
         .await;
     events_answered(&app.fullstory).await;
-    Mock::given(path("/sessions/v2"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(sessions(vec![official_session("7", "8", 20)])),
-        )
-        .mount(&app.fullstory)
-        .await;
+    jane_has_a_session(&app.fullstory).await;
     let jane = || {
         vec![Identity::Email(
             CustomerEmail::parse("jane@acme.com").unwrap(),
@@ -650,5 +649,67 @@ async fn check_and_the_activations_command_show_this_cycles_spending() {
             "activations  3 this cycle, no budget set (automatic 2, on request 1; resets "
         )),
         "{check}"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_keeps_its_activation_and_is_not_repeated_in_place() {
+    let app = budgeted(5, Reserve::Count(0)).await;
+    Mock::given(path_regex("^/v2/sessions/[^/]+/events$"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&app.fullstory)
+        .await;
+    let answer = app
+        .sessions
+        .session_events(&session(1), Purpose::OnRequest)
+        .await;
+    assert!(
+        matches!(answer, Err(FullStoryError::Upstream(_))),
+        "{answer:?}"
+    );
+    assert_eq!(
+        events_calls(&app.fullstory.received_requests().await.unwrap()),
+        1,
+        "a metered call is not retried in place: FullStory may have charged it"
+    );
+    assert_eq!(
+        app.activations.report().await.unwrap().used(),
+        1,
+        "and it keeps its Activation"
+    );
+}
+
+#[tokio::test]
+async fn with_digests_off_an_agents_digest_option_fetches_nothing() {
+    let app = TestApp::builder()
+        .slack()
+        .configure(|c| c.fullstory.digest = DigestMode::Never)
+        .start()
+        .await;
+    events_answered(&app.fullstory).await;
+    jane_has_a_session(&app.fullstory).await;
+    Mock::given(method("POST"))
+        .and(path_regex("^/hooks/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(app.slack_api())
+        .await;
+    let response_url = format!("{}/hooks/1", app.slack_api().uri());
+    app.replays(
+        "U1",
+        "jane@acme.com --digest",
+        &response_url,
+        "trig-digest-off",
+    )
+    .await;
+    app.run_jobs().await;
+    let posted = app.slack_api().received_requests().await.unwrap();
+    assert!(
+        posted.iter().any(|r| r.url.path() == "/hooks/1"),
+        "the answer was posted"
+    );
+    assert_eq!(
+        events_calls(&app.fullstory.received_requests().await.unwrap()),
+        0,
+        "fullstory.digest = false: no events call, asked or not"
     );
 }

@@ -121,6 +121,7 @@ async fn submitted(
         state.config.intercom.client_secret.iter(),
         &asked.workspace_id,
         asked.conversation_id(),
+        asked.contact.as_ref().and_then(|c| c.id.as_deref()),
     );
     let button = asked.component_id.as_deref().and_then(Button::named);
     let Some(drawn) = opened else {
@@ -371,7 +372,7 @@ async fn look_up(
     digest: bool,
 ) -> Result<Found, crate::fullstory::FullStoryError> {
     let mut request = state.lookup_request(identities.clone());
-    if digest {
+    if digest && state.config.fullstory.digest.answers_asks() {
         // The admin clicked Digest: spent from the Activations kept for requests.
         request.digest = true;
         request.asked.digest = true;

@@ -51,12 +51,17 @@ pub fn open<'s>(
     secrets: impl Iterator<Item = &'s str>,
     workspace: &str,
     conversation: Option<&str>,
+    contact: Option<&str>,
 ) -> Option<State> {
     let state: State = serde_json::from_value(stored.get("state")?.clone()).ok()?;
     let sig = hex::decode(stored.get("sig")?.as_str()?).ok()?;
     let bytes = serde_json::to_vec(&state).ok()?;
     any_secret_matches(secrets, &[&bytes], &sig).ok()?;
-    (state.workspace == workspace && state.conversation.as_deref() == conversation).then_some(state)
+    // Its place and its contact: a state drawn for one contact of a conversation never acts for another.
+    (state.workspace == workspace
+        && state.conversation.as_deref() == conversation
+        && state.contact.as_deref() == contact)
+        .then_some(state)
 }
 
 #[cfg(test)]
@@ -80,20 +85,49 @@ mod tests {
     }
 
     #[test]
-    fn a_sealed_state_opens_only_for_its_workspace_and_conversation_with_a_known_secret() {
+    fn a_sealed_state_opens_only_for_its_workspace_conversation_and_contact_with_a_known_secret() {
         let sealed = seal(&state(), "new");
         assert_eq!(
-            open(&sealed, ["old", "new"].into_iter(), "ws1", Some("123")),
+            open(
+                &sealed,
+                ["old", "new"].into_iter(),
+                "ws1",
+                Some("123"),
+                Some("c1")
+            ),
             Some(state())
         );
-        assert_eq!(open(&sealed, ["old"].into_iter(), "ws1", Some("123")), None);
-        assert_eq!(open(&sealed, ["new"].into_iter(), "ws2", Some("123")), None);
-        assert_eq!(open(&sealed, ["new"].into_iter(), "ws1", Some("124")), None);
+        assert_eq!(
+            open(&sealed, ["old"].into_iter(), "ws1", Some("123"), Some("c1")),
+            None
+        );
+        assert_eq!(
+            open(&sealed, ["new"].into_iter(), "ws2", Some("123"), Some("c1")),
+            None
+        );
+        assert_eq!(
+            open(&sealed, ["new"].into_iter(), "ws1", Some("124"), Some("c1")),
+            None
+        );
+        assert_eq!(
+            open(&sealed, ["new"].into_iter(), "ws1", Some("123"), Some("c2")),
+            None,
+            "another contact of the conversation"
+        );
         let mut forged = sealed.clone();
         forged["state"]["likely"]["id"] = json!("9:9");
-        assert_eq!(open(&forged, ["new"].into_iter(), "ws1", Some("123")), None);
         assert_eq!(
-            open(&Value::Null, ["new"].into_iter(), "ws1", Some("123")),
+            open(&forged, ["new"].into_iter(), "ws1", Some("123"), Some("c1")),
+            None
+        );
+        assert_eq!(
+            open(
+                &Value::Null,
+                ["new"].into_iter(),
+                "ws1",
+                Some("123"),
+                Some("c1")
+            ),
             None
         );
     }

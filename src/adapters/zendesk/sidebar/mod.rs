@@ -595,7 +595,7 @@ impl Context {
         let mut request = state.lookup_request(customers.identities.clone());
         request.around = self.around();
         request.max_identities = customers.max_identities;
-        if digest_asked {
+        if digest_asked && state.config.fullstory.digest.answers_asks() {
             // The agent clicked Digest: fetched even with `fullstory.digest = "on_request"`, from the
             // Activations kept for requests.
             request.digest = true;

@@ -164,6 +164,13 @@ pub enum Spent {
     Unchecked,
 }
 
+impl Spent {
+    /// The line an answer shows in place of the digest it could not fetch (every platform, a preview).
+    pub fn digest_skipped(&self) -> String {
+        format!("Digest skipped: {self}")
+    }
+}
+
 /// "1,000 of 1,000", or "800 of 1,000 (the other 200 are kept for agents' requests)".
 fn used_of(used: i64, limit: u32, budget: u32) -> String {
     let mut text = format!("{} of {}", thousands(used), thousands(i64::from(budget)));

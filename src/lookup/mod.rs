@@ -302,7 +302,7 @@ impl Lookup {
                     }
                     Ok(Some(digest))
                 }
-                Err(FullStoryError::OverBudget(spent)) => Err(format!("Digest skipped: {spent}")),
+                Err(FullStoryError::OverBudget(spent)) => Err(spent.digest_skipped()),
                 Err(error) => {
                     tracing::warn!(%error, "no digest for the likely session");
                     Ok(None)

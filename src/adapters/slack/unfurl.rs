@@ -103,7 +103,7 @@ impl UnfurlHandler {
             Err(FullStoryError::NotFound { .. }) => return Ok(None),
             // Past the Activation budget: still a preview (the link, who), saying why it is short.
             Err(FullStoryError::OverBudget(spent)) => {
-                (Arc::default(), Some(format!("Digest skipped: {spent}")))
+                (Arc::default(), Some(spent.digest_skipped()))
             }
             Err(e) => return Err(e),
         };

@@ -6,7 +6,10 @@
 # figure to compare, with p50/p99 from wrk's --latency and the server's peak RSS (VmHWM).
 #
 # Usage: benches/load.sh [sqlite|postgres] [SECONDS (10)] [CONNECTIONS (64)]
-#   LOAD_PERF=FILE: also record a profile of the server (perf, call graphs) during the ingest run.
+#   LOAD_PERF=FILE: also record a profile of the server (perf, call graphs) during the ingest run;
+#   LOAD_PERF_CALL_GRAPH=dwarf unwinds with DWARF (the release binary has no frame pointers; default fp);
+#   benches/profile-split.py FILE… turns such profiles into the split by part (signature, SQL, …).
+#   LOAD_BINARY=PATH: drive that binary instead of building this checkout's (an A/B of two builds).
 #   PostgreSQL: REPLAYDESK_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); a
 #   database replaydesk_load is created afresh and dropped.
 # Needs: wrk (apt-get install wrk; installed here when run as root), python3, cargo.
@@ -26,7 +29,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     exit 1
   fi
 fi
-cargo build --release --locked --bin replaydesk >&2
+BINARY=${LOAD_BINARY:-target/release/replaydesk}
+[ -n "${LOAD_BINARY:-}" ] || cargo build --release --locked --bin replaydesk >&2
 
 WORK=$(mktemp -d)
 SERVER=
@@ -69,7 +73,7 @@ audit_key = "load-audit-key"
 [log]
 level = "warn"
 TOML
-target/release/replaydesk --config "$WORK/replaydesk.toml" serve 2>"$WORK/server.log" &
+"$BINARY" --config "$WORK/replaydesk.toml" serve 2>"$WORK/server.log" &
 SERVER=$!
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
@@ -97,26 +101,40 @@ run() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${LENGTH}s" --latency "$@"; }
 rate() { awk '/^Requests\/sec/ {print $2}' "$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 errors() { awk '/Non-2xx|Socket errors/ {print}' "$1"; }
+# The server's own CPU time (user + system, in clock ticks) around each run: CPU per request is the
+# figure least moved by whatever else the machine runs.
+ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+T0=$(ticks)
 run "http://127.0.0.1:$PORT/healthz" >"$WORK/noop.txt"
+T1=$(ticks)
 PERF=
 if [ -n "${LOAD_PERF:-}" ]; then
   # A profile of the server during the ingest run (perf from Debian's linux-perf): perf report -i "$LOAD_PERF".
-  perf record -F 499 -g -p "$SERVER" -o "$LOAD_PERF" -- sleep "$LENGTH" >/dev/null 2>&1 &
+  perf record -F 499 --call-graph "${LOAD_PERF_CALL_GRAPH:-fp}" -p "$SERVER" -o "$LOAD_PERF" -- sleep "$LENGTH" >/dev/null 2>&1 &
   PERF=$!
 fi
 LOAD_REQUESTS="$WORK/requests.tsv" LOAD_THREADS=$THREADS run -s benches/load.lua \
   "http://127.0.0.1:$PORT/slack/commands" >"$WORK/ingest.txt"
+T2=$(ticks)
 [ -n "$PERF" ] && wait "$PERF"
-STORED=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '/^replaydesk_queue_enqueued_total/ {print $2}')
+curl -fs "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt"
+STORED=$(awk '/^replaydesk_queue_enqueued_total/ {print $2}' "$WORK/metrics.txt")
+# Deliveries per group commit (one transaction, one disk flush each), on average.
+BATCH=$(awk '/^replaydesk_queue_commit_batch_size_sum/ {s = $2} /^replaydesk_queue_commit_batch_size_count/ {c = $2}
+  END {if (c > 0) printf "%.1f", s / c; else print "?"}' "$WORK/metrics.txt")
 RSS=$(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER/status")
 
 NOOP=$(rate "$WORK/noop.txt")
 INGEST=$(rate "$WORK/ingest.txt")
-echo "| store | connections | no-op req/s | ingest req/s | ratio | no-op p50/p99 | ingest p50/p99 | stored | peak RSS |"
-echo "|---|---|---|---|---|---|---|---|---|"
-printf '| %s | %s | %s | %s | %.2f | %s / %s | %s / %s | %s | %s |\n' "$STORE" "$CONNECTIONS" "$NOOP" "$INGEST" \
+HZ=$(getconf CLK_TCK)
+# Server CPU µs per request: ticks ÷ HZ ÷ (rate × seconds) × 10⁶.
+cpu() { python3 -c "print(f'{($2 - $1) / $HZ / ($3 * $LENGTH) * 1e6:.1f}')"; }
+echo "| store | connections | no-op req/s | ingest req/s | ratio | no-op p50/p99 | ingest p50/p99 | server CPU µs/request no-op / ingest | stored | deliveries per commit | peak RSS |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+printf '| %s | %s | %s | %s | %.2f | %s / %s | %s / %s | %s / %s | %s | %s | %s |\n' "$STORE" "$CONNECTIONS" "$NOOP" "$INGEST" \
   "$(python3 -c "print($INGEST / $NOOP)")" "$(pct "$WORK/noop.txt" 50%)" "$(pct "$WORK/noop.txt" 99%)" \
-  "$(pct "$WORK/ingest.txt" 50%)" "$(pct "$WORK/ingest.txt" 99%)" "${STORED:-?}" "$RSS"
+  "$(pct "$WORK/ingest.txt" 50%)" "$(pct "$WORK/ingest.txt" 99%)" "$(cpu "$T0" "$T1" "$NOOP")" \
+  "$(cpu "$T1" "$T2" "$INGEST")" "${STORED:-?}" "$BATCH" "$RSS"
 for file in noop ingest; do
   if [ -n "$(errors "$WORK/$file.txt")" ]; then echo "$file: $(errors "$WORK/$file.txt")"; fi
 done

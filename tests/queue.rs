@@ -511,7 +511,15 @@ async fn a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate(db: Te
 }
 
 async fn concurrent_enqueues_are_group_committed_with_one_job_per_key(db: TestDb) {
-    let queue = new_queue(&db, vec![], step_settings(), Clock::system());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let queue = Queue::new(
+        db.store.clone(),
+        vec![],
+        step_settings(),
+        Clock::system(),
+        QueueMetrics::register(&mut registry),
+    )
+    .unwrap();
     // 300 deliveries at once over 100 keys: each key three times (a platform retrying).
     let tasks: Vec<_> = (0..300)
         .map(|i| {
@@ -544,6 +552,19 @@ async fn concurrent_enqueues_are_group_committed_with_one_job_per_key(db: TestDb
         );
     }
     assert_eq!(db.store.list_jobs(None, 1000).await.unwrap().len(), 100);
+    // Every delivery went through exactly one group commit, and the commits are counted.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains("replaydesk_queue_commit_batch_size_sum 300.0"),
+        "{text}"
+    );
+    let commits: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("replaydesk_queue_commit_batch_size_count "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the commits are counted");
+    assert!((1..=300).contains(&commits), "{commits} commits");
 }
 
 async fn a_duplicate_delivery_key_gives_one_job_and_says_duplicate(db: TestDb) {

@@ -15,6 +15,7 @@
 //! | `replaydesk_queue_expired_total` | counter | jobs whose answer's deadline passed while an upstream was down (state `expired`) |
 //! | `replaydesk_queue_enqueue_to_done_seconds` | histogram | enqueue → done latency |
 //! | `replaydesk_queue_attempts` | histogram | attempts a job used, observed when it is done or dead |
+//! | `replaydesk_queue_commit_batch_size` | histogram | deliveries stored by one group commit (one transaction, one disk flush) |
 //!
 //! Cloning is cheap (one `Arc`); [`QueueMetrics::default`] gives a set that is
 //! registered nowhere, for tests and tools.
@@ -53,6 +54,7 @@ struct Inner {
     expired: Counter,
     enqueue_to_done: Histogram,
     attempts: Histogram,
+    commit_batch: Histogram,
 }
 
 /// The queue's metrics; see the module docs for names.
@@ -72,6 +74,8 @@ impl Default for QueueMetrics {
             // 50 ms … ~7 h
             enqueue_to_done: Histogram::new(exponential_buckets(0.05, 2.0, 20)),
             attempts: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0]),
+            // 1 … 256 (store::MAX_ENQUEUE_BATCH)
+            commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
         }))
     }
 }
@@ -132,7 +136,17 @@ impl QueueMetrics {
             "Attempts a job used, observed when done or dead",
             m.attempts.clone(),
         );
+        registry.register(
+            "replaydesk_queue_commit_batch_size",
+            "Deliveries stored by one group commit (one transaction, one disk flush)",
+            m.commit_batch.clone(),
+        );
         this
+    }
+
+    /// One group commit of `deliveries`.
+    pub(crate) fn committed_batch(&self, deliveries: usize) {
+        self.0.commit_batch.observe(deliveries as f64);
     }
 
     pub(crate) fn enqueued(&self, duplicate: bool) {

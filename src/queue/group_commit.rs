@@ -24,11 +24,12 @@ use tokio::sync::oneshot;
 
 use crate::{
     clock::Clock,
+    metrics::QueueMetrics,
     store::{Enqueued, NewJob, SqlStore},
 };
 
 /// Most deliveries committed in one transaction.
-pub const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = crate::store::MAX_ENQUEUE_BATCH;
 
 struct Waiting {
     key: String,
@@ -39,15 +40,17 @@ struct Waiting {
 pub(super) struct GroupCommit {
     store: Arc<SqlStore>,
     clock: Clock,
+    metrics: QueueMetrics,
     waiting: Mutex<Vec<Waiting>>,
     flushing: AtomicBool,
 }
 
 impl GroupCommit {
-    pub(super) fn new(store: Arc<SqlStore>, clock: Clock) -> Arc<Self> {
+    pub(super) fn new(store: Arc<SqlStore>, clock: Clock, metrics: QueueMetrics) -> Arc<Self> {
         Arc::new(Self {
             store,
             clock,
+            metrics,
             waiting: Mutex::new(Vec::new()),
             flushing: AtomicBool::new(false),
         })
@@ -110,6 +113,7 @@ impl GroupCommit {
                 }
                 continue;
             }
+            self.metrics.committed_batch(batch.len());
             let (items, answers): (Vec<_>, Vec<_>) = batch
                 .into_iter()
                 .map(|w| ((w.key, w.job), w.answer))

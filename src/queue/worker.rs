@@ -84,7 +84,11 @@ impl Queue {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                group: group_commit::GroupCommit::new(store.clone(), clock.clone()),
+                group: group_commit::GroupCommit::new(
+                    store.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                ),
                 store,
                 handlers: by_kind,
                 settings,

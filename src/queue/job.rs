@@ -207,7 +207,7 @@ impl NewJob {
     /// `job` as a job to enqueue, under its kind. (Beside [`Job`] rather than in the store, which
     /// knows nothing of payload types.) Fails only if the payload cannot be written as JSON.
     pub fn of<J: Job>(job: &J) -> anyhow::Result<NewJob> {
-        Ok(NewJob::new(J::KIND, serde_json::to_value(job)?))
+        Ok(NewJob::from_json(J::KIND, serde_json::to_string(job)?))
     }
 }
 

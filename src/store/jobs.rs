@@ -121,6 +121,10 @@ fn claim_sql_of<P: Dialect>(_pool: &P) -> &'static str {
     }
 }
 
+/// Most deliveries the group commit (`queue::group_commit`) stores in one transaction: it bounds the
+/// statements' sizes and the rows SQLite's connection thread hands back at once.
+pub const MAX_ENQUEUE_BATCH: usize = 256;
+
 impl SqlStore {
     /// Records the delivery key and the job in one transaction. A key seen
     /// before writes nothing and returns the first job's id with
@@ -137,7 +141,8 @@ impl SqlStore {
         done.pop().context("enqueue: no result")
     }
 
-    /// [`Self::enqueue`] for several deliveries in one transaction (group commit): one commit, one
+    /// [`Self::enqueue`] for several deliveries in one transaction (at most [`MAX_ENQUEUE_BATCH`]: the
+    /// group commit takes no more) (group commit): one commit, one
     /// disk flush, for all of them. Results are in the order given; a key repeated within the batch
     /// is a duplicate of its first occurrence. If the transaction fails, none is stored.
     pub async fn enqueue_batch(
@@ -145,13 +150,10 @@ impl SqlStore {
         items: Vec<(String, NewJob)>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Enqueued>> {
-        let items = items
+        let items: Vec<_> = items
             .into_iter()
-            .map(|(key, job)| {
-                let payload = serde_json::to_string(&job.payload)?;
-                Ok((key, job.kind, payload, job.request_id))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .map(|(key, job)| (key, job.kind, job.payload, job.request_id))
+            .collect();
         let now = to_ms(now);
         // Each key's first occurrence in the batch; a later one is its duplicate.
         let mut first: HashMap<&str, usize> = HashMap::with_capacity(items.len());

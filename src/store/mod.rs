@@ -98,6 +98,7 @@ use serde::{Deserialize, Serialize};
 pub use activations::{ActivationCount, ActivationDay, ActivationSlot};
 pub use db::SqlStore;
 pub use escalations::{EscalationRecord, NewEscalation};
+pub use jobs::MAX_ENQUEUE_BATCH;
 pub use privacy::AuditRecord;
 
 /// A job to enqueue: what to run (`kind`, matched against a handler) and its
@@ -106,7 +107,9 @@ pub use privacy::AuditRecord;
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub kind: String,
-    pub payload: serde_json::Value,
+    /// The input as JSON text, written once where the job is made ([`crate::queue::Job`]'s type
+    /// straight to text: issue 27's profile found a `Value` tree built and written again per delivery).
+    pub payload: String,
     /// The inbound request that asked for it (`x-request-id`), so the worker's logs and spans carry
     /// it; [`crate::queue::Queue::enqueue`] fills it from the request being served when `None`.
     pub request_id: Option<String>,
@@ -114,6 +117,11 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self::from_json(kind, payload.to_string())
+    }
+
+    /// A job whose input is already JSON text.
+    pub fn from_json(kind: impl Into<String>, payload: String) -> Self {
         Self {
             kind: kind.into(),
             payload,

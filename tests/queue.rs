@@ -394,6 +394,7 @@ both_backends!(
     a_duplicate_delivery_key_gives_one_job_and_says_duplicate,
     a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate,
     concurrent_enqueues_are_group_committed_with_one_job_per_key,
+    an_attempts_audit_entry_is_written_with_its_outcome_whatever_it_is,
     four_workers_run_a_thousand_jobs_exactly_once,
     an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish,
     a_worker_whose_lease_was_taken_over_stops_the_job_and_records_nothing,
@@ -918,6 +919,67 @@ async fn a_job_whose_last_attempt_died_with_its_worker_is_dead_not_run_again(db:
     );
     assert!(handler.runs().is_empty());
     assert_eq!(handler.dead_calls().len(), 1);
+}
+
+/// `JobContext::audit`: an entry is written in the transaction that marks the job done, and on its own
+/// after any other outcome (here a panic), so an action taken is never left out of the audit log.
+async fn an_attempts_audit_entry_is_written_with_its_outcome_whatever_it_is(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let at = clock.clock().now();
+    let handler = Scripted::new("audited", move |job| {
+        job.audit(store::AuditRecord {
+            id: 0,
+            at,
+            action: "lookup".into(),
+            platform: "slack".into(),
+            tenant: "T1".into(),
+            actor: "U1".into(),
+            place: None,
+            identities: vec!["hash".into()],
+            sessions: 1,
+            detail: Some(format!("attempt {}", job.attempt())),
+        });
+        if job.attempt() == 1 {
+            Step::Panic("after the answer")
+        } else {
+            Step::Succeed
+        }
+    });
+    let settings = Settings {
+        max_attempts: 3,
+        ..step_settings()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings.clone(), clock.clock());
+    let id = queue
+        .enqueue("k:audited", NewJob::new("audited", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let details = |entries: Vec<store::AuditRecord>| {
+        let mut details: Vec<String> = entries.into_iter().filter_map(|e| e.detail).collect();
+        details.sort();
+        details
+    };
+
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Retrying(id)
+    );
+    let entries = db.store.audit(None, None, 10).await.unwrap();
+    assert_eq!(details(entries), ["attempt 1"], "written after the panic");
+
+    clock.advance(settings.backoff_cap);
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+    assert_eq!(job(&db.store, id).await.state, JobState::Done);
+    let entries = db.store.audit(None, None, 10).await.unwrap();
+    assert_eq!(
+        details(entries),
+        ["attempt 1", "attempt 2"],
+        "written with the completion"
+    );
 }
 
 async fn a_panicking_job_is_a_recorded_failure(db: TestDb) {

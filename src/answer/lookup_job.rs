@@ -93,16 +93,15 @@ pub async fn run_lookup(
                 },
             )
             .await?;
-            app.auditor
-                .record(
-                    app.clock.now(),
-                    "lookup",
-                    &payload.requester,
-                    &payload.identities,
-                    result.session_count(),
-                    Some(format!("job {}", job.id())),
-                )
-                .await;
+            // Written with the job's outcome, in the transaction that marks it done.
+            job.audit(app.auditor.entry(
+                app.clock.now(),
+                "lookup",
+                &payload.requester,
+                &payload.identities,
+                result.session_count(),
+                Some(format!("job {}", job.id())),
+            ));
             if result.names_a_forgotten_customer() {
                 forget_the_question(app, job).await;
             }

@@ -91,8 +91,9 @@ impl Auditor {
         hex::encode(&mac[..16])
     }
 
-    /// Records one action; a failure to record is logged, never fatal to the action itself.
-    pub async fn record(
+    /// One action as an audit entry, its identities hashed (not yet written: [`Self::record`] writes
+    /// one now; a job hands one to [`crate::queue::JobContext::audit`], written with its outcome).
+    pub fn entry(
         &self,
         at: DateTime<Utc>,
         action: &str,
@@ -100,8 +101,8 @@ impl Auditor {
         identities: &[Identity],
         sessions: usize,
         detail: Option<String>,
-    ) {
-        let record = AuditRecord {
+    ) -> AuditRecord {
+        AuditRecord {
             id: 0,
             at,
             action: action.to_owned(),
@@ -112,7 +113,20 @@ impl Auditor {
             identities: identities.iter().map(|i| self.hash(i)).collect(),
             sessions: i64::try_from(sessions).unwrap_or(i64::MAX),
             detail,
-        };
+        }
+    }
+
+    /// Records one action; a failure to record is logged, never fatal to the action itself.
+    pub async fn record(
+        &self,
+        at: DateTime<Utc>,
+        action: &str,
+        requester: &Requester,
+        identities: &[Identity],
+        sessions: usize,
+        detail: Option<String>,
+    ) {
+        let record = self.entry(at, action, requester, identities, sessions, detail);
         if let Err(error) = self.store.record_audit(&record).await {
             tracing::warn!(error = %format!("{error:#}"), action, "could not record the audit entry");
         }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::ledger::Effects;
-use crate::store::NewJob;
+use crate::store::{AuditRecord, NewJob};
 
 /// Queue settings, built from `queue.*` (and `server.shutdown_grace`) in the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,8 @@ pub struct JobContext {
     pub(super) retried_at: Option<DateTime<Utc>>,
     pub(super) waiting_on: Option<String>,
     pub(super) effects: Effects,
+    /// Audit entries to write with this attempt's outcome ([`JobContext::audit`]).
+    pub(super) audit: std::sync::Mutex<Vec<AuditRecord>>,
 }
 
 impl JobContext {
@@ -176,6 +178,23 @@ impl JobContext {
     /// This job's effect ledger.
     pub fn effects(&self) -> &Effects {
         &self.effects
+    }
+
+    /// Writes `entry` to the audit log with this attempt's outcome: in the transaction that marks the
+    /// job done (one commit a job fewer: issue 27 counted six a slash command), or on its own right
+    /// after any other outcome (a retry, a wait, a lost lease, a panic), so an action taken is audited
+    /// whatever follows it. A crash before the outcome loses the entry with the attempt; the job runs
+    /// again, its effects found in the ledger, and that attempt writes it.
+    pub fn audit(&self, entry: AuditRecord) {
+        self.audit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+    }
+
+    /// The entries [`Self::audit`] collected, taken.
+    pub(super) fn take_audit(&self) -> Vec<AuditRecord> {
+        std::mem::take(&mut *self.audit.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

@@ -241,6 +241,7 @@ impl Queue {
             retried_at: job.retried_at,
             waiting_on: job.waiting_on,
             effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone()),
+            audit: Default::default(),
         };
         (ctx, job.last_error, job.request_id)
     }
@@ -376,10 +377,18 @@ impl Queue {
             }
             (outcome, _) => outcome,
         };
+        let audit = ctx.take_audit();
+        if !matches!(outcome, Leased::Finished(Ok(Ok(())))) {
+            self.record_audit(&audit).await;
+        }
         match outcome {
             Leased::Finished(Ok(Ok(()))) => {
                 let now = inner.clock.now();
-                if !inner.store.complete(ctx.id, owner, now).await? {
+                if !inner
+                    .store
+                    .complete_with_audit(ctx.id, owner, now, &audit)
+                    .await?
+                {
                     return Ok(self.lease_lost(ctx.id));
                 }
                 let latency = (now - ctx.enqueued_at).to_std().unwrap_or_default();
@@ -446,6 +455,15 @@ impl Queue {
                     "shutdown grace over; job cancelled and lease released"
                 );
                 Ok(ExecutionOutcome::Released(ctx.id))
+            }
+        }
+    }
+
+    /// The audit entries of an attempt that did not end done, each on its own (a failure is logged).
+    async fn record_audit(&self, entries: &[crate::store::AuditRecord]) {
+        for entry in entries {
+            if let Err(error) = self.inner.store.record_audit(entry).await {
+                tracing::warn!(error = %format!("{error:#}"), action = %entry.action, "could not record the audit entry");
             }
         }
     }

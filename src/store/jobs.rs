@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 
 use super::db::{JobRow, SqlStore, job_columns, job_from_row, job_row, with_db};
 use super::dialect::Dialect;
-use super::{Enqueued, JobState, NewJob, StoredJob, Wait, to_ms};
+use super::privacy::insert_audit;
+use super::{AuditRecord, Enqueued, JobState, NewJob, StoredJob, Wait, to_ms};
 
 /// The claim: the first due job (queued and due, or running with a lapsed lease), leased and its
 /// attempt counted; `$lock` is what the backend adds to the sub-select ([`Dialect::SKIP_LOCKED`]).
@@ -319,8 +320,43 @@ impl SqlStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        self.on_lease(COMPLETE, job_id, owner, now, "completing a job")
-            .await
+        self.complete_with_audit(job_id, owner, now, &[]).await
+    }
+
+    /// [`Self::complete`], and `audit`'s entries written in the same transaction (one commit for
+    /// both). The entries are written even when the lease was lost: the action they record was taken.
+    pub async fn complete_with_audit(
+        &self,
+        job_id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        audit: &[AuditRecord],
+    ) -> anyhow::Result<bool> {
+        if audit.is_empty() {
+            return self
+                .on_lease(COMPLETE, job_id, owner, now, "completing a job")
+                .await;
+        }
+        let n = with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let n = sqlx::query(COMPLETE)
+                .bind(job_id)
+                .bind(owner)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await
+                .context("completing a job")?
+                .rows_affected();
+            for r in audit {
+                insert_audit!(r)
+                    .execute(&mut *tx)
+                    .await
+                    .context("recording an audit entry")?;
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
     }
 
     /// running → queued until `run_after`, with the error, if `owner` still

@@ -37,8 +37,28 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
-const INSERT_AUDIT: &str = "INSERT INTO audit (at, action, platform, tenant, actor, place, identities, sessions, detail) \
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (at, action, platform, tenant, actor, place, identities, sessions, detail) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The statement writing one [`AuditRecord`], for any backend (inside `with_db!`): on its own
+/// ([`SqlStore::record_audit`]) or with a job's completion (`SqlStore::complete_with_audit`).
+macro_rules! insert_audit {
+    ($record:expr) => {{
+        let r: &$crate::store::AuditRecord = $record;
+        sqlx::query($crate::store::privacy::INSERT_AUDIT)
+            .bind($crate::store::to_ms(r.at))
+            .bind(&r.action)
+            .bind(&r.platform)
+            .bind(&r.tenant)
+            .bind(&r.actor)
+            .bind(&r.place)
+            .bind(r.identities.join(" "))
+            .bind(r.sessions)
+            .bind(&r.detail)
+    }};
+}
+pub(super) use insert_audit;
+
 const SELECT_AUDIT: &str = "SELECT id, at, action, platform, tenant, actor, place, identities, sessions, detail \
      FROM audit WHERE at >= $1 AND ($2 = '' OR identities LIKE '%' || $2 || '%') ORDER BY at DESC, id DESC LIMIT $3";
 const INSERT_SETTING: &str =
@@ -116,16 +136,7 @@ impl SqlStore {
     pub async fn record_audit(&self, r: &AuditRecord) -> anyhow::Result<()> {
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(INSERT_AUDIT)
-                .bind(to_ms(r.at))
-                .bind(&r.action)
-                .bind(&r.platform)
-                .bind(&r.tenant)
-                .bind(&r.actor)
-                .bind(&r.place)
-                .bind(r.identities.join(" "))
-                .bind(r.sessions)
-                .bind(&r.detail)
+            insert_audit!(r)
                 .execute(&mut *tx)
                 .await
                 .context("recording an audit entry")?;

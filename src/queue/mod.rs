@@ -55,6 +55,9 @@
 //!   `cancelled`; if the requester cannot be told, it is put back as it was.
 //!   `jobs retry` takes it back; retention scrubs it like `expired`.
 //! * External effects go through the [`ledger`] (`ctx.effects().once(…)`).
+//! * Audit entries a handler gives [`JobContext::audit`] are written with the attempt's outcome: in
+//!   the transaction that marks the job done (one commit a job fewer), or each on its own after any
+//!   other outcome, so an action taken is audited whatever follows it.
 //! * Graceful shutdown (the `watch` channel given to [`Queue::spawn_workers`]
 //!   turns `true`, or its sender is dropped): workers stop claiming, running
 //!   jobs get `shutdown_grace` to finish, the rest are cancelled and their

@@ -142,9 +142,8 @@ impl SqlStore {
         done.pop().context("enqueue: no result")
     }
 
-    /// [`Self::enqueue`] for several deliveries in one transaction (at most [`MAX_ENQUEUE_BATCH`]: the
-    /// group commit takes no more) (group commit): one commit, one
-    /// disk flush, for all of them. Results are in the order given; a key repeated within the batch
+    /// [`Self::enqueue`] for several deliveries (at most [`MAX_ENQUEUE_BATCH`]) in one transaction
+    /// (group commit): one commit, one disk flush, for all of them. Results are in the order given; a key repeated within the batch
     /// is a duplicate of its first occurrence. If the transaction fails, none is stored.
     pub async fn enqueue_batch(
         &self,

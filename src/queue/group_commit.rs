@@ -7,7 +7,7 @@
 //!
 //! How: each caller adds its delivery to a shared list and waits for its own answer. The first caller to
 //! find no flush running starts one (a spawned task, so a caller whose HTTP connection drops cannot
-//! cancel a commit half-way); the flush takes everything waiting (up to [`MAX_BATCH`]), commits it with
+//! cancel a commit half-way); the flush takes everything waiting (up to [`MAX_ENQUEUE_BATCH`]), commits it with
 //! [`SqlStore::enqueue_batch`], answers each caller, and repeats until the list is empty. A lone caller is
 //! written at once: nothing waits for a batch to fill. Every caller still gets its answer only after the
 //! commit, so "2xx means stored" holds as before.
@@ -25,11 +25,8 @@ use tokio::sync::oneshot;
 use crate::{
     clock::Clock,
     metrics::QueueMetrics,
-    store::{Enqueued, NewJob, SqlStore},
+    store::{Enqueued, MAX_ENQUEUE_BATCH, NewJob, SqlStore},
 };
-
-/// Most deliveries committed in one transaction.
-const MAX_BATCH: usize = crate::store::MAX_ENQUEUE_BATCH;
 
 struct Waiting {
     key: String,
@@ -96,7 +93,7 @@ impl GroupCommit {
         loop {
             let batch: Vec<Waiting> = {
                 let mut waiting = self.lock();
-                let n = waiting.len().min(MAX_BATCH);
+                let n = waiting.len().min(MAX_ENQUEUE_BATCH);
                 waiting.drain(..n).collect()
             };
             if batch.is_empty() {

@@ -331,11 +331,6 @@ impl SqlStore {
         now: DateTime<Utc>,
         audit: &[AuditRecord],
     ) -> anyhow::Result<bool> {
-        if audit.is_empty() {
-            return self
-                .on_lease(COMPLETE, job_id, owner, now, "completing a job")
-                .await;
-        }
         let n = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query(COMPLETE)

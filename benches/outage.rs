@@ -168,7 +168,7 @@ fn main() -> anyhow::Result<()> {
             items.push((format!("bench:{i}"), NewJob::of(&job)?));
         }
         for chunk in items.chunks(500) {
-            app.store.enqueue_batch(chunk.to_vec(), now).await?;
+            app.store.enqueue_batch(chunk, now).await?;
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let running = queue.spawn_workers(stopped).await;

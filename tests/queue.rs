@@ -33,7 +33,8 @@ use replaydesk::queue::{
     self, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, Queue, RunJob, Settings,
 };
 use replaydesk::store::{
-    self, Durability, EffectState, Enqueued, JobState, NewJob, SqlStore, StoreOptions, StoredJob,
+    self, Durability, EffectState, Enqueued, JobState, Lease, NewJob, SqlStore, StoreOptions,
+    StoredJob,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -409,10 +410,14 @@ both_backends!(
     dead_jobs_are_listed_without_emails_and_can_be_retried_from_the_cli,
     the_effect_ledger_performs_once_and_a_rerun_gets_the_recorded_id,
     an_effect_intent_without_an_external_id_is_looked_up_before_acting_again,
+    a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_with_its_outcome,
+    a_later_attempt_of_a_handed_job_looks_for_an_unrecorded_effect_before_doing_it,
     retention_scrubs_old_done_and_dead_payloads_and_keeps_recent_ones_and_delivery_keys,
     graceful_shutdown_releases_the_leases_of_unfinished_jobs,
     graceful_shutdown_lets_a_running_job_finish_within_the_grace_period,
     an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval,
+    an_idle_workers_job_is_claimed_in_its_deliverys_commit_and_a_busy_ones_is_queued,
+    a_job_leased_in_its_delivery_is_claimed_again_only_once_its_lease_runs_out,
     a_job_stored_by_another_process_is_found_without_an_in_process_wake_up,
     reopening_a_store_keeps_its_jobs_and_runs_no_migration_twice,
 );
@@ -492,7 +497,7 @@ async fn a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate(db: Te
     let results = db
         .store
         .enqueue_batch(
-            vec![
+            &[
                 ("k:a".into(), NewJob::new("lookup", json!({"n": 1}))),
                 ("k:old".into(), NewJob::new("lookup", json!({"n": 2}))),
                 ("k:a".into(), NewJob::new("lookup", json!({"n": 3}))),
@@ -1550,6 +1555,140 @@ async fn an_effect_intent_without_an_external_id_is_looked_up_before_acting_agai
     assert_eq!(*poster.results.lock().unwrap(), ["zd-note-77", "ext-1"]);
 }
 
+async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_with_its_outcome(
+    db: TestDb,
+) {
+    let platform = Arc::new(FakePlatform::default());
+    let poster = NotePoster::new(platform.clone(), false);
+    let failing_platform = Arc::new(FakePlatform::default());
+    // No poll the test waits for (a worker polling may be out of its idle wait at the enqueue);
+    // a retry due at once, found by the worker as soon as its failed attempt is recorded.
+    let settings = Settings {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        backoff_base: Duration::ZERO,
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![poster.clone()], settings.clone(), Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = queue
+        .enqueue("k:handed-note", NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(queue.metrics().handed_jobs(), 1);
+    let store = db.store.clone();
+    eventually("the note job done", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Done }
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.join().await;
+    // Done with its effect in one transaction, under the marker every later attempt would derive.
+    let handed_at = job(&db.store, id).await.handed_at.expect("handed");
+    let effect = db.store.effect(id, "note").await.unwrap().unwrap();
+    assert_eq!(effect.state, EffectState::Done);
+    assert_eq!(effect.external_id.as_deref(), Some("ext-1"));
+    assert_eq!(
+        effect.marker,
+        queue::ledger::handed_marker(id, "note", handed_at.timestamp_millis())
+    );
+    assert_eq!(platform.performed(), [effect.marker.as_str()]);
+    assert!(platform.looked_up().is_empty(), "nothing to look for");
+
+    // A first attempt that posts and then fails: its effect is recorded before the retry is, so
+    // the retry (a claim, not a hand-off) finds it in the ledger and does not post again.
+    let poster = NotePoster::new(failing_platform.clone(), true);
+    let queue = new_queue(&db, vec![poster.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = queue
+        .enqueue("k:handed-retry", NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(queue.metrics().handed_jobs(), 1);
+    eventually("the retried note job done", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Done }
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.join().await;
+    assert_eq!(job(&db.store, id).await.attempts, 2);
+    assert_eq!(failing_platform.performed().len(), 1, "posted once");
+    assert!(failing_platform.looked_up().is_empty(), "the ledger knew");
+    assert_eq!(*poster.results.lock().unwrap(), ["ext-1", "ext-1"]);
+}
+
+async fn a_later_attempt_of_a_handed_job_looks_for_an_unrecorded_effect_before_doing_it(
+    db: TestDb,
+) {
+    // Two handed jobs whose process died during their first attempt, before anything was
+    // recorded: one after its note was posted (under the derived marker), one before.
+    let clock = ManualClock::starting_now();
+    let platform = Arc::new(FakePlatform::default());
+    let poster = NotePoster::new(platform.clone(), false);
+    let queue = new_queue(&db, vec![poster.clone()], step_settings(), clock.clock());
+    let mut ids = Vec::new();
+    for key in ["k:posted", "k:lost"] {
+        let mut new = NewJob::new("note", json!({}));
+        new.lease = Some(Lease {
+            owner: "handed@1:gone".into(),
+            until: clock.now() + chrono::Duration::seconds(30),
+        });
+        let enqueued = db
+            .store
+            .enqueue_batch(&[(key.to_owned(), new)], clock.now())
+            .await
+            .unwrap();
+        ids.push(enqueued[0].job_id);
+    }
+    let (posted, lost) = (ids[0], ids[1]);
+    let marker = |id: i64| {
+        let store = db.store.clone();
+        async move {
+            let handed_at = job(&store, id).await.handed_at.expect("handed");
+            queue::ledger::handed_marker(id, "note", handed_at.timestamp_millis())
+        }
+    };
+    let (posted_marker, lost_marker) = (marker(posted).await, marker(lost).await);
+    platform
+        .posted
+        .lock()
+        .unwrap()
+        .insert(posted_marker.clone(), "zd-note-9".to_owned());
+
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(posted)
+    );
+    assert_eq!(platform.looked_up(), [posted_marker.as_str()]);
+    assert!(platform.performed().is_empty(), "found: not posted again");
+    let found = db.store.effect(posted, "note").await.unwrap().unwrap();
+    assert_eq!(
+        (found.state, found.external_id.as_deref()),
+        (EffectState::Done, Some("zd-note-9"))
+    );
+
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(lost)
+    );
+    assert_eq!(platform.looked_up(), [posted_marker, lost_marker.clone()]);
+    assert_eq!(
+        platform.performed(),
+        [lost_marker],
+        "posted once, under the derived marker"
+    );
+    assert_eq!(*poster.results.lock().unwrap(), ["zd-note-9", "ext-1"]);
+}
+
 async fn retention_scrubs_old_done_and_dead_payloads_and_keeps_recent_ones_and_delivery_keys(
     db: TestDb,
 ) {
@@ -1748,6 +1887,134 @@ async fn an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval(db: Te
     workers.join().await;
     assert!(took < Duration::from_secs(10), "{took:?}");
     eprintln!("{:?}: woken and done in {took:?}", db.backend);
+}
+
+async fn an_idle_workers_job_is_claimed_in_its_deliverys_commit_and_a_busy_ones_is_queued(
+    db: TestDb,
+) {
+    // One worker, and a poll interval no test waits for: only the hand-off (or a wake-up) runs jobs.
+    let handler = Scripted::new("handed", |job| {
+        if job.payload()["slow"] == json!(true) {
+            Step::Sleep(Duration::from_millis(400))
+        } else {
+            Step::Succeed
+        }
+    });
+    let settings = Settings {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    let idle = || async { tokio::time::sleep(Duration::from_millis(300)).await };
+    idle().await;
+
+    // The worker is idle: the job is stored running, leased, its attempt counted, and handed over.
+    let slow = queue
+        .enqueue("k:slow", NewJob::new("handed", json!({"slow": true})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(queue.metrics().handed_jobs(), 1);
+    let stored = job(&db.store, slow).await;
+    assert!(
+        stored.state == JobState::Running || stored.state == JobState::Done,
+        "{stored:?}"
+    );
+    assert_eq!(stored.attempts, 1);
+    // The worker is busy with it: the next job is stored queued, for a claim.
+    let queued = queue
+        .enqueue("k:queued", NewJob::new("handed", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(queue.metrics().handed_jobs(), 1);
+    let stored = job(&db.store, queued).await;
+    assert_eq!((stored.state, stored.attempts), (JobState::Queued, 0));
+    let store = db.store.clone();
+    eventually("both jobs done", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            state_of(&store, slow).await == JobState::Done
+                && state_of(&store, queued).await == JobState::Done
+        }
+    })
+    .await;
+
+    // A duplicate delivery takes the idle worker and gives it back: the worker is idle again and
+    // the next job is handed to it (a worker left waiting for the duplicate's job would wait forever).
+    idle().await;
+    let again = queue
+        .enqueue("k:slow", NewJob::new("handed", json!({"slow": true})))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    idle().await;
+    let started = Instant::now();
+    let next = queue
+        .enqueue("k:next", NewJob::new("handed", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    eventually("the next job done", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, next).await == JobState::Done }
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(queue.metrics().handed_jobs(), 2);
+    stop.send(true).unwrap();
+    workers.join().await;
+
+    let runs = handler.runs();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs.values().all(|n| *n == 1), "{runs:?}");
+    for id in [slow, queued, next] {
+        assert_eq!(job(&db.store, id).await.attempts, 1, "job {id}");
+    }
+    assert!(job(&db.store, queued).await.handed_at.is_none());
+    let show = cli::render(JobsCommand::Show { id: slow }, &db.store, Utc::now())
+        .await
+        .unwrap();
+    assert!(show.contains("handed at:"), "{show}");
+}
+
+async fn a_job_leased_in_its_delivery_is_claimed_again_only_once_its_lease_runs_out(db: TestDb) {
+    // A process that stored a job under its lease and died before running it: the job waits for
+    // the lease like a job whose worker died mid-attempt, then runs; that attempt is its second.
+    let clock = ManualClock::starting_now();
+    let handler = Scripted::always("orphan", Step::Succeed);
+    let queue = new_queue(&db, vec![handler.clone()], step_settings(), clock.clock());
+    let mut new = NewJob::new("orphan", json!({}));
+    new.lease = Some(Lease {
+        owner: "handed@1:dead".into(),
+        until: clock.now() + chrono::Duration::seconds(30),
+    });
+    let enqueued = db
+        .store
+        .enqueue_batch(&[("k:orphan".to_owned(), new)], clock.now())
+        .await
+        .unwrap();
+    let id = enqueued[0].job_id;
+    let stored = job(&db.store, id).await;
+    assert_eq!(stored.state, JobState::Running);
+    assert_eq!(stored.lock_owner.as_deref(), Some("handed@1:dead"));
+    assert_eq!(stored.attempts, 1);
+
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::EmptyQueue,
+        "its lease still holds"
+    );
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        queue.try_execute_one("w").await.unwrap(),
+        ExecutionOutcome::Done(id)
+    );
+    assert_eq!(job(&db.store, id).await.attempts, 2);
+    assert_eq!(handler.runs().get(&id), Some(&1));
 }
 
 async fn a_job_stored_by_another_process_is_found_without_an_in_process_wake_up(db: TestDb) {

@@ -1033,19 +1033,37 @@ async fn a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_ev
     let mut raw = db.raw().await;
     // Migrations newer than the old runner's are applied on top (7: the `cancelled` state and the
     // `tombstones` table; 8: the `escalations` table; 10: the Activation counts and shared session
-    // data); everything the old runner made is as it was.
+    // data; 11: the jobs' `handed_at`, NULL in every old row); everything the old runner made is
+    // as it was.
     let after: Vec<String> = db
         .snapshot(&mut raw)
         .await
         .into_iter()
         .filter(|line| {
-            !["tombstones", "escalations", "activation_", "session_data"]
-                .iter()
-                .any(|new| line.contains(new))
+            ![
+                "tombstones",
+                "escalations",
+                "activation_",
+                "session_data",
+                "jobs.handed_at",
+            ]
+            .iter()
+            .any(|new| line.contains(new))
         })
         .map(|line| {
-            line.replace(", 'cancelled'::text", "")
+            let line = line
+                .replace(", 'cancelled'::text", "")
                 .replace(", 'cancelled'", "")
+                .replace("\n, handed_at BIGINT)", "\n)");
+            // The new last column of a jobs row, NULL: `, NULL` (SQLite's dump), `,)` (a record).
+            match line.strip_prefix("jobs: ") {
+                Some(row) => match (row.strip_suffix(", NULL"), row.strip_suffix(",)")) {
+                    (Some(old), _) => format!("jobs: {old}"),
+                    (None, Some(old)) => format!("jobs: {old})"),
+                    (None, None) => line,
+                },
+                None => line,
+            }
         })
         .collect();
     assert_eq!(after, before, "every table and row as it was");

@@ -280,6 +280,13 @@ fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
     if let Some(at) = job.retried_at {
         writeln!(out, "retried at:    {}", time(at))?;
     }
+    if let Some(at) = job.handed_at {
+        writeln!(
+            out,
+            "handed at:     {} (claimed in its delivery's commit, run by that replica)",
+            time(at)
+        )?;
+    }
     if let (Some(owner), Some(until)) = (&job.lock_owner, job.locked_until) {
         writeln!(
             out,

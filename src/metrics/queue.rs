@@ -16,6 +16,7 @@
 //! | `replaydesk_queue_enqueue_to_done_seconds` | histogram | enqueue → done latency |
 //! | `replaydesk_queue_attempts` | histogram | attempts a job used, observed when it is done or dead |
 //! | `replaydesk_queue_commit_batch_size` | histogram | deliveries stored by one group commit (one transaction, one disk flush) |
+//! | `replaydesk_queue_handed_total` | counter | new jobs claimed in their delivery's own commit and handed to an idle worker of this process (no claim of their own) |
 //!
 //! Cloning is cheap (one `Arc`); [`QueueMetrics::default`] gives a set that is
 //! registered nowhere, for tests and tools.
@@ -55,6 +56,7 @@ struct Inner {
     enqueue_to_done: Histogram,
     attempts: Histogram,
     commit_batch: Histogram,
+    handed: Counter,
 }
 
 /// The queue's metrics; see the module docs for names.
@@ -76,6 +78,7 @@ impl Default for QueueMetrics {
             attempts: Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0]),
             // 1 … 256 (store::MAX_ENQUEUE_BATCH)
             commit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            handed: Counter::default(),
         }))
     }
 }
@@ -141,7 +144,22 @@ impl QueueMetrics {
             "Deliveries stored by one group commit (one transaction, one disk flush)",
             m.commit_batch.clone(),
         );
+        registry.register(
+            "replaydesk_queue_handed",
+            "New jobs claimed in their delivery's own commit and handed to an idle worker of this process",
+            m.handed.clone(),
+        );
         this
+    }
+
+    /// A new job claimed in its delivery's commit and handed to a worker.
+    pub(crate) fn handed(&self) {
+        self.0.handed.inc();
+    }
+
+    /// New jobs handed to a worker so far.
+    pub fn handed_jobs(&self) -> u64 {
+        self.0.handed.get()
     }
 
     /// One group commit of `deliveries`.

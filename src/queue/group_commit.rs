@@ -10,7 +10,8 @@
 //! cancel a commit half-way); the flush takes everything waiting (up to [`MAX_ENQUEUE_BATCH`]), commits it with
 //! [`SqlStore::enqueue_batch`], answers each caller, and repeats until the list is empty. A lone caller is
 //! written at once: nothing waits for a batch to fill. Every caller still gets its answer only after the
-//! commit, so "2xx means stored" holds as before.
+//! commit, so "2xx means stored" holds as before. A job claimed in this commit (`super::handoff`) is
+//! handed to its reserved worker by the flush, after the commit and before its caller's answer.
 
 use std::sync::{
     Arc, Mutex,
@@ -19,9 +20,11 @@ use std::sync::{
 
 use std::panic::AssertUnwindSafe;
 
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
+use super::handoff::Reservation;
 use crate::{
     clock::Clock,
     metrics::QueueMetrics,
@@ -31,6 +34,8 @@ use crate::{
 struct Waiting {
     key: String,
     job: NewJob,
+    /// The idle worker taken for this job when it carries a lease: it gets the job once committed.
+    worker: Option<Reservation>,
     answer: oneshot::Sender<Result<Enqueued, String>>,
 }
 
@@ -54,15 +59,19 @@ impl GroupCommit {
     }
 
     /// Stores one delivery and its job, together with any others waiting; returns once committed.
+    /// A job with a lease goes to `worker` after the commit (the flush hands it over, so a caller
+    /// that stops waiting cannot strand it); `worker` is given back if nothing is stored.
     pub(super) async fn enqueue(
         self: &Arc<Self>,
         key: &str,
         job: NewJob,
+        worker: Option<Reservation>,
     ) -> anyhow::Result<Enqueued> {
         let (answer, answered) = oneshot::channel();
         self.lock().push(Waiting {
             key: key.to_owned(),
             job,
+            worker,
             answer,
         });
         self.start_flush();
@@ -111,38 +120,64 @@ impl GroupCommit {
                 continue;
             }
             self.metrics.committed_batch(batch.len());
-            let (items, answers): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .map(|w| ((w.key, w.job), w.answer))
-                .unzip();
+            let mut items = Vec::with_capacity(batch.len());
+            let mut waiters = Vec::with_capacity(batch.len());
+            for w in batch {
+                items.push((w.key, w.job));
+                waiters.push((w.answer, w.worker));
+            }
+            let now = self.clock.now();
             // A panic must not leave `flushing` set (every later enqueue would wait forever).
-            let committed = AssertUnwindSafe(self.store.enqueue_batch(items, self.clock.now()))
+            let committed = AssertUnwindSafe(self.store.enqueue_batch(&items, now))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("enqueue: the store panicked")));
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("enqueue: the store panicked")))
+                .and_then(|results| {
+                    anyhow::ensure!(
+                        results.len() == items.len(),
+                        "enqueue: {} results for {} deliveries",
+                        results.len(),
+                        items.len()
+                    );
+                    Ok(results)
+                });
             match committed {
-                Ok(results) if results.len() == answers.len() => {
-                    for (answer, result) in answers.into_iter().zip(results) {
+                Ok(results) => {
+                    for (((answer, worker), result), (key, job)) in
+                        waiters.into_iter().zip(results).zip(&items)
+                    {
+                        if let Some(worker) = worker.filter(|_| !result.duplicate) {
+                            hand(worker, result.job_id, key, job, now);
+                        }
                         let _ = answer.send(Ok(result));
                     }
                 }
-                Ok(results) => {
-                    let error = format!(
-                        "enqueue: {} results for {} deliveries",
-                        results.len(),
-                        answers.len()
-                    );
-                    for answer in answers {
-                        let _ = answer.send(Err(error.clone()));
-                    }
-                }
+                // Nothing stored: each reserved worker is given back as its reservation drops.
                 Err(error) => {
                     let error = format!("{error:#}");
-                    for answer in answers {
+                    for (answer, _) in waiters {
                         let _ = answer.send(Err(error.clone()));
                     }
                 }
             }
         }
+    }
+}
+
+/// Gives the committed job `job_id`, stored under its lease, to the worker reserved for it.
+fn hand(worker: Reservation, job_id: i64, key: &str, job: &NewJob, now: DateTime<Utc>) {
+    let owner = job.lease.as_ref().map(|lease| lease.owner.clone());
+    match (SqlStore::leased_job(job_id, key, job, now), owner) {
+        (Ok(stored), Some(owner)) => worker.hand(stored, owner),
+        // Unreachable with a payload written by serde_json; were it reached, the worker goes back
+        // and the job runs when its lease runs out.
+        (Err(error), _) => {
+            tracing::warn!(
+                job_id,
+                error = format!("{error:#}"),
+                "could not hand the job over"
+            )
+        }
+        (Ok(_), None) => {}
     }
 }

@@ -26,6 +26,21 @@
 //! `name` is 1–32 characters of `a-z`, `0-9`, `_`, `-`, chosen by the adapter
 //! and fixed per effect (e.g. `"note"`, `"reply"`).
 //!
+//! # Handed jobs: the first attempt writes no intent
+//! A job claimed in its delivery's commit and handed to a worker at once ([`super::handoff`]) runs
+//! its first attempt with no intent before each effect: nothing can have been done for it before,
+//! and the intent's commit is one of the disk flushes between a slash command and its answer (issue
+//! 27). The effect's row is written `done`, marker and external id, with the attempt's outcome: in
+//! the transaction that marks the job done, or on its own before any other outcome is recorded (so
+//! before another worker can claim the job). Its
+//! marker is not random but derived from the job's id, the moment it was handed and the effect's
+//! name, so every later attempt of that job knows it: a later attempt that finds no row for an
+//! effect (the first one died, failed or lost its lease between doing it and recording it) records
+//! an intent with that marker and looks for it on the platform before doing the effect. An effect
+//! whose platform cannot be searched ([`Idempotent`], a Slack `response_url`) is done again in that
+//! window, exactly as after a crash between an intent's effect and its record. Jobs claimed the usual
+//! way keep the steps above, random marker included.
+//!
 //! What the ledger cannot close: two workers running the same job at once
 //! (only if a lease lapsed while its worker was alive and cut off from the
 //! database) may both see "no row" or both miss the marker. The queue cancels
@@ -35,9 +50,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::store::{EffectState, SqlStore};
+use crate::store::{DoneEffect, EffectState, SqlStore};
 
 /// One external effect, as seen by the ledger.
 #[async_trait]
@@ -69,20 +85,94 @@ where
     }
 }
 
+/// How an attempt keeps the ledger (the module docs, "Handed jobs").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ledgering {
+    /// An intent before each effect, with a random marker: a job claimed the usual way.
+    Intents,
+    /// The first attempt of a job handed at `handed_ms`: no intent; the row is written done after.
+    HandedFirstRun { handed_ms: i64 },
+    /// A later attempt of a job handed at `handed_ms`: intents, and an effect without a row is
+    /// looked for (under its derived marker) before it is done.
+    AfterHanded { handed_ms: i64 },
+}
+
+impl Ledgering {
+    /// For an attempt of a job handed at `handed_at` (if it was), `first_run` when this attempt is
+    /// the one it was handed for.
+    pub(crate) fn of(handed_at: Option<DateTime<Utc>>, first_run: bool) -> Self {
+        match handed_at.map(|at| at.timestamp_millis()) {
+            Some(handed_ms) if first_run => Self::HandedFirstRun { handed_ms },
+            Some(handed_ms) => Self::AfterHanded { handed_ms },
+            None => Self::Intents,
+        }
+    }
+}
+
 /// The ledger of one job; get it from `JobContext::effects`.
 pub struct Effects {
     store: Arc<SqlStore>,
     job_id: i64,
     clock: Clock,
+    ledgering: Ledgering,
+    /// [`Ledgering::HandedFirstRun`]: the effects done so far, for the worker to record with the
+    /// attempt's outcome ([`Self::take_done`]).
+    done: std::sync::Mutex<Vec<DoneEffect>>,
 }
 
 impl Effects {
-    pub(crate) fn new(store: Arc<SqlStore>, job_id: i64, clock: Clock) -> Self {
+    pub(crate) fn new(
+        store: Arc<SqlStore>,
+        job_id: i64,
+        clock: Clock,
+        ledgering: Ledgering,
+    ) -> Self {
         Self {
             store,
             job_id,
             clock,
+            ledgering,
+            done: Default::default(),
         }
+    }
+
+    /// The effects a handed job's first attempt did, taken: the worker records them with the
+    /// attempt's outcome (in the transaction that marks it done, else on their own before it).
+    pub(crate) fn take_done(&self) -> Vec<DoneEffect> {
+        std::mem::take(&mut *self.lock_done())
+    }
+
+    fn lock_done(&self) -> std::sync::MutexGuard<'_, Vec<DoneEffect>> {
+        self.done.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The first attempt of a handed job: nothing was done for it before, so no intent and no read;
+    /// the effect is done and remembered for the attempt's outcome.
+    async fn once_first_run(
+        &self,
+        name: &str,
+        effect: &dyn Effect,
+        handed_ms: i64,
+    ) -> anyhow::Result<String> {
+        let done_before = self
+            .lock_done()
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.external_id.clone());
+        if let Some(external_id) = done_before {
+            return Ok(external_id);
+        }
+        let marker = handed_marker(self.job_id, name, handed_ms);
+        let external_id = effect
+            .perform(&marker)
+            .await
+            .with_context(|| format!("effect {name}"))?;
+        self.lock_done().push(DoneEffect {
+            name: name.to_owned(),
+            marker,
+            external_id: external_id.clone(),
+        });
+        Ok(external_id)
     }
 
     /// Runs `effect` at most once per (job, `name`), returning its external
@@ -90,17 +180,26 @@ impl Effects {
     pub async fn once(&self, name: &str, effect: &dyn Effect) -> anyhow::Result<String> {
         validate_name(name)?;
         let job_id = self.job_id;
+        if let Ledgering::HandedFirstRun { handed_ms } = self.ledgering {
+            return self.once_first_run(name, effect, handed_ms).await;
+        }
         let (record, ours) = match self.store.effect(job_id, name).await? {
             Some(record) => (record, false),
             None => {
-                let marker = new_marker(job_id, name);
+                let (marker, look_first) = match self.ledgering {
+                    Ledgering::AfterHanded { handed_ms } => {
+                        (handed_marker(job_id, name, handed_ms), true)
+                    }
+                    _ => (new_marker(job_id, name), false),
+                };
                 let record = self
                     .store
                     .record_effect_intent(job_id, name, &marker, self.clock.now())
                     .await?;
                 // Another worker may have recorded its intent first; then the
-                // stored marker is theirs and theirs is the one to look for.
-                let ours = record.marker == marker;
+                // stored marker is theirs and theirs is the one to look for. After a handed first
+                // attempt, that attempt may have done it without a row: look for it too.
+                let ours = record.marker == marker && !look_first;
                 (record, ours)
             }
         };
@@ -152,4 +251,16 @@ fn validate_name(name: &str) -> anyhow::Result<()> {
 /// A fresh marker for (job, name): `rd-<job id>-<name>-<8 hex>`.
 pub fn new_marker(job_id: i64, name: &str) -> String {
     format!("rd-{job_id}-{name}-{:08x}", fastrand::u32(..))
+}
+
+/// The marker of effect `name` of a job handed at `handed_ms`: the same for every attempt, its 8 hex
+/// digits an FNV-1a hash of the three (as unlikely as random ones to meet another database's marker:
+/// that job would need the same id, name and millisecond).
+pub fn handed_marker(job_id: i64, name: &str, handed_ms: i64) -> String {
+    let hash = format!("{job_id}:{handed_ms}:{name}")
+        .bytes()
+        .fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+        });
+    format!("rd-{job_id}-{name}-{hash:08x}")
 }

@@ -10,6 +10,11 @@
 //!   survives a crash. A delivery key seen
 //!   before is a no-op reported as `duplicate` (answer 2xx anyway). Then it
 //!   wakes an idle worker in this process.
+//! * **The hand-off** ([`handoff`]): when a worker of this process is idle, the
+//!   job is claimed in that same transaction (stored `running` under a lease,
+//!   its first attempt counted) and handed to that worker after the commit, so
+//!   no second commit claims it. Its process dying before or while it runs is
+//!   a worker dying mid-attempt: claimed again when the lease runs out.
 //! * The job keeps the request id it was enqueued under (the inbound
 //!   `x-request-id`, from [`crate::telemetry::request_id`]); the worker's
 //!   `job` span names it and puts it back in scope while the job runs.
@@ -85,6 +90,7 @@
 //!   crates to keep in step with our sqlx.
 
 mod group_commit;
+mod handoff;
 mod job;
 pub mod ledger;
 mod worker;

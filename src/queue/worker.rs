@@ -16,13 +16,15 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::handoff::{Handed, Handoff};
+use super::ledger::Ledgering;
 use super::{
     Effects, ExecutionOutcome, Job, JobContext, JobError, JobHandler, Settings, group_commit,
 };
 use crate::{
     clock::Clock,
     metrics::QueueMetrics,
-    store::{Enqueued, JobState, NewJob, SqlStore, StoredJob},
+    store::{DoneEffect, Enqueued, JobState, Lease, NewJob, SqlStore, StoredJob},
 };
 
 /// Longest `last_error` kept, in bytes.
@@ -48,6 +50,7 @@ struct Inner {
     metrics: QueueMetrics,
     wake: Arc<Notify>,
     group: Arc<group_commit::GroupCommit>,
+    handoff: Handoff,
 }
 
 enum Leased<T> {
@@ -91,6 +94,7 @@ impl Queue {
                 ),
                 store,
                 handlers: by_kind,
+                handoff: Handoff::new(settings.workers),
                 settings,
                 clock,
                 metrics,
@@ -114,13 +118,25 @@ impl Queue {
     /// Records the delivery and its job in one transaction, then wakes an
     /// idle worker. See the module docs.
     pub async fn enqueue(&self, delivery_key: &str, mut job: NewJob) -> anyhow::Result<Enqueued> {
+        let inner = &self.inner;
         if job.request_id.is_none() {
             job.request_id = crate::telemetry::request_id();
         }
-        let enqueued = self.inner.group.enqueue(delivery_key, job).await?;
-        self.inner.metrics.enqueued(enqueued.duplicate);
-        if !enqueued.duplicate {
-            self.inner.wake.notify_one();
+        // An idle worker here: claimed in the delivery's commit and handed to it (`handoff`).
+        let worker = inner.handoff.reserve();
+        if worker.is_some() {
+            job.lease = Some(Lease {
+                owner: format!("handed@{}:{:08x}", std::process::id(), fastrand::u32(..)),
+                until: inner.clock.now() + chrono::Duration::from_std(inner.settings.lease)?,
+            });
+        }
+        let handed = worker.is_some();
+        let enqueued = inner.group.enqueue(delivery_key, job, worker).await?;
+        inner.metrics.enqueued(enqueued.duplicate);
+        match (enqueued.duplicate, handed) {
+            (true, _) => {}
+            (false, true) => inner.metrics.handed(),
+            (false, false) => inner.wake.notify_one(),
         }
         Ok(enqueued)
     }
@@ -213,6 +229,17 @@ impl Queue {
         let Some(job) = inner.store.claim(&lease_owner, lease_until, now).await? else {
             return Ok(ExecutionOutcome::EmptyQueue);
         };
+        self.run(job, &lease_owner, false, shutdown).await
+    }
+
+    /// Runs `job`, leased to `lease_owner` by a claim, or (`handed`) in its delivery's commit.
+    async fn run(
+        &self,
+        job: StoredJob,
+        lease_owner: &str,
+        handed: bool,
+        shutdown: Option<&watch::Receiver<bool>>,
+    ) -> anyhow::Result<ExecutionOutcome> {
         let span = tracing::info_span!(
             "job",
             job_id = job.id,
@@ -220,17 +247,23 @@ impl Queue {
             attempt = job.attempts,
             request_id = job.request_id.as_deref().unwrap_or("-")
         );
-        let (ctx, last_error, request_id) = self.context(job);
+        let (ctx, last_error, request_id) = self.context(job, handed);
         // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
-        let run = self.run_claimed(ctx, last_error, &lease_owner, shutdown);
+        let run = self.run_claimed(ctx, last_error, lease_owner, shutdown);
         crate::telemetry::scope_request_id(request_id, run)
             .instrument(span)
             .await
     }
 
-    /// What a handler is given for a claimed `job`, with the job's last error and request id.
-    fn context(&self, job: StoredJob) -> (JobContext, Option<String>, Option<String>) {
+    /// What a handler is given for a claimed `job` (`handed`: the attempt it was handed for), with
+    /// the job's last error and request id.
+    fn context(
+        &self,
+        job: StoredJob,
+        handed: bool,
+    ) -> (JobContext, Option<String>, Option<String>) {
         let inner = &self.inner;
+        let ledgering = Ledgering::of(job.handed_at, handed);
         let ctx = JobContext {
             id: job.id,
             kind: job.kind,
@@ -240,7 +273,7 @@ impl Queue {
             enqueued_at: job.enqueued_at,
             retried_at: job.retried_at,
             waiting_on: job.waiting_on,
-            effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone()),
+            effects: Effects::new(inner.store.clone(), job.id, inner.clock.clone(), ledgering),
             audit: Default::default(),
         };
         (ctx, job.last_error, job.request_id)
@@ -280,7 +313,7 @@ impl Queue {
             });
         };
         let span = tracing::info_span!("job", job_id, kind = %job.kind, operator);
-        let (ctx, _, request_id) = self.context(job);
+        let (ctx, _, request_id) = self.context(job, false);
         let tell = async {
             match inner.handlers.get(ctx.kind.as_str()) {
                 Some(handler) => AssertUnwindSafe(handler.on_cancel(&ctx))
@@ -378,15 +411,17 @@ impl Queue {
             (outcome, _) => outcome,
         };
         let audit = ctx.take_audit();
+        let effects = ctx.effects().take_done();
         if !matches!(outcome, Leased::Finished(Ok(Ok(())))) {
-            self.record_audit(&audit).await;
+            // Recorded before the outcome frees the job for another worker.
+            self.record_attempt(ctx.id, &audit, &effects).await?;
         }
         match outcome {
             Leased::Finished(Ok(Ok(()))) => {
                 let now = inner.clock.now();
                 if !inner
                     .store
-                    .complete_with_audit(ctx.id, owner, now, &audit)
+                    .complete_attempt(ctx.id, owner, now, &audit, &effects)
                     .await?
                 {
                     return Ok(self.lease_lost(ctx.id));
@@ -459,13 +494,25 @@ impl Queue {
         }
     }
 
-    /// The audit entries of an attempt that did not end done, each on its own (a failure is logged).
-    async fn record_audit(&self, entries: &[crate::store::AuditRecord]) {
+    /// What an attempt that did not end done leaves: the effects a handed job's first attempt did
+    /// (an error: its outcome is not recorded without them, and the lease runs out instead, so the
+    /// next attempt looks for them on the platform) and its audit entries, each on its own (a
+    /// failure is logged).
+    async fn record_attempt(
+        &self,
+        job_id: i64,
+        entries: &[crate::store::AuditRecord],
+        effects: &[DoneEffect],
+    ) -> anyhow::Result<()> {
+        let store = &self.inner.store;
         for entry in entries {
-            if let Err(error) = self.inner.store.record_audit(entry).await {
+            if let Err(error) = store.record_audit(entry).await {
                 tracing::warn!(error = %format!("{error:#}"), action = %entry.action, "could not record the audit entry");
             }
         }
+        store
+            .record_effects_done(job_id, effects, self.inner.clock.now())
+            .await
     }
 
     /// A failed attempt: retry later, or dead if it was the last.
@@ -555,7 +602,11 @@ impl Queue {
         let error = truncate(error);
         if let Some(handler) = handler {
             let notify = AssertUnwindSafe(handler.on_dead(ctx, &error)).catch_unwind();
-            match self.leased(ctx.id, owner, notify, None).await {
+            let notified = self.leased(ctx.id, owner, notify, None).await;
+            // What `on_dead` did (to tell the requester), recorded before the job is dead.
+            self.record_attempt(ctx.id, &ctx.take_audit(), &ctx.effects().take_done())
+                .await?;
+            match notified {
                 Leased::Finished(Ok(())) | Leased::Interrupted => {}
                 Leased::Finished(Err(panic)) => {
                     tracing::error!(
@@ -701,17 +752,36 @@ impl Workers {
 
 async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<bool>) {
     let settings = queue.inner.settings.clone();
+    let handoff = &queue.inner.handoff;
     let mut errors: u32 = 0;
+    // A job claimed in its delivery's commit and handed to this worker, to run next.
+    let mut handed: Option<Handed> = None;
     tracing::debug!(worker = %name, "queue worker started");
     while !*shutdown.borrow() {
-        match queue.execute(&name, Some(&shutdown)).await {
+        let outcome = match handed.take() {
+            Some(Handed { job, owner }) => queue.run(job, &owner, true, Some(&shutdown)).await,
+            None => queue.execute(&name, Some(&shutdown)).await,
+        };
+        match outcome {
             Ok(ExecutionOutcome::EmptyQueue) => {
                 errors = 0;
                 let poll = settings.poll_interval.mul_f64(0.9 + 0.2 * fastrand::f64());
-                tokio::select! {
-                    () = queue.inner.wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
-                    () = wait_for_shutdown(&mut shutdown) => break,
+                handoff.enter_idle();
+                let stop = tokio::select! {
+                    job = handoff.receive() => {
+                        handed = job;
+                        continue;
+                    }
+                    () = queue.inner.wake.notified() => false,
+                    () = tokio::time::sleep(poll) => false,
+                    () = wait_for_shutdown(&mut shutdown) => true,
+                };
+                if !handoff.leave_idle() {
+                    // A delivery took this worker while it was waking: its job is on the way.
+                    handed = handoff.receive().await;
+                }
+                if stop {
+                    break;
                 }
             }
             Ok(_) => errors = 0,
@@ -729,6 +799,21 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
                     () = wait_for_shutdown(&mut shutdown) => break,
                 }
             }
+        }
+    }
+    if let Some(Handed { job, owner }) = handed {
+        // Handed over as shutdown began: queued again for whoever runs next, the attempt not counted.
+        if let Err(error) = queue
+            .inner
+            .store
+            .release(job.id, &owner, queue.inner.clock.now())
+            .await
+        {
+            tracing::warn!(
+                job_id = job.id,
+                error = format!("{error:#}"),
+                "could not release a handed job; it runs when its lease runs out"
+            );
         }
     }
     tracing::debug!(worker = %name, "queue worker stopped");

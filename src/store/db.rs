@@ -100,7 +100,7 @@ macro_rules! job_columns {
     () => {
         "id, kind, payload, delivery_key, state, attempts, run_after, lock_owner, \
          locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at, request_id, \
-         waiting_on, retried_at"
+         waiting_on, retried_at, handed_at"
     };
 }
 pub(super) use job_columns;
@@ -129,6 +129,7 @@ macro_rules! job_row {
             r.try_get(14)?,
             r.try_get(15)?,
             r.try_get(16)?,
+            r.try_get(17)?,
         );
         row
     }};
@@ -162,6 +163,7 @@ pub(super) type JobRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
 );
 
 /// An effect's row as read (`effect_columns!()`), before [`effect_from_row`].
@@ -189,6 +191,7 @@ pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<StoredJob> {
         request_id,
         waiting_on,
         retried_at,
+        handed_at,
     ) = row;
     Ok(StoredJob {
         id,
@@ -209,6 +212,7 @@ pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<StoredJob> {
         request_id,
         waiting_on,
         retried_at: retried_at.map(from_ms),
+        handed_at: handed_at.map(from_ms),
     })
 }
 

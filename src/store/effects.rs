@@ -4,7 +4,9 @@
 //!
 //! # Contract
 //! * One row per (job, effect name): the first intent wins, a racing second reads the first's row.
-//! * An external id is recorded only over an intent: done without an intent is an error.
+//! * An external id is recorded over an intent (done without one is an error), or, for the first
+//!   attempt of a handed job, with no intent before it, with the attempt's outcome
+//!   ([`SqlStore::record_effects_done`], [`SqlStore::complete_attempt`]).
 //! * Retention leaves the ledger alone (it holds no customer email) so a late retry still finds it.
 
 use anyhow::{Context, anyhow};
@@ -12,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::db::{EffectRow, SqlStore, effect_columns, effect_from_row, with_db};
 use super::dialect::Dialect;
-use super::{EffectRecord, to_ms};
+use super::{DoneEffect, EffectRecord, to_ms};
 
 const GET_EFFECT: &str = concat!(
     "SELECT ",
@@ -24,6 +26,31 @@ const INSERT_EFFECT_INTENT: &str = "INSERT INTO effects \
      VALUES ($1, $2, $3, NULL, 'intent', $4, $4) ON CONFLICT (job_id, name) DO NOTHING";
 const EFFECT_DONE: &str = "UPDATE effects SET external_id = $3, state = 'done', updated_at = $4 \
      WHERE job_id = $1 AND name = $2";
+/// A handed job's first attempt (no intent before it): the effect's row, done. A row recorded
+/// meanwhile (an attempt that took over a lapsed lease) stays.
+pub(super) const INSERT_EFFECT_DONE: &str = "INSERT INTO effects \
+     (job_id, name, marker, external_id, state, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, 'done', $5, $5) ON CONFLICT (job_id, name) DO NOTHING";
+
+/// Records each of `$effects` (a slice of [`DoneEffect`]) of job `$job_id` done at `$now`, in the
+/// caller's transaction `$tx` (alone, or with the job's completion).
+macro_rules! insert_effects_done {
+    ($tx:expr, $job_id:expr, $effects:expr, $now:expr) => {
+        for effect in $effects {
+            let effect: &$crate::store::DoneEffect = effect;
+            sqlx::query($crate::store::effects::INSERT_EFFECT_DONE)
+                .bind($job_id)
+                .bind(&effect.name)
+                .bind(&effect.marker)
+                .bind(&effect.external_id)
+                .bind($crate::store::to_ms($now))
+                .execute(&mut *$tx)
+                .await
+                .context("recording an effect done")?;
+        }
+    };
+}
+pub(super) use insert_effects_done;
 const EFFECTS_FOR_JOB: &str = concat!(
     "SELECT ",
     effect_columns!(),
@@ -103,6 +130,26 @@ impl SqlStore {
                 "effect {job_id}/{name}: no intent recorded before its external id"
             ))
         }
+    }
+
+    /// Records effects done by the first attempt of handed job `job_id`, with no intent before them
+    /// ([`crate::queue::ledger`] says why that is safe), in one transaction. A row recorded meanwhile
+    /// (an attempt that took over a lapsed lease) stays.
+    pub async fn record_effects_done(
+        &self,
+        job_id: i64,
+        effects: &[DoneEffect],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        with_db!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            insert_effects_done!(tx, job_id, effects, now);
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Every effect of job `job_id`, oldest first.

@@ -7,6 +7,8 @@
 //! * A delivery key is recorded with its job in the same transaction: a key seen before writes
 //!   nothing and answers the first job's id (`duplicate: true`), also when a concurrent
 //!   transaction (PostgreSQL) committed the same key first.
+//! * A job may be claimed in its delivery's own transaction ([`NewJob::lease`]: stored `running`,
+//!   one attempt counted), for the process that runs it at once; it is woken for no other process.
 //! * Every state change of a leased job names the lease owner; a worker whose lease was taken over
 //!   gets `false` back and changes nothing.
 //! * The transactions that make jobs due now (enqueue, a shutdown's release, an operator's retry,
@@ -21,8 +23,9 @@ use chrono::{DateTime, Utc};
 
 use super::db::{JobRow, SqlStore, job_columns, job_from_row, job_row, with_db};
 use super::dialect::Dialect;
+use super::effects::insert_effects_done;
 use super::privacy::insert_audit;
-use super::{AuditRecord, Enqueued, JobState, NewJob, StoredJob, Wait, to_ms};
+use super::{AuditRecord, DoneEffect, Enqueued, JobState, NewJob, StoredJob, Wait, from_ms, to_ms};
 
 /// The claim: the first due job (queued and due, or running with a lapsed lease), leased and its
 /// attempt counted; `$lock` is what the backend adds to the sub-select ([`Dialect::SKIP_LOCKED`]).
@@ -137,7 +140,7 @@ impl SqlStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Enqueued> {
         let mut done = self
-            .enqueue_batch(vec![(delivery_key.to_owned(), job)], now)
+            .enqueue_batch(&[(delivery_key.to_owned(), job)], now)
             .await?;
         done.pop().context("enqueue: no result")
     }
@@ -145,15 +148,14 @@ impl SqlStore {
     /// [`Self::enqueue`] for several deliveries (at most [`MAX_ENQUEUE_BATCH`]) in one transaction
     /// (group commit): one commit, one disk flush, for all of them. Results are in the order given; a key repeated within the batch
     /// is a duplicate of its first occurrence. If the transaction fails, none is stored.
+    ///
+    /// A job with a [`NewJob::lease`] is stored `running` under it, its first attempt counted (the
+    /// claim made in the delivery's commit); a duplicate's lease is taken by nobody.
     pub async fn enqueue_batch(
         &self,
-        items: Vec<(String, NewJob)>,
+        items: &[(String, NewJob)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Enqueued>> {
-        let items: Vec<_> = items
-            .into_iter()
-            .map(|(key, job)| (key, job.kind, job.payload, job.request_id))
-            .collect();
         let now = to_ms(now);
         // Each key's first occurrence in the batch; a later one is its duplicate.
         let mut first: HashMap<&str, usize> = HashMap::with_capacity(items.len());
@@ -196,22 +198,26 @@ impl SqlStore {
                 let mut jobs = builder(
                     pool,
                     "INSERT INTO jobs (kind, payload, delivery_key, state, attempts, run_after, \
-                     enqueued_at, updated_at, request_id) ",
+                     enqueued_at, updated_at, request_id, lock_owner, locked_until, handed_at) ",
                 );
-                jobs.push_values(
-                    fresh.iter().map(|&i| &items[i]),
-                    |mut row, (key, kind, payload, request_id)| {
-                        row.push_bind(kind.as_str())
-                            .push_bind(payload.as_str())
-                            .push_bind(key.as_str())
-                            .push("'queued'")
-                            .push("0")
-                            .push_bind(now)
-                            .push_bind(now)
-                            .push_bind(now)
-                            .push_bind(request_id.as_deref());
-                    },
-                );
+                jobs.push_values(fresh.iter().map(|&i| &items[i]), |mut row, (key, job)| {
+                    row.push_bind(job.kind.as_str())
+                        .push_bind(job.payload.as_str())
+                        .push_bind(key.as_str())
+                        .push(if job.lease.is_some() {
+                            "'running'"
+                        } else {
+                            "'queued'"
+                        })
+                        .push(if job.lease.is_some() { "1" } else { "0" })
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(job.request_id.as_deref())
+                        .push_bind(job.lease.as_ref().map(|l| l.owner.as_str()))
+                        .push_bind(job.lease.as_ref().map(|l| to_ms(l.until)))
+                        .push_bind(job.lease.as_ref().map(|_| now));
+                });
                 jobs.push(" RETURNING delivery_key, id");
                 created = jobs
                     .build_query_as::<(String, i64)>()
@@ -279,11 +285,49 @@ impl SqlStore {
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            if results.iter().any(|r| !r.duplicate) {
+            // Other processes' workers are woken for a job they may claim, not for a leased one.
+            let claimable = |(i, r): (usize, &Enqueued)| !r.duplicate && items[i].1.lease.is_none();
+            if results.iter().enumerate().any(claimable) {
                 pool.notify_jobs(&mut tx).await?;
             }
             tx.commit().await.context("enqueue: commit")?;
             Ok(results)
+        })
+    }
+
+    /// The row [`Self::enqueue_batch`] stored for a job with a lease, as a claim would read it: what
+    /// the queue hands to the worker that runs it, without reading it back.
+    pub fn leased_job(
+        job_id: i64,
+        delivery_key: &str,
+        job: &NewJob,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<StoredJob> {
+        let lease = job
+            .lease
+            .as_ref()
+            .context("the job was stored without a lease")?;
+        let now = from_ms(to_ms(now));
+        Ok(StoredJob {
+            id: job_id,
+            kind: job.kind.clone(),
+            payload: serde_json::from_str(&job.payload)
+                .with_context(|| format!("job {job_id}: payload is not JSON"))?,
+            delivery_key: Some(delivery_key.to_owned()),
+            state: JobState::Running,
+            attempts: 1,
+            run_after: now,
+            lock_owner: Some(lease.owner.clone()),
+            locked_until: Some(from_ms(to_ms(lease.until))),
+            last_error: None,
+            enqueued_at: now,
+            updated_at: now,
+            finished_at: None,
+            payload_purged_at: None,
+            request_id: job.request_id.clone(),
+            waiting_on: None,
+            retried_at: None,
+            handed_at: Some(now),
         })
     }
 
@@ -319,17 +363,19 @@ impl SqlStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        self.complete_with_audit(job_id, owner, now, &[]).await
+        self.complete_attempt(job_id, owner, now, &[], &[]).await
     }
 
-    /// [`Self::complete`], and `audit`'s entries written in the same transaction (one commit for
-    /// both). The entries are written even when the lease was lost: the action they record was taken.
-    pub async fn complete_with_audit(
+    /// [`Self::complete`], with `audit`'s entries and the `effects` a handed job's first attempt did
+    /// written in the same transaction (one commit for all). They are written even when the lease
+    /// was lost: what they record was done.
+    pub async fn complete_attempt(
         &self,
         job_id: i64,
         owner: &str,
         now: DateTime<Utc>,
         audit: &[AuditRecord],
+        effects: &[DoneEffect],
     ) -> anyhow::Result<bool> {
         let n = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -347,6 +393,7 @@ impl SqlStore {
                     .await
                     .context("recording an audit entry")?;
             }
+            insert_effects_done!(tx, job_id, effects, now);
             tx.commit().await?;
             n
         });

@@ -113,6 +113,17 @@ pub struct NewJob {
     /// The inbound request that asked for it (`x-request-id`), so the worker's logs and spans carry
     /// it; [`crate::queue::Queue::enqueue`] fills it from the request being served when `None`.
     pub request_id: Option<String>,
+    /// Claimed in the delivery's own transaction: stored `running` under this lease, its first
+    /// attempt counted, for a worker of this process to run at once (the queue's hand-off, issue 27:
+    /// one commit fewer before the answer). `None`: stored `queued`, for any worker to claim.
+    pub lease: Option<Lease>,
+}
+
+/// A lease on a job: who holds it and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: DateTime<Utc>,
 }
 
 impl NewJob {
@@ -126,6 +137,7 @@ impl NewJob {
             kind: kind.into(),
             payload,
             request_id: None,
+            lease: None,
         }
     }
 }
@@ -232,6 +244,9 @@ pub struct StoredJob {
     pub waiting_on: Option<String>,
     /// When an operator last retried it (`jobs retry`).
     pub retried_at: Option<DateTime<Utc>>,
+    /// When it was claimed in its delivery's commit and handed to a worker ([`NewJob::lease`]); that
+    /// first attempt recorded no ledger intents, so later ones look for unrecorded effects first.
+    pub handed_at: Option<DateTime<Utc>>,
 }
 
 /// A job waiting for an upstream: see [`SqlStore::wait_later`].
@@ -273,6 +288,15 @@ pub struct EffectRecord {
     pub state: EffectState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An effect done by the first attempt of a handed job, recorded with the attempt's outcome
+/// ([`SqlStore::complete_attempt`], [`SqlStore::record_effects_done`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoneEffect {
+    pub name: String,
+    pub marker: String,
+    pub external_id: String,
 }
 
 /// Who holds one item of a scope; see [`SqlStore::claim_items`].

@@ -385,6 +385,30 @@ impl JobHandler for NotePoster {
     }
 }
 
+/// Posts a note, then gives up; its `on_dead` asks the ledger for the note again (as the Zendesk
+/// and Intercom handlers do before their last note).
+struct NoteThenGiveUp {
+    platform: Arc<FakePlatform>,
+    seen_on_dead: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl JobHandler for NoteThenGiveUp {
+    fn kind(&self) -> &'static str {
+        "note"
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        job.effects().once("note", self.platform.as_ref()).await?;
+        Err(JobError::permanent(anyhow!("the ticket was deleted")))
+    }
+
+    async fn on_dead(&self, job: &JobContext, _error: &str) {
+        let id = job.effects().once("note", self.platform.as_ref()).await;
+        self.seen_on_dead.lock().unwrap().push(id.unwrap());
+    }
+}
+
 // ---------------------------------------------------------------- tests
 
 both_backends!(
@@ -1623,6 +1647,40 @@ async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_wi
     assert_eq!(failing_platform.performed().len(), 1, "posted once");
     assert!(failing_platform.looked_up().is_empty(), "the ledger knew");
     assert_eq!(*poster.results.lock().unwrap(), ["ext-1", "ext-1"]);
+
+    // A first attempt that posts and then gives up: `on_dead`, in the same attempt, finds the note
+    // (recorded before it runs) and does not post it again.
+    let platform = Arc::new(FakePlatform::default());
+    let giver = Arc::new(NoteThenGiveUp {
+        platform: platform.clone(),
+        seen_on_dead: Mutex::new(Vec::new()),
+    });
+    let settings = Settings {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![giver.clone()], settings, Clock::system());
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = queue
+        .enqueue("k:handed-dead", NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(queue.metrics().handed_jobs(), 1);
+    eventually("the job dead", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == JobState::Dead }
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.join().await;
+    assert_eq!(platform.performed().len(), 1, "posted once");
+    assert_eq!(*giver.seen_on_dead.lock().unwrap(), ["ext-1"]);
+    let effect = db.store.effect(id, "note").await.unwrap().unwrap();
+    assert_eq!(effect.external_id.as_deref(), Some("ext-1"));
 }
 
 async fn a_later_attempt_of_a_handed_job_looks_for_an_unrecorded_effect_before_doing_it(

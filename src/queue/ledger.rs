@@ -32,7 +32,8 @@
 //! and the intent's commit is one of the disk flushes between a slash command and its answer (issue
 //! 27). The effect's row is written `done`, marker and external id, with the attempt's outcome: in
 //! the transaction that marks the job done, or on its own before any other outcome is recorded (so
-//! before another worker can claim the job). Its
+//! before another worker can claim the job), so the store shows it from then on (within the attempt,
+//! `once` knows it). Its
 //! marker is not random but derived from the job's id, the moment it was handed and the effect's
 //! name, so every later attempt of that job knows it: a later attempt that finds no row for an
 //! effect (the first one died, failed or lost its lease between doing it and recording it) records
@@ -115,9 +116,9 @@ pub struct Effects {
     job_id: i64,
     clock: Clock,
     ledgering: Ledgering,
-    /// [`Ledgering::HandedFirstRun`]: the effects done so far, for the worker to record with the
-    /// attempt's outcome ([`Self::take_done`]).
-    done: std::sync::Mutex<Vec<DoneEffect>>,
+    /// [`Ledgering::HandedFirstRun`]: the effects done so far, each with whether the worker has
+    /// recorded it yet ([`Self::take_done`]); kept after, so `on_dead` in the same attempt finds them.
+    done: std::sync::Mutex<Vec<(DoneEffect, bool)>>,
 }
 
 impl Effects {
@@ -139,10 +140,17 @@ impl Effects {
     /// The effects a handed job's first attempt did, taken: the worker records them with the
     /// attempt's outcome (in the transaction that marks it done, else on their own before it).
     pub(crate) fn take_done(&self) -> Vec<DoneEffect> {
-        std::mem::take(&mut *self.lock_done())
+        self.lock_done()
+            .iter_mut()
+            .filter(|(_, recorded)| !*recorded)
+            .map(|(effect, recorded)| {
+                *recorded = true;
+                effect.clone()
+            })
+            .collect()
     }
 
-    fn lock_done(&self) -> std::sync::MutexGuard<'_, Vec<DoneEffect>> {
+    fn lock_done(&self) -> std::sync::MutexGuard<'_, Vec<(DoneEffect, bool)>> {
         self.done.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -157,8 +165,8 @@ impl Effects {
         let done_before = self
             .lock_done()
             .iter()
-            .find(|d| d.name == name)
-            .map(|d| d.external_id.clone());
+            .find(|(d, _)| d.name == name)
+            .map(|(d, _)| d.external_id.clone());
         if let Some(external_id) = done_before {
             return Ok(external_id);
         }
@@ -167,11 +175,12 @@ impl Effects {
             .perform(&marker)
             .await
             .with_context(|| format!("effect {name}"))?;
-        self.lock_done().push(DoneEffect {
+        let effect = DoneEffect {
             name: name.to_owned(),
             marker,
             external_id: external_id.clone(),
-        });
+        };
+        self.lock_done().push((effect, false));
         Ok(external_id)
     }
 

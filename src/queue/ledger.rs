@@ -33,14 +33,16 @@
 //! 27). The effect's row is written `done`, marker and external id, with the attempt's outcome: in
 //! the transaction that marks the job done, or on its own before any other outcome is recorded (so
 //! before another worker can claim the job), so the store shows it from then on (within the attempt,
-//! `once` knows it). Its
+//! `once` knows it; an effect whose `perform` failed is not known, and is looked for by the next
+//! attempt: adapters give a fallback its own name rather than asking again). Its
 //! marker is not random but derived from the job's id, the moment it was handed and the effect's
 //! name, so every later attempt of that job knows it: a later attempt that finds no row for an
 //! effect (the first one died, failed or lost its lease between doing it and recording it) records
 //! an intent with that marker and looks for it on the platform before doing the effect. An effect
-//! whose platform cannot be searched ([`Idempotent`], a Slack `response_url`) is done again in that
-//! window, exactly as after a crash between an intent's effect and its record. Jobs claimed the usual
-//! way keep the steps above, random marker included.
+//! whose platform cannot be searched ([`Idempotent`], a Slack `response_url`) is done again after a
+//! crash in that window, as after a crash between an intent's effect and its record; the window runs
+//! to the attempt's outcome instead of the record's commit (for an answer, its job's last step
+//! either way). Jobs claimed the usual way keep the steps above, random marker included.
 //!
 //! What the ledger cannot close: two workers running the same job at once
 //! (only if a lease lapsed while its worker was alive and cut off from the
@@ -137,8 +139,9 @@ impl Effects {
         }
     }
 
-    /// The effects a handed job's first attempt did, taken: the worker records them with the
-    /// attempt's outcome (in the transaction that marks it done, else on their own before it).
+    /// The effects a handed job's first attempt did and the worker has not recorded yet (marked
+    /// recorded now): it records them with the attempt's outcome (in the transaction that marks it
+    /// done, else on their own before it).
     pub(crate) fn take_done(&self) -> Vec<DoneEffect> {
         self.lock_done()
             .iter_mut()

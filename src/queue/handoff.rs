@@ -53,12 +53,9 @@ impl Handoff {
 
     /// Takes an idle worker for one delivery, if one is waiting.
     pub(super) fn reserve(&self) -> Option<Reservation> {
-        self.idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .ok()
-            .map(|_| Reservation {
-                sender: Some(self.sender.clone()),
-            })
+        self.take_idle().then(|| Reservation {
+            sender: Some(self.sender.clone()),
+        })
     }
 
     /// A worker starts waiting for work.
@@ -69,6 +66,11 @@ impl Handoff {
     /// A worker stops waiting on its own (woken, polled, stopping). `false`: a reservation took
     /// its count, so it must [`Self::receive`] that reservation's message.
     pub(super) fn leave_idle(&self) -> bool {
+        self.take_idle()
+    }
+
+    /// Takes one count off `idle` unless it is zero; whoever takes it owns that idle worker.
+    fn take_idle(&self) -> bool {
         self.idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()

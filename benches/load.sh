@@ -9,6 +9,7 @@
 #   LOAD_PERF=FILE: also record a profile of the server (perf, call graphs) during the ingest run;
 #   LOAD_PERF_CALL_GRAPH=dwarf unwinds with DWARF (the release binary has no frame pointers; default fp);
 #   benches/profile-split.py FILE… turns such profiles into the split by part (signature, SQL, …).
+#   LOAD_SMAPS=FILE: keep the server's /proc/PID/smaps at the end of the ingest run.
 #   LOAD_BINARY=PATH: drive that binary instead of building this checkout's (an A/B of two builds).
 #   PostgreSQL: REPLAYDESK_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); a
 #   database replaydesk_load is created afresh and dropped.
@@ -123,6 +124,9 @@ STORED=$(awk '/^replaydesk_queue_enqueued_total/ {print $2}' "$WORK/metrics.txt"
 BATCH=$(awk '/^replaydesk_queue_commit_batch_size_sum/ {s = $2} /^replaydesk_queue_commit_batch_size_count/ {c = $2}
   END {if (c > 0) printf "%.1f", s / c; else print "?"}' "$WORK/metrics.txt")
 RSS=$(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER/status")
+# What is resident at the end of the run, by kind: the heap and stacks (anonymous) against the binary's
+# and libraries' pages (file) and SQLite's shared-memory index (shmem).
+SPLIT=$(awk '/^Rss(Anon|File|Shmem):/ {sub(/^Rss/, "", $1); printf "%s%s %s kB", sep, tolower($1), $2; sep = ", "}' "/proc/$SERVER/status")
 
 NOOP=$(rate "$WORK/noop.txt")
 INGEST=$(rate "$WORK/ingest.txt")
@@ -135,6 +139,9 @@ printf '| %s | %s | %s | %s | %.2f | %s / %s | %s / %s | %s / %s | %s | %s | %s 
   "$(python3 -c "print($INGEST / $NOOP)")" "$(pct "$WORK/noop.txt" 50%)" "$(pct "$WORK/noop.txt" 99%)" \
   "$(pct "$WORK/ingest.txt" 50%)" "$(pct "$WORK/ingest.txt" 99%)" "$(cpu "$T0" "$T1" "$NOOP")" \
   "$(cpu "$T1" "$T2" "$INGEST")" "${STORED:-?}" "$BATCH" "$RSS"
+echo "resident at the end: $SPLIT"
+# LOAD_SMAPS=FILE: the server's memory map at the end of the run, mapping by mapping (what is resident where).
+[ -z "${LOAD_SMAPS:-}" ] || cp "/proc/$SERVER/smaps" "$LOAD_SMAPS"
 for file in noop ingest; do
   if [ -n "$(errors "$WORK/$file.txt")" ]; then echo "$file: $(errors "$WORK/$file.txt")"; fi
 done

@@ -42,6 +42,18 @@ use super::{Durability, SQLITE_BUSY_TIMEOUT, StoreOptions, to_ms};
 /// `erasure_announcements` (PostgreSQL announces erasures with NOTIFY).
 const MIGRATIONS: &[Embedded] = include!(concat!(env!("OUT_DIR"), "/migrations_sqlite.rs"));
 
+/// The writer's page cache: 1 MiB (SQLite's default is 2 MiB). The hot pages of the queue (index
+/// roots, the B-trees' right edges) fit; the heap profile of durable ingest found SQLite's caches the
+/// largest part of peak memory (issue 27: RSS under load).
+const WRITER_CACHE_KIB: &str = "-1024";
+
+/// Each reader's page cache: 256 KiB. A reader's cache does not outlive a change to the database (in
+/// WAL mode SQLite drops it when a read transaction begins after another connection's commit), so on a
+/// busy queue it only ever serves one transaction: the point lookups need a few pages per B-tree, and
+/// only a scan (the jobs-by-state gauge counts an index every 10 s) would fill more; with 1 MiB each,
+/// those scans left up to 1 MiB of heap behind per open reader (issue 27's heap profile).
+const READER_CACHE_KIB: &str = "-256";
+
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<SqliteDb> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut connect = SqliteConnectOptions::from_str(url)
@@ -50,10 +62,7 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result
         .foreign_keys(true)
         // Deleted and overwritten content is zeroed, not left in free pages (erasure).
         .pragma("secure_delete", "ON")
-        // Each connection's page cache: 1 MiB (SQLite's default is 2 MiB). The hot pages of the
-        // queue (index roots, the B-trees' right edges) fit; the heap profile of durable ingest
-        // found SQLite's caches the largest part of peak memory (issue 27: RSS under load).
-        .pragma("cache_size", "-1024");
+        .pragma("cache_size", WRITER_CACHE_KIB);
     if in_memory {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -92,7 +101,7 @@ pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result
         .with_context(|| format!("opening SQLite store {url:?}"))?;
     let read = SqlitePoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(8))
-        .connect_with(connect)
+        .connect_with(connect.pragma("cache_size", READER_CACHE_KIB))
         .await
         .with_context(|| format!("opening SQLite store {url:?} for reading"))?;
     private_companions(&path)?;

@@ -33,8 +33,8 @@ use replaydesk::queue::{
     self, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, Queue, RunJob, Settings,
 };
 use replaydesk::store::{
-    self, Durability, EffectState, Enqueued, JobState, Lease, NewJob, SqlStore, StoreOptions,
-    StoredJob,
+    self, Durability, EffectState, Enqueued, JobState, Lease, NewJob, NextClaim, SqlStore,
+    StoreOptions, StoredJob,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -442,6 +442,8 @@ both_backends!(
     an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval,
     an_idle_workers_job_is_claimed_in_its_deliverys_commit_and_a_busy_ones_is_queued,
     a_job_leased_in_its_delivery_is_claimed_again_only_once_its_lease_runs_out,
+    completing_a_job_can_claim_the_next_in_the_same_commit,
+    a_worker_runs_a_backlog_claiming_each_job_with_the_last_ones_completion,
     a_job_stored_by_another_process_is_found_without_an_in_process_wake_up,
     reopening_a_store_keeps_its_jobs_and_runs_no_migration_twice,
 );
@@ -2037,6 +2039,138 @@ async fn an_idle_workers_job_is_claimed_in_its_deliverys_commit_and_a_busy_ones_
         .await
         .unwrap();
     assert!(show.contains("handed at:"), "{show}");
+}
+
+async fn completing_a_job_can_claim_the_next_in_the_same_commit(db: TestDb) {
+    let clock = ManualClock::starting_now();
+    let queue = new_queue(&db, vec![], step_settings(), clock.clock());
+    let mut ids = Vec::new();
+    for key in ["k:first", "k:second"] {
+        let enqueued = queue
+            .enqueue(key, NewJob::new("work", json!({})))
+            .await
+            .unwrap();
+        ids.push(enqueued.job_id);
+    }
+    let lease = chrono::Duration::seconds(30);
+    let first = db
+        .store
+        .claim("w:1", clock.now() + lease, clock.now())
+        .await
+        .unwrap()
+        .expect("claimable");
+    assert_eq!(first.id, ids[0]);
+
+    // The first's completion claims the second: done and running in one commit.
+    clock.advance(Duration::from_secs(1));
+    let now = clock.now();
+    let next = NextClaim {
+        owner: "w:2",
+        lease_until: now + lease,
+    };
+    let (completed, claimed) = db
+        .store
+        .complete_and_claim(first.id, "w:1", now, &[], &[], Some(next))
+        .await
+        .unwrap();
+    assert!(completed);
+    let claimed = claimed.expect("the second job is due");
+    assert_eq!(claimed.id, ids[1]);
+    assert_eq!(claimed.state, JobState::Running);
+    assert_eq!(claimed.attempts, 1);
+    assert_eq!(claimed.lock_owner.as_deref(), Some("w:2"));
+    assert_eq!(job(&db.store, claimed.id).await, claimed);
+    let done = job(&db.store, first.id).await;
+    assert_eq!(
+        (done.state, done.lock_owner.as_deref()),
+        (JobState::Done, None)
+    );
+
+    // Nothing left to claim: completed, nothing claimed.
+    let next = NextClaim {
+        owner: "w:3",
+        lease_until: now + lease,
+    };
+    let (completed, claimed) = db
+        .store
+        .complete_and_claim(ids[1], "w:2", now, &[], &[], Some(next))
+        .await
+        .unwrap();
+    assert!(completed);
+    assert_eq!(claimed, None);
+    assert_eq!(state_of(&db.store, ids[1]).await, JobState::Done);
+
+    // A lease no longer held completes nothing, and the job keeps its state.
+    let again = queue
+        .enqueue("k:third", NewJob::new("work", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    let next = NextClaim {
+        owner: "w:4",
+        lease_until: now + lease,
+    };
+    let (completed, claimed) = db
+        .store
+        .complete_and_claim(first.id, "w:1", now, &[], &[], Some(next))
+        .await
+        .unwrap();
+    assert!(!completed);
+    assert_eq!(done, job(&db.store, first.id).await);
+    // The claim stands on its own: the third job is the worker's.
+    assert_eq!(claimed.map(|j| j.id), Some(again));
+}
+
+async fn a_worker_runs_a_backlog_claiming_each_job_with_the_last_ones_completion(db: TestDb) {
+    // A backlog stored before any worker starts (none idle: every job queued, none handed), then one
+    // worker that never polls within the test: after the first claim, each job is claimed in the
+    // commit that completes the one before.
+    let handler = Scripted::always("backlog", Step::Succeed);
+    let settings = Settings {
+        workers: 1,
+        poll_interval: Duration::from_secs(60),
+        ..Settings::default()
+    };
+    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let enqueued = queue
+            .enqueue(
+                &format!("k:backlog:{n}"),
+                NewJob::new("backlog", json!({"n": n})),
+            )
+            .await
+            .unwrap();
+        ids.push(enqueued.job_id);
+    }
+    assert_eq!(queue.metrics().handed_jobs(), 0);
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    let store = db.store.clone();
+    let all = ids.clone();
+    eventually("the backlog done", Duration::from_secs(10), || {
+        let (store, all) = (store.clone(), all.clone());
+        async move {
+            for id in all {
+                if state_of(&store, id).await != JobState::Done {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.join().await;
+    let runs = handler.runs();
+    assert_eq!(runs.len(), ids.len(), "{runs:?}");
+    assert!(runs.values().all(|n| *n == 1), "{runs:?}");
+    for id in ids {
+        let stored = job(&db.store, id).await;
+        assert_eq!(stored.attempts, 1, "job {id}");
+        assert_eq!(stored.lock_owner, None, "job {id}");
+        assert!(stored.handed_at.is_none(), "job {id}");
+    }
 }
 
 async fn a_job_leased_in_its_delivery_is_claimed_again_only_once_its_lease_runs_out(db: TestDb) {

@@ -26,6 +26,13 @@
 //!   claimed again. Completing, failing or releasing a job names the lease;
 //!   a worker whose lease was taken over changes nothing, and a worker whose
 //!   renewal finds the lease gone cancels the job ([`ExecutionOutcome::LeaseLost`]).
+//! * A worker whose job ends done claims its next job in the transaction that
+//!   completes it ([`SqlStore::complete_and_claim`](crate::store::SqlStore::complete_and_claim)):
+//!   while the queue has work, one commit a job instead of a claim's and a
+//!   completion's (a drain after an outage is paced by SQLite's one writer).
+//!   Such a job is run as claimed (not handed); a worker stopping for shutdown
+//!   claims nothing more, and one that stops holding a job it claimed this way
+//!   releases it like a handed one.
 //! * Attempts count claims. A failure ([`JobError::Retry`], or a panic, caught
 //!   with `catch_unwind`) retries after an exponential backoff with jitter:
 //!   attempt `n` waits `base·2ⁿ⁻¹` scaled by a random factor in

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     clock::Clock,
     metrics::QueueMetrics,
-    store::{DoneEffect, Enqueued, JobState, Lease, NewJob, SqlStore, StoredJob},
+    store::{DoneEffect, Enqueued, JobState, Lease, NewJob, NextClaim, SqlStore, StoredJob},
 };
 
 /// Longest `last_error` kept, in bytes.
@@ -149,7 +149,7 @@ impl Queue {
     /// Claims and runs at most one due job as `owner` (the zero2prod-style
     /// step function; workers loop over it).
     pub async fn try_execute_one(&self, owner: &str) -> anyhow::Result<ExecutionOutcome> {
-        self.execute(owner, None).await
+        self.execute(owner, None, None).await
     }
 
     /// The delay before the attempt after failed attempt `attempt`.
@@ -221,24 +221,43 @@ impl Queue {
         &self,
         owner: &str,
         shutdown: Option<&watch::Receiver<bool>>,
+        next: Option<&mut ClaimNext<'_>>,
     ) -> anyhow::Result<ExecutionOutcome> {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let lease_owner = format!("{owner}:{:08x}", fastrand::u32(..));
-        let lease_until = now + chrono::Duration::from_std(inner.settings.lease)?;
-        let Some(job) = inner.store.claim(&lease_owner, lease_until, now).await? else {
+        let now = self.inner.clock.now();
+        let (lease_owner, lease_until) = self.new_lease(owner, now)?;
+        let Some(job) = self
+            .inner
+            .store
+            .claim(&lease_owner, lease_until, now)
+            .await?
+        else {
             return Ok(ExecutionOutcome::EmptyQueue);
         };
-        self.run(job, &lease_owner, false, shutdown).await
+        self.run(job, &lease_owner, false, shutdown, next).await
     }
 
-    /// Runs `job`, leased to `lease_owner` by a claim, or (`handed`) in its delivery's commit.
+    /// A lease for a claim by worker `owner` at `now`: its owner (unique per claim) and its end.
+    fn new_lease(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(String, DateTime<Utc>)> {
+        let lease_owner = format!("{owner}:{:08x}", fastrand::u32(..));
+        Ok((
+            lease_owner,
+            now + chrono::Duration::from_std(self.inner.settings.lease)?,
+        ))
+    }
+
+    /// Runs `job`, leased to `lease_owner` by a claim, or (`handed`) in its delivery's commit. With
+    /// `next`, a job that ends done claims the worker's next job in its completion's commit.
     async fn run(
         &self,
         job: StoredJob,
         lease_owner: &str,
         handed: bool,
         shutdown: Option<&watch::Receiver<bool>>,
+        next: Option<&mut ClaimNext<'_>>,
     ) -> anyhow::Result<ExecutionOutcome> {
         let span = tracing::info_span!(
             "job",
@@ -249,7 +268,7 @@ impl Queue {
         );
         let (ctx, last_error, request_id) = self.context(job, handed);
         // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
-        let run = self.run_claimed(ctx, last_error, lease_owner, shutdown);
+        let run = self.run_claimed(ctx, last_error, lease_owner, shutdown, next);
         crate::telemetry::scope_request_id(request_id, run)
             .instrument(span)
             .await
@@ -367,6 +386,7 @@ impl Queue {
         previous_error: Option<String>,
         owner: &str,
         shutdown: Option<&watch::Receiver<bool>>,
+        next: Option<&mut ClaimNext<'_>>,
     ) -> anyhow::Result<ExecutionOutcome> {
         let inner = &self.inner;
         let Some(handler) = inner.handlers.get(ctx.kind.as_str()).cloned() else {
@@ -419,11 +439,25 @@ impl Queue {
         match outcome {
             Leased::Finished(Ok(Ok(()))) => {
                 let now = inner.clock.now();
-                if !inner
+                // Once shutdown has begun, a job claimed now would only be released again.
+                let stopping = shutdown.is_some_and(|stop| *stop.borrow());
+                let next = next.filter(|_| !stopping);
+                let lease = match &next {
+                    Some(next) => Some(self.new_lease(next.worker, now)?),
+                    None => None,
+                };
+                let claim = lease.as_ref().map(|(owner, until)| NextClaim {
+                    owner,
+                    lease_until: *until,
+                });
+                let (completed, claimed) = inner
                     .store
-                    .complete_attempt(ctx.id, owner, now, &audit, &effects)
-                    .await?
-                {
+                    .complete_and_claim(ctx.id, owner, now, &audit, &effects, claim)
+                    .await?;
+                if let (Some(next), Some(job), Some((owner, _))) = (next, claimed, lease) {
+                    next.claimed = Some((job, owner));
+                }
+                if !completed {
                     return Ok(self.lease_lost(ctx.id));
                 }
                 let latency = (now - ctx.enqueued_at).to_std().unwrap_or_default();
@@ -750,18 +784,54 @@ impl Workers {
     }
 }
 
+/// What a worker runs next without looking for it.
+enum Next {
+    /// Claimed in its delivery's commit and handed over (`super::handoff`).
+    Handed(Handed),
+    /// Claimed in the commit that completed the worker's last job ([`SqlStore::complete_and_claim`]).
+    Claimed { job: StoredJob, owner: String },
+}
+
+/// A worker's wish to claim its next job in its current job's completion, and the job so claimed
+/// with its lease's owner.
+struct ClaimNext<'a> {
+    worker: &'a str,
+    claimed: Option<(StoredJob, String)>,
+}
+
 async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<bool>) {
     let settings = queue.inner.settings.clone();
     let handoff = &queue.inner.handoff;
     let mut errors: u32 = 0;
-    // A job claimed in its delivery's commit and handed to this worker, to run next.
-    let mut handed: Option<Handed> = None;
+    // A job claimed in its delivery's commit and handed to this worker, or in the completion of
+    // this worker's last job, to run next.
+    let mut next: Option<Next> = None;
     tracing::debug!(worker = %name, "queue worker started");
     while !*shutdown.borrow() {
-        let outcome = match handed.take() {
-            Some(Handed { job, owner }) => queue.run(job, &owner, true, Some(&shutdown)).await,
-            None => queue.execute(&name, Some(&shutdown)).await,
+        let mut claim = ClaimNext {
+            worker: &name,
+            claimed: None,
         };
+        let outcome = match next.take() {
+            Some(Next::Handed(Handed { job, owner })) => {
+                queue
+                    .run(job, &owner, true, Some(&shutdown), Some(&mut claim))
+                    .await
+            }
+            Some(Next::Claimed { job, owner }) => {
+                queue
+                    .run(job, &owner, false, Some(&shutdown), Some(&mut claim))
+                    .await
+            }
+            None => {
+                queue
+                    .execute(&name, Some(&shutdown), Some(&mut claim))
+                    .await
+            }
+        };
+        next = claim
+            .claimed
+            .map(|(job, owner)| Next::Claimed { job, owner });
         match outcome {
             Ok(ExecutionOutcome::EmptyQueue) => {
                 errors = 0;
@@ -769,7 +839,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
                 handoff.enter_idle();
                 let stop = tokio::select! {
                     job = handoff.receive() => {
-                        handed = job;
+                        next = job.map(Next::Handed);
                         continue;
                     }
                     () = queue.inner.wake.notified() => false,
@@ -778,7 +848,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
                 };
                 if !handoff.leave_idle() {
                     // A delivery took this worker while it was waking: its job is on the way.
-                    handed = handoff.receive().await;
+                    next = handoff.receive().await.map(Next::Handed);
                 }
                 if stop {
                     break;
@@ -801,8 +871,9 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
             }
         }
     }
-    if let Some(Handed { job, owner }) = handed {
-        // Handed over as shutdown began: queued again for whoever runs next, the attempt not counted.
+    if let Some(Next::Handed(Handed { job, owner }) | Next::Claimed { job, owner }) = next {
+        // Handed over or claimed as shutdown began: queued again for whoever runs next, the attempt
+        // not counted.
         if let Err(error) = queue
             .inner
             .store
@@ -812,7 +883,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
             tracing::warn!(
                 job_id = job.id,
                 error = format!("{error:#}"),
-                "could not release a handed job; it runs when its lease runs out"
+                "could not release a job taken as shutdown began; it runs when its lease runs out"
             );
         }
     }

@@ -25,7 +25,9 @@ use super::db::{JobRow, SqlStore, job_columns, job_from_row, job_row, with_db};
 use super::dialect::Dialect;
 use super::effects::insert_effects_done;
 use super::privacy::insert_audit;
-use super::{AuditRecord, DoneEffect, Enqueued, JobState, NewJob, StoredJob, Wait, from_ms, to_ms};
+use super::{
+    AuditRecord, DoneEffect, Enqueued, JobState, NewJob, NextClaim, StoredJob, Wait, from_ms, to_ms,
+};
 
 /// The claim: the first due job (queued and due, or running with a lapsed lease), leased and its
 /// attempt counted; `$lock` is what the backend adds to the sub-select ([`Dialect::SKIP_LOCKED`]).
@@ -388,7 +390,26 @@ impl SqlStore {
         audit: &[AuditRecord],
         effects: &[DoneEffect],
     ) -> anyhow::Result<bool> {
-        let n = with_db!(self, |pool| {
+        let (completed, _) = self
+            .complete_and_claim(job_id, owner, now, audit, effects, None)
+            .await?;
+        Ok(completed)
+    }
+
+    /// [`Self::complete_attempt`], and with `next`, [`Self::claim`] in the same transaction: a worker
+    /// that finishes a job takes its next one in the same commit (one disk flush a job while the
+    /// queue has work, instead of one for the claim and one for the completion). Whether the lease
+    /// was still held, and the job claimed, if any (claimed whether or not it was).
+    pub async fn complete_and_claim(
+        &self,
+        job_id: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+        audit: &[AuditRecord],
+        effects: &[DoneEffect],
+        next: Option<NextClaim<'_>>,
+    ) -> anyhow::Result<(bool, Option<StoredJob>)> {
+        let (n, row): (u64, Option<JobRow>) = with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let n = sqlx::query(COMPLETE)
                 .bind(job_id)
@@ -405,10 +426,24 @@ impl SqlStore {
                     .context("recording an audit entry")?;
             }
             insert_effects_done!(tx, job_id, effects, now);
+            let row = match next {
+                Some(next) => sqlx::query(claim_sql_of(pool))
+                    .bind(next.owner)
+                    .bind(to_ms(next.lease_until))
+                    .bind(to_ms(now))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .context("claiming the next job")?,
+                None => None,
+            };
+            let row = match row {
+                Some(row) => Some(job_row!(row)),
+                None => None,
+            };
             tx.commit().await?;
-            n
+            (n, row)
         });
-        Ok(n == 1)
+        Ok((n == 1, row.map(job_from_row).transpose()?))
     }
 
     /// running → queued until `run_after`, with the error, if `owner` still

@@ -126,6 +126,14 @@ pub struct Lease {
     pub until: DateTime<Utc>,
 }
 
+/// The claim [`SqlStore::complete_and_claim`] makes in a completion's transaction: the next job's
+/// lease owner (unique per claim, as for [`SqlStore::claim`]) and how long the lease runs.
+#[derive(Debug, Clone, Copy)]
+pub struct NextClaim<'a> {
+    pub owner: &'a str,
+    pub lease_until: DateTime<Utc>,
+}
+
 impl NewJob {
     pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
         Self::from_json(kind, payload.to_string())

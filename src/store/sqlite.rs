@@ -50,7 +50,7 @@ const WRITER_CACHE_KIB: &str = "-1024";
 /// Each reader's page cache: 256 KiB. A reader's cache does not outlive a change to the database (in
 /// WAL mode SQLite drops it when a read transaction begins after another connection's commit), so on a
 /// busy queue it only ever serves one transaction: the point lookups need a few pages per B-tree, and
-/// only a scan (the jobs-by-state gauge counts an index every 10 s) would fill more; with 1 MiB each,
+/// only a scan (the jobs-by-state gauge counts an index every 15 s) would fill more; with 1 MiB each,
 /// those scans left up to 1 MiB of heap behind per open reader (issue 27's heap profile).
 const READER_CACHE_KIB: &str = "-256";
 

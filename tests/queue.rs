@@ -226,6 +226,16 @@ fn step_settings() -> Settings {
     }
 }
 
+/// Settings for tests of running workers: `workers` of them, none polling within a test (60 s), so
+/// only wake-ups, hand-offs and claims with a completion run jobs.
+fn unpolled(workers: usize) -> Settings {
+    Settings {
+        workers,
+        poll_interval: Duration::from_secs(60),
+        ..Settings::default()
+    }
+}
+
 // ---------------------------------------------------------------- fakes
 
 #[derive(Clone, Debug)]
@@ -1657,12 +1667,7 @@ async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_wi
         platform: platform.clone(),
         seen_on_dead: Mutex::new(Vec::new()),
     });
-    let settings = Settings {
-        workers: 1,
-        poll_interval: Duration::from_secs(60),
-        ..Settings::default()
-    };
-    let queue = new_queue(&db, vec![giver.clone()], settings, Clock::system());
+    let queue = new_queue(&db, vec![giver.clone()], unpolled(1), Clock::system());
     let (stop, shutdown) = watch::channel(false);
     let workers = queue.spawn_workers(shutdown).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1919,12 +1924,7 @@ async fn graceful_shutdown_lets_a_running_job_finish_within_the_grace_period(db:
 
 async fn an_idle_worker_is_woken_by_enqueue_well_before_the_poll_interval(db: TestDb) {
     let handler = Scripted::always("wake", Step::Succeed);
-    let settings = Settings {
-        workers: 2,
-        poll_interval: Duration::from_secs(60),
-        ..Settings::default()
-    };
-    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let queue = new_queue(&db, vec![handler.clone()], unpolled(2), Clock::system());
     let (stop, shutdown) = watch::channel(false);
     let workers = queue.spawn_workers(shutdown).await;
     // Let both workers find the queue empty and go to sleep.
@@ -1960,12 +1960,7 @@ async fn an_idle_workers_job_is_claimed_in_its_deliverys_commit_and_a_busy_ones_
             Step::Succeed
         }
     });
-    let settings = Settings {
-        workers: 1,
-        poll_interval: Duration::from_secs(60),
-        ..Settings::default()
-    };
-    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let queue = new_queue(&db, vec![handler.clone()], unpolled(1), Clock::system());
     let (stop, shutdown) = watch::channel(false);
     let workers = queue.spawn_workers(shutdown).await;
     let idle = || async { tokio::time::sleep(Duration::from_millis(300)).await };
@@ -2064,15 +2059,21 @@ async fn completing_a_job_can_claim_the_next_in_the_same_commit(db: TestDb) {
     // The first's completion claims the second: done and running in one commit.
     clock.advance(Duration::from_secs(1));
     let now = clock.now();
-    let next = NextClaim {
-        owner: "w:2",
-        lease_until: now + lease,
+    // Completes `id` as `owner`, claiming the next due job as `next`, in one transaction.
+    let finish = |id: i64, owner: &'static str, next: &'static str| {
+        let store = db.store.clone();
+        async move {
+            let next = NextClaim {
+                owner: next,
+                lease_until: now + lease,
+            };
+            store
+                .complete_and_claim(id, owner, now, &[], &[], Some(next))
+                .await
+                .unwrap()
+        }
     };
-    let (completed, claimed) = db
-        .store
-        .complete_and_claim(first.id, "w:1", now, &[], &[], Some(next))
-        .await
-        .unwrap();
+    let (completed, claimed) = finish(first.id, "w:1", "w:2").await;
     assert!(completed);
     let claimed = claimed.expect("the second job is due");
     assert_eq!(claimed.id, ids[1]);
@@ -2087,15 +2088,7 @@ async fn completing_a_job_can_claim_the_next_in_the_same_commit(db: TestDb) {
     );
 
     // Nothing left to claim: completed, nothing claimed.
-    let next = NextClaim {
-        owner: "w:3",
-        lease_until: now + lease,
-    };
-    let (completed, claimed) = db
-        .store
-        .complete_and_claim(ids[1], "w:2", now, &[], &[], Some(next))
-        .await
-        .unwrap();
+    let (completed, claimed) = finish(ids[1], "w:2", "w:3").await;
     assert!(completed);
     assert_eq!(claimed, None);
     assert_eq!(state_of(&db.store, ids[1]).await, JobState::Done);
@@ -2106,15 +2099,7 @@ async fn completing_a_job_can_claim_the_next_in_the_same_commit(db: TestDb) {
         .await
         .unwrap()
         .job_id;
-    let next = NextClaim {
-        owner: "w:4",
-        lease_until: now + lease,
-    };
-    let (completed, claimed) = db
-        .store
-        .complete_and_claim(first.id, "w:1", now, &[], &[], Some(next))
-        .await
-        .unwrap();
+    let (completed, claimed) = finish(first.id, "w:1", "w:4").await;
     assert!(!completed);
     assert_eq!(done, job(&db.store, first.id).await);
     // The claim stands on its own: the third job is the worker's.
@@ -2126,12 +2111,7 @@ async fn a_worker_runs_a_backlog_claiming_each_job_with_the_last_ones_completion
     // worker that never polls within the test: after the first claim, each job is claimed in the
     // commit that completes the one before.
     let handler = Scripted::always("backlog", Step::Succeed);
-    let settings = Settings {
-        workers: 1,
-        poll_interval: Duration::from_secs(60),
-        ..Settings::default()
-    };
-    let queue = new_queue(&db, vec![handler.clone()], settings, Clock::system());
+    let queue = new_queue(&db, vec![handler.clone()], unpolled(1), Clock::system());
     let mut ids = Vec::new();
     for n in 0..5 {
         let enqueued = queue

@@ -6,7 +6,7 @@
 //! * One row per (job, effect name): the first intent wins, a racing second reads the first's row.
 //! * An external id is recorded over an intent (done without one is an error), or, for the first
 //!   attempt of a handed job, with no intent before it, with the attempt's outcome
-//!   ([`SqlStore::record_effects_done`], [`SqlStore::complete_attempt`]).
+//!   ([`SqlStore::record_effects_done`], [`SqlStore::complete_and_claim`]).
 //! * Retention leaves the ledger alone (it holds no customer email) so a late retry still finds it.
 
 use anyhow::{Context, anyhow};

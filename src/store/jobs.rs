@@ -376,30 +376,18 @@ impl SqlStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        self.complete_attempt(job_id, owner, now, &[], &[]).await
-    }
-
-    /// [`Self::complete`], with `audit`'s entries and the `effects` a handed job's first attempt did
-    /// written in the same transaction (one commit for all). They are written even when the lease
-    /// was lost: what they record was done.
-    pub async fn complete_attempt(
-        &self,
-        job_id: i64,
-        owner: &str,
-        now: DateTime<Utc>,
-        audit: &[AuditRecord],
-        effects: &[DoneEffect],
-    ) -> anyhow::Result<bool> {
         let (completed, _) = self
-            .complete_and_claim(job_id, owner, now, audit, effects, None)
+            .complete_and_claim(job_id, owner, now, &[], &[], None)
             .await?;
         Ok(completed)
     }
 
-    /// [`Self::complete_attempt`], and with `next`, [`Self::claim`] in the same transaction: a worker
-    /// that finishes a job takes its next one in the same commit (one disk flush a job while the
-    /// queue has work, instead of one for the claim and one for the completion). Whether the lease
-    /// was still held, and the job claimed, if any (claimed whether or not it was).
+    /// [`Self::complete`], with `audit`'s entries and the `effects` a handed job's first attempt did
+    /// written in the same transaction (one commit for all); they are written even when the lease
+    /// was lost: what they record was done. With `next`, also [`Self::claim`] in that transaction: a
+    /// worker that finishes a job takes its next one in the same commit (one disk flush a job while
+    /// the queue has work, instead of one for the claim and one for the completion). Returns whether
+    /// the lease was still held, and the job claimed, if any (claimed whether or not it was).
     pub async fn complete_and_claim(
         &self,
         job_id: i64,

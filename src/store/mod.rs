@@ -299,7 +299,7 @@ pub struct EffectRecord {
 }
 
 /// An effect done by the first attempt of a handed job, recorded with the attempt's outcome
-/// ([`SqlStore::complete_attempt`], [`SqlStore::record_effects_done`]).
+/// ([`SqlStore::complete_and_claim`], [`SqlStore::record_effects_done`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoneEffect {
     pub name: String,

@@ -41,7 +41,7 @@ pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (at, action, platform, 
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// The statement writing one [`AuditRecord`], for any backend (inside `with_db!`): on its own
-/// ([`SqlStore::record_audit`]) or with a job's completion (`SqlStore::complete_attempt`).
+/// ([`SqlStore::record_audit`]) or with a job's completion (`SqlStore::complete_and_claim`).
 macro_rules! insert_audit {
     ($record:expr) => {{
         let r: &$crate::store::AuditRecord = $record;

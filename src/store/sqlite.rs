@@ -294,3 +294,29 @@ impl Migrations for SqliteDb {
 pub(crate) const ERASURE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 /// How long an announcement is kept for processes to read it.
 const ANNOUNCEMENT_KEPT_MS: i64 = 3_600_000;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// The writer keeps the larger page cache, every reader the smaller one (issue 27's peak RSS).
+    #[tokio::test]
+    async fn readers_and_the_writer_get_their_own_page_cache_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+        let db = connect(&url, &StoreOptions::default()).await.unwrap();
+        let size = |pool: &sqlx::SqlitePool| {
+            let pool = pool.clone();
+            async move {
+                let (size,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                size.to_string()
+            }
+        };
+        assert_eq!(size(&db.write).await, WRITER_CACHE_KIB);
+        assert_eq!(size(&db.read).await, READER_CACHE_KIB);
+    }
+}

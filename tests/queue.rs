@@ -1591,6 +1591,53 @@ async fn an_effect_intent_without_an_external_id_is_looked_up_before_acting_agai
     assert_eq!(*poster.results.lock().unwrap(), ["zd-note-77", "ext-1"]);
 }
 
+/// The lease owner of a job handed over by a process that died before running it.
+const DEAD_PROCESS: &str = "handed@1:dead";
+
+/// Stores a `kind` job under `key` as a delivery's commit does for a hand-off (running, leased for
+/// 30 s to [`DEAD_PROCESS`], its attempt counted) whose process then died. Returns the job's id.
+async fn store_handed_to_a_dead_process(
+    db: &TestDb,
+    key: &str,
+    kind: &str,
+    clock: &ManualClock,
+) -> i64 {
+    let mut new = NewJob::new(kind, json!({}));
+    new.lease = Some(Lease {
+        owner: DEAD_PROCESS.into(),
+        until: clock.now() + chrono::Duration::seconds(30),
+    });
+    let enqueued = db
+        .store
+        .enqueue_batch(&[(key.to_owned(), new)], clock.now())
+        .await
+        .unwrap();
+    enqueued[0].job_id
+}
+
+/// Starts `queue`'s workers, lets them go idle, enqueues one `note` job under `key` (handed to an idle
+/// worker: asserted), waits until it is `state`, and stops the workers. Returns the job's id.
+async fn hand_one_note(db: &TestDb, queue: &Queue, key: &str, state: JobState) -> i64 {
+    let (stop, shutdown) = watch::channel(false);
+    let workers = queue.spawn_workers(shutdown).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = queue
+        .enqueue(key, NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    assert_eq!(queue.metrics().handed_jobs(), 1);
+    let store = db.store.clone();
+    eventually(&format!("{key} {state:?}"), Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { state_of(&store, id).await == state }
+    })
+    .await;
+    stop.send(true).unwrap();
+    workers.join().await;
+    id
+}
+
 async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_with_its_outcome(
     db: TestDb,
 ) {
@@ -1606,23 +1653,7 @@ async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_wi
         ..Settings::default()
     };
     let queue = new_queue(&db, vec![poster.clone()], settings.clone(), Clock::system());
-    let (stop, shutdown) = watch::channel(false);
-    let workers = queue.spawn_workers(shutdown).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = queue
-        .enqueue("k:handed-note", NewJob::new("note", json!({})))
-        .await
-        .unwrap()
-        .job_id;
-    assert_eq!(queue.metrics().handed_jobs(), 1);
-    let store = db.store.clone();
-    eventually("the note job done", Duration::from_secs(10), || {
-        let store = store.clone();
-        async move { state_of(&store, id).await == JobState::Done }
-    })
-    .await;
-    stop.send(true).unwrap();
-    workers.join().await;
+    let id = hand_one_note(&db, &queue, "k:handed-note", JobState::Done).await;
     // Done with its effect in one transaction, under the marker every later attempt would derive.
     let handed_at = job(&db.store, id).await.handed_at.expect("handed");
     let effect = db.store.effect(id, "note").await.unwrap().unwrap();
@@ -1639,22 +1670,7 @@ async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_wi
     // the retry (a claim, not a hand-off) finds it in the ledger and does not post again.
     let poster = NotePoster::new(failing_platform.clone(), true);
     let queue = new_queue(&db, vec![poster.clone()], settings, Clock::system());
-    let (stop, shutdown) = watch::channel(false);
-    let workers = queue.spawn_workers(shutdown).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = queue
-        .enqueue("k:handed-retry", NewJob::new("note", json!({})))
-        .await
-        .unwrap()
-        .job_id;
-    assert_eq!(queue.metrics().handed_jobs(), 1);
-    eventually("the retried note job done", Duration::from_secs(10), || {
-        let store = store.clone();
-        async move { state_of(&store, id).await == JobState::Done }
-    })
-    .await;
-    stop.send(true).unwrap();
-    workers.join().await;
+    let id = hand_one_note(&db, &queue, "k:handed-retry", JobState::Done).await;
     assert_eq!(job(&db.store, id).await.attempts, 2);
     assert_eq!(failing_platform.performed().len(), 1, "posted once");
     assert!(failing_platform.looked_up().is_empty(), "the ledger knew");
@@ -1668,22 +1684,7 @@ async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_wi
         seen_on_dead: Mutex::new(Vec::new()),
     });
     let queue = new_queue(&db, vec![giver.clone()], unpolled(1), Clock::system());
-    let (stop, shutdown) = watch::channel(false);
-    let workers = queue.spawn_workers(shutdown).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let id = queue
-        .enqueue("k:handed-dead", NewJob::new("note", json!({})))
-        .await
-        .unwrap()
-        .job_id;
-    assert_eq!(queue.metrics().handed_jobs(), 1);
-    eventually("the job dead", Duration::from_secs(10), || {
-        let store = store.clone();
-        async move { state_of(&store, id).await == JobState::Dead }
-    })
-    .await;
-    stop.send(true).unwrap();
-    workers.join().await;
+    let id = hand_one_note(&db, &queue, "k:handed-dead", JobState::Dead).await;
     assert_eq!(platform.performed().len(), 1, "posted once");
     assert_eq!(*giver.seen_on_dead.lock().unwrap(), ["ext-1"]);
     let effect = db.store.effect(id, "note").await.unwrap().unwrap();
@@ -1701,17 +1702,7 @@ async fn a_later_attempt_of_a_handed_job_looks_for_an_unrecorded_effect_before_d
     let queue = new_queue(&db, vec![poster.clone()], step_settings(), clock.clock());
     let mut ids = Vec::new();
     for key in ["k:posted", "k:lost"] {
-        let mut new = NewJob::new("note", json!({}));
-        new.lease = Some(Lease {
-            owner: "handed@1:gone".into(),
-            until: clock.now() + chrono::Duration::seconds(30),
-        });
-        let enqueued = db
-            .store
-            .enqueue_batch(&[(key.to_owned(), new)], clock.now())
-            .await
-            .unwrap();
-        ids.push(enqueued[0].job_id);
+        ids.push(store_handed_to_a_dead_process(&db, key, "note", &clock).await);
     }
     let (posted, lost) = (ids[0], ids[1]);
     let marker = |id: i64| {
@@ -2159,20 +2150,10 @@ async fn a_job_leased_in_its_delivery_is_claimed_again_only_once_its_lease_runs_
     let clock = ManualClock::starting_now();
     let handler = Scripted::always("orphan", Step::Succeed);
     let queue = new_queue(&db, vec![handler.clone()], step_settings(), clock.clock());
-    let mut new = NewJob::new("orphan", json!({}));
-    new.lease = Some(Lease {
-        owner: "handed@1:dead".into(),
-        until: clock.now() + chrono::Duration::seconds(30),
-    });
-    let enqueued = db
-        .store
-        .enqueue_batch(&[("k:orphan".to_owned(), new)], clock.now())
-        .await
-        .unwrap();
-    let id = enqueued[0].job_id;
+    let id = store_handed_to_a_dead_process(&db, "k:orphan", "orphan", &clock).await;
     let stored = job(&db.store, id).await;
     assert_eq!(stored.state, JobState::Running);
-    assert_eq!(stored.lock_owner.as_deref(), Some("handed@1:dead"));
+    assert_eq!(stored.lock_owner.as_deref(), Some(DEAD_PROCESS));
     assert_eq!(stored.attempts, 1);
 
     assert_eq!(

@@ -4,7 +4,8 @@
 //!
 //! Set-up: a fake FullStory on loopback answering 503 (the outage), the real queue on a fresh SQLite
 //! store (`synchronous=FULL`, as in production) with the default 4 workers, the real lookup job with a
-//! replier that delivers nowhere (what is measured is the queue and the budget, not a platform),
+//! replier that delivers nowhere through the effect ledger (what is measured is the queue, its
+//! ledger and the budget, not a platform),
 //! `limits.outage_probe_interval = 1s`, `fullstory.requests_per_second = 500` (burst 10), digest off
 //! (one FullStory call per lookup), 10,000 distinct customers (no cache hit). The jobs are enqueued and
 //! run during the outage, so each one meets the open breaker and waits (the path production takes);
@@ -34,7 +35,7 @@ use replaydesk::{
     config::Interval,
     identity::{CustomerEmail, Identity},
     privacy::Requester,
-    queue::{JobContext, JobError, JobHandler, Queue, Settings},
+    queue::{Idempotent, JobContext, JobError, JobHandler, Queue, Settings},
     store::{JobState, NewJob},
 };
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::path_regex};
@@ -64,7 +65,8 @@ impl Respond for FullStory {
     }
 }
 
-/// Delivers nowhere.
+/// Delivers nowhere, through the effect ledger as every platform's replier does (the ledger's writes
+/// are the queue's, and paced by the same store).
 struct Nowhere;
 
 /// Where the bench's answers go (nowhere).
@@ -81,10 +83,12 @@ impl PlatformReplier for Nowhere {
 
     async fn deliver(
         &self,
-        _job: &JobContext,
+        job: &JobContext,
         _target: &NowhereTarget,
         _answer: Answer<'_>,
     ) -> Result<(), JobError> {
+        let delivered = Idempotent(|| async { Ok("nowhere".to_owned()) });
+        job.effects().once("reply", &delivered).await?;
         Ok(())
     }
 }

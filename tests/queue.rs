@@ -33,8 +33,8 @@ use replaydesk::queue::{
     self, Effect, ExecutionOutcome, JobContext, JobError, JobHandler, Queue, RunJob, Settings,
 };
 use replaydesk::store::{
-    self, Durability, EffectState, Enqueued, JobState, Lease, NewJob, NextClaim, SqlStore,
-    StoreOptions, StoredJob,
+    self, Durability, EffectState, Enqueued, JobState, Lease, Ledgering, NewJob, NextClaim,
+    SqlStore, StoreOptions, StoredJob,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -395,6 +395,91 @@ impl JobHandler for NotePoster {
     }
 }
 
+/// What one attempt of a [`WaitingPoster`] does.
+#[derive(Clone, Copy, Debug)]
+enum PosterStep {
+    /// Meets an outage before posting.
+    WaitBeforePosting,
+    /// Posts, then meets an outage.
+    WaitAfterPosting,
+    /// Posts, and the platform's answer never comes back (an error, after the post).
+    PostTimesOut,
+    /// Posts.
+    Post,
+}
+
+/// A post that reaches the platform and then times out.
+struct TimesOut<'a>(&'a FakePlatform);
+
+#[async_trait]
+impl Effect for TimesOut<'_> {
+    async fn find_existing(&self, marker: &str) -> anyhow::Result<Option<String>> {
+        self.0.find_existing(marker).await
+    }
+
+    async fn perform(&self, marker: &str) -> anyhow::Result<String> {
+        self.0.perform(marker).await?;
+        Err(anyhow!("the platform timed out"))
+    }
+}
+
+/// Posts a note through the ledger, each attempt as its script says.
+struct WaitingPoster {
+    platform: Arc<FakePlatform>,
+    script: Mutex<std::collections::VecDeque<PosterStep>>,
+    /// The ledger as each attempt saw it after posting (`Effects::records`).
+    seen: Mutex<Vec<Vec<SeenEffect>>>,
+}
+
+/// An effect as a job saw it in its ledger: name, state, external id.
+type SeenEffect = (String, EffectState, Option<String>);
+
+impl WaitingPoster {
+    fn new(platform: Arc<FakePlatform>, script: &[PosterStep]) -> Arc<Self> {
+        Arc::new(Self {
+            platform,
+            script: Mutex::new(script.iter().copied().collect()),
+            seen: Mutex::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl JobHandler for WaitingPoster {
+    fn kind(&self) -> &'static str {
+        "note"
+    }
+
+    async fn run(&self, job: &JobContext) -> Result<(), JobError> {
+        let step = self.script.lock().unwrap().pop_front().expect("a step");
+        let wait = || JobError::Wait {
+            upstream: "fullstory",
+            until: Utc::now(),
+            error: anyhow!("503"),
+        };
+        if let PosterStep::WaitBeforePosting = step {
+            return Err(wait());
+        }
+        if let PosterStep::PostTimesOut = step {
+            job.effects()
+                .once("note", &TimesOut(&self.platform))
+                .await?;
+        }
+        job.effects().once("note", self.platform.as_ref()).await?;
+        let records = job.effects().records().await?;
+        self.seen.lock().unwrap().push(
+            records
+                .into_iter()
+                .map(|r| (r.name, r.state, r.external_id))
+                .collect(),
+        );
+        match step {
+            PosterStep::WaitAfterPosting => Err(wait()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Posts a note, then gives up; its `on_dead` asks the ledger for the note again (as the Zendesk
 /// and Intercom handlers do before their last note).
 struct NoteThenGiveUp {
@@ -446,6 +531,7 @@ both_backends!(
     an_effect_intent_without_an_external_id_is_looked_up_before_acting_again,
     a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_with_its_outcome,
     a_later_attempt_of_a_handed_job_looks_for_an_unrecorded_effect_before_doing_it,
+    a_claimed_jobs_first_run_writes_no_intent_and_a_wait_before_any_effect_keeps_it_first,
     retention_scrubs_old_done_and_dead_payloads_and_keeps_recent_ones_and_delivery_keys,
     graceful_shutdown_releases_the_leases_of_unfinished_jobs,
     graceful_shutdown_lets_a_running_job_finish_within_the_grace_period,
@@ -1591,6 +1677,119 @@ async fn an_effect_intent_without_an_external_id_is_looked_up_before_acting_agai
     assert_eq!(*poster.results.lock().unwrap(), ["zd-note-77", "ext-1"]);
 }
 
+/// A step-by-step queue whose `note` jobs are run by a [`WaitingPoster`] following `script` on a
+/// platform of its own (retries due at once), and one such job stored under `key`.
+async fn a_waiting_poster(
+    db: &TestDb,
+    script: &[PosterStep],
+    key: &str,
+) -> (Arc<FakePlatform>, Arc<WaitingPoster>, Queue, i64) {
+    let platform = Arc::new(FakePlatform::default());
+    let poster = WaitingPoster::new(platform.clone(), script);
+    let settings = Settings {
+        backoff_base: Duration::ZERO,
+        ..step_settings()
+    };
+    let queue = new_queue(db, vec![poster.clone()], settings, Clock::system());
+    let id = queue
+        .enqueue(key, NewJob::new("note", json!({})))
+        .await
+        .unwrap()
+        .job_id;
+    (platform, poster, queue, id)
+}
+
+/// Runs one attempt of the first due job of `queue`, and what became of it.
+async fn step_once(queue: &Queue) -> ExecutionOutcome {
+    queue.try_execute_one("w").await.unwrap()
+}
+
+async fn a_claimed_jobs_first_run_writes_no_intent_and_a_wait_before_any_effect_keeps_it_first(
+    db: TestDb,
+) {
+    use PosterStep::*;
+    let ledgering = |id: i64| {
+        let store = db.store.clone();
+        async move { job(&store, id).await.ledgering }
+    };
+    let (platform, poster, queue, id) = a_waiting_poster(
+        &db,
+        &[WaitBeforePosting, WaitBeforePosting, Post],
+        "k:waits-then-posts",
+    )
+    .await;
+    // An outage met twice before anything was done (a drain after it, say): each attempt is still
+    // the job's first run, so the note goes out with no intent and no search of the platform, under
+    // the marker derived from when the job was stored, recorded with the completion.
+    for _ in 0..2 {
+        assert_eq!(step_once(&queue).await, ExecutionOutcome::Waiting(id));
+        assert_eq!(ledgering(id).await, Ledgering::Unrun);
+    }
+    assert_eq!(step_once(&queue).await, ExecutionOutcome::Done(id));
+    let stored = job(&db.store, id).await;
+    assert_eq!(stored.ledgering, Ledgering::FirstRun);
+    let marker = queue::ledger::first_run_marker(id, "note", stored.enqueued_at.timestamp_millis());
+    assert_eq!(platform.performed(), [marker.as_str()]);
+    assert!(platform.looked_up().is_empty(), "nothing to look for");
+    // While it ran, the job saw its note in its ledger before the store had a row for it.
+    let done = (EffectState::Done, Some("ext-1".to_owned()));
+    assert_eq!(
+        *poster.seen.lock().unwrap(),
+        [vec![("note".to_owned(), done.0, done.1.clone())]]
+    );
+    let effect = db.store.effect(id, "note").await.unwrap().unwrap();
+    assert_eq!(
+        (effect.state, effect.external_id, effect.marker),
+        (done.0, done.1.clone(), marker)
+    );
+
+    // A first run that posts, then meets an outage: its note is recorded before its wait, which
+    // leaves the job settled; the next claim finds the ledger's row and runs with intents, finding
+    // the note there.
+    let (platform, _, queue, id) =
+        a_waiting_poster(&db, &[WaitAfterPosting, Post], "k:posts-then-waits").await;
+    assert_eq!(step_once(&queue).await, ExecutionOutcome::Waiting(id));
+    assert_eq!(ledgering(id).await, Ledgering::Unrun);
+    assert_eq!(step_once(&queue).await, ExecutionOutcome::Done(id));
+    assert_eq!(ledgering(id).await, Ledgering::Intents);
+    assert_eq!(platform.performed().len(), 1, "posted once");
+    assert!(platform.looked_up().is_empty(), "the ledger knew");
+
+    // A first run whose post timed out (it reached the platform; the answer did not come back): its
+    // retry records the note as an intent under its marker, and the next attempt, following the
+    // ledger's rows, looks for that marker and finds the note.
+    let (platform, _, queue, id) =
+        a_waiting_poster(&db, &[PostTimesOut, Post], "k:post-times-out").await;
+    assert_eq!(step_once(&queue).await, ExecutionOutcome::Retrying(id));
+    assert_eq!(ledgering(id).await, Ledgering::Unrun);
+    let intent = db.store.effect(id, "note").await.unwrap().unwrap();
+    assert_eq!(intent.state, EffectState::Intent);
+    assert_eq!(step_once(&queue).await, ExecutionOutcome::Done(id));
+    assert_eq!(ledgering(id).await, Ledgering::Intents);
+    assert_eq!(
+        platform.performed(),
+        [intent.marker.as_str()],
+        "posted once"
+    );
+    assert_eq!(platform.looked_up(), [intent.marker.as_str()]);
+    let stored = job(&db.store, id).await;
+    assert_eq!(
+        intent.marker,
+        queue::ledger::first_run_marker(id, "note", stored.enqueued_at.timestamp_millis())
+    );
+
+    // A handed job's first run sees its own effects in its ledger too (an erasure's receipt, posted
+    // by the attempt that did the deletions, lists them).
+    let platform = Arc::new(FakePlatform::default());
+    let poster = WaitingPoster::new(platform.clone(), &[Post]);
+    let queue = new_queue(&db, vec![poster.clone()], unpolled(1), Clock::system());
+    hand_one_note(&db, &queue, "k:handed-sees", JobState::Done).await;
+    assert_eq!(
+        *poster.seen.lock().unwrap(),
+        [vec![("note".to_owned(), done.0, done.1)]]
+    );
+}
+
 /// The lease owner of a job handed over by a process that died before running it.
 const DEAD_PROCESS: &str = "handed@1:dead";
 
@@ -1661,7 +1860,7 @@ async fn a_handed_jobs_first_attempt_writes_no_intent_and_records_its_effects_wi
     assert_eq!(effect.external_id.as_deref(), Some("ext-1"));
     assert_eq!(
         effect.marker,
-        queue::ledger::handed_marker(id, "note", handed_at.timestamp_millis())
+        queue::ledger::first_run_marker(id, "note", handed_at.timestamp_millis())
     );
     assert_eq!(platform.performed(), [effect.marker.as_str()]);
     assert!(platform.looked_up().is_empty(), "nothing to look for");
@@ -1709,7 +1908,7 @@ async fn a_later_attempt_of_a_handed_job_looks_for_an_unrecorded_effect_before_d
         let store = db.store.clone();
         async move {
             let handed_at = job(&store, id).await.handed_at.expect("handed");
-            queue::ledger::handed_marker(id, "note", handed_at.timestamp_millis())
+            queue::ledger::first_run_marker(id, "note", handed_at.timestamp_millis())
         }
     };
     let (posted_marker, lost_marker) = (marker(posted).await, marker(lost).await);
@@ -2025,6 +2224,7 @@ async fn an_idle_workers_job_is_claimed_in_its_deliverys_commit_and_a_busy_ones_
         .await
         .unwrap();
     assert!(show.contains("handed at:"), "{show}");
+    assert!(show.contains("ledger:        first run"), "{show}");
 }
 
 async fn completing_a_job_can_claim_the_next_in_the_same_commit(db: TestDb) {

@@ -16,7 +16,9 @@ use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Duration, Utc};
 use replaydesk::identity::CustomerEmail;
-use replaydesk::store::{self, ItemClaim, JobState, NewJob, SqlStore, StoreOptions};
+use replaydesk::store::{
+    self, EffectState, ItemClaim, JobState, Ledgering, NewJob, SqlStore, StoreOptions, TriedEffect,
+};
 use serde_json::json;
 
 #[derive(Clone, Copy)]
@@ -122,6 +124,7 @@ both_backends!(
     a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it,
     an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it,
     retention_drops_one_time_marks_but_keeps_every_other_claim,
+    a_claim_moves_a_jobs_ledgering_on_and_a_settled_outcome_puts_it_back,
 );
 
 fn email(text: &str) -> CustomerEmail {
@@ -559,6 +562,156 @@ async fn a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it(sto
             .unwrap()
             .is_empty()
     );
+}
+
+/// `queue/ledger.rs`, "First attempts write no intent": which attempt of a job is a first run is
+/// decided by the claim, in its own statement, and by the outcome of a first run.
+async fn a_claim_moves_a_jobs_ledgering_on_and_a_settled_outcome_puts_it_back(
+    store: Arc<SqlStore>,
+) {
+    // Claims a minute ahead: every job `job` stores (now) is due.
+    let now = Utc::now() + Duration::minutes(1);
+    let lease = now + Duration::seconds(30);
+    let ledgering = |id: i64| {
+        let store = store.clone();
+        async move { store.get_job(id).await.unwrap().unwrap().ledgering }
+    };
+    let wait = |error| replaydesk::store::Wait {
+        upstream: Some("fullstory"),
+        until: now,
+        error,
+    };
+    let id = job(&store, "note", json!({})).await;
+    assert_eq!(
+        ledgering(id).await,
+        Ledgering::Unrun,
+        "stored: nothing done"
+    );
+
+    // A first run's recorded outcome leaves the job unrun (the worker recorded what it tried
+    // first); the next claim is a first run again while the ledger has no rows for the job, and
+    // follows them with intents once it has.
+    let claimed = store.claim("w1", lease, now).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.ledgering), (id, Ledgering::FirstRun));
+    assert!(store.wait_later(id, "w1", wait("down"), now).await.unwrap());
+    assert_eq!(ledgering(id).await, Ledgering::Unrun);
+    let claimed = store.claim("w2", lease, now).await.unwrap().unwrap();
+    assert_eq!(claimed.ledgering, Ledgering::FirstRun);
+    let told = TriedEffect {
+        name: "late".into(),
+        marker: "rd-told".into(),
+        external_id: Some("msg-1".into()),
+    };
+    store
+        .record_tried_effects(id, std::slice::from_ref(&told), now)
+        .await
+        .unwrap();
+    assert!(store.wait_later(id, "w2", wait("down"), now).await.unwrap());
+    assert_eq!(ledgering(id).await, Ledgering::Unrun);
+    let claimed = store.claim("w3", lease, now).await.unwrap().unwrap();
+    assert_eq!(claimed.ledgering, Ledgering::Intents);
+    assert!(store.release(id, "w3", now).await.unwrap());
+    assert_eq!(
+        ledgering(id).await,
+        Ledgering::Intents,
+        "intents from then on"
+    );
+    let claimed = store.claim("w3", lease, now).await.unwrap().unwrap();
+    assert_eq!(claimed.ledgering, Ledgering::Intents);
+    assert!(store.complete(id, "w3", now).await.unwrap());
+
+    // A first run whose worker died (no outcome): the claim after its lease runs out looks first.
+    let died = job(&store, "note", json!({})).await;
+    let claimed = store.claim("w4", lease, now).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.ledgering), (died, Ledgering::FirstRun));
+    let later = lease + Duration::seconds(1);
+    let claimed = store
+        .claim("w5", later + Duration::seconds(30), later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (claimed.id, claimed.ledgering),
+        (died, Ledgering::AfterFirstRun)
+    );
+    assert!(store.complete(died, "w5", later).await.unwrap());
+
+    // Retries, shutdown releases and ends settle a first run too.
+    let retried = job(&store, "note", json!({})).await;
+    store.claim("w6", lease, now).await.unwrap().unwrap();
+    assert!(
+        store
+            .retry_later(retried, "w6", now, "failed", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledgering(retried).await, Ledgering::Unrun);
+    store.claim("w7", lease, now).await.unwrap().unwrap();
+    assert!(store.release(retried, "w7", now).await.unwrap());
+    assert_eq!(ledgering(retried).await, Ledgering::Unrun);
+    store.claim("w7", lease, now).await.unwrap().unwrap();
+    assert!(
+        store
+            .mark_dead(retried, "w7", "gave up", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledgering(retried).await, Ledgering::Unrun);
+
+    // What a first run tried without success is an intent under its marker; the same effect done
+    // later in that attempt (by `on_dead`) turns it done; another marker's row stays as it is.
+    let tried = job(&store, "note", json!({})).await;
+    let mut note = TriedEffect {
+        name: "note".into(),
+        marker: "rd-first".into(),
+        external_id: None,
+    };
+    store
+        .record_tried_effects(tried, std::slice::from_ref(&note), now)
+        .await
+        .unwrap();
+    let row = store.effect(tried, "note").await.unwrap().unwrap();
+    assert_eq!((row.state, row.external_id), (EffectState::Intent, None));
+    note.external_id = Some("n-1".into());
+    let other = TriedEffect {
+        marker: "rd-other".into(),
+        external_id: Some("n-2".into()),
+        ..note.clone()
+    };
+    store
+        .record_tried_effects(tried, &[note, other], now)
+        .await
+        .unwrap();
+    let row = store.effect(tried, "note").await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.marker.as_str(), row.external_id.as_deref()),
+        (EffectState::Done, "rd-first", Some("n-1"))
+    );
+    let claimed = store.claim("w9", lease, now).await.unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.ledgering), (tried, Ledgering::Intents));
+    assert!(store.complete(tried, "w9", now).await.unwrap());
+
+    // An unrun job the ledger has rows for (an older binary ran it with intents, in a rolling
+    // upgrade) is claimed with intents: its rows are the ones to follow.
+    let ran_by_older = job(&store, "note", json!({})).await;
+    store
+        .record_effect_intent(ran_by_older, "note", "rd-older-marker", now)
+        .await
+        .unwrap();
+    let claimed = store.claim("w8", lease, now).await.unwrap().unwrap();
+    assert_eq!(
+        (claimed.id, claimed.ledgering),
+        (ran_by_older, Ledgering::Intents)
+    );
+
+    // An operator's hold keeps intents for what runs under it (telling the requester).
+    let held = job(&store, "note", json!({})).await;
+    let claimed = store
+        .claim_job(held, "cli", lease, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.ledgering, Ledgering::Intents);
 }
 
 async fn an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it(store: Arc<SqlStore>) {
@@ -1033,8 +1186,8 @@ async fn a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_ev
     let mut raw = db.raw().await;
     // Migrations newer than the old runner's are applied on top (7: the `cancelled` state and the
     // `tombstones` table; 8: the `escalations` table; 10: the Activation counts and shared session
-    // data; 11: the jobs' `handed_at`, NULL in every old row); everything the old runner made is
-    // as it was.
+    // data; 11: the jobs' `handed_at`, NULL in every old row; 12: their `ledgering`, 'intents' in
+    // every old row); everything the old runner made is as it was.
     let after: Vec<String> = db
         .snapshot(&mut raw)
         .await
@@ -1046,6 +1199,7 @@ async fn a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_ev
                 "activation_",
                 "session_data",
                 "jobs.handed_at",
+                "jobs.ledgering",
             ]
             .iter()
             .any(|new| line.contains(new))
@@ -1054,10 +1208,17 @@ async fn a_store_migrated_by_the_runner_before_sqlx_upgrades_in_place_keeping_ev
             let line = line
                 .replace(", 'cancelled'::text", "")
                 .replace(", 'cancelled'", "")
-                .replace("\n, handed_at BIGINT)", "\n)");
-            // The new last column of a jobs row, NULL: `, NULL` (SQLite's dump), `,)` (a record).
+                .replace(
+                    "\n, handed_at BIGINT, ledgering TEXT NOT NULL DEFAULT 'intents')",
+                    "\n)",
+                );
+            // The new last columns of a jobs row, NULL and 'intents': `, NULL, 'intents'` (SQLite's
+            // dump), `,,intents)` (a record).
             match line.strip_prefix("jobs: ") {
-                Some(row) => match (row.strip_suffix(", NULL"), row.strip_suffix(",)")) {
+                Some(row) => match (
+                    row.strip_suffix(", NULL, 'intents'"),
+                    row.strip_suffix(",,intents)"),
+                ) {
                     (Some(old), _) => format!("jobs: {old}"),
                     (None, Some(old)) => format!("jobs: {old})"),
                     (None, None) => line,

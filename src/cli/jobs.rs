@@ -39,7 +39,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::config::{format_duration, parse_duration};
 use crate::console::{printable, progress::Progress};
 use crate::queue::Queue;
-use crate::store::{JobState, SqlStore, StoredJob};
+use crate::store::{JobState, Ledgering, SqlStore, StoredJob};
 
 /// Dead jobs queued again per transaction by `jobs retry --all-dead`.
 const RETRY_BATCH: u32 = 500;
@@ -287,6 +287,19 @@ fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
             time(at)
         )?;
     }
+    let ledger = match job.ledgering {
+        Ledgering::Unrun => "settled (no intents next unless the ledger has rows for it)",
+        Ledgering::FirstRun => "first run (no intents; its effects are recorded with its outcome)",
+        Ledgering::AfterFirstRun => {
+            "intents; an unrecorded effect is looked for on the platform first"
+        }
+        // Handed before the column was: its first attempt wrote no intents either.
+        Ledgering::Intents if job.handed_at.is_some() => {
+            "intents; an unrecorded effect is looked for on the platform first"
+        }
+        Ledgering::Intents => "intents",
+    };
+    writeln!(out, "ledger:        {ledger}")?;
     if let (Some(owner), Some(until)) = (&job.lock_owner, job.locked_until) {
         writeln!(
             out,

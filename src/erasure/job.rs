@@ -122,10 +122,9 @@ impl EraseHandler {
         sessions: &crate::fullstory::SessionList,
     ) -> anyhow::Result<FullStoryPlan> {
         let mut plan = FullStoryPlan::default();
-        let settled: BTreeSet<String> = self
-            .app
-            .store
-            .effects_for_job(job.id())
+        let settled: BTreeSet<String> = job
+            .effects()
+            .records()
             .await?
             .into_iter()
             .filter(|e| e.state == EffectState::Done)
@@ -425,8 +424,8 @@ impl EraseHandler {
         status: &str,
         last_error: Option<String>,
     ) -> anyhow::Result<ErasureReceipt> {
-        let mut receipt =
-            ErasureReceipt::from_ledger(&self.app.store, job.id(), status, last_error).await?;
+        let records = job.effects().records().await?;
+        let mut receipt = ErasureReceipt::from_ledger(job.id(), status, last_error, records);
         if status != "done" && self.heap.is_some() {
             let reached = receipt.done.iter().any(|d| d.starts_with("heap "))
                 || receipt.pending.iter().any(|p| p == HEAP_STEP);

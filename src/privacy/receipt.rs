@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::store::{EffectState, SqlStore};
+use crate::store::{EffectRecord, EffectState, SqlStore};
 
 /// The ledger name of an erasure's Heap step, and the prefix of each FullStory user's.
 pub const HEAP_STEP: &str = "heap";
@@ -57,24 +57,31 @@ impl ErasureReceipt {
             "cancelled" => "cancelled",
             _ => "pending",
         };
-        Self::from_ledger(store, job_id, status, job.last_error.clone()).await
+        let records = store.effects_for_job(job_id).await?;
+        Ok(Self::from_ledger(
+            job_id,
+            status,
+            job.last_error.clone(),
+            records,
+        ))
     }
 
     /// The receipt of erasure job `job_id` with `status` given (the job itself knows better than its
-    /// row while it runs): its steps from the ledger, done ones with their upstream references.
-    pub async fn from_ledger(
-        store: &Arc<SqlStore>,
+    /// row while it runs): its steps from its ledger's `records` (as the job sees them while it
+    /// runs: [`crate::queue::Effects::records`]), done ones with their upstream references.
+    pub fn from_ledger(
         job_id: i64,
         status: &str,
         last_error: Option<String>,
-    ) -> anyhow::Result<Self> {
+        records: Vec<EffectRecord>,
+    ) -> Self {
         let mut receipt = ErasureReceipt {
             job_id,
             status: status.to_owned(),
             last_error,
             ..Self::default()
         };
-        for effect in store.effects_for_job(job_id).await? {
+        for effect in records {
             if !is_step(&effect.name) {
                 continue;
             }
@@ -98,6 +105,6 @@ impl ErasureReceipt {
                 .pending
                 .push("replaydesk cache and stored payloads (cleared last)".into());
         }
-        Ok(receipt)
+        receipt
     }
 }

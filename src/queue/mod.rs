@@ -66,7 +66,10 @@
 //!   handler tells the requester ([`JobHandler::on_cancel`]), and it ends
 //!   `cancelled`; if the requester cannot be told, it is put back as it was.
 //!   `jobs retry` takes it back; retention scrubs it like `expired`.
-//! * External effects go through the [`ledger`] (`ctx.effects().once(…)`).
+//! * External effects go through the [`ledger`] (`ctx.effects().once(…)`). A job's first attempt,
+//!   handed or claimed, writes no intents (one commit a job in all while nothing fails); which
+//!   attempt is a first run is the job's [`Ledgering`](crate::store::Ledgering), moved on by each
+//!   claim in its own statement (the ledger's module docs, "First attempts write no intent").
 //! * Audit entries a handler gives [`JobContext::audit`] are written with the attempt's outcome: in
 //!   the transaction that marks the job done (one commit a job fewer), or each on its own after any
 //!   other outcome, so an action taken is audited whatever follows it.

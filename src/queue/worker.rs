@@ -24,7 +24,7 @@ use super::{
 use crate::{
     clock::Clock,
     metrics::QueueMetrics,
-    store::{DoneEffect, Enqueued, JobState, Lease, NewJob, NextClaim, SqlStore, StoredJob},
+    store::{Enqueued, JobState, Lease, NewJob, NextClaim, SqlStore, StoredJob, TriedEffect},
 };
 
 /// Longest `last_error` kept, in bytes.
@@ -233,7 +233,7 @@ impl Queue {
         else {
             return Ok(ExecutionOutcome::EmptyQueue);
         };
-        self.run(job, &lease_owner, false, shutdown, next).await
+        self.run(job, &lease_owner, shutdown, next).await
     }
 
     /// A lease for a claim by worker `owner` at `now`: its owner (unique per claim) and its end.
@@ -249,13 +249,12 @@ impl Queue {
         ))
     }
 
-    /// Runs `job`, leased to `lease_owner` by a claim, or (`handed`) in its delivery's commit. With
-    /// `next`, a job that ends done claims the worker's next job in its completion's commit.
+    /// Runs `job`, leased to `lease_owner` by a claim or in its delivery's commit. With `next`, a
+    /// job that ends done claims the worker's next job in its completion's commit.
     async fn run(
         &self,
         job: StoredJob,
         lease_owner: &str,
-        handed: bool,
         shutdown: Option<&watch::Receiver<bool>>,
         next: Option<&mut ClaimNext<'_>>,
     ) -> anyhow::Result<ExecutionOutcome> {
@@ -266,7 +265,7 @@ impl Queue {
             attempt = job.attempts,
             request_id = job.request_id.as_deref().unwrap_or("-")
         );
-        let (ctx, last_error, request_id) = self.context(job, handed);
+        let (ctx, last_error, request_id) = self.context(job);
         // The request id back in scope: the job's outbound calls and the jobs it enqueues carry it.
         let run = self.run_claimed(ctx, last_error, lease_owner, shutdown, next);
         crate::telemetry::scope_request_id(request_id, run)
@@ -274,15 +273,10 @@ impl Queue {
             .await
     }
 
-    /// What a handler is given for a claimed `job` (`handed`: the attempt it was handed for), with
-    /// the job's last error and request id.
-    fn context(
-        &self,
-        job: StoredJob,
-        handed: bool,
-    ) -> (JobContext, Option<String>, Option<String>) {
+    /// What a handler is given for a claimed `job`, with the job's last error and request id.
+    fn context(&self, job: StoredJob) -> (JobContext, Option<String>, Option<String>) {
         let inner = &self.inner;
-        let ledgering = Ledgering::of(job.handed_at, handed);
+        let ledgering = Ledgering::of(&job);
         let ctx = JobContext {
             id: job.id,
             kind: job.kind,
@@ -332,7 +326,7 @@ impl Queue {
             });
         };
         let span = tracing::info_span!("job", job_id, kind = %job.kind, operator);
-        let (ctx, _, request_id) = self.context(job, false);
+        let (ctx, _, request_id) = self.context(job);
         let tell = async {
             match inner.handlers.get(ctx.kind.as_str()) {
                 Some(handler) => AssertUnwindSafe(handler.on_cancel(&ctx))
@@ -431,7 +425,7 @@ impl Queue {
             (outcome, _) => outcome,
         };
         let audit = ctx.take_audit();
-        let effects = ctx.effects().take_done();
+        let effects = ctx.effects().take_tried();
         if !matches!(outcome, Leased::Finished(Ok(Ok(())))) {
             // Recorded before the outcome frees the job for another worker.
             self.record_attempt(ctx.id, &audit, &effects).await?;
@@ -528,7 +522,7 @@ impl Queue {
         }
     }
 
-    /// What an attempt that did not end done leaves: the effects a handed job's first attempt did
+    /// What an attempt that did not end done leaves: the effects a job's first attempt tried
     /// (an error: its outcome is not recorded without them, and the lease runs out instead, so the
     /// next attempt looks for them on the platform) and its audit entries, each on its own (a
     /// failure is logged).
@@ -536,7 +530,7 @@ impl Queue {
         &self,
         job_id: i64,
         entries: &[crate::store::AuditRecord],
-        effects: &[DoneEffect],
+        effects: &[TriedEffect],
     ) -> anyhow::Result<()> {
         let store = &self.inner.store;
         for entry in entries {
@@ -545,7 +539,7 @@ impl Queue {
             }
         }
         store
-            .record_effects_done(job_id, effects, self.inner.clock.now())
+            .record_tried_effects(job_id, effects, self.inner.clock.now())
             .await
     }
 
@@ -638,7 +632,7 @@ impl Queue {
             let notify = AssertUnwindSafe(handler.on_dead(ctx, &error)).catch_unwind();
             let notified = self.leased(ctx.id, owner, notify, None).await;
             // What `on_dead` did (to tell the requester), recorded before the job is dead.
-            self.record_attempt(ctx.id, &ctx.take_audit(), &ctx.effects().take_done())
+            self.record_attempt(ctx.id, &ctx.take_audit(), &ctx.effects().take_tried())
                 .await?;
             match notified {
                 Leased::Finished(Ok(())) | Leased::Interrupted => {}
@@ -813,14 +807,9 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
             claimed: None,
         };
         let outcome = match next.take() {
-            Some(Next::Handed(Handed { job, owner })) => {
+            Some(Next::Handed(Handed { job, owner }) | Next::Claimed { job, owner }) => {
                 queue
-                    .run(job, &owner, true, Some(&shutdown), Some(&mut claim))
-                    .await
-            }
-            Some(Next::Claimed { job, owner }) => {
-                queue
-                    .run(job, &owner, false, Some(&shutdown), Some(&mut claim))
+                    .run(job, &owner, Some(&shutdown), Some(&mut claim))
                     .await
             }
             None => {

@@ -100,7 +100,7 @@ macro_rules! job_columns {
     () => {
         "id, kind, payload, delivery_key, state, attempts, run_after, lock_owner, \
          locked_until, last_error, enqueued_at, updated_at, finished_at, payload_purged_at, request_id, \
-         waiting_on, retried_at, handed_at"
+         waiting_on, retried_at, handed_at, ledgering"
     };
 }
 pub(super) use job_columns;
@@ -130,6 +130,7 @@ macro_rules! job_row {
             r.try_get(15)?,
             r.try_get(16)?,
             r.try_get(17)?,
+            r.try_get(18)?,
         );
         row
     }};
@@ -164,6 +165,7 @@ pub(super) type JobRow = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    String,
 );
 
 /// An effect's row as read (`effect_columns!()`), before [`effect_from_row`].
@@ -192,6 +194,7 @@ pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<StoredJob> {
         waiting_on,
         retried_at,
         handed_at,
+        ledgering,
     ) = row;
     Ok(StoredJob {
         id,
@@ -213,6 +216,7 @@ pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<StoredJob> {
         waiting_on,
         retried_at: retried_at.map(from_ms),
         handed_at: handed_at.map(from_ms),
+        ledgering: ledgering.parse()?,
     })
 }
 

@@ -4,9 +4,10 @@
 //!
 //! # Contract
 //! * One row per (job, effect name): the first intent wins, a racing second reads the first's row.
-//! * An external id is recorded over an intent (done without one is an error), or, for the first
-//!   attempt of a handed job, with no intent before it, with the attempt's outcome
-//!   ([`SqlStore::record_effects_done`], [`SqlStore::complete_and_claim`]).
+//! * An external id is recorded over an intent (done without one is an error), or, for a job's
+//!   first attempt, with no intent before it, with the attempt's outcome (and an effect that attempt
+//!   tried without success as an intent then) ([`SqlStore::record_tried_effects`],
+//!   [`SqlStore::complete_and_claim`]).
 //! * Retention leaves the ledger alone (it holds no customer email) so a late retry still finds it.
 
 use anyhow::{Context, anyhow};
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::db::{EffectRow, SqlStore, effect_columns, effect_from_row, with_db};
 use super::dialect::Dialect;
-use super::{DoneEffect, EffectRecord, to_ms};
+use super::{EffectRecord, TriedEffect, to_ms};
 
 const GET_EFFECT: &str = concat!(
     "SELECT ",
@@ -26,19 +27,25 @@ const INSERT_EFFECT_INTENT: &str = "INSERT INTO effects \
      VALUES ($1, $2, $3, NULL, 'intent', $4, $4) ON CONFLICT (job_id, name) DO NOTHING";
 const EFFECT_DONE: &str = "UPDATE effects SET external_id = $3, state = 'done', updated_at = $4 \
      WHERE job_id = $1 AND name = $2";
-/// A handed job's first attempt (no intent before it): the effect's row, done. A row recorded
-/// meanwhile (an attempt that took over a lapsed lease) stays.
-pub(super) const INSERT_EFFECT_DONE: &str = "INSERT INTO effects \
+/// A job's first attempt (no intent before it): what it tried, done with its external id (`$4`),
+/// or an intent without one. An intent under the same marker (written by this attempt's earlier
+/// outcome, before `on_dead` did the effect) becomes done; any other row recorded meanwhile (an
+/// attempt that took over a lapsed lease) stays.
+pub(super) const INSERT_TRIED_EFFECT: &str = "INSERT INTO effects \
      (job_id, name, marker, external_id, state, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, 'done', $5, $5) ON CONFLICT (job_id, name) DO NOTHING";
+     VALUES ($1, $2, $3, $4, CASE WHEN $4 IS NULL THEN 'intent' ELSE 'done' END, $5, $5) \
+     ON CONFLICT (job_id, name) DO UPDATE \
+     SET external_id = excluded.external_id, state = excluded.state, updated_at = excluded.updated_at \
+     WHERE effects.state = 'intent' AND effects.marker = excluded.marker \
+         AND excluded.state = 'done'";
 
-/// Records each of `$effects` (a slice of [`DoneEffect`]) of job `$job_id` done at `$now`, in the
+/// Records each of `$effects` (a slice of [`TriedEffect`]) of job `$job_id` at `$now`, in the
 /// caller's transaction `$tx` (alone, or with the job's completion).
-macro_rules! insert_effects_done {
+macro_rules! insert_tried_effects {
     ($tx:expr, $job_id:expr, $effects:expr, $now:expr) => {
         for effect in $effects {
-            let effect: &$crate::store::DoneEffect = effect;
-            sqlx::query($crate::store::effects::INSERT_EFFECT_DONE)
+            let effect: &$crate::store::TriedEffect = effect;
+            sqlx::query($crate::store::effects::INSERT_TRIED_EFFECT)
                 .bind($job_id)
                 .bind(&effect.name)
                 .bind(&effect.marker)
@@ -46,11 +53,11 @@ macro_rules! insert_effects_done {
                 .bind($crate::store::to_ms($now))
                 .execute(&mut *$tx)
                 .await
-                .context("recording an effect done")?;
+                .context("recording what a first attempt tried")?;
         }
     };
 }
-pub(super) use insert_effects_done;
+pub(super) use insert_tried_effects;
 const EFFECTS_FOR_JOB: &str = concat!(
     "SELECT ",
     effect_columns!(),
@@ -132,13 +139,13 @@ impl SqlStore {
         }
     }
 
-    /// Records effects done by the first attempt of handed job `job_id`, with no intent before them
-    /// ([`crate::queue::ledger`] says why that is safe), in one transaction. A row recorded meanwhile
-    /// (an attempt that took over a lapsed lease) stays.
-    pub async fn record_effects_done(
+    /// Records the effects the first attempt of job `job_id` tried, with no intent before them
+    /// ([`crate::queue::ledger`] says why that is safe), in one transaction ([`INSERT_TRIED_EFFECT`]
+    /// says which rows recorded meanwhile stay).
+    pub async fn record_tried_effects(
         &self,
         job_id: i64,
-        effects: &[DoneEffect],
+        effects: &[TriedEffect],
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         if effects.is_empty() {
@@ -146,7 +153,7 @@ impl SqlStore {
         }
         with_db!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            insert_effects_done!(tx, job_id, effects, now);
+            insert_tried_effects!(tx, job_id, effects, now);
             tx.commit().await?;
         });
         Ok(())

@@ -9,6 +9,10 @@
 //!   transaction (PostgreSQL) committed the same key first.
 //! * A job may be claimed in its delivery's own transaction ([`NewJob::lease`]: stored `running`,
 //!   one attempt counted), for the process that runs it at once; it is woken for no other process.
+//! * Each claim moves the job's [`Ledgering`] on in its own statement (`claim_ledgering!`), and a
+//!   first run's recorded outcome other than done leaves it `unrun` (`settled!`: the worker records
+//!   what the attempt tried first): which attempt writes no ledger intents is decided by the store,
+//!   under the lease, never by a worker's memory.
 //! * Every state change of a leased job names the lease owner; a worker whose lease was taken over
 //!   gets `false` back and changes nothing.
 //! * The transactions that make jobs due now (enqueue, a shutdown's release, an operator's retry,
@@ -23,11 +27,37 @@ use chrono::{DateTime, Utc};
 
 use super::db::{JobRow, SqlStore, job_columns, job_from_row, job_row, with_db};
 use super::dialect::Dialect;
-use super::effects::insert_effects_done;
+use super::effects::insert_tried_effects;
 use super::privacy::insert_audit;
 use super::{
-    AuditRecord, DoneEffect, Enqueued, JobState, NewJob, NextClaim, StoredJob, Wait, from_ms, to_ms,
+    AuditRecord, Enqueued, JobState, Ledgering, NewJob, NextClaim, StoredJob, TriedEffect, Wait,
+    from_ms, to_ms,
 };
+
+/// What a claim does to a job's [`Ledgering`](super::Ledgering): an unrun job's attempt is a first
+/// run, unless the ledger has rows for it (an older binary ran it during a rolling upgrade: intents);
+/// a first run that left no outcome saying it did nothing (it died, or did an effect and failed) is
+/// followed by attempts that look first.
+macro_rules! claim_ledgering {
+    () => {
+        "ledgering = CASE \
+             WHEN ledgering = 'unrun' \
+                 AND NOT EXISTS (SELECT 1 FROM effects WHERE effects.job_id = jobs.id) \
+                 THEN 'first_run' \
+             WHEN ledgering = 'unrun' THEN 'intents' \
+             WHEN ledgering = 'first_run' THEN 'after_first_run' \
+             ELSE ledgering END"
+    };
+}
+
+/// What a first run's recorded outcome (other than done) does to its job's ledgering: the worker
+/// has recorded all the attempt tried (`queue/ledger.rs`), so the job is unrun again and its next
+/// claim decides again (a first run if the ledger has no rows for it, intents if it has).
+macro_rules! settled {
+    () => {
+        "ledgering = CASE WHEN ledgering = 'first_run' THEN 'unrun' ELSE ledgering END"
+    };
+}
 
 /// The claim: the first due job (queued and due, or running with a lapsed lease), leased and its
 /// attempt counted; `$lock` is what the backend adds to the sub-select ([`Dialect::SKIP_LOCKED`]).
@@ -35,8 +65,9 @@ macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lock_owner = $1, \
-             locked_until = $2, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs \
+             locked_until = $2, updated_at = $3, ",
+            claim_ledgering!(),
+            " WHERE id = (SELECT id FROM jobs \
                  WHERE (state = 'queued' AND run_after <= $3) \
                     OR (state = 'running' AND locked_until < $3) \
                  ORDER BY run_after, id LIMIT 1",
@@ -57,35 +88,50 @@ const RENEW: &str = "UPDATE jobs SET locked_until = $3 \
 const COMPLETE: &str = "UPDATE jobs SET state = 'done', lock_owner = NULL, locked_until = NULL, \
      finished_at = $3, updated_at = $3, waiting_on = NULL \
      WHERE id = $1 AND state = 'running' AND lock_owner = $2";
-const RETRY_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
-     locked_until = NULL, run_after = $3, last_error = $4, updated_at = $5, waiting_on = NULL \
-     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const RETRY_LATER: &str = concat!(
+    "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
+     locked_until = NULL, run_after = $3, last_error = $4, updated_at = $5, waiting_on = NULL, ",
+    settled!(),
+    " WHERE id = $1 AND state = 'running' AND lock_owner = $2"
+);
 /// Like a retry, but the claim is not counted as an attempt, and the upstream waited for is kept.
-const WAIT_LATER: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
+const WAIT_LATER: &str = concat!(
+    "UPDATE jobs SET state = 'queued', lock_owner = NULL, \
      locked_until = NULL, run_after = $3, last_error = $4, waiting_on = $5, updated_at = $6, \
-     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, ",
+    settled!(),
+    " WHERE id = $1 AND state = 'running' AND lock_owner = $2"
+);
 /// Ends a job as `$5` (`dead`, `expired` or `cancelled`).
-const MARK_ENDED: &str = "UPDATE jobs SET state = $5, lock_owner = NULL, locked_until = NULL, \
-     last_error = $3, finished_at = $4, updated_at = $4, waiting_on = NULL \
-     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+const MARK_ENDED: &str = concat!(
+    "UPDATE jobs SET state = $5, lock_owner = NULL, locked_until = NULL, \
+     last_error = $3, finished_at = $4, updated_at = $4, waiting_on = NULL, ",
+    settled!(),
+    " WHERE id = $1 AND state = 'running' AND lock_owner = $2"
+);
 /// The upstream is back: its waiting jobs are due, oldest first (the claim orders by `run_after`).
 const WAKE_WAITING: &str = "UPDATE jobs SET run_after = enqueued_at, updated_at = $2 \
      WHERE state = 'queued' AND waiting_on = $1 AND run_after > $2";
 const COUNT_WAITING: &str = "SELECT waiting_on, COUNT(*) FROM jobs \
      WHERE state = 'queued' AND waiting_on IS NOT NULL GROUP BY waiting_on";
-const RELEASE: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
+const RELEASE: &str = concat!(
+    "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
      run_after = $3, updated_at = $3, \
-     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-     WHERE id = $1 AND state = 'running' AND lock_owner = $2";
+     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, ",
+    settled!(),
+    " WHERE id = $1 AND state = 'running' AND lock_owner = $2"
+);
 const GET_JOB: &str = concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1");
 /// Releases an operator's hold, leaving the job as it was before it.
 const UNHOLD: &str = "UPDATE jobs SET state = 'queued', lock_owner = NULL, locked_until = NULL, \
      updated_at = $3 WHERE id = $1 AND state = 'running' AND lock_owner = $2";
 /// An operator's hold on job `$4`: queued, or running with a lapsed lease; the attempt not counted.
-/// Bound as the claim is (`$1` owner, `$2` lease end, `$3` now), and the job id.
+/// Bound as the claim is (`$1` owner, `$2` lease end, `$3` now), and the job id. What runs under it
+/// (telling the requester) keeps intents: an unrun job's from then on.
 const CLAIM_JOB: &str = concat!(
-    "UPDATE jobs SET state = 'running', lock_owner = $1, locked_until = $2, updated_at = $3 \
+    "UPDATE jobs SET state = 'running', lock_owner = $1, locked_until = $2, updated_at = $3, \
+     ledgering = CASE ledgering WHEN 'unrun' THEN 'intents' \
+         WHEN 'first_run' THEN 'after_first_run' ELSE ledgering END \
      WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND locked_until < $3)) RETURNING ",
     job_columns!()
 );
@@ -209,7 +255,8 @@ impl SqlStore {
                 let mut jobs = builder(
                     pool,
                     "INSERT INTO jobs (kind, payload, delivery_key, state, attempts, run_after, \
-                     enqueued_at, updated_at, request_id, lock_owner, locked_until, handed_at) ",
+                     enqueued_at, updated_at, request_id, lock_owner, locked_until, handed_at, \
+                     ledgering) ",
                 );
                 jobs.push_values(fresh.iter().map(|&i| &items[i]), |mut row, (key, job)| {
                     row.push_bind(job.kind.as_str())
@@ -227,7 +274,12 @@ impl SqlStore {
                         .push_bind(job.request_id.as_deref())
                         .push_bind(job.lease.as_ref().map(|l| l.owner.as_str()))
                         .push_bind(job.lease.as_ref().map(|l| to_ms(l.until)))
-                        .push_bind(job.lease.as_ref().map(|_| now));
+                        .push_bind(job.lease.as_ref().map(|_| now))
+                        .push(if job.lease.is_some() {
+                            "'first_run'"
+                        } else {
+                            "'unrun'"
+                        });
                 });
                 jobs.push(" RETURNING delivery_key, id");
                 created = jobs
@@ -341,6 +393,7 @@ impl SqlStore {
             waiting_on: None,
             retried_at: None,
             handed_at: Some(now),
+            ledgering: Ledgering::FirstRun,
         })
     }
 
@@ -382,7 +435,7 @@ impl SqlStore {
         Ok(completed)
     }
 
-    /// [`Self::complete`], with `audit`'s entries and the `effects` a handed job's first attempt did
+    /// [`Self::complete`], with `audit`'s entries and the `effects` a job's first attempt did
     /// written in the same transaction (one commit for all); they are written even when the lease
     /// was lost: what they record was done. With `next`, also [`Self::claim`] in that transaction: a
     /// worker that finishes a job takes its next one in the same commit (one disk flush a job while
@@ -394,7 +447,7 @@ impl SqlStore {
         owner: &str,
         now: DateTime<Utc>,
         audit: &[AuditRecord],
-        effects: &[DoneEffect],
+        effects: &[TriedEffect],
         next: Option<NextClaim<'_>>,
     ) -> anyhow::Result<(bool, Option<StoredJob>)> {
         let (n, row): (u64, Option<JobRow>) = with_db!(self, |pool| {
@@ -413,7 +466,7 @@ impl SqlStore {
                     .await
                     .context("recording an audit entry")?;
             }
-            insert_effects_done!(tx, job_id, effects, now);
+            insert_tried_effects!(tx, job_id, effects, now);
             let row = match next {
                 Some(next) => sqlx::query(claim_sql_of(pool))
                     .bind(next.owner)

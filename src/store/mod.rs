@@ -252,9 +252,57 @@ pub struct StoredJob {
     pub waiting_on: Option<String>,
     /// When an operator last retried it (`jobs retry`).
     pub retried_at: Option<DateTime<Utc>>,
-    /// When it was claimed in its delivery's commit and handed to a worker ([`NewJob::lease`]); that
-    /// first attempt recorded no ledger intents, so later ones look for unrecorded effects first.
+    /// When it was claimed in its delivery's commit and handed to a worker ([`NewJob::lease`]).
     pub handed_at: Option<DateTime<Utc>>,
+    /// How its attempts keep the effect ledger (its first attempt writes no intents).
+    pub ledgering: Ledgering,
+}
+
+/// How a job's attempts keep the effect ledger (`queue/ledger.rs`, "First attempts"): the claim
+/// moves it along (`Unrun` → `FirstRun` → `AfterFirstRun`), and an attempt of a `FirstRun` job that
+/// did nothing outside puts it back to `Unrun` with its outcome (a wait, a retry, a release).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ledgering {
+    /// No attempt has done anything outside yet: the next claim makes its attempt a first run.
+    Unrun,
+    /// Claimed (or handed) when nothing had been done for it: that attempt writes no intents. Left
+    /// so after it (it may have done something: it died, or failed after an effect), the next claim
+    /// makes the job `AfterFirstRun`.
+    FirstRun,
+    /// A first run may have done an effect it did not record: intents, and an effect without a row
+    /// is looked for on the platform (under its derived marker) before it is done.
+    AfterFirstRun,
+    /// Intents with random markers: jobs stored before the column was (one with `handed_at` set is
+    /// read as `AfterFirstRun`), or stored by an older binary during a rolling upgrade, or held by an
+    /// operator before any attempt.
+    Intents,
+}
+
+impl Ledgering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ledgering::Unrun => "unrun",
+            Ledgering::FirstRun => "first_run",
+            Ledgering::AfterFirstRun => "after_first_run",
+            Ledgering::Intents => "intents",
+        }
+    }
+}
+
+impl FromStr for Ledgering {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "unrun" => Ok(Ledgering::Unrun),
+            "first_run" => Ok(Ledgering::FirstRun),
+            "after_first_run" => Ok(Ledgering::AfterFirstRun),
+            "intents" => Ok(Ledgering::Intents),
+            other => bail!(
+                "unknown ledgering {other:?} (expected unrun, first_run, after_first_run or intents)"
+            ),
+        }
+    }
 }
 
 /// A job waiting for an upstream: see [`SqlStore::wait_later`].
@@ -298,13 +346,14 @@ pub struct EffectRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// An effect done by the first attempt of a handed job, recorded with the attempt's outcome
-/// ([`SqlStore::complete_and_claim`], [`SqlStore::record_effects_done`]).
+/// An effect a job's first attempt tried, recorded with the attempt's outcome
+/// ([`SqlStore::complete_and_claim`], [`SqlStore::record_tried_effects`]): done with its external id,
+/// or (`None`: it failed, or was cut off) an intent under its marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DoneEffect {
+pub struct TriedEffect {
     pub name: String,
     pub marker: String,
-    pub external_id: String,
+    pub external_id: Option<String>,
 }
 
 /// Who holds one item of a scope; see [`SqlStore::claim_items`].

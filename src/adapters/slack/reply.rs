@@ -260,8 +260,7 @@ impl SlackReplier {
     ) -> Result<(), JobError> {
         let post = |message| Post {
             replier: self,
-            job_id: job.id(),
-            issued: job.enqueued_at(),
+            job,
             target,
             message,
         };
@@ -271,9 +270,9 @@ impl SlackReplier {
             .map_err(classify)
     }
 
-    /// Posts already made to this job's `response_url`.
-    async fn response_url_uses(&self, job_id: i64) -> anyhow::Result<usize> {
-        let effects = self.app.store.effects_for_job(job_id).await?;
+    /// Posts already made to this job's `response_url` (this attempt's included).
+    async fn response_url_uses(&self, job: &JobContext) -> anyhow::Result<usize> {
+        let effects = job.effects().records().await?;
         Ok(effects
             .iter()
             .filter(|e| {
@@ -282,14 +281,11 @@ impl SlackReplier {
             .count())
     }
 
-    /// Whether the `response_url` issued at `issued` may take one more post.
-    async fn response_url_usable(
-        &self,
-        job_id: i64,
-        issued: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        let fresh = self.app.clock.now() - issued < RESPONSE_URL_LIFETIME;
-        Ok(fresh && self.response_url_uses(job_id).await? < RESPONSE_URL_MAX_USES)
+    /// Whether `job`'s `response_url` (issued when the request arrived, as the job was stored) may
+    /// take one more post.
+    async fn response_url_usable(&self, job: &JobContext) -> anyhow::Result<bool> {
+        let fresh = self.app.clock.now() - job.enqueued_at() < RESPONSE_URL_LIFETIME;
+        Ok(fresh && self.response_url_uses(job).await? < RESPONSE_URL_MAX_USES)
     }
 }
 
@@ -305,9 +301,7 @@ fn classify(error: anyhow::Error) -> JobError {
 /// One post, as the ledger sees it.
 struct Post<'a> {
     replier: &'a SlackReplier,
-    job_id: i64,
-    /// When the request (and its `response_url`) arrived.
-    issued: DateTime<Utc>,
+    job: &'a JobContext,
     target: &'a Target,
     message: Message,
 }
@@ -338,11 +332,7 @@ impl Effect for Post<'_> {
                 replace_original,
                 in_channel,
             } => {
-                if self
-                    .replier
-                    .response_url_usable(self.job_id, self.issued)
-                    .await?
-                {
+                if self.replier.response_url_usable(self.job).await? {
                     let body = response_body(&self.message, *in_channel, *replace_original);
                     api.respond(url, &body).await?;
                     return Ok(RESPONSE_URL_ID.to_owned());
@@ -373,10 +363,7 @@ impl Effect for Post<'_> {
                 match (posted, response_url) {
                     (Err(error), Some(url))
                         if error.code().is_some_and(|c| CANNOT_POST_HERE.contains(&c))
-                            && self
-                                .replier
-                                .response_url_usable(self.job_id, self.issued)
-                                .await? =>
+                            && self.replier.response_url_usable(self.job).await? =>
                     {
                         let code = error.code().unwrap_or_default().to_owned();
                         tracing::warn!(%error, "cannot post in the thread; answering privately");

@@ -125,6 +125,7 @@ both_backends!(
     an_operator_holds_a_waiting_job_cancels_it_and_may_retry_it,
     retention_drops_one_time_marks_but_keeps_every_other_claim,
     a_claim_moves_a_jobs_ledgering_on_and_a_settled_outcome_puts_it_back,
+    a_claim_takes_the_earliest_due_job_whether_queued_or_its_lease_lapsed,
 );
 
 fn email(text: &str) -> CustomerEmail {
@@ -562,6 +563,33 @@ async fn a_tombstone_is_kept_until_it_expires_and_a_later_erasure_extends_it(sto
             .unwrap()
             .is_empty()
     );
+}
+
+/// The claim looks up the first queued job and the first lapsed one on their own indexes and takes
+/// the earlier by `run_after`, then id: the order one condition over both gave.
+async fn a_claim_takes_the_earliest_due_job_whether_queued_or_its_lease_lapsed(
+    store: Arc<SqlStore>,
+) {
+    let t0 = Utc::now() - Duration::minutes(10);
+    let at = |minutes: i64| t0 + Duration::minutes(minutes);
+    let mut ids = Vec::new();
+    for minute in 0..3 {
+        let key = format!("test:order-{minute}");
+        let new = NewJob::new("note", json!({}));
+        ids.push(store.enqueue(&key, new, at(minute)).await.unwrap().job_id);
+    }
+    // The first job's worker dies: its lease (to minute 3) lapses; it keeps its `run_after` (0).
+    let first = store.claim("dead", at(3), at(0)).await.unwrap().unwrap();
+    assert_eq!(first.id, ids[0]);
+    // Not lapsed yet at minute 1: the next queued one.
+    let next = store.claim("w1", at(9), at(1)).await.unwrap().unwrap();
+    assert_eq!(next.id, ids[1]);
+    // Lapsed at minute 5: due since minute 0, before the queued job due since minute 2.
+    let lapsed = store.claim("w2", at(9), at(5)).await.unwrap().unwrap();
+    assert_eq!((lapsed.id, lapsed.attempts), (ids[0], 2));
+    let last = store.claim("w3", at(9), at(5)).await.unwrap().unwrap();
+    assert_eq!(last.id, ids[2]);
+    assert!(store.claim("w4", at(9), at(5)).await.unwrap().is_none());
 }
 
 /// `queue/ledger.rs`, "First attempts write no intent": which attempt of a job is a first run is

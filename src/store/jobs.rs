@@ -59,27 +59,40 @@ macro_rules! settled {
     };
 }
 
-/// The claim: the first due job (queued and due, or running with a lapsed lease), leased and its
-/// attempt counted; `$lock` is what the backend adds to the sub-select ([`Dialect::SKIP_LOCKED`]).
+/// The claim: the first due job (queued and due, or running with a lapsed lease), by `run_after`
+/// then id, leased and its attempt counted. Each kind is looked up on its own partial index
+/// (`jobs_ready`, `jobs_leased`), first of each, and the earlier of the two taken: one condition
+/// `queued … OR running …` made both SQLite and PostgreSQL read every due job and sort them, 2 ms a
+/// claim with 10,000 waiting (issue 27: the drain after an outage was paced by that, on SQLite's one
+/// writer). SQLite's planner is told the indexes (`$ready`, `$leased`: it otherwise prefers
+/// `jobs_state_finished` and a sort); `$lock` is what the backend adds to each candidate
+/// ([`Dialect::SKIP_LOCKED`]; PostgreSQL holds the candidate not taken until the commit, and a
+/// concurrent claim skips it).
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($ready:literal, $leased:literal, $lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lock_owner = $1, \
              locked_until = $2, updated_at = $3, ",
             claim_ledgering!(),
-            " WHERE id = (SELECT id FROM jobs \
-                 WHERE (state = 'queued' AND run_after <= $3) \
-                    OR (state = 'running' AND locked_until < $3) \
-                 ORDER BY run_after, id LIMIT 1",
+            " WHERE id = (SELECT id FROM (\
+                 SELECT id, run_after FROM (SELECT id, run_after FROM jobs",
+            $ready,
+            " WHERE state = 'queued' AND run_after <= $3 ORDER BY run_after, id LIMIT 1",
             $lock,
-            ") RETURNING ",
+            ") AS due \
+                 UNION ALL SELECT id, run_after FROM (SELECT id, run_after FROM jobs",
+            $leased,
+            " WHERE state = 'running' AND locked_until < $3 ORDER BY run_after, id LIMIT 1",
+            $lock,
+            ") AS lapsed\
+             ) AS candidates ORDER BY run_after, id LIMIT 1) RETURNING ",
             job_columns!()
         )
     };
 }
 
-const CLAIM: &str = claim_sql!("");
-const CLAIM_SKIP_LOCKED: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+const CLAIM: &str = claim_sql!(" INDEXED BY jobs_ready", " INDEXED BY jobs_leased", "");
+const CLAIM_SKIP_LOCKED: &str = claim_sql!("", "", " FOR UPDATE SKIP LOCKED");
 
 const FIND_DELIVERY: &str = "SELECT job_id FROM deliveries WHERE delivery_key = $1";
 const DELETE_JOB: &str = "DELETE FROM jobs WHERE id = $1";

@@ -56,6 +56,11 @@
 //! before the column was, and jobs held by an operator before any attempt, keep the steps above,
 //! random marker included.
 //!
+//! During a rolling upgrade from a binary before `ledgering`: such a binary takes a claimed job whose
+//! first run died between an effect and its outcome for a job it never saw handed (no `handed_at`),
+//! and runs it with random markers and no search, as it ran every such job: a crash inside that
+//! window, crossed with the upgrade's minutes, may repeat that one effect.
+//!
 //! What the ledger cannot close: two workers running the same job at once
 //! (only if a lease lapsed while its worker was alive and cut off from the
 //! database) may both see "no row" or both miss the marker. The queue cancels

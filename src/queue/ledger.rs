@@ -68,12 +68,13 @@
 
 use std::sync::Arc;
 
+use anyhow::{Context, anyhow, bail};
+use async_trait::async_trait;
+
 use crate::clock::Clock;
 use crate::store::{
     EffectRecord, EffectState, Ledgering as StoreLedgering, SqlStore, StoredJob, TriedEffect,
 };
-use anyhow::{Context, anyhow, bail};
-use async_trait::async_trait;
 
 /// One external effect, as seen by the ledger.
 #[async_trait]

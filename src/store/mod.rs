@@ -258,16 +258,18 @@ pub struct StoredJob {
     pub ledgering: Ledgering,
 }
 
-/// How a job's attempts keep the effect ledger (`queue/ledger.rs`, "First attempts"): the claim
-/// moves it along (`Unrun` → `FirstRun` → `AfterFirstRun`), and an attempt of a `FirstRun` job that
-/// did nothing outside puts it back to `Unrun` with its outcome (a wait, a retry, a release).
+/// How a job's attempts keep the effect ledger (`queue/ledger.rs`, "First attempts write no
+/// intent"): each claim moves it on (`Unrun` → `FirstRun`, or `Intents` when the ledger already has
+/// rows for the job; `FirstRun` → `AfterFirstRun`), and a first run's recorded outcome other than
+/// done (a wait, a retry, a release, an end) puts it back to `Unrun`: the worker recorded all the
+/// attempt tried before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ledgering {
-    /// No attempt has done anything outside yet: the next claim makes its attempt a first run.
+    /// The ledger knows all that was done for it (nothing, or rows): the next claim decides.
     Unrun,
-    /// Claimed (or handed) when nothing had been done for it: that attempt writes no intents. Left
-    /// so after it (it may have done something: it died, or failed after an effect), the next claim
-    /// makes the job `AfterFirstRun`.
+    /// Claimed (or handed) with no ledger rows: that attempt writes no intents. Still so when the
+    /// next claim comes (the attempt died or lost its lease before its outcome, which may have done
+    /// an effect it did not record), that claim makes the job `AfterFirstRun`.
     FirstRun,
     /// A first run may have done an effect it did not record: intents, and an effect without a row
     /// is looked for on the platform (under its derived marker) before it is done.

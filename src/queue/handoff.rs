@@ -26,8 +26,10 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::store::StoredJob;
 
-/// A job claimed in its delivery's commit, for the worker that receives it: the job as stored and
-/// the lease's owner.
+/// A job leased to a worker to run next, without a claim of its own: handed over here (claimed in
+/// its delivery's commit), or claimed in the commit that completed the worker's last job
+/// ([`crate::store::SqlStore::complete_and_claim`]). The job as stored and the lease's owner; both
+/// run alike (the job's `ledgering` says how its attempt keeps the ledger).
 pub(super) struct Handed {
     pub(super) job: StoredJob,
     pub(super) owner: String,

@@ -449,7 +449,7 @@ impl Queue {
                     .complete_and_claim(ctx.id, owner, now, &audit, &effects, claim)
                     .await?;
                 if let (Some(next), Some(job), Some((owner, _))) = (next, claimed, lease) {
-                    next.claimed = Some((job, owner));
+                    next.claimed = Some(Handed { job, owner });
                 }
                 if !completed {
                     return Ok(self.lease_lost(ctx.id));
@@ -778,19 +778,10 @@ impl Workers {
     }
 }
 
-/// What a worker runs next without looking for it.
-enum Next {
-    /// Claimed in its delivery's commit and handed over (`super::handoff`).
-    Handed(Handed),
-    /// Claimed in the commit that completed the worker's last job ([`SqlStore::complete_and_claim`]).
-    Claimed { job: StoredJob, owner: String },
-}
-
-/// A worker's wish to claim its next job in its current job's completion, and the job so claimed
-/// with its lease's owner.
+/// A worker's wish to claim its next job in its current job's completion, and the job so claimed.
 struct ClaimNext<'a> {
     worker: &'a str,
-    claimed: Option<(StoredJob, String)>,
+    claimed: Option<Handed>,
 }
 
 async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<bool>) {
@@ -799,7 +790,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
     let mut errors: u32 = 0;
     // A job claimed in its delivery's commit and handed to this worker, or in the completion of
     // this worker's last job, to run next.
-    let mut next: Option<Next> = None;
+    let mut next: Option<Handed> = None;
     tracing::debug!(worker = %name, "queue worker started");
     while !*shutdown.borrow() {
         let mut claim = ClaimNext {
@@ -807,7 +798,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
             claimed: None,
         };
         let outcome = match next.take() {
-            Some(Next::Handed(Handed { job, owner }) | Next::Claimed { job, owner }) => {
+            Some(Handed { job, owner }) => {
                 queue
                     .run(job, &owner, Some(&shutdown), Some(&mut claim))
                     .await
@@ -818,9 +809,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
                     .await
             }
         };
-        next = claim
-            .claimed
-            .map(|(job, owner)| Next::Claimed { job, owner });
+        next = claim.claimed;
         match outcome {
             Ok(ExecutionOutcome::EmptyQueue) => {
                 errors = 0;
@@ -828,7 +817,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
                 handoff.enter_idle();
                 let stop = tokio::select! {
                     job = handoff.receive() => {
-                        next = job.map(Next::Handed);
+                        next = job;
                         continue;
                     }
                     () = queue.inner.wake.notified() => false,
@@ -837,7 +826,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
                 };
                 if !handoff.leave_idle() {
                     // A delivery took this worker while it was waking: its job is on the way.
-                    next = handoff.receive().await.map(Next::Handed);
+                    next = handoff.receive().await;
                 }
                 if stop {
                     break;
@@ -860,7 +849,7 @@ async fn worker_loop(queue: Queue, name: String, mut shutdown: watch::Receiver<b
             }
         }
     }
-    if let Some(Next::Handed(Handed { job, owner }) | Next::Claimed { job, owner }) = next {
+    if let Some(Handed { job, owner }) = next {
         // Handed over or claimed as shutdown began: queued again for whoever runs next, the attempt
         // not counted.
         if let Err(error) = queue

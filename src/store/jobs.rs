@@ -35,9 +35,9 @@ use super::{
 };
 
 /// What a claim does to a job's [`Ledgering`](super::Ledgering): an unrun job's attempt is a first
-/// run, unless the ledger has rows for it (an older binary ran it during a rolling upgrade: intents);
-/// a first run that left no outcome saying it did nothing (it died, or did an effect and failed) is
-/// followed by attempts that look first.
+/// run, unless the ledger has rows for it (then intents: an earlier attempt recorded what it tried,
+/// or an older binary ran it during a rolling upgrade); a first run that left no outcome (it died, or
+/// lost its lease) is followed by attempts that look first.
 macro_rules! claim_ledgering {
     () => {
         "ledgering = CASE \

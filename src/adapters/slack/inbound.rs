@@ -46,7 +46,7 @@ pub async fn interactions(State(state): State<AppState>, request: Verified<Slack
 }
 
 pub async fn events(State(state): State<AppState>, request: Verified<Slack>) -> Response {
-    let headers = &request.parts.headers;
+    let headers = &request.headers;
     if let Some(attempt) = headers.get(RETRY_NUM).and_then(|v| v.to_str().ok()) {
         let reason = headers
             .get(RETRY_REASON)

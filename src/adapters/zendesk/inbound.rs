@@ -44,7 +44,7 @@ pub const REPEAT_WINDOW: std::time::Duration = std::time::Duration::from_secs(30
 const MAX_ID_LEN: usize = 200;
 
 pub async fn webhook(State(state): State<AppState>, request: Verified<Zendesk>) -> Response {
-    let result = receive(&state, &request.parts.headers, &request.body).await;
+    let result = receive(&state, &request.headers, &request.body).await;
     inbound::respond(&state, PLATFORM, result)
 }
 

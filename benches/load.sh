@@ -11,6 +11,9 @@
 #   benches/profile-split.py FILE… turns such profiles into the split by part (signature, SQL, …).
 #   LOAD_SMAPS=FILE: keep the server's /proc/PID/smaps at the end of the ingest run.
 #   LOAD_BINARY=PATH: drive that binary instead of building this checkout's (an A/B of two builds).
+#   LOAD_COLD=1: empty the page cache first (root only), so the binary is read from disk as when a
+#   server starts, and its resident code is what was run and its neighbours, whatever wrote the file
+#   last (a binary just built or copied is all in the page cache, and more of it gets mapped).
 #   PostgreSQL: REPLAYDESK_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); a
 #   database replaydesk_load is created afresh and dropped.
 # Needs: wrk (apt-get install wrk; installed here when run as root), python3, cargo.
@@ -74,6 +77,7 @@ audit_key = "load-audit-key"
 [log]
 level = "warn"
 TOML
+if [ -n "${LOAD_COLD:-}" ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
 "$BINARY" --config "$WORK/replaydesk.toml" serve 2>"$WORK/server.log" &
 SERVER=$!
 for _ in $(seq 1 100); do

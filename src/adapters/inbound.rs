@@ -89,9 +89,10 @@ pub trait Signed: Send + Sync + 'static {
 /// Both are copies, not views of what the connection read. hyper hands over a request's head and a
 /// small body as slices of the connection's read buffer, and a handler keeps its request until it
 /// answers, after the store's commit (a disk flush); meanwhile hyper reads on into a new buffer, so
-/// with views every waiting connection kept two buffers of 8 KiB alive instead of one. Copying the
-/// few hundred bytes a platform sends frees the first as soon as the signature is checked (issue
-/// 27: 1.2 to 1.4 MB less resident at 64 connections, `benches/load.sh`).
+/// with views every waiting connection kept two buffers of 8 KiB alive instead of one. Copying what
+/// the platform sent (a few hundred bytes for a slash command) frees the first as soon as the
+/// signature is checked (issue 27: 1.1 to 1.4 MB less resident at 64 connections under
+/// `benches/load.sh`; docs/performance.md).
 pub struct Verified<P> {
     pub headers: HeaderMap,
     pub body: Bytes,

@@ -77,7 +77,13 @@ audit_key = "load-audit-key"
 [log]
 level = "warn"
 TOML
-if [ -n "${LOAD_COLD:-}" ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
+if [ -n "${LOAD_COLD:-}" ]; then
+  sync
+  if ! (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+    echo "LOAD_COLD: cannot empty the page cache (needs root)" >&2
+    exit 1
+  fi
+fi
 "$BINARY" --config "$WORK/replaydesk.toml" serve 2>"$WORK/server.log" &
 SERVER=$!
 for _ in $(seq 1 100); do

@@ -293,10 +293,6 @@ fn show(out: &mut String, job: &StoredJob) -> anyhow::Result<()> {
         Ledgering::AfterFirstRun => {
             "intents; an unrecorded effect is looked for on the platform first"
         }
-        // Handed before the column was: its first attempt wrote no intents either.
-        Ledgering::Intents if job.handed_at.is_some() => {
-            "intents; an unrecorded effect is looked for on the platform first"
-        }
         Ledgering::Intents => "intents",
     };
     writeln!(out, "ledger:        {ledger}")?;

@@ -128,9 +128,8 @@ impl Ledgering {
         match job.ledgering {
             StoreLedgering::FirstRun => Self::FirstRun { marker_ms },
             StoreLedgering::AfterFirstRun => Self::AfterFirstRun { marker_ms },
-            // Handed before the column was (its first attempt wrote no intents).
-            StoreLedgering::Intents if job.handed_at.is_some() => Self::AfterFirstRun { marker_ms },
-            // A claim never leaves a job unrun; intents are right for any job.
+            // A claim never leaves a job unrun; intents are right for any job. (A job handed
+            // before the column was is read as `AfterFirstRun`: `store::Ledgering::as_read`.)
             StoreLedgering::Intents | StoreLedgering::Unrun => Self::Intents,
         }
     }

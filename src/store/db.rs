@@ -23,7 +23,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use super::dialect::Dialect;
-use super::{EffectRecord, EffectState, ItemClaim, StoredJob, from_ms};
+use super::{EffectRecord, EffectState, ItemClaim, Ledgering, StoredJob, from_ms};
 
 /// The SQLite store's pools: every write goes through `write`, a pool of one connection whose acquire
 /// queue is first-come first-served, so writers in this process take turns instead of racing for
@@ -216,7 +216,7 @@ pub(super) fn job_from_row(row: JobRow) -> anyhow::Result<StoredJob> {
         waiting_on,
         retried_at: retried_at.map(from_ms),
         handed_at: handed_at.map(from_ms),
-        ledgering: ledgering.parse()?,
+        ledgering: ledgering.parse::<Ledgering>()?.as_read(handed_at.is_some()),
     })
 }
 

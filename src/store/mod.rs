@@ -281,6 +281,16 @@ pub enum Ledgering {
 }
 
 impl Ledgering {
+    /// The column as a job's attempts follow it (`handed`: the job has a `handed_at`): a job handed
+    /// before the column was is still `intents`, but its first attempt wrote no intents, so it reads
+    /// as `AfterFirstRun`.
+    pub(super) fn as_read(self, handed: bool) -> Self {
+        match self {
+            Ledgering::Intents if handed => Ledgering::AfterFirstRun,
+            other => other,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Ledgering::Unrun => "unrun",
@@ -486,5 +496,16 @@ mod tests {
             assert_eq!(s.as_str().parse::<JobState>().ok(), Some(s));
         }
         assert!("zombie".parse::<JobState>().is_err());
+    }
+
+    #[test]
+    fn only_a_job_handed_before_the_ledgering_column_reads_as_after_first_run() {
+        use Ledgering::*;
+        assert_eq!(Intents.as_read(true), AfterFirstRun);
+        assert_eq!(Intents.as_read(false), Intents);
+        for ledgering in [Unrun, FirstRun, AfterFirstRun] {
+            assert_eq!(ledgering.as_read(true), ledgering);
+            assert_eq!(ledgering.as_read(false), ledgering);
+        }
     }
 }

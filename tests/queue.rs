@@ -514,6 +514,8 @@ both_backends!(
     a_duplicate_delivery_key_gives_one_job_and_says_duplicate,
     a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate,
     concurrent_enqueues_are_group_committed_with_one_job_per_key,
+    a_writer_held_across_batches_commits_each_before_the_next,
+    a_claim_gets_the_writer_while_deliveries_keep_coming,
     an_attempts_audit_entry_is_written_with_its_outcome_whatever_it_is,
     four_workers_run_a_thousand_jobs_exactly_once,
     an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish,
@@ -693,6 +695,142 @@ async fn concurrent_enqueues_are_group_committed_with_one_job_per_key(db: TestDb
         .and_then(|n| n.trim().parse().ok())
         .expect("the commits are counted");
     assert!((1..=300).contains(&commits), "{commits} commits");
+}
+
+async fn a_writer_held_across_batches_commits_each_before_the_next(db: TestDb) {
+    let now = Utc::now();
+    let mut writer = db.store.writer().await.unwrap();
+    let first = db
+        .store
+        .enqueue_batch_on(
+            &mut writer,
+            &[
+                ("k:a".into(), NewJob::new("lookup", json!({"n": 1}))),
+                ("k:b".into(), NewJob::new("lookup", json!({"n": 2}))),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    // Committed while the writer is still held: another connection (a second process) reads it.
+    let other = db.reopen().await;
+    assert_eq!(other.list_jobs(None, 10).await.unwrap().len(), 2);
+    let second = db
+        .store
+        .enqueue_batch_on(
+            &mut writer,
+            &[
+                ("k:b".into(), NewJob::new("lookup", json!({"n": 3}))),
+                ("k:c".into(), NewJob::new("lookup", json!({"n": 4}))),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(first.iter().all(|r| !r.duplicate));
+    assert!(second[0].duplicate, "k:b was stored by the batch before");
+    assert_eq!(second[0].job_id, first[1].job_id);
+    assert!(!second[1].duplicate);
+    assert_eq!(other.list_jobs(None, 10).await.unwrap().len(), 3);
+    other.close().await;
+    drop(writer);
+    // Given back: the store's other writes go on.
+    db.store
+        .enqueue("k:d", NewJob::new("lookup", json!({})), now)
+        .await
+        .unwrap();
+    assert_eq!(db.store.list_jobs(None, 10).await.unwrap().len(), 4);
+}
+
+/// The group commit holds the write connection from batch to batch while deliveries keep coming; a
+/// claim (on SQLite, a writer of the same one connection) still gets its turn while they do.
+async fn a_claim_gets_the_writer_while_deliveries_keep_coming(db: TestDb) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let queue = Queue::new(
+        db.store.clone(),
+        vec![Scripted::always("lookup", Step::Succeed)],
+        step_settings(),
+        Clock::system(),
+        QueueMetrics::register(&mut registry),
+    )
+    .unwrap();
+    queue
+        .enqueue("k:first", NewJob::new("lookup", json!({})))
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stored = Arc::new(AtomicU32::new(0));
+    // 64 senders, each sending its next delivery as soon as the last is stored: some are always
+    // waiting for the next commit.
+    let senders: Vec<_> = (0..64)
+        .map(|sender| {
+            let (queue, stop, stored) = (queue.clone(), stop.clone(), stored.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let key = format!("k:{sender}:{n}");
+                    queue
+                        .enqueue(&key, NewJob::new("lookup", json!({})))
+                        .await
+                        .unwrap();
+                    stored.fetch_add(1, Ordering::SeqCst);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    eventually("deliveries flowing", Duration::from_secs(10), || {
+        let stored = stored.clone();
+        async move { stored.load(Ordering::SeqCst) >= 500 }
+    })
+    .await;
+    let claimed = tokio::time::timeout(Duration::from_secs(10), queue.try_execute_one("w1")).await;
+    let while_flowing = stored.load(Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let outcome = claimed
+        .expect("the claim got the write connection while deliveries kept coming")
+        .unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::Done(_)),
+        "the oldest job ran: {outcome:?}"
+    );
+    assert!(while_flowing >= 500, "{while_flowing} deliveries stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_of_another_kind_of_store_is_refused() {
+    run_test(Backend::Postgres, |db| async move {
+        let sqlite = store::open_with("sqlite::memory:", StoreOptions::default())
+            .await
+            .unwrap();
+        let job = [("k:a".to_owned(), NewJob::new("lookup", json!({})))];
+        let mut sqlite_writer = sqlite.writer().await.unwrap();
+        let error = db
+            .store
+            .enqueue_batch_on(&mut sqlite_writer, &job, Utc::now())
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("another kind of store"),
+            "{error:#}"
+        );
+        drop(sqlite_writer);
+        let mut postgres_writer = db.store.writer().await.unwrap();
+        assert!(
+            sqlite
+                .enqueue_batch_on(&mut postgres_writer, &job, Utc::now())
+                .await
+                .is_err()
+        );
+        drop(postgres_writer);
+        assert!(db.store.list_jobs(None, 10).await.unwrap().is_empty());
+        assert!(sqlite.list_jobs(None, 10).await.unwrap().is_empty());
+        sqlite.close().await;
+    })
+    .await
 }
 
 async fn a_duplicate_delivery_key_gives_one_job_and_says_duplicate(db: TestDb) {

@@ -9,7 +9,11 @@
 //! find no flush running starts one (a spawned task, so a caller whose HTTP connection drops cannot
 //! cancel a commit half-way); the flush takes everything waiting (up to [`MAX_ENQUEUE_BATCH`]), commits it with
 //! [`SqlStore::enqueue_batch`], answers each caller, and repeats until the list is empty. A lone caller is
-//! written at once: nothing waits for a batch to fill. Every caller still gets its answer only after the
+//! written at once: nothing waits for a batch to fill. While batches keep coming, the flush holds the
+//! store's write connection from one to the next (for at most [`HOLD_WRITER`], then it takes its turn
+//! again behind the process's other writers) instead of giving it back to the pool after each commit:
+//! on SQLite that give-and-take (a check of the connection on its return, and the wake-ups around it)
+//! was about a fifth of each batch's time under load (issue 27, `store::Writer`). Every caller still gets its answer only after the
 //! commit, so "2xx means stored" holds as before. A job claimed in this commit (`super::handoff`) is
 //! handed to its reserved worker by the flush, after the commit and before its caller's answer.
 
@@ -19,6 +23,9 @@ use std::sync::{
 };
 
 use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
@@ -28,8 +35,14 @@ use super::handoff::Reservation;
 use crate::{
     clock::Clock,
     metrics::QueueMetrics,
-    store::{Enqueued, MAX_ENQUEUE_BATCH, NewJob, SqlStore},
+    store::{Enqueued, MAX_ENQUEUE_BATCH, NewJob, SqlStore, Writer},
 };
+
+/// How long a flush keeps the write connection while batches keep coming: a few batches' worth under
+/// load (a batch's commit takes about a millisecond on SQLite), so the give-and-take is paid once for
+/// several batches, while a claim or a completion waiting for the connection waits at most this long
+/// and one batch more.
+const HOLD_WRITER: Duration = Duration::from_millis(5);
 
 struct Waiting {
     key: String,
@@ -99,6 +112,8 @@ impl GroupCommit {
     }
 
     async fn flush(self: Arc<Self>) {
+        // The write connection, held from batch to batch while they keep coming (see `HOLD_WRITER`).
+        let mut held: Option<(Writer, Instant)> = None;
         loop {
             let batch: Vec<Waiting> = {
                 let mut waiting = self.lock();
@@ -106,6 +121,8 @@ impl GroupCommit {
                 waiting.drain(..n).collect()
             };
             if batch.is_empty() {
+                // Given back before the flush ends: the next flush, or another writer, takes it.
+                held = None;
                 self.flushing.store(false, Ordering::SeqCst);
                 // A delivery added between the drain and the store above found a flush running and
                 // relies on it: take it over unless another flush already has.
@@ -126,21 +143,35 @@ impl GroupCommit {
                 items.push((w.key, w.job));
                 waiters.push((w.answer, w.worker));
             }
+            // Held long enough: given back, so the process's other writers (claims, completions)
+            // take their turn in the pool's first-come first-served queue before the next batch.
+            if held
+                .as_ref()
+                .is_some_and(|(_, since)| since.elapsed() >= HOLD_WRITER)
+            {
+                held = None;
+            }
             let now = self.clock.now();
             // A panic must not leave `flushing` set (every later enqueue would wait forever).
-            let committed = AssertUnwindSafe(self.store.enqueue_batch(&items, now))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("enqueue: the store panicked")))
-                .and_then(|results| {
-                    anyhow::ensure!(
-                        results.len() == items.len(),
-                        "enqueue: {} results for {} deliveries",
-                        results.len(),
-                        items.len()
-                    );
-                    Ok(results)
-                });
+            let committed = AssertUnwindSafe(async {
+                if held.is_none() {
+                    held = Some((self.store.writer().await?, Instant::now()));
+                }
+                let (writer, _) = held.as_mut().context("enqueue: no writer")?;
+                self.store.enqueue_batch_on(writer, &items, now).await
+            })
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("enqueue: the store panicked")))
+            .and_then(|results| {
+                anyhow::ensure!(
+                    results.len() == items.len(),
+                    "enqueue: {} results for {} deliveries",
+                    results.len(),
+                    items.len()
+                );
+                Ok(results)
+            });
             match committed {
                 Ok(results) => {
                     for (((answer, worker), result), (key, job)) in
@@ -152,8 +183,11 @@ impl GroupCommit {
                         let _ = answer.send(Ok(result));
                     }
                 }
-                // Nothing stored: each reserved worker is given back as its reservation drops.
+                // Nothing stored: each reserved worker is given back as its reservation drops. The
+                // connection goes back too (a fresh one is taken for the next batch), whatever state
+                // the failure left it in.
                 Err(error) => {
+                    held = None;
                     let error = format!("{error:#}");
                     for (answer, _) in waiters {
                         let _ = answer.send(Err(error.clone()));

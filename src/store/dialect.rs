@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
@@ -32,6 +33,15 @@ pub(crate) trait Dialect {
     /// Begins a transaction that may write.
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
 
+    /// A connection that may write, to hold across several transactions ([`Self::begin_on`]).
+    async fn acquire_writer(&self) -> sqlx::Result<PoolConnection<Self::Db>>;
+
+    /// Begins a transaction that may write on a connection from [`Self::acquire_writer`].
+    async fn begin_on<'c>(
+        &self,
+        writer: &'c mut PoolConnection<Self::Db>,
+    ) -> sqlx::Result<sqlx::Transaction<'c, Self::Db>>;
+
     /// The pool for reads outside a write transaction.
     fn reader(&self) -> &sqlx::Pool<Self::Db>;
 
@@ -39,7 +49,7 @@ pub(crate) trait Dialect {
     async fn close(&self);
 
     /// Inside an enqueue/retry transaction: wake other processes on commit.
-    async fn notify_jobs(&self, tx: &mut sqlx::Transaction<'static, Self::Db>) -> sqlx::Result<()>;
+    async fn notify_jobs(&self, tx: &mut sqlx::Transaction<'_, Self::Db>) -> sqlx::Result<()>;
 
     /// Cross-process wake-ups: a task calling `wake.notify_one()` per job made claimable by another
     /// process (in place when this returns); `None` when the backend has none (workers poll).

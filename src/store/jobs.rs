@@ -25,7 +25,9 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::db::{JobRow, SqlStore, job_columns, job_from_row, job_row, with_db};
+use super::db::{
+    JobRow, SqlStore, Writer, job_columns, job_from_row, job_row, with_db, with_writer,
+};
 use super::dialect::Dialect;
 use super::effects::insert_tried_effects;
 use super::privacy::insert_audit;
@@ -224,6 +226,18 @@ impl SqlStore {
         items: &[(String, NewJob)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Enqueued>> {
+        let mut writer = self.writer().await.context("enqueue: a writer")?;
+        self.enqueue_batch_on(&mut writer, items, now).await
+    }
+
+    /// [`Self::enqueue_batch`] on a connection held across batches (`writer`, of this store): the
+    /// group commit's, so consecutive batches do not each give the connection back and take it again.
+    pub async fn enqueue_batch_on(
+        &self,
+        writer: &mut Writer,
+        items: &[(String, NewJob)],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Enqueued>> {
         let now = to_ms(now);
         // Each key's first occurrence in the batch; a later one is its duplicate.
         let mut first: HashMap<&str, usize> = HashMap::with_capacity(items.len());
@@ -236,8 +250,8 @@ impl SqlStore {
         // A constant number of statements per batch, whatever its size (the profile of durable
         // ingest showed the time going to one round trip per statement, three per delivery, each a
         // hand-off to SQLite's connection thread): which keys were seen before, the new jobs, their keys.
-        with_db!(self, |pool| {
-            let mut tx = pool.begin_write().await.context("enqueue: begin")?;
+        with_writer!(self, writer, |pool, conn| {
+            let mut tx = pool.begin_on(conn).await.context("enqueue: begin")?;
             let mut find = builder(
                 pool,
                 "SELECT delivery_key, job_id FROM deliveries WHERE delivery_key IN (",

@@ -96,7 +96,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use activations::{ActivationCount, ActivationDay, ActivationSlot};
-pub use db::SqlStore;
+pub use db::{SqlStore, Writer};
 pub use escalations::{EscalationRecord, NewEscalation};
 pub use jobs::MAX_ENQUEUE_BATCH;
 pub use privacy::AuditRecord;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sqlx::Connection;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -125,6 +126,17 @@ impl Dialect for PgPool {
         self.begin().await
     }
 
+    async fn acquire_writer(&self) -> sqlx::Result<PoolConnection<sqlx::Postgres>> {
+        self.acquire().await
+    }
+
+    async fn begin_on<'c>(
+        &self,
+        writer: &'c mut PoolConnection<sqlx::Postgres>,
+    ) -> sqlx::Result<sqlx::Transaction<'c, sqlx::Postgres>> {
+        (**writer).begin().await
+    }
+
     fn reader(&self) -> &sqlx::Pool<sqlx::Postgres> {
         self
     }
@@ -135,7 +147,7 @@ impl Dialect for PgPool {
 
     async fn notify_jobs(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     ) -> sqlx::Result<()> {
         sqlx::query("NOTIFY replaydesk_jobs")
             .execute(&mut **tx)

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -55,6 +56,9 @@ const WRITER_CACHE_KIB: &str = "-512";
 /// only left that scan's pages behind as heap, per open reader (issue 27's heap profile: 1 MiB, then
 /// 256 KiB, each reader's arena 0.8 MB; at 64 KiB, 0.3 MB).
 const READER_CACHE_KIB: &str = "-64";
+
+/// Every write transaction takes SQLite's write lock before its first read (see the contract).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 pub(crate) async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<SqliteDb> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -187,7 +191,18 @@ impl Dialect for SqliteDb {
     const SKIP_LOCKED: bool = false;
 
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+        self.write.begin_with(BEGIN_WRITE).await
+    }
+
+    async fn acquire_writer(&self) -> sqlx::Result<PoolConnection<sqlx::Sqlite>> {
+        self.write.acquire().await
+    }
+
+    async fn begin_on<'c>(
+        &self,
+        writer: &'c mut PoolConnection<sqlx::Sqlite>,
+    ) -> sqlx::Result<sqlx::Transaction<'c, sqlx::Sqlite>> {
+        sqlx::Connection::begin_with(&mut **writer, BEGIN_WRITE).await
     }
 
     fn reader(&self) -> &sqlx::Pool<sqlx::Sqlite> {
@@ -199,10 +214,7 @@ impl Dialect for SqliteDb {
         self.read.close().await;
     }
 
-    async fn notify_jobs(
-        &self,
-        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    ) -> sqlx::Result<()> {
+    async fn notify_jobs(&self, _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> sqlx::Result<()> {
         Ok(())
     }
 

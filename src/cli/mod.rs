@@ -102,6 +102,16 @@ fn parse() -> Parsed {
     }
 }
 
+/// How often (in tasks run) each of tokio's workers looks at the runtime's global queue: every 4th
+/// task instead of tokio's own tuning (about every 200 µs of polling). A task woken from outside the
+/// runtime waits there: every step of a durable write, woken by SQLite's connection thread when its
+/// statement is done, and the group commit's transaction is a chain of such steps, each one waiting
+/// behind the HTTP requests on the local queues. Under `benches/load.sh`'s load, a statement's round
+/// trip took 150 to 250 µs, mostly that wait; with 4, SQLite ingest went from 29,400 and 30,600 to
+/// 34,300 and 31,400 deliveries a second (with the held writer; no-op route unchanged: issue 27,
+/// docs/performance.md).
+const GLOBAL_QUEUE_INTERVAL: u32 = 4;
+
 /// Parses the arguments, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
     let parsed = parse();
@@ -126,6 +136,7 @@ pub fn main() -> ExitCode {
     crate::telemetry::init(&config.log);
     crate::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .global_queue_interval(GLOBAL_QUEUE_INTERVAL)
         .enable_all()
         .build()
     {

@@ -55,9 +55,9 @@ pub struct SqlStore {
 /// that give-and-take was about a fifth of each group commit's time under load (issue 27: a batch's
 /// begin took 408 µs with it, 148 to 245 µs without, of about 1,080). Dropping it gives the connection
 /// back; get one with [`SqlStore::writer`].
-pub struct Writer(WriterConn);
+pub struct Writer(pub(super) WriterConn);
 
-enum WriterConn {
+pub(super) enum WriterConn {
     Sqlite(PoolConnection<Sqlite>),
     Postgres(PoolConnection<Postgres>),
 }
@@ -73,23 +73,24 @@ macro_rules! with_db {
 }
 pub(super) use with_db;
 
-/// [`with_db!`] with `$conn` also bound to the held [`Writer`]'s connection (`&mut PoolConnection`).
+/// [`with_db!`] with `$conn` also bound to the held [`Writer`]'s connection (`&mut PoolConnection`);
+/// an error when the writer was taken from another kind of store.
 macro_rules! with_writer {
     ($self:expr, $writer:expr, |$pool:ident, $conn:ident| $body:expr) => {
-        match $self.writer_parts($writer) {
-            Ok($crate::store::db::WriterParts::Sqlite($pool, $conn)) => $body,
-            Ok($crate::store::db::WriterParts::Postgres($pool, $conn)) => $body,
-            Err(error) => Err(error),
+        match (&$self.db, &mut $writer.0) {
+            (
+                $crate::store::db::Db::Sqlite($pool),
+                $crate::store::db::WriterConn::Sqlite($conn),
+            ) => $body,
+            (
+                $crate::store::db::Db::Postgres($pool),
+                $crate::store::db::WriterConn::Postgres($conn),
+            ) => $body,
+            _ => Err(anyhow::anyhow!("a writer of another kind of store")),
         }
     };
 }
 pub(super) use with_writer;
-
-/// A store's pool and a [`Writer`] of that same store, as [`with_writer!`] binds them.
-pub(super) enum WriterParts<'s, 'w> {
-    Sqlite(&'s SqliteDb, &'w mut PoolConnection<Sqlite>),
-    Postgres(&'s PgPool, &'w mut PoolConnection<Postgres>),
-}
 
 impl SqlStore {
     pub(super) fn from_sqlite(pool: SqliteDb) -> Self {
@@ -110,21 +111,6 @@ impl SqlStore {
             Db::Sqlite(pool) => WriterConn::Sqlite(pool.acquire_writer().await?),
             Db::Postgres(pool) => WriterConn::Postgres(pool.acquire_writer().await?),
         }))
-    }
-
-    /// This store's pool and `writer`'s connection, for [`with_writer!`]; an error when `writer` was
-    /// taken from another kind of store.
-    pub(super) fn writer_parts<'s, 'w>(
-        &'s self,
-        writer: &'w mut Writer,
-    ) -> anyhow::Result<WriterParts<'s, 'w>> {
-        match (&self.db, &mut writer.0) {
-            (Db::Sqlite(pool), WriterConn::Sqlite(conn)) => Ok(WriterParts::Sqlite(pool, conn)),
-            (Db::Postgres(pool), WriterConn::Postgres(conn)) => {
-                Ok(WriterParts::Postgres(pool, conn))
-            }
-            _ => Err(anyhow!("a writer of another kind of store")),
-        }
     }
 
     /// `"sqlite"` or `"postgres"`.

@@ -833,6 +833,49 @@ async fn a_writer_of_another_kind_of_store_is_refused() {
     .await
 }
 
+/// A batch that fails stores nothing and tells its callers, and the group commit goes on: the next
+/// delivery is stored, and the refused one's key was not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_batch_the_group_commit_stores_the_next_delivery() {
+    run_test(Backend::Sqlite, |db| async move {
+        use sqlx::Connection;
+        let mut raw = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON jobs WHEN NEW.kind = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        raw.close().await.unwrap();
+        let queue = new_queue(&db, vec![], step_settings(), Clock::system());
+        let error = queue
+            .enqueue("k:poison", NewJob::new("poison", json!({})))
+            .await
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("poisoned"), "{error:#}");
+        let next = queue
+            .enqueue("k:next", NewJob::new("lookup", json!({})))
+            .await
+            .unwrap();
+        assert!(!next.duplicate);
+        let jobs = db.store.list_jobs(None, 10).await.unwrap();
+        assert_eq!(jobs.len(), 1, "only the next delivery is stored");
+        assert_eq!(jobs[0].id, next.job_id);
+        // The refused delivery's key was not kept: sent again, it is new.
+        sqlx::query("DROP TRIGGER refuse_poison")
+            .execute(&mut sqlx::SqliteConnection::connect(&db.url).await.unwrap())
+            .await
+            .unwrap();
+        let again = queue
+            .enqueue("k:poison", NewJob::new("poison", json!({})))
+            .await
+            .unwrap();
+        assert!(!again.duplicate);
+    })
+    .await
+}
+
 async fn a_duplicate_delivery_key_gives_one_job_and_says_duplicate(db: TestDb) {
     let queue = new_queue(&db, vec![], step_settings(), Clock::system());
     let first = queue

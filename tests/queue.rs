@@ -513,6 +513,7 @@ both_backends!(
     an_enqueued_job_is_claimed_run_and_completed,
     a_duplicate_delivery_key_gives_one_job_and_says_duplicate,
     a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate,
+    every_delivery_key_stays_with_its_own_job_whatever_the_batches,
     concurrent_enqueues_are_group_committed_with_one_job_per_key,
     a_writer_held_across_batches_commits_each_before_the_next,
     a_claim_gets_the_writer_while_deliveries_keep_coming,
@@ -638,6 +639,63 @@ async fn a_batch_commits_together_and_a_key_repeated_in_it_is_a_duplicate(db: Te
     assert_eq!(jobs.len(), 3, "k:old, k:a and k:b");
     let a = db.store.get_job(results[0].job_id).await.unwrap().unwrap();
     assert_eq!(a.payload, json!({"n": 1}), "the first occurrence wins");
+}
+
+/// Batches of new keys, of known keys only, of both with a key repeated, of one key, and larger
+/// than the prepared sizes: afterwards every key answers its first job, and that job carries the key
+/// (SQLite records a batch's keys from the ids its INSERT gave: a range that must hold its jobs, and
+/// none when the batch brought no new key).
+async fn every_delivery_key_stays_with_its_own_job_whatever_the_batches(db: TestDb) {
+    let now = Utc::now();
+    let mut first: std::collections::BTreeMap<String, i64> = Default::default();
+    let batches: Vec<Vec<String>> = vec![
+        vec!["a", "b", "c"],
+        vec!["a", "b"],
+        vec!["d", "a", "e", "d"],
+        vec!["f"],
+        vec!["c"],
+        vec!["g", "h", "b", "i", "j", "k", "l", "m", "n", "o", "e", "p"],
+    ]
+    .into_iter()
+    .map(|keys| keys.into_iter().map(|k| format!("k:{k}")).collect())
+    .collect();
+    for keys in &batches {
+        let items: Vec<(String, NewJob)> = keys
+            .iter()
+            .map(|key| (key.clone(), NewJob::new("lookup", json!({ "key": key }))))
+            .collect();
+        let results = db.store.enqueue_batch(&items, now).await.unwrap();
+        for (key, result) in keys.iter().zip(&results) {
+            match first.get(key) {
+                Some(id) => {
+                    assert!(result.duplicate, "{key} in {keys:?}");
+                    assert_eq!(result.job_id, *id, "{key} in {keys:?}");
+                }
+                None => {
+                    assert!(!result.duplicate, "{key} in {keys:?}");
+                    first.insert(key.clone(), result.job_id);
+                }
+            }
+        }
+    }
+    assert_eq!(first.len(), 16);
+    let mut ids: Vec<i64> = first.values().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 16, "one job per key");
+    assert_eq!(db.store.list_jobs(None, 100).await.unwrap().len(), 16);
+    // Read back from the store, by another process: each key's record names its own job.
+    let other = db.reopen().await;
+    for (key, id) in &first {
+        let again = other
+            .enqueue(key, NewJob::new("lookup", json!({})), now)
+            .await
+            .unwrap();
+        assert_eq!((again.job_id, again.duplicate), (*id, true), "{key}");
+        let job = other.get_job(*id).await.unwrap().unwrap();
+        assert_eq!(job.delivery_key.as_deref(), Some(key.as_str()));
+        assert_eq!(job.payload, json!({ "key": key }));
+    }
 }
 
 async fn concurrent_enqueues_are_group_committed_with_one_job_per_key(db: TestDb) {
@@ -2630,6 +2688,42 @@ async fn an_in_memory_sqlite_store_works_for_throwaway_use() {
         .unwrap();
     assert_eq!(claimed.id, first.job_id);
     assert!(store.complete(first.job_id, "w", Utc::now()).await.unwrap());
+}
+
+/// A batch SQLite refuses half-way (its jobs' INSERT has more binds than SQLite takes, after the
+/// transaction began and the keys were read) is rolled back on the same connection: an in-memory
+/// store, whose one connection is its database, keeps what it had and goes on storing.
+#[tokio::test]
+async fn a_batch_refused_half_way_leaves_an_in_memory_store_as_it_was() {
+    let store = store::open("sqlite::memory:").await.unwrap();
+    let kept = store
+        .enqueue("k:kept", NewJob::new("x", json!({})), Utc::now())
+        .await
+        .unwrap();
+    let too_many: Vec<(String, NewJob)> = (0..4_000)
+        .map(|i| (format!("k:{i}"), NewJob::new("x", json!({}))))
+        .collect();
+    let error = store
+        .enqueue_batch(&too_many, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("too many SQL variables"),
+        "{error:#}"
+    );
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "the refused batch stored nothing");
+    assert_eq!(jobs[0].id, kept.job_id, "and the store kept what it had");
+    let next = store
+        .enqueue("k:0", NewJob::new("x", json!({})), Utc::now())
+        .await
+        .unwrap();
+    assert!(!next.duplicate, "the refused batch's keys were not kept");
+    let again = store
+        .enqueue("k:kept", NewJob::new("x", json!({})), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((again.job_id, again.duplicate), (kept.job_id, true));
 }
 
 // ---------------------------------------------------------------- benchmark

@@ -8,11 +8,16 @@
 //! `with_db!`, which expands it once per concrete pool type; the few real differences are methods of
 //! [`Dialect`], implemented in `sqlite.rs` and `postgres.rs`. The bodies live in one file per role
 //! (`jobs.rs`, `effects.rs`, `claims.rs`, `retention.rs`, `listen.rs`, `privacy.rs`, `migrate.rs`),
-//! each an `impl SqlStore` block.
+//! each an `impl SqlStore` block. One exception, on purpose: the group commit's write
+//! (`jobs.rs`: `write_batch_sqlite` and `write_batch_postgres`, sharing the row they insert) is
+//! written once per backend, since SQLite takes a whole batch in one hand-off to its connection's
+//! thread, which PostgreSQL's protocol cannot (issue 27: the round trips were most of a batch's time).
 //!
 //! # Contract
 //! * Every write runs in a transaction begun by [`Dialect::begin_write`] (`BEGIN IMMEDIATE` on
 //!   SQLite). An early return or a failed statement drops the transaction, which rolls it back.
+//!   SQLite's group commit begins its own `BEGIN IMMEDIATE` inside its one query and rolls it back
+//!   itself, or closes the connection (`jobs.rs`).
 //! * Lease-guarded updates return `true` only if exactly one row matched `id`, `state = 'running'`
 //!   and `lock_owner`.
 //! * A stored time is `i64` unix milliseconds; a row read back becomes the store's typed record here
@@ -72,25 +77,6 @@ macro_rules! with_db {
     };
 }
 pub(super) use with_db;
-
-/// [`with_db!`] with `$conn` also bound to the held [`Writer`]'s connection (`&mut PoolConnection`);
-/// an error when the writer was taken from another kind of store.
-macro_rules! with_writer {
-    ($self:expr, $writer:expr, |$pool:ident, $conn:ident| $body:expr) => {
-        match (&$self.db, &mut $writer.0) {
-            (
-                $crate::store::db::Db::Sqlite($pool),
-                $crate::store::db::WriterConn::Sqlite($conn),
-            ) => $body,
-            (
-                $crate::store::db::Db::Postgres($pool),
-                $crate::store::db::WriterConn::Postgres($conn),
-            ) => $body,
-            _ => Err(anyhow::anyhow!("a writer of another kind of store")),
-        }
-    };
-}
-pub(super) use with_writer;
 
 impl SqlStore {
     pub(super) fn from_sqlite(pool: SqliteDb) -> Self {

@@ -33,14 +33,9 @@ pub(crate) trait Dialect {
     /// Begins a transaction that may write.
     async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
 
-    /// A connection that may write, to hold across several transactions ([`Self::begin_on`]).
+    /// A connection that may write, to hold across several transactions (the group commit's: see
+    /// [`super::Writer`]).
     async fn acquire_writer(&self) -> sqlx::Result<PoolConnection<Self::Db>>;
-
-    /// Begins a transaction that may write on a connection from [`Self::acquire_writer`].
-    async fn begin_on<'c>(
-        &self,
-        writer: &'c mut PoolConnection<Self::Db>,
-    ) -> sqlx::Result<sqlx::Transaction<'c, Self::Db>>;
 
     /// The pool for reads outside a write transaction.
     fn reader(&self) -> &sqlx::Pool<Self::Db>;

@@ -26,7 +26,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use super::db::{
-    JobRow, SqlStore, Writer, job_columns, job_from_row, job_row, with_db, with_writer,
+    Db, JobRow, SqlStore, Writer, WriterConn, job_columns, job_from_row, job_row, with_db,
 };
 use super::dialect::Dialect;
 use super::effects::insert_tried_effects;
@@ -35,6 +35,8 @@ use super::{
     AuditRecord, Enqueued, JobState, Ledgering, NewJob, NextClaim, StoredJob, TriedEffect, Wait,
     from_ms, to_ms,
 };
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres, Sqlite};
 
 /// What a claim does to a job's [`Ledgering`](super::Ledgering): an unrun job's attempt is a first
 /// run, unless the ledger has rows for it (then intents: an earlier attempt recorded what it tried,
@@ -175,10 +177,32 @@ const RETRY_DEAD_BATCH: &str = "UPDATE jobs SET state = 'queued', attempts = 0, 
      WHERE id IN (SELECT id FROM jobs WHERE state = 'dead' AND payload_purged_at IS NULL \
          ORDER BY id LIMIT $2)";
 
-/// A query builder for `pool`'s backend, starting with `sql`.
-fn builder<P: Dialect>(_pool: &P, sql: &str) -> sqlx::QueryBuilder<P::Db> {
-    sqlx::QueryBuilder::new(sql)
+/// Pushes one job's row of the jobs INSERT (its 13 columns, in `JOB_INSERT_COLUMNS`' order) onto
+/// `$row`, a `QueryBuilder`'s `Separated`: a job with a lease is stored `running` under it, its first
+/// attempt counted. A macro, as the builder's bind bounds differ per backend.
+macro_rules! push_job_row {
+    ($row:ident, $key:expr, $job:expr, $now:expr) => {{
+        let (key, job, now): (&str, &NewJob, i64) = ($key, $job, $now);
+        let leased = job.lease.is_some();
+        $row.push_bind(job.kind.as_str())
+            .push_bind(job.payload.as_str())
+            .push_bind(key)
+            .push(if leased { "'running'" } else { "'queued'" })
+            .push(if leased { "1" } else { "0" })
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(job.request_id.as_deref())
+            .push_bind(job.lease.as_ref().map(|l| l.owner.as_str()))
+            .push_bind(job.lease.as_ref().map(|l| to_ms(l.until)))
+            .push_bind(job.lease.as_ref().map(|_| now))
+            .push(if leased { "'first_run'" } else { "'unrun'" });
+    }};
 }
+
+/// The columns of a new job, in the order [`push_job_row!`] pushes them.
+const JOB_INSERT_COLUMNS: &str = "kind, payload, delivery_key, state, attempts, run_after, \
+     enqueued_at, updated_at, request_id, lock_owner, locked_until, handed_at, ledgering";
 
 fn claim_sql_of<P: Dialect>(_pool: &P) -> &'static str {
     if P::SKIP_LOCKED {
@@ -195,9 +219,102 @@ pub const MAX_ENQUEUE_BATCH: usize = 256;
 /// Batches of up to this many deliveries keep their statements prepared (in each connection's
 /// statement cache); larger ones prepare theirs afresh. Each batch size is its own SQL text: cached
 /// for every size seen under load, a hundred statements of up to 256 rows each held several MB of
-/// SQLite's memory (issue 27: peak RSS under load), while preparing a batch's three statements
-/// costs a small fraction of the batch's commit.
+/// SQLite's memory (issue 27: peak RSS under load), while preparing a batch's statements costs a
+/// small fraction of the batch's commit.
 const PREPARED_BATCH_SIZES: usize = 8;
+
+/// SQLite: the batch's statements in one hand-off to the connection's thread, from `BEGIN
+/// IMMEDIATE` to `COMMIT` (sqlx runs the statements of one query in turn, each taking the next of
+/// its binds): the known keys' jobs, the new jobs (those whose key is not known, checked inside the
+/// INSERT), and their keys. Returns the known keys' jobs and the new jobs, by key. Nothing wakes
+/// other processes: SQLite's have none to wake ([`Dialect::notify_jobs`] is nothing there; they poll).
+///
+/// Why: under load each statement's round trip cost more than its work (issue 27: 100 to 250 µs of
+/// waking SQLite's thread and then the task, five a batch, against about 300 µs for the commit's
+/// disk flush); a batch now takes one.
+///
+/// The new jobs' keys are recorded from the jobs just inserted, by id: SQLite's AUTOINCREMENT gives
+/// each new row one more than the largest id the table ever had (and fails with `SQLITE_FULL`
+/// rather than reuse one), so the ids of one INSERT, made under the write lock, are consecutive and
+/// end at `last_insert_rowid()`; `changes()` is that INSERT's count (a statement counts once it
+/// completes, and `deliveries` has no rowid to move `last_insert_rowid()`). A batch of known keys
+/// inserts no job, and the range is empty.
+///
+/// The transaction is SQLite's own, not an `sqlx::Transaction`: after a failure it is rolled back
+/// here, and a connection left in an unknown state (a failed rollback, a panic, a cancelled future)
+/// is closed instead of given back, which ends its transaction.
+async fn write_batch_sqlite(
+    conn: &mut PoolConnection<Sqlite>,
+    items: &[(String, NewJob)],
+    unique: &[usize],
+    now: i64,
+) -> anyhow::Result<(HashMap<String, i64>, HashMap<String, i64>)> {
+    let mut batch = sqlx::QueryBuilder::<Sqlite>::new(
+        "BEGIN IMMEDIATE; SELECT delivery_key, job_id, 1 FROM deliveries WHERE delivery_key IN (",
+    );
+    {
+        let mut keys = batch.separated(", ");
+        for &i in unique {
+            keys.push_bind(items[i].0.as_str());
+        }
+    }
+    batch.push(format!(
+        "); INSERT INTO jobs ({JOB_INSERT_COLUMNS}) SELECT * FROM ("
+    ));
+    batch.push_values(unique.iter().map(|&i| &items[i]), |mut row, (key, job)| {
+        push_job_row!(row, key.as_str(), job, now);
+    });
+    // `column3` is the VALUES' third column: the delivery key.
+    batch.push(
+        ") WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE delivery_key = column3) \
+         RETURNING delivery_key, id, 0; \
+         INSERT INTO deliveries (delivery_key, job_id, received_at) SELECT delivery_key, id, ",
+    );
+    batch.push_bind(now);
+    batch.push(
+        " FROM jobs WHERE id > last_insert_rowid() - changes() AND id <= last_insert_rowid(); \
+         COMMIT",
+    );
+    let mut guard = CloseUnlessSettled(conn, false);
+    let rows = batch
+        .build_query_as::<(String, i64, bool)>()
+        .persistent(unique.len() <= PREPARED_BATCH_SIZES)
+        .fetch_all(&mut **guard.0)
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(error) => {
+            // Rolled back if a statement after BEGIN failed; "no transaction is active" if the
+            // BEGIN (or a failed COMMIT's automatic rollback) left none.
+            match sqlx::raw_sql("ROLLBACK").execute(&mut **guard.0).await {
+                Err(e) if !e.to_string().contains("no transaction is active") => {}
+                _ => guard.1 = true,
+            }
+            return Err(error).context("enqueue: storing the batch");
+        }
+    };
+    guard.1 = true;
+    let mut seen = HashMap::new();
+    let mut created = HashMap::with_capacity(unique.len());
+    for (key, id, known) in rows {
+        if known { &mut seen } else { &mut created }.insert(key, id);
+    }
+    Ok((seen, created))
+}
+
+/// A writer connection in the middle of [`write_batch_sqlite`]'s transaction: closed when dropped
+/// before it is settled (committed or rolled back), so no transaction of ours is ever given back
+/// open. (An in-memory store's one connection holds its database: closing it after a panic or a
+/// cancelled flush loses that store, as the process's end would.)
+struct CloseUnlessSettled<'c>(&'c mut PoolConnection<Sqlite>, bool);
+
+impl Drop for CloseUnlessSettled<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.close_on_drop();
+        }
+    }
+}
 
 impl SqlStore {
     /// Records the delivery key and the job in one transaction. A key seen
@@ -238,6 +355,9 @@ impl SqlStore {
         items: &[(String, NewJob)],
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Enqueued>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = to_ms(now);
         // Each key's first occurrence in the batch; a later one is its duplicate.
         let mut first: HashMap<&str, usize> = HashMap::with_capacity(items.len());
@@ -247,146 +367,146 @@ impl SqlStore {
         let unique: Vec<usize> = (0..items.len())
             .filter(|i| first.get(items[*i].0.as_str()) == Some(i))
             .collect();
-        // A constant number of statements per batch, whatever its size (the profile of durable
-        // ingest showed the time going to one round trip per statement, three per delivery, each a
-        // hand-off to SQLite's connection thread): which keys were seen before, the new jobs, their keys.
-        with_writer!(self, writer, |pool, conn| {
-            let mut tx = pool.begin_on(conn).await.context("enqueue: begin")?;
-            let mut find = builder(
-                pool,
-                "SELECT delivery_key, job_id FROM deliveries WHERE delivery_key IN (",
-            );
-            {
-                let mut keys = find.separated(", ");
-                for &i in &unique {
-                    keys.push_bind(items[i].0.as_str());
-                }
+        let (seen, created) = match (&self.db, &mut writer.0) {
+            (Db::Sqlite(_), WriterConn::Sqlite(conn)) => {
+                write_batch_sqlite(conn, items, &unique, now).await?
             }
-            find.push(")");
-            let prepared = unique.len() <= PREPARED_BATCH_SIZES;
-            let mut seen: HashMap<String, i64> = find
-                .build_query_as::<(String, i64)>()
-                .persistent(prepared)
-                .fetch_all(&mut *tx)
-                .await
-                .context("enqueue: reading known delivery keys")?
-                .into_iter()
-                .collect();
-            let fresh: Vec<usize> = unique
-                .iter()
-                .copied()
-                .filter(|&i| !seen.contains_key(&items[i].0))
-                .collect();
-            let mut created: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
-            if !fresh.is_empty() {
-                let mut jobs = builder(
-                    pool,
-                    "INSERT INTO jobs (kind, payload, delivery_key, state, attempts, run_after, \
-                     enqueued_at, updated_at, request_id, lock_owner, locked_until, handed_at, \
-                     ledgering) ",
-                );
-                jobs.push_values(fresh.iter().map(|&i| &items[i]), |mut row, (key, job)| {
-                    row.push_bind(job.kind.as_str())
-                        .push_bind(job.payload.as_str())
-                        .push_bind(key.as_str())
-                        .push(if job.lease.is_some() {
-                            "'running'"
-                        } else {
-                            "'queued'"
-                        })
-                        .push(if job.lease.is_some() { "1" } else { "0" })
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(now)
-                        .push_bind(job.request_id.as_deref())
-                        .push_bind(job.lease.as_ref().map(|l| l.owner.as_str()))
-                        .push_bind(job.lease.as_ref().map(|l| to_ms(l.until)))
-                        .push_bind(job.lease.as_ref().map(|_| now))
-                        .push(if job.lease.is_some() {
-                            "'first_run'"
-                        } else {
-                            "'unrun'"
-                        });
-                });
-                jobs.push(" RETURNING delivery_key, id");
-                created = jobs
-                    .build_query_as::<(String, i64)>()
-                    .persistent(prepared)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .context("enqueue: inserting the jobs")?
-                    .into_iter()
-                    .collect();
-                let mut keyed: Vec<(&str, i64)> = fresh
-                    .iter()
-                    .map(|&i| {
-                        let key = items[i].0.as_str();
-                        created
-                            .get(key)
-                            .map(|id| (key, *id))
-                            .context("enqueue: a job was not returned")
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                // Keys in one order (sorted), whatever the arrival order, so two PostgreSQL
-                // transactions inserting overlapping keys wait for each other instead of deadlocking.
-                keyed.sort_unstable();
-                let mut keys = builder(
-                    pool,
-                    "INSERT INTO deliveries (delivery_key, job_id, received_at) ",
-                );
-                keys.push_values(&keyed, |mut row, (key, id)| {
-                    row.push_bind(*key).push_bind(*id).push_bind(now);
-                });
-                keys.push(" ON CONFLICT (delivery_key) DO NOTHING RETURNING delivery_key");
-                let recorded: HashSet<String> = keys
-                    .build_query_as::<(String,)>()
-                    .persistent(prepared)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .context("enqueue: inserting the delivery keys")?
-                    .into_iter()
-                    .map(|(key,)| key)
-                    .collect();
-                for (key, id) in keyed {
-                    if recorded.contains(key) {
-                        continue;
-                    }
-                    // A concurrent transaction (PostgreSQL) recorded the same key first and has
-                    // committed (ON CONFLICT waited for it): drop our job, report theirs.
-                    sqlx::query(DELETE_JOB).bind(id).execute(&mut *tx).await?;
-                    created.remove(key);
-                    let (theirs,): (i64,) = sqlx::query_as(FIND_DELIVERY)
-                        .bind(key)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    seen.insert(key.to_owned(), theirs);
-                }
+            (Db::Postgres(pool), WriterConn::Postgres(conn)) => {
+                write_batch_postgres(pool, conn, items, &unique, now).await?
             }
-            let results = items
-                .iter()
-                .enumerate()
-                .map(|(i, (key, ..))| {
-                    let known = seen.get(key).map(|id| (*id, true));
-                    let (job_id, duplicate) = known
-                        .or_else(|| created.get(key).map(|id| (*id, false)))
-                        .context("enqueue: a delivery without a job")?;
-                    Ok(Enqueued {
-                        job_id,
-                        // A later occurrence of a key in the same batch is a duplicate of the first.
-                        duplicate: duplicate || first.get(key.as_str()) != Some(&i),
-                    })
+            _ => anyhow::bail!("a writer of another kind of store"),
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (key, ..))| {
+                let known = seen.get(key).map(|id| (*id, true));
+                let (job_id, duplicate) = known
+                    .or_else(|| created.get(key).map(|id| (*id, false)))
+                    .context("enqueue: a delivery without a job")?;
+                Ok(Enqueued {
+                    job_id,
+                    // A later occurrence of a key in the same batch is a duplicate of the first.
+                    duplicate: duplicate || first.get(key.as_str()) != Some(&i),
                 })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            // Other processes' workers are woken for a job they may claim, not for a leased one.
-            let claimable = |(i, r): (usize, &Enqueued)| !r.duplicate && items[i].1.lease.is_none();
-            if results.iter().enumerate().any(claimable) {
-                pool.notify_jobs(&mut tx).await?;
-            }
-            tx.commit().await.context("enqueue: commit")?;
-            Ok(results)
-        })
+            })
+            .collect()
     }
+}
 
+/// PostgreSQL: the batch's statements one at a time in a transaction (its protocol takes one
+/// statement a query), a constant number whatever the batch's size: the known keys' jobs, the new
+/// jobs, their keys (sorted, so two transactions inserting overlapping keys wait for each other
+/// instead of deadlocking), and the wake-up of other processes' workers. A key another transaction
+/// recorded first (`ON CONFLICT` waited for its commit) is reported as theirs and our job dropped.
+/// Returns the known keys' jobs and the new jobs, by key.
+async fn write_batch_postgres(
+    pool: &PgPool,
+    conn: &mut PoolConnection<Postgres>,
+    items: &[(String, NewJob)],
+    unique: &[usize],
+    now: i64,
+) -> anyhow::Result<(HashMap<String, i64>, HashMap<String, i64>)> {
+    let mut tx = sqlx::Connection::begin(&mut **conn)
+        .await
+        .context("enqueue: begin")?;
+    let mut find = sqlx::QueryBuilder::<Postgres>::new(
+        "SELECT delivery_key, job_id FROM deliveries WHERE delivery_key IN (",
+    );
+    {
+        let mut keys = find.separated(", ");
+        for &i in unique {
+            keys.push_bind(items[i].0.as_str());
+        }
+    }
+    find.push(")");
+    let prepared = unique.len() <= PREPARED_BATCH_SIZES;
+    let mut seen: HashMap<String, i64> = find
+        .build_query_as::<(String, i64)>()
+        .persistent(prepared)
+        .fetch_all(&mut *tx)
+        .await
+        .context("enqueue: reading known delivery keys")?
+        .into_iter()
+        .collect();
+    let fresh: Vec<usize> = unique
+        .iter()
+        .copied()
+        .filter(|&i| !seen.contains_key(&items[i].0))
+        .collect();
+    let mut created: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
+    if !fresh.is_empty() {
+        let mut jobs = sqlx::QueryBuilder::<Postgres>::new(format!(
+            "INSERT INTO jobs ({JOB_INSERT_COLUMNS}) "
+        ));
+        jobs.push_values(fresh.iter().map(|&i| &items[i]), |mut row, (key, job)| {
+            push_job_row!(row, key.as_str(), job, now);
+        });
+        jobs.push(" RETURNING delivery_key, id");
+        created = jobs
+            .build_query_as::<(String, i64)>()
+            .persistent(prepared)
+            .fetch_all(&mut *tx)
+            .await
+            .context("enqueue: inserting the jobs")?
+            .into_iter()
+            .collect();
+        let mut keyed: Vec<(&str, i64)> = fresh
+            .iter()
+            .map(|&i| {
+                let key = items[i].0.as_str();
+                created
+                    .get(key)
+                    .map(|id| (key, *id))
+                    .context("enqueue: a job was not returned")
+            })
+            .collect::<anyhow::Result<_>>()?;
+        // Keys in one order (sorted), whatever the arrival order, so two PostgreSQL
+        // transactions inserting overlapping keys wait for each other instead of deadlocking.
+        keyed.sort_unstable();
+        let mut keys = sqlx::QueryBuilder::<Postgres>::new(
+            "INSERT INTO deliveries (delivery_key, job_id, received_at) ",
+        );
+        keys.push_values(&keyed, |mut row, (key, id)| {
+            row.push_bind(*key).push_bind(*id).push_bind(now);
+        });
+        keys.push(" ON CONFLICT (delivery_key) DO NOTHING RETURNING delivery_key");
+        let recorded: HashSet<String> = keys
+            .build_query_as::<(String,)>()
+            .persistent(prepared)
+            .fetch_all(&mut *tx)
+            .await
+            .context("enqueue: inserting the delivery keys")?
+            .into_iter()
+            .map(|(key,)| key)
+            .collect();
+        for (key, id) in keyed {
+            if recorded.contains(key) {
+                continue;
+            }
+            // A concurrent transaction recorded the same key first and has committed
+            // (ON CONFLICT waited for it): drop our job, report theirs.
+            sqlx::query(DELETE_JOB).bind(id).execute(&mut *tx).await?;
+            created.remove(key);
+            let (theirs,): (i64,) = sqlx::query_as(FIND_DELIVERY)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            seen.insert(key.to_owned(), theirs);
+        }
+    }
+    // Other processes' workers are woken for a job they may claim, not for a leased one.
+    let claimable = unique
+        .iter()
+        .any(|&i| items[i].1.lease.is_none() && created.contains_key(&items[i].0));
+    if claimable {
+        pool.notify_jobs(&mut tx).await?;
+    }
+    tx.commit().await.context("enqueue: commit")?;
+    Ok((seen, created))
+}
+
+impl SqlStore {
     /// The row [`Self::enqueue_batch`] stored for a job with a lease, as a claim would read it: what
     /// the queue hands to the worker that runs it, without reading it back.
     pub fn leased_job(

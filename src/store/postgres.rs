@@ -130,13 +130,6 @@ impl Dialect for PgPool {
         self.acquire().await
     }
 
-    async fn begin_on<'c>(
-        &self,
-        writer: &'c mut PoolConnection<sqlx::Postgres>,
-    ) -> sqlx::Result<sqlx::Transaction<'c, sqlx::Postgres>> {
-        (**writer).begin().await
-    }
-
     fn reader(&self) -> &sqlx::Pool<sqlx::Postgres> {
         self
     }

@@ -198,13 +198,6 @@ impl Dialect for SqliteDb {
         self.write.acquire().await
     }
 
-    async fn begin_on<'c>(
-        &self,
-        writer: &'c mut PoolConnection<sqlx::Sqlite>,
-    ) -> sqlx::Result<sqlx::Transaction<'c, sqlx::Sqlite>> {
-        sqlx::Connection::begin_with(&mut **writer, BEGIN_WRITE).await
-    }
-
     fn reader(&self) -> &sqlx::Pool<sqlx::Sqlite> {
         &self.read
     }

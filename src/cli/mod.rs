@@ -105,8 +105,9 @@ fn parse() -> Parsed {
 /// How often (in tasks run) each of tokio's workers looks at the runtime's global queue: every 4th
 /// task instead of tokio's own tuning (about every 200 µs of polling). A task woken from outside the
 /// runtime waits there: every step of a durable write, woken by SQLite's connection thread when its
-/// statement is done, and the group commit's transaction is a chain of such steps, each one waiting
-/// behind the HTTP requests on the local queues. Under `benches/load.sh`'s load, a statement's round
+/// statement is done, each one waiting behind the HTTP requests on the local queues (a claim or a
+/// completion is a chain of such steps; the group commit was too, before SQLite took a whole batch in
+/// one step, `store/jobs.rs`). Under `benches/load.sh`'s load, a statement's round
 /// trip took 150 to 250 µs, mostly that wait; with 4, SQLite ingest went from 29,400 and 30,600 to
 /// 34,300 and 31,400 deliveries a second (with the held writer; no-op route unchanged: issue 27,
 /// docs/performance.md).

@@ -8,7 +8,7 @@
 //! How: each caller adds its delivery to a shared list and waits for its own answer. The first caller to
 //! find no flush running starts one (a spawned task, so a caller whose HTTP connection drops cannot
 //! cancel a commit half-way); the flush takes everything waiting (up to [`MAX_ENQUEUE_BATCH`]), commits it with
-//! [`SqlStore::enqueue_batch`], answers each caller, and repeats until the list is empty. A lone caller is
+//! [`SqlStore::enqueue_batch_on`], answers each caller, and repeats until the list is empty. A lone caller is
 //! written at once: nothing waits for a batch to fill. While batches keep coming, the flush holds the
 //! store's write connection from one to the next (for at most [`HOLD_WRITER`], then it takes its turn
 //! again behind the process's other writers) instead of giving it back to the pool after each commit:

@@ -275,25 +275,28 @@ async fn write_batch_sqlite(
         " FROM jobs WHERE id > last_insert_rowid() - changes() AND id <= last_insert_rowid(); \
          COMMIT",
     );
-    let mut guard = CloseUnlessSettled(conn, false);
+    let mut guard = CloseUnlessSettled {
+        conn,
+        settled: false,
+    };
     let rows = batch
         .build_query_as::<(String, i64, bool)>()
         .persistent(unique.len() <= PREPARED_BATCH_SIZES)
-        .fetch_all(&mut **guard.0)
+        .fetch_all(&mut **guard.conn)
         .await;
     let rows = match rows {
         Ok(rows) => rows,
         Err(error) => {
             // Rolled back if a statement after BEGIN failed; "no transaction is active" if the
             // BEGIN (or a failed COMMIT's automatic rollback) left none.
-            match sqlx::raw_sql("ROLLBACK").execute(&mut **guard.0).await {
+            match sqlx::raw_sql("ROLLBACK").execute(&mut **guard.conn).await {
                 Err(e) if !e.to_string().contains("no transaction is active") => {}
-                _ => guard.1 = true,
+                _ => guard.settled = true,
             }
             return Err(error).context("enqueue: storing the batch");
         }
     };
-    guard.1 = true;
+    guard.settled = true;
     let mut seen = HashMap::new();
     let mut created = HashMap::with_capacity(unique.len());
     for (key, id, known) in rows {
@@ -306,12 +309,15 @@ async fn write_batch_sqlite(
 /// before it is settled (committed or rolled back), so no transaction of ours is ever given back
 /// open. (An in-memory store's one connection holds its database: closing it after a panic or a
 /// cancelled flush loses that store, as the process's end would.)
-struct CloseUnlessSettled<'c>(&'c mut PoolConnection<Sqlite>, bool);
+struct CloseUnlessSettled<'c> {
+    conn: &'c mut PoolConnection<Sqlite>,
+    settled: bool,
+}
 
 impl Drop for CloseUnlessSettled<'_> {
     fn drop(&mut self) {
-        if !self.1 {
-            self.0.close_on_drop();
+        if !self.settled {
+            self.conn.close_on_drop();
         }
     }
 }
